@@ -1,0 +1,1711 @@
+/* vballoon.h - v0.1.0 - virtio-balloon device with QEMU-exact guest memory statistics
+   public domain (Unlicense) - no warranty implied; use at your own risk - see end of file
+
+   A single-header, allocation-free C99 model of a virtio-balloon device whose guest memory
+   statistics behave exactly as QEMU documents them (docs/virtio-balloon-stats.txt) or, per
+   device, exactly as current QEMU behaves. It owns the split virtqueues (hardened against a
+   hostile guest), the stats protocol, the polling timer logic, the JSON of `guest-stats`, the
+   QOM-style properties and a small QMP layer. Everything outside the device model (guest memory,
+   clocks, timers, interrupts, logging) is reached through host callbacks.
+
+   QUICK START
+   ===========
+   In exactly one C or C++ file:
+
+       #define VBALLOON_IMPLEMENTATION
+       #include "vballoon.h"
+
+   Everywhere else just #include "vballoon.h". Then:
+
+       static const vb_host host = { my_read, my_write, my_now_ms, my_timer_arm,
+                                     my_timer_cancel, my_wall_s, my_notify_queue,
+                                     my_notify_config };
+       vb_device dev;
+       vb_config cfg = {0};                  // zero means default everywhere
+       vb_init(&dev, &cfg, &host, my_vm);    // my_vm comes back as `user` in every callback
+       // transport: forward the guest's feature/status/queue/config accesses:
+       //   vb_set_driver_features, vb_set_status, vb_queue_setup, vb_queue_set_ready,
+       //   vb_queue_notify, vb_config_read, vb_config_write
+       // timer: when the deadline you were given by timer_arm passes, call vb_timer_expired.
+       // management: vb_set_poll_interval(&dev, 2, &err); vb_render_guest_stats(&dev, buf, n, 0);
+
+   HOST CALLBACKS (vb_host)
+   ========================
+   One table of function pointers, usually `static const`, shared by any number of devices; each
+   device has its own `user` pointer that is passed back as the first argument. The device calls
+   them only from inside a vb_* call made by the host, on the caller's thread; it never calls
+   back into itself from a callback, and a callback must not call vb_* functions on the same
+   device (re-entrancy is not supported; queue the work instead). NULL marks an optional one.
+
+     read(user, gpa, dst, len)      Copy `len` bytes of guest-physical memory at `gpa` into `dst`.
+                                    Return 0 on success, non-zero if any byte is not guest RAM the
+                                    device may access. A failure is never fatal to the host: the
+                                    access is a guest error and the device marks itself broken.
+                                    Required. Every ring field is read exactly once per decision,
+                                    so a racing vCPU cannot make the device see two values.
+     write(user, gpa, src, len)     The same for writes (used ring only). Required.
+     now_ms(user)                   The VM clock in milliseconds, monotonic. To match QEMU it
+                                    should stop while the VM is paused (no polls while stopped).
+                                    Required if polling is used.
+     timer_arm(user, deadline_ms)   One-shot timer: call vb_timer_expired(dev) once now_ms() has
+                                    reached `deadline_ms`. Replaces any earlier deadline. Optional:
+                                    a host may instead poll vb_next_deadline().
+     timer_cancel(user)             Forget the deadline. Optional. A late vb_timer_expired after a
+                                    cancel or before the deadline is harmless (the device checks).
+     wall_s(user)                   Host wall-clock Unix seconds, for `last-update`. Optional
+                                    (without it last-update stays 0).
+     notify_queue(user, queue)      Inject the used-buffer interrupt of a queue. The device has
+                                    already applied EVENT_IDX / NO_INTERRUPT suppression. Required.
+     notify_config(user)            Inject the configuration-change interrupt. Required.
+     pages(user, queue, gpa, len)   Inflate (queue 0) or deflate (queue 1) of a guest-physical
+                                    range, contiguous 4 KiB pages coalesced. Optional.
+     actual_changed(user, actual)   The driver wrote a new `actual` (pages in the balloon).
+                                    Optional (QMP's BALLOON_CHANGE event hangs here).
+     log(user, level, item, msg)    Diagnostics: a numeric item (VB_LOG_*) and a static message.
+                                    Optional; without it the library is silent.
+
+   THE STATS PROTOCOL (as QEMU implements it)
+   ==========================================
+   The driver keeps one buffer in the stats queue (index 2). The device holds it. A poll returns
+   it to the driver (used length 0, interrupt); the driver refills it with 10-byte records
+   (u16 tag, u64 value; little-endian with VERSION_1, guest-endian for a legacy guest) and
+   queues it again; the device parses it and holds it again.
+
+     event                     what the device does
+     guest kick on statsq      pop one buffer; if one was already held, return the old one
+                               (len 0 + interrupt); hold the new one; reset all 16 stats to
+                               unset; parse; last-update = wall clock. Then, kick with or
+                               without a buffer, re-arm: deadline = now + interval.
+     timer expires             nothing held or STATS_VQ not negotiated: re-arm only. Otherwise
+                               return the held buffer (len 0 + interrupt) and do NOT re-arm:
+                               the guest's answer re-arms (a silent guest stops polling).
+     interval set to v         v == current: nothing. v == 0: stop the timer, keep the stats.
+                               From 0: poll at once (deadline = now). Else deadline = now + v.
+     virtio reset              forget (un-pop) the held buffer; stats, timer, interval stay.
+     machine reset             virtio reset, then stats unset and last-update 0 (not on wakeup).
+     DRIVER_OK, nothing held   re-read the one buffer a migration source had popped (rewind).
+     snapshot load             re-arm (now + interval) and the rewind above.
+
+   Stats buffers are parsed up to VB_STATS_MAX_BYTES; bytes past it are not read. A notification
+   costs at most one descriptor chain of at most queue-size descriptors (inflate/deflate: at most
+   queue-size chains); nothing the guest writes can make it loop or allocate.
+
+   HOSTILE GUESTS
+   ==============
+   Every address, length, index and descriptor comes through read()/write() and is validated:
+   head or next out of range, loops (a chain longer than the queue), nested or misplaced indirect
+   tables, indirect table length not a non-zero multiple of 16 or longer than the queue,
+   zero-length descriptors, address+length overflow, a readable descriptor after a writable one,
+   an avail index that runs more than the queue size ahead, more buffers in flight than the queue
+   holds, memory the host refuses. Any of them marks the device broken: DEVICE_NEEDS_RESET (0x40)
+   appears in the status and a config interrupt is sent (VERSION_1 only, as in QEMU); the device
+   then ignores notifications and touches no guest memory until a reset.
+
+   PROFILES
+   ========
+   VB_PROFILE_DOC (default) follows the 2013 document: an unset stat is -1, `guest-stats` fails
+   with "guest hasn't updated any stats yet" until the guest first reported, and the document's
+   `stats-polling-interval` is accepted as an alias. VB_PROFILE_QEMU is current QEMU byte for
+   byte: unset is 18446744073709551615, `guest-stats` never fails, the alias is an unknown
+   property. vb_config.stat_keys picks the key set: 16 (QEMU >= 9.2, default), 10 (QEMU 3.0 - 9.1,
+   e.g. 7.2), 8, 7 or 6 (the document's example); keys are in QEMU's QDict hash order.
+
+   COMPILE-TIME OPTIONS (define before including the implementation)
+   ====================
+     VB_STATIC              make every function static (private to one translation unit)
+     VB_API                 decoration of public functions (default extern)
+     VB_CONFIG_FILE         a header included first, to set options for every file at once
+     VB_NO_QMP              compile out the QMP layer (JSON reader, command dispatcher)
+     VB_NO_STDLIB           freestanding: include no libc header and call no libc function
+     VB_MEMCPY, VB_MEMSET   libc replacements (default memcpy/memset, or byte loops with
+                            VB_NO_STDLIB); define both or neither
+     VB_ASSERT(x)           internal invariant check (default assert; none with VB_NO_STDLIB)
+     VB_FENCE()             full memory barrier between ring accesses (default: the compiler's
+                            __atomic_thread_fence on GCC/Clang, nothing otherwise)
+     VB_STATS_MAX_BYTES     bytes of a stats buffer that are parsed (default 2560, 256 records)
+     VB_PFN_MAX_PER_BUFFER  PFNs taken from one inflate/deflate buffer (default 1024)
+
+   THREAD SAFETY
+   =============
+   A device is a plain struct with no hidden state: use one device from one thread at a time.
+   Different devices are independent. The library has no global or static mutable data.
+
+   See README.md for the full guide, the tests and the numbers.
+*/
+#ifndef VBALLOON_H
+#define VBALLOON_H
+
+#ifdef VB_CONFIG_FILE
+#include VB_CONFIG_FILE
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define VB_VERSION_MAJOR 0
+#define VB_VERSION_MINOR 1
+#define VB_VERSION_PATCH 0
+#define VB_VERSION_STRING "0.1.0"
+
+#ifndef VB_API
+#ifdef VB_STATIC
+#define VB_API static
+#else
+#define VB_API extern
+#endif
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- virtio constants ------------------------------------------------------------------- */
+
+enum {
+    VB_DEVICE_ID = 5,
+    VB_QUEUE_INFLATE = 0,
+    VB_QUEUE_DEFLATE = 1,
+    VB_QUEUE_STATS = 2,
+    VB_QUEUE_COUNT = 3,
+    VB_QUEUE_SIZE_DEFAULT = 128,
+    VB_QUEUE_SIZE_MAX = 32768,
+    VB_CONFIG_SIZE = 8, /* num_pages, actual: both little-endian u32, even for legacy guests */
+    VB_PAGE_SHIFT = 12
+};
+
+/* Feature bit numbers. */
+#define VB_F_MUST_TELL_HOST 0
+#define VB_F_STATS_VQ 1
+#define VB_F_DEFLATE_ON_OOM 2
+#define VB_F_RING_INDIRECT_DESC 28
+#define VB_F_RING_EVENT_IDX 29
+#define VB_F_VERSION_1 32
+
+/* Device status bits. */
+#define VB_S_ACKNOWLEDGE 0x01
+#define VB_S_DRIVER 0x02
+#define VB_S_DRIVER_OK 0x04
+#define VB_S_FEATURES_OK 0x08
+#define VB_S_NEEDS_RESET 0x40
+#define VB_S_FAILED 0x80
+
+/* Stat tags (index = tag). Names: vb_stat_name(). */
+typedef enum vb_stat_tag {
+    VB_STAT_SWAP_IN = 0,
+    VB_STAT_SWAP_OUT = 1,
+    VB_STAT_MAJFLT = 2,
+    VB_STAT_MINFLT = 3,
+    VB_STAT_MEMFREE = 4,
+    VB_STAT_MEMTOT = 5,
+    VB_STAT_AVAIL = 6,
+    VB_STAT_CACHES = 7,
+    VB_STAT_HTLB_PGALLOC = 8,
+    VB_STAT_HTLB_PGFAIL = 9,
+    VB_STAT_OOM_KILL = 10,
+    VB_STAT_ALLOC_STALL = 11,
+    VB_STAT_ASYNC_SCAN = 12,
+    VB_STAT_DIRECT_SCAN = 13,
+    VB_STAT_ASYNC_RECLAIM = 14,
+    VB_STAT_DIRECT_RECLAIM = 15,
+    VB_STAT_COUNT = 16
+} vb_stat_tag;
+
+#define VB_STAT_UNSET UINT64_MAX
+
+/* ---- results and errors ----------------------------------------------------------------- */
+
+typedef enum vb_result {
+    VB_OK = 0,
+    VB_ERR_ARG = -1,       /* invalid argument */
+    VB_ERR_NOT_FOUND = -2, /* no such property or path */
+    VB_ERR_READ_ONLY = -3, /* property is not writable */
+    VB_ERR_TYPE = -4,      /* value has the wrong type */
+    VB_ERR_RANGE = -5,     /* value out of range */
+    VB_ERR_NO_DATA = -6,   /* doc profile: the guest has not reported stats yet */
+    VB_ERR_FORMAT = -7,    /* malformed input (snapshot blob, JSON) */
+    VB_ERR_STATE = -8      /* not possible in the device's current state */
+} vb_result;
+
+/* A management error with QEMU's exact wording: the text is part[0] arg[0] part[1] arg[1]
+   part[2] (NULL parts and args are empty). Arguments point into the caller's input and are not
+   NUL-terminated. `cls` is the QMP error class ("GenericError", "DeviceNotFound", ...). */
+typedef struct vb_error {
+    const char *cls;
+    const char *part[3];
+    const char *arg[2];
+    size_t arg_len[2];
+} vb_error;
+
+/* ---- host callbacks --------------------------------------------------------------------- */
+
+typedef enum vb_log_level { VB_LOG_ERROR = 1, VB_LOG_WARN = 2, VB_LOG_INFO = 3 } vb_log_level;
+
+/* Every diagnostic the library can emit: X(id, level, message). Ring errors use QEMU's words. */
+#define VB_LOG_ITEMS(X)                                                                   \
+    X(QUEUE_OVERRUN, ERROR, "Virtqueue size exceeded")                                   \
+    X(AVAIL_RUNAWAY, ERROR, "Guest moved avail index beyond the queue size")             \
+    X(HEAD_RANGE, ERROR, "Guest says index is available that is out of range")           \
+    X(NEXT_RANGE, ERROR, "Desc next is out of range")                                    \
+    X(LOOP, ERROR, "Looped descriptor")                                                  \
+    X(ZERO_LEN, ERROR, "virtio: zero sized buffers are not allowed")                     \
+    X(LEN_OVERFLOW, ERROR, "virtio: descriptor address plus length overflows")           \
+    X(INDIRECT_SIZE, ERROR, "Invalid size for indirect buffer table")                    \
+    X(INDIRECT_NESTED, ERROR, "Nested or chained indirect descriptor")                   \
+    X(DESC_ORDER, ERROR, "Incorrect order for descriptors")                              \
+    X(BAD_MEMORY, ERROR, "virtio: bogus descriptor or out of resources")                 \
+    X(RING_MEMORY, ERROR, "virtio: cannot access the virtqueue rings")                   \
+    X(INDIRECT_NOT_NEGOTIATED, WARN, "indirect_desc was not negotiated")                 \
+    X(STATS_TRUNCATED, WARN, "stats buffer longer than VB_STATS_MAX_BYTES, rest ignored") \
+    X(STATS_SECOND_BUFFER, WARN, "second stats buffer while one is held, old returned")   \
+    X(PFN_TRUNCATED, WARN, "balloon buffer longer than VB_PFN_MAX_PER_BUFFER, rest ignored") \
+    X(BAD_FEATURES, WARN, "driver acknowledged features the device did not offer")       \
+    X(QUEUE_NOT_READY, INFO, "notification for a queue that is not ready")
+
+typedef enum vb_log_item {
+    VB_LOG_NONE = 0,
+#define VB__LOG_ENUM(id, level, msg) VB_LOG_##id,
+    VB_LOG_ITEMS(VB__LOG_ENUM)
+#undef VB__LOG_ENUM
+    VB_LOG_ITEM_COUNT
+} vb_log_item;
+
+typedef struct vb_host {
+    int (*read)(void *user, uint64_t gpa, void *dst, size_t len);
+    int (*write)(void *user, uint64_t gpa, const void *src, size_t len);
+    uint64_t (*now_ms)(void *user);
+    void (*timer_arm)(void *user, uint64_t deadline_ms);
+    void (*timer_cancel)(void *user);
+    int64_t (*wall_s)(void *user);
+    void (*notify_queue)(void *user, unsigned queue);
+    void (*notify_config)(void *user);
+    void (*pages)(void *user, unsigned queue, uint64_t gpa, uint64_t len);
+    void (*actual_changed)(void *user, uint32_t actual);
+    void (*log)(void *user, vb_log_level level, vb_log_item item, const char *msg);
+} vb_host;
+
+/* ---- configuration ---------------------------------------------------------------------- */
+
+typedef enum vb_profile { VB_PROFILE_DOC = 0, VB_PROFILE_QEMU = 1 } vb_profile;
+
+/* vb_config.options */
+#define VB_OPT_MUST_TELL_HOST 0x01   /* offer VIRTIO_BALLOON_F_MUST_TELL_HOST */
+#define VB_OPT_DEFLATE_ON_OOM 0x02   /* offer VIRTIO_BALLOON_F_DEFLATE_ON_OOM */
+#define VB_OPT_GUEST_BIG_ENDIAN 0x04 /* a legacy (pre-VERSION_1) guest is big-endian */
+#define VB_OPT_NO_EVENT_IDX 0x08     /* do not offer VIRTIO_RING_F_EVENT_IDX */
+#define VB_OPT_NO_INDIRECT 0x10      /* do not offer VIRTIO_RING_F_INDIRECT_DESC */
+
+/* Zero means default for every field. */
+typedef struct vb_config {
+    vb_profile profile;    /* VB_PROFILE_DOC (default) or VB_PROFILE_QEMU */
+    unsigned stat_keys;    /* keys in guest-stats: 16 (default), 10, 8, 7 or 6 */
+    unsigned queue_size;   /* maximum queue size: power of two <= 32768, default 128 */
+    unsigned options;      /* VB_OPT_* */
+    uint32_t poll_interval_s; /* initial guest-stats-polling-interval, like -device ...=N */
+    uint64_t ram_size;     /* guest RAM in bytes (query-balloon, balloon target clamp) */
+    const char *type_name; /* QOM type in error messages, default "virtio-balloon-pci" */
+} vb_config;
+
+/* ---- device state (caller-allocated; treat the fields as private) ------------------------ */
+
+typedef struct vb_queue {
+    uint64_t desc, avail, used; /* guest-physical ring addresses */
+    uint16_t size;              /* driver-chosen size (power of two) */
+    uint16_t last_avail;        /* next avail ring entry to consume */
+    uint16_t shadow_avail;      /* last avail->idx read from the guest */
+    uint16_t used_idx;          /* our copy of used->idx */
+    uint16_t signalled_used;    /* used_idx at the last interrupt (EVENT_IDX) */
+    uint8_t ready;
+    uint8_t signalled_valid;
+} vb_queue;
+
+typedef struct vb_counters {
+    uint32_t updates;     /* stats buffers parsed */
+    uint32_t polls;       /* held buffers returned by the timer */
+    uint32_t duplicates;  /* second buffers returned while one was held */
+    uint32_t unknown_tags; /* records with a tag >= VB_STAT_COUNT */
+    uint32_t ring_errors; /* times the device was marked broken */
+} vb_counters;
+
+typedef struct vb_device {
+    const vb_host *host;
+    void *user;
+    vb_queue queue[VB_QUEUE_COUNT];
+    uint64_t stat[VB_STAT_COUNT];
+    int64_t last_update;  /* wall-clock seconds of the last parsed buffer, 0 = never */
+    uint64_t interval_ms; /* 0 = polling disabled */
+    uint64_t deadline_ms; /* valid while VB__ARMED */
+    uint64_t driver_features;
+    uint64_t ram_size;
+    const char *type_name;
+    uint32_t num_pages; /* config: target balloon size in 4 KiB pages */
+    uint32_t actual;    /* config: pages the driver says it holds */
+    vb_counters counters;
+    uint16_t held_head; /* valid while VB__HELD */
+    uint16_t queue_size_max;
+    uint8_t status;
+    uint8_t flags;
+    uint8_t options;
+    uint8_t profile;
+    uint8_t stat_keys;
+    uint8_t config_generation;
+} vb_device;
+
+/* ---- lifecycle -------------------------------------------------------------------------- */
+
+VB_API const char *vb_version_string(void);
+VB_API const char *vb_result_str(vb_result r);
+
+/* Initialise `dev`. Returns VB_ERR_ARG for a NULL pointer, a host without read/write/notify
+   callbacks, or an invalid config (stat_keys, queue_size, poll_interval_s). */
+VB_API vb_result vb_init(vb_device *dev, const vb_config *cfg, const vb_host *host, void *user);
+/* Unrealize: cancel the timer. Like QEMU, a held buffer is not returned to the guest. */
+VB_API void vb_destroy(vb_device *dev);
+
+/* ---- transport side: what the guest does -------------------------------------------------- */
+
+VB_API uint64_t vb_host_features(const vb_device *dev);
+VB_API uint64_t vb_driver_features(const vb_device *dev);
+/* The driver's feature acknowledgement. Bits not offered are dropped; FEATURES_OK is then
+   refused. Ignored once FEATURES_OK is set. */
+VB_API void vb_set_driver_features(vb_device *dev, uint64_t features);
+VB_API uint8_t vb_status(const vb_device *dev); /* includes NEEDS_RESET while broken */
+VB_API void vb_set_status(vb_device *dev, uint8_t status); /* 0 = virtio reset */
+VB_API int vb_is_broken(const vb_device *dev);
+
+VB_API uint16_t vb_queue_size_max(const vb_device *dev);
+/* Size and ring addresses of a queue. The queue must not be ready. Size: a power of two up to
+   the maximum. Addresses: desc 16-byte, avail 2-byte, used 4-byte aligned. */
+VB_API vb_result vb_queue_setup(vb_device *dev, unsigned queue, uint16_t size, uint64_t desc,
+                                uint64_t avail, uint64_t used);
+/* Start or stop a queue. Starting reads used->idx from the guest (a restored or reconnected
+   queue continues where it was; buffers in flight = last_avail - used->idx must fit). */
+VB_API vb_result vb_queue_set_ready(vb_device *dev, unsigned queue, int ready);
+/* vhost-user SET/GET_VRING_BASE: the next avail index to consume (queue not ready). */
+VB_API vb_result vb_queue_set_base(vb_device *dev, unsigned queue, uint16_t last_avail);
+VB_API uint16_t vb_queue_base(const vb_device *dev, unsigned queue);
+/* The guest kicked a queue. Unknown queues and queues that are not ready are ignored. */
+VB_API void vb_queue_notify(vb_device *dev, unsigned queue);
+
+/* Config space: bytes [0,8) are num_pages and actual (LE); other bytes read as 0. The driver
+   may write `actual` only. */
+VB_API void vb_config_read(const vb_device *dev, uint32_t offset, void *buf, uint32_t len);
+VB_API void vb_config_write(vb_device *dev, uint32_t offset, const void *buf, uint32_t len);
+VB_API uint8_t vb_config_generation(const vb_device *dev);
+
+/* ---- host side: timer, resets, target ------------------------------------------------------ */
+
+VB_API void vb_timer_expired(vb_device *dev);
+/* The armed deadline (VM clock, ms), or UINT64_MAX when the timer is not armed. */
+VB_API uint64_t vb_next_deadline(const vb_device *dev);
+VB_API void vb_reset(vb_device *dev);                      /* virtio device reset */
+VB_API void vb_machine_reset(vb_device *dev, int wakeup);  /* system reset; wakeup = S3 resume */
+/* Set the balloon target in 4 KiB pages (config num_pages) and tell the driver. */
+VB_API void vb_set_target_pages(vb_device *dev, uint32_t num_pages);
+VB_API uint32_t vb_target_pages(const vb_device *dev);
+VB_API uint32_t vb_actual_pages(const vb_device *dev);
+
+/* ---- stats --------------------------------------------------------------------------------- */
+
+/* QOM name of a tag ("stat-swap-in" ...), NULL for tag >= VB_STAT_COUNT. */
+VB_API const char *vb_stat_name(unsigned tag);
+/* The last value of a stat; returns 0 and sets VB_STAT_UNSET if the guest did not send it. */
+VB_API int vb_stat(const vb_device *dev, unsigned tag, uint64_t *value);
+VB_API int64_t vb_last_update(const vb_device *dev);
+VB_API const vb_counters *vb_get_counters(const vb_device *dev);
+
+/* Polling interval. Seconds (QOM semantics and errors) or milliseconds (C API only). */
+VB_API vb_result vb_set_poll_interval(vb_device *dev, int64_t seconds, vb_error *err);
+VB_API vb_result vb_set_poll_interval_ms(vb_device *dev, uint64_t ms);
+VB_API int64_t vb_poll_interval(const vb_device *dev); /* seconds, rounded up */
+VB_API uint64_t vb_poll_interval_ms(const vb_device *dev);
+
+/* ---- rendering ---------------------------------------------------------------------------- */
+
+#define VB_JSON_PRETTY 0x1 /* HMP-style: newline + 4 spaces per level */
+
+/* The `guest-stats` object in the device's profile. snprintf-style: writes at most cap-1
+   characters and a NUL (if cap > 0) and returns the full length; output was cut iff the return
+   value >= cap. Never fails, never allocates. */
+VB_API size_t vb_render_guest_stats(const vb_device *dev, char *buf, size_t cap, unsigned flags);
+/* The error's text, snprintf-style. */
+VB_API size_t vb_error_text(const vb_error *err, char *buf, size_t cap);
+
+/* ---- control: QOM-style properties ----------------------------------------------------------- */
+
+/* Properties: "guest-stats" (read-only, type "guest statistics"), "guest-stats-polling-interval"
+   (read/write, type "int"), "type" (read-only, "string"); in the doc profile also the
+   document's alias "stats-polling-interval". Names are `len` bytes, not NUL-terminated. */
+VB_API vb_result vb_prop_get(const vb_device *dev, const char *name, size_t len, char *buf,
+                             size_t cap, size_t *out_len, unsigned flags, vb_error *err);
+VB_API vb_result vb_prop_set_int(vb_device *dev, const char *name, size_t len, int64_t value,
+                                 vb_error *err);
+/* Value type of a property as qom-list reports it, or NULL. */
+VB_API const char *vb_prop_type(const vb_device *dev, const char *name, size_t len);
+/* The i-th property name for qom-list (NULL past the end). */
+VB_API const char *vb_prop_name(const vb_device *dev, unsigned i);
+
+/* ---- control: snapshot ------------------------------------------------------------------------ */
+
+/* The migrated device state, as QEMU migrates it: features, status, config, queues. Stats,
+   last-update, interval and the held buffer are not in it; on load the held buffer is re-read
+   from guest memory (restore guest RAM first). */
+#define VB_SNAPSHOT_SIZE 144
+VB_API size_t vb_snapshot_save(const vb_device *dev, void *buf, size_t cap);
+/* Validates the whole blob before changing anything; VB_ERR_FORMAT and no change otherwise. */
+VB_API vb_result vb_snapshot_load(vb_device *dev, const void *buf, size_t len);
+
+/* ---- control: QMP (compile out with VB_NO_QMP) ------------------------------------------------ */
+#ifndef VB_NO_QMP
+
+#define VB_QMP_PRETTY 0x1         /* pretty-printed replies, as QEMU's -qmp ...,pretty=on */
+#define VB_QMP_NO_NEGOTIATION 0x2 /* accept commands without qmp_capabilities first */
+
+/* One QMP session (one client). Fields may be changed after vb_qmp_init. */
+typedef struct vb_qmp {
+    vb_device *dev;
+    const char *path;     /* QOM path, default "/machine/peripheral/balloon0" */
+    const char *alt_path; /* also accepted, default the seed's "/machine/peripheral-anon/device[1]" */
+    const char *package;  /* greeting "package", default "vballoon.h " VB_VERSION_STRING */
+    unsigned qemu_version[3]; /* greeting major, minor, micro: default 7, 2, 0 */
+    unsigned flags;           /* VB_QMP_* */
+    int negotiated;           /* qmp_capabilities done */
+} vb_qmp;
+
+VB_API void vb_qmp_init(vb_qmp *s, vb_device *dev, unsigned flags);
+/* The greeting {"QMP": {...}} (without a line end), snprintf-style. */
+VB_API size_t vb_qmp_greeting(const vb_qmp *s, char *buf, size_t cap);
+/* Execute one QMP command (one JSON value, `len` bytes) and write the reply (without a line
+   end), snprintf-style. A buffer of VB_QMP_REPLY_MAX(len) bytes always holds the whole reply.
+   Commands: qmp_capabilities, qom-get, qom-set, qom-list, query-balloon, balloon. */
+#define VB_QMP_REPLY_MAX(len) (4096u + 6u * (size_t)(len))
+VB_API size_t vb_qmp_execute(vb_qmp *s, const char *in, size_t len, char *buf, size_t cap);
+/* Stream framing: the length of the first complete JSON value in buf (leading whitespace
+   included), or 0 if more bytes are needed. */
+VB_API size_t vb_qmp_frame(const char *buf, size_t len);
+/* A BALLOON_CHANGE event for the current `actual`, with the given host timestamp. */
+VB_API size_t vb_qmp_event_balloon_change(const vb_qmp *s, int64_t seconds, int64_t micros,
+                                          char *buf, size_t cap);
+#endif /* VB_NO_QMP */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VBALLOON_H */
+
+/* ============================================================================================
+   IMPLEMENTATION
+   In a multi-file library everything below would be vballoon.c.
+   ============================================================================================ */
+#if defined(VBALLOON_IMPLEMENTATION) && !defined(VBALLOON_IMPLEMENTATION_INCLUDED)
+#define VBALLOON_IMPLEMENTATION_INCLUDED
+
+#if defined(VB_MEMCPY) != defined(VB_MEMSET)
+#error "vballoon.h: define both VB_MEMCPY and VB_MEMSET, or neither"
+#endif
+
+#ifndef VB_STATS_MAX_BYTES
+#define VB_STATS_MAX_BYTES 2560
+#endif
+#if VB_STATS_MAX_BYTES < 10 || VB_STATS_MAX_BYTES > 1048576
+#error "vballoon.h: VB_STATS_MAX_BYTES must be in [10, 1048576]"
+#endif
+#ifndef VB_PFN_MAX_PER_BUFFER
+#define VB_PFN_MAX_PER_BUFFER 1024
+#endif
+#if VB_PFN_MAX_PER_BUFFER < 1 || VB_PFN_MAX_PER_BUFFER > 1048576
+#error "vballoon.h: VB_PFN_MAX_PER_BUFFER must be in [1, 1048576]"
+#endif
+
+#ifdef VB_NO_STDLIB
+#ifndef VB_ASSERT
+#define VB_ASSERT(x) ((void)0)
+#endif
+#else
+#ifndef VB_MEMCPY
+#include <string.h>
+#define VB_MEMCPY(d, s, n) memcpy((d), (s), (n))
+#define VB_MEMSET(d, c, n) memset((d), (c), (n))
+#endif
+#ifndef VB_ASSERT
+#include <assert.h>
+#define VB_ASSERT(x) assert(x)
+#endif
+#endif
+
+#ifndef VB_FENCE
+#if defined(__GNUC__) || defined(__clang__)
+#define VB_FENCE() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+#else
+#define VB_FENCE() ((void)0)
+#endif
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define VB__PRIVATE static __attribute__((unused))
+#else
+#define VB__PRIVATE static
+#endif
+#define VB__DEF VB_API
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Device flags (vb_device.flags). */
+#define VB__HELD 0x01      /* a stats buffer is held (held_head) */
+#define VB__BROKEN 0x02    /* ring error: nothing happens until a reset */
+#define VB__ARMED 0x04     /* the poll timer is armed at deadline_ms */
+#define VB__HAS_STATS 0x08 /* the guest reported at least once since the machine reset */
+#define VB__BAD_FEATURES 0x10 /* the driver acked features we do not offer */
+
+/* Ring layout (split virtqueue) and descriptor flags. */
+#define VB__DESC_F_NEXT 1u
+#define VB__DESC_F_WRITE 2u
+#define VB__DESC_F_INDIRECT 4u
+#define VB__AVAIL_F_NO_INTERRUPT 1u
+
+/* ---- freestanding byte helpers ------------------------------------------------------------- */
+
+#ifdef VB_NO_STDLIB
+#ifndef VB_MEMCPY
+#define VB_MEMCPY(d, s, n) vb__copy((d), (s), (n))
+#define VB_MEMSET(d, c, n) vb__fill((d), (c), (n))
+VB__PRIVATE void vb__copy(void *dst, const void *src, size_t n)
+{
+    unsigned char *d = (unsigned char *)dst;
+    const unsigned char *s = (const unsigned char *)src;
+    while (n--) *d++ = *s++;
+}
+VB__PRIVATE void vb__fill(void *dst, int c, size_t n)
+{
+    unsigned char *d = (unsigned char *)dst;
+    while (n--) *d++ = (unsigned char)c;
+}
+#endif
+#endif
+
+static size_t vb__strlen(const char *s)
+{
+    size_t n = 0;
+    while (s[n]) n++;
+    return n;
+}
+
+static int vb__name_is(const char *name, size_t len, const char *lit)
+{
+    size_t i;
+    for (i = 0; i < len; i++)
+        if (lit[i] == 0 || lit[i] != name[i]) return 0;
+    return lit[len] == 0;
+}
+
+static uint16_t vb__ld16(const unsigned char *p, int be)
+{
+    return be ? (uint16_t)((unsigned)p[0] << 8 | p[1]) : (uint16_t)((unsigned)p[1] << 8 | p[0]);
+}
+
+static uint32_t vb__ld32(const unsigned char *p, int be)
+{
+    return be ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]
+              : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+}
+
+static uint64_t vb__ld64(const unsigned char *p, int be)
+{
+    return be ? (uint64_t)vb__ld32(p, 1) << 32 | vb__ld32(p + 4, 1)
+              : (uint64_t)vb__ld32(p + 4, 0) << 32 | vb__ld32(p, 0);
+}
+
+static void vb__st16(unsigned char *p, uint16_t v, int be)
+{
+    p[be ? 0 : 1] = (unsigned char)(v >> 8);
+    p[be ? 1 : 0] = (unsigned char)v;
+}
+
+static void vb__st32(unsigned char *p, uint32_t v, int be)
+{
+    vb__st16(p + (be ? 2 : 0), (uint16_t)v, be);
+    vb__st16(p + (be ? 0 : 2), (uint16_t)(v >> 16), be);
+}
+
+/* ============================================================================================
+   LAYER 1: THE SPLIT VIRTQUEUE (device side)
+   Each guest value is read once into a local and validated before it is used.
+   ============================================================================================ */
+
+static int vb__has(const vb_device *d, unsigned bit)
+{
+    return (int)((d->driver_features >> bit) & 1u);
+}
+
+/* Legacy guests use their own byte order for the rings and the stats; VERSION_1 is LE. */
+static int vb__guest_be(const vb_device *d)
+{
+    return (d->options & VB_OPT_GUEST_BIG_ENDIAN) && !vb__has(d, VB_F_VERSION_1);
+}
+
+static void vb__log(const vb_device *d, vb_log_item item)
+{
+    static const struct { unsigned char level; const char *msg; } items[] = {
+        {0, ""},
+#define VB__LOG_ROW(id, level, msg) {VB_LOG_##level, msg},
+        VB_LOG_ITEMS(VB__LOG_ROW)
+#undef VB__LOG_ROW
+    };
+    if (d->host->log)
+        d->host->log(d->user, (vb_log_level)items[item].level, item, items[item].msg);
+}
+
+/* virtio_error(): the device stops until reset; VERSION_1 drivers are told (NEEDS_RESET). */
+static void vb__break(vb_device *d, vb_log_item why)
+{
+    if (d->flags & VB__BROKEN) return;
+    d->flags |= VB__BROKEN;
+    d->counters.ring_errors++;
+    vb__log(d, why);
+    if (vb__has(d, VB_F_VERSION_1)) {
+        d->config_generation++;
+        d->host->notify_config(d->user);
+    }
+}
+
+static int vb__read(vb_device *d, uint64_t gpa, void *dst, size_t len)
+{
+    if (gpa > UINT64_MAX - len) return -1;
+    return d->host->read(d->user, gpa, dst, len) ? -1 : 0;
+}
+
+static int vb__write(vb_device *d, uint64_t gpa, const void *src, size_t len)
+{
+    if (gpa > UINT64_MAX - len) return -1;
+    return d->host->write(d->user, gpa, src, len) ? -1 : 0;
+}
+
+/* A descriptor chain being walked: the current table (the ring's or an indirect one). */
+typedef struct vb__chain {
+    vb_device *dev;
+    uint64_t table;   /* guest address of the descriptor table in use */
+    uint32_t max;     /* entries in that table */
+    uint32_t next;    /* entry to read next */
+    uint32_t count;   /* descriptors read from this table (loop guard) */
+    uint16_t head;
+    uint8_t indirect; /* walking an indirect table */
+    uint8_t writable; /* a device-writable descriptor has been seen */
+    uint8_t done;
+} vb__chain;
+
+typedef struct vb__desc {
+    uint64_t addr;
+    uint32_t len;
+    int writable;
+} vb__desc;
+
+/* Next buffer of the chain: 1 = got one, 0 = end of chain, -1 = ring error (device broken). */
+static int vb__chain_next(vb__chain *c, vb__desc *out)
+{
+    vb_device *d = c->dev;
+    const int be = vb__guest_be(d);
+    unsigned char raw[16];
+    uint64_t addr;
+    uint32_t len;
+    uint16_t flags, next;
+
+    for (;;) {
+        if (c->done) return 0;
+        if (++c->count > c->max) { vb__break(d, VB_LOG_LOOP); return -1; }
+        if (vb__read(d, c->table + 16u * (uint64_t)c->next, raw, sizeof raw)) {
+            vb__break(d, c->indirect ? VB_LOG_BAD_MEMORY : VB_LOG_RING_MEMORY);
+            return -1;
+        }
+        addr = vb__ld64(raw, be);
+        len = vb__ld32(raw + 8, be);
+        flags = vb__ld16(raw + 12, be);
+        next = vb__ld16(raw + 14, be);
+
+        if (flags & VB__DESC_F_INDIRECT) {
+            /* Only the head of a ring chain may point to a table, and never with NEXT. */
+            if (c->indirect || c->count != 1 || (flags & VB__DESC_F_NEXT)) {
+                vb__break(d, VB_LOG_INDIRECT_NESTED);
+                return -1;
+            }
+            if (len == 0 || len % 16u || len / 16u > c->max) {
+                vb__break(d, VB_LOG_INDIRECT_SIZE);
+                return -1;
+            }
+            if (addr > UINT64_MAX - len) { vb__break(d, VB_LOG_LEN_OVERFLOW); return -1; }
+            if (!vb__has(d, VB_F_RING_INDIRECT_DESC)) vb__log(d, VB_LOG_INDIRECT_NOT_NEGOTIATED);
+            c->table = addr;
+            c->max = len / 16u;
+            c->next = 0;
+            c->count = 0;
+            c->indirect = 1;
+            continue;
+        }
+        if (len == 0) { vb__break(d, VB_LOG_ZERO_LEN); return -1; }
+        if (addr > UINT64_MAX - len) { vb__break(d, VB_LOG_LEN_OVERFLOW); return -1; }
+        if (flags & VB__DESC_F_WRITE) {
+            c->writable = 1;
+        } else if (c->writable) {
+            vb__break(d, VB_LOG_DESC_ORDER);
+            return -1;
+        }
+        if (flags & VB__DESC_F_NEXT) {
+            if (next >= c->max) { vb__break(d, VB_LOG_NEXT_RANGE); return -1; }
+            c->next = next;
+        } else {
+            c->done = 1;
+        }
+        out->addr = addr;
+        out->len = len;
+        out->writable = (flags & VB__DESC_F_WRITE) != 0;
+        return 1;
+    }
+}
+
+static uint64_t vb__avail_ring(const vb_queue *q, uint32_t i) { return q->avail + 4u + 2u * (uint64_t)i; }
+static uint64_t vb__used_ring(const vb_queue *q, uint32_t i) { return q->used + 4u + 8u * (uint64_t)i; }
+
+/* Take the next available chain: 1 = popped (c is set up), 0 = queue empty, -1 = ring error. */
+static int vb__pop(vb_device *d, vb_queue *q, vb__chain *c)
+{
+    const int be = vb__guest_be(d);
+    unsigned char raw[2];
+    uint16_t pending, head;
+
+    if ((uint16_t)(q->last_avail - q->used_idx) >= q->size) {
+        vb__break(d, VB_LOG_QUEUE_OVERRUN);
+        return -1;
+    }
+    if (q->shadow_avail == q->last_avail) {
+        if (vb__read(d, q->avail + 2u, raw, 2)) { vb__break(d, VB_LOG_RING_MEMORY); return -1; }
+        q->shadow_avail = vb__ld16(raw, be);
+        pending = (uint16_t)(q->shadow_avail - q->last_avail);
+        if (pending > q->size) { vb__break(d, VB_LOG_AVAIL_RUNAWAY); return -1; }
+        if (pending == 0) return 0;
+        VB_FENCE(); /* read the ring entries only after the index that published them */
+    }
+    if (vb__read(d, vb__avail_ring(q, q->last_avail & (q->size - 1u)), raw, 2)) {
+        vb__break(d, VB_LOG_RING_MEMORY);
+        return -1;
+    }
+    head = vb__ld16(raw, be);
+    if (head >= q->size) { vb__break(d, VB_LOG_HEAD_RANGE); return -1; }
+    q->last_avail++;
+    if (vb__has(d, VB_F_RING_EVENT_IDX)) {
+        /* avail_event: ask for a kick when the driver publishes the next buffer. */
+        vb__st16(raw, q->last_avail, be);
+        if (vb__write(d, vb__used_ring(q, q->size), raw, 2)) {
+            vb__break(d, VB_LOG_RING_MEMORY);
+            return -1;
+        }
+    }
+    c->dev = d;
+    c->table = q->desc;
+    c->max = q->size;
+    c->next = head;
+    c->count = 0;
+    c->head = head;
+    c->indirect = c->writable = c->done = 0;
+    return 1;
+}
+
+/* Put a chain on the used ring. */
+static int vb__push(vb_device *d, vb_queue *q, uint16_t head, uint32_t len)
+{
+    const int be = vb__guest_be(d);
+    unsigned char elem[8], idx[2];
+    uint16_t old = q->used_idx, now = (uint16_t)(old + 1u);
+
+    vb__st32(elem, head, be);
+    vb__st32(elem + 4, len, be);
+    if (vb__write(d, vb__used_ring(q, old & (q->size - 1u)), elem, sizeof elem)) {
+        vb__break(d, VB_LOG_RING_MEMORY);
+        return -1;
+    }
+    VB_FENCE(); /* the element before the index that publishes it */
+    vb__st16(idx, now, be);
+    if (vb__write(d, q->used + 2u, idx, 2)) { vb__break(d, VB_LOG_RING_MEMORY); return -1; }
+    q->used_idx = now;
+    /* The interrupt threshold is stale once used_idx wrapped past the last signalled value. */
+    if ((uint16_t)(now - q->signalled_used) < (uint16_t)(now - old)) q->signalled_valid = 0;
+    return 0;
+}
+
+/* Interrupt the driver unless it asked not to be (EVENT_IDX used_event, or NO_INTERRUPT). */
+static void vb__notify(vb_device *d, unsigned qi)
+{
+    vb_queue *q = &d->queue[qi];
+    const int be = vb__guest_be(d);
+    unsigned char raw[2];
+    int send;
+
+    VB_FENCE(); /* our used index must be visible before we read the driver's wishes */
+    if (vb__has(d, VB_F_RING_EVENT_IDX)) {
+        uint16_t event, old = q->signalled_used, now = q->used_idx;
+        int valid = q->signalled_valid;
+        if (vb__read(d, vb__avail_ring(q, q->size), raw, 2)) {
+            vb__break(d, VB_LOG_RING_MEMORY);
+            return;
+        }
+        event = vb__ld16(raw, be);
+        q->signalled_used = now;
+        q->signalled_valid = 1;
+        send = !valid || (uint16_t)(now - event - 1u) < (uint16_t)(now - old);
+    } else {
+        if (vb__read(d, q->avail, raw, 2)) { vb__break(d, VB_LOG_RING_MEMORY); return; }
+        send = !(vb__ld16(raw, be) & VB__AVAIL_F_NO_INTERRUPT);
+    }
+    if (send) d->host->notify_queue(d->user, qi);
+}
+
+static void vb__queue_clear(vb_device *d, vb_queue *q)
+{
+    VB_MEMSET(q, 0, sizeof *q);
+    q->size = d->queue_size_max;
+}
+
+/* ============================================================================================
+   LAYER 2: THE BALLOON DEVICE (features, status, config, inflate/deflate)
+   ============================================================================================ */
+
+VB__DEF uint64_t vb_host_features(const vb_device *d)
+{
+    uint64_t f = (uint64_t)1 << VB_F_STATS_VQ | (uint64_t)1 << VB_F_VERSION_1;
+    if (!(d->options & VB_OPT_NO_EVENT_IDX)) f |= (uint64_t)1 << VB_F_RING_EVENT_IDX;
+    if (!(d->options & VB_OPT_NO_INDIRECT)) f |= (uint64_t)1 << VB_F_RING_INDIRECT_DESC;
+    if (d->options & VB_OPT_MUST_TELL_HOST) f |= (uint64_t)1 << VB_F_MUST_TELL_HOST;
+    if (d->options & VB_OPT_DEFLATE_ON_OOM) f |= (uint64_t)1 << VB_F_DEFLATE_ON_OOM;
+    return f;
+}
+
+VB__DEF uint64_t vb_driver_features(const vb_device *d) { return d->driver_features; }
+
+VB__DEF void vb_set_driver_features(vb_device *d, uint64_t features)
+{
+    uint64_t offered = vb_host_features(d);
+    if (d->status & VB_S_FEATURES_OK) return;
+    d->driver_features = features & offered;
+    if (features & ~offered) {
+        d->flags |= VB__BAD_FEATURES;
+        vb__log(d, VB_LOG_BAD_FEATURES);
+    } else {
+        d->flags &= (uint8_t)~VB__BAD_FEATURES;
+    }
+}
+
+VB__DEF int vb_is_broken(const vb_device *d) { return (d->flags & VB__BROKEN) != 0; }
+
+VB__DEF uint8_t vb_status(const vb_device *d)
+{
+    int needs_reset = (d->flags & VB__BROKEN) && vb__has(d, VB_F_VERSION_1);
+    return (uint8_t)(d->status | (needs_reset ? VB_S_NEEDS_RESET : 0));
+}
+
+VB__DEF uint16_t vb_queue_size_max(const vb_device *d) { return d->queue_size_max; }
+
+VB__DEF vb_result vb_queue_setup(vb_device *d, unsigned qi, uint16_t size, uint64_t desc,
+                                 uint64_t avail, uint64_t used)
+{
+    vb_queue *q;
+    if (qi >= VB_QUEUE_COUNT) return VB_ERR_ARG;
+    q = &d->queue[qi];
+    if (q->ready) return VB_ERR_STATE;
+    if (size == 0 || (size & (size - 1u)) || size > d->queue_size_max) return VB_ERR_RANGE;
+    if ((desc & 15u) || (avail & 1u) || (used & 3u)) return VB_ERR_ARG;
+    q->size = size;
+    q->desc = desc;
+    q->avail = avail;
+    q->used = used;
+    return VB_OK;
+}
+
+VB__DEF vb_result vb_queue_set_base(vb_device *d, unsigned qi, uint16_t last_avail)
+{
+    if (qi >= VB_QUEUE_COUNT) return VB_ERR_ARG;
+    if (d->queue[qi].ready) return VB_ERR_STATE;
+    d->queue[qi].last_avail = d->queue[qi].shadow_avail = last_avail;
+    return VB_OK;
+}
+
+VB__DEF uint16_t vb_queue_base(const vb_device *d, unsigned qi)
+{
+    return qi < VB_QUEUE_COUNT ? d->queue[qi].last_avail : 0;
+}
+
+VB__DEF vb_result vb_queue_set_ready(vb_device *d, unsigned qi, int ready)
+{
+    vb_queue *q;
+    unsigned char raw[2];
+    if (qi >= VB_QUEUE_COUNT) return VB_ERR_ARG;
+    q = &d->queue[qi];
+    if (!ready) {
+        q->ready = 0;
+        return VB_OK;
+    }
+    if (q->ready) return VB_OK;
+    if (!(d->flags & VB__BROKEN)) {
+        /* Resume from the guest's used index: in flight = last_avail - used must fit. */
+        if (vb__read(d, q->used + 2u, raw, 2)) {
+            vb__break(d, VB_LOG_RING_MEMORY);
+        } else {
+            q->used_idx = q->signalled_used = vb__ld16(raw, vb__guest_be(d));
+            q->signalled_valid = 0;
+            if ((uint16_t)(q->last_avail - q->used_idx) > q->size) vb__break(d, VB_LOG_QUEUE_OVERRUN);
+        }
+    }
+    q->shadow_avail = q->last_avail;
+    q->ready = 1;
+    return VB_OK;
+}
+
+VB__DEF void vb_config_read(const vb_device *d, uint32_t offset, void *buf, uint32_t len)
+{
+    unsigned char cfg[VB_CONFIG_SIZE], *out = (unsigned char *)buf;
+    uint32_t i;
+    vb__st32(cfg, d->num_pages, 0);
+    vb__st32(cfg + 4, d->actual, 0);
+    for (i = 0; i < len; i++)
+        out[i] = (offset <= VB_CONFIG_SIZE - 1u && i < VB_CONFIG_SIZE - offset) ? cfg[offset + i] : 0;
+}
+
+VB__DEF void vb_config_write(vb_device *d, uint32_t offset, const void *buf, uint32_t len)
+{
+    const unsigned char *in = (const unsigned char *)buf;
+    unsigned char cfg[VB_CONFIG_SIZE];
+    uint32_t i, actual;
+    vb__st32(cfg, d->num_pages, 0);
+    vb__st32(cfg + 4, d->actual, 0);
+    for (i = 0; i < len && offset <= VB_CONFIG_SIZE - 1u && i < VB_CONFIG_SIZE - offset; i++)
+        if (offset + i >= 4) cfg[offset + i] = in[i]; /* num_pages is read-only for the driver */
+    actual = vb__ld32(cfg + 4, 0);
+    if (actual != d->actual) {
+        d->actual = actual;
+        if (d->host->actual_changed) d->host->actual_changed(d->user, actual);
+    }
+}
+
+VB__DEF uint8_t vb_config_generation(const vb_device *d) { return d->config_generation; }
+
+VB__DEF void vb_set_target_pages(vb_device *d, uint32_t num_pages)
+{
+    if (num_pages == d->num_pages) return;
+    d->num_pages = num_pages;
+    d->config_generation++;
+    if (d->status & VB_S_DRIVER_OK) d->host->notify_config(d->user);
+}
+
+VB__DEF uint32_t vb_target_pages(const vb_device *d) { return d->num_pages; }
+VB__DEF uint32_t vb_actual_pages(const vb_device *d) { return d->actual; }
+
+/* Inflate/deflate: every 4-byte PFN of the device-readable part, contiguous pages coalesced
+   into one pages() call. Each buffer goes back with used length 0, as in QEMU >= 7.0. */
+static void vb__balloon_kick(vb_device *d, unsigned qi)
+{
+    vb_queue *q = &d->queue[qi];
+    const int be = vb__guest_be(d);
+    unsigned n;
+    for (n = 0; n < q->size; n++) { /* at most one queue's worth per notification */
+        vb__chain c;
+        vb__desc dsc;
+        unsigned char buf[256], part[4];
+        uint64_t start = 0, len = 0;
+        uint32_t pfns = 0, fill = 0;
+        int r = vb__pop(d, q, &c);
+        if (r <= 0) return;
+        while ((r = vb__chain_next(&c, &dsc)) > 0) {
+            uint32_t off = 0;
+            if (dsc.writable) continue;
+            while (off < dsc.len && pfns < VB_PFN_MAX_PER_BUFFER) {
+                uint32_t chunk = dsc.len - off, i;
+                if (chunk > sizeof buf) chunk = sizeof buf;
+                if (vb__read(d, dsc.addr + off, buf, chunk)) { vb__break(d, VB_LOG_BAD_MEMORY); return; }
+                off += chunk;
+                for (i = 0; i < chunk && pfns < VB_PFN_MAX_PER_BUFFER; i++) {
+                    uint64_t gpa;
+                    part[fill++] = buf[i];
+                    if (fill < 4) continue;
+                    fill = 0;
+                    pfns++;
+                    gpa = (uint64_t)vb__ld32(part, be) << VB_PAGE_SHIFT;
+                    if (len && gpa == start + len) {
+                        len += 1u << VB_PAGE_SHIFT;
+                        continue;
+                    }
+                    if (len && d->host->pages) d->host->pages(d->user, qi, start, len);
+                    start = gpa;
+                    len = 1u << VB_PAGE_SHIFT;
+                }
+            }
+            if (pfns >= VB_PFN_MAX_PER_BUFFER && off < dsc.len) vb__log(d, VB_LOG_PFN_TRUNCATED);
+        }
+        if (r < 0) return;
+        if (len && d->host->pages) d->host->pages(d->user, qi, start, len);
+        if (vb__push(d, q, c.head, 0)) return;
+        vb__notify(d, qi);
+    }
+}
+
+/* ============================================================================================
+   LAYER 3: THE STATS PROTOCOL (held buffer, parsing, polling timer)
+   ============================================================================================ */
+
+static uint64_t vb__now(const vb_device *d) { return d->host->now_ms ? d->host->now_ms(d->user) : 0; }
+
+static void vb__arm(vb_device *d, uint64_t deadline)
+{
+    d->deadline_ms = deadline;
+    d->flags |= VB__ARMED;
+    if (d->host->timer_arm) d->host->timer_arm(d->user, deadline);
+}
+
+static void vb__disarm(vb_device *d)
+{
+    if (!(d->flags & VB__ARMED)) return;
+    d->flags &= (uint8_t)~VB__ARMED;
+    if (d->host->timer_cancel) d->host->timer_cancel(d->user);
+}
+
+/* balloon_stats_change_timer(): deadline = now + interval, only while polling is enabled. */
+static void vb__rearm(vb_device *d)
+{
+    uint64_t now;
+    if (!d->interval_ms) return;
+    now = vb__now(d);
+    vb__arm(d, now > UINT64_MAX - d->interval_ms ? UINT64_MAX : now + d->interval_ms);
+}
+
+/* Parse the device-readable bytes of a chain into `val` (10-byte records, straddling
+   descriptors allowed, trailing partial record ignored). 0 = ok, -1 = ring error. */
+static int vb__stats_parse(vb__chain *c, uint64_t val[VB_STAT_COUNT])
+{
+    vb_device *d = c->dev;
+    const int be = vb__guest_be(d);
+    unsigned char buf[160], rec[10];
+    uint32_t budget = VB_STATS_MAX_BYTES, fill = 0;
+    vb__desc dsc;
+    int r;
+
+    while ((r = vb__chain_next(c, &dsc)) > 0) {
+        uint32_t off = 0;
+        if (dsc.writable) continue; /* never read nor written */
+        if (dsc.len > budget && budget) vb__log(d, VB_LOG_STATS_TRUNCATED);
+        while (off < dsc.len && budget) {
+            uint32_t chunk = dsc.len - off, i = 0;
+            if (chunk > sizeof buf) chunk = sizeof buf;
+            if (chunk > budget) chunk = budget;
+            if (vb__read(d, dsc.addr + off, buf, chunk)) {
+                vb__break(d, VB_LOG_BAD_MEMORY);
+                return -1;
+            }
+            off += chunk;
+            budget -= chunk;
+            while (i < chunk) {
+                const unsigned char *p;
+                uint16_t tag;
+                if (fill == 0 && chunk - i >= 10) { /* whole record in place: the fast path */
+                    p = buf + i;
+                    i += 10;
+                } else {                            /* a record straddles a boundary */
+                    rec[fill++] = buf[i++];
+                    if (fill < 10) continue;
+                    fill = 0;
+                    p = rec;
+                }
+                tag = vb__ld16(p, be);
+                if (tag < VB_STAT_COUNT)
+                    val[tag] = vb__ld64(p + 2, be); /* a duplicate tag: the last one wins */
+                else
+                    d->counters.unknown_tags++;
+            }
+        }
+    }
+    return r;
+}
+
+/* virtio_balloon_receive_stats(): one buffer per notification, then re-arm. */
+static void vb__stats_kick(vb_device *d)
+{
+    vb_queue *q = &d->queue[VB_QUEUE_STATS];
+    vb__chain c;
+    uint64_t val[VB_STAT_COUNT];
+    unsigned i;
+
+    if (vb__pop(d, q, &c) > 0) {
+        for (i = 0; i < VB_STAT_COUNT; i++) val[i] = VB_STAT_UNSET;
+        if (vb__stats_parse(&c, val) == 0) {
+            if (d->flags & VB__HELD) { /* "should never happen": give the old one back */
+                d->counters.duplicates++;
+                vb__log(d, VB_LOG_STATS_SECOND_BUFFER);
+                if (vb__push(d, q, d->held_head, 0) == 0) vb__notify(d, VB_QUEUE_STATS);
+            }
+            if (!(d->flags & VB__BROKEN)) {
+                d->held_head = c.head;
+                d->flags |= VB__HELD | VB__HAS_STATS;
+                VB_MEMCPY(d->stat, val, sizeof val);
+                d->last_update = d->host->wall_s ? d->host->wall_s(d->user) : 0;
+                d->counters.updates++;
+            }
+        }
+    }
+    vb__rearm(d);
+}
+
+VB__DEF void vb_timer_expired(vb_device *d)
+{
+    uint64_t now;
+    if (!(d->flags & VB__ARMED)) return; /* cancelled, or already handled */
+    now = vb__now(d);
+    if (now < d->deadline_ms) {          /* early: keep waiting */
+        if (d->host->timer_arm) d->host->timer_arm(d->user, d->deadline_ms);
+        return;
+    }
+    d->flags &= (uint8_t)~VB__ARMED;
+    if (!(d->flags & VB__HELD) || !vb__has(d, VB_F_STATS_VQ) || (d->flags & VB__BROKEN)) {
+        vb__rearm(d); /* nobody to ask yet: try again one interval later */
+        return;
+    }
+    d->flags &= (uint8_t)~VB__HELD;
+    d->counters.polls++;
+    if (vb__push(d, &d->queue[VB_QUEUE_STATS], d->held_head, 0) == 0) vb__notify(d, VB_QUEUE_STATS);
+    /* No re-arm: the guest's answer re-arms. */
+}
+
+VB__DEF uint64_t vb_next_deadline(const vb_device *d)
+{
+    return (d->flags & VB__ARMED) ? d->deadline_ms : UINT64_MAX;
+}
+
+VB__DEF void vb_queue_notify(vb_device *d, unsigned qi)
+{
+    if (qi >= VB_QUEUE_COUNT || (d->flags & VB__BROKEN)) return;
+    if (!d->queue[qi].ready) {
+        vb__log(d, VB_LOG_QUEUE_NOT_READY);
+        return;
+    }
+    if (qi == VB_QUEUE_STATS)
+        vb__stats_kick(d);
+    else
+        vb__balloon_kick(d, qi);
+}
+
+/* After a migration the destination has no held buffer although the source popped one
+   (last_avail is past it): step back one and read it again (virtqueue_rewind). */
+static void vb__stats_rewind(vb_device *d)
+{
+    vb_queue *q = &d->queue[VB_QUEUE_STATS];
+    if ((d->flags & (VB__HELD | VB__BROKEN)) || !q->ready) return;
+    if (!(d->status & VB_S_DRIVER_OK) || q->last_avail == q->used_idx) return;
+    q->last_avail--;
+    q->shadow_avail = q->last_avail;
+    vb__stats_kick(d);
+}
+
+VB__DEF void vb_reset(vb_device *d)
+{
+    unsigned i;
+    /* The held buffer is un-popped, not used: the rings are reinitialised below anyway. */
+    d->flags &= (uint8_t)~(VB__HELD | VB__BROKEN | VB__BAD_FEATURES);
+    d->status = 0;
+    d->driver_features = 0;
+    for (i = 0; i < VB_QUEUE_COUNT; i++) vb__queue_clear(d, &d->queue[i]);
+}
+
+VB__DEF void vb_set_status(vb_device *d, uint8_t status)
+{
+    if (status == 0) {
+        vb_reset(d);
+        return;
+    }
+    if ((status & VB_S_FEATURES_OK) && (d->flags & VB__BAD_FEATURES))
+        status &= (uint8_t)~VB_S_FEATURES_OK; /* the driver reads it back and gives up */
+    d->status = (uint8_t)(status & ~VB_S_NEEDS_RESET);
+    if (status & VB_S_DRIVER_OK) vb__stats_rewind(d);
+}
+
+static void vb__stats_clear(vb_device *d)
+{
+    unsigned i;
+    for (i = 0; i < VB_STAT_COUNT; i++) d->stat[i] = VB_STAT_UNSET;
+    d->last_update = 0;
+    d->flags &= (uint8_t)~VB__HAS_STATS;
+}
+
+VB__DEF void vb_machine_reset(vb_device *d, int wakeup)
+{
+    if (wakeup) return; /* S3 resume keeps everything (QEMU's RESET_TYPE_WAKEUP) */
+    vb_reset(d);
+    vb__stats_clear(d);
+    d->actual = 0; /* a rebooted guest holds no balloon pages; the target stays */
+}
+
+VB__DEF const char *vb_stat_name(unsigned tag)
+{
+    static const char *const names[VB_STAT_COUNT] = {
+        "stat-swap-in", "stat-swap-out", "stat-major-faults", "stat-minor-faults",
+        "stat-free-memory", "stat-total-memory", "stat-available-memory", "stat-disk-caches",
+        "stat-htlb-pgalloc", "stat-htlb-pgfail", "stat-oom-kills", "stat-alloc-stalls",
+        "stat-async-scans", "stat-direct-scans", "stat-async-reclaims", "stat-direct-reclaims"};
+    return tag < VB_STAT_COUNT ? names[tag] : 0;
+}
+
+VB__DEF int vb_stat(const vb_device *d, unsigned tag, uint64_t *value)
+{
+    uint64_t v = tag < VB_STAT_COUNT ? d->stat[tag] : VB_STAT_UNSET;
+    if (value) *value = v;
+    return v != VB_STAT_UNSET;
+}
+
+VB__DEF int64_t vb_last_update(const vb_device *d) { return d->last_update; }
+VB__DEF const vb_counters *vb_get_counters(const vb_device *d) { return &d->counters; }
+
+#define VB__MAX_INTERVAL_MS ((uint64_t)UINT32_MAX * 1000u)
+
+VB__DEF vb_result vb_set_poll_interval_ms(vb_device *d, uint64_t ms)
+{
+    if (ms > VB__MAX_INTERVAL_MS) return VB_ERR_RANGE;
+    if (ms == d->interval_ms) return VB_OK; /* not even a stalled poll is kicked */
+    if (ms == 0) {
+        d->interval_ms = 0;
+        vb__disarm(d);
+        return VB_OK;
+    }
+    if (d->interval_ms) {
+        d->interval_ms = ms;
+        vb__rearm(d);
+    } else {
+        d->interval_ms = ms;
+        vb__arm(d, vb__now(d)); /* enabling polls at once */
+    }
+    return VB_OK;
+}
+
+static void vb__error(vb_error *e, const char *cls, const char *p0, const char *a0, size_t l0,
+                      const char *p1, const char *a1, size_t l1, const char *p2)
+{
+    if (!e) return;
+    e->cls = cls;
+    e->part[0] = p0;
+    e->part[1] = p1;
+    e->part[2] = p2;
+    e->arg[0] = a0;
+    e->arg[1] = a1;
+    e->arg_len[0] = l0;
+    e->arg_len[1] = l1;
+}
+
+static void vb__generic_error(vb_error *e, const char *msg)
+{
+    vb__error(e, "GenericError", msg, 0, 0, 0, 0, 0, 0);
+}
+
+VB__DEF vb_result vb_set_poll_interval(vb_device *d, int64_t seconds, vb_error *err)
+{
+    if (seconds < 0) {
+        vb__generic_error(err, "timer value must be greater than zero");
+        return VB_ERR_RANGE;
+    }
+    if ((uint64_t)seconds > UINT32_MAX) {
+        vb__generic_error(err, "timer value is too big");
+        return VB_ERR_RANGE;
+    }
+    return vb_set_poll_interval_ms(d, (uint64_t)seconds * 1000u);
+}
+
+VB__DEF int64_t vb_poll_interval(const vb_device *d) { return (int64_t)((d->interval_ms + 999u) / 1000u); }
+VB__DEF uint64_t vb_poll_interval_ms(const vb_device *d) { return d->interval_ms; }
+
+/* ============================================================================================
+   LAYER 4: RENDERING (guest-stats JSON, snprintf-style, no allocation)
+   ============================================================================================ */
+
+typedef struct vb__out {
+    char *buf;
+    size_t cap;
+    size_t len; /* characters produced so far, also those that did not fit */
+} vb__out;
+
+static void vb__out_init(vb__out *o, char *buf, size_t cap)
+{
+    o->buf = buf;
+    o->cap = buf ? cap : 0;
+    o->len = 0;
+}
+
+static void vb__put(vb__out *o, const char *s, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++, o->len++)
+        if (o->len + 1 < o->cap) o->buf[o->len] = s[i];
+}
+
+static void vb__puts(vb__out *o, const char *s) { vb__put(o, s, vb__strlen(s)); }
+
+static void vb__put_u64(vb__out *o, uint64_t v)
+{
+    char tmp[20];
+    size_t n = sizeof tmp;
+    do {
+        tmp[--n] = (char)('0' + (int)(v % 10u));
+        v /= 10u;
+    } while (v);
+    vb__put(o, tmp + n, sizeof tmp - n);
+}
+
+static void vb__put_i64(vb__out *o, int64_t v)
+{
+    if (v < 0) {
+        vb__put(o, "-", 1);
+        vb__put_u64(o, (uint64_t)0 - (uint64_t)v);
+    } else {
+        vb__put_u64(o, (uint64_t)v);
+    }
+}
+
+/* NUL-terminate (as much as fits) and return the full length. */
+static size_t vb__out_end(vb__out *o)
+{
+    if (o->cap) o->buf[o->len < o->cap ? o->len : o->cap - 1] = 0;
+    return o->len;
+}
+
+/* QEMU's json-writer layout: compact `{"k": v, "k2": v2}`; pretty puts each member on its own
+   line indented by 4 spaces per level and the closing brace at the outer level. */
+static void vb__newline(vb__out *o, unsigned flags, unsigned level)
+{
+    if (!(flags & VB_JSON_PRETTY)) return;
+    vb__put(o, "\n", 1);
+    while (level--) vb__put(o, "    ", 4);
+}
+
+static void vb__member(vb__out *o, unsigned flags, unsigned level, int first, const char *key)
+{
+    if (!first) vb__put(o, (flags & VB_JSON_PRETTY) ? "," : ", ", (flags & VB_JSON_PRETTY) ? 1 : 2);
+    vb__newline(o, flags, level);
+    vb__put(o, "\"", 1);
+    vb__puts(o, key);
+    vb__put(o, "\": ", 3);
+}
+
+static void vb__close(vb__out *o, unsigned flags, unsigned level)
+{
+    vb__newline(o, flags, level);
+    vb__put(o, "}", 1);
+}
+
+/* Key order of QEMU's QDict (bucket of tdb_hash(key) % 512, newest first within a bucket) for
+   each size the stats table has had. tests/ recomputes these from the hash. */
+static const unsigned char vb__order6[6] = {1, 4, 3, 2, 5, 0};
+static const unsigned char vb__order7[7] = {1, 6, 4, 3, 2, 5, 0};
+static const unsigned char vb__order8[8] = {1, 6, 4, 3, 2, 5, 0, 7};
+static const unsigned char vb__order10[10] = {8, 1, 6, 9, 4, 3, 2, 5, 0, 7};
+static const unsigned char vb__order16[16] = {8, 1, 11, 6, 15, 13, 9, 4, 3, 2, 5, 10, 14, 0, 12, 7};
+
+static const unsigned char *vb__key_order(unsigned keys)
+{
+    switch (keys) {
+    case 6: return vb__order6;
+    case 7: return vb__order7;
+    case 8: return vb__order8;
+    case 10: return vb__order10;
+    case 16: return vb__order16;
+    default: return 0;
+    }
+}
+
+/* `guest-stats` at nesting `level` (the opening brace is already in position). */
+static void vb__render_stats(const vb_device *d, vb__out *o, unsigned flags, unsigned level)
+{
+    const unsigned char *order = vb__key_order(d->stat_keys);
+    unsigned i;
+    vb__put(o, "{", 1);
+    vb__member(o, flags, level + 1, 1, "stats");
+    vb__put(o, "{", 1);
+    for (i = 0; i < d->stat_keys; i++) {
+        uint64_t v = d->stat[order[i]];
+        vb__member(o, flags, level + 2, i == 0, vb_stat_name(order[i]));
+        if (d->profile == VB_PROFILE_DOC)
+            vb__put_i64(o, (int64_t)v); /* the 2013 visitor: int64, so unset is -1 */
+        else
+            vb__put_u64(o, v);
+    }
+    vb__close(o, flags, level + 1);
+    vb__member(o, flags, level + 1, 0, "last-update");
+    vb__put_i64(o, d->last_update);
+    vb__close(o, flags, level);
+}
+
+VB__DEF size_t vb_render_guest_stats(const vb_device *d, char *buf, size_t cap, unsigned flags)
+{
+    vb__out o;
+    vb__out_init(&o, buf, cap);
+    vb__render_stats(d, &o, flags, 0);
+    return vb__out_end(&o);
+}
+
+static void vb__put_error_text(vb__out *o, const vb_error *e)
+{
+    unsigned i;
+    for (i = 0; i < 3; i++) {
+        if (e->part[i]) vb__puts(o, e->part[i]);
+        if (i < 2 && e->arg[i]) vb__put(o, e->arg[i], e->arg_len[i]);
+    }
+}
+
+VB__DEF size_t vb_error_text(const vb_error *e, char *buf, size_t cap)
+{
+    vb__out o;
+    vb__out_init(&o, buf, cap);
+    if (e) vb__put_error_text(&o, e);
+    return vb__out_end(&o);
+}
+
+/* ============================================================================================
+   LAYER 5: CONTROL (lifecycle, QOM-style properties, snapshot)
+   ============================================================================================ */
+
+VB__DEF const char *vb_version_string(void) { return VB_VERSION_STRING; }
+
+VB__DEF const char *vb_result_str(vb_result r)
+{
+    switch (r) {
+    case VB_OK: return "ok";
+    case VB_ERR_ARG: return "invalid argument";
+    case VB_ERR_NOT_FOUND: return "not found";
+    case VB_ERR_READ_ONLY: return "read-only";
+    case VB_ERR_TYPE: return "wrong type";
+    case VB_ERR_RANGE: return "out of range";
+    case VB_ERR_NO_DATA: return "no data yet";
+    case VB_ERR_FORMAT: return "malformed input";
+    case VB_ERR_STATE: return "wrong state";
+    }
+    return "unknown result";
+}
+
+VB__DEF vb_result vb_init(vb_device *d, const vb_config *cfg, const vb_host *host, void *user)
+{
+    static const vb_config defaults = {VB_PROFILE_DOC, 0, 0, 0, 0, 0, 0};
+    unsigned i, keys, qsize;
+    if (!d || !host || !host->read || !host->write || !host->notify_queue || !host->notify_config)
+        return VB_ERR_ARG;
+    if (!cfg) cfg = &defaults;
+    keys = cfg->stat_keys ? cfg->stat_keys : (unsigned)VB_STAT_COUNT;
+    qsize = cfg->queue_size ? cfg->queue_size : (unsigned)VB_QUEUE_SIZE_DEFAULT;
+    if (!vb__key_order(keys) || qsize > VB_QUEUE_SIZE_MAX || (qsize & (qsize - 1u)) ||
+        (cfg->profile != VB_PROFILE_DOC && cfg->profile != VB_PROFILE_QEMU) || cfg->options > 0x1f)
+        return VB_ERR_ARG;
+    VB_MEMSET(d, 0, sizeof *d);
+    d->host = host;
+    d->user = user;
+    d->profile = (uint8_t)cfg->profile;
+    d->stat_keys = (uint8_t)keys;
+    d->queue_size_max = (uint16_t)qsize;
+    d->options = (uint8_t)cfg->options;
+    d->ram_size = cfg->ram_size;
+    d->type_name = cfg->type_name ? cfg->type_name : "virtio-balloon-pci";
+    for (i = 0; i < VB_QUEUE_COUNT; i++) vb__queue_clear(d, &d->queue[i]);
+    vb__stats_clear(d);
+    if (cfg->poll_interval_s) vb_set_poll_interval_ms(d, (uint64_t)cfg->poll_interval_s * 1000u);
+    return VB_OK;
+}
+
+VB__DEF void vb_destroy(vb_device *d) { vb__disarm(d); }
+
+/* The properties, in qom-list order. */
+static const char *const vb__props[][2] = {
+    {"type", "string"},
+    {"guest-stats", "guest statistics"},
+    {"guest-stats-polling-interval", "int"},
+};
+
+enum { VB__PROP_TYPE, VB__PROP_STATS, VB__PROP_INTERVAL, VB__PROP_NONE };
+
+static int vb__prop_find(const vb_device *d, const char *name, size_t len)
+{
+    int i;
+    for (i = 0; i < VB__PROP_NONE; i++)
+        if (vb__name_is(name, len, vb__props[i][0])) return i;
+    if (d->profile == VB_PROFILE_DOC && vb__name_is(name, len, "stats-polling-interval"))
+        return VB__PROP_INTERVAL; /* the document's own disable example uses this name */
+    return VB__PROP_NONE;
+}
+
+static vb_result vb__prop_not_found(const vb_device *d, const char *name, size_t len, vb_error *err)
+{
+    vb__error(err, "GenericError", "Property '", d->type_name, vb__strlen(d->type_name), ".",
+              name, len, "' not found");
+    return VB_ERR_NOT_FOUND;
+}
+
+VB__DEF const char *vb_prop_type(const vb_device *d, const char *name, size_t len)
+{
+    int p = vb__prop_find(d, name, len);
+    return p == VB__PROP_NONE ? 0 : vb__props[p][1];
+}
+
+VB__DEF const char *vb_prop_name(const vb_device *d, unsigned i)
+{
+    (void)d;
+    return i < VB__PROP_NONE ? vb__props[i][0] : 0;
+}
+
+VB__DEF vb_result vb_prop_get(const vb_device *d, const char *name, size_t len, char *buf,
+                              size_t cap, size_t *out_len, unsigned flags, vb_error *err)
+{
+    vb__out o;
+    vb__out_init(&o, buf, cap);
+    switch (vb__prop_find(d, name, len)) {
+    case VB__PROP_TYPE:
+        vb__put(&o, "\"", 1);
+        vb__puts(&o, d->type_name);
+        vb__put(&o, "\"", 1);
+        break;
+    case VB__PROP_STATS:
+        if (d->profile == VB_PROFILE_DOC && !(d->flags & VB__HAS_STATS)) {
+            vb__generic_error(err, "guest hasn't updated any stats yet");
+            return VB_ERR_NO_DATA;
+        }
+        vb__render_stats(d, &o, flags, 0);
+        break;
+    case VB__PROP_INTERVAL:
+        vb__put_i64(&o, vb_poll_interval(d));
+        break;
+    default:
+        return vb__prop_not_found(d, name, len, err);
+    }
+    if (out_len) *out_len = vb__out_end(&o);
+    else vb__out_end(&o);
+    return VB_OK;
+}
+
+VB__DEF vb_result vb_prop_set_int(vb_device *d, const char *name, size_t len, int64_t value,
+                                  vb_error *err)
+{
+    switch (vb__prop_find(d, name, len)) {
+    case VB__PROP_INTERVAL:
+        return vb_set_poll_interval(d, value, err);
+    case VB__PROP_STATS: /* an alias on the PCI proxy: the error names the backend's type */
+        vb__error(err, "GenericError", "Property 'virtio-balloon-device.", name, len,
+                  "' is not writable", 0, 0, 0);
+        return VB_ERR_READ_ONLY;
+    case VB__PROP_TYPE:
+        vb__error(err, "GenericError", "Property '", d->type_name, vb__strlen(d->type_name), ".",
+                  name, len, "' is not writable");
+        return VB_ERR_READ_ONLY;
+    default:
+        return vb__prop_not_found(d, name, len, err);
+    }
+}
+
+/* Snapshot blob, all little-endian:
+     0  "VBSN" magic            4  u16 version (1)      6  u16 size (VB_SNAPSHOT_SIZE)
+     8  u64 driver features    16  u8 status           17  u8 flags (bit0 broken)
+    18  u16 reserved (0)       20  u32 num_pages       24  u32 actual
+    28  3 x 36-byte queues: u64 desc, avail, used; u16 size, last_avail, used_idx; u8 ready, 0
+   136  u32 reserved (0)      140  u32 FNV-1a of bytes [0,140) */
+#define VB__SNAP_QUEUE 28u
+#define VB__SNAP_SUM 140u
+
+static uint32_t vb__fnv1a(const unsigned char *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+    while (n--) h = (h ^ *p++) * 16777619u;
+    return h;
+}
+
+static void vb__st64(unsigned char *p, uint64_t v)
+{
+    vb__st32(p, (uint32_t)v, 0);
+    vb__st32(p + 4, (uint32_t)(v >> 32), 0);
+}
+
+VB__DEF size_t vb_snapshot_save(const vb_device *d, void *buf, size_t cap)
+{
+    unsigned char *p = (unsigned char *)buf;
+    unsigned i;
+    if (!buf || cap < VB_SNAPSHOT_SIZE) return VB_SNAPSHOT_SIZE;
+    VB_MEMSET(p, 0, VB_SNAPSHOT_SIZE);
+    VB_MEMCPY(p, "VBSN", 4);
+    vb__st16(p + 4, 1, 0);
+    vb__st16(p + 6, VB_SNAPSHOT_SIZE, 0);
+    vb__st64(p + 8, d->driver_features);
+    p[16] = d->status;
+    p[17] = (d->flags & VB__BROKEN) ? 1 : 0;
+    vb__st32(p + 20, d->num_pages, 0);
+    vb__st32(p + 24, d->actual, 0);
+    for (i = 0; i < VB_QUEUE_COUNT; i++) {
+        const vb_queue *q = &d->queue[i];
+        unsigned char *s = p + VB__SNAP_QUEUE + 36u * i;
+        /* A held stats buffer counts as consumed but not used: the rewind finds it. */
+        vb__st64(s, q->desc);
+        vb__st64(s + 8, q->avail);
+        vb__st64(s + 16, q->used);
+        vb__st16(s + 24, q->size, 0);
+        vb__st16(s + 26, q->last_avail, 0);
+        vb__st16(s + 28, q->used_idx, 0);
+        s[30] = q->ready;
+    }
+    vb__st32(p + VB__SNAP_SUM, vb__fnv1a(p, VB__SNAP_SUM), 0);
+    return VB_SNAPSHOT_SIZE;
+}
+
+VB__DEF vb_result vb_snapshot_load(vb_device *d, const void *buf, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)buf;
+    vb_queue q[VB_QUEUE_COUNT];
+    uint64_t features;
+    unsigned i;
+
+    if (!buf || len != VB_SNAPSHOT_SIZE || p[0] != 'V' || p[1] != 'B' || p[2] != 'S' ||
+        p[3] != 'N' || vb__ld16(p + 4, 0) != 1 || vb__ld16(p + 6, 0) != VB_SNAPSHOT_SIZE ||
+        vb__ld32(p + VB__SNAP_SUM, 0) != vb__fnv1a(p, VB__SNAP_SUM))
+        return VB_ERR_FORMAT;
+    features = vb__ld64(p + 8, 0);
+    if ((features & ~vb_host_features(d)) || (p[16] & VB_S_NEEDS_RESET) || p[17] > 1 || p[18] ||
+        p[19] || vb__ld32(p + 136, 0))
+        return VB_ERR_FORMAT;
+    for (i = 0; i < VB_QUEUE_COUNT; i++) {
+        const unsigned char *s = p + VB__SNAP_QUEUE + 36u * i;
+        VB_MEMSET(&q[i], 0, sizeof q[i]);
+        q[i].desc = vb__ld64(s, 0);
+        q[i].avail = vb__ld64(s + 8, 0);
+        q[i].used = vb__ld64(s + 16, 0);
+        q[i].size = vb__ld16(s + 24, 0);
+        q[i].last_avail = q[i].shadow_avail = vb__ld16(s + 26, 0);
+        q[i].used_idx = q[i].signalled_used = vb__ld16(s + 28, 0);
+        q[i].ready = s[30];
+        if (q[i].size == 0 || (q[i].size & (q[i].size - 1u)) || q[i].size > d->queue_size_max ||
+            s[30] > 1 || s[31] || s[32] || s[33] || s[34] || s[35] || (q[i].desc & 15u) ||
+            (q[i].avail & 1u) || (q[i].used & 3u) ||
+            (uint16_t)(q[i].last_avail - q[i].used_idx) > q[i].size)
+            return VB_ERR_FORMAT;
+    }
+    /* Valid: now replace the state. Stats, last-update and the interval are local. */
+    d->driver_features = features;
+    d->status = p[16];
+    d->flags &= (uint8_t)~(VB__HELD | VB__BROKEN | VB__BAD_FEATURES);
+    if (p[17]) d->flags |= VB__BROKEN;
+    d->num_pages = vb__ld32(p + 20, 0);
+    d->actual = vb__ld32(p + 24, 0);
+    VB_MEMCPY(d->queue, q, sizeof q);
+    vb__rearm(d);          /* virtio_balloon_post_load_device */
+    vb__stats_rewind(d);   /* and, as the VM starts, the rewind of set_status */
+    return VB_OK;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#undef VB__HELD
+#undef VB__BROKEN
+#undef VB__ARMED
+#undef VB__HAS_STATS
+#undef VB__BAD_FEATURES
+#undef VB__DESC_F_NEXT
+#undef VB__DESC_F_WRITE
+#undef VB__DESC_F_INDIRECT
+#undef VB__AVAIL_F_NO_INTERRUPT
+#undef VB__MAX_INTERVAL_MS
+#undef VB__SNAP_QUEUE
+#undef VB__SNAP_SUM
+#endif /* VBALLOON_IMPLEMENTATION */
