@@ -148,7 +148,9 @@
 #define VB_VERSION_STRING "0.1.0"
 
 #ifndef VB_API
-#ifdef VB_STATIC
+#if defined(VB_STATIC) && (defined(__GNUC__) || defined(__clang__))
+#define VB_API static __attribute__((unused)) /* a user need not call every function */
+#elif defined(VB_STATIC)
 #define VB_API static
 #else
 #define VB_API extern

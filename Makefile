@@ -1,0 +1,53 @@
+# vballoon.h - build, demo and tests. Outputs go to build/.
+#   make            the simulator and the test runner
+#   make run        the seed document's commands against the simulated guest, with real pauses
+#   make test       every test: unit suites (plain and ASan+UBSan), compile checks, the simulator
+#   make install PREFIX=/usr/local    the header and a pkg-config file
+CC      ?= cc
+CLANG   ?= clang
+CXX     ?= g++
+PREFIX  ?= /usr/local
+WARN    := -Wall -Wextra -Wpedantic -Wconversion -Wshadow -Werror
+CFLAGS  ?= -O2 -g
+# make test GREATEST_H=/path/to/upstream/greatest.h runs the suites on another greatest.h
+GREATEST_H ?= tests/greatest.h
+GREATEST_DIR := $(dir $(GREATEST_H))
+TEST_WARN := $(if $(filter tests/greatest.h,$(GREATEST_H)),$(WARN),-Wall -Wextra)
+SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+TEST_SRC := tests/vb_impl.c tests/test_main.c tests/test_checklist.c tests/test_seed.c \
+            tests/test_device.c tests/test_ring.c tests/test_render.c tests/test_qmp.c
+TEST_DEP := $(TEST_SRC) tests/guest.h vballoon.h $(GREATEST_H)
+
+.PHONY: all run test unit install clean
+all: build/vballoon-sim build/test-runner
+
+build:
+	@mkdir -p build
+
+build/vballoon-sim: examples/sim.c vballoon.h | build
+	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -I. $< -o $@
+
+build/test-runner: $(TEST_DEP) | build
+	$(CC) -std=c99 $(CFLAGS) $(TEST_WARN) -I$(GREATEST_DIR) -Itests -I. $(TEST_SRC) -o $@
+
+build/test-runner-san: $(TEST_DEP) | build
+	$(CC) -std=c99 -O1 -g $(SAN) $(TEST_WARN) -I$(GREATEST_DIR) -Itests -I. $(TEST_SRC) -o $@
+
+run: build/vballoon-sim
+	sh examples/seed-demo.sh build/vballoon-sim
+
+unit: build/test-runner
+	./build/test-runner
+
+test: build/test-runner build/test-runner-san build/vballoon-sim
+	CC="$(CC)" CLANG="$(CLANG)" CXX="$(CXX)" sh tests/run_all.sh
+
+install: vballoon.h
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/pkgconfig
+	install -m 644 vballoon.h $(DESTDIR)$(PREFIX)/include/vballoon.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|'"$$(sed -n 's/^#define VB_VERSION_STRING "\(.*\)"/\1/p' vballoon.h)"'|' \
+	    vballoon.pc.in > $(DESTDIR)$(PREFIX)/share/pkgconfig/vballoon.pc
+
+clean:
+	rm -rf build

@@ -1,0 +1,372 @@
+/* tests/guest.h - a scriptable test guest for vballoon.h: guest RAM, host callbacks that record
+   everything, and a driver that can build any ring (well-formed or hostile) byte by byte.
+
+   Layout of guest RAM (TG_MEM bytes at guest-physical 0):
+     queue q rings at TG_RING(q): descriptors, then avail ring, then used ring (4-aligned)
+     data buffers from TG_DATA upward, handed out by tg_alloc()
+   Every access the device makes goes through tg_read/tg_write, which count it and refuse
+   anything outside RAM or inside the "deny" window. */
+#ifndef TESTS_GUEST_H
+#define TESTS_GUEST_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "../vballoon.h"
+
+#define TG_MEM (1u << 20)
+#define TG_RING(q) (0x1000u + 0x4000u * (unsigned)(q))
+#define TG_DATA 0x20000u
+#define TG_MAX_PAGES 64
+
+typedef struct tg_range {
+    unsigned queue;
+    uint64_t gpa, len;
+} tg_range;
+
+typedef struct tg {
+    vb_device dev;
+    unsigned char mem[TG_MEM];
+    uint64_t deny_lo, deny_hi; /* [lo, hi) refused by the host */
+    uint64_t now_ms;
+    int64_t wall;
+    int be; /* write ring fields and stats big-endian (a legacy big-endian guest) */
+
+    /* what the device did */
+    unsigned reads, writes, failed_reads, failed_writes;
+    unsigned irq[VB_QUEUE_COUNT], config_irqs;
+    unsigned arms, cancels;
+    int armed;
+    uint64_t deadline;
+    unsigned log_count[VB_LOG_ITEM_COUNT];
+    vb_log_item last_log;
+    tg_range pages[TG_MAX_PAGES];
+    unsigned npages;
+    uint32_t actual_seen;
+    unsigned actual_calls;
+
+    /* driver side */
+    uint16_t qsize[VB_QUEUE_COUNT];
+    uint16_t avail_idx[VB_QUEUE_COUNT];
+    uint16_t used_seen[VB_QUEUE_COUNT];
+    uint64_t next_data;
+    char out[4096];
+} tg;
+
+/* ---- host callbacks -------------------------------------------------------------------------- */
+
+static inline int tg_ok(tg *t, uint64_t gpa, size_t len)
+{
+    if (gpa > TG_MEM || len > TG_MEM - gpa) return 0;
+    if (len && gpa < t->deny_hi && gpa + len > t->deny_lo) return 0;
+    return 1;
+}
+
+static inline int tg_read(void *user, uint64_t gpa, void *dst, size_t len)
+{
+    tg *t = (tg *)user;
+    t->reads++;
+    if (!tg_ok(t, gpa, len)) {
+        t->failed_reads++;
+        return -1;
+    }
+    memcpy(dst, t->mem + gpa, len);
+    return 0;
+}
+
+static inline int tg_write(void *user, uint64_t gpa, const void *src, size_t len)
+{
+    tg *t = (tg *)user;
+    t->writes++;
+    if (!tg_ok(t, gpa, len)) {
+        t->failed_writes++;
+        return -1;
+    }
+    memcpy(t->mem + gpa, src, len);
+    return 0;
+}
+
+static inline uint64_t tg_now(void *user) { return ((tg *)user)->now_ms; }
+static inline int64_t tg_wall(void *user) { return ((tg *)user)->wall; }
+
+static inline void tg_arm(void *user, uint64_t deadline)
+{
+    tg *t = (tg *)user;
+    t->arms++;
+    t->armed = 1;
+    t->deadline = deadline;
+}
+
+static inline void tg_cancel(void *user)
+{
+    tg *t = (tg *)user;
+    t->cancels++;
+    t->armed = 0;
+}
+
+static inline void tg_notify(void *user, unsigned q) { ((tg *)user)->irq[q]++; }
+static inline void tg_notify_config(void *user) { ((tg *)user)->config_irqs++; }
+
+static inline void tg_pages(void *user, unsigned q, uint64_t gpa, uint64_t len)
+{
+    tg *t = (tg *)user;
+    if (t->npages < TG_MAX_PAGES) {
+        t->pages[t->npages].queue = q;
+        t->pages[t->npages].gpa = gpa;
+        t->pages[t->npages].len = len;
+    }
+    t->npages++;
+}
+
+static inline void tg_actual(void *user, uint32_t actual)
+{
+    tg *t = (tg *)user;
+    t->actual_seen = actual;
+    t->actual_calls++;
+}
+
+static inline void tg_log(void *user, vb_log_level level, vb_log_item item, const char *msg)
+{
+    tg *t = (tg *)user;
+    (void)level;
+    (void)msg;
+    t->log_count[item]++;
+    t->last_log = item;
+}
+
+static const vb_host tg_host = {tg_read,   tg_write,        tg_now,   tg_arm,
+                                tg_cancel, tg_wall,         tg_notify, tg_notify_config,
+                                tg_pages,  tg_actual,       tg_log};
+
+/* ---- guest memory helpers (in the guest's byte order) ----------------------------------------- */
+
+static inline void tg_put16(tg *t, uint64_t gpa, uint16_t v)
+{
+    t->mem[gpa + (t->be ? 0u : 1u)] = (unsigned char)(v >> 8);
+    t->mem[gpa + (t->be ? 1u : 0u)] = (unsigned char)v;
+}
+
+static inline void tg_put32(tg *t, uint64_t gpa, uint32_t v)
+{
+    tg_put16(t, gpa + (t->be ? 2u : 0u), (uint16_t)v);
+    tg_put16(t, gpa + (t->be ? 0u : 2u), (uint16_t)(v >> 16));
+}
+
+static inline void tg_put64(tg *t, uint64_t gpa, uint64_t v)
+{
+    tg_put32(t, gpa + (t->be ? 4u : 0u), (uint32_t)v);
+    tg_put32(t, gpa + (t->be ? 0u : 4u), (uint32_t)(v >> 32));
+}
+
+static inline uint16_t tg_get16(const tg *t, uint64_t gpa)
+{
+    unsigned hi = t->mem[gpa + (t->be ? 0u : 1u)], lo = t->mem[gpa + (t->be ? 1u : 0u)];
+    return (uint16_t)(hi << 8 | lo);
+}
+
+static inline uint32_t tg_get32(const tg *t, uint64_t gpa)
+{
+    uint32_t a = tg_get16(t, gpa), b = tg_get16(t, gpa + 2);
+    return t->be ? (a << 16 | b) : (b << 16 | a);
+}
+
+/* ---- ring addresses ---------------------------------------------------------------------------- */
+
+static inline uint64_t tg_desc_addr(unsigned q) { return TG_RING(q); }
+static inline uint64_t tg_avail_addr(const tg *t, unsigned q) { return TG_RING(q) + 16u * t->qsize[q]; }
+static inline uint64_t tg_used_addr(const tg *t, unsigned q)
+{
+    return (tg_avail_addr(t, q) + 6u + 2u * t->qsize[q] + 3u) & ~(uint64_t)3;
+}
+
+/* ---- device bring-up ------------------------------------------------------------------------- */
+
+#define TG_F(bit) ((uint64_t)1 << (bit))
+#define TG_LINUX_FEATURES                                                                   \
+    (TG_F(VB_F_STATS_VQ) | TG_F(VB_F_VERSION_1) | TG_F(VB_F_RING_EVENT_IDX) |              \
+     TG_F(VB_F_RING_INDIRECT_DESC))
+
+/* Create the device only (no driver). */
+static inline int tg_create(tg *t, const vb_config *cfg)
+{
+    memset(t, 0, sizeof *t);
+    t->wall = 1358529861;
+    t->now_ms = 1000;
+    t->next_data = TG_DATA;
+    return vb_init(&t->dev, cfg, &tg_host, t) == VB_OK ? 0 : -1;
+}
+
+/* Set up one queue of the given size in guest RAM and start it. */
+static inline int tg_queue(tg *t, unsigned q, uint16_t size)
+{
+    t->qsize[q] = size;
+    t->avail_idx[q] = t->used_seen[q] = 0;
+    if (vb_queue_setup(&t->dev, q, size, tg_desc_addr(q), tg_avail_addr(t, q), tg_used_addr(t, q)) != VB_OK)
+        return -1;
+    return vb_queue_set_ready(&t->dev, q, 1) == VB_OK ? 0 : -1;
+}
+
+/* The driver's probe up to (not including) DRIVER_OK: features, FEATURES_OK, three queues. */
+static inline int tg_probe(tg *t, uint64_t features)
+{
+    unsigned q;
+    vb_set_status(&t->dev, VB_S_ACKNOWLEDGE | VB_S_DRIVER);
+    vb_set_driver_features(&t->dev, features);
+    if (features & TG_F(VB_F_VERSION_1)) {
+        vb_set_status(&t->dev, VB_S_ACKNOWLEDGE | VB_S_DRIVER | VB_S_FEATURES_OK);
+        if (!(vb_status(&t->dev) & VB_S_FEATURES_OK)) return -1;
+    }
+    for (q = 0; q < VB_QUEUE_COUNT; q++)
+        if (tg_queue(t, q, 128)) return -1;
+    return 0;
+}
+
+static inline void tg_driver_ok(tg *t)
+{
+    vb_set_status(&t->dev, (uint8_t)(vb_status(&t->dev) | VB_S_DRIVER_OK));
+}
+
+/* Device + driver with the given features, DRIVER_OK set, nothing posted yet. */
+static inline int tg_start(tg *t, const vb_config *cfg, uint64_t features)
+{
+    if (tg_create(t, cfg) || tg_probe(t, features)) return -1;
+    tg_driver_ok(t);
+    return 0;
+}
+
+/* ---- building rings ------------------------------------------------------------------------- */
+
+static inline uint64_t tg_alloc(tg *t, uint32_t len)
+{
+    uint64_t gpa = t->next_data;
+    t->next_data = (t->next_data + len + 15u) & ~(uint64_t)15;
+    return gpa;
+}
+
+/* Write descriptor `i` of a table at `table`. */
+static inline void tg_desc_at(tg *t, uint64_t table, uint32_t i, uint64_t addr, uint32_t len,
+                       uint16_t flags, uint16_t next)
+{
+    uint64_t p = table + 16u * i;
+    tg_put64(t, p, addr);
+    tg_put32(t, p + 8, len);
+    tg_put16(t, p + 12, flags);
+    tg_put16(t, p + 14, next);
+}
+
+static inline void tg_desc(tg *t, unsigned q, uint32_t i, uint64_t addr, uint32_t len, uint16_t flags,
+                    uint16_t next)
+{
+    tg_desc_at(t, tg_desc_addr(q), i, addr, len, flags, next);
+}
+
+/* Publish head `head` in the avail ring (does not kick). */
+static inline void tg_publish(tg *t, unsigned q, uint16_t head)
+{
+    uint64_t avail = tg_avail_addr(t, q);
+    tg_put16(t, avail + 4u + 2u * (t->avail_idx[q] % t->qsize[q]), head);
+    t->avail_idx[q]++;
+    tg_put16(t, avail + 2u, t->avail_idx[q]);
+}
+
+static inline void tg_set_avail_idx(tg *t, unsigned q, uint16_t idx)
+{
+    t->avail_idx[q] = idx;
+    tg_put16(t, tg_avail_addr(t, q) + 2u, idx);
+}
+
+static inline void tg_kick(tg *t, unsigned q) { vb_queue_notify(&t->dev, q); }
+
+/* 10-byte stats records at gpa. */
+static inline uint32_t tg_records(tg *t, uint64_t gpa, const uint16_t *tags, const uint64_t *vals, unsigned n)
+{
+    unsigned i;
+    for (i = 0; i < n; i++) {
+        tg_put16(t, gpa + 10u * i, tags[i]);
+        tg_put64(t, gpa + 10u * i + 2u, vals[i]);
+    }
+    return 10u * n;
+}
+
+/* One stats buffer in one descriptor (descriptor index = head), published; not kicked. */
+static inline uint16_t tg_stats_buffer(tg *t, uint16_t head, const uint16_t *tags, const uint64_t *vals, unsigned n)
+{
+    uint64_t gpa = tg_alloc(t, 10u * n + 1u);
+    uint32_t len = tg_records(t, gpa, tags, vals, n);
+    tg_desc(t, VB_QUEUE_STATS, head, gpa, len ? len : 1u, 0, 0);
+    tg_publish(t, VB_QUEUE_STATS, head);
+    return head;
+}
+
+/* Linux 6.1's ten stats, in its send order, with values derived from `seed`. */
+static const uint16_t tg_linux61_tags[10] = {0, 1, 2, 3, 8, 9, 4, 5, 6, 7};
+static const uint16_t tg_linux612_tags[16] = {0, 1, 2, 3, 10, 11, 12, 13, 14, 15, 8, 9, 4, 5, 6, 7};
+
+static inline void tg_values(uint64_t *vals, const uint16_t *tags, unsigned n, uint64_t seed)
+{
+    unsigned i;
+    for (i = 0; i < n; i++) vals[i] = seed * 1000u + tags[i];
+}
+
+/* Post a Linux-like stats buffer (head 0) and kick. */
+static inline void tg_send_stats(tg *t, unsigned n, uint64_t seed)
+{
+    uint64_t vals[16];
+    const uint16_t *tags = n == 16 ? tg_linux612_tags : tg_linux61_tags;
+    tg_values(vals, tags, n, seed);
+    tg_stats_buffer(t, 0, tags, vals, n);
+    tg_kick(t, VB_QUEUE_STATS);
+}
+
+/* New used elements since the last call (ids/lens optional). */
+static inline unsigned tg_used(tg *t, unsigned q, uint32_t *ids, uint32_t *lens, unsigned max)
+{
+    uint64_t used = tg_used_addr(t, q);
+    uint16_t idx = tg_get16(t, used + 2u);
+    unsigned n = 0;
+    while (t->used_seen[q] != idx) {
+        uint64_t e = used + 4u + 8u * (t->used_seen[q] % t->qsize[q]);
+        if (n < max) {
+            if (ids) ids[n] = tg_get32(t, e);
+            if (lens) lens[n] = tg_get32(t, e + 4u);
+        }
+        n++;
+        t->used_seen[q]++;
+    }
+    return n;
+}
+
+static inline uint16_t tg_used_idx(const tg *t, unsigned q) { return tg_get16(t, tg_used_addr(t, q) + 2u); }
+
+/* Advance the VM clock and run the timer if it fell due. */
+static inline void tg_advance(tg *t, uint64_t ms)
+{
+    t->now_ms += ms;
+    if (t->armed && t->deadline <= t->now_ms) {
+        t->armed = 0;
+        vb_timer_expired(&t->dev);
+    }
+}
+
+/* Jump to the armed deadline and fire. */
+static inline void tg_fire(tg *t)
+{
+    if (t->deadline > t->now_ms) t->now_ms = t->deadline;
+    t->armed = 0;
+    vb_timer_expired(&t->dev);
+}
+
+static const char *tg_render(tg *t, unsigned flags)
+{
+    vb_render_guest_stats(&t->dev, t->out, sizeof t->out, flags);
+    return t->out;
+}
+
+static inline uint64_t tg_stat(const tg *t, unsigned tag)
+{
+    uint64_t v;
+    vb_stat(&t->dev, tag, &v);
+    return v;
+}
+
+#endif /* TESTS_GUEST_H */

@@ -1,0 +1,30 @@
+/* The test runner: every suite, then greatest's report and the CI's closing line. */
+#include <stdio.h>
+
+#include <greatest.h>
+
+SUITE_EXTERN(checklist);
+SUITE_EXTERN(seed);
+SUITE_EXTERN(device);
+SUITE_EXTERN(ring);
+SUITE_EXTERN(render);
+SUITE_EXTERN(qmp);
+
+GREATEST_MAIN_DEFS();
+
+int main(int argc, char **argv)
+{
+    struct greatest_report_t report;
+    GREATEST_MAIN_BEGIN();
+    RUN_SUITE(checklist);
+    RUN_SUITE(seed);
+    RUN_SUITE(device);
+    RUN_SUITE(ring);
+    RUN_SUITE(render);
+    RUN_SUITE(qmp);
+    GREATEST_PRINT_REPORT();
+    greatest_get_report(&report);
+    if (!(greatest_info.flags & GREATEST_FLAG_LIST_ONLY))
+        printf("%u passed, %u failed, %u skipped\n", report.passed, report.failed, report.skipped);
+    return greatest_all_passed() ? 0 : 1;
+}
