@@ -34,13 +34,16 @@ build/test-runner: $(TEST_DEP) | build
 build/test-runner-san: $(TEST_DEP) | build
 	$(CC) -std=c99 -O1 -g $(SAN) $(TEST_WARN) -I$(GREATEST_DIR) -Itests -I. $(TEST_SRC) -o $@
 
+build/test-greatest: tests/test_greatest.c tests/greatest.h | build
+	$(CC) -std=c99 $(CFLAGS) $(WARN) -Itests $< -o $@
+
 run: build/vballoon-sim
 	sh examples/seed-demo.sh build/vballoon-sim
 
 unit: build/test-runner
 	./build/test-runner
 
-test: build/test-runner build/test-runner-san build/vballoon-sim
+test: build/test-runner build/test-runner-san build/test-greatest build/vballoon-sim
 	CC="$(CC)" CLANG="$(CLANG)" CXX="$(CXX)" sh tests/run_all.sh
 
 install: vballoon.h

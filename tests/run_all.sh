@@ -1,0 +1,39 @@
+#!/bin/sh
+# Runs every test of the project and sums the runners' closing lines
+# ("[name:] N passed, M failed[, K skipped]") into one final line of the same form.
+# Called by `make test` once the binaries are built.
+CC=${CC:-cc}
+CLANG=${CLANG:-clang}
+CXX=${CXX:-g++}
+export CC CLANG CXX
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+
+step() { # name, command...
+    name=$1
+    shift
+    echo "== $name: $*"
+    if ! "$@" 2>&1 | tee -a "$log"; then status=1; fi
+    # a step must report a count; a crash before its closing line is a failure
+    tail -n 1 "$log" | grep -Eq '([A-Za-z0-9_-]+: )?[0-9]+ passed, [0-9]+ failed' || {
+        echo "$name: 0 passed, 1 failed" | tee -a "$log"
+        status=1
+    }
+}
+
+# The pipeline's status is tee's; take the runner's own from its closing line instead.
+step unit ./build/test-runner
+step unit-asan-ubsan ./build/test-runner-san
+step compile sh tests/compile_checks.sh
+step greatest ./build/test-greatest
+step greatest-selftest sh tests/greatest_selftest.sh "$CC"
+step sim sh tests/sim_test.sh build/vballoon-sim
+
+passed=$(grep -Eo '[0-9]+ passed, [0-9]+ failed' "$log" | awk '{p += $1} END {print p + 0}')
+failed=$(grep -Eo '[0-9]+ passed, [0-9]+ failed' "$log" | awk '{f += $3} END {print f + 0}')
+skipped=$(grep -Eo '[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped' "$log" | awk '{s += $5} END {print s + 0}')
+[ "$failed" -eq 0 ] || status=1
+echo
+echo "$passed passed, $failed failed, $skipped skipped"
+exit $status
