@@ -1162,7 +1162,8 @@ VB__DEF void vb_timer_expired(vb_device *d)
         return;
     }
     d->flags &= (uint8_t)~VB__ARMED;
-    if (!(d->flags & VB__HELD) || !vb__has(d, VB_F_STATS_VQ) || (d->flags & VB__BROKEN)) {
+    if (!(d->flags & VB__HELD) || !vb__has(d, VB_F_STATS_VQ) || (d->flags & VB__BROKEN) ||
+        !d->queue[VB_QUEUE_STATS].ready) {
         vb__rearm(d); /* nobody to ask yet: try again one interval later */
         return;
     }
