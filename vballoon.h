@@ -477,12 +477,14 @@ VB_API void vb_qmp_init(vb_qmp *s, vb_device *dev, unsigned flags);
 /* The greeting {"QMP": {...}} (without a line end), snprintf-style. */
 VB_API size_t vb_qmp_greeting(const vb_qmp *s, char *buf, size_t cap);
 /* Execute one QMP command (one JSON value, `len` bytes) and write the reply (without a line
-   end), snprintf-style. A buffer of VB_QMP_REPLY_MAX(len) bytes always holds the whole reply.
+   end), snprintf-style. Transactional: if the reply does not fit (return value >= cap), the
+   command was NOT executed; call again with a bigger buffer. 1024 bytes hold every reply but a
+   long "id" echo or a long path in an error. Input of only whitespace gives no reply (0).
    Commands: qmp_capabilities, qom-get, qom-set, qom-list, query-balloon, balloon. */
-#define VB_QMP_REPLY_MAX(len) (4096u + 6u * (size_t)(len))
 VB_API size_t vb_qmp_execute(vb_qmp *s, const char *in, size_t len, char *buf, size_t cap);
 /* Stream framing: the length of the first complete JSON value in buf (leading whitespace
-   included), or 0 if more bytes are needed. */
+   included), or 0 if more bytes are needed. A stray closing bracket or a bare scalar is framed
+   on its own so that vb_qmp_execute answers it with an error instead of the stream stalling. */
 VB_API size_t vb_qmp_frame(const char *buf, size_t len);
 /* A BALLOON_CHANGE event for the current `actual`, with the given host timestamp. */
 VB_API size_t vb_qmp_event_balloon_change(const vb_qmp *s, int64_t seconds, int64_t micros,
@@ -1301,7 +1303,8 @@ static void vb__generic_error(vb_error *e, const char *msg)
     vb__error(e, "GenericError", msg, 0, 0, 0, 0, 0, 0);
 }
 
-VB__DEF vb_result vb_set_poll_interval(vb_device *d, int64_t seconds, vb_error *err)
+/* The QOM setter's checks, without side effects. */
+static vb_result vb__interval_check(int64_t seconds, vb_error *err)
 {
     if (seconds < 0) {
         vb__generic_error(err, "timer value must be greater than zero");
@@ -1311,7 +1314,13 @@ VB__DEF vb_result vb_set_poll_interval(vb_device *d, int64_t seconds, vb_error *
         vb__generic_error(err, "timer value is too big");
         return VB_ERR_RANGE;
     }
-    return vb_set_poll_interval_ms(d, (uint64_t)seconds * 1000u);
+    return VB_OK;
+}
+
+VB__DEF vb_result vb_set_poll_interval(vb_device *d, int64_t seconds, vb_error *err)
+{
+    vb_result r = vb__interval_check(seconds, err);
+    return r != VB_OK ? r : vb_set_poll_interval_ms(d, (uint64_t)seconds * 1000u);
 }
 
 VB__DEF int64_t vb_poll_interval(const vb_device *d) { return (int64_t)((d->interval_ms + 999u) / 1000u); }
@@ -1580,12 +1589,13 @@ VB__DEF vb_result vb_prop_get(const vb_device *d, const char *name, size_t len, 
     return VB_OK;
 }
 
-VB__DEF vb_result vb_prop_set_int(vb_device *d, const char *name, size_t len, int64_t value,
-                                  vb_error *err)
+/* Whether a set would succeed; changes nothing (QMP decides its reply with it first). */
+static vb_result vb__prop_set_check(const vb_device *d, const char *name, size_t len, int64_t value,
+                                    vb_error *err)
 {
     switch (vb__prop_find(d, name, len)) {
     case VB__PROP_INTERVAL:
-        return vb_set_poll_interval(d, value, err);
+        return vb__interval_check(value, err);
     case VB__PROP_STATS: /* an alias on the PCI proxy: the error names the backend's type */
         vb__error(err, "GenericError", "Property 'virtio-balloon-device.", name, len,
                   "' is not writable", 0, 0, 0);
@@ -1597,6 +1607,13 @@ VB__DEF vb_result vb_prop_set_int(vb_device *d, const char *name, size_t len, in
     default:
         return vb__prop_not_found(d, name, len, err);
     }
+}
+
+VB__DEF vb_result vb_prop_set_int(vb_device *d, const char *name, size_t len, int64_t value,
+                                  vb_error *err)
+{
+    vb_result r = vb__prop_set_check(d, name, len, value, err);
+    return r != VB_OK ? r : vb_set_poll_interval_ms(d, (uint64_t)value * 1000u);
 }
 
 /* Snapshot blob, all little-endian:
@@ -1694,6 +1711,998 @@ VB__DEF vb_result vb_snapshot_load(vb_device *d, const void *buf, size_t len)
     vb__stats_rewind(d);   /* and, as the VM starts, the rewind of set_status */
     return VB_OK;
 }
+
+#ifndef VB_NO_QMP
+/* ============================================================================================
+   LAYER 6: QMP (a strict, bounded, allocation-free JSON reader and QEMU's dispatcher)
+   The input is validated once as a whole; members are then found by walking the valid text.
+   ============================================================================================ */
+
+#define VB__JSON_MAX_DEPTH 32
+
+typedef struct vb__span {
+    size_t at, end; /* [at, end) of the input; a string's span includes its quotes */
+} vb__span;
+
+typedef struct vb__json {
+    const char *s;
+    size_t len, pos;
+    const char *why;     /* parse error: reason, and an optional quoted token after it */
+    size_t tok_at, tok_len;
+} vb__json;
+
+static int vb__json_fail(vb__json *j, const char *why)
+{
+    j->why = why;
+    j->tok_len = 0;
+    return 0;
+}
+
+static void vb__json_ws(vb__json *j)
+{
+    while (j->pos < j->len && (j->s[j->pos] == ' ' || j->s[j->pos] == '\t' ||
+                               j->s[j->pos] == '\n' || j->s[j->pos] == '\r'))
+        j->pos++;
+}
+
+static int vb__hex(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* One UTF-8 sequence: its length (1-4) and code point, or 0 if malformed (overlong,
+   surrogate, > U+10FFFF or cut short). */
+static size_t vb__utf8(const unsigned char *p, size_t n, uint32_t *cp)
+{
+    size_t len, i;
+    uint32_t c = p[0], min;
+    if (c < 0x80) { *cp = c; return 1; }
+    if (c >= 0xC2 && c <= 0xDF) { len = 2; c &= 0x1Fu; min = 0x80; }
+    else if (c >= 0xE0 && c <= 0xEF) { len = 3; c &= 0x0Fu; min = 0x800; }
+    else if (c >= 0xF0 && c <= 0xF4) { len = 4; c &= 0x07u; min = 0x10000; }
+    else return 0;
+    if (n < len) return 0;
+    for (i = 1; i < len; i++) {
+        if ((p[i] & 0xC0u) != 0x80u) return 0;
+        c = c << 6 | (p[i] & 0x3Fu);
+    }
+    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return 0;
+    *cp = c;
+    return len;
+}
+
+static int vb__hex4(const char *p, uint32_t *v)
+{
+    int i;
+    *v = 0;
+    for (i = 0; i < 4; i++) {
+        int h = vb__hex(p[i]);
+        if (h < 0) return 0;
+        *v = *v << 4 | (uint32_t)h;
+    }
+    return 1;
+}
+
+/* A string in double or (QEMU's extension) single quotes. */
+static int vb__json_string(vb__json *j)
+{
+    const char quote = j->s[j->pos++];
+    while (j->pos < j->len) {
+        unsigned char c = (unsigned char)j->s[j->pos];
+        uint32_t cp, lo;
+        size_t n;
+        if (c == (unsigned char)quote) {
+            j->pos++;
+            return 1;
+        }
+        if (c < 0x20) return vb__json_fail(j, "control character in string");
+        if (c != '\\') {
+            n = vb__utf8((const unsigned char *)j->s + j->pos, j->len - j->pos, &cp);
+            if (!n) return vb__json_fail(j, "invalid UTF-8 sequence in string");
+            j->pos += n;
+            continue;
+        }
+        if (++j->pos >= j->len) break;
+        switch (j->s[j->pos]) {
+        case '"': case '\'': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+            j->pos++;
+            continue;
+        case 'u':
+            if (j->len - j->pos < 5 || !vb__hex4(j->s + j->pos + 1, &cp))
+                return vb__json_fail(j, "invalid hex escape sequence in string");
+            j->pos += 5;
+            if (cp == 0) return vb__json_fail(j, "\\u0000 is not supported");
+            if (cp >= 0xDC00 && cp <= 0xDFFF)
+                return vb__json_fail(j, "invalid \\u escape sequence in string");
+            if (cp >= 0xD800 && cp <= 0xDBFF) { /* a surrogate pair must follow */
+                if (j->len - j->pos < 6 || j->s[j->pos] != '\\' || j->s[j->pos + 1] != 'u' ||
+                    !vb__hex4(j->s + j->pos + 2, &lo) || lo < 0xDC00 || lo > 0xDFFF)
+                    return vb__json_fail(j, "invalid \\u escape sequence in string");
+                j->pos += 6;
+            }
+            continue;
+        default:
+            return vb__json_fail(j, "invalid escape sequence in string");
+        }
+    }
+    return vb__json_fail(j, "premature EOI");
+}
+
+static int vb__digit(const vb__json *j) { return j->pos < j->len && j->s[j->pos] >= '0' && j->s[j->pos] <= '9'; }
+
+static int vb__json_number(vb__json *j)
+{
+    size_t at = j->pos;
+    if (j->s[j->pos] == '-') j->pos++;
+    if (!vb__digit(j)) goto bad;
+    if (j->s[j->pos] == '0') j->pos++;
+    else while (vb__digit(j)) j->pos++;
+    if (j->pos < j->len && j->s[j->pos] == '.') {
+        j->pos++;
+        if (!vb__digit(j)) goto bad;
+        while (vb__digit(j)) j->pos++;
+    }
+    if (j->pos < j->len && (j->s[j->pos] == 'e' || j->s[j->pos] == 'E')) {
+        j->pos++;
+        if (j->pos < j->len && (j->s[j->pos] == '+' || j->s[j->pos] == '-')) j->pos++;
+        if (!vb__digit(j)) goto bad;
+        while (vb__digit(j)) j->pos++;
+    }
+    if (j->pos < j->len && ((j->s[j->pos] >= 'a' && j->s[j->pos] <= 'z') ||
+                            (j->s[j->pos] >= 'A' && j->s[j->pos] <= 'Z') || vb__digit(j)))
+        goto bad;
+    return 1;
+bad:
+    while (j->pos < j->len && j->s[j->pos] != ',' && j->s[j->pos] != '}' && j->s[j->pos] != ']' &&
+           j->s[j->pos] != ' ' && j->s[j->pos] != '\n' && j->s[j->pos] != '\t' && j->s[j->pos] != '\r')
+        j->pos++;
+    vb__json_fail(j, "invalid number '");
+    j->tok_at = at;
+    j->tok_len = j->pos - at;
+    return 0;
+}
+
+static int vb__json_keyword(vb__json *j)
+{
+    size_t at = j->pos;
+    while (j->pos < j->len && ((j->s[j->pos] >= 'a' && j->s[j->pos] <= 'z') ||
+                               (j->s[j->pos] >= 'A' && j->s[j->pos] <= 'Z')))
+        j->pos++;
+    if (vb__name_is(j->s + at, j->pos - at, "true") || vb__name_is(j->s + at, j->pos - at, "false") ||
+        vb__name_is(j->s + at, j->pos - at, "null"))
+        return 1;
+    vb__json_fail(j, "invalid keyword '");
+    j->tok_at = at;
+    j->tok_len = j->pos - at;
+    return 0;
+}
+
+/* Validate one value starting at j->pos (after whitespace). Iterative: a bit per open
+   container (1 = object) bounds the depth without recursion. */
+static int vb__json_value(vb__json *j)
+{
+    uint32_t stack = 0;
+    unsigned depth = 0;
+    for (;;) {
+        int c;
+        vb__json_ws(j);
+        if (j->pos >= j->len) return vb__json_fail(j, "premature EOI");
+        c = (unsigned char)j->s[j->pos];
+        if (c == '{' || c == '[') {
+            if (depth == VB__JSON_MAX_DEPTH) return vb__json_fail(j, "nesting depth limit exceeded");
+            stack = (stack << 1) | (c == '{');
+            depth++;
+            j->pos++;
+            vb__json_ws(j);
+            if (j->pos < j->len && j->s[j->pos] == (c == '{' ? '}' : ']')) {
+                j->pos++;
+                stack >>= 1;
+                depth--;
+                goto after_value;
+            }
+            if (c == '[') continue;
+            goto member_key;
+        } else if (c == '"' || c == '\'') {
+            if (!vb__json_string(j)) return 0;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            if (!vb__json_number(j)) return 0;
+        } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+            if (!vb__json_keyword(j)) return 0;
+        } else {
+            vb__json_fail(j, "expecting value");
+            return 0;
+        }
+    after_value:
+        for (;;) {
+            if (depth == 0) return 1;
+            vb__json_ws(j);
+            if (j->pos >= j->len) return vb__json_fail(j, "premature EOI");
+            c = (unsigned char)j->s[j->pos];
+            if (c == ((stack & 1u) ? '}' : ']')) {
+                j->pos++;
+                stack >>= 1;
+                depth--;
+                continue;
+            }
+            if (c != ',')
+                return vb__json_fail(j, (stack & 1u) ? "expected separator in dict" : "expected separator in list");
+            j->pos++;
+            if (stack & 1u) goto member_key;
+            break; /* the next array element */
+        }
+        continue;
+    member_key:
+        vb__json_ws(j);
+        if (j->pos >= j->len) return vb__json_fail(j, "premature EOI");
+        if (j->s[j->pos] != '"' && j->s[j->pos] != '\'') return vb__json_fail(j, "key is not a string in object");
+        if (!vb__json_string(j)) return 0;
+        vb__json_ws(j);
+        if (j->pos >= j->len || j->s[j->pos] != ':') return vb__json_fail(j, "missing : in object pair");
+        j->pos++;
+    }
+}
+
+/* Past a value of text already validated. */
+static size_t vb__json_skip(const char *s, size_t pos)
+{
+    size_t depth = 0;
+    do {
+        char c = s[pos];
+        if (c == '"' || c == '\'') {
+            for (pos++; s[pos] != c; pos++)
+                if (s[pos] == '\\') pos++;
+            pos++;
+        } else if (c == '{' || c == '[') {
+            depth++;
+            pos++;
+        } else if (c == '}' || c == ']') {
+            depth--;
+            pos++;
+        } else if (c == ',' || c == ':' || c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+            pos++;
+        } else {
+            while (s[pos] != ',' && s[pos] != '}' && s[pos] != ']' && s[pos] != ' ' &&
+                   s[pos] != '\t' && s[pos] != '\n' && s[pos] != '\r' && s[pos] != ':' && s[pos] != 0)
+                pos++;
+        }
+    } while (depth);
+    return pos;
+}
+
+static size_t vb__skip_ws(const char *s, size_t pos)
+{
+    while (s[pos] == ' ' || s[pos] == '\t' || s[pos] == '\n' || s[pos] == '\r') pos++;
+    return pos;
+}
+
+/* Members of a validated object: *pos starts just after '{'. 0 at the closing brace. */
+static int vb__json_member(const char *s, size_t *pos, vb__span *key, vb__span *val)
+{
+    size_t p = vb__skip_ws(s, *pos);
+    if (s[p] == ',') p = vb__skip_ws(s, p + 1);
+    if (s[p] == '}') return 0;
+    key->at = p;
+    key->end = p = vb__json_skip(s, p);
+    p = vb__skip_ws(s, vb__skip_ws(s, p) + 1); /* the colon */
+    val->at = p;
+    val->end = p = vb__json_skip(s, p);
+    *pos = p;
+    return 1;
+}
+
+/* Code points of a validated string span. */
+typedef struct vb__str {
+    const char *s;
+    size_t pos, end;
+} vb__str;
+
+static void vb__str_init(vb__str *c, const char *s, vb__span sp)
+{
+    c->s = s;
+    c->pos = sp.at + 1;
+    c->end = sp.end - 1;
+}
+
+static uint32_t vb__str_next(vb__str *c)
+{
+    uint32_t cp = 0, lo = 0;
+    if (c->s[c->pos] != '\\') {
+        c->pos += vb__utf8((const unsigned char *)c->s + c->pos, c->end - c->pos, &cp);
+        return cp;
+    }
+    c->pos += 2;
+    switch (c->s[c->pos - 1]) {
+    case 'b': return 8;
+    case 'f': return 12;
+    case 'n': return 10;
+    case 'r': return 13;
+    case 't': return 9;
+    case 'u':
+        vb__hex4(c->s + c->pos, &cp);
+        c->pos += 4;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            vb__hex4(c->s + c->pos + 2, &lo);
+            c->pos += 6;
+            cp = 0x10000u + ((cp - 0xD800u) << 10) + (lo - 0xDC00u);
+        }
+        return cp;
+    default: return (unsigned char)c->s[c->pos - 1]; /* " ' \ / */
+    }
+}
+
+/* Does the string at span equal the ASCII literal? */
+static int vb__str_is(const char *s, vb__span sp, const char *lit)
+{
+    vb__str c;
+    if (s[sp.at] != '"' && s[sp.at] != '\'') return 0;
+    vb__str_init(&c, s, sp);
+    while (c.pos < c.end)
+        if (*lit == 0 || vb__str_next(&c) != (unsigned char)*lit++) return 0;
+    return *lit == 0;
+}
+
+static int vb__is_string(const char *s, vb__span v) { return s[v.at] == '"' || s[v.at] == '\''; }
+
+/* An integer token: 1 = fits int64 (*i), 2 = fits only uint64 (*u), 0 = anything else. */
+static int vb__json_integer(const char *s, vb__span v, int64_t *i, uint64_t *u)
+{
+    size_t p = v.at;
+    int neg = s[p] == '-';
+    uint64_t acc = 0;
+    if (neg) p++;
+    if (p >= v.end || s[p] < '0' || s[p] > '9') return 0;
+    for (; p < v.end; p++) {
+        unsigned d;
+        if (s[p] < '0' || s[p] > '9') return 0; /* a fraction or an exponent: a double */
+        d = (unsigned)(s[p] - '0');
+        if (acc > (UINT64_MAX - d) / 10u) return 0;
+        acc = acc * 10u + d;
+    }
+    if (neg) {
+        if (acc > (uint64_t)INT64_MAX + 1u) return 0;
+        *i = acc ? (int64_t)(0 - (acc - 1u)) - 1 : 0;
+        return 1;
+    }
+    if (acc > (uint64_t)INT64_MAX) {
+        *u = acc;
+        return 2;
+    }
+    *i = (int64_t)acc;
+    return 1;
+}
+
+/* ---- writing JSON the way QEMU's json-writer does ------------------------------------------- */
+
+static void vb__put_cp(vb__out *o, uint32_t cp)
+{
+    static const char hex[] = "0123456789abcdef";
+    char u[6];
+    switch (cp) {
+    case '"': vb__put(o, "\\\"", 2); return;
+    case '\\': vb__put(o, "\\\\", 2); return;
+    case 8: vb__put(o, "\\b", 2); return;
+    case 12: vb__put(o, "\\f", 2); return;
+    case 10: vb__put(o, "\\n", 2); return;
+    case 13: vb__put(o, "\\r", 2); return;
+    case 9: vb__put(o, "\\t", 2); return;
+    default: break;
+    }
+    if (cp >= 0x20 && cp < 0x7F) {
+        u[0] = (char)cp;
+        vb__put(o, u, 1);
+        return;
+    }
+    if (cp > 0xFFFF) { /* a surrogate pair */
+        cp -= 0x10000u;
+        vb__put_cp(o, 0xD800u + (cp >> 10));
+        cp = 0xDC00u + (cp & 0x3FFu);
+    }
+    u[0] = '\\';
+    u[1] = 'u';
+    u[2] = hex[(cp >> 12) & 15u];
+    u[3] = hex[(cp >> 8) & 15u];
+    u[4] = hex[(cp >> 4) & 15u];
+    u[5] = hex[cp & 15u];
+    vb__put(o, u, 6);
+}
+
+/* UTF-8 bytes as the inside of a JSON string (malformed bytes become U+FFFD). */
+static void vb__put_utf8(vb__out *o, const char *p, size_t n)
+{
+    while (n) {
+        uint32_t cp;
+        size_t k = vb__utf8((const unsigned char *)p, n, &cp);
+        if (!k) { cp = 0xFFFD; k = 1; }
+        vb__put_cp(o, cp);
+        p += k;
+        n -= k;
+    }
+}
+
+static void vb__put_str(vb__out *o, const char *lit)
+{
+    vb__put(o, "\"", 1);
+    vb__put_utf8(o, lit, vb__strlen(lit));
+    vb__put(o, "\"", 1);
+}
+
+/* The inside of an input string, re-escaped. */
+static void vb__put_span_text(vb__out *o, const char *s, vb__span sp)
+{
+    vb__str c;
+    vb__str_init(&c, s, sp);
+    while (c.pos < c.end) vb__put_cp(o, vb__str_next(&c));
+}
+
+/* Echo an input value (the "id") as QEMU re-serialises it. Depth is bounded by validation. */
+static void vb__put_value(vb__out *o, const char *s, vb__span v, unsigned flags, unsigned level)
+{
+    char c = s[v.at];
+    int64_t i;
+    uint64_t u;
+    if (c == '{') {
+        size_t pos = v.at + 1;
+        vb__span key, val;
+        int first = 1;
+        vb__put(o, "{", 1);
+        while (vb__json_member(s, &pos, &key, &val)) {
+            if (!first) vb__put(o, (flags & VB_JSON_PRETTY) ? "," : ", ", (flags & VB_JSON_PRETTY) ? 1u : 2u);
+            vb__newline(o, flags, level + 1);
+            vb__put(o, "\"", 1);
+            vb__put_span_text(o, s, key);
+            vb__put(o, "\": ", 3);
+            vb__put_value(o, s, val, flags, level + 1);
+            first = 0;
+        }
+        if (!first) vb__newline(o, flags, level);
+        vb__put(o, "}", 1);
+    } else if (c == '[') {
+        size_t pos = vb__skip_ws(s, v.at + 1);
+        int first = 1;
+        vb__put(o, "[", 1);
+        while (s[pos] != ']') {
+            vb__span e;
+            e.at = pos;
+            e.end = vb__json_skip(s, pos);
+            if (!first) vb__put(o, (flags & VB_JSON_PRETTY) ? "," : ", ", (flags & VB_JSON_PRETTY) ? 1u : 2u);
+            vb__newline(o, flags, level + 1);
+            vb__put_value(o, s, e, flags, level + 1);
+            first = 0;
+            pos = vb__skip_ws(s, e.end);
+            if (s[pos] == ',') pos = vb__skip_ws(s, pos + 1);
+        }
+        if (!first) vb__newline(o, flags, level);
+        vb__put(o, "]", 1);
+    } else if (c == '"' || c == '\'') {
+        vb__put(o, "\"", 1);
+        vb__put_span_text(o, s, v);
+        vb__put(o, "\"", 1);
+    } else if (vb__json_integer(s, v, &i, &u) == 1) {
+        vb__put_i64(o, i);
+    } else if (vb__json_integer(s, v, &i, &u) == 2) {
+        vb__put_u64(o, u);
+    } else {
+        vb__put(o, s + v.at, v.end - v.at); /* true, false, null, or a double as written */
+    }
+}
+
+/* ---- replies --------------------------------------------------------------------------------- */
+
+typedef struct vb__reply {
+    vb__out o;
+    unsigned flags;
+    const char *in;
+    vb__span id;
+    int has_id;
+} vb__reply;
+
+/* {"return": — then the caller writes the value at level 1 and calls vb__reply_end. */
+static void vb__reply_return(vb__reply *r)
+{
+    vb__put(&r->o, "{", 1);
+    vb__member(&r->o, r->flags, 1, 1, "return");
+}
+
+static void vb__reply_end(vb__reply *r)
+{
+    if (r->has_id) {
+        vb__member(&r->o, r->flags, 1, 0, "id");
+        vb__put_value(&r->o, r->in, r->id, r->flags, 1);
+    }
+    vb__close(&r->o, r->flags, 0);
+}
+
+static void vb__reply_empty(vb__reply *r)
+{
+    vb__reply_return(r);
+    vb__put(&r->o, "{}", 2);
+    vb__reply_end(r);
+}
+
+/* {"id": ..., "error": {"class": ..., "desc": "  — QDict order puts "id" first here. */
+static void vb__reply_error_begin(vb__reply *r, const char *cls)
+{
+    vb__put(&r->o, "{", 1);
+    if (r->has_id) {
+        vb__member(&r->o, r->flags, 1, 1, "id");
+        vb__put_value(&r->o, r->in, r->id, r->flags, 1);
+    }
+    vb__member(&r->o, r->flags, 1, !r->has_id, "error");
+    vb__put(&r->o, "{", 1);
+    vb__member(&r->o, r->flags, 2, 1, "class");
+    vb__put_str(&r->o, cls);
+    vb__member(&r->o, r->flags, 2, 0, "desc");
+    vb__put(&r->o, "\"", 1);
+}
+
+static void vb__reply_error_end(vb__reply *r)
+{
+    vb__put(&r->o, "\"", 1);
+    vb__close(&r->o, r->flags, 1);
+    vb__close(&r->o, r->flags, 0);
+}
+
+static void vb__reply_error(vb__reply *r, const vb_error *e)
+{
+    unsigned i;
+    vb__reply_error_begin(r, e->cls);
+    for (i = 0; i < 3; i++) {
+        if (e->part[i]) vb__put_utf8(&r->o, e->part[i], vb__strlen(e->part[i]));
+        if (i < 2 && e->arg[i]) vb__put_utf8(&r->o, e->arg[i], e->arg_len[i]);
+    }
+    vb__reply_error_end(r);
+}
+
+/* An error whose text quotes part of the input: pre + the string at `sp` + post. */
+static void vb__reply_error_quote(vb__reply *r, const char *cls, const char *pre, vb__span sp,
+                                  const char *post)
+{
+    vb__reply_error_begin(r, cls);
+    vb__puts(&r->o, pre);
+    vb__put_span_text(&r->o, r->in, sp);
+    vb__puts(&r->o, post);
+    vb__reply_error_end(r);
+}
+
+static void vb__reply_generic(vb__reply *r, const char *msg)
+{
+    vb_error e;
+    vb__generic_error(&e, msg);
+    vb__reply_error(r, &e);
+}
+
+/* ---- argument checking, in QAPI's order: missing, then type, then unexpected ----------------- */
+
+enum { VB__ARG_STR, VB__ARG_INT, VB__ARG_ANY, VB__ARG_ARRAY };
+
+typedef struct vb__param {
+    const char *name;
+    unsigned char type;
+    unsigned char optional;
+} vb__param;
+
+static int vb__args(vb__reply *r, vb__span args, int has_args, const vb__param *p, unsigned n,
+                    vb__span *out)
+{
+    static const char *const type_names[] = {"string", "integer", "any", "array"};
+    vb__span key, val, unexpected = {0, 0};
+    size_t pos;
+    unsigned i;
+    int found[4] = {0, 0, 0, 0};
+    if (has_args) {
+        pos = args.at + 1;
+        while (vb__json_member(r->in, &pos, &key, &val)) {
+            for (i = 0; i < n; i++)
+                if (vb__str_is(r->in, key, p[i].name)) break;
+            if (i < n) {
+                out[i] = val; /* a duplicate key: the last one wins, as in a QDict */
+                found[i] = 1;
+            } else if (unexpected.end == 0) {
+                unexpected = key;
+            }
+        }
+    }
+    for (i = 0; i < n; i++) {
+        int64_t iv;
+        uint64_t uv;
+        char c;
+        if (!found[i]) {
+            if (p[i].optional) continue;
+            vb__reply_error_begin(r, "GenericError");
+            vb__puts(&r->o, "Parameter '");
+            vb__puts(&r->o, p[i].name);
+            vb__puts(&r->o, "' is missing");
+            vb__reply_error_end(r);
+            return 0;
+        }
+        c = r->in[out[i].at];
+        if ((p[i].type == VB__ARG_STR && c != '"' && c != '\'') ||
+            (p[i].type == VB__ARG_INT && vb__json_integer(r->in, out[i], &iv, &uv) != 1) ||
+            (p[i].type == VB__ARG_ARRAY && c != '[')) {
+            vb__reply_error_begin(r, "GenericError");
+            vb__puts(&r->o, "Invalid parameter type for '");
+            vb__puts(&r->o, p[i].name);
+            vb__puts(&r->o, "', expected: ");
+            vb__puts(&r->o, type_names[p[i].type]);
+            vb__reply_error_end(r);
+            return 0;
+        }
+    }
+    if (unexpected.end) {
+        vb__reply_error_quote(r, "GenericError", "Parameter '", unexpected, "' is unexpected");
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- commands ------------------------------------------------------------------------------- */
+
+static int vb__qmp_path(vb__reply *r, const vb_qmp *s, vb__span path)
+{
+    if (vb__str_is(r->in, path, s->path) || (s->alt_path && vb__str_is(r->in, path, s->alt_path)))
+        return 1;
+    vb__reply_error_quote(r, "DeviceNotFound", "Device '", path, "' not found");
+    return 0;
+}
+
+/* The canonical name of the property at `name`, or NULL after replying "not found". */
+static const char *vb__qmp_prop(vb__reply *r, const vb_device *d, vb__span name)
+{
+    static const char alias[] = "stats-polling-interval";
+    const char *p;
+    unsigned i;
+    for (i = 0; (p = vb_prop_name(d, i)) != 0; i++)
+        if (vb__str_is(r->in, name, p)) return p;
+    if (vb__str_is(r->in, name, alias) && vb_prop_type(d, alias, sizeof alias - 1)) return alias;
+    vb__reply_error_begin(r, "GenericError");
+    vb__puts(&r->o, "Property '");
+    vb__put_utf8(&r->o, d->type_name, vb__strlen(d->type_name));
+    vb__puts(&r->o, ".");
+    vb__put_span_text(&r->o, r->in, name);
+    vb__puts(&r->o, "' not found");
+    vb__reply_error_end(r);
+    return 0;
+}
+
+static void vb__qmp_qom_get(vb__reply *r, vb_qmp *s, vb__span args, int has_args)
+{
+    static const vb__param params[2] = {{"path", VB__ARG_STR, 0}, {"property", VB__ARG_STR, 0}};
+    vb__span v[2];
+    const char *prop;
+    vb_error e;
+    size_t n = 0;
+    if (!vb__args(r, args, has_args, params, 2, v) || !vb__qmp_path(r, s, v[0]) ||
+        !(prop = vb__qmp_prop(r, s->dev, v[1])))
+        return;
+    /* A dry run for the error and the length, then the value in place at level 1. */
+    if (vb_prop_get(s->dev, prop, vb__strlen(prop), 0, 0, &n, 0, &e) != VB_OK) {
+        vb__reply_error(r, &e);
+        return;
+    }
+    vb__reply_return(r);
+    if (vb__name_is(prop, vb__strlen(prop), "guest-stats")) {
+        vb__render_stats(s->dev, &r->o, r->flags, 1);
+    } else {
+        char tmp[64];
+        vb_prop_get(s->dev, prop, vb__strlen(prop), tmp, sizeof tmp, &n, 0, &e);
+        vb__put(&r->o, tmp, n < sizeof tmp ? n : sizeof tmp - 1);
+    }
+    vb__reply_end(r);
+}
+
+/* qom-set: validated first, applied only if the reply fits. */
+static int vb__qmp_qom_set(vb__reply *r, vb_qmp *s, vb__span args, int has_args, int apply)
+{
+    static const vb__param params[3] = {
+        {"path", VB__ARG_STR, 0}, {"property", VB__ARG_STR, 0}, {"value", VB__ARG_ANY, 0}};
+    vb__span v[3];
+    const char *prop;
+    vb_error e;
+    int64_t iv = 0;
+    uint64_t uv;
+    if (!vb__args(r, args, has_args, params, 3, v) || !vb__qmp_path(r, s, v[0]) ||
+        !(prop = vb__qmp_prop(r, s->dev, v[1])))
+        return 0;
+    if (vb_prop_type(s->dev, prop, vb__strlen(prop))[0] == 'i' &&
+        vb__json_integer(r->in, v[2], &iv, &uv) != 1) {
+        vb__reply_error_begin(r, "GenericError");
+        vb__puts(&r->o, "Invalid parameter type for '");
+        vb__puts(&r->o, prop);
+        vb__puts(&r->o, "', expected: integer");
+        vb__reply_error_end(r);
+        return 0;
+    }
+    if (vb__prop_set_check(s->dev, prop, vb__strlen(prop), iv, &e) != VB_OK) {
+        vb__reply_error(r, &e);
+        return 0;
+    }
+    vb__reply_empty(r);
+    if (apply) vb_prop_set_int(s->dev, prop, vb__strlen(prop), iv, &e);
+    return 1;
+}
+
+static void vb__qmp_qom_list(vb__reply *r, vb_qmp *s, vb__span args, int has_args)
+{
+    static const vb__param params[1] = {{"path", VB__ARG_STR, 0}};
+    vb__span v[1];
+    const char *name;
+    unsigned i;
+    if (!vb__args(r, args, has_args, params, 1, v) || !vb__qmp_path(r, s, v[0])) return;
+    vb__reply_return(r);
+    vb__put(&r->o, "[", 1);
+    for (i = 0; (name = vb_prop_name(s->dev, i)) != 0; i++) {
+        if (i) vb__put(&r->o, (r->flags & VB_JSON_PRETTY) ? "," : ", ", (r->flags & VB_JSON_PRETTY) ? 1u : 2u);
+        vb__newline(&r->o, r->flags, 2);
+        vb__put(&r->o, "{", 1);
+        vb__member(&r->o, r->flags, 3, 1, "name");
+        vb__put_str(&r->o, name);
+        vb__member(&r->o, r->flags, 3, 0, "type");
+        vb__put_str(&r->o, vb_prop_type(s->dev, name, vb__strlen(name)));
+        vb__close(&r->o, r->flags, 2);
+    }
+    vb__newline(&r->o, r->flags, 1);
+    vb__put(&r->o, "]", 1);
+    vb__reply_end(r);
+}
+
+static uint64_t vb__actual_bytes(const vb_device *d)
+{
+    uint64_t held = (uint64_t)d->actual << VB_PAGE_SHIFT;
+    return d->ram_size > held ? d->ram_size - held : 0;
+}
+
+static void vb__qmp_query_balloon(vb__reply *r, vb_qmp *s, vb__span args, int has_args)
+{
+    if (!vb__args(r, args, has_args, 0, 0, 0)) return;
+    vb__reply_return(r);
+    vb__put(&r->o, "{", 1);
+    vb__member(&r->o, r->flags, 2, 1, "actual");
+    vb__put_u64(&r->o, vb__actual_bytes(s->dev));
+    vb__close(&r->o, r->flags, 1);
+    vb__reply_end(r);
+}
+
+static int vb__qmp_balloon(vb__reply *r, vb_qmp *s, vb__span args, int has_args, int apply)
+{
+    static const vb__param params[1] = {{"value", VB__ARG_INT, 0}};
+    vb__span v[1];
+    int64_t target = 0;
+    uint64_t u, ram = s->dev->ram_size;
+    if (!vb__args(r, args, has_args, params, 1, v)) return 0;
+    vb__json_integer(r->in, v[0], &target, &u);
+    if (target <= 0) {
+        vb__reply_generic(r, "Parameter 'target' expects a size");
+        return 0;
+    }
+    vb__reply_empty(r);
+    if (apply) {
+        if ((uint64_t)target > ram) target = (int64_t)ram;
+        vb_set_target_pages(s->dev, (uint32_t)((ram - (uint64_t)target) >> VB_PAGE_SHIFT));
+    }
+    return 1;
+}
+
+static int vb__qmp_capabilities(vb__reply *r, vb_qmp *s, vb__span args, int has_args, int apply)
+{
+    static const vb__param params[1] = {{"enable", VB__ARG_ARRAY, 1}};
+    vb__span v[1] = {{0, 0}};
+    size_t pos;
+    if (!vb__args(r, args, has_args, params, 1, v)) return 0;
+    if (v[0].end) { /* only "oob" can be enabled */
+        for (pos = vb__skip_ws(r->in, v[0].at + 1); r->in[pos] != ']';) {
+            vb__span e;
+            e.at = pos;
+            e.end = vb__json_skip(r->in, pos);
+            if (!vb__str_is(r->in, e, "oob")) {
+                if (!vb__is_string(r->in, e)) {
+                    vb__reply_generic(r, "Invalid parameter type for 'enable', expected: string");
+                    return 0;
+                }
+                vb__reply_error_quote(r, "GenericError", "Parameter 'enable' does not accept value '", e, "'");
+                return 0;
+            }
+            pos = vb__skip_ws(r->in, e.end);
+            if (r->in[pos] == ',') pos = vb__skip_ws(r->in, pos + 1);
+        }
+    }
+    vb__reply_empty(r);
+    if (apply) s->negotiated = 1;
+    return 1;
+}
+
+VB__DEF void vb_qmp_init(vb_qmp *s, vb_device *dev, unsigned flags)
+{
+    s->dev = dev;
+    s->path = "/machine/peripheral/balloon0";
+    s->alt_path = "/machine/peripheral-anon/device[1]";
+    s->package = "vballoon.h " VB_VERSION_STRING;
+    s->qemu_version[0] = 7;
+    s->qemu_version[1] = 2;
+    s->qemu_version[2] = 0;
+    s->flags = flags;
+    s->negotiated = 0;
+}
+
+VB__DEF size_t vb_qmp_greeting(const vb_qmp *s, char *buf, size_t cap)
+{
+    vb__out o;
+    vb__out_init(&o, buf, cap);
+    vb__puts(&o, "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": ");
+    vb__put_u64(&o, s->qemu_version[2]);
+    vb__puts(&o, ", \"minor\": ");
+    vb__put_u64(&o, s->qemu_version[1]);
+    vb__puts(&o, ", \"major\": ");
+    vb__put_u64(&o, s->qemu_version[0]);
+    vb__puts(&o, "}, \"package\": ");
+    vb__put_str(&o, s->package ? s->package : "");
+    vb__puts(&o, "}, \"capabilities\": [\"oob\"]}}");
+    return vb__out_end(&o);
+}
+
+VB__DEF size_t vb_qmp_execute(vb_qmp *s, const char *in, size_t len, char *buf, size_t cap)
+{
+    vb__json j;
+    vb__reply r;
+    vb__span key, val, exec = {0, 0}, args = {0, 0};
+    size_t pos;
+    int has_args = 0, done = 0;
+
+    j.s = in;
+    j.len = len;
+    j.pos = 0;
+    vb__out_init(&r.o, buf, cap);
+    r.flags = (s->flags & VB_QMP_PRETTY) ? VB_JSON_PRETTY : 0;
+    r.in = in;
+    r.has_id = 0;
+    vb__json_ws(&j);
+    if (j.pos == len) return vb__out_end(&r.o);
+    /* The validated text may be walked without bounds checks, except for a NUL inside it. */
+    for (pos = 0; pos < len; pos++)
+        if (!in[pos]) break;
+    if (pos < len || !vb__json_value(&j) || (vb__json_ws(&j), j.pos != len)) {
+        if (pos < len) vb__json_fail(&j, "invalid character");
+        else if (!j.why) vb__json_fail(&j, "trailing characters after the value");
+        vb__reply_error_begin(&r, "GenericError");
+        vb__puts(&r.o, "JSON parse error, ");
+        vb__puts(&r.o, j.why);
+        if (j.tok_len) {
+            vb__put_utf8(&r.o, in + j.tok_at, j.tok_len);
+            vb__puts(&r.o, "'");
+        }
+        vb__reply_error_end(&r);
+        return vb__out_end(&r.o);
+    }
+    pos = vb__skip_ws(in, 0);
+    if (in[pos] != '{') {
+        vb__reply_generic(&r, "QMP input must be a JSON object");
+        return vb__out_end(&r.o);
+    }
+    /* The monitor takes the id first, so every later error carries it. */
+    pos++;
+    while (vb__json_member(in, &pos, &key, &val))
+        if (vb__str_is(in, key, "id")) {
+            r.id = val;
+            r.has_id = 1;
+        }
+    pos = vb__skip_ws(in, 0) + 1;
+    while (vb__json_member(in, &pos, &key, &val)) {
+        if (vb__str_is(in, key, "execute")) {
+            if (!vb__is_string(in, val)) {
+                vb__reply_generic(&r, "QMP input member 'execute' must be a string");
+                return vb__out_end(&r.o);
+            }
+            exec = val;
+        } else if (vb__str_is(in, key, "arguments")) {
+            if (in[val.at] != '{') {
+                vb__reply_generic(&r, "QMP input member 'arguments' must be an object");
+                return vb__out_end(&r.o);
+            }
+            args = val;
+            has_args = 1;
+        } else if (!vb__str_is(in, key, "id")) {
+            vb__reply_error_quote(&r, "GenericError", "QMP input member '", key, "' is unexpected");
+            return vb__out_end(&r.o);
+        }
+    }
+    if (!exec.end) {
+        vb__reply_generic(&r, "QMP input lacks member 'execute'");
+        return vb__out_end(&r.o);
+    }
+    if (vb__str_is(in, exec, "qmp_capabilities")) {
+        if (s->negotiated && !(s->flags & VB_QMP_NO_NEGOTIATION)) {
+            vb_error e;
+            vb__error(&e, "CommandNotFound", "Capabilities negotiation is already complete, command ignored",
+                      0, 0, 0, 0, 0, 0);
+            vb__reply_error(&r, &e);
+        } else {
+            done = vb__qmp_capabilities(&r, s, args, has_args, 0);
+        }
+    } else if (!s->negotiated && !(s->flags & VB_QMP_NO_NEGOTIATION)) {
+        vb_error e;
+        vb__error(&e, "CommandNotFound", "Expecting capabilities negotiation with 'qmp_capabilities'",
+                  0, 0, 0, 0, 0, 0);
+        vb__reply_error(&r, &e);
+    } else if (vb__str_is(in, exec, "qom-get")) {
+        vb__qmp_qom_get(&r, s, args, has_args);
+    } else if (vb__str_is(in, exec, "qom-set")) {
+        done = vb__qmp_qom_set(&r, s, args, has_args, 0);
+    } else if (vb__str_is(in, exec, "qom-list")) {
+        vb__qmp_qom_list(&r, s, args, has_args);
+    } else if (vb__str_is(in, exec, "query-balloon")) {
+        vb__qmp_query_balloon(&r, s, args, has_args);
+    } else if (vb__str_is(in, exec, "balloon")) {
+        done = vb__qmp_balloon(&r, s, args, has_args, 0);
+    } else {
+        vb__reply_error_quote(&r, "CommandNotFound", "The command ", exec, " has not been found");
+    }
+    /* A command with an effect runs only once its whole reply is known to fit. */
+    if (done && r.o.len < r.o.cap) {
+        vb__reply again = r;
+        again.o.buf = 0;
+        again.o.cap = 0;
+        again.o.len = 0;
+        if (vb__str_is(in, exec, "qom-set")) vb__qmp_qom_set(&again, s, args, has_args, 1);
+        else if (vb__str_is(in, exec, "balloon")) vb__qmp_balloon(&again, s, args, has_args, 1);
+        else vb__qmp_capabilities(&again, s, args, has_args, 1);
+    }
+    return vb__out_end(&r.o);
+}
+
+VB__DEF size_t vb_qmp_frame(const char *buf, size_t len)
+{
+    size_t pos = 0, depth = 0;
+    char quote = 0;
+    while (pos < len && (buf[pos] == ' ' || buf[pos] == '\t' || buf[pos] == '\n' || buf[pos] == '\r'))
+        pos++;
+    if (pos == len) return 0;
+    if (buf[pos] == '}' || buf[pos] == ']') return pos + 1; /* stray: framed alone */
+    if (buf[pos] != '{' && buf[pos] != '[' && buf[pos] != '"' && buf[pos] != '\'') {
+        /* a bare scalar (or garbage) ends at whitespace or a bracket */
+        for (; pos < len; pos++)
+            if (buf[pos] == ' ' || buf[pos] == '\t' || buf[pos] == '\n' || buf[pos] == '\r' ||
+                buf[pos] == '{' || buf[pos] == '[' || buf[pos] == '}' || buf[pos] == ']')
+                return pos;
+        return 0;
+    }
+    for (; pos < len; pos++) {
+        char c = buf[pos];
+        if (quote) {
+            if (c == '\\') pos++;
+            else if (c == quote) {
+                quote = 0;
+                if (depth == 0) return pos + 1;
+            }
+        } else if (c == '"' || c == '\'') {
+            quote = c;
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            if (--depth == 0) return pos + 1;
+        }
+    }
+    return 0;
+}
+
+VB__DEF size_t vb_qmp_event_balloon_change(const vb_qmp *s, int64_t seconds, int64_t micros,
+                                           char *buf, size_t cap)
+{
+    vb__out o;
+    vb__out_init(&o, buf, cap);
+    vb__puts(&o, "{\"timestamp\": {\"seconds\": ");
+    vb__put_i64(&o, seconds);
+    vb__puts(&o, ", \"microseconds\": ");
+    vb__put_i64(&o, micros);
+    vb__puts(&o, "}, \"event\": \"BALLOON_CHANGE\", \"data\": {\"actual\": ");
+    vb__put_u64(&o, vb__actual_bytes(s->dev));
+    vb__puts(&o, "}}");
+    return vb__out_end(&o);
+}
+
+#undef VB__JSON_MAX_DEPTH
+#endif /* VB_NO_QMP */
 
 #ifdef __cplusplus
 }
