@@ -1012,13 +1012,14 @@ static void vb__balloon_kick(vb_device *d, unsigned qi)
         vb__chain c;
         vb__desc dsc;
         unsigned char buf[256], part[4];
-        uint64_t start = 0, len = 0;
+        uint64_t start = 0, len = 0, offered = 0;
         uint32_t pfns = 0, fill = 0;
         int r = vb__pop(d, q, &c);
         if (r <= 0) return;
         while ((r = vb__chain_next(&c, &dsc)) > 0) {
             uint32_t off = 0;
             if (dsc.writable) continue;
+            offered += dsc.len;
             while (off < dsc.len && pfns < VB_PFN_MAX_PER_BUFFER) {
                 uint32_t chunk = dsc.len - off, i;
                 if (chunk > sizeof buf) chunk = sizeof buf;
@@ -1040,9 +1041,9 @@ static void vb__balloon_kick(vb_device *d, unsigned qi)
                     len = 1u << VB_PAGE_SHIFT;
                 }
             }
-            if (pfns >= VB_PFN_MAX_PER_BUFFER && off < dsc.len) vb__log(d, VB_LOG_PFN_TRUNCATED);
         }
         if (r < 0) return;
+        if (offered / 4u > VB_PFN_MAX_PER_BUFFER) vb__log(d, VB_LOG_PFN_TRUNCATED);
         if (len && d->host->pages) d->host->pages(d->user, qi, start, len);
         if (vb__push(d, q, c.head, 0)) return;
         vb__notify(d, qi);
@@ -1086,13 +1087,14 @@ static int vb__stats_parse(vb__chain *c, uint64_t val[VB_STAT_COUNT])
     const int be = vb__guest_be(d);
     unsigned char buf[160], rec[10];
     uint32_t budget = VB_STATS_MAX_BYTES, fill = 0;
+    uint64_t offered = 0;
     vb__desc dsc;
     int r;
 
     while ((r = vb__chain_next(c, &dsc)) > 0) {
         uint32_t off = 0;
         if (dsc.writable) continue; /* never read nor written */
-        if (dsc.len > budget && budget) vb__log(d, VB_LOG_STATS_TRUNCATED);
+        offered += dsc.len;
         while (off < dsc.len && budget) {
             uint32_t chunk = dsc.len - off, i = 0;
             if (chunk > sizeof buf) chunk = sizeof buf;
@@ -1123,6 +1125,7 @@ static int vb__stats_parse(vb__chain *c, uint64_t val[VB_STAT_COUNT])
             }
         }
     }
+    if (r == 0 && offered > VB_STATS_MAX_BYTES) vb__log(d, VB_LOG_STATS_TRUNCATED);
     return r;
 }
 
