@@ -2081,7 +2081,7 @@ static int vb__json_integer(const char *s, vb__span v, int64_t *i, uint64_t *u)
 
 static void vb__put_cp(vb__out *o, uint32_t cp)
 {
-    static const char hex[] = "0123456789abcdef";
+    static const char hex[] = "0123456789ABCDEF"; /* upper case, as QEMU */
     char u[6];
     switch (cp) {
     case '"': vb__put(o, "\\\"", 2); return;
@@ -2160,8 +2160,7 @@ static void vb__put_value(vb__out *o, const char *s, vb__span v, unsigned flags,
             vb__put_value(o, s, val, flags, level + 1);
             first = 0;
         }
-        if (!first) vb__newline(o, flags, level);
-        vb__put(o, "}", 1);
+        vb__close(o, flags, level); /* QEMU breaks the line even in an empty object */
     } else if (c == '[') {
         size_t pos = vb__skip_ws(s, v.at + 1);
         int first = 1;
@@ -2177,7 +2176,7 @@ static void vb__put_value(vb__out *o, const char *s, vb__span v, unsigned flags,
             pos = vb__skip_ws(s, e.end);
             if (s[pos] == ',') pos = vb__skip_ws(s, pos + 1);
         }
-        if (!first) vb__newline(o, flags, level);
+        vb__newline(o, flags, level);
         vb__put(o, "]", 1);
     } else if (c == '"' || c == '\'') {
         vb__put(o, "\"", 1);
@@ -2221,7 +2220,8 @@ static void vb__reply_end(vb__reply *r)
 static void vb__reply_empty(vb__reply *r)
 {
     vb__reply_return(r);
-    vb__put(&r->o, "{}", 2);
+    vb__put(&r->o, "{", 1);
+    vb__close(&r->o, r->flags, 1); /* pretty: "{\n    }", as QEMU's json-writer */
     vb__reply_end(r);
 }
 
@@ -2264,9 +2264,9 @@ static void vb__reply_error_quote(vb__reply *r, const char *cls, const char *pre
                                   const char *post)
 {
     vb__reply_error_begin(r, cls);
-    vb__puts(&r->o, pre);
+    vb__put_utf8(&r->o, pre, vb__strlen(pre));
     vb__put_span_text(&r->o, r->in, sp);
-    vb__puts(&r->o, post);
+    vb__put_utf8(&r->o, post, vb__strlen(post));
     vb__reply_error_end(r);
 }
 
@@ -2555,7 +2555,8 @@ VB__DEF size_t vb_qmp_execute(vb_qmp *s, const char *in, size_t len, char *buf, 
 
     j.s = in;
     j.len = len;
-    j.pos = 0;
+    j.pos = j.tok_at = j.tok_len = 0;
+    j.why = 0;
     vb__out_init(&r.o, buf, cap);
     r.flags = (s->flags & VB_QMP_PRETTY) ? VB_JSON_PRETTY : 0;
     r.in = in;
@@ -2570,7 +2571,7 @@ VB__DEF size_t vb_qmp_execute(vb_qmp *s, const char *in, size_t len, char *buf, 
         else if (!j.why) vb__json_fail(&j, "trailing characters after the value");
         vb__reply_error_begin(&r, "GenericError");
         vb__puts(&r.o, "JSON parse error, ");
-        vb__puts(&r.o, j.why);
+        vb__put_utf8(&r.o, j.why, vb__strlen(j.why));
         if (j.tok_len) {
             vb__put_utf8(&r.o, in + j.tok_at, j.tok_len);
             vb__puts(&r.o, "'");

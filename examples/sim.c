@@ -1,0 +1,1226 @@
+/* sim.c - vballoon-sim: a simulated Linux guest and a QMP monitor around vballoon.h
+   public domain (Unlicense) - see the end of vballoon.h
+
+   This is the main demo of vballoon.h, meant to be read top to bottom as a tutorial of embedding
+   the header in a virtual machine monitor. One process plays both sides of a VM:
+
+     the host (a tiny VMM)     owns the vb_device, guest RAM, the clocks, the interrupt lines and
+                               a QMP monitor on stdin/stdout;
+     the guest (a tiny Linux)  a driver that negotiates, builds split virtqueues in its own RAM and
+                               answers stats requests and balloon targets the way Linux 6.1 and
+                               6.12 drivers/virtio/virtio_balloon.c do.
+
+   The two halves meet only where a real guest and a real VMM meet. The guest reaches the device
+   through the transport entry points (vb_set_status, vb_queue_notify, vb_config_write, ...; think
+   of each call as an MMIO exit); the device reaches the guest through guest RAM and interrupts
+   (the vb_host callbacks). Interrupts are only latched by the callbacks: the guest handles them
+   after the vb_* call returns, because a callback must never call back into the device.
+
+   RUN
+       build/vballoon-sim [options]     then type or paste QMP commands, one JSON object each
+   The examples of QEMU's docs/virtio-balloon-stats.txt work as pasted (examples/seed-demo.sh
+   plays them). --help lists the options.
+
+   GUEST PHYSICAL MEMORY
+       0x00000000 .. 0x00400000   4 MiB of real bytes (guest_ram[]): the driver's rings, its
+                                  stats buffer and its PFN array live here
+       0x00400000 .. --ram MiB    page frames only: the guest's page allocator hands them to the
+                                  balloon; nobody reads or writes them, so they need no bytes.
+                                  read()/write() refuse them, as they refuse anything past RAM.
+
+   TIME
+       real (default)     VM clock = CLOCK_MONOTONIC, last-update = CLOCK_REALTIME; the main loop
+                          sleeps in poll() on stdin until the device's next deadline.
+       --virtual-clock    time stands still until the sim-only command
+                          {"execute": "x-advance-clock", "arguments": {"seconds": N}} (or "ms")
+                          moves it, running every timer that falls due on the way, in order.
+                          Wall clock = 1358529861 (the seed document's last-update) + VM seconds.
+                          What is due now (enabling polls at once) runs right after a command.
+
+   STATS
+       Every refill reads this host's /proc/meminfo and /proc/vmstat, which is what Linux reads
+       inside a guest; --fixed-stats uses the seed document's example values instead (its faults
+       grow by 1 major and 100 minor per refill, so each update shows). As in Linux, pages in the
+       balloon are gone from total, free and available memory.
+*/
+#define VBALLOON_IMPLEMENTATION
+#include "vballoon.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ============================================================================================
+   1. OPTIONS
+   ============================================================================================ */
+
+typedef struct options {
+    vb_profile profile;      /* --profile doc|qemu */
+    unsigned linux_stats;    /* --stats 10 (Linux 6.1) or 16 (Linux 6.12) */
+    unsigned keys;           /* --keys: the device's guest-stats key set */
+    uint32_t interval;       /* --interval: initial guest-stats-polling-interval */
+    uint64_t ram_mib;        /* --ram */
+    int pretty, virtual_clock, fixed_stats, verbose, greeting, no_driver;
+} options;
+
+static void usage(FILE *f)
+{
+    fputs("usage: vballoon-sim [options]   (QMP commands on stdin, replies on stdout)\n"
+          "A virtio-balloon device (vballoon.h " VB_VERSION_STRING ") and a simulated guest.\n"
+          "  --profile doc|qemu  doc: the 2013 document (unset stat -1, error before the first\n"
+          "                      report, alias stats-polling-interval); qemu: current QEMU\n"
+          "                      byte for byte (default doc)\n"
+          "  --stats 10|16       the guest: Linux 6.1 (10 stats) or 6.12 (16 stats); default 16\n"
+          "  --keys 6|7|8|10|16  keys of guest-stats: 16 = QEMU >= 9.2, 10 = QEMU 3.0-9.1,\n"
+          "                      6 = the document's example (default 16)\n"
+          "  --interval N        initial polling interval in seconds (default 0, off)\n"
+          "  --ram MiB           guest RAM for query-balloon and the balloon target, 16..1048576\n"
+          "                      (default 1024: the document's example guest)\n"
+          "  --virtual-clock     deterministic time: it moves only by the sim's own command\n"
+          "                      {\"execute\": \"x-advance-clock\",\n"
+          "                       \"arguments\": {\"seconds\": N}} (or \"ms\": N);\n"
+          "                      wall clock = 1358529861 + VM seconds\n"
+          "  --fixed-stats       deterministic stats (the document's example values) instead of\n"
+          "                      this host's /proc/meminfo and /proc/vmstat\n"
+          "  --no-driver         the guest never loads its balloon driver\n"
+          "  --qmp-greeting      print the QMP greeting and require qmp_capabilities\n"
+          "  --pretty            pretty-printed replies\n"
+          "  --verbose           device log, driver and host actions on stderr\n"
+          "  --help              this text\n",
+          f);
+}
+
+static void bad_usage(const char *what, const char *arg)
+{
+    fprintf(stderr, "vballoon-sim: %s%s%s\n", what, arg ? ": " : "", arg ? arg : "");
+    usage(stderr);
+    exit(2);
+}
+
+/* A decimal number in [lo, hi]; no sign, no spaces, no trailing junk. */
+static uint64_t parse_number(const char *opt, const char *s, uint64_t lo, uint64_t hi)
+{
+    char *end;
+    unsigned long long v;
+    if (!s || *s < '0' || *s > '9') bad_usage("expected a number for", opt);
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) bad_usage("value out of range for", opt);
+    return (uint64_t)v;
+}
+
+static void parse_options(int argc, char **argv, options *o)
+{
+    int i;
+    memset(o, 0, sizeof *o);
+    o->profile = VB_PROFILE_DOC;
+    o->linux_stats = 16;
+    o->keys = 16;
+    o->ram_mib = 1024;
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = 0, *eq = strchr(a, '=');
+        char name[32];
+        size_t n = eq ? (size_t)(eq - a) : strlen(a);
+        if (n >= sizeof name) bad_usage("unknown option", a);
+        memcpy(name, a, n);
+        name[n] = 0;
+        if (!strcmp(name, "--profile") || !strcmp(name, "--stats") || !strcmp(name, "--keys") ||
+            !strcmp(name, "--interval") || !strcmp(name, "--ram")) {
+            val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : 0);
+            if (!val) bad_usage("missing value for", name);
+        } else if (eq) {
+            bad_usage("unexpected value for", name);
+        }
+        if (!strcmp(name, "--profile")) {
+            if (!strcmp(val, "doc")) o->profile = VB_PROFILE_DOC;
+            else if (!strcmp(val, "qemu")) o->profile = VB_PROFILE_QEMU;
+            else bad_usage("--profile must be doc or qemu, not", val);
+        } else if (!strcmp(name, "--stats")) {
+            o->linux_stats = (unsigned)parse_number(name, val, 10, 16);
+            if (o->linux_stats != 10 && o->linux_stats != 16)
+                bad_usage("--stats must be 10 or 16", 0);
+        } else if (!strcmp(name, "--keys")) {
+            o->keys = (unsigned)parse_number(name, val, 6, 16);
+            if (o->keys == 9 || (o->keys > 10 && o->keys < 16))
+                bad_usage("--keys must be 6, 7, 8, 10 or 16", 0);
+        } else if (!strcmp(name, "--interval")) {
+            o->interval = (uint32_t)parse_number(name, val, 0, UINT32_MAX);
+        } else if (!strcmp(name, "--ram")) {
+            o->ram_mib = parse_number(name, val, 16, 1048576);
+        } else if (!strcmp(name, "--virtual-clock")) {
+            o->virtual_clock = 1;
+        } else if (!strcmp(name, "--fixed-stats")) {
+            o->fixed_stats = 1;
+        } else if (!strcmp(name, "--no-driver")) {
+            o->no_driver = 1;
+        } else if (!strcmp(name, "--qmp-greeting")) {
+            o->greeting = 1;
+        } else if (!strcmp(name, "--pretty")) {
+            o->pretty = 1;
+        } else if (!strcmp(name, "--verbose")) {
+            o->verbose = 1;
+        } else if (!strcmp(name, "--help")) {
+            usage(stdout);
+            exit(0);
+        } else {
+            bad_usage("unknown option", a);
+        }
+    }
+}
+
+/* ============================================================================================
+   2. THE HOST: GUEST RAM, CLOCKS, INTERRUPT LINES, THE vb_host CALLBACKS
+   ============================================================================================ */
+
+#define GUEST_BACKED 0x400000u            /* bytes of guest RAM that exist in this process */
+#define SEED_EPOCH INT64_C(1358529861)    /* the seed document's last-update */
+#define IRQ_QUEUE(q) (1u << (q))          /* the used-buffer interrupt of queue q */
+#define IRQ_CONFIG (1u << VB_QUEUE_COUNT) /* the configuration-change interrupt */
+
+static unsigned char guest_ram[GUEST_BACKED];
+
+/* QEMU rate-limits BALLOON_CHANGE to one per second: the first event of a quiet period goes out
+   at once, later ones wait for the period to end and only the newest of them is sent. */
+typedef struct event_throttle {
+    int open;             /* inside a one-second window */
+    uint64_t deadline_ms; /* end of the window */
+    int pending;          /* an event waits for the end of the window */
+    char line[1024];
+    size_t len;
+} event_throttle;
+
+typedef struct vmm {
+    vb_device dev;
+    vb_qmp qmp;
+    options opt;
+    uint64_t clock_ms;   /* virtual clock (--virtual-clock) */
+    uint64_t start_ms;   /* VM clock at start, for the verbose log */
+    unsigned irq;        /* interrupt lines raised by the device, not yet handled by the guest */
+    int actual_changed;  /* the driver wrote a new `actual`: send BALLOON_CHANGE */
+    uint64_t kick_pages, kick_ranges; /* pages() calls during the current inflate/deflate kick */
+    event_throttle events;
+} vmm;
+
+/* A fatal host error (exit status 1), with the system's reason if a call failed. */
+static void die(const char *what)
+{
+    if (errno) fprintf(stderr, "vballoon-sim: %s: %s\n", what, strerror(errno));
+    else fprintf(stderr, "vballoon-sim: %s\n", what);
+    exit(1);
+}
+
+static uint64_t clock_ms(clockid_t id)
+{
+    struct timespec ts;
+    if (clock_gettime(id, &ts) != 0) die("clock_gettime");
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The VM clock: it drives the poll timer. */
+static uint64_t vm_now(const vmm *v)
+{
+    return v->opt.virtual_clock ? v->clock_ms : clock_ms(CLOCK_MONOTONIC);
+}
+
+/* The host's wall clock: last-update and event timestamps. */
+static void wall_now(const vmm *v, int64_t *seconds, int64_t *micros)
+{
+    struct timespec ts;
+    if (v->opt.virtual_clock) {
+        *seconds = SEED_EPOCH + (int64_t)(v->clock_ms / 1000u);
+        *micros = (int64_t)(v->clock_ms % 1000u) * 1000;
+        return;
+    }
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0) die("clock_gettime");
+    *seconds = (int64_t)ts.tv_sec;
+    *micros = (int64_t)ts.tv_nsec / 1000;
+}
+
+/* The verbose log: "[   2.000] who: what" on stderr, time in VM seconds since start. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void say(const vmm *v, const char *who, const char *fmt, ...)
+{
+    va_list ap;
+    uint64_t t;
+    if (!v->opt.verbose) return;
+    t = vm_now(v) - v->start_ms;
+    fprintf(stderr, "[%4" PRIu64 ".%03u] %s: ", t / 1000u, (unsigned)(t % 1000u), who);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+/* --- the callbacks. `user` is the vmm; none of them calls a vb_* function. --- */
+
+static int host_read(void *user, uint64_t gpa, void *dst, size_t len)
+{
+    (void)user;
+    if (gpa > GUEST_BACKED || len > GUEST_BACKED - gpa) return -1; /* not RAM we have */
+    memcpy(dst, guest_ram + gpa, len);
+    return 0;
+}
+
+static int host_write(void *user, uint64_t gpa, const void *src, size_t len)
+{
+    (void)user;
+    if (gpa > GUEST_BACKED || len > GUEST_BACKED - gpa) return -1;
+    memcpy(guest_ram + gpa, src, len);
+    return 0;
+}
+
+static uint64_t host_now_ms(void *user) { return vm_now((vmm *)user); }
+
+static int64_t host_wall_s(void *user)
+{
+    int64_t s, us;
+    wall_now((vmm *)user, &s, &us);
+    return s;
+}
+
+/* Interrupts are only latched here; the guest takes them once the vb_* call has returned. */
+static void host_notify_queue(void *user, unsigned queue)
+{
+    ((vmm *)user)->irq |= IRQ_QUEUE(queue);
+}
+
+static void host_notify_config(void *user) { ((vmm *)user)->irq |= IRQ_CONFIG; }
+
+/* A real VMM would discard (inflate) or pre-fault (deflate) the range; we only count. */
+static void host_pages(void *user, unsigned queue, uint64_t gpa, uint64_t len)
+{
+    vmm *v = (vmm *)user;
+    (void)queue;
+    (void)gpa;
+    v->kick_pages += len >> VB_PAGE_SHIFT;
+    v->kick_ranges++;
+}
+
+/* The event needs the device (vb_qmp_event_balloon_change): note it, send it after the exit. */
+static void host_actual_changed(void *user, uint32_t actual)
+{
+    vmm *v = (vmm *)user;
+    (void)actual;
+    v->actual_changed = 1;
+}
+
+static void host_log(void *user, vb_log_level level, vb_log_item item, const char *msg)
+{
+    static const char *const names[] = {"", "error", "warning", "info"};
+    vmm *v = (vmm *)user;
+    (void)item;
+    if (level == VB_LOG_ERROR && !v->opt.verbose) /* ring errors are worth seeing anyway */
+        fprintf(stderr, "vballoon-sim: device error: %s\n", msg);
+    say(v, "device", "%s: %s", names[level], msg);
+}
+
+/* No timer_arm/timer_cancel: our main loop simply asks vb_next_deadline() before it sleeps. */
+static const vb_host host_ops = {
+    host_read, host_write, host_now_ms, NULL, NULL, host_wall_s, host_notify_queue,
+    host_notify_config, host_pages, host_actual_changed, host_log,
+};
+
+/* ============================================================================================
+   3. THE HOST: QMP OUTPUT AND BALLOON_CHANGE EVENTS
+   ============================================================================================ */
+
+static void put_line(const char *s, size_t len)
+{
+    if (fwrite(s, 1, len, stdout) != len || fputc('\n', stdout) == EOF || fflush(stdout) != 0)
+        die("writing stdout");
+}
+
+static void emit_event(vmm *v, const char *line, size_t len)
+{
+    /* Like QEMU, a monitor still in capabilities negotiation gets no events. */
+    if ((v->qmp.flags & VB_QMP_NO_NEGOTIATION) || v->qmp.negotiated) put_line(line, len);
+}
+
+static void event_balloon_change(vmm *v)
+{
+    event_throttle *t = &v->events;
+    int64_t s, us;
+    size_t n;
+    wall_now(v, &s, &us); /* stamped now, even if it has to wait */
+    n = vb_qmp_event_balloon_change(&v->qmp, s, us, t->line, sizeof t->line);
+    t->len = n < sizeof t->line ? n : sizeof t->line - 1;
+    if (t->open) {
+        t->pending = 1;
+        return;
+    }
+    say(v, "host", "BALLOON_CHANGE (later ones wait for the end of the second)");
+    emit_event(v, t->line, t->len);
+    t->open = 1;
+    t->deadline_ms = vm_now(v) + 1000u;
+}
+
+static void event_window_end(vmm *v)
+{
+    event_throttle *t = &v->events;
+    if (!t->pending) {
+        t->open = 0;
+        return;
+    }
+    say(v, "host", "BALLOON_CHANGE (the newest of those held back)");
+    emit_event(v, t->line, t->len);
+    t->pending = 0;
+    t->deadline_ms = vm_now(v) + 1000u;
+}
+
+/* ============================================================================================
+   4. THE TRANSPORT: HOW THE GUEST REACHES THE DEVICE
+   The guest calls the transport entry points (vb_set_status, vb_config_read, ...) directly: each
+   call stands for an MMIO exit into the VMM. Two of them get a wrapper because the VMM has work
+   of its own around them.
+   ============================================================================================ */
+
+/* A config write may change `actual`; the BALLOON_CHANGE event is built once the device has
+   returned, because building it reads the device, which a callback must not do. */
+
+static void bus_config_write(vmm *v, uint32_t offset, const void *buf, uint32_t len)
+{
+    vb_config_write(&v->dev, offset, buf, len);
+    if (v->actual_changed) {
+        v->actual_changed = 0;
+        event_balloon_change(v); /* vb_* may be called now: we are out of the callback */
+    }
+}
+
+/* A kick (queue notify); for the verbose log, what the host did with the pages. */
+static void bus_notify(vmm *v, unsigned queue)
+{
+    v->kick_pages = v->kick_ranges = 0;
+    vb_queue_notify(&v->dev, queue);
+    if (queue != VB_QUEUE_STATS)
+        say(v, "host", "%s: %" PRIu64 " pages in %" PRIu64 " range(s)",
+            queue == VB_QUEUE_INFLATE ? "inflate" : "deflate", v->kick_pages, v->kick_ranges);
+}
+
+/* ============================================================================================
+   5. THE GUEST: SPLIT VIRTQUEUES, DRIVER SIDE (drivers/virtio/virtio_ring.c in miniature)
+   ============================================================================================ */
+
+/* Queue q's rings, in the legacy layout with 4 KiB alignment, for up to 128 entries:
+     desc  at +0x0000  16 x 128 = 0x800 bytes
+     avail at +0x0800  flags, idx, ring[128], used_event = 262 bytes
+     used  at +0x1000  flags, idx, ring[128] of {id, len}, avail_event = 1030 bytes */
+#define GQ_SIZE 128u
+#define RING_GPA(q) (0x10000u + 0x2000u * (q))
+#define STATS_GPA 0x20000u /* Linux's vb->stats[] */
+#define PFNS_GPA 0x21000u  /* Linux's vb->pfns[] */
+#define PFNS_MAX 256u      /* VIRTIO_BALLOON_ARRAY_PFNS_MAX */
+#define FIRST_FREE_PFN (GUEST_BACKED >> VB_PAGE_SHIFT)
+#define VRING_USED_F_NO_NOTIFY 1u
+
+/* The guest runs on "another CPU": Linux orders its ring accesses with virtio_wmb/virtio_mb. */
+#define guest_mb() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+
+/* The guest's own loads and stores (VERSION_1: little-endian). Addresses are the driver's own
+   constants, so an access outside guest_ram[] is a bug in this file. */
+static unsigned char *gmem(uint64_t gpa, size_t len)
+{
+    if (gpa > GUEST_BACKED || len > GUEST_BACKED - gpa) {
+        fprintf(stderr, "vballoon-sim: guest access outside RAM at 0x%" PRIx64 "\n", gpa);
+        abort();
+    }
+    return guest_ram + gpa;
+}
+
+static uint16_t gld16(uint64_t gpa)
+{
+    const unsigned char *p = gmem(gpa, 2);
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t gld32(uint64_t gpa)
+{
+    return (uint32_t)gld16(gpa) | (uint32_t)gld16(gpa + 2) << 16;
+}
+
+static void gst16(uint64_t gpa, uint16_t v)
+{
+    unsigned char *p = gmem(gpa, 2);
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+}
+
+static void gst32(uint64_t gpa, uint32_t v)
+{
+    gst16(gpa, (uint16_t)v);
+    gst16(gpa + 2, (uint16_t)(v >> 16));
+}
+
+static void gst64(uint64_t gpa, uint64_t v)
+{
+    gst32(gpa, (uint32_t)v);
+    gst32(gpa + 4, (uint32_t)(v >> 32));
+}
+
+typedef struct gvq {
+    unsigned index;
+    uint16_t num;              /* ring size, the device's maximum as Linux takes it */
+    uint64_t desc, avail, used;
+    int event;                 /* VIRTIO_RING_F_EVENT_IDX negotiated */
+    uint16_t free_head, num_free;
+    uint16_t avail_idx_shadow; /* our avail->idx */
+    uint16_t num_added;        /* buffers added since the last kick */
+    uint16_t last_used_idx;    /* next used entry to take */
+    uint16_t next[GQ_SIZE];    /* free list (Linux's desc_extra[].next) */
+    uint8_t in_flight[GQ_SIZE]; /* head given to the device (Linux's desc_state[].data) */
+    int broken;                /* the device returned garbage: BAD_RING */
+} gvq;
+
+/* vring_create_virtqueue_split: zeroed rings, every descriptor on the free list. */
+static void gvq_init(gvq *vq, unsigned index, uint16_t num, int event)
+{
+    unsigned i;
+    memset(vq, 0, sizeof *vq);
+    vq->index = index;
+    vq->num = num;
+    vq->desc = RING_GPA(index);
+    vq->avail = vq->desc + 0x800u;
+    vq->used = vq->desc + 0x1000u;
+    vq->event = event;
+    memset(gmem(vq->desc, 0x2000u), 0, 0x2000u); /* used_event = 0: interrupt at the first use */
+    for (i = 0; i < num; i++) vq->next[i] = (uint16_t)(i + 1u);
+    vq->num_free = num;
+}
+
+/* virtqueue_add_outbuf with one scatterlist entry: one direct, device-readable descriptor. */
+static int gvq_add_outbuf(gvq *vq, uint64_t addr, uint32_t len)
+{
+    uint16_t head = vq->free_head;
+    uint64_t d = vq->desc + 16u * head;
+    if (vq->broken || vq->num_free == 0) return -1;
+    gst64(d, addr);
+    gst32(d + 8, len);
+    gst16(d + 12, 0); /* no NEXT, no WRITE */
+    gst16(d + 14, vq->next[head]);
+    vq->free_head = vq->next[head];
+    vq->num_free--;
+    vq->in_flight[head] = 1;
+    /* publish: ring entry first, then (after a barrier) the index that exposes it */
+    gst16(vq->avail + 4u + 2u * (vq->avail_idx_shadow & (vq->num - 1u)), head);
+    guest_mb();
+    vq->avail_idx_shadow++;
+    gst16(vq->avail + 2u, vq->avail_idx_shadow);
+    vq->num_added++;
+    return 0;
+}
+
+/* virtqueue_kick_prepare_split: with EVENT_IDX, kick only if the device's avail_event lies in
+   the range of buffers added since the last kick (vring_need_event); else obey NO_NOTIFY. */
+static int gvq_kick_prepare(gvq *vq)
+{
+    uint16_t new_idx = vq->avail_idx_shadow, old = (uint16_t)(new_idx - vq->num_added);
+    vq->num_added = 0;
+    guest_mb();
+    if (vq->event) {
+        uint16_t event = gld16(vq->used + 4u + 8u * vq->num); /* avail_event */
+        return (uint16_t)(new_idx - event - 1u) < (uint16_t)(new_idx - old);
+    }
+    return !(gld16(vq->used) & VRING_USED_F_NO_NOTIFY);
+}
+
+static void gvq_kick(vmm *v, gvq *vq)
+{
+    if (gvq_kick_prepare(vq)) bus_notify(v, vq->index);
+    else say(v, "guest", "queue %u: kick suppressed by avail_event", vq->index);
+}
+
+/* virtqueue_get_buf: the next used buffer's head, or -1 if there is none. */
+static int gvq_get_buf(gvq *vq)
+{
+    uint16_t slot;
+    uint32_t id;
+    if (vq->broken || vq->last_used_idx == gld16(vq->used + 2u)) return -1;
+    guest_mb(); /* read the entry only after the index that published it */
+    slot = (uint16_t)(vq->last_used_idx & (vq->num - 1u));
+    id = gld32(vq->used + 4u + 8u * slot);
+    if (id >= vq->num || !vq->in_flight[id]) { /* BAD_RING: Linux stops using the queue */
+        fprintf(stderr, "vballoon-sim: guest: queue %u: id %" PRIu32 " is not a head\n",
+                vq->index, id);
+        vq->broken = 1;
+        return -1;
+    }
+    vq->in_flight[id] = 0; /* detach_buf_split: back on the free list */
+    vq->next[id] = vq->free_head;
+    vq->free_head = (uint16_t)id;
+    vq->num_free++;
+    vq->last_used_idx++;
+    /* Callbacks stay enabled: ask for an interrupt at the next used buffer (used_event). */
+    if (vq->event) {
+        gst16(vq->avail + 4u + 2u * vq->num, vq->last_used_idx);
+        guest_mb();
+    }
+    return (int)id;
+}
+
+/* ============================================================================================
+   6. THE GUEST: THE BALLOON DRIVER (drivers/virtio/virtio_balloon.c in miniature)
+   ============================================================================================ */
+
+#define BIT(n) ((uint64_t)1 << (n))
+/* What the driver knows; it acks these where the device offers them. */
+#define DRIVER_FEATURES                                                                 \
+    (BIT(VB_F_MUST_TELL_HOST) | BIT(VB_F_STATS_VQ) | BIT(VB_F_DEFLATE_ON_OOM) |         \
+     BIT(VB_F_RING_INDIRECT_DESC) | BIT(VB_F_RING_EVENT_IDX) | BIT(VB_F_VERSION_1))
+
+typedef struct guest {
+    vmm *vmm;                /* the machine it runs in: the only way to the device */
+    gvq vq[VB_QUEUE_COUNT];
+    uint64_t features;
+    uint64_t refills;        /* update_balloon_stats() calls so far */
+    uint32_t num_pages;      /* pages in the balloon (vb->num_pages) */
+    uint32_t next_pfn;       /* the page allocator: a stack of frames [FIRST_FREE_PFN, ram_pfns) */
+    uint32_t ram_pfns;
+    int loaded;              /* the driver probed successfully */
+    int work;                /* update_balloon_size_work is queued */
+    int warned_reset;
+} guest;
+
+/* --- memory statistics: where Linux's update_balloon_stats() takes its numbers --- */
+
+/* The document's example values (tags 0-5), and plausible ones for an idle ~1 GiB guest. */
+static const uint64_t fixed_stats[VB_STAT_COUNT] = {
+    0, 0, 235, 219028, 844943360, 1044406272, 905969664, 121634816,
+    0, 0, 0, 0, 4861952, 0, 4476928, 0,
+};
+
+/* Read a whole /proc file (they are small) into buf, NUL-terminated. */
+static int read_text_file(const char *path, char *buf, size_t cap)
+{
+    size_t len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    while (len + 1 < cap) {
+        ssize_t n = read(fd, buf + len, cap - 1 - len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            close(fd);
+            return -1;
+        }
+        if (n == 0) break;
+        len += (size_t)n;
+    }
+    buf[len] = 0;
+    return close(fd);
+}
+
+/* Sum of the numbers on the lines named `key` ("MemFree:" / "pgfault "), or of every line whose
+   name starts with `key` when it ends in '_' ("allocstall_"). */
+static uint64_t proc_value(const char *text, const char *key)
+{
+    size_t klen = strlen(key);
+    int prefix = key[klen - 1] == '_';
+    uint64_t sum = 0;
+    const char *line, *next;
+    for (line = text; *line; line = next) {
+        const char *eol = strchr(line, '\n');
+        size_t name = strcspn(line, ": \n");
+        next = eol ? eol + 1 : line + strlen(line);
+        if (strncmp(line, key, klen) != 0 || (!prefix && name != klen)) continue;
+        sum += strtoull(line + name + strspn(line + name, ": "), NULL, 10);
+    }
+    return sum;
+}
+
+/* The values Linux would send, by tag: this host's counters, or fixed ones. Either way the
+   balloon's pages are gone from total, free and available, as in Linux without DEFLATE_ON_OOM. */
+static void sample_stats(guest *g, uint64_t val[VB_STAT_COUNT])
+{
+    static char meminfo[16384], vmstat[32768];
+    static int warned;
+    uint64_t balloon = (uint64_t)g->num_pages << VB_PAGE_SHIFT;
+    unsigned i;
+
+    if (!g->vmm->opt.fixed_stats && read_text_file("/proc/meminfo", meminfo, sizeof meminfo) == 0 &&
+        read_text_file("/proc/vmstat", vmstat, sizeof vmstat) == 0) {
+        val[VB_STAT_SWAP_IN] = proc_value(vmstat, "pswpin") << VB_PAGE_SHIFT;
+        val[VB_STAT_SWAP_OUT] = proc_value(vmstat, "pswpout") << VB_PAGE_SHIFT;
+        val[VB_STAT_MAJFLT] = proc_value(vmstat, "pgmajfault");
+        val[VB_STAT_MINFLT] = proc_value(vmstat, "pgfault");
+        val[VB_STAT_MEMFREE] = proc_value(meminfo, "MemFree") * 1024u;
+        val[VB_STAT_MEMTOT] = proc_value(meminfo, "MemTotal") * 1024u;
+        val[VB_STAT_AVAIL] = proc_value(meminfo, "MemAvailable") * 1024u;
+        val[VB_STAT_CACHES] = (proc_value(meminfo, "Buffers") + proc_value(meminfo, "Cached") +
+                               proc_value(meminfo, "SwapCached")) * 1024u; /* NR_FILE_PAGES */
+        val[VB_STAT_HTLB_PGALLOC] = proc_value(vmstat, "htlb_buddy_alloc_success");
+        val[VB_STAT_HTLB_PGFAIL] = proc_value(vmstat, "htlb_buddy_alloc_fail");
+        val[VB_STAT_OOM_KILL] = proc_value(vmstat, "oom_kill");
+        val[VB_STAT_ALLOC_STALL] = proc_value(vmstat, "allocstall_");
+        val[VB_STAT_ASYNC_SCAN] = proc_value(vmstat, "pgscan_kswapd") << VB_PAGE_SHIFT;
+        val[VB_STAT_DIRECT_SCAN] = proc_value(vmstat, "pgscan_direct") << VB_PAGE_SHIFT;
+        val[VB_STAT_ASYNC_RECLAIM] = proc_value(vmstat, "pgsteal_kswapd") << VB_PAGE_SHIFT;
+        val[VB_STAT_DIRECT_RECLAIM] = proc_value(vmstat, "pgsteal_direct") << VB_PAGE_SHIFT;
+    } else {
+        if (!g->vmm->opt.fixed_stats && !warned++)
+            fprintf(stderr, "vballoon-sim: cannot read /proc/meminfo or /proc/vmstat (%s); "
+                            "using fixed stats\n", strerror(errno));
+        for (i = 0; i < VB_STAT_COUNT; i++) val[i] = fixed_stats[i];
+        val[VB_STAT_MAJFLT] += g->refills;        /* a little activity per refill, so that */
+        val[VB_STAT_MINFLT] += 100u * g->refills; /* each update is visible */
+    }
+    if (!(g->features & BIT(VB_F_DEFLATE_ON_OOM)))
+        val[VB_STAT_MEMTOT] = val[VB_STAT_MEMTOT] > balloon ? val[VB_STAT_MEMTOT] - balloon : 0;
+    val[VB_STAT_MEMFREE] = val[VB_STAT_MEMFREE] > balloon ? val[VB_STAT_MEMFREE] - balloon : 0;
+    val[VB_STAT_AVAIL] = val[VB_STAT_AVAIL] > balloon ? val[VB_STAT_AVAIL] - balloon : 0;
+}
+
+/* Send order (not tag order) of a typical distro kernel: the VM event counters, then hugetlb,
+   then the memory sizes. Linux 6.12 added tags 10-15 to the VM event part. */
+static const unsigned char linux61_order[10] = {0, 1, 2, 3, 8, 9, 4, 5, 6, 7};
+static const unsigned char linux612_order[16] = {0, 1, 2, 3, 10, 11, 12, 13, 14, 15,
+                                                  8, 9, 4, 5, 6, 7};
+
+/* update_balloon_stats(): fill vb->stats[] with 10-byte records; returns their number. */
+static unsigned guest_update_stats(guest *g)
+{
+    const unsigned char *order = g->vmm->opt.linux_stats == 16 ? linux612_order : linux61_order;
+    unsigned i, n = g->vmm->opt.linux_stats;
+    uint64_t val[VB_STAT_COUNT];
+    sample_stats(g, val);
+    for (i = 0; i < n; i++) {
+        gst16(STATS_GPA + 10u * i, order[i]);
+        gst64(STATS_GPA + 10u * i + 2u, val[order[i]]);
+    }
+    g->refills++;
+    return n;
+}
+
+/* stats_request() -> stats_handle_request(): the device returned our buffer (a poll). Linux
+   refills first, then takes the buffer; without a used buffer (a spurious interrupt) it stops. */
+static void guest_stats_request(guest *g)
+{
+    gvq *vq = &g->vq[VB_QUEUE_STATS];
+    unsigned n = guest_update_stats(g);
+    if (gvq_get_buf(vq) < 0) {
+        say(g->vmm, "guest", "stats interrupt without a used buffer: ignored");
+        return;
+    }
+    say(g->vmm, "guest", "stats request: %u records back, kick", n);
+    if (gvq_add_outbuf(vq, STATS_GPA, 10u * n) == 0) gvq_kick(g->vmm, vq);
+}
+
+/* --- the balloon proper --- */
+
+static uint32_t guest_read_target(guest *g)
+{
+    unsigned char le[4];
+    vb_config_read(&g->vmm->dev, 0, le, 4); /* num_pages: little-endian even for legacy */
+    return (uint32_t)le[0] | (uint32_t)le[1] << 8 | (uint32_t)le[2] << 16 | (uint32_t)le[3] << 24;
+}
+
+/* tell_host(): hand the PFN array to the device and wait until it is used. Our device works
+   synchronously inside the kick, so the buffer is back when vb_queue_notify returns. */
+static int guest_tell_host(guest *g, gvq *vq, uint32_t npfns)
+{
+    if (gvq_add_outbuf(vq, PFNS_GPA, 4u * npfns) != 0) return -1;
+    gvq_kick(g->vmm, vq);
+    if (gvq_get_buf(vq) < 0) { /* Linux would sleep here forever */
+        fprintf(stderr, "vballoon-sim: guest: the device did not return the %s buffer\n",
+                vq->index == VB_QUEUE_INFLATE ? "inflate" : "deflate");
+        vq->broken = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* fill_balloon(): take up to 256 pages from the page allocator and give them to the host. */
+static uint32_t guest_fill(guest *g, uint32_t num)
+{
+    uint32_t n;
+    if (num > PFNS_MAX) num = PFNS_MAX;
+    for (n = 0; n < num; n++) {
+        if (g->next_pfn >= g->ram_pfns) { /* the allocator is empty */
+            fprintf(stderr, "vballoon-sim: guest: Out of puff! Can't get 1 pages\n");
+            break;
+        }
+        gst32(PFNS_GPA + 4u * n, g->next_pfn++);
+        g->num_pages++;
+    }
+    if (n == 0) return 0;
+    say(g->vmm, "guest", "inflate %" PRIu32 " pages, balloon now %" PRIu32, n, g->num_pages);
+    if (guest_tell_host(g, &g->vq[VB_QUEUE_INFLATE], n) != 0) return 0;
+    return n;
+}
+
+/* leak_balloon(): take up to 256 pages out of the balloon, tell the host, then free them. The
+   balloon's page list is LIFO (balloon_page_dequeue) and our allocator is a stack, so the pages
+   leave in reverse order and go straight back to the top of the stack. */
+static uint32_t guest_leak(guest *g, uint32_t num)
+{
+    uint32_t n;
+    if (num > PFNS_MAX) num = PFNS_MAX;
+    if (num > g->num_pages) num = g->num_pages;
+    for (n = 0; n < num; n++) {
+        gst32(PFNS_GPA + 4u * n, g->next_pfn - 1u - n);
+        g->num_pages--;
+    }
+    if (n == 0) return 0;
+    say(g->vmm, "guest", "deflate %" PRIu32 " pages, balloon now %" PRIu32, n, g->num_pages);
+    if (guest_tell_host(g, &g->vq[VB_QUEUE_DEFLATE], n) != 0) return 0;
+    g->next_pfn -= n; /* release_pages_balloon() */
+    return n;
+}
+
+/* update_balloon_size_func(): move towards the target one batch at a time, writing `actual`
+   after each batch, until there. Linux re-queues itself; we loop. */
+static void guest_balloon_work(guest *g)
+{
+    while (!g->vq[VB_QUEUE_INFLATE].broken && !g->vq[VB_QUEUE_DEFLATE].broken) {
+        int64_t diff = (int64_t)guest_read_target(g) - (int64_t)g->num_pages; /* towards_target */
+        uint32_t done;
+        unsigned char le[4];
+        if (diff == 0) return;
+        done = diff > 0 ? guest_fill(g, diff > PFNS_MAX ? PFNS_MAX : (uint32_t)diff)
+                        : guest_leak(g, -diff > PFNS_MAX ? PFNS_MAX : (uint32_t)-diff);
+        le[0] = (unsigned char)g->num_pages; /* update_balloon_size(): actual, little-endian */
+        le[1] = (unsigned char)(g->num_pages >> 8);
+        le[2] = (unsigned char)(g->num_pages >> 16);
+        le[3] = (unsigned char)(g->num_pages >> 24);
+        bus_config_write(g->vmm, 4, le, 4);
+        if (done == 0) return; /* out of pages or a dead queue: Linux retries later, we stop */
+    }
+}
+
+/* virtio_dev_probe() + virtballoon_probe(), in Linux's order. */
+static int guest_probe(guest *g)
+{
+    vmm *v = g->vmm;
+    vb_device *dev = &v->dev;
+    uint8_t status = 0;
+    uint16_t num = vb_queue_size_max(dev);
+    unsigned q, n;
+
+    /* The virtio core: reset, ACKNOWLEDGE, DRIVER, features, FEATURES_OK (read back). */
+    vb_set_status(dev, 0);
+    vb_set_status(dev, status |= VB_S_ACKNOWLEDGE);
+    vb_set_status(dev, status |= VB_S_DRIVER);
+    g->features = vb_host_features(dev) & DRIVER_FEATURES;
+    vb_set_driver_features(dev, g->features);
+    vb_set_status(dev, status |= VB_S_FEATURES_OK);
+    if (!(vb_status(dev) & VB_S_FEATURES_OK)) goto fail;
+    say(v, "guest", "features offered 0x%" PRIx64 ", accepted 0x%" PRIx64, vb_host_features(dev),
+        g->features);
+
+    /* init_vqs(): inflate, deflate, stats; each as big as the device allows; enabled last. */
+    if (num == 0 || num > GQ_SIZE) goto fail;
+    for (q = 0; q < VB_QUEUE_COUNT; q++) {
+        gvq *vq = &g->vq[q];
+        gvq_init(vq, q, num, (g->features & BIT(VB_F_RING_EVENT_IDX)) != 0);
+        if (vb_queue_setup(dev, q, num, vq->desc, vq->avail, vq->used) != VB_OK) goto fail;
+    }
+    for (q = 0; q < VB_QUEUE_COUNT; q++)
+        if (vb_queue_set_ready(dev, q, 1) != VB_OK) goto fail;
+
+    /* The stats queue gets one buffer, filled with real values, and a kick: before DRIVER_OK. */
+    if (g->features & BIT(VB_F_STATS_VQ)) {
+        n = guest_update_stats(g);
+        if (gvq_add_outbuf(&g->vq[VB_QUEUE_STATS], STATS_GPA, 10u * n) != 0) goto fail;
+        say(v, "guest", "stats queue primed with %u records, kick", n);
+        gvq_kick(v, &g->vq[VB_QUEUE_STATS]);
+    }
+
+    /* virtio_device_ready(), then act on a target that was set before we came. */
+    vb_set_status(dev, status |= VB_S_DRIVER_OK);
+    say(v, "guest", "virtio_balloon loaded (DRIVER_OK)");
+    g->loaded = 1;
+    if (guest_read_target(g) != g->num_pages) g->work = 1;
+    return 0;
+fail:
+    fprintf(stderr, "vballoon-sim: guest: virtio_balloon probe failed (status 0x%02x)\n",
+            vb_status(dev));
+    vb_set_status(dev, (uint8_t)(status | VB_S_FAILED));
+    return -1;
+}
+
+/* The guest's interrupt handlers and work items, run whenever a vb_* call has returned. */
+static void guest_run(guest *g)
+{
+    vmm *v = g->vmm;
+    while (v->irq || g->work) {
+        unsigned irq = v->irq;
+        v->irq = 0;
+        if (irq & IRQ_CONFIG) { /* virtballoon_changed(): queue the size work */
+            if ((vb_status(&v->dev) & VB_S_NEEDS_RESET) && !g->warned_reset++)
+                fprintf(stderr, "vballoon-sim: guest: the device needs a reset (ring error)\n");
+            if (g->loaded) g->work = 1;
+        }
+        if ((irq & IRQ_QUEUE(VB_QUEUE_STATS)) && g->loaded) guest_stats_request(g);
+        /* Inflate/deflate interrupts only wake tell_host(), which has its buffer already. */
+        if (g->work) {
+            g->work = 0;
+            guest_balloon_work(g);
+        }
+    }
+}
+
+/* ============================================================================================
+   7. THE HOST: TIMERS
+   Two timers: the device's poll timer (vb_next_deadline) and the event throttle's window.
+   ============================================================================================ */
+
+static uint64_t next_timer(const vmm *v)
+{
+    uint64_t d = vb_next_deadline(&v->dev);
+    if (v->events.open && v->events.deadline_ms < d) d = v->events.deadline_ms;
+    return d;
+}
+
+/* Run every timer due at or before `until` (VM ms), in deadline order, letting the guest answer
+   after each. The virtual clock jumps from deadline to deadline. A poll is re-armed only by the
+   guest's answer (at now + interval, >= 1 s later), so this loop always ends. */
+static void run_timers(vmm *v, guest *g, uint64_t until)
+{
+    uint64_t next;
+    while ((next = next_timer(v)) <= until) {
+        if (v->opt.virtual_clock && next > v->clock_ms) v->clock_ms = next;
+        if (vb_next_deadline(&v->dev) <= vm_now(v)) {
+            say(v, "host", "poll timer");
+            vb_timer_expired(&v->dev);
+            guest_run(g);
+        }
+        if (v->events.open && v->events.deadline_ms <= vm_now(v)) event_window_end(v);
+    }
+}
+
+/* ============================================================================================
+   8. THE HOST: THE QMP MONITOR ON STDIN
+   vb_qmp does the real work (framing, commands, replies). The sim adds one command of its own,
+   x-advance-clock, and lets the seed document be pasted from a web page (see paste_fixup).
+   ============================================================================================ */
+
+#define INPUT_MAX 65536u
+#define ADVANCE_MAX_MS (UINT64_C(366) * 86400u * 1000u) /* at most a year per command */
+
+/* A reply echoes at most the command's own text ("id", a path in an error), escaped in at most
+   6 bytes per byte, around less than 4 KiB of its own: this buffer always holds it. (vb_qmp_execute
+   would not run a command whose reply does not fit, so a smaller buffer would be safe too.) */
+#define REPLY_MAX (4096u + 6u * INPUT_MAX)
+
+static char input[INPUT_MAX + 1]; /* + a NUL after the bytes not yet framed */
+static size_t input_len;
+static char reply[REPLY_MAX];
+
+/* The published seed document uses no-break spaces (U+00A0, bytes C2 A0) for its spaces; QEMU
+   would reject them. Outside strings ("..." or QEMU's '...') we read them as two plain spaces. */
+static void paste_fixup(char *buf, size_t len)
+{
+    size_t i;
+    char quote = 0;
+    for (i = 0; i < len; i++) {
+        if (quote) {
+            if (buf[i] == '\\') i++;
+            else if (buf[i] == quote) quote = 0;
+        } else if (buf[i] == '"' || buf[i] == '\'') {
+            quote = buf[i];
+        } else if ((unsigned char)buf[i] == 0xC2 && i + 1 < len &&
+                   (unsigned char)buf[i + 1] == 0xA0) {
+            buf[i] = buf[i + 1] = ' ';
+        }
+    }
+}
+
+/* --- just enough JSON to recognise x-advance-clock (vb_qmp answers everything else) --- */
+
+typedef struct jr {
+    const char *p, *end;
+} jr;
+
+static void jr_ws(jr *r)
+{
+    while (r->p < r->end && (*r->p == ' ' || *r->p == '\t' || *r->p == '\n' || *r->p == '\r'))
+        r->p++;
+}
+
+static int jr_char(jr *r, char c)
+{
+    jr_ws(r);
+    if (r->p < r->end && *r->p == c) {
+        r->p++;
+        return 1;
+    }
+    return 0;
+}
+
+/* A string's raw text (escapes left as they are), in "..." or QEMU's '...'. */
+static int jr_string(jr *r, const char **s, size_t *n)
+{
+    char quote;
+    jr_ws(r);
+    if (r->p >= r->end || (*r->p != '"' && *r->p != '\'')) return 0;
+    quote = *r->p++;
+    *s = r->p;
+    while (r->p < r->end && *r->p != quote) {
+        if (*r->p == '\\' && r->end - r->p < 2) return 0;
+        r->p += *r->p == '\\' ? 2 : 1;
+    }
+    if (r->p >= r->end) return 0;
+    *n = (size_t)(r->p++ - *s);
+    return 1;
+}
+
+static int jr_is(const char *s, size_t n, const char *lit)
+{
+    return strlen(lit) == n && !memcmp(s, lit, n);
+}
+
+/* Skip one value of any type. */
+static int jr_skip(jr *r, int depth)
+{
+    const char *s;
+    size_t n;
+    jr_ws(r);
+    if (r->p >= r->end || depth > 32) return 0;
+    if (*r->p == '"' || *r->p == '\'') return jr_string(r, &s, &n);
+    if (*r->p == '{' || *r->p == '[') {
+        char close = *r->p++ == '{' ? '}' : ']';
+        if (jr_char(r, close)) return 1;
+        do {
+            if (close == '}' && !(jr_string(r, &s, &n) && jr_char(r, ':'))) return 0;
+            if (!jr_skip(r, depth + 1)) return 0;
+        } while (jr_char(r, ','));
+        return jr_char(r, close);
+    }
+    s = r->p; /* a number or a literal */
+    while (r->p < r->end && (isalnum((unsigned char)*r->p) || (*r->p && strchr("+-.", *r->p))))
+        r->p++;
+    return r->p > s;
+}
+
+typedef struct advance {
+    uint64_t ms;
+    const char *id; /* the command's "id", echoed in the reply as written */
+    size_t id_len;
+    char error[128]; /* non-empty: reply with this GenericError */
+} advance;
+
+/* A non-negative JSON integer argument, scaled to ms and added to a->ms. */
+static void advance_arg(jr *r, const char *name, uint64_t scale, advance *a)
+{
+    uint64_t v = 0;
+    const char *start;
+    jr_ws(r);
+    start = r->p;
+    while (r->p < r->end && *r->p >= '0' && *r->p <= '9' && v <= ADVANCE_MAX_MS)
+        v = v * 10u + (uint64_t)(*r->p++ - '0');
+    if (r->p == start || (r->p < r->end && *r->p && strchr("-+.eE", *r->p))) {
+        snprintf(a->error, sizeof a->error, "Invalid parameter type for '%s', expected: integer",
+                 name);
+        r->p = start;
+        jr_skip(r, 0);
+        return;
+    }
+    while (r->p < r->end && *r->p >= '0' && *r->p <= '9') r->p++; /* far too big anyway */
+    if (v > ADVANCE_MAX_MS / scale || a->ms + v * scale > ADVANCE_MAX_MS)
+        snprintf(a->error, sizeof a->error, "Parameter '%s' expects at most one year of time",
+                 name);
+    else
+        a->ms += v * scale;
+}
+
+/* 1 if `in` is a well-formed x-advance-clock command (then `a` says what to do), else 0. */
+static int parse_advance(const char *in, size_t len, advance *a)
+{
+    jr r = {in, in + len}, args = {0, 0};
+    const char *s;
+    size_t n;
+    int is_advance = 0;
+
+    memset(a, 0, sizeof *a);
+    if (!jr_char(&r, '{')) return 0;
+    if (!jr_char(&r, '}')) {
+        do {
+            if (!jr_string(&r, &s, &n) || !jr_char(&r, ':')) return 0;
+            jr_ws(&r);
+            if (jr_is(s, n, "execute")) {
+                const char *cmd;
+                size_t cmd_len;
+                if (!jr_string(&r, &cmd, &cmd_len)) return 0;
+                is_advance = jr_is(cmd, cmd_len, "x-advance-clock");
+                continue;
+            }
+            if (jr_is(s, n, "arguments")) args.p = r.p;
+            if (jr_is(s, n, "id")) a->id = r.p;
+            if (!jr_skip(&r, 0)) return 0;
+            if (jr_is(s, n, "arguments")) args.end = r.p;
+            if (jr_is(s, n, "id")) a->id_len = (size_t)(r.p - a->id);
+        } while (jr_char(&r, ','));
+        if (!jr_char(&r, '}')) return 0;
+    }
+    if (!is_advance) return 0;
+
+    /* {"seconds": N} and/or {"ms": N}; anything else is an error, as QMP's argument checks. */
+    if (!args.p || !jr_char(&args, '{')) {
+        snprintf(a->error, sizeof a->error, "Parameter 'seconds' is missing");
+        return 1;
+    }
+    if (jr_char(&args, '}')) {
+        snprintf(a->error, sizeof a->error, "Parameter 'seconds' is missing");
+        return 1;
+    }
+    do {
+        if (!jr_string(&args, &s, &n) || !jr_char(&args, ':')) return 0;
+        if (jr_is(s, n, "seconds")) advance_arg(&args, "seconds", 1000u, a);
+        else if (jr_is(s, n, "ms")) advance_arg(&args, "ms", 1u, a);
+        else
+            snprintf(a->error, sizeof a->error, "Parameter '%.*s' is unexpected",
+                     (int)(n < 64 ? n : 64), s);
+        if (a->error[0]) return 1;
+    } while (jr_char(&args, ','));
+    return 1;
+}
+
+/* The reply to x-advance-clock, in vb_qmp's style: {"return": {}} or an error, then the "id". */
+static void advance_reply(const vmm *v, const advance *a)
+{
+    int pretty = v->opt.pretty, n;
+    if (a->error[0])
+        n = snprintf(reply, sizeof reply,
+                     pretty ? "{\n    \"error\": {\n        \"class\": \"GenericError\",\n"
+                              "        \"desc\": \"%s\"\n    }"
+                            : "{\"error\": {\"class\": \"GenericError\", \"desc\": \"%s\"}",
+                     a->error);
+    else
+        n = snprintf(reply, sizeof reply, "%s",
+                     pretty ? "{\n    \"return\": {\n    }" : "{\"return\": {}");
+    if (n > 0 && a->id) /* at most INPUT_MAX bytes: fits (see REPLY_MAX) */
+        n += snprintf(reply + n, sizeof reply - (size_t)n,
+                      pretty ? ",\n    \"id\": %.*s" : ", \"id\": %.*s", (int)a->id_len, a->id);
+    if (n > 0) n += snprintf(reply + n, sizeof reply - (size_t)n, pretty ? "\n}" : "}");
+    if (n < 0) die("snprintf");
+    put_line(reply, (size_t)n);
+}
+
+/* One framed command: answer it, then let the machine react (a new interval polls at once, a
+   balloon target interrupts the guest). */
+static void handle_command(vmm *v, guest *g, const char *cmd, size_t len)
+{
+    advance a;
+    size_t n;
+    int negotiated = (v->qmp.flags & VB_QMP_NO_NEGOTIATION) || v->qmp.negotiated;
+
+    if (v->opt.virtual_clock && negotiated && parse_advance(cmd, len, &a)) {
+        if (!a.error[0]) {
+            uint64_t target = v->clock_ms + a.ms;
+            say(v, "host", "advancing the clock by %" PRIu64 " ms", a.ms);
+            run_timers(v, g, target);
+            v->clock_ms = target;
+        }
+        advance_reply(v, &a);
+    } else {
+        n = vb_qmp_execute(&v->qmp, cmd, len, reply, sizeof reply);
+        if (n >= sizeof reply) /* cannot happen (see REPLY_MAX); the command was not run */
+            fprintf(stderr, "vballoon-sim: reply too long, command ignored\n");
+        else if (n > 0)        /* 0: nothing but whitespace */
+            put_line(reply, n);
+    }
+    guest_run(g);
+    run_timers(v, g, vm_now(v));
+}
+
+/* Read what stdin has, execute every complete JSON value. Returns 0 at end of input. */
+static int read_commands(vmm *v, guest *g)
+{
+    size_t used;
+    ssize_t n;
+
+    do n = read(STDIN_FILENO, input + input_len, INPUT_MAX - input_len);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) die("reading stdin");
+    if (n == 0) { /* like QEMU, drop a command cut short by the end of input */
+        if (input[strspn(input, " \t\r\n")])
+            say(v, "host", "incomplete command at end of input ignored");
+        return 0;
+    }
+    input_len += (size_t)n;
+    paste_fixup(input, input_len);
+    while (input_len && (used = vb_qmp_frame(input, input_len)) > 0) {
+        handle_command(v, g, input, used);
+        memmove(input, input + used, input_len - used);
+        input_len -= used;
+    }
+    input[input_len] = 0;
+    if (input_len == INPUT_MAX) {
+        errno = 0;
+        die("a command longer than 64 KiB");
+    }
+    return 1;
+}
+
+/* ============================================================================================
+   9. MAIN: BUILD THE MACHINE, BOOT THE GUEST, SERVE THE MONITOR
+   ============================================================================================ */
+
+int main(int argc, char **argv)
+{
+    static vmm vm;
+    static guest gst;
+    vb_config cfg;
+    const vb_counters *c;
+    unsigned flags;
+
+    parse_options(argc, argv, &vm.opt);
+    vm.start_ms = vm_now(&vm);
+
+    /* The device: zero is the default everywhere in vb_config. */
+    memset(&cfg, 0, sizeof cfg);
+    cfg.profile = vm.opt.profile;
+    cfg.stat_keys = vm.opt.keys;
+    cfg.poll_interval_s = vm.opt.interval; /* -device ...,guest-stats-polling-interval=N */
+    cfg.ram_size = vm.opt.ram_mib << 20;
+    if (vb_init(&vm.dev, &cfg, &host_ops, &vm) != VB_OK) {
+        errno = 0;
+        die("vb_init refused the configuration");
+    }
+
+    /* The monitor: the seed's commands work without a greeting or qmp_capabilities first. */
+    flags = (vm.opt.pretty ? VB_QMP_PRETTY : 0u) | (vm.opt.greeting ? 0u : VB_QMP_NO_NEGOTIATION);
+    vb_qmp_init(&vm.qmp, &vm.dev, flags);
+    if (vm.opt.greeting) {
+        size_t n = vb_qmp_greeting(&vm.qmp, reply, sizeof reply);
+        put_line(reply, n < sizeof reply ? n : sizeof reply - 1);
+    }
+
+    /* The guest boots and loads virtio_balloon. */
+    gst.vmm = &vm;
+    gst.next_pfn = FIRST_FREE_PFN;
+    gst.ram_pfns = (uint32_t)(cfg.ram_size >> VB_PAGE_SHIFT);
+    if (!vm.opt.no_driver) guest_probe(&gst);
+    guest_run(&gst);
+    run_timers(&vm, &gst, vm_now(&vm));
+
+    /* The main loop: sleep until input or the next deadline; time only moves by itself in real
+       mode (the virtual clock waits for x-advance-clock). */
+    for (;;) {
+        struct pollfd pfd = {STDIN_FILENO, POLLIN, 0};
+        uint64_t next = next_timer(&vm), now = vm_now(&vm);
+        int timeout = -1, r;
+        if (!vm.opt.virtual_clock && next != UINT64_MAX)
+            timeout = next <= now ? 0 : (next - now > INT_MAX ? INT_MAX : (int)(next - now));
+        r = poll(&pfd, 1, timeout);
+        if (r < 0 && errno != EINTR) die("poll");
+        if (r > 0 && (pfd.revents & POLLNVAL)) break; /* no stdin at all: like end of input */
+        if (r > 0 && !read_commands(&vm, &gst)) break;
+        if (!vm.opt.virtual_clock) run_timers(&vm, &gst, vm_now(&vm));
+    }
+    c = vb_get_counters(&vm.dev);
+    say(&vm, "host",
+        "end of input; device counters: %" PRIu32 " stats updates, %" PRIu32 " polls, %" PRIu32
+        " duplicate buffers, %" PRIu32 " unknown tags, %" PRIu32 " ring errors",
+        c->updates, c->polls, c->duplicates, c->unknown_tags, c->ring_errors);
+    vb_destroy(&vm.dev);
+    return 0;
+}
