@@ -907,6 +907,14 @@ VB__DEF uint8_t vb_status(const vb_device *d)
 
 VB__DEF uint16_t vb_queue_size_max(const vb_device *d) { return d->queue_size_max; }
 
+/* No ring may wrap past the top of the address space: every ring address is then base+offset
+   without overflow, and the host sees each access at the address the guest meant. */
+static int vb__rings_fit(uint64_t desc, uint64_t avail, uint64_t used, uint16_t size)
+{
+    return desc <= UINT64_MAX - 16u * (uint64_t)size && avail <= UINT64_MAX - (6u + 2u * (uint64_t)size) &&
+           used <= UINT64_MAX - (6u + 8u * (uint64_t)size);
+}
+
 VB__DEF vb_result vb_queue_setup(vb_device *d, unsigned qi, uint16_t size, uint64_t desc,
                                  uint64_t avail, uint64_t used)
 {
@@ -914,7 +922,9 @@ VB__DEF vb_result vb_queue_setup(vb_device *d, unsigned qi, uint16_t size, uint6
     if (qi >= VB_QUEUE_COUNT) return VB_ERR_ARG;
     q = &d->queue[qi];
     if (q->ready) return VB_ERR_STATE;
-    if (size == 0 || (size & (size - 1u)) || size > d->queue_size_max) return VB_ERR_RANGE;
+    if (size == 0 || (size & (size - 1u)) || size > d->queue_size_max ||
+        !vb__rings_fit(desc, avail, used, size))
+        return VB_ERR_RANGE;
     if ((desc & 15u) || (avail & 1u) || (used & 3u)) return VB_ERR_ARG;
     q->size = size;
     q->desc = desc;
@@ -1698,7 +1708,7 @@ VB__DEF vb_result vb_snapshot_load(vb_device *d, const void *buf, size_t len)
         q[i].ready = s[30];
         if (q[i].size == 0 || (q[i].size & (q[i].size - 1u)) || q[i].size > d->queue_size_max ||
             s[30] > 1 || s[31] || s[32] || s[33] || s[34] || s[35] || (q[i].desc & 15u) ||
-            (q[i].avail & 1u) || (q[i].used & 3u) ||
+            (q[i].avail & 1u) || (q[i].used & 3u) || !vb__rings_fit(q[i].desc, q[i].avail, q[i].used, q[i].size) ||
             (uint16_t)(q[i].last_avail - q[i].used_idx) > q[i].size)
             return VB_ERR_FORMAT;
     }
