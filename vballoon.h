@@ -1002,7 +1002,7 @@ VB__DEF uint8_t vb_config_generation(const vb_device *d) { return d->config_gene
 
 VB__DEF void vb_set_target_pages(vb_device *d, uint32_t num_pages)
 {
-    if (num_pages == d->num_pages) return;
+    /* Like virtio_balloon_to_target: the driver is told even if the target did not change. */
     d->num_pages = num_pages;
     d->config_generation++;
     if (d->status & VB_S_DRIVER_OK) d->host->notify_config(d->user);
@@ -1740,16 +1740,31 @@ typedef struct vb__span {
 typedef struct vb__json {
     const char *s;
     size_t len, pos;
-    const char *why;     /* parse error: reason, and an optional quoted token after it */
+    const char *why;     /* parse error: why, then the input token [tok_at, +tok_len), then after */
+    const char *after;
     size_t tok_at, tok_len;
 } vb__json;
 
 static int vb__json_fail(vb__json *j, const char *why)
 {
     j->why = why;
+    j->after = "";
     j->tok_len = 0;
     return 0;
 }
+
+/* A parse error that quotes `len` bytes of the input at `at`. */
+static int vb__json_fail_tok(vb__json *j, const char *why, size_t at, size_t len, const char *after)
+{
+    vb__json_fail(j, why);
+    j->tok_at = at;
+    j->tok_len = len;
+    j->after = after;
+    return 0;
+}
+
+/* Unicode noncharacters, which QEMU's parser refuses: U+FDD0..U+FDEF and U+xxFFFE/F. */
+static int vb__nonchar(uint32_t cp) { return (cp >= 0xFDD0 && cp <= 0xFDEF) || (cp & 0xFFFEu) == 0xFFFEu; }
 
 static void vb__json_ws(vb__json *j)
 {
@@ -1814,7 +1829,7 @@ static int vb__json_string(vb__json *j)
         if (c < 0x20) return vb__json_fail(j, "control character in string");
         if (c != '\\') {
             n = vb__utf8((const unsigned char *)j->s + j->pos, j->len - j->pos, &cp);
-            if (!n) return vb__json_fail(j, "invalid UTF-8 sequence in string");
+            if (!n || vb__nonchar(cp)) return vb__json_fail(j, "invalid UTF-8 sequence in string");
             j->pos += n;
             continue;
         }
@@ -1823,20 +1838,22 @@ static int vb__json_string(vb__json *j)
         case '"': case '\'': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
             j->pos++;
             continue;
-        case 'u':
+        case 'u': {
+            size_t at = j->pos - 1; /* the backslash, quoted back in errors */
             if (j->len - j->pos < 5 || !vb__hex4(j->s + j->pos + 1, &cp))
                 return vb__json_fail(j, "invalid hex escape sequence in string");
             j->pos += 5;
-            if (cp == 0) return vb__json_fail(j, "\\u0000 is not supported");
-            if (cp >= 0xDC00 && cp <= 0xDFFF)
-                return vb__json_fail(j, "invalid \\u escape sequence in string");
-            if (cp >= 0xD800 && cp <= 0xDBFF) { /* a surrogate pair must follow */
-                if (j->len - j->pos < 6 || j->s[j->pos] != '\\' || j->s[j->pos + 1] != 'u' ||
-                    !vb__hex4(j->s + j->pos + 2, &lo) || lo < 0xDC00 || lo > 0xDFFF)
-                    return vb__json_fail(j, "invalid \\u escape sequence in string");
+            if (cp >= 0xD800 && cp <= 0xDBFF && j->len - j->pos >= 6 && j->s[j->pos] == '\\' &&
+                j->s[j->pos + 1] == 'u' && vb__hex4(j->s + j->pos + 2, &lo) && lo >= 0xDC00 &&
+                lo <= 0xDFFF) {
+                cp = 0x10000u + ((cp - 0xD800u) << 10) + (lo - 0xDC00u);
                 j->pos += 6;
             }
+            /* \u0000 is accepted, as QEMU 7.2 does; lone surrogates and noncharacters are not */
+            if ((cp >= 0xD800 && cp <= 0xDFFF) || vb__nonchar(cp))
+                return vb__json_fail_tok(j, "", at, 6, " is not a valid Unicode character");
             continue;
+        }
         default:
             return vb__json_fail(j, "invalid escape sequence in string");
         }
@@ -1872,10 +1889,7 @@ bad:
     while (j->pos < j->len && j->s[j->pos] != ',' && j->s[j->pos] != '}' && j->s[j->pos] != ']' &&
            j->s[j->pos] != ' ' && j->s[j->pos] != '\n' && j->s[j->pos] != '\t' && j->s[j->pos] != '\r')
         j->pos++;
-    vb__json_fail(j, "invalid number '");
-    j->tok_at = at;
-    j->tok_len = j->pos - at;
-    return 0;
+    return vb__json_fail_tok(j, "invalid number '", at, j->pos - at, "'");
 }
 
 static int vb__json_keyword(vb__json *j)
@@ -1887,10 +1901,7 @@ static int vb__json_keyword(vb__json *j)
     if (vb__name_is(j->s + at, j->pos - at, "true") || vb__name_is(j->s + at, j->pos - at, "false") ||
         vb__name_is(j->s + at, j->pos - at, "null"))
         return 1;
-    vb__json_fail(j, "invalid keyword '");
-    j->tok_at = at;
-    j->tok_len = j->pos - at;
-    return 0;
+    return vb__json_fail_tok(j, "invalid keyword '", at, j->pos - at, "'");
 }
 
 /* Validate one value starting at j->pos (after whitespace). Iterative: a bit per open
@@ -2044,6 +2055,54 @@ static uint32_t vb__str_next(vb__str *c)
         return cp;
     default: return (unsigned char)c->s[c->pos - 1]; /* " ' \ / */
     }
+}
+
+/* QDict's bucket for a key: tdb_hash of its UTF-8 bytes (QEMU's modified UTF-8 for U+0000)
+   modulo 512. `len` bytes go first into the hash, so the key is walked twice. */
+static uint32_t vb__tdb_step(uint32_t h, uint32_t *i, uint32_t byte)
+{
+    h += byte << ((*i * 5u) % 24u);
+    ++*i;
+    return h;
+}
+
+static uint32_t vb__utf8_bytes(uint32_t cp, unsigned char *b)
+{
+    if (cp == 0) { b[0] = 0xC0; b[1] = 0x80; return 2; }
+    if (cp < 0x80) { b[0] = (unsigned char)cp; return 1; }
+    if (cp < 0x800) { b[0] = (unsigned char)(0xC0u | cp >> 6); b[1] = (unsigned char)(0x80u | (cp & 63u)); return 2; }
+    if (cp < 0x10000) {
+        b[0] = (unsigned char)(0xE0u | cp >> 12);
+        b[1] = (unsigned char)(0x80u | ((cp >> 6) & 63u));
+        b[2] = (unsigned char)(0x80u | (cp & 63u));
+        return 3;
+    }
+    b[0] = (unsigned char)(0xF0u | cp >> 18);
+    b[1] = (unsigned char)(0x80u | ((cp >> 12) & 63u));
+    b[2] = (unsigned char)(0x80u | ((cp >> 6) & 63u));
+    b[3] = (unsigned char)(0x80u | (cp & 63u));
+    return 4;
+}
+
+static unsigned vb__qdict_bucket(const char *s, vb__span key)
+{
+    unsigned char b[4];
+    uint32_t len = 0, h, i = 0, k, n;
+    vb__str c;
+    vb__str_init(&c, s, key);
+    while (c.pos < c.end) len += vb__utf8_bytes(vb__str_next(&c), b);
+    h = 0x238F13AFu * len;
+    vb__str_init(&c, s, key);
+    while (c.pos < c.end)
+        for (n = vb__utf8_bytes(vb__str_next(&c), b), k = 0; k < n; k++) h = vb__tdb_step(h, &i, b[k]);
+    return (unsigned)((1103515243u * h + 12345u) % 512u);
+}
+
+static unsigned vb__qdict_bucket_lit(const char *lit)
+{
+    uint32_t len = (uint32_t)vb__strlen(lit), h = 0x238F13AFu * len, i = 0;
+    while (*lit) h = vb__tdb_step(h, &i, (unsigned char)*lit++);
+    return (unsigned)((1103515243u * h + 12345u) % 512u);
 }
 
 /* Does the string at span equal the ASCII literal? */
@@ -2498,28 +2557,41 @@ static int vb__qmp_balloon(vb__reply *r, vb_qmp *s, vb__span args, int has_args,
     return 1;
 }
 
+/* Arguments are checked before the handler runs, so they win over "already complete". */
 static int vb__qmp_capabilities(vb__reply *r, vb_qmp *s, vb__span args, int has_args, int apply)
 {
     static const vb__param params[1] = {{"enable", VB__ARG_ARRAY, 1}};
     vb__span v[1] = {{0, 0}};
     size_t pos;
+    uint64_t i = 0;
     if (!vb__args(r, args, has_args, params, 1, v)) return 0;
-    if (v[0].end) { /* only "oob" can be enabled */
-        for (pos = vb__skip_ws(r->in, v[0].at + 1); r->in[pos] != ']';) {
+    if (v[0].end) { /* a list of QMPCapability: only "oob" exists */
+        for (pos = vb__skip_ws(r->in, v[0].at + 1); r->in[pos] != ']'; i++) {
             vb__span e;
             e.at = pos;
             e.end = vb__json_skip(r->in, pos);
-            if (!vb__str_is(r->in, e, "oob")) {
-                if (!vb__is_string(r->in, e)) {
-                    vb__reply_generic(r, "Invalid parameter type for 'enable', expected: string");
-                    return 0;
-                }
-                vb__reply_error_quote(r, "GenericError", "Parameter 'enable' does not accept value '", e, "'");
+            if (!vb__is_string(r->in, e)) {
+                vb__reply_error_begin(r, "GenericError");
+                vb__puts(&r->o, "Invalid parameter type for 'enable[");
+                vb__put_u64(&r->o, i);
+                vb__puts(&r->o, "]', expected: string");
+                vb__reply_error_end(r);
+                return 0;
+            }
+            if (!vb__str_is(r->in, e, "oob")) { /* QEMU >= 6.2 names a list element 'null' */
+                vb__reply_error_quote(r, "GenericError", "Parameter 'null' does not accept value '", e, "'");
                 return 0;
             }
             pos = vb__skip_ws(r->in, e.end);
             if (r->in[pos] == ',') pos = vb__skip_ws(r->in, pos + 1);
         }
+    }
+    if (s->negotiated && !(s->flags & VB_QMP_NO_NEGOTIATION)) {
+        vb_error e;
+        vb__error(&e, "CommandNotFound", "Capabilities negotiation is already complete, command ignored",
+                  0, 0, 0, 0, 0, 0);
+        vb__reply_error(r, &e);
+        return 0;
     }
     vb__reply_empty(r);
     if (apply) s->negotiated = 1;
@@ -2559,14 +2631,15 @@ VB__DEF size_t vb_qmp_execute(vb_qmp *s, const char *in, size_t len, char *buf, 
 {
     vb__json j;
     vb__reply r;
-    vb__span key, val, exec = {0, 0}, args = {0, 0};
+    vb__span key, val, exec = {0, 0}, args = {0, 0}, bad = {0, 0};
     size_t pos;
+    unsigned bad_bucket = 0;
     int has_args = 0, done = 0;
 
     j.s = in;
     j.len = len;
     j.pos = j.tok_at = j.tok_len = 0;
-    j.why = 0;
+    j.why = j.after = 0;
     vb__out_init(&r.o, buf, cap);
     r.flags = (s->flags & VB_QMP_PRETTY) ? VB_JSON_PRETTY : 0;
     r.in = in;
@@ -2582,10 +2655,8 @@ VB__DEF size_t vb_qmp_execute(vb_qmp *s, const char *in, size_t len, char *buf, 
         vb__reply_error_begin(&r, "GenericError");
         vb__puts(&r.o, "JSON parse error, ");
         vb__put_utf8(&r.o, j.why, vb__strlen(j.why));
-        if (j.tok_len) {
-            vb__put_utf8(&r.o, in + j.tok_at, j.tok_len);
-            vb__puts(&r.o, "'");
-        }
+        vb__put_utf8(&r.o, in + j.tok_at, j.tok_len);
+        vb__put_utf8(&r.o, j.after, vb__strlen(j.after));
         vb__reply_error_end(&r);
         return vb__out_end(&r.o);
     }
@@ -2601,39 +2672,41 @@ VB__DEF size_t vb_qmp_execute(vb_qmp *s, const char *in, size_t len, char *buf, 
             r.id = val;
             r.has_id = 1;
         }
+    /* QEMU checks the members in its QDict's order (hash buckets; the later key first within
+       one); the last of duplicate keys is the value. Report the first bad one in that order. */
     pos = vb__skip_ws(in, 0) + 1;
     while (vb__json_member(in, &pos, &key, &val)) {
         if (vb__str_is(in, key, "execute")) {
-            if (!vb__is_string(in, val)) {
-                vb__reply_generic(&r, "QMP input member 'execute' must be a string");
-                return vb__out_end(&r.o);
-            }
             exec = val;
         } else if (vb__str_is(in, key, "arguments")) {
-            if (in[val.at] != '{') {
-                vb__reply_generic(&r, "QMP input member 'arguments' must be an object");
-                return vb__out_end(&r.o);
-            }
             args = val;
             has_args = 1;
         } else if (!vb__str_is(in, key, "id")) {
-            vb__reply_error_quote(&r, "GenericError", "QMP input member '", key, "' is unexpected");
-            return vb__out_end(&r.o);
+            unsigned b = vb__qdict_bucket(in, key);
+            if (!bad.end || b <= bad_bucket) {
+                bad = key;
+                bad_bucket = b;
+            }
         }
+    }
+    if (exec.end && !vb__is_string(in, exec) && (!bad.end || vb__qdict_bucket_lit("execute") < bad_bucket)) {
+        vb__reply_generic(&r, "QMP input member 'execute' must be a string");
+        return vb__out_end(&r.o);
+    }
+    if (has_args && in[args.at] != '{' && (!bad.end || vb__qdict_bucket_lit("arguments") < bad_bucket)) {
+        vb__reply_generic(&r, "QMP input member 'arguments' must be an object");
+        return vb__out_end(&r.o);
+    }
+    if (bad.end) {
+        vb__reply_error_quote(&r, "GenericError", "QMP input member '", bad, "' is unexpected");
+        return vb__out_end(&r.o);
     }
     if (!exec.end) {
         vb__reply_generic(&r, "QMP input lacks member 'execute'");
         return vb__out_end(&r.o);
     }
     if (vb__str_is(in, exec, "qmp_capabilities")) {
-        if (s->negotiated && !(s->flags & VB_QMP_NO_NEGOTIATION)) {
-            vb_error e;
-            vb__error(&e, "CommandNotFound", "Capabilities negotiation is already complete, command ignored",
-                      0, 0, 0, 0, 0, 0);
-            vb__reply_error(&r, &e);
-        } else {
-            done = vb__qmp_capabilities(&r, s, args, has_args, 0);
-        }
+        done = vb__qmp_capabilities(&r, s, args, has_args, 0);
     } else if (!s->negotiated && !(s->flags & VB_QMP_NO_NEGOTIATION)) {
         vb_error e;
         vb__error(&e, "CommandNotFound", "Expecting capabilities negotiation with 'qmp_capabilities'",
