@@ -123,7 +123,8 @@
      VB_FENCE()             full memory barrier between ring accesses (default: the compiler's
                             __atomic_thread_fence on GCC/Clang, nothing otherwise)
      VB_STATS_MAX_BYTES     bytes of a stats buffer that are parsed (default 2560, 256 records)
-     VB_PFN_MAX_PER_BUFFER  PFNs taken from one inflate/deflate buffer (default 1024)
+     VB_PFN_MAX_PER_BUFFER  PFNs taken from one inflate/deflate buffer (default 256, as Linux
+                            sends; they are gathered on the stack, 4 bytes each)
 
    THREAD SAFETY
    =============
@@ -155,6 +156,14 @@
 #else
 #define VB_API extern
 #endif
+#endif
+
+/* Work bounds (see COMPILE-TIME OPTIONS); visible so that hosts and tests can size buffers. */
+#ifndef VB_STATS_MAX_BYTES
+#define VB_STATS_MAX_BYTES 2560 /* 256 records */
+#endif
+#ifndef VB_PFN_MAX_PER_BUFFER
+#define VB_PFN_MAX_PER_BUFFER 256 /* Linux sends at most 256 (VIRTIO_BALLOON_ARRAY_PFNS_MAX) */
 #endif
 
 #ifdef __cplusplus
@@ -507,17 +516,11 @@ VB_API size_t vb_qmp_event_balloon_change(const vb_qmp *s, int64_t seconds, int6
 #error "vballoon.h: define both VB_MEMCPY and VB_MEMSET, or neither"
 #endif
 
-#ifndef VB_STATS_MAX_BYTES
-#define VB_STATS_MAX_BYTES 2560
-#endif
 #if VB_STATS_MAX_BYTES < 10 || VB_STATS_MAX_BYTES > 1048576
 #error "vballoon.h: VB_STATS_MAX_BYTES must be in [10, 1048576]"
 #endif
-#ifndef VB_PFN_MAX_PER_BUFFER
-#define VB_PFN_MAX_PER_BUFFER 1024
-#endif
-#if VB_PFN_MAX_PER_BUFFER < 1 || VB_PFN_MAX_PER_BUFFER > 1048576
-#error "vballoon.h: VB_PFN_MAX_PER_BUFFER must be in [1, 1048576]"
+#if VB_PFN_MAX_PER_BUFFER < 1 || VB_PFN_MAX_PER_BUFFER > 65536
+#error "vballoon.h: VB_PFN_MAX_PER_BUFFER must be in [1, 65536]"
 #endif
 
 #ifdef VB_NO_STDLIB
@@ -1011,49 +1014,46 @@ VB__DEF void vb_set_target_pages(vb_device *d, uint32_t num_pages)
 VB__DEF uint32_t vb_target_pages(const vb_device *d) { return d->num_pages; }
 VB__DEF uint32_t vb_actual_pages(const vb_device *d) { return d->actual; }
 
-/* Inflate/deflate: every 4-byte PFN of the device-readable part, contiguous pages coalesced
-   into one pages() call. Each buffer goes back with used length 0, as in QEMU >= 7.0. */
+/* Inflate/deflate: the 4-byte PFNs of the device-readable part (records may straddle
+   descriptors), contiguous pages coalesced into one pages() call. As in QEMU, nothing of a chain
+   is acted on before the whole chain has been validated, so the PFNs are gathered first (the
+   reason VB_PFN_MAX_PER_BUFFER bounds the stack: 4 bytes per PFN). Each buffer goes back with
+   used length 0, as in QEMU >= 7.0. */
 static void vb__balloon_kick(vb_device *d, unsigned qi)
 {
     vb_queue *q = &d->queue[qi];
     const int be = vb__guest_be(d);
     unsigned n;
     for (n = 0; n < q->size; n++) { /* at most one queue's worth per notification */
+        unsigned char raw[4 * VB_PFN_MAX_PER_BUFFER];
+        uint64_t start = 0, len = 0, offered = 0;
+        uint32_t got = 0, i;
         vb__chain c;
         vb__desc dsc;
-        unsigned char buf[256], part[4];
-        uint64_t start = 0, len = 0, offered = 0;
-        uint32_t pfns = 0, fill = 0;
         int r = vb__pop(d, q, &c);
         if (r <= 0) return;
         while ((r = vb__chain_next(&c, &dsc)) > 0) {
-            uint32_t off = 0;
+            uint32_t take = dsc.len < sizeof raw - got ? dsc.len : (uint32_t)sizeof raw - got;
             if (dsc.writable) continue;
             offered += dsc.len;
-            while (off < dsc.len && pfns < VB_PFN_MAX_PER_BUFFER) {
-                uint32_t chunk = dsc.len - off, i;
-                if (chunk > sizeof buf) chunk = sizeof buf;
-                if (vb__read(d, dsc.addr + off, buf, chunk)) { vb__break(d, VB_LOG_BAD_MEMORY); return; }
-                off += chunk;
-                for (i = 0; i < chunk && pfns < VB_PFN_MAX_PER_BUFFER; i++) {
-                    uint64_t gpa;
-                    part[fill++] = buf[i];
-                    if (fill < 4) continue;
-                    fill = 0;
-                    pfns++;
-                    gpa = (uint64_t)vb__ld32(part, be) << VB_PAGE_SHIFT;
-                    if (len && gpa == start + len) {
-                        len += 1u << VB_PAGE_SHIFT;
-                        continue;
-                    }
-                    if (len && d->host->pages) d->host->pages(d->user, qi, start, len);
-                    start = gpa;
-                    len = 1u << VB_PAGE_SHIFT;
-                }
+            if (take && vb__read(d, dsc.addr, raw + got, take)) {
+                vb__break(d, VB_LOG_BAD_MEMORY);
+                return;
             }
+            got += take;
         }
         if (r < 0) return;
-        if (offered / 4u > VB_PFN_MAX_PER_BUFFER) vb__log(d, VB_LOG_PFN_TRUNCATED);
+        if (offered > sizeof raw) vb__log(d, VB_LOG_PFN_TRUNCATED);
+        for (i = 0; i + 4 <= got; i += 4) {
+            uint64_t gpa = (uint64_t)vb__ld32(raw + i, be) << VB_PAGE_SHIFT;
+            if (len && gpa == start + len) {
+                len += 1u << VB_PAGE_SHIFT;
+                continue;
+            }
+            if (len && d->host->pages) d->host->pages(d->user, qi, start, len);
+            start = gpa;
+            len = 1u << VB_PAGE_SHIFT;
+        }
         if (len && d->host->pages) d->host->pages(d->user, qi, start, len);
         if (vb__push(d, q, c.head, 0)) return;
         vb__notify(d, qi);

@@ -16,7 +16,7 @@ step() { # name, command...
     echo "== $name: $*"
     if ! "$@" 2>&1 | tee -a "$log"; then status=1; fi
     # a step must report a count; a crash before its closing line is a failure
-    tail -n 1 "$log" | grep -Eq '([A-Za-z0-9_-]+: )?[0-9]+ passed, [0-9]+ failed' || {
+    tail -n 1 "$log" | grep -Eq '^([A-Za-z0-9_-]+: )?[0-9]+ passed, [0-9]+ failed' || {
         echo "$name: 0 passed, 1 failed" | tee -a "$log"
         status=1
     }
@@ -30,9 +30,13 @@ step greatest ./build/test-greatest
 step greatest-selftest sh tests/greatest_selftest.sh "$CC"
 step sim sh tests/sim_test.sh build/vballoon-sim
 
-passed=$(grep -Eo '[0-9]+ passed, [0-9]+ failed' "$log" | awk '{p += $1} END {print p + 0}')
-failed=$(grep -Eo '[0-9]+ passed, [0-9]+ failed' "$log" | awk '{f += $3} END {print f + 0}')
-skipped=$(grep -Eo '[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped' "$log" | awk '{s += $5} END {print s + 0}')
+# Only closing lines count (greatest's per-suite lines "N tests - ..." do not match).
+closing='^([A-Za-z0-9_-]+: )?[0-9]+ passed, [0-9]+ failed'
+totals=$(grep -E "$closing" "$log" | sed -E 's/^[A-Za-z0-9_-]+: //' |
+    awk '{p += $1; f += $3; if ($5 != "") s += $5} END {print p + 0, f + 0, s + 0}')
+passed=${totals%% *}
+failed=$(echo "$totals" | cut -d' ' -f2)
+skipped=${totals##* }
 [ "$failed" -eq 0 ] || status=1
 echo
 echo "$passed passed, $failed failed, $skipped skipped"
