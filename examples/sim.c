@@ -69,6 +69,7 @@ typedef struct options {
     unsigned keys;           /* --keys: the device's guest-stats key set */
     uint32_t interval;       /* --interval: initial guest-stats-polling-interval */
     uint64_t ram_mib;        /* --ram */
+    const char *type_name;   /* --transport: the QOM type named in errors */
     int pretty, virtual_clock, fixed_stats, verbose, greeting, no_driver;
 } options;
 
@@ -83,6 +84,8 @@ static void usage(FILE *f)
           "  --keys 6|7|8|10|16  keys of guest-stats: 16 = QEMU >= 9.2, 10 = QEMU 3.0-9.1,\n"
           "                      6 = the document's example (default 16)\n"
           "  --interval N        initial polling interval in seconds (default 0, off)\n"
+          "  --transport pci|mmio  the QOM type errors name: virtio-balloon-pci (default)\n"
+          "                      or virtio-balloon-device\n"
           "  --ram MiB           guest RAM for query-balloon and the balloon target, 16..1048576\n"
           "                      (default 1024: the document's example guest)\n"
           "  --virtual-clock     deterministic time: it moves only by the sim's own command\n"
@@ -134,7 +137,7 @@ static void parse_options(int argc, char **argv, options *o)
         memcpy(name, a, n);
         name[n] = 0;
         if (!strcmp(name, "--profile") || !strcmp(name, "--stats") || !strcmp(name, "--keys") ||
-            !strcmp(name, "--interval") || !strcmp(name, "--ram")) {
+            !strcmp(name, "--interval") || !strcmp(name, "--ram") || !strcmp(name, "--transport")) {
             val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : 0);
             if (!val) bad_usage("missing value for", name);
         } else if (eq) {
@@ -152,6 +155,11 @@ static void parse_options(int argc, char **argv, options *o)
             o->keys = (unsigned)parse_number(name, val, 6, 16);
             if (o->keys == 9 || (o->keys > 10 && o->keys < 16))
                 bad_usage("--keys must be 6, 7, 8, 10 or 16", 0);
+        } else if (!strcmp(name, "--transport")) {
+            /* only the QOM type in error messages differs, as in QEMU */
+            if (!strcmp(val, "pci")) o->type_name = "virtio-balloon-pci";
+            else if (!strcmp(val, "mmio")) o->type_name = "virtio-balloon-device";
+            else bad_usage("--transport must be pci or mmio, not", val);
         } else if (!strcmp(name, "--interval")) {
             o->interval = (uint32_t)parse_number(name, val, 0, UINT32_MAX);
         } else if (!strcmp(name, "--ram")) {
@@ -1179,6 +1187,7 @@ int main(int argc, char **argv)
     memset(&cfg, 0, sizeof cfg);
     cfg.profile = vm.opt.profile;
     cfg.stat_keys = vm.opt.keys;
+    cfg.type_name = vm.opt.type_name;
     cfg.poll_interval_s = vm.opt.interval; /* -device ...,guest-stats-polling-interval=N */
     cfg.ram_size = vm.opt.ram_mib << 20;
     if (vb_init(&vm.dev, &cfg, &host_ops, &vm) != VB_OK) {

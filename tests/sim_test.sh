@@ -236,6 +236,14 @@ run --profile qemu --virtual-clock --fixed-stats
 } >"$tmp/exp"
 expect qemu-profile-alias-is-unknown
 
+# QEMU names the backend type on virtio-mmio (qemu-observed.md)
+run --profile qemu --virtual-clock --fixed-stats --transport mmio
+{
+    echo "$OK"; echo "$OK"; stats 16 1 $E 0 16 qemu
+    echo '{"error": {"class": "GenericError", "desc": "Property '"'virtio-balloon-device.stats-polling-interval'"' not found"}}'
+} >"$tmp/exp"
+expect qemu-profile-alias-on-mmio
+
 get_ >"$tmp/in"
 
 run --profile qemu --stats 10 --virtual-clock --fixed-stats
