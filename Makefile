@@ -3,6 +3,7 @@
 #   make run        the seed document's commands against the simulated guest, with real pauses
 #   make test       every test: unit suites (plain and ASan+UBSan), compile checks, the simulator
 #   make install PREFIX=/usr/local    the header and a pkg-config file
+#   make fuzz / fuzz-smoke / soak / lint / coverage / valgrind        (see README, "Tests")
 CC      ?= cc
 CLANG   ?= clang
 CXX     ?= g++
@@ -19,7 +20,11 @@ TEST_SRC := tests/vb_impl.c tests/test_main.c tests/test_checklist.c tests/test_
             tests/test_device.c tests/test_ring.c tests/test_render.c tests/test_qmp.c
 TEST_DEP := $(TEST_SRC) tests/guest.h vballoon.h $(GREATEST_H)
 
-.PHONY: all run test unit install clean
+FUZZERS := $(patsubst fuzz/%.c,build/%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_RUNS ?= 20000
+SOAK_SEQUENCES ?= 1000000
+
+.PHONY: all run test unit install clean fuzz fuzz-smoke soak lint coverage valgrind
 all: build/vballoon-sim build/test-runner
 
 build:
@@ -43,8 +48,34 @@ run: build/vballoon-sim
 unit: build/test-runner
 	./build/test-runner
 
-test: build/test-runner build/test-runner-san build/test-greatest build/vballoon-sim
-	CC="$(CC)" CLANG="$(CLANG)" CXX="$(CXX)" sh tests/run_all.sh
+test: build/test-runner build/test-runner-san build/test-greatest build/vballoon-sim $(FUZZERS)
+	CC="$(CC)" CLANG="$(CLANG)" CXX="$(CXX)" FUZZ_RUNS="$(FUZZ_RUNS)" sh tests/run_all.sh
+
+# libFuzzer harnesses (clang): build/fuzz_NAME from fuzz/fuzz_NAME.c
+fuzz: $(FUZZERS)
+build/fuzz_%: fuzz/fuzz_%.c vballoon.h fuzz/json_check.h | build
+	$(CLANG) -std=gnu99 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I. $< -o $@
+
+fuzz-smoke: $(FUZZERS)
+	sh fuzz/smoke.sh $(FUZZ_RUNS)
+
+# the model-based test with a million random event sequences
+soak: build/test-runner
+	VB_MODEL_SEQUENCES=$(SOAK_SEQUENCES) ./build/test-runner -s model
+
+lint:
+	CC="$(CC)" CLANG="$(CLANG)" sh tests/lint.sh
+
+# line and branch coverage of vballoon.h by the unit suites (gcov)
+coverage: | build
+	rm -rf build/coverage && mkdir -p build/coverage
+	cd build/coverage && $(CC) -std=c99 -O0 --coverage -I../../tests -I../.. \
+	    $(addprefix ../../,$(TEST_SRC)) -o runner && ./runner >/dev/null
+	cd build/coverage && gcov -b -o . runner-vb_impl.gcda | grep -A4 "vballoon.h'"
+
+valgrind: build/test-runner build/test-greatest
+	valgrind -q --error-exitcode=1 --leak-check=full ./build/test-runner >/dev/null
+	valgrind -q --error-exitcode=1 --leak-check=full ./build/test-greatest >/dev/null
 
 install: vballoon.h
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/pkgconfig

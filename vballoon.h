@@ -712,12 +712,12 @@ static int vb__chain_next(vb__chain *c, vb__desc *out)
 {
     vb_device *d = c->dev;
     const int be = vb__guest_be(d);
-    unsigned char raw[16];
-    uint64_t addr;
-    uint32_t len;
-    uint16_t flags, next;
 
     for (;;) {
+        unsigned char raw[16];
+        uint64_t addr;
+        uint32_t len;
+        uint16_t flags, next;
         if (c->done) return 0;
         if (++c->count > c->max) { vb__break(d, VB_LOG_LOOP); return -1; }
         if (vb__read(d, c->table + 16u * (uint64_t)c->next, raw, sizeof raw)) {
@@ -777,13 +777,14 @@ static int vb__pop(vb_device *d, vb_queue *q, vb__chain *c)
 {
     const int be = vb__guest_be(d);
     unsigned char raw[2];
-    uint16_t pending, head;
+    uint16_t head;
 
     if ((uint16_t)(q->last_avail - q->used_idx) >= q->size) {
         vb__break(d, VB_LOG_QUEUE_OVERRUN);
         return -1;
     }
     if (q->shadow_avail == q->last_avail) {
+        uint16_t pending;
         if (vb__read(d, q->avail + 2u, raw, 2)) { vb__break(d, VB_LOG_RING_MEMORY); return -1; }
         q->shadow_avail = vb__ld16(raw, be);
         pending = (uint16_t)(q->shadow_avail - q->last_avail);
@@ -952,7 +953,6 @@ VB__DEF uint16_t vb_queue_base(const vb_device *d, unsigned qi)
 VB__DEF vb_result vb_queue_set_ready(vb_device *d, unsigned qi, int ready)
 {
     vb_queue *q;
-    unsigned char raw[2];
     if (qi >= VB_QUEUE_COUNT) return VB_ERR_ARG;
     q = &d->queue[qi];
     if (!ready) {
@@ -962,6 +962,7 @@ VB__DEF vb_result vb_queue_set_ready(vb_device *d, unsigned qi, int ready)
     if (q->ready) return VB_OK;
     if (!(d->flags & VB__BROKEN)) {
         /* Resume from the guest's used index: in flight = last_avail - used must fit. */
+        unsigned char raw[2];
         if (vb__read(d, q->used + 2u, raw, 2)) {
             vb__break(d, VB_LOG_RING_MEMORY);
         } else {
@@ -1144,10 +1145,10 @@ static void vb__stats_kick(vb_device *d)
 {
     vb_queue *q = &d->queue[VB_QUEUE_STATS];
     vb__chain c;
-    uint64_t val[VB_STAT_COUNT];
-    unsigned i;
 
     if (vb__pop(d, q, &c) > 0) {
+        uint64_t val[VB_STAT_COUNT];
+        unsigned i;
         for (i = 0; i < VB_STAT_COUNT; i++) val[i] = VB_STAT_UNSET;
         if (vb__stats_parse(&c, val) == 0) {
             if (d->flags & VB__HELD) { /* "should never happen": give the old one back */
@@ -1667,7 +1668,7 @@ VB__DEF size_t vb_snapshot_save(const vb_device *d, void *buf, size_t cap)
     vb__st32(p + 24, d->actual, 0);
     for (i = 0; i < VB_QUEUE_COUNT; i++) {
         const vb_queue *q = &d->queue[i];
-        unsigned char *s = p + VB__SNAP_QUEUE + 36u * i;
+        unsigned char *s = p + VB__SNAP_QUEUE + (size_t)36u * i;
         /* A held stats buffer counts as consumed but not used: the rewind finds it. */
         vb__st64(s, q->desc);
         vb__st64(s + 8, q->avail);
@@ -1697,7 +1698,7 @@ VB__DEF vb_result vb_snapshot_load(vb_device *d, const void *buf, size_t len)
         p[19] || vb__ld32(p + 136, 0))
         return VB_ERR_FORMAT;
     for (i = 0; i < VB_QUEUE_COUNT; i++) {
-        const unsigned char *s = p + VB__SNAP_QUEUE + 36u * i;
+        const unsigned char *s = p + VB__SNAP_QUEUE + (size_t)36u * i;
         VB_MEMSET(&q[i], 0, sizeof q[i]);
         q[i].desc = vb__ld64(s, 0);
         q[i].avail = vb__ld64(s + 8, 0);
@@ -1821,14 +1822,13 @@ static int vb__json_string(vb__json *j)
     while (j->pos < j->len) {
         unsigned char c = (unsigned char)j->s[j->pos];
         uint32_t cp, lo;
-        size_t n;
         if (c == (unsigned char)quote) {
             j->pos++;
             return 1;
         }
         if (c < 0x20) return vb__json_fail(j, "control character in string");
         if (c != '\\') {
-            n = vb__utf8((const unsigned char *)j->s + j->pos, j->len - j->pos, &cp);
+            size_t n = vb__utf8((const unsigned char *)j->s + j->pos, j->len - j->pos, &cp);
             if (!n || vb__nonchar(cp)) return vb__json_fail(j, "invalid UTF-8 sequence in string");
             j->pos += n;
             continue;
@@ -2542,7 +2542,7 @@ static int vb__qmp_balloon(vb__reply *r, vb_qmp *s, vb__span args, int has_args,
     static const vb__param params[1] = {{"value", VB__ARG_INT, 0}};
     vb__span v[1];
     int64_t target = 0;
-    uint64_t u, ram = s->dev->ram_size;
+    uint64_t u, total = s->dev->ram_size;
     if (!vb__args(r, args, has_args, params, 1, v)) return 0;
     vb__json_integer(r->in, v[0], &target, &u);
     if (target <= 0) {
@@ -2551,8 +2551,8 @@ static int vb__qmp_balloon(vb__reply *r, vb_qmp *s, vb__span args, int has_args,
     }
     vb__reply_empty(r);
     if (apply) {
-        if ((uint64_t)target > ram) target = (int64_t)ram;
-        vb_set_target_pages(s->dev, (uint32_t)((ram - (uint64_t)target) >> VB_PAGE_SHIFT));
+        if ((uint64_t)target > total) target = (int64_t)total;
+        vb_set_target_pages(s->dev, (uint32_t)((total - (uint64_t)target) >> VB_PAGE_SHIFT));
     }
     return 1;
 }
@@ -2562,10 +2562,10 @@ static int vb__qmp_capabilities(vb__reply *r, vb_qmp *s, vb__span args, int has_
 {
     static const vb__param params[1] = {{"enable", VB__ARG_ARRAY, 1}};
     vb__span v[1] = {{0, 0}};
-    size_t pos;
-    uint64_t i = 0;
     if (!vb__args(r, args, has_args, params, 1, v)) return 0;
     if (v[0].end) { /* a list of QMPCapability: only "oob" exists */
+        size_t pos;
+        uint64_t i = 0;
         for (pos = vb__skip_ws(r->in, v[0].at + 1); r->in[pos] != ']'; i++) {
             vb__span e;
             e.at = pos;

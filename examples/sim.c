@@ -143,6 +143,7 @@ static void parse_options(int argc, char **argv, options *o)
         } else if (eq) {
             bad_usage("unexpected value for", name);
         }
+        if (!val) val = ""; /* (options without a value never read it) */
         if (!strcmp(name, "--profile")) {
             if (!strcmp(val, "doc")) o->profile = VB_PROFILE_DOC;
             else if (!strcmp(val, "qemu")) o->profile = VB_PROFILE_QEMU;
@@ -649,9 +650,7 @@ static uint64_t proc_value(const char *text, const char *key)
 static void sample_stats(guest *g, uint64_t val[VB_STAT_COUNT])
 {
     static char meminfo[16384], vmstat[32768];
-    static int warned;
     uint64_t balloon = (uint64_t)g->num_pages << VB_PAGE_SHIFT;
-    unsigned i;
 
     if (!g->vmm->opt.fixed_stats && read_text_file("/proc/meminfo", meminfo, sizeof meminfo) == 0 &&
         read_text_file("/proc/vmstat", vmstat, sizeof vmstat) == 0) {
@@ -673,6 +672,8 @@ static void sample_stats(guest *g, uint64_t val[VB_STAT_COUNT])
         val[VB_STAT_ASYNC_RECLAIM] = proc_value(vmstat, "pgsteal_kswapd") << VB_PAGE_SHIFT;
         val[VB_STAT_DIRECT_RECLAIM] = proc_value(vmstat, "pgsteal_direct") << VB_PAGE_SHIFT;
     } else {
+        static int warned; /* once per run */
+        unsigned i;
         if (!g->vmm->opt.fixed_stats && !warned++)
             fprintf(stderr, "vballoon-sim: cannot read /proc/meminfo or /proc/vmstat (%s); "
                             "using fixed stats\n", strerror(errno));
@@ -842,7 +843,7 @@ static int guest_probe(guest *g)
     }
 
     /* virtio_device_ready(), then act on a target that was set before we came. */
-    vb_set_status(dev, status |= VB_S_DRIVER_OK);
+    vb_set_status(dev, (uint8_t)(status | VB_S_DRIVER_OK));
     say(v, "guest", "virtio_balloon loaded (DRIVER_OK)");
     g->loaded = 1;
     if (guest_read_target(g) != g->num_pages) g->work = 1;
@@ -1117,7 +1118,6 @@ static void advance_reply(const vmm *v, const advance *a)
 static void handle_command(vmm *v, guest *g, const char *cmd, size_t len)
 {
     advance a;
-    size_t n;
     int negotiated = (v->qmp.flags & VB_QMP_NO_NEGOTIATION) || v->qmp.negotiated;
 
     if (v->opt.virtual_clock && negotiated && parse_advance(cmd, len, &a)) {
@@ -1129,7 +1129,7 @@ static void handle_command(vmm *v, guest *g, const char *cmd, size_t len)
         }
         advance_reply(v, &a);
     } else {
-        n = vb_qmp_execute(&v->qmp, cmd, len, reply, sizeof reply);
+        size_t n = vb_qmp_execute(&v->qmp, cmd, len, reply, sizeof reply);
         if (n >= sizeof reply) /* cannot happen (see REPLY_MAX); the command was not run */
             fprintf(stderr, "vballoon-sim: reply too long, command ignored\n");
         else if (n > 0)        /* 0: nothing but whitespace */

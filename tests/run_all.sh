@@ -29,6 +29,17 @@ step compile sh tests/compile_checks.sh
 step greatest ./build/test-greatest
 step greatest-selftest sh tests/greatest_selftest.sh "$CC"
 step sim sh tests/sim_test.sh build/vballoon-sim
+step lint sh tests/lint.sh
+step fuzz-smoke sh fuzz/smoke.sh "${FUZZ_RUNS:-20000}"
+valgrind_check() {
+    if valgrind -q --error-exitcode=1 --leak-check=full ./build/test-runner >/dev/null &&
+        valgrind -q --error-exitcode=1 --leak-check=full ./build/test-greatest >/dev/null; then
+        echo "valgrind: 1 passed, 0 failed"
+    else
+        echo "valgrind: 0 passed, 1 failed"
+    fi
+}
+step valgrind valgrind_check
 
 # Only closing lines count (greatest's per-suite lines "N tests - ..." do not match).
 closing='^([A-Za-z0-9_-]+: )?[0-9]+ passed, [0-9]+ failed'
