@@ -1982,8 +1982,29 @@ TEST fuzz_frame(void)
     PASS();
 }
 
+/* QEMU checks the top-level members in its QDict's order: hash buckets of the UTF-8 keys
+   ("x\U0001F600" 282 before "x\u20AC" 437; "k\u20AC" 70 before "k\U0001F600" 427), whatever
+   order the input has. */
+TEST top_level_members_checked_in_qdict_order_utf8(void)
+{
+    ASSERT_EQ(0, start_qemu());
+    ASSERT_STR_EQ(GEN("QMP input member 'x\\uD83D\\uDE00' is unexpected"),
+                  run("{\"execute\": \"query-balloon\", \"x\xe2\x82\xac\": 2, \"x\xf0\x9f\x98\x80\": 1}"));
+    ASSERT_STR_EQ(GEN("QMP input member 'x\\uD83D\\uDE00' is unexpected"),
+                  run("{\"x\xf0\x9f\x98\x80\": 1, \"execute\": \"query-balloon\", \"x\\u20ac\": 2}"));
+    ASSERT_STR_EQ(GEN("QMP input member 'k\\u20AC' is unexpected"),
+                  run("{\"k\\ud83d\\ude00\": 1, \"k\\u20AC\": 2, \"execute\": \"query-balloon\"}"));
+    /* "execute" (299) is checked after "k\u20AC" (70) but before "x\u20AC" (437) */
+    ASSERT_STR_EQ(GEN("QMP input member 'execute' must be a string"),
+                  run("{\"x\\u20ac\": 1, \"execute\": 5}"));
+    ASSERT_STR_EQ(GEN("QMP input member 'k\\u20AC' is unexpected"),
+                  run("{\"execute\": 5, \"k\\u20ac\": 1}"));
+    PASS();
+}
+
 SUITE(qmp)
 {
+    RUN_TEST(top_level_members_checked_in_qdict_order_utf8);
     RUN_TEST(init_defaults);
     RUN_TEST(caps_required_before_any_command);
     RUN_TEST(caps_envelope_errors_are_not_rewritten);
