@@ -2166,8 +2166,133 @@ TEST legacy_be_no_interrupt_flag(void)
     PASS();
 }
 
+/* ============================================================================================
+   Peer bugs around migration, snapshots and the stats name table
+   ============================================================================================ */
+
+/* Save the device, then build a new one on the same guest memory from the blob (a snapshot
+   restore or a migration destination). */
+static enum greatest_test_res restore_into_new_device(int vm_running)
+{
+    unsigned char blob[VB_SNAPSHOT_SIZE];
+    ASSERT_EQ(VB_SNAPSHOT_SIZE, vb_snapshot_save(&T.dev, blob, sizeof blob));
+    vb_destroy(&T.dev);
+    ASSERT_EQ(VB_OK, vb_init(&T.dev, &cfg, &tg_host, &T));
+    if (!vm_running) {
+        uint32_t h = 2166136261u;
+        unsigned i;
+        blob[16] &= (unsigned char)~VB_S_DRIVER_OK; /* the status is replayed when the VM runs */
+        for (i = 0; i < 140; i++) h = (h ^ blob[i]) * 16777619u;
+        for (i = 0; i < 4; i++) blob[140 + i] = (unsigned char)(h >> (8 * i));
+    }
+    ASSERT_EQ(VB_OK, vb_snapshot_load(&T.dev, blob, sizeof blob));
+    PASS();
+}
+
+/* Firecracker #2590: after a snapshot restore the held stats descriptor was not reinstalled and
+   every poll logged "missing descriptor". Here the restored device re-reads the guest's one
+   buffer from its rings and polls go on. */
+TEST fc2590_stats_after_snapshot_restore(void)
+{
+    uint32_t id = 9;
+    ASSERT_EQ(0, start());
+    tg_send_stats(&T, 10, 4);
+    CHECK_CALL(restore_into_new_device(1));
+    ASSERT_U64(4005u, tg_stat(&T, VB_STAT_MEMTOT));
+    ASSERT_EQ(VB_OK, vb_set_poll_interval(&T.dev, 1, NULL));
+    tg_fire(&T);
+    ASSERT_EQ(1u, tg_used(&T, SQ, &id, NULL, 1)); /* the buffer the source held comes back */
+    ASSERT_EQ(0u, id);
+    tg_send_stats(&T, 10, 5);
+    ASSERT_U64(5005u, tg_stat(&T, VB_STAT_MEMTOT));
+    CHECK_CALL(healthy());
+    PASS();
+}
+
+/* QEMU before the 2016 rewind fix: the migration source had popped the only stats buffer, the
+   destination held nothing and a spec-following guest never sends another: stats froze for
+   good. The destination's DRIVER_OK (replayed when the VM starts) rewinds and re-reads it. */
+TEST qemu_post_migration_hang(void)
+{
+    ASSERT_EQ(0, start());
+    tg_send_stats(&T, 16, 6);
+    CHECK_CALL(restore_into_new_device(0));
+    ASSERT_U64(UINT64_MAX, tg_stat(&T, VB_STAT_MEMTOT)); /* not migrated */
+    ASSERT_EQ(VB_OK, vb_set_poll_interval(&T.dev, 2, NULL));
+    tg_fire(&T); /* nothing held yet: only a re-arm, the guest is not asked */
+    ASSERT_EQ(0u, tg_used(&T, SQ, NULL, NULL, 1));
+    tg_driver_ok(&T);
+    ASSERT_U64(6005u, tg_stat(&T, VB_STAT_MEMTOT));
+    tg_fire(&T);
+    ASSERT_EQ(1u, tg_used(&T, SQ, NULL, NULL, 1));
+    PASS();
+}
+
+/* QEMU 9.2.0-rc1: the header import raised the stat count to 16 without names, and any qom-get
+   of guest-stats asserted. Every tag has a distinct name and every key set renders. */
+TEST qemu92rc1_every_stat_has_a_name(void)
+{
+    static const unsigned sets[5] = {6, 7, 8, 10, 16};
+    vb_config c = cfg;
+    char buf[2048];
+    size_t n = 0;
+    unsigned i, j;
+    for (i = 0; i < VB_STAT_COUNT; i++) {
+        ASSERT(vb_stat_name(i) != NULL);
+        ASSERT_EQ(0, strncmp(vb_stat_name(i), "stat-", 5));
+        for (j = 0; j < i; j++) ASSERT(strcmp(vb_stat_name(i), vb_stat_name(j)) != 0);
+    }
+    for (i = 0; i < 5; i++) {
+        c.stat_keys = sets[i];
+        ASSERT_EQ(0, tg_start(&T, &c, TG_LINUX_FEATURES));
+        tg_send_stats(&T, 16, 1);
+        ASSERT_EQ(VB_OK, vb_prop_get(&T.dev, "guest-stats", 11, buf, sizeof buf, &n, 0, NULL));
+        ASSERT_EQ(strlen(buf), n);
+        ASSERT(strstr(buf, "(null)") == NULL);
+    }
+    PASS();
+}
+
+/* kvmtool copies a guest-sized stats buffer into a 10-entry array. A buffer of 400 records
+   with every tag, then junk, must leave everything but the 16 stats untouched. */
+TEST kvmtool_unbounded_stats_copy(void)
+{
+    static uint16_t tags[400];
+    static uint64_t vals[400];
+    vb_device before;
+    unsigned i;
+    uint64_t gpa;
+    ASSERT_EQ(0, start_counting());
+    for (i = 0; i < 400; i++) {
+        tags[i] = (uint16_t)(i % 20); /* tags 16..19 are unknown */
+        vals[i] = 0xA5A5A5A500000000u | i;
+    }
+    gpa = tg_alloc(&T, 4000);
+    tg_records(&T, gpa, tags, vals, 400);
+    tg_desc(&T, SQ, 0, gpa, 4000, 0, 0);
+    tg_publish(&T, SQ, 0);
+    memcpy(&before, &T.dev, sizeof before);
+    tg_kick(&T, SQ);
+    CHECK_CALL(healthy());
+    ASSERT_U64((uint64_t)VB_STATS_MAX_BYTES, data_bytes); /* not one byte more is read */
+    for (i = 0; i < VB_STAT_COUNT; i++) /* the last of each tag within the first 256 records */
+        ASSERT_U64(0xA5A5A5A500000000u | (240u + i), tg_stat(&T, i));
+    /* nothing around the stats changed but the held buffer, the queue index and counters */
+    ASSERT_EQ(before.interval_ms, T.dev.interval_ms);
+    ASSERT_EQ(before.num_pages, T.dev.num_pages);
+    ASSERT_EQ(before.actual, T.dev.actual);
+    ASSERT_EQ(before.driver_features, T.dev.driver_features);
+    ASSERT_EQ(0, memcmp(&before.queue[0], &T.dev.queue[0], 2 * sizeof before.queue[0]));
+    ASSERT(before.host == T.dev.host && before.user == T.dev.user);
+    PASS();
+}
+
 SUITE(ring)
 {
+    RUN_TEST(fc2590_stats_after_snapshot_restore);
+    RUN_TEST(qemu_post_migration_hang);
+    RUN_TEST(qemu92rc1_every_stat_has_a_name);
+    RUN_TEST(kvmtool_unbounded_stats_copy);
     /* loops and chain length */
     RUN_TEST(loop_a_b_a);
     RUN_TEST(loop_self);
