@@ -179,7 +179,7 @@ enum {
     VB_QUEUE_STATS = 2,
     VB_QUEUE_COUNT = 3,
     VB_QUEUE_SIZE_DEFAULT = 128,
-    VB_QUEUE_SIZE_MAX = 32768,
+    VB_QUEUE_SIZE_MAX = 1024, /* QEMU's VIRTQUEUE_MAX_SIZE; bounds the work per notification */
     VB_CONFIG_SIZE = 8, /* num_pages, actual: both little-endian u32, even for legacy guests */
     VB_PAGE_SHIFT = 12
 };
@@ -309,7 +309,7 @@ typedef enum vb_profile { VB_PROFILE_DOC = 0, VB_PROFILE_QEMU = 1 } vb_profile;
 typedef struct vb_config {
     vb_profile profile;    /* VB_PROFILE_DOC (default) or VB_PROFILE_QEMU */
     unsigned stat_keys;    /* keys in guest-stats: 16 (default), 10, 8, 7 or 6 */
-    unsigned queue_size;   /* maximum queue size: power of two <= 32768, default 128 */
+    unsigned queue_size;   /* maximum queue size: power of two <= 1024, default 128 */
     unsigned options;      /* VB_OPT_* */
     uint32_t poll_interval_s; /* initial guest-stats-polling-interval, like -device ...=N */
     uint64_t ram_size;     /* guest RAM in bytes (query-balloon, balloon target clamp) */
@@ -394,8 +394,11 @@ VB_API vb_result vb_queue_set_ready(vb_device *dev, unsigned queue, int ready);
 /* vhost-user SET/GET_VRING_BASE: the next avail index to consume (queue not ready). */
 VB_API vb_result vb_queue_set_base(vb_device *dev, unsigned queue, uint16_t last_avail);
 VB_API uint16_t vb_queue_base(const vb_device *dev, unsigned queue);
-/* The guest kicked a queue. Unknown queues and queues that are not ready are ignored. */
-VB_API void vb_queue_notify(vb_device *dev, unsigned queue);
+/* The guest kicked a queue. Unknown queues and queues that are not ready are ignored. Returns
+   1 if an inflate/deflate queue still has buffers after this call's work budget (about two
+   queues' worth of descriptors): call again (e.g. from the next loop iteration), since with
+   EVENT_IDX the driver will not kick for them. Otherwise 0. */
+VB_API int vb_queue_notify(vb_device *dev, unsigned queue);
 
 /* Config space: bytes [0,8) are num_pages and actual (LE); other bytes read as 0. The driver
    may write `actual` only. */
@@ -464,6 +467,113 @@ VB_API const char *vb_prop_name(const vb_device *dev, unsigned i);
 VB_API size_t vb_snapshot_save(const vb_device *dev, void *buf, size_t cap);
 /* Validates the whole blob before changing anything; VB_ERR_FORMAT and no change otherwise. */
 VB_API vb_result vb_snapshot_load(vb_device *dev, const void *buf, size_t len);
+
+/* ---- transport: virtio-mmio (compile in with VB_WITH_MMIO) ------------------------------------ */
+#ifdef VB_WITH_MMIO
+/* The virtio 1.x "modern" (Version 2) virtio-mmio register block in front of a device, so that a
+   VMM which traps MMIO forwards each trapped access and nothing else:
+
+       vb_mmio mmio;
+       vb_mmio_init(&mmio, &dev, my_irq_line, my_vm);    // after vb_init(&dev, ...)
+       // on an MMIO exit at base + off:
+       //   value = vb_mmio_read(&mmio, off, len);   or   vb_mmio_write(&mmio, off, value, len);
+       // in the vb_host callbacks of the device:
+       //   notify_queue  -> vb_mmio_interrupt(&mmio, VB_MMIO_INT_VRING);
+       //   notify_config -> vb_mmio_interrupt(&mmio, VB_MMIO_INT_CONFIG);
+
+   The line is level-triggered, as QEMU's virtio-mmio: irq(user, 1) when InterruptStatus becomes
+   non-zero, irq(user, 0) when an InterruptACK (or a reset) clears the last bit; irq is called
+   only when the level changes (a host with an edge-triggered line pulses on 1). irq may be
+   called from inside any vb_* or vb_mmio_* call, like the vb_host callbacks, and must not call
+   back into the device or the transport. The window is VB_MMIO_SIZE bytes: registers below
+   0x100 take aligned 32-bit accesses only, the device config space at 0x100 takes 1, 2 or 4
+   bytes. Any other access (bad offset or width, a write to a read-only register, a read of a
+   write-only one, queue registers while QueueSel names no queue, QueueNum or a ring address
+   while the queue is ready, driver features after FEATURES_OK) is ignored, reads 0, and is
+   counted in `bad_accesses` (with its offset in `last_bad_offset`); none is fatal. When a
+   QueueNotify left inflate/deflate work behind (vb_queue_notify returned 1), bit q of
+   `renotify` is set: call vb_queue_notify(dev, q) until it returns 0, then clear the bit (the
+   next QueueNotify of q or a reset also clears it). A queue
+   whose QueueReady=1 the device refuses (size not a power of two up to QueueNumMax, misaligned
+   or wrapping ring) stays not ready and the device enters DEVICE_NEEDS_RESET, as the spec asks
+   of a device in an error state. FEATURES_OK is refused without VIRTIO_F_VERSION_1: a
+   Version 2 transport has no legacy mode. No heap, no OS: the struct is all the state. */
+
+#define VB_MMIO_SIZE 0x200u
+#define VB_MMIO_MAGIC 0x74726976u       /* "virt" */
+#define VB_MMIO_VENDOR_QEMU 0x554D4551u /* "QEMU", the default VendorID */
+
+/* Register offsets (Linux's include/uapi/linux/virtio_mmio.h names, driver/device = avail/used). */
+#define VB_MMIO_MAGIC_VALUE 0x000
+#define VB_MMIO_VERSION 0x004
+#define VB_MMIO_DEVICE_ID 0x008
+#define VB_MMIO_VENDOR_ID 0x00c
+#define VB_MMIO_DEVICE_FEATURES 0x010
+#define VB_MMIO_DEVICE_FEATURES_SEL 0x014
+#define VB_MMIO_DRIVER_FEATURES 0x020
+#define VB_MMIO_DRIVER_FEATURES_SEL 0x024
+#define VB_MMIO_QUEUE_SEL 0x030
+#define VB_MMIO_QUEUE_NUM_MAX 0x034
+#define VB_MMIO_QUEUE_NUM 0x038
+#define VB_MMIO_QUEUE_READY 0x044
+#define VB_MMIO_QUEUE_NOTIFY 0x050
+#define VB_MMIO_INTERRUPT_STATUS 0x060
+#define VB_MMIO_INTERRUPT_ACK 0x064
+#define VB_MMIO_STATUS 0x070
+#define VB_MMIO_QUEUE_DESC_LOW 0x080
+#define VB_MMIO_QUEUE_DESC_HIGH 0x084
+#define VB_MMIO_QUEUE_AVAIL_LOW 0x090
+#define VB_MMIO_QUEUE_AVAIL_HIGH 0x094
+#define VB_MMIO_QUEUE_USED_LOW 0x0a0
+#define VB_MMIO_QUEUE_USED_HIGH 0x0a4
+#define VB_MMIO_SHM_SEL 0x0ac
+#define VB_MMIO_SHM_LEN_LOW 0x0b0
+#define VB_MMIO_SHM_LEN_HIGH 0x0b4
+#define VB_MMIO_SHM_BASE_LOW 0x0b8
+#define VB_MMIO_SHM_BASE_HIGH 0x0bc
+#define VB_MMIO_CONFIG_GENERATION 0x0fc
+#define VB_MMIO_CONFIG 0x100
+
+/* InterruptStatus / InterruptACK bits. */
+#define VB_MMIO_INT_VRING 0x1u  /* used buffer notification */
+#define VB_MMIO_INT_CONFIG 0x2u /* configuration change */
+
+/* What the driver wrote for one queue, applied to the device at QueueReady = 1. */
+typedef struct vb_mmio_queue {
+    uint64_t desc, avail, used;
+    uint32_t num;
+} vb_mmio_queue;
+
+/* One virtio-mmio window (caller-allocated; fields below `vendor_id` are private). */
+typedef struct vb_mmio {
+    vb_device *dev;
+    void (*irq)(void *user, int level); /* the interrupt line; NULL: no line (poll the status) */
+    void *irq_user;
+    uint32_t vendor_id;       /* VendorID register; may be changed after vb_mmio_init */
+    uint32_t bad_accesses;    /* ignored accesses since init */
+    uint32_t last_bad_offset; /* offset of the last one */
+    uint32_t renotify;        /* bit q: vb_queue_notify(dev, q) has more work, call it again */
+    uint32_t device_features_sel, driver_features_sel, queue_sel;
+    uint32_t interrupt_status;
+    uint64_t driver_features; /* accumulated through DriverFeaturesSel, given at FEATURES_OK */
+    vb_mmio_queue queue[VB_QUEUE_COUNT];
+    int level; /* the line as last driven */
+} vb_mmio;
+
+/* Wrap an initialised device; the line starts low. */
+VB_API void vb_mmio_init(vb_mmio *m, vb_device *dev, void (*irq)(void *user, int level), void *user);
+/* A guest load of `width` (1, 2, 4) bytes at `offset` in the window; the value, little-endian
+   register semantics, zero-extended. */
+VB_API uint32_t vb_mmio_read(vb_mmio *m, uint64_t offset, unsigned width);
+/* A guest store of the low `width` bytes of `value` at `offset`. */
+VB_API void vb_mmio_write(vb_mmio *m, uint64_t offset, uint32_t value, unsigned width);
+/* Set InterruptStatus bits (VB_MMIO_INT_*) and raise the line: route the device's notify_queue
+   and notify_config callbacks here. Does not call the device. */
+VB_API void vb_mmio_interrupt(vb_mmio *m, uint32_t bits);
+/* Transport reset, as the driver's Status = 0: vb_set_status(dev, 0), registers to their
+   initial values, the line low. For a machine reset call vb_machine_reset first. */
+VB_API void vb_mmio_reset(vb_mmio *m);
+#endif /* VB_WITH_MMIO */
 
 /* ---- control: QMP (compile out with VB_NO_QMP) ------------------------------------------------ */
 #ifndef VB_NO_QMP
@@ -542,8 +652,11 @@ VB_API size_t vb_qmp_event_balloon_change(const vb_qmp *s, int64_t seconds, int6
 #ifndef VB_FENCE
 #if defined(__GNUC__) || defined(__clang__)
 #define VB_FENCE() __atomic_thread_fence(__ATOMIC_SEQ_CST)
-#else
-#define VB_FENCE() ((void)0)
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L && !defined(__STDC_NO_ATOMICS__)
+#include <stdatomic.h>
+#define VB_FENCE() atomic_thread_fence(memory_order_seq_cst)
+#else /* a concurrent guest needs real barriers: no silent fallback */
+#error "vballoon.h: define VB_FENCE() (a full memory barrier) for this compiler"
 #endif
 #endif
 
@@ -670,7 +783,7 @@ static void vb__break(vb_device *d, vb_log_item why)
     d->flags |= VB__BROKEN;
     d->counters.ring_errors++;
     vb__log(d, why);
-    if (vb__has(d, VB_F_VERSION_1)) {
+    if (vb__has(d, VB_F_VERSION_1) && (d->status & VB_S_DRIVER_OK)) { /* virtio_notify_config */
         d->config_generation++;
         d->host->notify_config(d->user);
     }
@@ -779,10 +892,6 @@ static int vb__pop(vb_device *d, vb_queue *q, vb__chain *c)
     unsigned char raw[2];
     uint16_t head;
 
-    if ((uint16_t)(q->last_avail - q->used_idx) >= q->size) {
-        vb__break(d, VB_LOG_QUEUE_OVERRUN);
-        return -1;
-    }
     if (q->shadow_avail == q->last_avail) {
         uint16_t pending;
         if (vb__read(d, q->avail + 2u, raw, 2)) { vb__break(d, VB_LOG_RING_MEMORY); return -1; }
@@ -791,6 +900,10 @@ static int vb__pop(vb_device *d, vb_queue *q, vb__chain *c)
         if (pending > q->size) { vb__break(d, VB_LOG_AVAIL_RUNAWAY); return -1; }
         if (pending == 0) return 0;
         VB_FENCE(); /* read the ring entries only after the index that published them */
+    }
+    if ((uint16_t)(q->last_avail - q->used_idx) >= q->size) { /* QEMU: "inuse >= num" */
+        vb__break(d, VB_LOG_QUEUE_OVERRUN);
+        return -1;
     }
     if (vb__read(d, vb__avail_ring(q, q->last_avail & (q->size - 1u)), raw, 2)) {
         vb__break(d, VB_LOG_RING_MEMORY);
@@ -956,6 +1069,11 @@ VB__DEF vb_result vb_queue_set_ready(vb_device *d, unsigned qi, int ready)
     if (qi >= VB_QUEUE_COUNT) return VB_ERR_ARG;
     q = &d->queue[qi];
     if (!ready) {
+        if (qi == VB_QUEUE_STATS && (d->flags & VB__HELD)) { /* un-pop it: a restart re-reads it */
+            d->flags &= (uint8_t)~VB__HELD;
+            q->last_avail--;
+        }
+        q->shadow_avail = q->last_avail;
         q->ready = 0;
         return VB_OK;
     }
@@ -1020,30 +1138,31 @@ VB__DEF uint32_t vb_actual_pages(const vb_device *d) { return d->actual; }
    is acted on before the whole chain has been validated, so the PFNs are gathered first (the
    reason VB_PFN_MAX_PER_BUFFER bounds the stack: 4 bytes per PFN). Each buffer goes back with
    used length 0, as in QEMU >= 7.0. */
-static void vb__balloon_kick(vb_device *d, unsigned qi)
+static int vb__balloon_kick(vb_device *d, unsigned qi)
 {
     vb_queue *q = &d->queue[qi];
     const int be = vb__guest_be(d);
-    unsigned n;
-    for (n = 0; n < q->size; n++) { /* at most one queue's worth per notification */
+    uint32_t walked = 0; /* descriptors read: at most about two queues' worth per call */
+    while (walked < q->size) {
         unsigned char raw[4 * VB_PFN_MAX_PER_BUFFER];
         uint64_t start = 0, len = 0, offered = 0;
         uint32_t got = 0, i;
         vb__chain c;
         vb__desc dsc;
         int r = vb__pop(d, q, &c);
-        if (r <= 0) return;
+        if (r <= 0) return 0;
         while ((r = vb__chain_next(&c, &dsc)) > 0) {
             uint32_t take = dsc.len < sizeof raw - got ? dsc.len : (uint32_t)sizeof raw - got;
             if (dsc.writable) continue;
             offered += dsc.len;
             if (take && vb__read(d, dsc.addr, raw + got, take)) {
                 vb__break(d, VB_LOG_BAD_MEMORY);
-                return;
+                return 0;
             }
             got += take;
         }
-        if (r < 0) return;
+        if (r < 0) return 0;
+        walked += c.count + c.indirect;
         if (offered > sizeof raw) vb__log(d, VB_LOG_PFN_TRUNCATED);
         for (i = 0; i + 4 <= got; i += 4) {
             uint64_t gpa = (uint64_t)vb__ld32(raw + i, be) << VB_PAGE_SHIFT;
@@ -1056,9 +1175,12 @@ static void vb__balloon_kick(vb_device *d, unsigned qi)
             len = 1u << VB_PAGE_SHIFT;
         }
         if (len && d->host->pages) d->host->pages(d->user, qi, start, len);
-        if (vb__push(d, q, c.head, 0)) return;
+        if (vb__push(d, q, c.head, 0)) return 0;
         vb__notify(d, qi);
     }
+    /* Out of budget with buffers left: the driver may not kick again (EVENT_IDX), so the host
+       must call vb_queue_notify again. */
+    return q->shadow_avail != q->last_avail;
 }
 
 /* ============================================================================================
@@ -1194,17 +1316,16 @@ VB__DEF uint64_t vb_next_deadline(const vb_device *d)
     return (d->flags & VB__ARMED) ? d->deadline_ms : UINT64_MAX;
 }
 
-VB__DEF void vb_queue_notify(vb_device *d, unsigned qi)
+VB__DEF int vb_queue_notify(vb_device *d, unsigned qi)
 {
-    if (qi >= VB_QUEUE_COUNT || (d->flags & VB__BROKEN)) return;
+    if (qi >= VB_QUEUE_COUNT || (d->flags & VB__BROKEN)) return 0;
     if (!d->queue[qi].ready) {
         vb__log(d, VB_LOG_QUEUE_NOT_READY);
-        return;
+        return 0;
     }
-    if (qi == VB_QUEUE_STATS)
-        vb__stats_kick(d);
-    else
-        vb__balloon_kick(d, qi);
+    if (qi != VB_QUEUE_STATS) return vb__balloon_kick(d, qi);
+    vb__stats_kick(d);
+    return 0; /* one buffer per notification, as QEMU */
 }
 
 /* After a migration the destination has no held buffer although the source popped one
@@ -1254,7 +1375,10 @@ VB__DEF void vb_machine_reset(vb_device *d, int wakeup)
     if (wakeup) return; /* S3 resume keeps everything (QEMU's RESET_TYPE_WAKEUP) */
     vb_reset(d);
     vb__stats_clear(d);
-    d->actual = 0; /* a rebooted guest holds no balloon pages; the target stays */
+    if (d->actual) { /* a rebooted guest holds no balloon pages (QEMU keeps the stale value) */
+        d->actual = 0;
+        if (d->host->actual_changed) d->host->actual_changed(d->user, 0);
+    }
 }
 
 VB__DEF const char *vb_stat_name(unsigned tag)
@@ -1360,6 +1484,11 @@ static void vb__out_init(vb__out *o, char *buf, size_t cap)
 static void vb__put(vb__out *o, const char *s, size_t n)
 {
     size_t i;
+    if (o->len < o->cap && n < o->cap - o->len) { /* fits, NUL included: the usual case */
+        VB_MEMCPY(o->buf + o->len, s, n);
+        o->len += n;
+        return;
+    }
     for (i = 0; i < n; i++, o->len++)
         if (o->len + 1 < o->cap) o->buf[o->len] = s[i];
 }
@@ -1387,6 +1516,81 @@ static void vb__put_i64(vb__out *o, int64_t v)
     }
 }
 
+/* One UTF-8 sequence: its length (1-4) and code point, or 0 if malformed (overlong,
+   surrogate, > U+10FFFF or cut short). */
+static size_t vb__utf8(const unsigned char *p, size_t n, uint32_t *cp)
+{
+    size_t len, i;
+    uint32_t c = p[0], min;
+    if (c < 0x80) { *cp = c; return 1; }
+    if (c >= 0xC2 && c <= 0xDF) { len = 2; c &= 0x1Fu; min = 0x80; }
+    else if (c >= 0xE0 && c <= 0xEF) { len = 3; c &= 0x0Fu; min = 0x800; }
+    else if (c >= 0xF0 && c <= 0xF4) { len = 4; c &= 0x07u; min = 0x10000; }
+    else return 0;
+    if (n < len) return 0;
+    for (i = 1; i < len; i++) {
+        if ((p[i] & 0xC0u) != 0x80u) return 0;
+        c = c << 6 | (p[i] & 0x3Fu);
+    }
+    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return 0;
+    *cp = c;
+    return len;
+}
+
+/* JSON string contents the way QEMU's json-writer escapes them. */
+static void vb__put_cp(vb__out *o, uint32_t cp)
+{
+    static const char hex[] = "0123456789ABCDEF"; /* upper case, as QEMU */
+    char u[6];
+    switch (cp) {
+    case '"': vb__put(o, "\\\"", 2); return;
+    case '\\': vb__put(o, "\\\\", 2); return;
+    case 8: vb__put(o, "\\b", 2); return;
+    case 12: vb__put(o, "\\f", 2); return;
+    case 10: vb__put(o, "\\n", 2); return;
+    case 13: vb__put(o, "\\r", 2); return;
+    case 9: vb__put(o, "\\t", 2); return;
+    default: break;
+    }
+    if (cp >= 0x20 && cp < 0x7F) {
+        u[0] = (char)cp;
+        vb__put(o, u, 1);
+        return;
+    }
+    if (cp > 0xFFFF) { /* a surrogate pair */
+        cp -= 0x10000u;
+        vb__put_cp(o, 0xD800u + (cp >> 10));
+        cp = 0xDC00u + (cp & 0x3FFu);
+    }
+    u[0] = '\\';
+    u[1] = 'u';
+    u[2] = hex[(cp >> 12) & 15u];
+    u[3] = hex[(cp >> 8) & 15u];
+    u[4] = hex[(cp >> 4) & 15u];
+    u[5] = hex[cp & 15u];
+    vb__put(o, u, 6);
+}
+
+/* UTF-8 bytes as the inside of a JSON string (malformed bytes become U+FFFD). */
+static void vb__put_utf8(vb__out *o, const char *p, size_t n)
+{
+    while (n) {
+        uint32_t cp;
+        size_t k = vb__utf8((const unsigned char *)p, n, &cp);
+        if (!k) { cp = 0xFFFD; k = 1; }
+        vb__put_cp(o, cp);
+        p += k;
+        n -= k;
+    }
+}
+
+static void vb__put_str(vb__out *o, const char *lit)
+{
+    vb__put(o, "\"", 1);
+    vb__put_utf8(o, lit, vb__strlen(lit));
+    vb__put(o, "\"", 1);
+}
+
 /* NUL-terminate (as much as fits) and return the full length. */
 static size_t vb__out_end(vb__out *o)
 {
@@ -1403,9 +1607,15 @@ static void vb__newline(vb__out *o, unsigned flags, unsigned level)
     while (level--) vb__put(o, "    ", 4);
 }
 
+/* Between two members: "," then the pretty newline, or ", " in compact form. */
+static void vb__sep(vb__out *o, unsigned flags)
+{
+    vb__put(o, ", ", (flags & VB_JSON_PRETTY) ? 1u : 2u);
+}
+
 static void vb__member(vb__out *o, unsigned flags, unsigned level, int first, const char *key)
 {
-    if (!first) vb__put(o, (flags & VB_JSON_PRETTY) ? "," : ", ", (flags & VB_JSON_PRETTY) ? 1 : 2);
+    if (!first) vb__sep(o, flags);
     vb__newline(o, flags, level);
     vb__put(o, "\"", 1);
     vb__puts(o, key);
@@ -1578,12 +1788,11 @@ VB__DEF vb_result vb_prop_get(const vb_device *d, const char *name, size_t len, 
                               size_t cap, size_t *out_len, unsigned flags, vb_error *err)
 {
     vb__out o;
+    size_t n;
     vb__out_init(&o, buf, cap);
     switch (vb__prop_find(d, name, len)) {
     case VB__PROP_TYPE:
-        vb__put(&o, "\"", 1);
-        vb__puts(&o, d->type_name);
-        vb__put(&o, "\"", 1);
+        vb__put_str(&o, d->type_name);
         break;
     case VB__PROP_STATS:
         if (d->profile == VB_PROFILE_DOC && !(d->flags & VB__HAS_STATS)) {
@@ -1598,8 +1807,8 @@ VB__DEF vb_result vb_prop_get(const vb_device *d, const char *name, size_t len, 
     default:
         return vb__prop_not_found(d, name, len, err);
     }
-    if (out_len) *out_len = vb__out_end(&o);
-    else vb__out_end(&o);
+    n = vb__out_end(&o);
+    if (out_len) *out_len = n;
     return VB_OK;
 }
 
@@ -1726,6 +1935,223 @@ VB__DEF vb_result vb_snapshot_load(vb_device *d, const void *buf, size_t len)
     return VB_OK;
 }
 
+#ifdef VB_WITH_MMIO
+/* ============================================================================================
+   LAYER 7: VIRTIO-MMIO TRANSPORT (the Version 2 register block; compiled with VB_WITH_MMIO)
+   Register accesses become the device's transport calls; the device's interrupts come back as
+   InterruptStatus bits and a level on the host's line. Nothing here touches guest memory.
+   ============================================================================================ */
+
+/* Drive the line to (InterruptStatus != 0), calling the host only on a change. */
+static void vb__mmio_line(vb_mmio *m)
+{
+    int level = m->interrupt_status != 0;
+    if (level == m->level) return;
+    m->level = level;
+    if (m->irq) m->irq(m->irq_user, level);
+}
+
+/* An access the spec says the device ignores: reads 0, writes are dropped. */
+static void vb__mmio_bad(vb_mmio *m, uint64_t offset)
+{
+    m->bad_accesses++;
+    m->last_bad_offset = offset > UINT32_MAX ? UINT32_MAX : (uint32_t)offset;
+}
+
+/* Every register to its initial value (QueueNum to QueueNumMax, as the device's queues). */
+static void vb__mmio_clear(vb_mmio *m)
+{
+    unsigned i;
+    m->device_features_sel = m->driver_features_sel = m->queue_sel = 0;
+    m->driver_features = 0;
+    m->interrupt_status = 0;
+    m->renotify = 0;
+    for (i = 0; i < VB_QUEUE_COUNT; i++) {
+        VB_MEMSET(&m->queue[i], 0, sizeof m->queue[i]);
+        m->queue[i].num = vb_queue_size_max(m->dev);
+    }
+    vb__mmio_line(m);
+}
+
+VB__DEF void vb_mmio_init(vb_mmio *m, vb_device *dev, void (*irq)(void *user, int level), void *user)
+{
+    VB_MEMSET(m, 0, sizeof *m);
+    m->dev = dev;
+    m->irq = irq;
+    m->irq_user = user;
+    m->vendor_id = VB_MMIO_VENDOR_QEMU;
+    vb__mmio_clear(m);
+}
+
+VB__DEF void vb_mmio_reset(vb_mmio *m)
+{
+    vb_set_status(m->dev, 0);
+    vb__mmio_clear(m);
+}
+
+VB__DEF void vb_mmio_interrupt(vb_mmio *m, uint32_t bits)
+{
+    m->interrupt_status |= bits & (VB_MMIO_INT_VRING | VB_MMIO_INT_CONFIG);
+    vb__mmio_line(m);
+}
+
+/* Status: 0 resets; the first write with FEATURES_OK hands the accumulated driver features to
+   the device, which keeps FEATURES_OK only if it accepts them (and we require VERSION_1). */
+static void vb__mmio_status(vb_mmio *m, uint32_t value)
+{
+    vb_device *d = m->dev;
+    uint8_t s = (uint8_t)(value & 0xffu);
+    if (s == 0) {
+        vb_mmio_reset(m);
+        return;
+    }
+    if ((s & VB_S_FEATURES_OK) && !(d->status & VB_S_FEATURES_OK)) {
+        vb_set_driver_features(d, m->driver_features);
+        if (!((m->driver_features >> VB_F_VERSION_1) & 1u)) s &= (uint8_t)~VB_S_FEATURES_OK;
+    }
+    vb_set_status(d, s);
+}
+
+/* QueueReady = 1: the staged size and rings go to the device, then the queue starts. A setup
+   the device refuses leaves the queue stopped and the device needing a reset. */
+static void vb__mmio_queue_ready(vb_mmio *m, uint32_t value)
+{
+    vb_device *d = m->dev;
+    unsigned qi = m->queue_sel;
+    const vb_mmio_queue *q = &m->queue[qi];
+    if (value > 1) {
+        vb__mmio_bad(m, VB_MMIO_QUEUE_READY);
+        return;
+    }
+    if (!value) {
+        vb_queue_set_ready(d, qi, 0);
+        return;
+    }
+    if (d->queue[qi].ready) return;
+    if (q->num > UINT16_MAX ||
+        vb_queue_setup(d, qi, (uint16_t)q->num, q->desc, q->avail, q->used) != VB_OK) {
+        vb__mmio_bad(m, VB_MMIO_QUEUE_READY);
+        vb__break(d, VB_LOG_RING_MEMORY);
+        return;
+    }
+    vb_queue_set_ready(d, qi, 1);
+}
+
+/* Replace the low or high half of a 64-bit register pair. */
+static void vb__mmio_half(uint64_t *reg, int high, uint32_t value)
+{
+    if (high)
+        *reg = (*reg & 0xffffffffu) | (uint64_t)value << 32;
+    else
+        *reg = (*reg & ~(uint64_t)0xffffffffu) | value;
+}
+
+static int vb__mmio_config_width(uint64_t offset, unsigned width)
+{
+    return (width == 1 || width == 2 || width == 4) && offset + width <= VB_MMIO_SIZE;
+}
+
+VB__DEF uint32_t vb_mmio_read(vb_mmio *m, uint64_t offset, unsigned width)
+{
+    vb_device *d = m->dev;
+    if (offset >= VB_MMIO_CONFIG && offset < VB_MMIO_SIZE) {
+        unsigned char b[4];
+        if (!vb__mmio_config_width(offset, width)) goto bad;
+        vb_config_read(d, (uint32_t)(offset - VB_MMIO_CONFIG), b, width);
+        return width == 1 ? b[0] : width == 2 ? vb__ld16(b, 0) : vb__ld32(b, 0);
+    }
+    if (width != 4 || (offset & 3u) || offset >= VB_MMIO_SIZE) goto bad;
+    switch (offset) {
+    case VB_MMIO_MAGIC_VALUE: return VB_MMIO_MAGIC;
+    case VB_MMIO_VERSION: return 2;
+    case VB_MMIO_DEVICE_ID: return VB_DEVICE_ID;
+    case VB_MMIO_VENDOR_ID: return m->vendor_id;
+    case VB_MMIO_DEVICE_FEATURES: /* feature bits past 63 do not exist: 0 */
+        return m->device_features_sel > 1 ? 0
+                                          : (uint32_t)(vb_host_features(d) >> (32u * m->device_features_sel));
+    case VB_MMIO_QUEUE_NUM_MAX: /* 0 = no such queue: how a driver probes, not an error */
+        return m->queue_sel < VB_QUEUE_COUNT ? vb_queue_size_max(d) : 0;
+    case VB_MMIO_QUEUE_READY: /* Linux reads it before QueueNumMax: 0 for no queue either */
+        return m->queue_sel < VB_QUEUE_COUNT ? d->queue[m->queue_sel].ready : 0;
+    case VB_MMIO_INTERRUPT_STATUS: return m->interrupt_status;
+    case VB_MMIO_STATUS: return vb_status(d);
+    case VB_MMIO_SHM_LEN_LOW: /* no shared memory regions: length (and base) all ones */
+    case VB_MMIO_SHM_LEN_HIGH:
+    case VB_MMIO_SHM_BASE_LOW:
+    case VB_MMIO_SHM_BASE_HIGH: return 0xffffffffu;
+    case VB_MMIO_CONFIG_GENERATION: return vb_config_generation(d);
+    default: break; /* write-only or reserved */
+    }
+bad:
+    vb__mmio_bad(m, offset);
+    return 0;
+}
+
+VB__DEF void vb_mmio_write(vb_mmio *m, uint64_t offset, uint32_t value, unsigned width)
+{
+    vb_device *d = m->dev;
+    vb_mmio_queue *q = m->queue_sel < VB_QUEUE_COUNT ? &m->queue[m->queue_sel] : 0;
+    int q_ready = q && d->queue[m->queue_sel].ready;
+    if (offset >= VB_MMIO_CONFIG && offset < VB_MMIO_SIZE) {
+        unsigned char b[4];
+        if (!vb__mmio_config_width(offset, width)) goto bad;
+        vb__st32(b, value, 0);
+        vb_config_write(d, (uint32_t)(offset - VB_MMIO_CONFIG), b, width);
+        return;
+    }
+    if (width != 4 || (offset & 3u) || offset >= VB_MMIO_SIZE) goto bad;
+    switch (offset) {
+    case VB_MMIO_DEVICE_FEATURES_SEL: m->device_features_sel = value; return;
+    case VB_MMIO_DRIVER_FEATURES:
+        if (m->driver_features_sel > 1 || (d->status & VB_S_FEATURES_OK)) break;
+        vb__mmio_half(&m->driver_features, m->driver_features_sel == 1, value);
+        return;
+    case VB_MMIO_DRIVER_FEATURES_SEL: m->driver_features_sel = value; return;
+    case VB_MMIO_QUEUE_SEL: m->queue_sel = value; return;
+    case VB_MMIO_QUEUE_NUM:
+        if (!q || q_ready) break;
+        q->num = value;
+        return;
+    case VB_MMIO_QUEUE_READY:
+        if (!q) break;
+        vb__mmio_queue_ready(m, value);
+        return;
+    case VB_MMIO_QUEUE_NOTIFY:
+        if (value >= VB_QUEUE_COUNT) break;
+        if (!d->queue[value].ready) vb__mmio_bad(m, offset); /* the device logs and ignores it */
+        if (vb_queue_notify(d, value))
+            m->renotify |= 1u << value;
+        else
+            m->renotify &= ~(1u << value);
+        return;
+    case VB_MMIO_INTERRUPT_ACK:
+        m->interrupt_status &= ~value;
+        vb__mmio_line(m);
+        return;
+    case VB_MMIO_STATUS: vb__mmio_status(m, value); return;
+    case VB_MMIO_QUEUE_DESC_LOW:
+    case VB_MMIO_QUEUE_DESC_HIGH:
+        if (!q || q_ready) break;
+        vb__mmio_half(&q->desc, offset == VB_MMIO_QUEUE_DESC_HIGH, value);
+        return;
+    case VB_MMIO_QUEUE_AVAIL_LOW:
+    case VB_MMIO_QUEUE_AVAIL_HIGH:
+        if (!q || q_ready) break;
+        vb__mmio_half(&q->avail, offset == VB_MMIO_QUEUE_AVAIL_HIGH, value);
+        return;
+    case VB_MMIO_QUEUE_USED_LOW:
+    case VB_MMIO_QUEUE_USED_HIGH:
+        if (!q || q_ready) break;
+        vb__mmio_half(&q->used, offset == VB_MMIO_QUEUE_USED_HIGH, value);
+        return;
+    case VB_MMIO_SHM_SEL: return; /* any id selects "no region" */
+    default: break;               /* read-only or reserved */
+    }
+bad:
+    vb__mmio_bad(m, offset);
+}
+#endif /* VB_WITH_MMIO */
+
 #ifndef VB_NO_QMP
 /* ============================================================================================
    LAYER 6: QMP (a strict, bounded, allocation-free JSON reader and QEMU's dispatcher)
@@ -1780,27 +2206,6 @@ static int vb__hex(int c)
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
-}
-
-/* One UTF-8 sequence: its length (1-4) and code point, or 0 if malformed (overlong,
-   surrogate, > U+10FFFF or cut short). */
-static size_t vb__utf8(const unsigned char *p, size_t n, uint32_t *cp)
-{
-    size_t len, i;
-    uint32_t c = p[0], min;
-    if (c < 0x80) { *cp = c; return 1; }
-    if (c >= 0xC2 && c <= 0xDF) { len = 2; c &= 0x1Fu; min = 0x80; }
-    else if (c >= 0xE0 && c <= 0xEF) { len = 3; c &= 0x0Fu; min = 0x800; }
-    else if (c >= 0xF0 && c <= 0xF4) { len = 4; c &= 0x07u; min = 0x10000; }
-    else return 0;
-    if (n < len) return 0;
-    for (i = 1; i < len; i++) {
-        if ((p[i] & 0xC0u) != 0x80u) return 0;
-        c = c << 6 | (p[i] & 0x3Fu);
-    }
-    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return 0;
-    *cp = c;
-    return len;
 }
 
 static int vb__hex4(const char *p, uint32_t *v)
@@ -2135,7 +2540,7 @@ static int vb__json_integer(const char *s, vb__span v, int64_t *i, uint64_t *u)
     }
     if (neg) {
         if (acc > (uint64_t)INT64_MAX + 1u) return 0;
-        *i = acc ? (int64_t)(0 - (acc - 1u)) - 1 : 0;
+        *i = acc ? -(int64_t)(acc - 1u) - 1 : 0;
         return 1;
     }
     if (acc > (uint64_t)INT64_MAX) {
@@ -2147,59 +2552,6 @@ static int vb__json_integer(const char *s, vb__span v, int64_t *i, uint64_t *u)
 }
 
 /* ---- writing JSON the way QEMU's json-writer does ------------------------------------------- */
-
-static void vb__put_cp(vb__out *o, uint32_t cp)
-{
-    static const char hex[] = "0123456789ABCDEF"; /* upper case, as QEMU */
-    char u[6];
-    switch (cp) {
-    case '"': vb__put(o, "\\\"", 2); return;
-    case '\\': vb__put(o, "\\\\", 2); return;
-    case 8: vb__put(o, "\\b", 2); return;
-    case 12: vb__put(o, "\\f", 2); return;
-    case 10: vb__put(o, "\\n", 2); return;
-    case 13: vb__put(o, "\\r", 2); return;
-    case 9: vb__put(o, "\\t", 2); return;
-    default: break;
-    }
-    if (cp >= 0x20 && cp < 0x7F) {
-        u[0] = (char)cp;
-        vb__put(o, u, 1);
-        return;
-    }
-    if (cp > 0xFFFF) { /* a surrogate pair */
-        cp -= 0x10000u;
-        vb__put_cp(o, 0xD800u + (cp >> 10));
-        cp = 0xDC00u + (cp & 0x3FFu);
-    }
-    u[0] = '\\';
-    u[1] = 'u';
-    u[2] = hex[(cp >> 12) & 15u];
-    u[3] = hex[(cp >> 8) & 15u];
-    u[4] = hex[(cp >> 4) & 15u];
-    u[5] = hex[cp & 15u];
-    vb__put(o, u, 6);
-}
-
-/* UTF-8 bytes as the inside of a JSON string (malformed bytes become U+FFFD). */
-static void vb__put_utf8(vb__out *o, const char *p, size_t n)
-{
-    while (n) {
-        uint32_t cp;
-        size_t k = vb__utf8((const unsigned char *)p, n, &cp);
-        if (!k) { cp = 0xFFFD; k = 1; }
-        vb__put_cp(o, cp);
-        p += k;
-        n -= k;
-    }
-}
-
-static void vb__put_str(vb__out *o, const char *lit)
-{
-    vb__put(o, "\"", 1);
-    vb__put_utf8(o, lit, vb__strlen(lit));
-    vb__put(o, "\"", 1);
-}
 
 /* The inside of an input string, re-escaped. */
 static void vb__put_span_text(vb__out *o, const char *s, vb__span sp)
@@ -2215,13 +2567,14 @@ static void vb__put_value(vb__out *o, const char *s, vb__span v, unsigned flags,
     char c = s[v.at];
     int64_t i;
     uint64_t u;
+    int kind;
     if (c == '{') {
         size_t pos = v.at + 1;
         vb__span key, val;
         int first = 1;
         vb__put(o, "{", 1);
         while (vb__json_member(s, &pos, &key, &val)) {
-            if (!first) vb__put(o, (flags & VB_JSON_PRETTY) ? "," : ", ", (flags & VB_JSON_PRETTY) ? 1u : 2u);
+            if (!first) vb__sep(o, flags);
             vb__newline(o, flags, level + 1);
             vb__put(o, "\"", 1);
             vb__put_span_text(o, s, key);
@@ -2238,7 +2591,7 @@ static void vb__put_value(vb__out *o, const char *s, vb__span v, unsigned flags,
             vb__span e;
             e.at = pos;
             e.end = vb__json_skip(s, pos);
-            if (!first) vb__put(o, (flags & VB_JSON_PRETTY) ? "," : ", ", (flags & VB_JSON_PRETTY) ? 1u : 2u);
+            if (!first) vb__sep(o, flags);
             vb__newline(o, flags, level + 1);
             vb__put_value(o, s, e, flags, level + 1);
             first = 0;
@@ -2251,9 +2604,9 @@ static void vb__put_value(vb__out *o, const char *s, vb__span v, unsigned flags,
         vb__put(o, "\"", 1);
         vb__put_span_text(o, s, v);
         vb__put(o, "\"", 1);
-    } else if (vb__json_integer(s, v, &i, &u) == 1) {
+    } else if ((kind = vb__json_integer(s, v, &i, &u)) == 1) {
         vb__put_i64(o, i);
-    } else if (vb__json_integer(s, v, &i, &u) == 2) {
+    } else if (kind == 2) {
         vb__put_u64(o, u);
     } else {
         vb__put(o, s + v.at, v.end - v.at); /* true, false, null, or a double as written */
@@ -2455,12 +2808,10 @@ static void vb__qmp_qom_get(vb__reply *r, vb_qmp *s, vb__span args, int has_args
         return;
     }
     vb__reply_return(r);
-    if (vb__name_is(prop, vb__strlen(prop), "guest-stats")) {
-        vb__render_stats(s->dev, &r->o, r->flags, 1);
-    } else {
-        char tmp[64];
-        vb_prop_get(s->dev, prop, vb__strlen(prop), tmp, sizeof tmp, &n, 0, &e);
-        vb__put(&r->o, tmp, n < sizeof tmp ? n : sizeof tmp - 1);
+    switch (vb__prop_find(s->dev, prop, vb__strlen(prop))) {
+    case VB__PROP_STATS: vb__render_stats(s->dev, &r->o, r->flags, 1); break;
+    case VB__PROP_TYPE: vb__put_str(&r->o, s->dev->type_name); break;
+    default: vb__put_i64(&r->o, vb_poll_interval(s->dev)); break;
     }
     vb__reply_end(r);
 }
@@ -2478,7 +2829,7 @@ static int vb__qmp_qom_set(vb__reply *r, vb_qmp *s, vb__span args, int has_args,
     if (!vb__args(r, args, has_args, params, 3, v) || !vb__qmp_path(r, s, v[0]) ||
         !(prop = vb__qmp_prop(r, s->dev, v[1])))
         return 0;
-    if (vb_prop_type(s->dev, prop, vb__strlen(prop))[0] == 'i' &&
+    if (vb__prop_find(s->dev, prop, vb__strlen(prop)) == VB__PROP_INTERVAL &&
         vb__json_integer(r->in, v[2], &iv, &uv) != 1) {
         vb__reply_error_begin(r, "GenericError");
         vb__puts(&r->o, "Invalid parameter type for '");
@@ -2506,7 +2857,7 @@ static void vb__qmp_qom_list(vb__reply *r, vb_qmp *s, vb__span args, int has_arg
     vb__reply_return(r);
     vb__put(&r->o, "[", 1);
     for (i = 0; (name = vb_prop_name(s->dev, i)) != 0; i++) {
-        if (i) vb__put(&r->o, (r->flags & VB_JSON_PRETTY) ? "," : ", ", (r->flags & VB_JSON_PRETTY) ? 1u : 2u);
+        if (i) vb__sep(&r->o, r->flags);
         vb__newline(&r->o, r->flags, 2);
         vb__put(&r->o, "{", 1);
         vb__member(&r->o, r->flags, 3, 1, "name");
@@ -2649,7 +3000,8 @@ VB__DEF size_t vb_qmp_execute(vb_qmp *s, const char *in, size_t len, char *buf, 
     /* The validated text may be walked without bounds checks, except for a NUL inside it. */
     for (pos = 0; pos < len; pos++)
         if (!in[pos]) break;
-    if (pos < len || !vb__json_value(&j) || (vb__json_ws(&j), j.pos != len)) {
+    if (pos == len && vb__json_value(&j)) vb__json_ws(&j);
+    if (pos < len || j.why || j.pos != len) {
         if (pos < len) vb__json_fail(&j, "invalid character");
         else if (!j.why) vb__json_fail(&j, "trailing characters after the value");
         vb__reply_error_begin(&r, "GenericError");
@@ -2727,10 +3079,12 @@ VB__DEF size_t vb_qmp_execute(vb_qmp *s, const char *in, size_t len, char *buf, 
     }
     /* A command with an effect runs only once its whole reply is known to fit. */
     if (done && r.o.len < r.o.cap) {
-        vb__reply again = r;
-        again.o.buf = 0;
-        again.o.cap = 0;
-        again.o.len = 0;
+        vb__reply again; /* the same command again, now for its effect; its text goes nowhere */
+        vb__out_init(&again.o, 0, 0);
+        again.flags = r.flags;
+        again.in = r.in;
+        again.id = r.id;
+        again.has_id = r.has_id;
         if (vb__str_is(in, exec, "qom-set")) vb__qmp_qom_set(&again, s, args, has_args, 1);
         else if (vb__str_is(in, exec, "balloon")) vb__qmp_balloon(&again, s, args, has_args, 1);
         else vb__qmp_capabilities(&again, s, args, has_args, 1);
