@@ -24,7 +24,8 @@ FUZZERS := $(patsubst fuzz/%.c,build/%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_RUNS ?= 20000
 SOAK_SEQUENCES ?= 1000000
 
-.PHONY: all run test unit install clean fuzz fuzz-smoke soak lint coverage valgrind
+.PHONY: all run test unit install clean fuzz fuzz-smoke soak lint coverage valgrind \
+        bench bench-instr bench-qemu
 all: build/vballoon-sim build/test-runner
 
 build:
@@ -85,3 +86,18 @@ install: vballoon.h
 
 clean:
 	rm -rf build
+
+# ---- benchmarks (bench/, README "Benchmarks"): need libcjson-dev; bench-instr needs valgrind;
+# the footprint rows use gcc-arm-none-eabi and gcc-riscv64-unknown-elf (a missing one is
+# reported, not fatal); bench-qemu needs qemu-system-x86. bench/setup.sh installs them.
+build/bench: bench/bench.c vballoon.h tests/guest.h | build
+	$(CC) -std=c99 -O2 -g $(WARN) -I. $< -lcjson -o $@
+
+bench: build/bench build/vballoon-sim
+	sh bench/run.sh
+
+bench-instr: build/bench
+	sh bench/instr.sh build/bench
+
+bench-qemu: build/bench build/vballoon-sim
+	sh bench/run.sh --qemu

@@ -21,6 +21,14 @@
    The examples of QEMU's docs/virtio-balloon-stats.txt work as pasted (examples/seed-demo.sh
    plays them). --help lists the options.
 
+   QMP SOCKET
+       --qmp unix:PATH    also listen on a unix socket, as QEMU's -qmp unix:PATH,server=on,
+                          wait=off: each client gets the greeting and must send
+                          qmp_capabilities first; several clients at once, each with its own
+                          session; events go to every negotiated monitor. The sim then runs
+                          until SIGINT or SIGTERM (end of stdin closes only the stdin monitor)
+                          and removes PATH on the way out. bench/ measures qom-get over it.
+
    GUEST PHYSICAL MEMORY
        0x00000000 .. 0x00400000   4 MiB of real bytes (guest_ram[]): the driver's rings, its
                                   stats buffer and its PFN array live here
@@ -52,10 +60,14 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -70,6 +82,7 @@ typedef struct options {
     uint32_t interval;       /* --interval: initial guest-stats-polling-interval */
     uint64_t ram_mib;        /* --ram */
     const char *type_name;   /* --transport: the QOM type named in errors */
+    const char *qmp_path;    /* --qmp unix:PATH: a QMP socket besides stdin */
     int pretty, virtual_clock, fixed_stats, verbose, greeting, no_driver;
 } options;
 
@@ -96,6 +109,8 @@ static void usage(FILE *f)
           "                      this host's /proc/meminfo and /proc/vmstat\n"
           "  --no-driver         the guest never loads its balloon driver\n"
           "  --qmp-greeting      print the QMP greeting and require qmp_capabilities\n"
+          "  --qmp unix:PATH     also serve QMP on a unix socket (greeting, qmp_capabilities\n"
+          "                      required, several clients); then run until SIGINT/SIGTERM\n"
           "  --pretty            pretty-printed replies\n"
           "  --verbose           device log, driver and host actions on stderr\n"
           "  --help              this text\n",
@@ -137,7 +152,8 @@ static void parse_options(int argc, char **argv, options *o)
         memcpy(name, a, n);
         name[n] = 0;
         if (!strcmp(name, "--profile") || !strcmp(name, "--stats") || !strcmp(name, "--keys") ||
-            !strcmp(name, "--interval") || !strcmp(name, "--ram") || !strcmp(name, "--transport")) {
+            !strcmp(name, "--interval") || !strcmp(name, "--ram") || !strcmp(name, "--transport") ||
+            !strcmp(name, "--qmp")) {
             val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : 0);
             if (!val) bad_usage("missing value for", name);
         } else if (eq) {
@@ -161,6 +177,12 @@ static void parse_options(int argc, char **argv, options *o)
             if (!strcmp(val, "pci")) o->type_name = "virtio-balloon-pci";
             else if (!strcmp(val, "mmio")) o->type_name = "virtio-balloon-device";
             else bad_usage("--transport must be pci or mmio, not", val);
+        } else if (!strcmp(name, "--qmp")) {
+            /* QEMU's chardev syntax; only the unix form, and sun_path's size bounds the path */
+            if (strncmp(val, "unix:", 5) != 0 || !val[5] ||
+                strlen(val + 5) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+                bad_usage("--qmp must be unix:PATH (a path of at most 107 bytes), not", val);
+            o->qmp_path = val + 5;
         } else if (!strcmp(name, "--interval")) {
             o->interval = (uint32_t)parse_number(name, val, 0, UINT32_MAX);
         } else if (!strcmp(name, "--ram")) {
@@ -207,9 +229,22 @@ typedef struct event_throttle {
     size_t len;
 } event_throttle;
 
+/* One QMP monitor: stdin/stdout (mon[0]) or a client of the --qmp socket. Each has its own
+   session (capabilities negotiation) and its own bytes not yet framed into commands. */
+#define INPUT_MAX 65536u
+#define CLIENTS_MAX 8 /* more wait in the listen backlog, as they would with QEMU */
+
+typedef struct monitor {
+    int in, out;               /* file descriptors; in == -1: the slot is free */
+    vb_qmp qmp;
+    char input[INPUT_MAX + 1]; /* + a NUL after the bytes not yet framed */
+    size_t input_len;
+} monitor;
+
 typedef struct vmm {
     vb_device dev;
-    vb_qmp qmp;
+    monitor mon[1 + CLIENTS_MAX]; /* mon[0]: stdin/stdout */
+    int listen_fd;                /* --qmp socket, or -1 */
     options opt;
     uint64_t clock_ms;   /* virtual clock (--virtual-clock) */
     uint64_t start_ms;   /* VM clock at start, for the verbose log */
@@ -344,16 +379,50 @@ static const vb_host host_ops = {
    3. THE HOST: QMP OUTPUT AND BALLOON_CHANGE EVENTS
    ============================================================================================ */
 
-static void put_line(const char *s, size_t len)
+static void monitor_close(monitor *m)
 {
-    if (fwrite(s, 1, len, stdout) != len || fputc('\n', stdout) == EOF || fflush(stdout) != 0)
-        die("writing stdout");
+    if (m->in > STDIN_FILENO) close(m->in); /* a socket client: in == out */
+    m->in = m->out = -1;
+    m->input_len = 0;
+}
+
+/* One reply or event and its line end. A socket client that has gone away is dropped; the
+   writes block, so a client that stops reading stalls the sim (QEMU would buffer instead). */
+static void put_line(monitor *m, const char *s, size_t len)
+{
+    struct iovec iov[2];
+    if (m->out == STDOUT_FILENO) {
+        if (fwrite(s, 1, len, stdout) != len || fputc('\n', stdout) == EOF || fflush(stdout) != 0)
+            die("writing stdout");
+        return;
+    }
+    iov[0].iov_base = (void *)(uintptr_t)s; /* writev does not write to it */
+    iov[0].iov_len = len;
+    iov[1].iov_base = (void *)(uintptr_t)"\n";
+    iov[1].iov_len = 1;
+    while (m->out >= 0 && iov[1].iov_len) { /* one system call, unless the socket is full */
+        ssize_t n = writev(m->out, iov[0].iov_len ? iov : iov + 1, iov[0].iov_len ? 2 : 1);
+        size_t done = n > 0 ? (size_t)n : 0, first = done < iov[0].iov_len ? done : iov[0].iov_len;
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            monitor_close(m); /* EPIPE and the like: SIGPIPE is ignored with --qmp */
+            return;
+        }
+        iov[0].iov_base = (char *)iov[0].iov_base + first;
+        iov[0].iov_len -= first;
+        iov[1].iov_len -= done - first;
+    }
 }
 
 static void emit_event(vmm *v, const char *line, size_t len)
 {
-    /* Like QEMU, a monitor still in capabilities negotiation gets no events. */
-    if ((v->qmp.flags & VB_QMP_NO_NEGOTIATION) || v->qmp.negotiated) put_line(line, len);
+    unsigned i;
+    /* Like QEMU, every monitor gets the event, except one still in capabilities negotiation. */
+    for (i = 0; i < 1 + CLIENTS_MAX; i++) {
+        monitor *m = &v->mon[i];
+        if (m->out >= 0 && ((m->qmp.flags & VB_QMP_NO_NEGOTIATION) || m->qmp.negotiated))
+            put_line(m, line, len);
+    }
 }
 
 static void event_balloon_change(vmm *v)
@@ -362,7 +431,7 @@ static void event_balloon_change(vmm *v)
     int64_t s, us;
     size_t n;
     wall_now(v, &s, &us); /* stamped now, even if it has to wait */
-    n = vb_qmp_event_balloon_change(&v->qmp, s, us, t->line, sizeof t->line);
+    n = vb_qmp_event_balloon_change(&v->mon[0].qmp, s, us, t->line, sizeof t->line);
     t->len = n < sizeof t->line ? n : sizeof t->line - 1;
     if (t->open) {
         t->pending = 1;
@@ -911,7 +980,6 @@ static void run_timers(vmm *v, guest *g, uint64_t until)
    x-advance-clock, and lets the seed document be pasted from a web page (see paste_fixup).
    ============================================================================================ */
 
-#define INPUT_MAX 65536u
 #define ADVANCE_MAX_MS (UINT64_C(366) * 86400u * 1000u) /* at most a year per command */
 
 /* A reply echoes at most the command's own text ("id", a path in an error), escaped in at most
@@ -919,8 +987,6 @@ static void run_timers(vmm *v, guest *g, uint64_t until)
    would not run a command whose reply does not fit, so a smaller buffer would be safe too.) */
 #define REPLY_MAX (4096u + 6u * INPUT_MAX)
 
-static char input[INPUT_MAX + 1]; /* + a NUL after the bytes not yet framed */
-static size_t input_len;
 static char reply[REPLY_MAX];
 
 /* The published seed document uses no-break spaces (U+00A0, bytes C2 A0) for its spaces; QEMU
@@ -1093,7 +1159,7 @@ static int parse_advance(const char *in, size_t len, advance *a)
 }
 
 /* The reply to x-advance-clock, in vb_qmp's style: {"return": {}} or an error, then the "id". */
-static void advance_reply(const vmm *v, const advance *a)
+static void advance_reply(const vmm *v, monitor *m, const advance *a)
 {
     int pretty = v->opt.pretty, n;
     if (a->error[0])
@@ -1110,15 +1176,15 @@ static void advance_reply(const vmm *v, const advance *a)
                       pretty ? ",\n    \"id\": %.*s" : ", \"id\": %.*s", (int)a->id_len, a->id);
     if (n > 0) n += snprintf(reply + n, sizeof reply - (size_t)n, pretty ? "\n}" : "}");
     if (n < 0) die("snprintf");
-    put_line(reply, (size_t)n);
+    put_line(m, reply, (size_t)n);
 }
 
 /* One framed command: answer it, then let the machine react (a new interval polls at once, a
    balloon target interrupts the guest). */
-static void handle_command(vmm *v, guest *g, const char *cmd, size_t len)
+static void handle_command(vmm *v, guest *g, monitor *m, const char *cmd, size_t len)
 {
     advance a;
-    int negotiated = (v->qmp.flags & VB_QMP_NO_NEGOTIATION) || v->qmp.negotiated;
+    int negotiated = (m->qmp.flags & VB_QMP_NO_NEGOTIATION) || m->qmp.negotiated;
 
     if (v->opt.virtual_clock && negotiated && parse_advance(cmd, len, &a)) {
         if (!a.error[0]) {
@@ -1127,45 +1193,89 @@ static void handle_command(vmm *v, guest *g, const char *cmd, size_t len)
             run_timers(v, g, target);
             v->clock_ms = target;
         }
-        advance_reply(v, &a);
+        advance_reply(v, m, &a);
     } else {
-        size_t n = vb_qmp_execute(&v->qmp, cmd, len, reply, sizeof reply);
+        size_t n = vb_qmp_execute(&m->qmp, cmd, len, reply, sizeof reply);
         if (n >= sizeof reply) /* cannot happen (see REPLY_MAX); the command was not run */
             fprintf(stderr, "vballoon-sim: reply too long, command ignored\n");
         else if (n > 0)        /* 0: nothing but whitespace */
-            put_line(reply, n);
+            put_line(m, reply, n);
     }
     guest_run(g);
     run_timers(v, g, vm_now(v));
 }
 
-/* Read what stdin has, execute every complete JSON value. Returns 0 at end of input. */
-static int read_commands(vmm *v, guest *g)
+/* Read what a monitor has, execute every complete JSON value. Returns 0 at end of input (the
+   monitor is then closed). Trouble on stdin ends the sim; trouble with a client drops it. */
+static int read_commands(vmm *v, guest *g, monitor *m)
 {
+    const int is_stdin = m->in == STDIN_FILENO;
     size_t used;
     ssize_t n;
 
-    do n = read(STDIN_FILENO, input + input_len, INPUT_MAX - input_len);
+    do n = read(m->in, m->input + m->input_len, INPUT_MAX - m->input_len);
     while (n < 0 && errno == EINTR);
-    if (n < 0) die("reading stdin");
-    if (n == 0) { /* like QEMU, drop a command cut short by the end of input */
-        if (input[strspn(input, " \t\r\n")])
+    if (n < 0 && is_stdin) die("reading stdin");
+    if (n <= 0) { /* like QEMU, drop a command cut short by the end of input */
+        if (n == 0 && m->input[strspn(m->input, " \t\r\n")])
             say(v, "host", "incomplete command at end of input ignored");
+        if (!is_stdin) say(v, "host", "QMP client gone");
+        monitor_close(m);
         return 0;
     }
-    input_len += (size_t)n;
-    paste_fixup(input, input_len);
-    while (input_len && (used = vb_qmp_frame(input, input_len)) > 0) {
-        handle_command(v, g, input, used);
-        memmove(input, input + used, input_len - used);
-        input_len -= used;
+    m->input_len += (size_t)n;
+    paste_fixup(m->input, m->input_len);
+    while (m->input_len && (used = vb_qmp_frame(m->input, m->input_len)) > 0) {
+        handle_command(v, g, m, m->input, used);
+        if (m->in < 0) return 0; /* it went away while we answered */
+        memmove(m->input, m->input + used, m->input_len - used);
+        m->input_len -= used;
     }
-    input[input_len] = 0;
-    if (input_len == INPUT_MAX) {
+    m->input[m->input_len] = 0;
+    if (m->input_len == INPUT_MAX) {
         errno = 0;
-        die("a command longer than 64 KiB");
+        if (is_stdin) die("a command longer than 64 KiB");
+        say(v, "host", "QMP client dropped: a command longer than 64 KiB");
+        monitor_close(m);
+        return 0;
     }
     return 1;
+}
+
+/* --- the --qmp socket: QEMU's -qmp unix:PATH,server=on,wait=off --- */
+
+static volatile sig_atomic_t stop_signal; /* SIGINT or SIGTERM arrived */
+
+static void on_stop_signal(int sig) { stop_signal = sig; }
+
+static int qmp_listen(const char *path)
+{
+    struct sockaddr_un addr;
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0) die("socket");
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    memcpy(addr.sun_path, path, strlen(path) + 1); /* the length was checked with the option */
+    unlink(path); /* a socket left behind by an earlier run, as QEMU does */
+    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0) die("bind (--qmp)");
+    if (listen(fd, 16) != 0) die("listen (--qmp)");
+    return fd;
+}
+
+/* A new client: its own session, the greeting, and capabilities negotiation required. */
+static void qmp_accept(vmm *v)
+{
+    unsigned i;
+    size_t n;
+    int fd = accept(v->listen_fd, NULL, NULL);
+    if (fd < 0) return; /* gone before we took it: nothing to do */
+    i = 1;
+    while (v->mon[i].in >= 0) i++; /* main() polls only while a slot is free */
+    v->mon[i].in = v->mon[i].out = fd;
+    vb_qmp_init(&v->mon[i].qmp, &v->dev, v->opt.pretty ? VB_QMP_PRETTY : 0u);
+    n = vb_qmp_greeting(&v->mon[i].qmp, reply, sizeof reply);
+    say(v, "host", "QMP client %u connected", i);
+    put_line(&v->mon[i], reply, n < sizeof reply ? n : sizeof reply - 1);
 }
 
 /* ============================================================================================
@@ -1178,7 +1288,7 @@ int main(int argc, char **argv)
     static guest gst;
     vb_config cfg;
     const vb_counters *c;
-    unsigned flags;
+    unsigned flags, i;
 
     parse_options(argc, argv, &vm.opt);
     vm.start_ms = vm_now(&vm);
@@ -1195,12 +1305,26 @@ int main(int argc, char **argv)
         die("vb_init refused the configuration");
     }
 
-    /* The monitor: the seed's commands work without a greeting or qmp_capabilities first. */
+    /* The monitors. On stdin, the seed's commands work without a greeting or qmp_capabilities
+       first; socket clients get QEMU's handshake. */
+    for (i = 1; i < 1 + CLIENTS_MAX; i++) vm.mon[i].in = vm.mon[i].out = -1;
+    vm.mon[0].in = STDIN_FILENO;
+    vm.mon[0].out = STDOUT_FILENO;
     flags = (vm.opt.pretty ? VB_QMP_PRETTY : 0u) | (vm.opt.greeting ? 0u : VB_QMP_NO_NEGOTIATION);
-    vb_qmp_init(&vm.qmp, &vm.dev, flags);
+    vb_qmp_init(&vm.mon[0].qmp, &vm.dev, flags);
     if (vm.opt.greeting) {
-        size_t n = vb_qmp_greeting(&vm.qmp, reply, sizeof reply);
-        put_line(reply, n < sizeof reply ? n : sizeof reply - 1);
+        size_t n = vb_qmp_greeting(&vm.mon[0].qmp, reply, sizeof reply);
+        put_line(&vm.mon[0], reply, n < sizeof reply ? n : sizeof reply - 1);
+    }
+    vm.listen_fd = -1;
+    if (vm.opt.qmp_path) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_stop_signal; /* no SA_RESTART: poll() returns EINTR */
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN); /* a client that went away is an error from writev() */
+        vm.listen_fd = qmp_listen(vm.opt.qmp_path);
     }
 
     /* The guest boots and loads virtio_balloon. */
@@ -1211,19 +1335,45 @@ int main(int argc, char **argv)
     guest_run(&gst);
     run_timers(&vm, &gst, vm_now(&vm));
 
-    /* The main loop: sleep until input or the next deadline; time only moves by itself in real
-       mode (the virtual clock waits for x-advance-clock). */
-    for (;;) {
-        struct pollfd pfd = {STDIN_FILENO, POLLIN, 0};
+    /* The main loop: sleep until input, a client or the next deadline; time only moves by
+       itself in real mode (the virtual clock waits for x-advance-clock). Without --qmp the sim
+       ends with stdin; with it, at SIGINT or SIGTERM. */
+    while (!stop_signal) {
+        struct pollfd pfd[2 + CLIENTS_MAX];
+        monitor *who[2 + CLIENTS_MAX];
+        nfds_t nfd = 0, k;
         uint64_t next = next_timer(&vm), now = vm_now(&vm);
-        int timeout = -1, r;
+        int timeout = -1, r, full = 1;
+        for (i = 0; i < 1 + CLIENTS_MAX; i++) {
+            if (vm.mon[i].in < 0) {
+                full = 0;
+                continue;
+            }
+            pfd[nfd].fd = vm.mon[i].in;
+            pfd[nfd].events = POLLIN;
+            who[nfd++] = &vm.mon[i];
+        }
+        if (vm.listen_fd < 0 && vm.mon[0].in < 0) break; /* stdin ended and no socket */
+        if (vm.listen_fd >= 0 && !full) {                 /* else clients wait in the backlog */
+            pfd[nfd].fd = vm.listen_fd;
+            pfd[nfd].events = POLLIN;
+            who[nfd++] = NULL;
+        }
         if (!vm.opt.virtual_clock && next != UINT64_MAX)
             timeout = next <= now ? 0 : (next - now > INT_MAX ? INT_MAX : (int)(next - now));
-        r = poll(&pfd, 1, timeout);
+        r = poll(pfd, nfd, timeout);
         if (r < 0 && errno != EINTR) die("poll");
-        if (r > 0 && (pfd.revents & POLLNVAL)) break; /* no stdin at all: like end of input */
-        if (r > 0 && !read_commands(&vm, &gst)) break;
+        for (k = 0; r > 0 && k < nfd; k++) {
+            if (!pfd[k].revents) continue;
+            if (!who[k]) qmp_accept(&vm);
+            else if (pfd[k].revents & POLLNVAL) monitor_close(who[k]); /* no stdin: as its end */
+            else read_commands(&vm, &gst, who[k]);
+        }
         if (!vm.opt.virtual_clock) run_timers(&vm, &gst, vm_now(&vm));
+    }
+    if (vm.listen_fd >= 0) {
+        close(vm.listen_fd);
+        unlink(vm.opt.qmp_path);
     }
     c = vb_get_counters(&vm.dev);
     say(&vm, "host",

@@ -1,0 +1,59 @@
+#!/bin/sh
+# bench/instr.sh - instructions per stats round and per render, counted by callgrind (stable on a
+# noisy machine). build/bench --instr NAME switches collection on around 1000 repetitions of one
+# path, calling the library through function pointers; the inclusive cost of the entry points
+# (vb_timer_expired + vb_queue_notify, or vb_render_guest_stats) / 1000 is the figure, and the
+# part spent in the benchmark's host callbacks (bounds check + memcpy) is shown apart.
+#
+#   sh bench/instr.sh [build/bench] [--tsv]        (needs valgrind)
+BENCH=${1:-build/bench}
+TSV=${2:-}
+N=1000
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+
+row() { # section what value goal
+    if [ "$TSV" = --tsv ]; then printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4"
+    else printf '%-8s %-52s %-44s %s\n' "$1" "$2" "$3" "$4"; fi
+}
+
+if ! command -v valgrind >/dev/null 2>&1; then
+    row instr "instructions (callgrind)" "not run: no valgrind" ""
+    exit 0
+fi
+
+# incl FILE REGEX: summed inclusive Ir of the functions whose name matches REGEX exactly (only the
+# function list's lines, which end in "[object]"; the source annotation repeats names)
+incl() {
+    callgrind_annotate --inclusive=yes --threshold=100 "$1" 2>/dev/null |
+        awk -v re="$2" '/ \[/ { n = $1; gsub(",", "", n); f = $0; sub(/ \[.*$/, "", f); sub(/^.*:/, "", f)
+                          if (n ~ /^[0-9]+$/ && f ~ ("^(" re ")$")) s += n } END { print s + 0 }'
+}
+
+run() { # NAME -> $tmp/NAME.out
+    valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file="$tmp/$1.out" \
+        "$BENCH" --instr "$1" >/dev/null 2>"$tmp/$1.err" || { cat "$tmp/$1.err" >&2; return 1; }
+}
+
+HOST='lean_read|lean_write|lean_arm|lean_notify|tg_now|tg_wall|tg_cancel|tg_notify_config'
+for what in "round10d 10 direct" "round10i 10 indirect" "round16d 16 direct" "round16i 16 indirect"; do
+    set -- $what
+    run "$1" || exit 1
+    total=$(incl "$tmp/$1.out" 'vb_timer_expired|vb_queue_notify')
+    host=$(incl "$tmp/$1.out" "$HOST")
+    goal=""
+    [ "$2" = 16 ] && goal="<= 300"
+    row instr "stats round, $2 tags, $3" \
+        "$(( (total - host + N / 2) / N )) instr (+$(( (host + N / 2) / N )) in host callbacks)" "$goal"
+done
+for what in "render-doc doc compact" "render-qemu qemu compact" "render-qemu-pretty qemu pretty"; do
+    set -- $what
+    run "$1" || exit 1
+    total=$(incl "$tmp/$1.out" 'vb_render_guest_stats')
+    row instr "render guest-stats, $2 profile, 16 keys, $3" "$(( (total + N / 2) / N )) instr" ""
+done
+run cjson || exit 1
+total=$(awk '/^totals:/ { print $2 }' "$tmp/cjson.out")
+run empty || exit 1
+empty=$(awk '/^totals:/ { print $2 }' "$tmp/empty.out")
+row instr "  cJSON build + print + free, same object (compact)" "$(( (total - empty + N / 2) / N )) instr" ""
