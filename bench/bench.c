@@ -843,7 +843,7 @@ static int instr(const char *name)
         /* called through volatile pointers: not inlined, so nothing of the guest's part can be
            scheduled inside the collected region */
         void (*volatile expire)(vb_device *) = vb_timer_expired;
-        void (*volatile kick)(vb_device *, unsigned) = vb_queue_notify;
+        int (*volatile kick)(vb_device *, unsigned) = vb_queue_notify;
         for (r = 0; r < 100; r++) stats_round(t); /* warm */
         for (r = 0; r < INSTR_ROUNDS; r++) {
             t->now_ms = t->deadline;
