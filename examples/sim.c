@@ -475,11 +475,13 @@ static void bus_config_write(vmm *v, uint32_t offset, const void *buf, uint32_t 
     }
 }
 
-/* A kick (queue notify); for the verbose log, what the host did with the pages. */
+/* A kick (queue notify); for the verbose log, what the host did with the pages. The device
+   bounds the work of one call; while it reports buffers left over, call it again (a real VMM
+   would do that from its next loop iteration instead of blocking the vCPU). */
 static void bus_notify(vmm *v, unsigned queue)
 {
     v->kick_pages = v->kick_ranges = 0;
-    vb_queue_notify(&v->dev, queue);
+    while (vb_queue_notify(&v->dev, queue)) {}
     if (queue != VB_QUEUE_STATS)
         say(v, "host", "%s: %" PRIu64 " pages in %" PRIu64 " range(s)",
             queue == VB_QUEUE_INFLATE ? "inflate" : "deflate", v->kick_pages, v->kick_ranges);
