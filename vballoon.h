@@ -76,19 +76,24 @@
                                (len 0 + interrupt); hold the new one; reset all 16 stats to
                                unset; parse; last-update = wall clock. Then, kick with or
                                without a buffer, re-arm: deadline = now + interval.
-     timer expires             nothing held or STATS_VQ not negotiated: re-arm only. Otherwise
-                               return the held buffer (len 0 + interrupt) and do NOT re-arm:
-                               the guest's answer re-arms (a silent guest stops polling).
+     timer expires             nothing held, STATS_VQ not negotiated, the stats queue stopped or
+                               the device broken: re-arm only. Otherwise return the held buffer
+                               (len 0 + interrupt) and do NOT re-arm: the guest's answer
+                               re-arms (a silent guest stops polling).
      interval set to v         v == current: nothing. v == 0: stop the timer, keep the stats.
                                From 0: poll at once (deadline = now). Else deadline = now + v.
      virtio reset              forget (un-pop) the held buffer; stats, timer, interval stay.
-     machine reset             virtio reset, then stats unset and last-update 0 (not on wakeup).
+                               Stopping the stats queue un-pops it too.
+     machine reset             virtio reset, stats unset, last-update 0, actual 0; an S3
+                               wake-up (vb_machine_reset(dev, 1)) changes nothing at all.
      DRIVER_OK, nothing held   re-read the one buffer a migration source had popped (rewind).
      snapshot load             re-arm (now + interval) and the rewind above.
 
-   Stats buffers are parsed up to VB_STATS_MAX_BYTES; bytes past it are not read. A notification
-   costs at most one descriptor chain of at most queue-size descriptors (inflate/deflate: at most
-   queue-size chains); nothing the guest writes can make it loop or allocate.
+   Stats buffers are parsed up to VB_STATS_MAX_BYTES; bytes past it are not read. A stats
+   notification costs one chain of at most queue-size descriptors; an inflate/deflate one at
+   most about two queues' worth of descriptors (vb_queue_notify returns 1 if buffers are left
+   for another call). Queues hold at most 1024 entries. Nothing the guest writes can make the
+   device loop or allocate.
 
    HOSTILE GUESTS
    ==============
@@ -98,8 +103,10 @@
    zero-length descriptors, address+length overflow, a readable descriptor after a writable one,
    an avail index that runs more than the queue size ahead, more buffers in flight than the queue
    holds, memory the host refuses. Any of them marks the device broken: DEVICE_NEEDS_RESET (0x40)
-   appears in the status and a config interrupt is sent (VERSION_1 only, as in QEMU); the device
-   then ignores notifications and touches no guest memory until a reset.
+   appears in the status (VERSION_1 only) and, once DRIVER_OK is set, a config interrupt is sent,
+   as in QEMU; the device then ignores notifications and touches no guest memory until a reset.
+   An indirect table may only be the head of a chain (as in QEMU and Linux; the spec also allows
+   it after chained descriptors, which this device refuses as a ring error).
 
    PROFILES
    ========
@@ -120,8 +127,9 @@
      VB_MEMCPY, VB_MEMSET   libc replacements (default memcpy/memset, or byte loops with
                             VB_NO_STDLIB); define both or neither
      VB_ASSERT(x)           internal invariant check (default assert; none with VB_NO_STDLIB)
-     VB_FENCE()             full memory barrier between ring accesses (default: the compiler's
-                            __atomic_thread_fence on GCC/Clang, nothing otherwise)
+     VB_FENCE()             full memory barrier between ring accesses (default: GCC/Clang's
+                            __atomic_thread_fence or C11's atomic_thread_fence; any other
+                            compiler must define it)
      VB_STATS_MAX_BYTES     bytes of a stats buffer that are parsed (default 2560, 256 records)
      VB_PFN_MAX_PER_BUFFER  PFNs taken from one inflate/deflate buffer (default 256, as Linux
                             sends; they are gathered on the stack, 4 bytes each)
@@ -367,7 +375,7 @@ VB_API const char *vb_version_string(void);
 VB_API const char *vb_result_str(vb_result r);
 
 /* Initialise `dev`. Returns VB_ERR_ARG for a NULL pointer, a host without read/write/notify
-   callbacks, or an invalid config (stat_keys, queue_size, poll_interval_s). */
+   callbacks, or an invalid config (profile, stat_keys, queue_size, unknown options). */
 VB_API vb_result vb_init(vb_device *dev, const vb_config *cfg, const vb_host *host, void *user);
 /* Unrealize: cancel the timer. Like QEMU, a held buffer is not returned to the guest. */
 VB_API void vb_destroy(vb_device *dev);
