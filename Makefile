@@ -17,7 +17,8 @@ TEST_WARN := $(if $(filter tests/greatest.h,$(GREATEST_H)),$(WARN),-Wall -Wextra
 SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 TEST_SRC := tests/vb_impl.c tests/test_main.c tests/test_checklist.c tests/test_seed.c \
-            tests/test_device.c tests/test_ring.c tests/test_render.c tests/test_qmp.c
+            tests/test_device.c tests/test_ring.c tests/test_render.c tests/test_qmp.c \
+            tests/test_mmio.c
 TEST_DEP := $(TEST_SRC) tests/guest.h vballoon.h $(GREATEST_H)
 
 FUZZERS := $(patsubst fuzz/%.c,build/%,$(wildcard fuzz/fuzz_*.c))
@@ -25,8 +26,16 @@ FUZZ_RUNS ?= 20000
 SOAK_SEQUENCES ?= 1000000
 
 .PHONY: all run test unit install clean fuzz fuzz-smoke soak lint coverage valgrind \
-        bench bench-instr bench-qemu
-all: build/vballoon-sim build/test-runner
+        bench bench-instr bench-qemu minivmm minivmm-test
+
+# ---- the mini-VMM (examples/minivmm, Linux x86-64 + /dev/kvm) and its freestanding guest ----
+GUEST_CFLAGS := -std=gnu99 -O2 $(WARN) -ffreestanding -nostdlib -fno-pic -mno-red-zone \
+    -static -mgeneral-regs-only -fno-stack-protector -fno-asynchronous-unwind-tables -fno-builtin \
+    $(shell $(CC) -fno-tree-loop-distribute-patterns -E -x c /dev/null >/dev/null 2>&1 && \
+            echo -fno-tree-loop-distribute-patterns)
+MINIVMM_DEP := examples/minivmm/minivmm.h vballoon.h
+MINIVMM_ALL := build/vballoon-minivmm build/minivmm-guest.bin build/minivmm-qmp
+all: build/vballoon-sim build/test-runner $(MINIVMM_ALL)
 
 build:
 	@mkdir -p build
@@ -49,7 +58,8 @@ run: build/vballoon-sim
 unit: build/test-runner
 	./build/test-runner
 
-test: build/test-runner build/test-runner-san build/test-greatest build/vballoon-sim $(FUZZERS)
+test: build/test-runner build/test-runner-san build/test-greatest build/vballoon-sim $(FUZZERS) \
+      $(MINIVMM_ALL)
 	CC="$(CC)" CLANG="$(CLANG)" CXX="$(CXX)" FUZZ_RUNS="$(FUZZ_RUNS)" sh tests/run_all.sh
 
 # libFuzzer harnesses (clang): build/fuzz_NAME from fuzz/fuzz_NAME.c
@@ -101,3 +111,19 @@ bench-instr: build/bench
 
 bench-qemu: build/bench build/vballoon-sim
 	sh bench/run.sh --qemu
+
+build/vballoon-minivmm: examples/minivmm/minivmm.c $(MINIVMM_DEP) | build
+	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -I. $< -o $@ -pthread
+
+build/minivmm-guest.bin: examples/minivmm/guest/guest.c examples/minivmm/guest/guest.ld $(MINIVMM_DEP) | build
+	$(CC) $(GUEST_CFLAGS) -Wl,-T,examples/minivmm/guest/guest.ld -Wl,--build-id=none $< -o $@
+
+build/minivmm-qmp: examples/minivmm/qmp.c | build
+	$(CC) -std=gnu99 $(CFLAGS) $(WARN) $< -o $@
+
+minivmm: $(MINIVMM_ALL)
+	./build/vballoon-minivmm --guest build/minivmm-guest.bin --qmp unix:build/minivmm.sock \
+	    --interval 2 --print-stats
+
+minivmm-test: $(MINIVMM_ALL)
+	sh tests/minivmm_test.sh $(MINIVMM_ALL)

@@ -29,6 +29,7 @@ step compile sh tests/compile_checks.sh
 step greatest ./build/test-greatest
 step greatest-selftest sh tests/greatest_selftest.sh "$CC"
 step sim sh tests/sim_test.sh build/vballoon-sim
+step minivmm sh tests/minivmm_test.sh build/vballoon-minivmm build/minivmm-guest.bin build/minivmm-qmp
 step lint sh tests/lint.sh
 step fuzz-smoke sh fuzz/smoke.sh "${FUZZ_RUNS:-20000}"
 valgrind_check() {

@@ -9,6 +9,7 @@ SUITE_EXTERN(device);
 SUITE_EXTERN(ring);
 SUITE_EXTERN(render);
 SUITE_EXTERN(qmp);
+SUITE_EXTERN(mmio);
 
 GREATEST_MAIN_DEFS();
 
@@ -22,6 +23,7 @@ int main(int argc, char **argv)
     RUN_SUITE(ring);
     RUN_SUITE(render);
     RUN_SUITE(qmp);
+    RUN_SUITE(mmio);
     GREATEST_PRINT_REPORT();
     greatest_get_report(&report);
     if (!(greatest_info.flags & GREATEST_FLAG_LIST_ONLY))

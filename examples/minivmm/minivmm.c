@@ -1,0 +1,959 @@
+/* minivmm.c - vballoon-minivmm: the shortest honest path from an empty KVM virtual machine to a
+   virtio-balloon with guest memory statistics, built on vballoon.h
+   public domain (Unlicense) - see the end of vballoon.h
+
+   Read it top to bottom as a tutorial of embedding the header in a real VMM (Linux, x86-64):
+
+     1. options                 what the command line sets
+     2. the machine (KVM)       VM, guest RAM, in-kernel irqchip, one vCPU in 64-bit long mode
+     3. the device              vb_device + the vb_host callbacks, each mapped to a KVM or
+                                Linux facility (guest RAM = our mmap, interrupts = KVM_IRQ_LINE,
+                                the poll timer = a timerfd), and the virtio-mmio window
+                                (vb_mmio) that KVM's MMIO exits are forwarded to
+     4. the vCPU thread         KVM_RUN and its exits: the serial port, the exit port, the window
+     5. the QMP monitor         a unix socket served by the header's QMP layer, plus `quit`
+     6. main                    one poll() loop: timer, signals, QMP clients, the vCPU's end
+
+   THREADS. The vCPU thread spends its life in KVM_RUN and handles the exits; the main thread
+   waits for everything else. Both call into the device, so every vb_* / vb_mmio_* call is made
+   with `vm.lock` held (the library is single-threaded per device by design). The callbacks run
+   inside those calls, on whichever thread made them; none of them calls back into the device.
+
+   THE GUEST. Stock Linux kernels do not boot on this project's KVM (PVM, see
+   shared/guide/minivmm.md), so the guest is guest/guest.c: a freestanding 64-bit program that
+   drives the balloon over real MMIO exactly as Linux's driver does, except that it polls the
+   used ring instead of sleeping until an interrupt (PVM delivers none to it). The interrupt line
+   is still driven (KVM_IRQ_LINE on IRQ 5, level-triggered) so that the VMM side is what a Linux
+   guest on hardware KVM needs.
+
+   RUN
+       make minivmm      (build/vballoon-minivmm --guest build/minivmm-guest.bin
+                          --qmp unix:build/minivmm.sock --interval 2 --print-stats)
+   then talk QMP to build/minivmm.sock (e.g. with build/minivmm-qmp, or socat), or stop it with
+   Ctrl-C. Exit status: the guest's status (0 = it stopped cleanly when asked), 64 usage,
+   65 a KVM or system error, 66 the guest did not stop when asked, 77 KVM is not usable here.
+*/
+#define _GNU_SOURCE
+#define VB_WITH_MMIO
+#define VBALLOON_IMPLEMENTATION
+#include "../../vballoon.h"
+#include "minivmm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/kvm.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EXIT_USAGE 64
+#define EXIT_SYSTEM 65
+#define EXIT_NO_STOP 66
+#define EXIT_NO_KVM 77
+
+/* ============================================================================================
+   1. OPTIONS
+   ============================================================================================ */
+
+typedef struct options {
+    const char *guest;    /* --guest: the flat binary */
+    const char *qmp;      /* --qmp unix:PATH */
+    uint64_t mem_mib;     /* --mem */
+    uint32_t interval;    /* --interval: initial guest-stats-polling-interval */
+    uint32_t timeout;     /* --timeout: stop the guest after this many seconds (0 = never) */
+    vb_profile profile;   /* --profile doc|qemu */
+    int print_stats, verbose;
+} options;
+
+static void usage(FILE *f)
+{
+    fputs("usage: vballoon-minivmm --guest FILE [options]\n"
+          "A KVM virtual machine with a virtio-mmio balloon (vballoon.h " VB_VERSION_STRING ").\n"
+          "  --guest FILE        flat 64-bit guest binary, loaded at 0x100000 (required)\n"
+          "  --qmp unix:PATH     serve QMP on a unix socket (several clients)\n"
+          "  --mem MiB           guest RAM, 16..2048 (default 64)\n"
+          "  --interval N        initial guest-stats-polling-interval in seconds (default 0)\n"
+          "  --profile doc|qemu  doc: the 2013 document (default); qemu: current QEMU\n"
+          "  --timeout S         ask the guest to stop after S seconds (default: never)\n"
+          "  --print-stats       print guest-stats on stdout at every update\n"
+          "  --verbose           KVM setup, exits and device log on stderr\n"
+          "Stop: the guest's exit port, SIGINT/SIGTERM, or QMP {\"execute\": \"quit\"}.\n",
+          f);
+}
+
+static void bad_usage(const char *what, const char *arg)
+{
+    fprintf(stderr, "vballoon-minivmm: %s%s%s\n", what, arg ? ": " : "", arg ? arg : "");
+    usage(stderr);
+    exit(EXIT_USAGE);
+}
+
+static uint64_t parse_number(const char *opt, const char *s, uint64_t lo, uint64_t hi)
+{
+    char *end;
+    unsigned long long v;
+    if (!s || *s < '0' || *s > '9') bad_usage("expected a number for", opt);
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) bad_usage("value out of range for", opt);
+    return (uint64_t)v;
+}
+
+static void parse_options(int argc, char **argv, options *o)
+{
+    int i;
+    memset(o, 0, sizeof *o);
+    o->mem_mib = 64;
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help")) {
+            usage(stdout);
+            exit(0);
+        } else if (!strcmp(a, "--print-stats")) {
+            o->print_stats = 1;
+        } else if (!strcmp(a, "--verbose")) {
+            o->verbose = 1;
+        } else if (!v) {
+            bad_usage("unknown option or missing value", a);
+        } else {
+            i++;
+            if (!strcmp(a, "--guest")) o->guest = v;
+            else if (!strcmp(a, "--qmp")) {
+                if (strncmp(v, "unix:", 5) || !v[5]) bad_usage("--qmp takes unix:PATH, not", v);
+                o->qmp = v + 5;
+            } else if (!strcmp(a, "--mem")) o->mem_mib = parse_number(a, v, 16, 2048);
+            else if (!strcmp(a, "--interval")) o->interval = (uint32_t)parse_number(a, v, 0, UINT32_MAX);
+            else if (!strcmp(a, "--timeout")) o->timeout = (uint32_t)parse_number(a, v, 0, 86400);
+            else if (!strcmp(a, "--profile")) {
+                if (!strcmp(v, "doc")) o->profile = VB_PROFILE_DOC;
+                else if (!strcmp(v, "qemu")) o->profile = VB_PROFILE_QEMU;
+                else bad_usage("--profile must be doc or qemu, not", v);
+            } else bad_usage("unknown option", a);
+        }
+    }
+    if (!o->guest) bad_usage("--guest FILE is required", NULL);
+}
+
+/* ============================================================================================
+   2. THE MACHINE (KVM)
+   ============================================================================================ */
+
+typedef struct vm {
+    options opt;
+    int kvm, fd, vcpu;          /* /dev/kvm, the VM, the vCPU */
+    struct kvm_run *run;        /* the vCPU's shared page: exit reason and data */
+    size_t run_size;
+    unsigned char *ram;         /* guest-physical 0 .. ram_size */
+    uint64_t ram_size;
+    int irqchip;                /* KVM_CREATE_IRQCHIP worked: the balloon has an IRQ line */
+    struct mv_mailbox *mailbox;
+
+    pthread_mutex_t lock;       /* held around every vb_* and vb_mmio_* call */
+    vb_device dev;
+    vb_mmio mmio;
+    int timer;                  /* timerfd (CLOCK_MONOTONIC) for the device's poll timer */
+
+    pthread_t vcpu_thread;
+    int done;                   /* eventfd: the vCPU thread has finished */
+    volatile int stopping;      /* the main thread asked the vCPU to leave KVM_RUN */
+    int guest_status;           /* value written to the exit port, -1 = none */
+    int vcpu_error;             /* the vCPU thread failed (KVM error, triple fault, ...) */
+
+    /* numbers for the end-of-run report */
+    uint64_t start_ns, first_exit_ns, first_stats_ns, exits, exits_io, exits_mmio, exits_intr;
+    uint32_t updates_seen;
+    char line[256];             /* serial output, one line at a time */
+    size_t line_len;
+} vm;
+
+static vm the_vm;
+
+static uint64_t now_ns(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+static void say(const char *fmt, ...)
+{
+    va_list ap;
+    if (!the_vm.opt.verbose) return;
+    fputs("vballoon-minivmm: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+/* Every failure names what failed and why; KVM failures name the ioctl. */
+static void fail(int status, const char *what)
+{
+    fprintf(stderr, "vballoon-minivmm: %s: %s\n", what, errno ? strerror(errno) : "failed");
+    exit(status);
+}
+
+#define KVM_IOCTL(fd, req, arg) kvm_ioctl((fd), (req), (arg), #req)
+static int kvm_ioctl(int fd, unsigned long req, void *arg, const char *name)
+{
+    int r;
+    do r = ioctl(fd, req, arg);
+    while (r < 0 && errno == EINTR && req != KVM_RUN);
+    if (r < 0 && req != KVM_RUN) fail(EXIT_SYSTEM, name);
+    return r;
+}
+
+/* /dev/kvm, API 12, a VM. Failing here means "no usable KVM": exit 77 with the reason. */
+static void kvm_open(vm *v)
+{
+    int api;
+    v->kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (v->kvm < 0) fail(EXIT_NO_KVM, "cannot open /dev/kvm");
+    api = ioctl(v->kvm, KVM_GET_API_VERSION, 0);
+    if (api != KVM_API_VERSION) {
+        fprintf(stderr, "vballoon-minivmm: KVM_GET_API_VERSION: %d, expected %d\n", api,
+                KVM_API_VERSION);
+        exit(EXIT_NO_KVM);
+    }
+    v->fd = ioctl(v->kvm, KVM_CREATE_VM, 0);
+    if (v->fd < 0) fail(EXIT_NO_KVM, "ioctl KVM_CREATE_VM");
+}
+
+/* Guest RAM: anonymous memory (zeroed), one slot at guest-physical 0; the MMIO window at
+   0xd0000000 is outside every slot, so each access there exits to us. */
+static void kvm_memory(vm *v)
+{
+    struct kvm_userspace_memory_region region;
+    v->ram_size = v->opt.mem_mib << 20;
+    v->ram = mmap(NULL, v->ram_size, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (v->ram == MAP_FAILED) fail(EXIT_SYSTEM, "mmap of guest RAM");
+    memset(&region, 0, sizeof region);
+    region.slot = 0;
+    region.guest_phys_addr = 0;
+    region.memory_size = v->ram_size;
+    region.userspace_addr = (uint64_t)(uintptr_t)v->ram;
+    KVM_IOCTL(v->fd, KVM_SET_USER_MEMORY_REGION, &region);
+}
+
+/* The in-kernel PIC + IOAPIC, so KVM_IRQ_LINE has somewhere to go. Optional: without it the
+   device still works (the guest polls) and the line is not driven. Must precede the vCPU. */
+static void kvm_irqchip(vm *v)
+{
+    uint64_t identity = 0xfffbc000u;
+    if (ioctl(v->fd, KVM_SET_TSS_ADDR, 0xfffbd000ul) < 0) fail(EXIT_SYSTEM, "ioctl KVM_SET_TSS_ADDR");
+    if (ioctl(v->fd, KVM_SET_IDENTITY_MAP_ADDR, &identity) < 0)
+        say("KVM_SET_IDENTITY_MAP_ADDR: %s (ignored)", strerror(errno));
+    if (ioctl(v->kvm, KVM_CHECK_EXTENSION, KVM_CAP_IRQCHIP) > 0 && ioctl(v->fd, KVM_CREATE_IRQCHIP, 0) == 0) {
+        v->irqchip = 1;
+        say("in-kernel irqchip: the balloon drives IRQ %u", MV_MMIO_IRQ);
+    } else {
+        fprintf(stderr, "vballoon-minivmm: KVM_CREATE_IRQCHIP: %s; running without an IRQ line\n",
+                strerror(errno));
+    }
+}
+
+/* Identity page tables for 0-4 GiB with 2 MiB pages, and a GDT with a 64-bit code segment. */
+static void build_long_mode_tables(vm *v)
+{
+    uint64_t *pml4 = (uint64_t *)(v->ram + MV_PAGE_TABLES), *pdpt = pml4 + 512, *pd = pdpt + 512;
+    uint64_t *gdt = (uint64_t *)(v->ram + MV_GDT);
+    unsigned i;
+    pml4[0] = (MV_PAGE_TABLES + 0x1000u) | 0x3;                 /* present, writable */
+    for (i = 0; i < 4; i++) pdpt[i] = (MV_PAGE_TABLES + 0x2000u + 0x1000u * i) | 0x3;
+    for (i = 0; i < 4 * 512; i++) pd[i] = ((uint64_t)i << 21) | 0x83; /* + 2 MiB page */
+    gdt[0] = 0;
+    gdt[1] = 0x00af9b000000ffffull; /* 0x08: code, long mode, present, DPL 0 */
+    gdt[2] = 0x00cf93000000ffffull; /* 0x10: data, writable, present */
+}
+
+/* The vCPU, its kvm_run page, the host's CPUID, and the registers of 64-bit mode. */
+static void kvm_vcpu(vm *v, uint64_t entry)
+{
+    struct kvm_sregs sregs;
+    struct kvm_regs regs;
+    struct kvm_segment code, data;
+    struct kvm_msrs *msrs = calloc(1, sizeof *msrs + sizeof(struct kvm_msr_entry));
+    struct kvm_cpuid2 *cpuid = calloc(1, sizeof *cpuid + 128 * sizeof(struct kvm_cpuid_entry2));
+    int size;
+
+    v->vcpu = KVM_IOCTL(v->fd, KVM_CREATE_VCPU, (void *)0);
+    size = ioctl(v->kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
+    if (size < (int)sizeof *v->run) fail(EXIT_SYSTEM, "ioctl KVM_GET_VCPU_MMAP_SIZE");
+    v->run_size = (size_t)size;
+    v->run = mmap(NULL, v->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->vcpu, 0);
+    if (v->run == MAP_FAILED) fail(EXIT_SYSTEM, "mmap of the vCPU's kvm_run");
+
+    /* The host's CPUID as KVM supports it: without it the guest sees an almost empty CPUID. */
+    if (!cpuid) fail(EXIT_SYSTEM, "calloc");
+    cpuid->nent = 128;
+    KVM_IOCTL(v->kvm, KVM_GET_SUPPORTED_CPUID, cpuid);
+    KVM_IOCTL(v->vcpu, KVM_SET_CPUID2, cpuid);
+    free(cpuid);
+
+    /* MTRRdefType = enabled, write-back: a host that honours guest MTRRs would otherwise run
+       the guest uncached (Firecracker and cloud-hypervisor do the same). */
+    if (!msrs) fail(EXIT_SYSTEM, "calloc");
+    msrs->nmsrs = 1;
+    msrs->entries[0].index = 0x2ff;
+    msrs->entries[0].data = 0x806;
+    if (ioctl(v->vcpu, KVM_SET_MSRS, msrs) != 1) fail(EXIT_SYSTEM, "ioctl KVM_SET_MSRS (MTRRdefType)");
+    free(msrs);
+
+    build_long_mode_tables(v);
+    KVM_IOCTL(v->vcpu, KVM_GET_SREGS, &sregs);
+    memset(&code, 0, sizeof code);
+    code.base = 0;
+    code.limit = 0xffffffff;
+    code.selector = 0x08;
+    code.type = 11; /* execute/read, accessed */
+    code.present = 1;
+    code.s = 1;
+    code.l = 1;
+    code.g = 1;
+    data = code;
+    data.selector = 0x10;
+    data.type = 3; /* read/write, accessed */
+    data.l = 0;
+    data.db = 1;
+    sregs.cs = code;
+    sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
+    sregs.gdt.base = MV_GDT;
+    sregs.gdt.limit = 3 * 8 - 1;
+    sregs.cr3 = MV_PAGE_TABLES;
+    sregs.cr4 = 0x20;              /* PAE */
+    sregs.cr0 = 0x80050033;        /* PG, WP, NE, ET, MP, PE */
+    sregs.efer = 0x500;            /* LMA, LME */
+    KVM_IOCTL(v->vcpu, KVM_SET_SREGS, &sregs);
+
+    memset(&regs, 0, sizeof regs);
+    regs.rip = entry;
+    regs.rsp = MV_STACK_TOP - 8; /* as if `call` had pushed a return address */
+    regs.rflags = 2;
+    regs.rdi = v->ram_size;      /* the entry point's three arguments */
+    regs.rsi = MV_MMIO_BASE;
+    regs.rdx = MV_MAILBOX;
+    KVM_IOCTL(v->vcpu, KVM_SET_REGS, &regs);
+}
+
+/* The flat guest at MV_GUEST_LOAD, and the mailbox it will find in rdx. */
+static void load_guest(vm *v)
+{
+    struct stat st;
+    size_t got = 0;
+    int fd = open(v->opt.guest, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) < 0) fail(EXIT_USAGE, v->opt.guest);
+    if (st.st_size <= 0 || (uint64_t)st.st_size > MV_GUEST_MAX) {
+        fprintf(stderr, "vballoon-minivmm: %s: size %lld, expected 1..%u bytes\n", v->opt.guest,
+                (long long)st.st_size, MV_GUEST_MAX);
+        exit(EXIT_USAGE);
+    }
+    while (got < (size_t)st.st_size) {
+        ssize_t n = read(fd, v->ram + MV_GUEST_LOAD + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) fail(EXIT_USAGE, v->opt.guest);
+        got += (size_t)n;
+    }
+    close(fd);
+    v->mailbox = (struct mv_mailbox *)(v->ram + MV_MAILBOX);
+    v->mailbox->magic = MV_MAILBOX_MAGIC;
+    say("guest %s: %zu bytes at 0x%x, %" PRIu64 " MiB of RAM", v->opt.guest, got, MV_GUEST_LOAD,
+        v->opt.mem_mib);
+}
+
+/* ============================================================================================
+   3. THE DEVICE: vb_host CALLBACKS, THE MMIO WINDOW, THE POLL TIMER
+   callback          KVM / Linux facility
+   read, write       memcpy from/to our mmap of guest RAM, bounds-checked against the slot
+   now_ms            CLOCK_MONOTONIC (the VM never pauses here)
+   timer_arm/cancel  a timerfd armed at an absolute CLOCK_MONOTONIC deadline; the main loop
+                     calls vb_timer_expired when it fires
+   wall_s            CLOCK_REALTIME (last-update)
+   notify_queue      InterruptStatus bit 0 + the IRQ line (vb_mmio_interrupt -> KVM_IRQ_LINE)
+   notify_config     InterruptStatus bit 1 + the IRQ line
+   log               stderr (errors always, the rest with --verbose)
+   ============================================================================================ */
+
+static int host_read(void *user, uint64_t gpa, void *dst, size_t len)
+{
+    vm *v = (vm *)user;
+    if (gpa > v->ram_size || len > v->ram_size - gpa) return -1;
+    memcpy(dst, v->ram + gpa, len);
+    return 0;
+}
+
+static int host_write(void *user, uint64_t gpa, const void *src, size_t len)
+{
+    vm *v = (vm *)user;
+    if (gpa > v->ram_size || len > v->ram_size - gpa) return -1;
+    memcpy(v->ram + gpa, src, len);
+    return 0;
+}
+
+static uint64_t host_now_ms(void *user)
+{
+    (void)user;
+    return now_ns(CLOCK_MONOTONIC) / 1000000u;
+}
+
+static void host_timer_arm(void *user, uint64_t deadline_ms)
+{
+    vm *v = (vm *)user;
+    struct itimerspec its;
+    memset(&its, 0, sizeof its);
+    its.it_value.tv_sec = (time_t)(deadline_ms / 1000u);
+    its.it_value.tv_nsec = (long)(deadline_ms % 1000u) * 1000000L;
+    if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0) its.it_value.tv_nsec = 1; /* 0 disarms */
+    if (timerfd_settime(v->timer, TFD_TIMER_ABSTIME, &its, NULL) < 0) fail(EXIT_SYSTEM, "timerfd_settime");
+}
+
+static void host_timer_cancel(void *user)
+{
+    vm *v = (vm *)user;
+    struct itimerspec its;
+    memset(&its, 0, sizeof its);
+    if (timerfd_settime(v->timer, 0, &its, NULL) < 0) fail(EXIT_SYSTEM, "timerfd_settime");
+}
+
+static int64_t host_wall_s(void *user)
+{
+    (void)user;
+    return (int64_t)time(NULL);
+}
+
+static void host_notify_queue(void *user, unsigned queue)
+{
+    (void)queue;
+    vb_mmio_interrupt(&((vm *)user)->mmio, VB_MMIO_INT_VRING);
+}
+
+static void host_notify_config(void *user) { vb_mmio_interrupt(&((vm *)user)->mmio, VB_MMIO_INT_CONFIG); }
+
+static void host_log(void *user, vb_log_level level, vb_log_item item, const char *msg)
+{
+    (void)user;
+    (void)item;
+    if (level == VB_LOG_ERROR) fprintf(stderr, "vballoon-minivmm: device error: %s\n", msg);
+    else say("device: %s", msg);
+}
+
+static const vb_host host_ops = {
+    host_read, host_write, host_now_ms, host_timer_arm, host_timer_cancel, host_wall_s,
+    host_notify_queue, host_notify_config, NULL, NULL, host_log,
+};
+
+/* The balloon's interrupt line (vb_mmio's irq callback): level-triggered, as virtio-mmio. */
+static void irq_line(void *user, int level)
+{
+    vm *v = (vm *)user;
+    struct kvm_irq_level irq;
+    if (!v->irqchip) return;
+    memset(&irq, 0, sizeof irq);
+    irq.irq = MV_MMIO_IRQ;
+    irq.level = (uint32_t)level;
+    KVM_IOCTL(v->fd, KVM_IRQ_LINE, &irq);
+}
+
+static void device_init(vm *v)
+{
+    vb_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.profile = v->opt.profile;
+    cfg.poll_interval_s = v->opt.interval;
+    cfg.ram_size = v->ram_size;
+    cfg.type_name = "virtio-balloon-device"; /* what QEMU calls the virtio-mmio balloon */
+    v->timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (v->timer < 0) fail(EXIT_SYSTEM, "timerfd_create");
+    if (pthread_mutex_init(&v->lock, NULL) != 0) fail(EXIT_SYSTEM, "pthread_mutex_init");
+    if (vb_init(&v->dev, &cfg, &host_ops, v) != VB_OK) {
+        errno = 0;
+        fail(EXIT_SYSTEM, "vb_init");
+    }
+    vb_mmio_init(&v->mmio, &v->dev, irq_line, v);
+}
+
+/* After each guest access: note the first stats update, print updates with --print-stats. */
+static void after_access(vm *v)
+{
+    uint32_t updates = vb_get_counters(&v->dev)->updates;
+    if (updates == v->updates_seen) return;
+    v->updates_seen = updates;
+    if (!v->first_stats_ns) v->first_stats_ns = now_ns(CLOCK_MONOTONIC);
+    if (v->opt.print_stats) {
+        char json[1024];
+        vb_render_guest_stats(&v->dev, json, sizeof json, 0);
+        printf("stats: %s\n", json);
+        fflush(stdout);
+    }
+}
+
+/* A trapped access inside [MV_MMIO_BASE, + VB_MMIO_SIZE): forward it, and nothing else. */
+static void mmio_access(vm *v, uint64_t off, unsigned char *data, unsigned len, int is_write)
+{
+    uint32_t value = 0;
+    unsigned i;
+    pthread_mutex_lock(&v->lock);
+    if (is_write) {
+        for (i = 0; i < len && i < 4; i++) value |= (uint32_t)data[i] << (8 * i);
+        vb_mmio_write(&v->mmio, off, value, len);
+        while (v->mmio.renotify) { /* a notify left inflate/deflate work: finish it now */
+            unsigned q = v->mmio.renotify & 1u ? 0u : 1u;
+            if (!vb_queue_notify(&v->dev, q)) v->mmio.renotify &= ~(1u << q);
+        }
+        after_access(v);
+    } else {
+        value = vb_mmio_read(&v->mmio, off, len);
+        for (i = 0; i < len; i++) data[i] = i < 4 ? (unsigned char)(value >> (8 * i)) : 0;
+    }
+    pthread_mutex_unlock(&v->lock);
+}
+
+/* ============================================================================================
+   4. THE vCPU THREAD: KVM_RUN AND ITS EXITS
+   ============================================================================================ */
+
+/* The 8250's transmit register, line-buffered to stdout; the line status says "always empty". */
+static void serial_out(vm *v, unsigned char c)
+{
+    if (c != '\n' && v->line_len < sizeof v->line - 1) {
+        v->line[v->line_len++] = (char)c;
+        return;
+    }
+    printf("%.*s\n", (int)v->line_len, v->line);
+    fflush(stdout);
+    v->line_len = 0;
+}
+
+/* Port I/O: returns 1 when the guest has exited. */
+static int port_io(vm *v)
+{
+    struct kvm_run *r = v->run;
+    unsigned char *data = (unsigned char *)r + r->io.data_offset;
+    uint32_t i;
+    for (i = 0; i < r->io.count; i++, data += r->io.size) {
+        if (r->io.direction == KVM_EXIT_IO_OUT) {
+            if (r->io.port == MV_PORT_SERIAL) serial_out(v, data[0]);
+            else if (r->io.port == MV_PORT_EXIT) {
+                v->guest_status = data[0];
+                return 1;
+            }
+        } else { /* LSR (0x3fd): THR empty + transmitter empty; unknown ports float high */
+            int fill = r->io.port == MV_PORT_SERIAL + 5 ? 0x60
+                       : (r->io.port >= MV_PORT_SERIAL && r->io.port < MV_PORT_SERIAL + 8) ? 0 : 0xff;
+            memset(data, fill, r->io.size);
+        }
+    }
+    return 0;
+}
+
+static void dump_regs(vm *v)
+{
+    struct kvm_regs regs;
+    if (ioctl(v->vcpu, KVM_GET_REGS, &regs) == 0)
+        fprintf(stderr, "vballoon-minivmm: rip 0x%llx rsp 0x%llx rax 0x%llx\n", regs.rip, regs.rsp,
+                regs.rax);
+}
+
+static void sigusr1(int sig) { (void)sig; } /* only to interrupt KVM_RUN */
+
+static void *vcpu_main(void *arg)
+{
+    vm *v = (vm *)arg;
+    struct kvm_run *r = v->run;
+    uint64_t one = 1;
+    for (;;) {
+        int ret;
+        if (v->stopping) break;
+        ret = ioctl(v->vcpu, KVM_RUN, 0);
+        if (!v->exits++) v->first_exit_ns = now_ns(CLOCK_MONOTONIC);
+        if (ret < 0) {
+            if (errno == EINTR || errno == EAGAIN) {
+                v->exits_intr++;
+                r->immediate_exit = 0;
+                continue;
+            }
+            fprintf(stderr, "vballoon-minivmm: ioctl KVM_RUN: %s\n", strerror(errno));
+            v->vcpu_error = 1;
+            break;
+        }
+        if (r->exit_reason == KVM_EXIT_IO) {
+            v->exits_io++;
+            if (port_io(v)) break;
+        } else if (r->exit_reason == KVM_EXIT_MMIO) {
+            v->exits_mmio++;
+            if (r->mmio.phys_addr >= MV_MMIO_BASE && r->mmio.phys_addr - MV_MMIO_BASE < VB_MMIO_SIZE)
+                mmio_access(v, r->mmio.phys_addr - MV_MMIO_BASE, r->mmio.data, r->mmio.len, r->mmio.is_write);
+            else if (!r->mmio.is_write)
+                memset(r->mmio.data, 0xff, sizeof r->mmio.data); /* nothing there */
+        } else if (r->exit_reason == KVM_EXIT_INTR) {
+            v->exits_intr++;
+        } else {
+            const char *why = r->exit_reason == KVM_EXIT_SHUTDOWN      ? "triple fault (KVM_EXIT_SHUTDOWN)"
+                              : r->exit_reason == KVM_EXIT_HLT         ? "HLT with nothing to wake it"
+                              : r->exit_reason == KVM_EXIT_FAIL_ENTRY  ? "KVM_EXIT_FAIL_ENTRY"
+                              : r->exit_reason == KVM_EXIT_INTERNAL_ERROR ? "KVM_EXIT_INTERNAL_ERROR"
+                                                                        : "unexpected exit";
+            fprintf(stderr, "vballoon-minivmm: KVM_RUN: %s (exit reason %u)\n", why, r->exit_reason);
+            if (r->exit_reason == KVM_EXIT_FAIL_ENTRY)
+                fprintf(stderr, "vballoon-minivmm: hardware_entry_failure_reason 0x%llx\n",
+                        (unsigned long long)r->fail_entry.hardware_entry_failure_reason);
+            if (r->exit_reason == KVM_EXIT_INTERNAL_ERROR)
+                fprintf(stderr, "vballoon-minivmm: internal error suberror %u\n", r->internal.suberror);
+            dump_regs(v);
+            v->vcpu_error = 1;
+            break;
+        }
+    }
+    if (write(v->done, &one, sizeof one) != sizeof one) fail(EXIT_SYSTEM, "eventfd write");
+    return NULL;
+}
+
+/* ============================================================================================
+   5. THE QMP MONITOR
+   One vb_qmp session per client: the greeting on connect, qmp_capabilities first, then every
+   command through vb_qmp_execute. `quit` is the VMM's own command, answered here. The seed
+   document's web page uses no-break spaces (U+00A0) for its spaces; read outside strings they
+   are two plain spaces, so its commands work pasted verbatim (as in examples/sim.c).
+   ============================================================================================ */
+
+#define MAX_CLIENTS 8
+#define INPUT_MAX 16384u
+#define REPLY_MAX (4096u + 6u * INPUT_MAX) /* always fits (see examples/sim.c) */
+
+typedef struct client {
+    int fd; /* -1 = free slot */
+    vb_qmp qmp;
+    char in[INPUT_MAX + 1];
+    size_t len;
+} client;
+
+static client clients[MAX_CLIENTS];
+static char reply[REPLY_MAX];
+static int quit_requested;
+
+static void paste_fixup(char *buf, size_t len)
+{
+    size_t i;
+    char quote = 0;
+    for (i = 0; i < len; i++) {
+        if (quote) {
+            if (buf[i] == '\\') i++;
+            else if (buf[i] == quote) quote = 0;
+        } else if (buf[i] == '"' || buf[i] == '\'') {
+            quote = buf[i];
+        } else if ((unsigned char)buf[i] == 0xC2 && i + 1 < len && (unsigned char)buf[i + 1] == 0xA0) {
+            buf[i] = buf[i + 1] = ' ';
+        }
+    }
+}
+
+static int send_line(client *c, const char *s, size_t n)
+{
+    while (n) {
+        ssize_t w = send(c->fd, s, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        s += w;
+        n -= (size_t)w;
+    }
+    return send(c->fd, "\n", 1, MSG_NOSIGNAL) == 1 ? 0 : -1;
+}
+
+/* --- recognising {"execute": "quit"} (with an optional "id"), nothing more --- */
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) p++;
+    return p;
+}
+
+/* The end of the JSON value at p (strings, nesting, scalars), or NULL. */
+static const char *skip_value(const char *p, const char *end)
+{
+    int depth = 0;
+    char quote = 0;
+    p = skip_ws(p, end);
+    if (p >= end) return NULL;
+    if (*p != '{' && *p != '[' && *p != '"' && *p != '\'') {
+        while (p < end && !strchr(",}] \t\r\n", *p)) p++;
+        return p;
+    }
+    for (; p < end; p++) {
+        if (quote) {
+            if (*p == '\\') p++;
+            else if (*p == quote) {
+                quote = 0;
+                if (!depth) return p + 1;
+            }
+        } else if (*p == '"' || *p == '\'') quote = *p;
+        else if (*p == '{' || *p == '[') depth++;
+        else if ((*p == '}' || *p == ']') && --depth == 0) return p + 1;
+    }
+    return NULL;
+}
+
+/* 1 if the command is exactly {"execute": "quit"} plus an optional "id" (whose raw text is
+   returned for the echo); anything else goes to vb_qmp_execute, which knows the errors. */
+static int is_quit(const char *s, size_t len, const char **id, size_t *id_len)
+{
+    const char *p = skip_ws(s, s + len), *end = s + len;
+    int quit = 0;
+    *id = NULL;
+    *id_len = 0;
+    if (p >= end || *p++ != '{') return 0;
+    for (;;) {
+        const char *key = skip_ws(p, end), *val, *after;
+        if (key >= end || (*key != '"' && *key != '\'')) return 0;
+        p = skip_value(key, end);
+        if (!p || (p = skip_ws(p, end)) >= end || *p++ != ':') return 0;
+        val = skip_ws(p, end);
+        if (!(after = skip_value(val, end))) return 0;
+        if (!strncmp(key + 1, "execute", 7) && key[8] == key[0]) {
+            if (after - val != 6 || strncmp(val + 1, "quit", 4) || val[5] != val[0]) return 0;
+            quit = 1;
+        } else if (!strncmp(key + 1, "id", 2) && key[3] == key[0]) {
+            *id = val;
+            *id_len = (size_t)(after - val);
+        } else {
+            return 0; /* "arguments" or anything else: let the QMP layer answer */
+        }
+        p = skip_ws(after, end);
+        if (p < end && *p == ',') {
+            p++;
+            continue;
+        }
+        return quit && p < end && *p == '}' && skip_ws(p + 1, end) == end;
+    }
+}
+
+static void client_close(client *c)
+{
+    close(c->fd);
+    c->fd = -1;
+}
+
+static void client_command(vm *v, client *c, const char *cmd, size_t len)
+{
+    const char *id;
+    size_t id_len, n;
+    if (c->qmp.negotiated && is_quit(cmd, len, &id, &id_len)) {
+        n = (size_t)snprintf(reply, sizeof reply, "{\"return\": {}%s%.*s}", id ? ", \"id\": " : "",
+                             (int)id_len, id ? id : "");
+        quit_requested = 1;
+    } else {
+        pthread_mutex_lock(&v->lock);
+        n = vb_qmp_execute(&c->qmp, cmd, len, reply, sizeof reply);
+        pthread_mutex_unlock(&v->lock);
+        if (n >= sizeof reply) n = (size_t)snprintf(reply, sizeof reply, "%s",
+                                 "{\"error\": {\"class\": \"GenericError\", \"desc\": \"reply too long\"}}");
+    }
+    if (n > 0 && send_line(c, reply, n) < 0) client_close(c);
+}
+
+static void client_input(vm *v, client *c)
+{
+    size_t used;
+    ssize_t n = recv(c->fd, c->in + c->len, INPUT_MAX - c->len, 0);
+    if (n < 0 && errno == EINTR) return;
+    if (n <= 0) {
+        client_close(c);
+        return;
+    }
+    c->len += (size_t)n;
+    paste_fixup(c->in, c->len);
+    while (c->fd >= 0 && c->len && (used = vb_qmp_frame(c->in, c->len)) > 0) {
+        client_command(v, c, c->in, used);
+        memmove(c->in, c->in + used, c->len - used);
+        c->len -= used;
+    }
+    if (c->fd >= 0 && c->len == INPUT_MAX) { /* a command longer than the buffer */
+        fprintf(stderr, "vballoon-minivmm: QMP client sent a command over %u bytes; closed\n", INPUT_MAX);
+        client_close(c);
+    }
+}
+
+static int qmp_listen(const char *path)
+{
+    struct sockaddr_un a;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) fail(EXIT_SYSTEM, "socket");
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof a.sun_path) bad_usage("--qmp path too long", path);
+    strcpy(a.sun_path, path);
+    unlink(path);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0) fail(EXIT_SYSTEM, path);
+    if (listen(fd, MAX_CLIENTS) < 0) fail(EXIT_SYSTEM, "listen");
+    return fd;
+}
+
+static void qmp_accept(vm *v, int lfd)
+{
+    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC), i;
+    size_t n;
+    if (fd < 0) return;
+    for (i = 0; i < MAX_CLIENTS && clients[i].fd >= 0; i++) {}
+    if (i == MAX_CLIENTS) { /* QEMU would queue; we refuse */
+        close(fd);
+        return;
+    }
+    clients[i].fd = fd;
+    clients[i].len = 0;
+    pthread_mutex_lock(&v->lock);
+    vb_qmp_init(&clients[i].qmp, &v->dev, 0); /* compact replies, negotiation required */
+    n = vb_qmp_greeting(&clients[i].qmp, reply, sizeof reply);
+    pthread_mutex_unlock(&v->lock);
+    if (send_line(&clients[i], reply, n) < 0) client_close(&clients[i]);
+}
+
+/* ============================================================================================
+   6. MAIN: BUILD THE MACHINE, RUN THE vCPU, SERVE TIMER, SIGNALS AND QMP UNTIL THE END
+   ============================================================================================ */
+
+/* Ask the guest to stop (mailbox), wait for its exit port; force the vCPU out if it ignores us. */
+static int stop_guest(vm *v, const char *why)
+{
+    struct pollfd p = {v->done, POLLIN, 0};
+    fprintf(stderr, "vballoon-minivmm: %s: asking the guest to stop\n", why);
+    __atomic_store_n(&v->mailbox->stop, 1u, __ATOMIC_SEQ_CST);
+    if (poll(&p, 1, 3000) > 0) return 0;
+    fprintf(stderr, "vballoon-minivmm: the guest did not stop within 3 s; stopping the vCPU\n");
+    v->stopping = 1;
+    v->run->immediate_exit = 1;
+    pthread_kill(v->vcpu_thread, SIGUSR1);
+    return -1;
+}
+
+static void report(vm *v)
+{
+    const vb_counters *c = vb_get_counters(&v->dev);
+    double secs = (double)(now_ns(CLOCK_MONOTONIC) - v->start_ns) / 1e9;
+    char json[1024];
+    fprintf(stderr,
+            "vballoon-minivmm: %.3f s, %" PRIu64 " exits (%.0f/s): %" PRIu64 " mmio, %" PRIu64
+            " io, %" PRIu64 " interrupted\n",
+            secs, v->exits, secs > 0 ? (double)v->exits / secs : 0.0, v->exits_mmio, v->exits_io,
+            v->exits_intr);
+    if (v->first_stats_ns)
+        fprintf(stderr, "vballoon-minivmm: first exit %.3f ms, first stats %.3f ms after the vCPU started\n",
+                (double)(v->first_exit_ns - v->start_ns) / 1e6, (double)(v->first_stats_ns - v->start_ns) / 1e6);
+    fprintf(stderr,
+            "vballoon-minivmm: device: %" PRIu32 " updates, %" PRIu32 " polls, %" PRIu32
+            " ring errors, %" PRIu32 " ignored mmio accesses; guest: %" PRIu32 " refills\n",
+            c->updates, c->polls, c->ring_errors, v->mmio.bad_accesses, v->mailbox->refills);
+    vb_render_guest_stats(&v->dev, json, sizeof json, 0);
+    fprintf(stderr, "vballoon-minivmm: last guest-stats %s\n", json);
+}
+
+int main(int argc, char **argv)
+{
+    vm *v = &the_vm;
+    struct sigaction sa;
+    sigset_t mask;
+    int sfd, lfd = -1, i, status;
+    uint64_t deadline_ns = 0;
+
+    parse_options(argc, argv, &v->opt);
+    v->guest_status = -1;
+    for (i = 0; i < MAX_CLIENTS; i++) clients[i].fd = -1;
+
+    /* Signals: SIGINT/SIGTERM come through a signalfd; SIGUSR1 kicks the vCPU out of KVM_RUN. */
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0) fail(EXIT_SYSTEM, "pthread_sigmask");
+    sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sfd < 0) fail(EXIT_SYSTEM, "signalfd");
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = sigusr1;
+    sigaction(SIGUSR1, &sa, NULL);
+
+    kvm_open(v);
+    kvm_irqchip(v);
+    kvm_memory(v);
+    load_guest(v);
+    kvm_vcpu(v, MV_GUEST_LOAD);
+    device_init(v);
+    if (v->opt.qmp) lfd = qmp_listen(v->opt.qmp);
+    v->done = eventfd(0, EFD_CLOEXEC);
+    if (v->done < 0) fail(EXIT_SYSTEM, "eventfd");
+
+    v->start_ns = now_ns(CLOCK_MONOTONIC);
+    if (v->opt.timeout) deadline_ns = v->start_ns + (uint64_t)v->opt.timeout * 1000000000u;
+    if (pthread_create(&v->vcpu_thread, NULL, vcpu_main, v) != 0) fail(EXIT_SYSTEM, "pthread_create");
+    say("vCPU running; QMP on %s", v->opt.qmp ? v->opt.qmp : "(none)");
+
+    for (;;) {
+        struct pollfd p[3 + MAX_CLIENTS];
+        int np = 0, timeout = -1;
+        const char *stop_why = NULL;
+        p[np++] = (struct pollfd){v->done, POLLIN, 0};
+        p[np++] = (struct pollfd){v->timer, POLLIN, 0};
+        p[np++] = (struct pollfd){sfd, POLLIN, 0};
+        if (lfd >= 0) p[np++] = (struct pollfd){lfd, POLLIN, 0};
+        for (i = 0; i < MAX_CLIENTS; i++)
+            if (clients[i].fd >= 0) p[np++] = (struct pollfd){clients[i].fd, POLLIN, 0};
+        if (deadline_ns) {
+            uint64_t now = now_ns(CLOCK_MONOTONIC);
+            timeout = now >= deadline_ns ? 0 : (int)((deadline_ns - now) / 1000000u + 1u);
+        }
+        if (poll(p, (nfds_t)np, timeout) < 0 && errno != EINTR) fail(EXIT_SYSTEM, "poll");
+        if (p[0].revents) break; /* the guest exited (or the vCPU failed) */
+        if (p[1].revents) {      /* the poll timer: read the expiration count, then tell the device */
+            uint64_t ticks;
+            if (read(v->timer, &ticks, sizeof ticks) == (ssize_t)sizeof ticks) {
+                pthread_mutex_lock(&v->lock);
+                vb_timer_expired(&v->dev);
+                pthread_mutex_unlock(&v->lock);
+            }
+        }
+        if (p[2].revents) {
+            struct signalfd_siginfo si;
+            if (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
+                stop_why = si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM";
+        }
+        if (lfd >= 0 && p[3].revents) qmp_accept(v, lfd);
+        for (i = 0; i < MAX_CLIENTS; i++) {
+            int k;
+            for (k = lfd >= 0 ? 4 : 3; k < np; k++)
+                if (clients[i].fd >= 0 && p[k].fd == clients[i].fd && p[k].revents) client_input(v, &clients[i]);
+        }
+        if (quit_requested) stop_why = "QMP quit";
+        if (deadline_ns && now_ns(CLOCK_MONOTONIC) >= deadline_ns) stop_why = "--timeout";
+        if (stop_why) {
+            stop_guest(v, stop_why);
+            break;
+        }
+    }
+    pthread_join(v->vcpu_thread, NULL);
+    if (v->line_len) serial_out(v, '\n');
+    report(v);
+    for (i = 0; i < MAX_CLIENTS; i++)
+        if (clients[i].fd >= 0) client_close(&clients[i]);
+    if (lfd >= 0) unlink(v->opt.qmp);
+    vb_destroy(&v->dev);
+
+    if (v->vcpu_error) status = EXIT_SYSTEM;
+    else if (v->guest_status < 0) status = EXIT_NO_STOP;
+    else status = v->guest_status;
+    fprintf(stderr, "vballoon-minivmm: guest exit status %d, exiting with %d\n", v->guest_status, status);
+    return status;
+}

@@ -1,0 +1,275 @@
+#!/bin/sh
+# tests/minivmm_test.sh - the mini-VMM end to end, through real KVM exits: boots the test guest,
+# then over QMP enables polling at 1 s and sees the guest's own values arrive, changes the
+# interval, disables it and checks that the stats freeze, sends the seed document's four commands
+# verbatim, uses several clients at once, sets a balloon target, and stops the VM by QMP `quit`
+# and by SIGTERM, checking the guest's exit status each time.
+#
+#   sh tests/minivmm_test.sh [VMM [GUEST [QMP-CLIENT]]]
+#
+# Without a usable /dev/kvm it says why and counts one skipped test. Every wait is bounded.
+# Last line: "minivmm: N passed, M failed[, K skipped]"; the exit status is non-zero on failure.
+# License: public domain (Unlicense).
+
+VMM=${1:-build/vballoon-minivmm}
+GUEST=${2:-build/minivmm-guest.bin}
+QMP=${3:-build/minivmm-qmp}
+SEED=${SEED_FILE:-/work/shared/seed/virtio-balloon-stats.txt}
+MEM_MIB=64
+MEM=$((MEM_MIB * 1048576))
+P=/machine/peripheral/balloon0
+OK='{"return": {}}'
+
+pass=0
+fail=0
+skip=0
+good() { pass=$((pass + 1)); echo "ok   $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1: $2"; }
+finish() {
+    if [ "$skip" -gt 0 ]; then
+        echo "minivmm: $pass passed, $fail failed, $skip skipped"
+    else
+        echo "minivmm: $pass passed, $fail failed"
+    fi
+    [ "$fail" -eq 0 ]
+    exit $?
+}
+
+for f in "$VMM" "$GUEST" "$QMP"; do
+    [ -e "$f" ] || { bad build "$f not found (make build/vballoon-minivmm build/minivmm-guest.bin build/minivmm-qmp)"; finish; }
+done
+if [ ! -e /dev/kvm ]; then
+    echo "skip: /dev/kvm does not exist (no KVM on this machine)"
+    skip=1
+    finish
+fi
+if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
+    echo "skip: /dev/kvm is not readable and writable by $(id -un)"
+    skip=1
+    finish
+fi
+
+tmp=$(mktemp -d) || exit 1
+vmm_pid=
+cleanup() {
+    if [ -n "$vmm_pid" ] && [ -s "$tmp/pid" ]; then # a test failed midway: stop the VM
+        kill -TERM "$(cat "$tmp/pid")" 2>/dev/null
+        wait "$vmm_pid" 2>/dev/null
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+S=$tmp/qmp.sock
+
+# start [extra options]: the VMM in the background, output in $tmp/out and $tmp/err; a hard
+# timeout of 90 s ends it whatever happens. Returns non-zero if the guest is not up within 10 s.
+start() {
+    rm -f "$S" "$tmp/out" "$tmp/err" "$tmp/rc" "$tmp/pid"
+    (
+        timeout -s KILL 90 "$VMM" --guest "$GUEST" --mem $MEM_MIB --qmp "unix:$S" "$@" \
+            >"$tmp/out" 2>"$tmp/err" &
+        echo $! >"$tmp/pid" # timeout's: it passes a SIGTERM on to the VMM
+        wait $!
+        echo $? >"$tmp/rc"
+    ) &
+    vmm_pid=$!
+    i=0
+    while [ $i -lt 100 ]; do
+        grep -q 'guest: driver ok' "$tmp/out" 2>/dev/null && [ -S "$S" ] && return 0
+        [ -e "$tmp/rc" ] && return 1
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 1
+}
+
+# wait_exit: the VMM's exit status once it has ended (at most 10 s), or "timeout".
+wait_exit() {
+    i=0
+    while [ ! -s "$tmp/rc" ] && [ $i -lt 100 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    if [ -s "$tmp/rc" ]; then
+        wait "$vmm_pid" 2>/dev/null
+        vmm_pid=
+        cat "$tmp/rc"
+    else
+        echo timeout
+    fi
+}
+
+q() { "$QMP" "$S" "$@"; }
+get_stats() { q "{\"execute\": \"qom-get\", \"arguments\": {\"path\": \"$P\", \"property\": \"guest-stats\"}}"; }
+set_interval() { q "{\"execute\": \"qom-set\", \"arguments\": {\"path\": \"$P\", \"property\": \"guest-stats-polling-interval\", \"value\": $1}}"; }
+get_interval() { q "{\"execute\": \"qom-get\", \"arguments\": {\"path\": \"$P\", \"property\": \"guest-stats-polling-interval\"}}"; }
+# val KEY JSON: the integer value of "KEY" in JSON
+val() { printf '%s\n' "$2" | sed -n "s/.*\"$1\": \(-\{0,1\}[0-9][0-9]*\).*/\1/p"; }
+
+# sample SECONDS: guest-stats every 0.25 s; prints one line "minor-faults last-update total
+# free" per distinct update seen
+sample() {
+    n=$(($1 * 4))
+    last=
+    while [ "$n" -gt 0 ]; do
+        r=$(get_stats)
+        line="$(val stat-minor-faults "$r") $(val last-update "$r") $(val stat-total-memory "$r") $(val stat-free-memory "$r")"
+        [ "$line" != "$last" ] && echo "$line"
+        last=$line
+        sleep 0.25
+        n=$((n - 1))
+    done
+}
+
+# ---- boot ---------------------------------------------------------------------------------------
+
+if ! start; then
+    rc=$(cat "$tmp/rc" 2>/dev/null)
+    if [ "$rc" = 77 ]; then
+        echo "skip: KVM is not usable here: $(tail -n 1 "$tmp/err")"
+        skip=1
+        finish
+    fi
+    bad boot "the guest did not come up (exit status ${rc:-none}); stderr:"
+    sed 's/^/  | /' "$tmp/err" "$tmp/out"
+    finish
+fi
+good boot
+
+greeting=$("$QMP" --greeting --raw "$S")
+case $greeting in
+'{"QMP": {"version": {"qemu": '*'"capabilities": ["oob"]}}') good greeting ;;
+*) bad greeting "$greeting" ;;
+esac
+
+# The driver's probe primed the stats queue: the guest's values are there before any polling.
+r=$(get_stats)
+if [ "$(val stat-total-memory "$r")" = $MEM ] && [ "$(val last-update "$r")" -gt 0 ] 2>/dev/null &&
+    [ "$(val stat-free-memory "$r")" -gt 0 ] && [ "$(val stat-free-memory "$r")" -lt $MEM ]; then
+    good primer-stats-are-the-guests
+else
+    bad primer-stats-are-the-guests "$r"
+fi
+[ "$(get_interval)" = '{"return": 0}' ] && good interval-initially-0 || bad interval-initially-0 "$(get_interval)"
+
+# ---- polling at 1 s: at least three updates, each with the guest's values ---------------------------
+
+[ "$(set_interval 1)" = "$OK" ] && good enable-1s || bad enable-1s "not $OK"
+sample 4 >"$tmp/s1"
+updates=$(($(wc -l <"$tmp/s1") - 1)) # the first line is the state before polling
+if [ "$updates" -ge 3 ]; then good "three-updates-at-1s ($updates in 4 s)"; else bad three-updates-at-1s "$(cat "$tmp/s1")"; fi
+# minor faults strictly increasing, last-update not decreasing, total = RAM, 0 < free < total
+if awk -v mem=$MEM 'NR > 1 && ($1 <= pmin || $2 < plu) {exit 1}
+        $3 != mem || $4 <= 0 || $4 >= mem {exit 1} {pmin = $1; plu = $2} END {exit NR < 3}' "$tmp/s1"; then
+    good guest-values-advance
+else
+    bad guest-values-advance "minor-faults last-update total free: $(tr '\n' ';' <"$tmp/s1")"
+fi
+
+# ---- change the interval: 2 s ------------------------------------------------------------------------
+
+[ "$(set_interval 2)" = "$OK" ] && good change-to-2s || bad change-to-2s "not $OK"
+[ "$(get_interval)" = '{"return": 2}' ] && good interval-reads-2 || bad interval-reads-2 "$(get_interval)"
+sample 5 >"$tmp/s2"
+n2=$(wc -l <"$tmp/s2") # the first line is the state before the change
+if [ "$n2" -ge 2 ] && [ "$n2" -le 4 ]; then good "slower-at-2s ($((n2 - 1)) updates in 5 s)"; else bad slower-at-2s "$n2 lines: $(tr '\n' ';' <"$tmp/s2")"; fi
+
+# ---- disable: the last update stays as it was ------------------------------------------------------
+
+[ "$(set_interval 0)" = "$OK" ] && good disable || bad disable "not $OK"
+sleep 0.3
+before=$(get_stats)
+sleep 2.5
+after=$(get_stats)
+if [ "$before" = "$after" ] && [ "$(val last-update "$after")" -gt 0 ]; then
+    good frozen-last-update
+else
+    bad frozen-last-update "before $before after $after"
+fi
+
+# ---- the seed document's four commands, verbatim (its page's no-break spaces included) -------------
+
+seed_cmd() { # first last: the lines of the document, without their line numbers
+    awk -v a="$1" -v b="$2" '$1 ~ /^[0-9]+$/ && $1 + 0 >= a && $1 + 0 <= b {sub(/^[0-9]+ /, ""); print}' "$SEED"
+}
+if [ -r "$SEED" ]; then
+    c1=$(seed_cmd 65 67) c2=$(seed_cmd 73 75) c3=$(seed_cmd 81 83) c4=$(seed_cmd 100 102)
+else # the same bytes, for checkouts without the shared seed
+    NBSP=$(printf '\302\240')
+    c1=$(printf '%s\n' '{ "execute": "qom-set",' '             "arguments": { "path": "/machine/peripheral-anon/device[1]",' '                         "property": "guest-stats-polling-interval", "value": 2 } }' | sed "s/ /$NBSP/g")
+    c2=$(printf '%s' "$c1" | sed 's/2\(.\{1,2\}\)}/10\1}/')
+    c3=$(printf '%s\n' '{ "execute": "qom-get",' '  "arguments": { "path": "/machine/peripheral-anon/device[1]",' '  "property": "guest-stats" } }' | sed "s/ /$NBSP/g")
+    c4=$(printf '%s' "$c1" | sed 's/guest-stats-polling-interval/stats-polling-interval/; s/2\(.\{1,2\}\)}/0\1}/')
+fi
+case $c1$c2$c3$c4 in *"$(printf '\302\240')"*) ;; *) bad seed-bytes "the seed commands lost their no-break spaces" ;; esac
+q "$c1" "$c2" "$c3" "$c4" >"$tmp/seed"
+if [ "$(sed -n 1p "$tmp/seed")" = "$OK" ] && [ "$(sed -n 2p "$tmp/seed")" = "$OK" ] &&
+    sed -n 3p "$tmp/seed" | grep -Eq '^\{"return": \{"stats": \{("stat-[a-z-]+": -?[0-9]+(, )?){16}\}, "last-update": [0-9]+\}\}$' &&
+    [ "$(sed -n 4p "$tmp/seed")" = "$OK" ] && [ "$(wc -l <"$tmp/seed")" = 4 ]; then
+    good seed-commands-verbatim
+else
+    bad seed-commands-verbatim "replies:"
+    sed 's/^/  | /' "$tmp/seed"
+fi
+[ "$(get_interval)" = '{"return": 0}' ] && good seed-disabled-polling || bad seed-disabled-polling "$(get_interval)"
+
+# ---- several clients at once ------------------------------------------------------------------------
+
+q '{"execute": "query-balloon"}' @sleep:1.5 '{"execute": "query-balloon", "id": "a"}' >"$tmp/a" &
+a_pid=$!
+sleep 0.5
+q '{"execute": "query-balloon", "id": "b"}' >"$tmp/b"
+wait $a_pid
+if [ "$(cat "$tmp/b")" = "{\"return\": {\"actual\": $MEM}, \"id\": \"b\"}" ] &&
+    [ "$(sed -n 2p "$tmp/a")" = "{\"return\": {\"actual\": $MEM}, \"id\": \"a\"}" ]; then
+    good two-clients-at-once
+else
+    bad two-clients-at-once "a: $(tr '\n' ';' <"$tmp/a") b: $(cat "$tmp/b")"
+fi
+
+# ---- a balloon target: the guest inflates, and its next stats show it -------------------------------
+
+half=$((MEM / 2))
+[ "$(q "{\"execute\": \"balloon\", \"arguments\": {\"value\": $half}}")" = "$OK" ] && good balloon-target || bad balloon-target "not $OK"
+i=0
+while [ $i -lt 30 ] && [ "$(q '{"execute": "query-balloon"}')" != "{\"return\": {\"actual\": $half}}" ]; do
+    sleep 0.1
+    i=$((i + 1))
+done
+[ $i -lt 30 ] && good guest-inflated || bad guest-inflated "$(q '{"execute": "query-balloon"}')"
+set_interval 1 >/dev/null
+sleep 1.5
+r=$(get_stats)
+[ "$(val stat-total-memory "$r")" = $half ] && good stats-see-the-balloon || bad stats-see-the-balloon "$r"
+set_interval 0 >/dev/null
+
+# ---- QMP quit: the guest is told to stop, resets the device, exits 0 ------------------------------
+
+[ "$(q '{"execute": "quit"}')" = "$OK" ] && good quit-reply || bad quit-reply "not $OK"
+rc=$(wait_exit)
+if [ "$rc" = 0 ] && grep -q '^guest: exit status 0$' "$tmp/out" && grep -q 'guest exit status 0, exiting with 0' "$tmp/err"; then
+    good quit-clean-guest-exit
+else
+    bad quit-clean-guest-exit "exit status $rc"
+    sed 's/^/  | /' "$tmp/err"
+fi
+echo "     measured: $(grep -E 'exits \(|first stats' "$tmp/err" | sed 's/^vballoon-minivmm: //' | tr '\n' ';')"
+
+# ---- SIGTERM: the same clean path -------------------------------------------------------------------
+
+if start --interval 1; then
+    sleep 1.5
+    kill -TERM "$(cat "$tmp/pid")"
+    rc=$(wait_exit)
+    if [ "$rc" = 0 ] && grep -q '^guest: exit status 0$' "$tmp/out" && grep -q 'SIGTERM' "$tmp/err"; then
+        good sigterm-clean-guest-exit
+    else
+        bad sigterm-clean-guest-exit "exit status $rc"
+        sed 's/^/  | /' "$tmp/err"
+    fi
+else
+    bad sigterm-boot "the guest did not come up"
+fi
+
+finish
