@@ -1389,14 +1389,16 @@ VB__DEF void vb_machine_reset(vb_device *d, int wakeup)
     }
 }
 
+/* QEMU's QOM names, index = tag (tags 8 and 9 are not "stat-" + Linux's names). */
+static const char *const vb__stat_names[VB_STAT_COUNT] = {
+    "stat-swap-in", "stat-swap-out", "stat-major-faults", "stat-minor-faults",
+    "stat-free-memory", "stat-total-memory", "stat-available-memory", "stat-disk-caches",
+    "stat-htlb-pgalloc", "stat-htlb-pgfail", "stat-oom-kills", "stat-alloc-stalls",
+    "stat-async-scans", "stat-direct-scans", "stat-async-reclaims", "stat-direct-reclaims"};
+
 VB__DEF const char *vb_stat_name(unsigned tag)
 {
-    static const char *const names[VB_STAT_COUNT] = {
-        "stat-swap-in", "stat-swap-out", "stat-major-faults", "stat-minor-faults",
-        "stat-free-memory", "stat-total-memory", "stat-available-memory", "stat-disk-caches",
-        "stat-htlb-pgalloc", "stat-htlb-pgfail", "stat-oom-kills", "stat-alloc-stalls",
-        "stat-async-scans", "stat-direct-scans", "stat-async-reclaims", "stat-direct-reclaims"};
-    return tag < VB_STAT_COUNT ? names[tag] : 0;
+    return tag < VB_STAT_COUNT ? vb__stat_names[tag] : 0;
 }
 
 VB__DEF int vb_stat(const vb_device *d, unsigned tag, uint64_t *value)
@@ -1666,7 +1668,7 @@ static void vb__render_stats(const vb_device *d, vb__out *o, unsigned flags, uns
     vb__put(o, "{", 1);
     for (i = 0; i < d->stat_keys; i++) {
         uint64_t v = d->stat[order[i]];
-        vb__member(o, flags, level + 2, i == 0, vb_stat_name(order[i]));
+        vb__member(o, flags, level + 2, i == 0, vb__stat_names[order[i]]);
         if (d->profile == VB_PROFILE_DOC)
             vb__put_i64(o, (int64_t)v); /* the 2013 visitor: int64, so unset is -1 */
         else
