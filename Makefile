@@ -26,7 +26,7 @@ FUZZ_RUNS ?= 20000
 SOAK_SEQUENCES ?= 1000000
 
 .PHONY: all run test unit install clean fuzz fuzz-smoke soak lint coverage valgrind \
-        bench bench-instr bench-qemu minivmm minivmm-test
+        bench bench-instr bench-qemu minivmm minivmm-test uml-test vm
 
 # ---- the mini-VMM (examples/minivmm, Linux x86-64 + /dev/kvm) and its freestanding guest ----
 GUEST_CFLAGS := -std=gnu99 -O2 $(WARN) -ffreestanding -nostdlib -fno-pic -mno-red-zone \
@@ -35,7 +35,7 @@ GUEST_CFLAGS := -std=gnu99 -O2 $(WARN) -ffreestanding -nostdlib -fno-pic -mno-re
             echo -fno-tree-loop-distribute-patterns)
 MINIVMM_DEP := examples/minivmm/minivmm.h vballoon.h
 MINIVMM_ALL := build/vballoon-minivmm build/minivmm-guest.bin build/minivmm-qmp
-all: build/vballoon-sim build/test-runner $(MINIVMM_ALL)
+all: build/vballoon-sim build/test-runner $(MINIVMM_ALL) build/vballoon-vhost-user
 
 build:
 	@mkdir -p build
@@ -59,7 +59,7 @@ unit: build/test-runner
 	./build/test-runner
 
 test: build/test-runner build/test-runner-san build/test-greatest build/vballoon-sim $(FUZZERS) \
-      $(MINIVMM_ALL)
+      $(MINIVMM_ALL) build/vballoon-vhost-user build/vhost-user-test
 	CC="$(CC)" CLANG="$(CLANG)" CXX="$(CXX)" FUZZ_RUNS="$(FUZZ_RUNS)" sh tests/run_all.sh
 
 # libFuzzer harnesses (clang): build/fuzz_NAME from fuzz/fuzz_NAME.c
@@ -127,3 +127,16 @@ minivmm: $(MINIVMM_ALL)
 
 minivmm-test: $(MINIVMM_ALL)
 	sh tests/minivmm_test.sh $(MINIVMM_ALL)
+
+# ---- the vhost-user back-end and the real Linux guest (User-Mode Linux) ----
+build/vballoon-vhost-user: examples/vhost-user-balloon.c vballoon.h | build
+	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -I. $< -o $@
+
+build/vhost-user-test: tests/vhost_user_test.c | build
+	$(CC) -std=gnu99 $(CFLAGS) $(WARN) $< -o $@
+
+uml-test: build/vballoon-vhost-user
+	CC="$(CC)" bash tests/uml_test.sh build/vballoon-vhost-user
+
+vm: build/vballoon-vhost-user
+	bash examples/uml-vm.sh

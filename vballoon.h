@@ -424,6 +424,9 @@ VB_API void vb_machine_reset(vb_device *dev, int wakeup);  /* system reset; wake
 /* Set the balloon target in 4 KiB pages (config num_pages) and tell the driver. */
 VB_API void vb_set_target_pages(vb_device *dev, uint32_t num_pages);
 VB_API uint32_t vb_target_pages(const vb_device *dev);
+/* Guest RAM in bytes (query-balloon, the balloon target's clamp), e.g. once a vhost-user
+   front-end's memory table is known. */
+VB_API void vb_set_ram_size(vb_device *dev, uint64_t bytes);
 VB_API uint32_t vb_actual_pages(const vb_device *dev);
 
 /* ---- stats --------------------------------------------------------------------------------- */
@@ -1139,6 +1142,7 @@ VB__DEF void vb_set_target_pages(vb_device *d, uint32_t num_pages)
 }
 
 VB__DEF uint32_t vb_target_pages(const vb_device *d) { return d->num_pages; }
+VB__DEF void vb_set_ram_size(vb_device *d, uint64_t bytes) { d->ram_size = bytes; }
 VB__DEF uint32_t vb_actual_pages(const vb_device *d) { return d->actual; }
 
 /* Inflate/deflate: the 4-byte PFNs of the device-readable part (records may straddle

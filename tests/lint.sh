@@ -21,12 +21,13 @@ check() { # name, command...
     fi
 }
 
-SRC="tests/vb_impl.c examples/sim.c examples/minivmm/minivmm.c"
+SRC="tests/vb_impl.c examples/sim.c examples/minivmm/minivmm.c examples/vhost-user-balloon.c"
 check gcc-fanalyzer sh -c "for f in $SRC; do $CC -std=gnu99 -fanalyzer -O1 -I. -c \$f -o $tmp/a.o || exit 1; done"
 check clang-analyze sh -c "for f in $SRC; do $CLANG --analyze -std=gnu99 -I. \$f -o $tmp/a.plist || exit 1; done"
 check cppcheck cppcheck --enable=warning,style,performance,portability --std=c99 --inline-suppr \
     --error-exitcode=1 --quiet -I. -UVB_CONFIG_FILE -D__GNUC__=12 -DVBALLOON_IMPLEMENTATION \
-    tests/vb_impl.c examples/sim.c examples/minivmm/minivmm.c fuzz/fuzz_qmp.c fuzz/fuzz_stats.c
+    tests/vb_impl.c examples/sim.c examples/minivmm/minivmm.c examples/vhost-user-balloon.c \
+    fuzz/fuzz_qmp.c fuzz/fuzz_stats.c
 check cppcheck-freestanding cppcheck --enable=warning,style,performance,portability --std=c99 \
     --inline-suppr --error-exitcode=1 --quiet -I. -UVB_CONFIG_FILE -D__GNUC__=12 -DVBALLOON_IMPLEMENTATION \
     -DVB_NO_STDLIB tests/vb_impl.c

@@ -30,6 +30,8 @@ step greatest ./build/test-greatest
 step greatest-selftest sh tests/greatest_selftest.sh "$CC"
 step sim sh tests/sim_test.sh build/vballoon-sim
 step minivmm sh tests/minivmm_test.sh build/vballoon-minivmm build/minivmm-guest.bin build/minivmm-qmp
+step vhost-user ./build/vhost-user-test build/vballoon-vhost-user
+step uml bash tests/uml_test.sh build/vballoon-vhost-user
 step lint sh tests/lint.sh
 step fuzz-smoke sh fuzz/smoke.sh "${FUZZ_RUNS:-20000}"
 valgrind_check() {

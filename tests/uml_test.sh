@@ -1,0 +1,441 @@
+#!/bin/bash
+# tests/uml_test.sh - the real Linux virtio_balloon driver against build/vballoon-vhost-user:
+# User-Mode Linux 6.1 (Debian's user-mode-linux package) boots a busybox initramfs that loads
+# virtio_balloon.ko; the back-end serves it over vhost-user; this script plays the seed
+# document's commands on the back-end's QMP socket and checks what the real guest does.
+#
+#   bash tests/uml_test.sh [path/to/vballoon-vhost-user]      (default build/vballoon-vhost-user)
+#
+# Needs /usr/bin/linux.uml, a static busybox and cc (to build tests/qmp_client.c and
+# tests/uml_xstate_shim.c); without linux.uml it prints why and "uml: 0 passed, 0 failed,
+# 1 skipped". Each check prints "FAIL <name>" when it fails; the numbers measured are printed
+# as "uml: measured ..." lines; the last line is "uml: N passed, M failed". Every wait has a
+# deadline, and a watchdog stops everything at 55 s. Takes about 45 s.
+#
+# The guest runs the commands this script drops into a shared host directory (hostfs): cmd.N is
+# run with sh, its output appears as out.N.
+# License: public domain (Unlicense).
+set -u
+
+BACKEND=${1:-build/vballoon-vhost-user}
+UML=${UML:-/usr/bin/linux.uml}
+CC=${CC:-cc}
+BUSYBOX=${BUSYBOX:-}
+pass=0
+fail=0
+
+closing() { echo "uml: $pass passed, $fail failed${1:-}"; }
+skip() {
+    echo "uml: skipped: $1"
+    echo "uml: 0 passed, 0 failed, 1 skipped"
+    exit 0
+}
+
+[ -x "$UML" ] || skip "$UML not found (apt-get install user-mode-linux busybox-static)"
+if [ -z "$BUSYBOX" ]; then
+    for b in /bin/busybox /usr/bin/busybox; do
+        if [ -x "$b" ] && file -L "$b" 2>/dev/null | grep -q "statically linked"; then BUSYBOX=$b; fi
+    done
+    # without `file`: Debian's busybox-static installs /bin/busybox; trust it
+    [ -z "$BUSYBOX" ] && [ -x /bin/busybox ] && ! command -v file >/dev/null && BUSYBOX=/bin/busybox
+fi
+[ -n "$BUSYBOX" ] || skip "no static busybox (apt-get install busybox-static)"
+KO=$(ls /usr/lib/uml/modules/*/kernel/drivers/virtio/virtio_balloon.ko 2>/dev/null | head -n 1)
+[ -n "$KO" ] || skip "virtio_balloon.ko not found under /usr/lib/uml/modules"
+
+D=$(mktemp -d /tmp/vb-uml.XXXXXX) || exit 1
+SHARE=$D/share
+Q=$D/qmp.sock
+QC=$D/qmp_client
+mkdir -p "$SHARE" "$D/root" "$D/uml"
+
+bpid= upid= epid= wpid=
+cleanup() {
+    [ -n "$upid" ] && kill -KILL -- -"$upid" 2>/dev/null
+    [ -n "$epid" ] && kill "$epid" 2>/dev/null
+    [ -n "$bpid" ] && kill "$bpid" 2>/dev/null
+    [ -n "$wpid" ] && kill "$wpid" 2>/dev/null
+    wait 2>/dev/null
+    rm -rf "$D"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+good() { pass=$((pass + 1)); }
+bad() { # name, detail lines...
+    fail=$((fail + 1))
+    echo "FAIL $1"
+    shift
+    for line in "$@"; do echo "  $line"; done
+}
+check() { # name, condition (shell words), detail lines...
+    local name=$1 cond=$2
+    shift 2
+    if eval "$cond"; then good; else bad "$name" "$@"; fi
+}
+measured() { echo "uml: measured $*"; }
+
+# ---- setup: helpers, initramfs, back-end ----------------------------------------------------
+
+if ! "$CC" -std=gnu99 -O2 -o "$QC" tests/qmp_client.c ||
+    ! "$CC" -std=gnu99 -O2 -shared -fPIC -o "$D/xstate_shim.so" tests/uml_xstate_shim.c; then
+    bad setup "cannot build tests/qmp_client.c or tests/uml_xstate_shim.c with $CC"
+    closing
+    exit 1
+fi
+if [ ! -x "$BACKEND" ]; then
+    bad setup "$BACKEND is not an executable (make build/vballoon-vhost-user)"
+    closing
+    exit 1
+fi
+
+mkdir -p "$D/root/bin" "$D/root/dev" "$D/root/proc" "$D/root/sys" "$D/root/host"
+cp "$BUSYBOX" "$D/root/bin/busybox"
+cp "$KO" "$D/root/virtio_balloon.ko"
+cat >"$D/root/init" <<'EOF'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev # /dev/zero for dd
+mount -t hostfs none /host -o "$vbshare"
+grep MemTotal /proc/meminfo | tee /host/meminfo
+insmod /virtio_balloon.ko && echo "init: virtio_balloon loaded"
+n=1
+while :; do
+    if [ -f /host/cmd.$n ]; then
+        sh /host/cmd.$n >/host/out.$n.tmp 2>&1
+        mv /host/out.$n.tmp /host/out.$n
+        n=$((n + 1))
+        continue
+    fi
+    usleep 50000
+done
+EOF
+chmod +x "$D/root/init"
+if ! (cd "$D/root" && find . | "$BUSYBOX" cpio -o -H newc 2>/dev/null | gzip -1 >"$D/initrd.gz"); then
+    bad setup "cannot build the initramfs"
+    closing
+    exit 1
+fi
+
+# the watchdog: a stuck step must not hang the test (every wait below has its own deadline too)
+(
+    trap 'kill "$s" 2>/dev/null; exit 0' TERM
+    sleep 55 &
+    s=$!
+    wait "$s" || exit 0
+    echo "FAIL watchdog (55 s): stopping the guest and the back-end"
+    g=$(cat "$D/uml.pgid" 2>/dev/null) && [ -n "$g" ] && kill -KILL -- -"$g" 2>/dev/null
+    kill "$(cat "$D/backend.pid" 2>/dev/null || echo 0)" 2>/dev/null
+) &
+wpid=$!
+
+start_backend() { # log file, extra options...
+    local log=$1
+    shift
+    rm -f "$D/vb.sock" "$Q"
+    "$BACKEND" --socket "$D/vb.sock" --qmp "unix:$Q" --ram 128 "$@" 2>"$log" &
+    bpid=$!
+    echo "$bpid" >"$D/backend.pid"
+    for _ in $(seq 40); do
+        [ -S "$D/vb.sock" ] && [ -S "$Q" ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+boot() { # console log
+    rm -f "$SHARE"/*
+    gn=0 # the new guest's /init counts its commands from 1
+    T_BOOT=$("$QC" --now)
+    LD_PRELOAD=$D/xstate_shim.so "$UML" mem=128M initrd="$D/initrd.gz" con=null con0=fd:0,fd:1 \
+        uml_dir="$D/uml" virtio_uml.device="$D/vb.sock":5 vbshare="$SHARE" </dev/null >"$1" 2>&1 &
+    upid=$! # UML calls setsid(): its process group is its pid, its helpers are in it
+    echo "$upid" >"$D/uml.pgid"
+}
+
+kill_guest() {
+    [ -n "$upid" ] && kill -KILL -- -"$upid" 2>/dev/null
+    wait "$upid" 2>/dev/null
+    upid=
+}
+
+qmp() { "$QC" --timeout 3000 "$Q" "$@"; }
+now() { "$QC" --now; }
+# the value of a JSON member "KEY": NUMBER in stdin
+jnum() { sed -n "s/.*\"$1\": \(-\{0,1\}[0-9][0-9]*\).*/\1/p" | head -n 1; }
+# one guest-stats sample: "MS LAST_UPDATE MINOR_FAULTS FREE TOTAL"
+sample() { "$QC" --watch --until 0 --timeout 3000 "$Q"; }
+# wait for N changes of the stats (MS ...), at most MS: prints the lines after the first
+watch() { "$QC" --watch --until "$1" --timeout "$2" "$Q" | tail -n +2; }
+# the same, counting changes from an earlier sample (one without its MS)
+watch_from() { "$QC" --watch --until "$1" --timeout "$2" --from "$3" "$Q"; }
+
+# gcmd NAME SCRIPT: run SCRIPT in the guest (within 15 s); its output in $OUT, status in $?
+gn=0
+gcmd() {
+    local name=$1
+    gn=$((gn + 1))
+    printf '%s\n' "$2" >"$SHARE/cmd.tmp" && mv "$SHARE/cmd.tmp" "$SHARE/cmd.$gn"
+    for _ in $(seq 300); do
+        if [ -f "$SHARE/out.$gn" ]; then
+            OUT=$(cat "$SHARE/out.$gn")
+            return 0
+        fi
+        sleep 0.05
+    done
+    OUT=
+    bad "$name" "the guest did not run: $2"
+    return 1
+}
+
+gsend() { # SCRIPT: run it in the guest, do not wait
+    gn=$((gn + 1))
+    printf '%s\n' "$1" >"$SHARE/cmd.tmp" && mv "$SHARE/cmd.tmp" "$SHARE/cmd.$gn"
+}
+
+# bytes of the guest memory file the host has allocated, seen through the back-end's fd
+host_mem() {
+    local f sum=0
+    for f in /proc/"$bpid"/fd/*; do
+        case $(readlink "$f" 2>/dev/null) in
+        /dev/shm/*) sum=$((sum + $(stat -L -c '%b * %B' "$f"))) ;;
+        esac
+    done
+    echo $((sum))
+}
+mib() { echo "$(($1 / 1048576)) MiB"; }
+wait_for_balloon() { # expected actual bytes, ms; prints the ms it took
+    local t0 deadline
+    t0=$(now)
+    deadline=$((t0 + $2))
+    while [ "$(now)" -lt "$deadline" ]; do
+        if qmp '{"execute": "query-balloon"}' | grep -q "\"actual\": $1}"; then
+            echo $(($(now) - t0))
+            return 0
+        fi
+        sleep 0.05
+    done
+    return 1
+}
+
+SEED_PATH='/machine/peripheral-anon/device[1]'
+seed_interval() { # value, [property]
+    qmp "{ \"execute\": \"qom-set\",
+             \"arguments\": { \"path\": \"$SEED_PATH\",
+                         \"property\": \"${2:-guest-stats-polling-interval}\", \"value\": $1 } }"
+}
+seed_get() {
+    qmp "{ \"execute\": \"qom-get\",
+  \"arguments\": { \"path\": \"$SEED_PATH\",
+  \"property\": \"guest-stats\" } }"
+}
+
+# ---- 1. the monitor, before any guest -------------------------------------------------------
+
+if ! start_backend "$D/backend.log" --persistent; then
+    bad setup "the back-end did not start" "$(head -n 5 "$D/backend.log")"
+    closing
+    exit 1
+fi
+out=$("$QC" --raw --timeout 3000 "$Q" '{"execute": "query-balloon"}')
+check qmp-greeting 'echo "$out" | head -n 1 | grep -q "^{\"QMP\": {\"version\": {\"qemu\": "' "$out"
+check qmp-capabilities-required \
+    'echo "$out" | tail -n 1 | grep -q "Expecting capabilities negotiation with '"'"'qmp_capabilities'"'"'"' "$out"
+out=$(qmp '{"execute": "qom-get", "arguments": {"path": "/machine/peripheral/balloon0", "property": "guest-stats"}}')
+check stats-error-before-driver 'echo "$out" | grep -q "guest hasn'"'"'t updated any stats yet"' "$out"
+
+# ---- 2. boot: stats before any poll ---------------------------------------------------------
+
+boot "$D/console1.log"
+"$QC" --events --timeout 60000 "$Q" >"$D/events.log" 2>/dev/null &
+epid=$!
+lines=$("$QC" --watch --until 1 --timeout 10000 "$Q")
+first=$(echo "$lines" | tail -n 1)
+read -r T_FIRST lu _ _ TOTAL0 <<<"$first"
+if [ "${lu:--}" != - ] && [ "${TOTAL0:--}" != - ]; then
+    good
+    measured "boot-to-first-stats $((T_FIRST - T_BOOT)) ms (UML launch to the first guest-stats seen over QMP, polling every 50 ms; interval 0: no poll was ever asked)"
+else
+    bad first-stats-before-any-poll "no stats within 10 s of the launch: $first" \
+        "$(grep -v '^ \[<' "$D/console1.log" | tail -n 5)" "$(tail -n 5 "$D/backend.log")"
+    closing
+    exit 1
+fi
+line=$(grep 'first buffer of the session' "$D/backend.log" | head -n 1)
+[ -n "$line" ] && measured "connect-to-first-stats ${line#*session, } (back-end clock)"
+
+for _ in $(seq 40); do [ -s "$SHARE/meminfo" ] && break; sleep 0.05; done
+memtotal=$(sed -n 's/^MemTotal: *\([0-9]*\) kB.*/\1/p' "$SHARE/meminfo")
+check total-memory-is-guest-memtotal '[ -n "$memtotal" ] && [ "$TOTAL0" -eq $((memtotal * 1024)) ]' \
+    "stat-total-memory $TOTAL0, guest MemTotal ${memtotal:-?} kB"
+measured "stat-total-memory $TOTAL0 bytes = guest MemTotal ${memtotal:-?} kB x 1024"
+
+# ---- 3. seed command 1: interval 2 polls at once, then every 2 s ----------------------------
+
+before=$(sample)
+t_set=$(now)
+out=$(seed_interval 2)
+check seed-enable-polling '[ "$out" = "{\"return\": {}}" ]' "$out"
+t_upd=$(watch_from 1 2000 "${before#* }" | cut -d' ' -f1)
+check interval-2-polls-at-once '[ -n "$t_upd" ] && [ $((t_upd - t_set)) -lt 1000 ]' \
+    "no update within 1 s of enabling"
+[ -n "$t_upd" ] && measured "enable-to-update $((t_upd - t_set)) ms"
+
+free0=$(sample | cut -d' ' -f4)
+gcmd guest-allocates 'dd if=/dev/zero of=/fill bs=1M count=32 2>&1 | tail -n 1'
+lines=$(watch 3 7500)
+free1=$(echo "$lines" | head -n 1 | cut -d' ' -f4)
+check free-memory-follows-guest \
+    '[ -n "$free1" ] && [ "$free1" != - ] && [ $((free0 - free1)) -gt $((24 * 1048576)) ]' \
+    "free before ${free0:-?}, after 32 MiB in tmpfs ${free1:-?}"
+[ -n "$free1" ] && [ "$free1" != - ] && measured "free-memory drop after a 32 MiB dd: $(mib $((free0 - free1)))"
+# cadence: the times between consecutive updates, and last-update moving in 2 s steps
+gaps=$(echo "$lines" | awk 'NR > 1 {printf "%d/%d ", $1 - t, $2 - u} {t = $1; u = $2}')
+check last-update-every-2s \
+    '[ $(echo "$lines" | wc -l) -ge 3 ] && echo "$gaps" | awk "{for (i = 1; i <= NF; i++) {split(\$i, g, \"/\"); if (g[1] < 1700 || g[1] > 2400 || g[2] < 1 || g[2] > 3) exit 1}}"' \
+    "gaps between updates (ms/last-update s): ${gaps:-none}"
+measured "update gaps at interval 2 (ms/s): $gaps"
+line=$(grep 'poll round trip' "$D/backend.log" | tail -n 1)
+[ -n "$line" ] && measured "stats round trip (poll to parsed buffer): ${line#*round trip } (back-end clock)"
+
+# ---- 4. balloon: inflate 64 MiB, deflate ------------------------------------------------------
+
+gcmd guest-touches-memory 'rm -f /fill; dd if=/dev/zero of=/fill bs=1M count=64 2>/dev/null; rm /fill; echo done'
+host0=$(host_mem)
+out=$(qmp '{"execute": "balloon", "arguments": {"value": 67108864}}')
+check balloon-command '[ "$out" = "{\"return\": {}}" ]' "$out"
+if ms=$(wait_for_balloon 67108864 10000); then
+    good
+    measured "64 MiB inflate: actual reached in $ms ms"
+else
+    bad balloon-inflate-query-balloon "query-balloon: $(qmp '{"execute": "query-balloon"}')"
+fi
+host1=$(host_mem)
+check inflate-releases-host-memory '[ $((host0 - host1)) -ge $((32 * 1048576)) ]' \
+    "guest memory file: $(mib "$host0") before, $(mib "$host1") after"
+measured "host memory released by a 64 MiB inflate: $(mib $((host0 - host1))) ($host0 -> $host1 bytes allocated in the guest memory file)"
+line=$(grep 'the target; host released' "$D/backend.log" | tail -n 1)
+[ -n "$line" ] && measured "back-end: ${line#* balloon: }"
+lines=$(watch 1 3000)
+total1=$(echo "$lines" | tail -n 1 | cut -d' ' -f5)
+check total-memory-follows-balloon '[ "$total1" = $((TOTAL0 - 67108864)) ]' \
+    "stat-total-memory ${total1:-?}, expected $TOTAL0 - 64 MiB"
+sleep 1.1 # the end of BALLOON_CHANGE's one-second window
+ev=$(grep BALLOON_CHANGE "$D/events.log")
+evlast=$(echo "$ev" | tail -n 1 | jnum actual)
+check balloon-change-events '[ -n "$ev" ] && [ "$evlast" = 67108864 ]' "events: ${ev:-none}"
+check balloon-change-rate-limited \
+    'echo "$ev" | awk "NR > 1 && \$1 - t < 950 {exit 1} {t = \$1}"' "$ev"
+
+out=$(qmp '{"execute": "balloon", "arguments": {"value": 134217728}}')
+if ms=$(wait_for_balloon 134217728 10000); then
+    good
+    measured "64 MiB deflate: actual back in $ms ms"
+else
+    bad balloon-deflate-query-balloon "query-balloon: $(qmp '{"execute": "query-balloon"}')"
+fi
+lines=$(watch 1 3000)
+total2=$(echo "$lines" | tail -n 1 | cut -d' ' -f5)
+check total-memory-back-after-deflate '[ "$total2" = "$TOTAL0" ]' "stat-total-memory ${total2:-?}, expected $TOTAL0"
+gcmd guest-uses-deflated-memory 'dd if=/dev/zero of=/fill bs=1M count=64 2>/dev/null; rm /fill; echo done'
+host2=$(host_mem)
+check deflated-memory-comes-back '[ $((host2 - host1)) -ge $((32 * 1048576)) ]' \
+    "guest memory file: $(mib "$host1") deflated, $(mib "$host2") after the guest used 64 MiB"
+
+# ---- 5. seed commands 2 and 3: interval 10 --------------------------------------------------
+
+t_set=$(now)
+out=$(seed_interval 10)
+check seed-change-polling '[ "$out" = "{\"return\": {}}" ]' "$out"
+t_upd=$(watch 1 12500 | cut -d' ' -f1)
+check interval-10-next-update-after-10s '[ -n "$t_upd" ] && [ $((t_upd - t_set)) -ge 9500 ] && [ $((t_upd - t_set)) -le 11000 ]' \
+    "first update ${t_upd:+$((t_upd - t_set)) ms }after setting 10 (the pending 2 s tick must be dropped)"
+[ -n "$t_upd" ] && measured "interval 2 -> 10: next update $((t_upd - t_set)) ms after the set"
+out=$(seed_get)
+check seed-get-stats 'echo "$out" | grep -q "^{\"return\": {\"stats\": {.*\"stat-total-memory\": $TOTAL0.*}, \"last-update\": [0-9]*}}$"' "$out"
+
+qmp '{"execute": "qom-set", "arguments": {"path": "/machine/peripheral/balloon0", "property": "guest-stats-polling-interval", "value": 4294967295}}' >/dev/null
+t_set=$(now)
+qmp '{"execute": "qom-set", "arguments": {"path": "/machine/peripheral/balloon0", "property": "guest-stats-polling-interval", "value": 2}}' >/dev/null
+t_upd=$(watch 1 3500 | cut -d' ' -f1)
+check interval-rearmed-to-now-plus-2s '[ -n "$t_upd" ] && [ $((t_upd - t_set)) -ge 1700 ] && [ $((t_upd - t_set)) -le 2600 ]' \
+    "first update ${t_upd:+$((t_upd - t_set)) ms }after 4294967295 -> 2"
+
+# ---- 6. seed command 4: disable; stats stay, last-update frozen ------------------------------
+
+out=$(seed_interval 0 stats-polling-interval)
+check seed-disable-polling '[ "$out" = "{\"return\": {}}" ]' "$out"
+before=$(sample | cut -d' ' -f2-)
+lines=$(watch_from 1 3500 "$before")
+after=$(sample | cut -d' ' -f2-)
+check disabled-polling-freezes-stats '[ -z "$lines" ] && [ "$before" = "$after" ]' \
+    "updates after disabling: ${lines:-none}; before: $before; after: $after"
+check stats-remain-after-disable 'case $after in -*) false ;; *) true ;; esac' "$after"
+
+# ---- 7. driver reload -----------------------------------------------------------------------
+
+before=$(sample)
+gcmd driver-reload 'rmmod virtio_balloon && insmod /virtio_balloon.ko && echo reloaded'
+watch_from 1 3000 "${before#* }" >/dev/null
+after=$(sample)
+check reload-primes-stats '[ "$OUT" = reloaded ] && [ "${before#* }" != "${after#* }" ]' \
+    "guest: ${OUT:-?}; stats before: $before; after: $after"
+qmp '{"execute": "qom-set", "arguments": {"path": "/machine/peripheral/balloon0", "property": "guest-stats-polling-interval", "value": 1}}' >/dev/null
+lines=$(watch 2 3500)
+check reload-stats-keep-flowing '[ $(echo "$lines" | grep -c .) -ge 2 ]' "updates at interval 1 after the reload: ${lines:-none}"
+check reload-no-ring-error '! grep -q "device error" "$D/backend.log"' "$(grep 'device error' "$D/backend.log" | head -n 3)"
+
+# ---- 8. the guest dies; the back-end stays ---------------------------------------------------
+
+kill_guest
+ended=
+for _ in $(seq 60); do
+    grep -q 'session 1 ended: front-end disconnected' "$D/backend.log" && ended=1 && break
+    sleep 0.05
+done
+check guest-killed-ends-session '[ -n "$ended" ]' "$(tail -n 3 "$D/backend.log")"
+check backend-alive-after-kill 'kill -0 "$bpid" 2>/dev/null'
+out=$(qmp '{"execute": "query-balloon"}' '{"execute": "qom-get", "arguments": {"path": "/machine/peripheral/balloon0", "property": "guest-stats"}}')
+check qmp-answers-after-kill 'echo "$out" | grep -q "\"actual\": 134217728" && echo "$out" | grep -q "\"stat-total-memory\": $TOTAL0"' "$out"
+
+boot "$D/console2.log"
+lines=$(watch 1 10000)
+check persistent-second-guest '[ -n "$lines" ] && grep -q "session 2: front-end connected" "$D/backend.log"' \
+    "no stats from a second guest: $(tail -n 3 "$D/backend.log")"
+gsend 'poweroff -f' # (no answer: the guest is gone before it could give one)
+ended=
+for _ in $(seq 100); do
+    grep -q 'session 2 ended: front-end disconnected' "$D/backend.log" && ended=1 && break
+    sleep 0.05
+done
+check poweroff-ends-session '[ -n "$ended" ]' "$(tail -n 3 "$D/backend.log")"
+kill_guest
+check backend-alive-at-end 'kill -0 "$bpid" 2>/dev/null && [ -n "$(qmp "{\"execute\": \"query-balloon\"}")" ]'
+check no-malformed-messages '! grep -q "malformed\|protocol error" "$D/backend.log"' \
+    "$(grep 'malformed\|protocol error' "$D/backend.log" | head -n 3)"
+
+# ---- 9. in-band notifications (VRING_KICK / VRING_CALL) ---------------------------------------
+
+kill "$bpid" 2>/dev/null
+wait "$bpid" 2>/dev/null
+if start_backend "$D/backend-inband.log" --inband; then
+    boot "$D/console3.log"
+    lines=$("$QC" --watch --until 1 --timeout 10000 "$Q" | tail -n 1)
+    qmp '{"execute": "qom-set", "arguments": {"path": "/machine/peripheral/balloon0", "property": "guest-stats-polling-interval", "value": 1}}' >/dev/null
+    lines=$(watch 2 3500)
+    check inband-notifications '[ $(echo "$lines" | grep -c .) -ge 2 ] && grep -q "protocol features 0x4228" "$D/backend-inband.log"' \
+        "updates: ${lines:-none}" "$(tail -n 3 "$D/backend-inband.log")"
+    kill_guest
+else
+    bad inband-notifications "the back-end did not start with --inband"
+fi
+
+if [ "$fail" -ne 0 ]; then
+    echo "  back-end log: $D/backend.log (kept below)"
+    sed -n '1,400p' "$D/backend.log" | grep -v 'stats: update' | tail -n 30 | sed 's/^/  | /'
+fi
+closing
+[ "$fail" -eq 0 ]

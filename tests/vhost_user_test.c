@@ -1,0 +1,613 @@
+/* vhost_user_test.c - protocol tests of build/vballoon-vhost-user, no guest kernel needed
+   public domain (Unlicense) - see the end of vballoon.h
+
+     build/vhost-user-test [path/to/vballoon-vhost-user]
+
+   Starts the back-end (--persistent, QMP on), plays a vhost-user front-end against it: a full
+   handshake with memfd guest memory and a stats ring driven by hand (the stats round trip, a
+   poll on the call eventfd, CONFIG_CHANGE_MSG on the back-end channel after a QMP balloon
+   command, GET_CONFIG's reply), then one connection per malformed message, each of which must
+   end that connection (EOF) while the back-end goes on serving the next one; and a memory file
+   truncated under the back-end (SIGBUS) must be a device error, not a crash. Prints
+   "FAIL <name>" for failures and ends with "vhost-user: N passed, M failed". */
+#define _GNU_SOURCE /* NOLINT(cert-dcl51-cpp): glibc feature macro */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int passed, failed;
+static char dir[64], sock_path[128], qmp_path[128], log_path[128];
+static pid_t backend = -1;
+
+static void check(const char *name, int ok, const char *detail)
+{
+    if (ok) {
+        passed++;
+        return;
+    }
+    failed++;
+    printf("FAIL %s\n", name);
+    if (detail && *detail) printf("  %s\n", detail);
+}
+
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noreturn))
+#endif
+static void die(const char *what)
+{
+    fprintf(stderr, "vhost-user-test: %s: %s\n", what, strerror(errno));
+    if (backend > 0) kill(backend, SIGKILL);
+    printf("vhost-user: %d passed, %d failed\n", passed, failed + 1);
+    exit(1);
+}
+
+static int unix_connect(const char *path)
+{
+    struct sockaddr_un sa;
+    int i;
+    for (i = 0; i < 100; i++) { /* the back-end may still be starting */
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) die("socket");
+        memset(&sa, 0, sizeof sa);
+        sa.sun_family = AF_UNIX;
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) return fd;
+        close(fd);
+        usleep(20000);
+    }
+    return -1;
+}
+
+/* ---- vhost-user messages ---- */
+
+enum {
+    GET_FEATURES = 1, SET_FEATURES = 2, SET_OWNER = 3, SET_MEM_TABLE = 5, SET_LOG_BASE = 6,
+    SET_VRING_NUM = 8, SET_VRING_ADDR = 9, SET_VRING_BASE = 10, GET_VRING_BASE = 11,
+    SET_VRING_KICK = 12, SET_VRING_CALL = 13, GET_PROTOCOL_FEATURES = 15,
+    SET_PROTOCOL_FEATURES = 16, SET_VRING_ENABLE = 18, SET_BACKEND_REQ_FD = 21, GET_CONFIG = 24,
+    SET_CONFIG = 25, VRING_KICK = 35
+};
+#define NEED_REPLY 0x8u
+#define PROTO 0x228u /* REPLY_ACK | BACKEND_REQ | CONFIG */
+
+static void put32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
+static uint32_t get32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t get64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+static int send_msg(int fd, uint32_t req, uint32_t flags, const void *payload, uint32_t size,
+                    const int *fds, unsigned nfds)
+{
+    unsigned char buf[12 + 512];
+    union {
+        char c[CMSG_SPACE(16 * sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    struct msghdr mh;
+    struct iovec iov;
+    put32(buf, req);
+    put32(buf + 4, flags);
+    put32(buf + 8, size);
+    if (size > 512) size = 512; /* (a lying header: the size field says more) */
+    if (payload) memcpy(buf + 12, payload, size);
+    iov.iov_base = buf;
+    iov.iov_len = 12 + size;
+    memset(&mh, 0, sizeof mh);
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    if (nfds) {
+        struct cmsghdr *c;
+        mh.msg_control = ctl.c;
+        mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+        c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+        memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
+    }
+    return sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t)iov.iov_len;
+}
+
+static int recv_timeout(int fd, unsigned char *buf, size_t len, int ms)
+{
+    size_t got = 0;
+    while (got < len) {
+        struct pollfd p = {fd, POLLIN, 0};
+        ssize_t n;
+        if (poll(&p, 1, ms) <= 0) return 0;
+        n = recv(fd, buf + got, len - got, 0);
+        if (n <= 0) return 0;
+        got += (size_t)n;
+    }
+    return 1;
+}
+
+/* A reply: header with flags exactly 0x5 and the request echoed; payload into out. */
+static int reply(int fd, uint32_t req, unsigned char *out, uint32_t size)
+{
+    unsigned char h[12];
+    if (!recv_timeout(fd, h, 12, 2000)) return 0;
+    if (get32(h) != req || get32(h + 4) != 0x5 || get32(h + 8) != size) return 0;
+    return recv_timeout(fd, out, size, 2000);
+}
+
+static int ack(int fd, uint32_t req)
+{
+    unsigned char v[8];
+    return reply(fd, req, v, 8) && get64(v) == 0;
+}
+
+static int set_u64(int fd, uint32_t req, uint64_t v)
+{
+    unsigned char p[8];
+    put64(p, v);
+    return send_msg(fd, req, 1 | NEED_REPLY, p, 8, 0, 0) && ack(fd, req);
+}
+
+static int vring_state(int fd, uint32_t req, uint32_t index, uint32_t num)
+{
+    unsigned char p[8];
+    put32(p, index);
+    put32(p + 4, num);
+    return send_msg(fd, req, 1 | NEED_REPLY, p, 8, 0, 0) && ack(fd, req);
+}
+
+static int get_u64(int fd, uint32_t req, uint64_t *v)
+{
+    unsigned char p[8];
+    if (!send_msg(fd, req, 1, 0, 0, 0, 0) || !reply(fd, req, p, 8)) return 0;
+    *v = get64(p);
+    return 1;
+}
+
+/* The connection ended: EOF (or reset) within 3 s. */
+static int closed(int fd)
+{
+    unsigned char b[64];
+    struct pollfd p = {fd, POLLIN, 0};
+    for (;;) {
+        ssize_t n;
+        if (poll(&p, 1, 3000) <= 0) return 0;
+        n = recv(fd, b, sizeof b, 0);
+        if (n == 0 || (n < 0 && errno == ECONNRESET)) return 1;
+        if (n < 0) return 0;
+    }
+}
+
+/* The back-end process lives and answers a fresh connection. */
+static int alive(void)
+{
+    uint64_t f = 0;
+    int fd, ok;
+    if (waitpid(backend, NULL, WNOHANG) != 0) return 0;
+    fd = unix_connect(sock_path);
+    if (fd < 0) return 0;
+    ok = get_u64(fd, GET_FEATURES, &f) && (f >> 30 & 1);
+    close(fd);
+    return ok;
+}
+
+/* ---- guest memory and a stats ring, driven by hand ---- */
+
+#define MEM_SIZE (1u << 20)
+#define GPA 0x100000u
+#define UVA 0x7f1200000000ull
+#define QNUM 8u
+#define DESC (GPA + 0x0000u)
+#define AVAIL (GPA + 0x1000u)
+#define USED (GPA + 0x2000u)
+#define STATS (GPA + 0x3000u)
+
+static unsigned char *mem;
+static int memfd = -1;
+
+static unsigned char *g(uint64_t gpa) { return mem + (gpa - GPA); }
+
+static int new_memory(void)
+{
+    memfd = memfd_create("guest", MFD_CLOEXEC);
+    if (memfd < 0 || ftruncate(memfd, MEM_SIZE) != 0) die("memfd");
+    mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+    if (mem == MAP_FAILED) die("mmap");
+    return memfd;
+}
+
+static int mem_table(int fd, uint64_t gpa, uint64_t size, uint64_t uva, uint64_t off, int mfd)
+{
+    unsigned char p[8 + 32];
+    put32(p, 1);
+    put32(p + 4, 0);
+    put64(p + 8, gpa);
+    put64(p + 16, size);
+    put64(p + 24, uva);
+    put64(p + 32, off);
+    return send_msg(fd, SET_MEM_TABLE, 1 | NEED_REPLY, p, sizeof p, &mfd, 1) && ack(fd, SET_MEM_TABLE);
+}
+
+static int vring_addr(int fd, uint32_t q, uint64_t desc, uint64_t used, uint64_t avail)
+{
+    unsigned char p[40];
+    put32(p, q);
+    put32(p + 4, 0);
+    put64(p + 8, desc);
+    put64(p + 16, used);
+    put64(p + 24, avail);
+    put64(p + 32, 0);
+    return send_msg(fd, SET_VRING_ADDR, 1 | NEED_REPLY, p, 40, 0, 0) && ack(fd, SET_VRING_ADDR);
+}
+
+static int vring_fd(int fd, uint32_t req, uint32_t q, int efd)
+{
+    unsigned char p[8];
+    put64(p, q);
+    return send_msg(fd, req, 1 | NEED_REPLY, p, 8, &efd, 1) && ack(fd, req);
+}
+
+/* Handshake up to a running stats queue (q2). Returns the connection, or -1. */
+static int start_device(int *kick, int *call, int *backend_chan)
+{
+    int fd = unix_connect(sock_path), sv[2];
+    uint64_t f = 0, pf = 0;
+    if (fd < 0) return -1;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) die("socketpair");
+    *kick = eventfd(0, EFD_CLOEXEC);
+    *call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    *backend_chan = sv[0];
+    new_memory();
+    memset(mem, 0, MEM_SIZE);
+    if (!send_msg(fd, SET_OWNER, 1, 0, 0, 0, 0) || !get_u64(fd, GET_FEATURES, &f) ||
+        !get_u64(fd, GET_PROTOCOL_FEATURES, &pf) || (pf & PROTO) != PROTO ||
+        !set_u64(fd, SET_PROTOCOL_FEATURES, PROTO) ||
+        !(send_msg(fd, SET_BACKEND_REQ_FD, 1 | NEED_REPLY, 0, 0, &sv[1], 1) && ack(fd, SET_BACKEND_REQ_FD)) ||
+        !set_u64(fd, SET_FEATURES, (1ull << 32) | (1ull << 30) | (1ull << 1)) ||
+        !mem_table(fd, GPA, MEM_SIZE, UVA, 0, memfd) || !vring_state(fd, SET_VRING_NUM, 2, QNUM) ||
+        !vring_state(fd, SET_VRING_BASE, 2, 0) ||
+        !vring_addr(fd, 2, UVA + (DESC - GPA), UVA + (USED - GPA), UVA + (AVAIL - GPA)) ||
+        !vring_fd(fd, SET_VRING_CALL, 2, *call) || !vring_fd(fd, SET_VRING_KICK, 2, *kick) ||
+        !vring_state(fd, SET_VRING_ENABLE, 2, 1)) {
+        close(fd);
+        fd = -1;
+    }
+    close(sv[1]);
+    close(memfd);
+    return fd;
+}
+
+/* The driver's side: refill the stats buffer (free = `free_mem`) and make it available. */
+static void post_stats(int kick, uint16_t *avail_idx, uint64_t free_mem)
+{
+    unsigned char *d = g(DESC), *rec = g(STATS);
+    uint64_t one = 1;
+    uint16_t tag = 4, tag2 = 5;
+    uint64_t total = 64ull << 20;
+    memcpy(rec, &tag, 2);
+    memcpy(rec + 2, &free_mem, 8);
+    memcpy(rec + 10, &tag2, 2);
+    memcpy(rec + 12, &total, 8);
+    put64(d, STATS);
+    put32(d + 8, 20);
+    memset(d + 12, 0, 4);                       /* flags 0, next 0 */
+    memcpy(g(AVAIL) + 4 + (size_t)2 * (*avail_idx % QNUM), "\0\0", 2); /* head 0 */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    (*avail_idx)++;
+    memcpy(g(AVAIL) + 2, avail_idx, 2);
+    if (write(kick, &one, 8) != 8) die("kick");
+}
+
+/* ---- a QMP command, the simplest way ---- */
+
+static int qmp(const char *cmd, char *out, size_t cap)
+{
+    int fd = unix_connect(qmp_path);
+    size_t have = 0;
+    int lines = 0;
+    char buf[8192];
+    if (fd < 0) return 0;
+    if (send(fd, "{\"execute\": \"qmp_capabilities\"}\n", 32, MSG_NOSIGNAL) != 32 ||
+        send(fd, cmd, strlen(cmd), MSG_NOSIGNAL) != (ssize_t)strlen(cmd)) {
+        close(fd);
+        return 0;
+    }
+    while (lines < 3 && have < sizeof buf - 1) { /* greeting, capabilities, the reply */
+        struct pollfd p = {fd, POLLIN, 0};
+        ssize_t n;
+        if (poll(&p, 1, 2000) <= 0) break;
+        n = recv(fd, buf + have, sizeof buf - 1 - have, 0);
+        if (n <= 0) break;
+        have += (size_t)n;
+        buf[have] = 0;
+        lines = 0;
+        for (n = 0; (size_t)n < have; n++) lines += buf[n] == '\n';
+    }
+    close(fd);
+    if (lines < 3) return 0;
+    {
+        char *last = buf, *nl;
+        int k;
+        for (k = 0; k < 2; k++) last = strchr(last, '\n') + 1;
+        nl = strchr(last, '\r');
+        if (nl) *nl = 0;
+        snprintf(out, cap, "%s", last);
+    }
+    return 1;
+}
+
+static int wait_readable(int fd, int ms)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    return poll(&p, 1, ms) > 0;
+}
+
+/* ---- the tests ---- */
+
+static void test_positive(void)
+{
+    int kick, call, chan, fd = start_device(&kick, &call, &chan);
+    uint16_t avail = 0;
+    char out[4096] = "";
+    unsigned char p[12 + 8], h[12];
+    uint64_t v;
+    int ok;
+
+    check("handshake-with-reply-ack", fd >= 0, "a step of the handshake was refused");
+    if (fd < 0) return;
+    post_stats(kick, &avail, 12345 * 4096ull);
+    usleep(100000);
+    check("stats-buffer-parsed",
+          qmp("{\"execute\": \"qom-get\", \"arguments\": {\"path\": \"/machine/peripheral/balloon0\", "
+              "\"property\": \"guest-stats\"}}\n", out, sizeof out) &&
+              strstr(out, "\"stat-free-memory\": 50565120"),
+          out);
+    /* a poll: interval 1 polls at once: the held buffer comes back on the used ring + call */
+    qmp("{\"execute\": \"qom-set\", \"arguments\": {\"path\": \"/machine/peripheral/balloon0\", "
+        "\"property\": \"guest-stats-polling-interval\", \"value\": 1}}\n", out, sizeof out);
+    check("poll-signals-call-fd", wait_readable(call, 2000) && read(call, &v, 8) == 8 &&
+          get32(g(USED) + 2) == 1 && get32(g(USED) + 4) == 0, "no used buffer and call");
+    post_stats(kick, &avail, 777 * 4096ull);
+    usleep(100000);
+    qmp("{\"execute\": \"qom-get\", \"arguments\": {\"path\": \"/machine/peripheral/balloon0\", "
+        "\"property\": \"guest-stats\"}}\n", out, sizeof out);
+    check("stats-round-trip", strstr(out, "\"stat-free-memory\": 3182592") != NULL, out);
+    qmp("{\"execute\": \"qom-set\", \"arguments\": {\"path\": \"/machine/peripheral/balloon0\", "
+        "\"property\": \"guest-stats-polling-interval\", \"value\": 0}}\n", out, sizeof out);
+    /* GET_CONFIG: the reply echoes offset, size and flags, flags of the header exactly 0x5 */
+    put32(p, 0);
+    put32(p + 4, 8);
+    put32(p + 8, 0);
+    memset(p + 12, 0xaa, 8);
+    check("get-config-reply", send_msg(fd, GET_CONFIG, 1, p, 20, 0, 0) && reply(fd, GET_CONFIG, p, 20) &&
+          get32(p) == 0 && get32(p + 4) == 8 && get32(p + 12) == 0 && get32(p + 16) == 0, "");
+    /* balloon target over QMP -> CONFIG_CHANGE_MSG on the back-end channel; then GET_CONFIG */
+    qmp("{\"execute\": \"balloon\", \"arguments\": {\"value\": 130023424}}\n", out, sizeof out);
+    check("config-change-msg", recv_timeout(chan, h, 12, 2000) && get32(h) == 2 && (get32(h + 4) & 3) == 1 &&
+          get32(h + 8) == 0, "no CONFIG_CHANGE_MSG on the back-end channel");
+    put32(p, 0);
+    put32(p + 4, 4);
+    put32(p + 8, 0);
+    check("config-num-pages", send_msg(fd, GET_CONFIG, 1, p, 16, 0, 0) && reply(fd, GET_CONFIG, p, 16) &&
+          get32(p + 12) == 1024, "num_pages should be 1024 (128 MiB - 124 MiB)");
+    /* SET_CONFIG actual -> query-balloon follows */
+    put32(p, 4);
+    put32(p + 4, 4);
+    put32(p + 8, 0);
+    put32(p + 12, 1024);
+    check("set-config-actual", send_msg(fd, SET_CONFIG, 1 | NEED_REPLY, p, 16, 0, 0) && ack(fd, SET_CONFIG) &&
+          qmp("{\"execute\": \"query-balloon\"}\n", out, sizeof out) && !strcmp(out, "{\"return\": {\"actual\": 130023424}}"),
+          out);
+    qmp("{\"execute\": \"balloon\", \"arguments\": {\"value\": 134217728}}\n", out, sizeof out);
+    /* GET_VRING_BASE stops the ring and reports the next avail index to read */
+    put32(p, 2);
+    put32(p + 4, 0);
+    ok = send_msg(fd, GET_VRING_BASE, 1, p, 8, 0, 0) && reply(fd, GET_VRING_BASE, p, 8);
+    snprintf(out, sizeof out, "reply %s: queue %u, base %u (2 buffers made available, the second held)",
+             ok ? "received" : "missing", get32(p), get32(p + 4));
+    /* stopping the queue un-pops the held buffer: a restarted back-end must read it again */
+    check("get-vring-base-unpops-held-buffer", ok && get32(p) == 2 && get32(p + 4) == 1, out);
+    close(fd);
+    close(kick);
+    close(call);
+    close(chan);
+    munmap(mem, MEM_SIZE);
+    check("alive-after-positive", alive(), "");
+}
+
+/* One malformed message after an optional prefix: the connection must end, the back-end live. */
+typedef struct bad_case {
+    const char *name;
+    int prefix; /* 0 none, 1 protocol + features, 2 ... + memory table + ring num */
+    uint32_t req, flags, size;
+    unsigned char payload[72];
+    int nfds;   /* fds to attach: eventfds, or -1: one pipe end (not a regular file) */
+} bad_case;
+
+static int prefix(int fd, int level)
+{
+    if (level >= 1 && !(set_u64(fd, SET_PROTOCOL_FEATURES, PROTO) &&
+                        set_u64(fd, SET_FEATURES, (1ull << 32) | (1ull << 30) | (1ull << 1))))
+        return 0;
+    if (level >= 2) {
+        int mfd = new_memory(), ok = mem_table(fd, GPA, MEM_SIZE, UVA, 0, mfd) &&
+                                     vring_state(fd, SET_VRING_NUM, 0, QNUM);
+        close(mfd);
+        munmap(mem, MEM_SIZE);
+        return ok;
+    }
+    return 1;
+}
+
+static void run_bad(const bad_case *c)
+{
+    int fd = unix_connect(sock_path), fds[4], i, n = c->nfds < 0 ? 1 : c->nfds, pp[2] = {-1, -1};
+    char detail[128];
+    int sent;
+    if (fd < 0 || !prefix(fd, c->prefix)) {
+        check(c->name, 0, "the valid prefix was refused");
+        if (fd >= 0) close(fd);
+        return;
+    }
+    if (c->nfds < 0) {
+        if (pipe(pp) != 0) die("pipe");
+        fds[0] = pp[0];
+    } else {
+        for (i = 0; i < n; i++) fds[i] = eventfd(0, EFD_CLOEXEC);
+    }
+    sent = send_msg(fd, c->req, c->flags, c->payload, c->size, fds, (unsigned)n);
+    for (i = 0; i < n; i++) close(fds[i]);
+    if (pp[1] >= 0) close(pp[1]);
+    snprintf(detail, sizeof detail, "request %u: connection %s, back-end %s", c->req,
+             sent && closed(fd) ? "closed" : "NOT closed", alive() ? "alive" : "DEAD");
+    check(c->name, sent && closed(fd) && alive(), detail);
+    close(fd);
+}
+
+#define U32(v) (unsigned char)((v) & 0xff), (unsigned char)((v) >> 8 & 0xff), (unsigned char)((v) >> 16 & 0xff), (unsigned char)((v) >> 24)
+#define U64(v) U32((uint64_t)(v) & 0xffffffffu), U32((uint64_t)(v) >> 32)
+
+static void test_malformed(void)
+{
+    static const bad_case cases[] = {
+        {"bad-version", 0, GET_FEATURES, 0x2, 0, {0}, 0},
+        {"reply-flag-in-request", 0, GET_FEATURES, 0x5, 0, {0}, 0},
+        {"reserved-flag", 0, GET_FEATURES, 0x11, 0, {0}, 0},
+        {"unknown-request", 0, 99, 1, 0, {0}, 0},
+        {"unsupported-request-log-base", 0, SET_LOG_BASE, 1, 16, {0}, 0},
+        {"payload-too-big", 0, GET_FEATURES, 1, 0xffffffffu, {0}, 0},
+        {"get-features-with-payload", 0, GET_FEATURES, 1, 8, {0}, 0},
+        {"set-features-short", 0, SET_FEATURES, 1, 4, {0}, 0},
+        {"set-features-not-offered", 0, SET_FEATURES, 1, 8, {U64(1ull << 63)}, 0},
+        {"protocol-features-not-offered", 0, SET_PROTOCOL_FEATURES, 1, 8, {U64(1ull << 1)}, 0},
+        {"fd-on-get-features", 0, GET_FEATURES, 1, 0, {0}, 1},
+        {"too-many-fds", 0, SET_OWNER, 1, 0, {0}, 4}, /* only 8 fit; 4 are still unexpected */
+        {"vring-num-queue-3", 1, SET_VRING_NUM, 1, 8, {U32(3), U32(8)}, 0},
+        {"vring-num-not-power-of-2", 1, SET_VRING_NUM, 1, 8, {U32(0), U32(3)}, 0},
+        {"vring-num-too-big", 1, SET_VRING_NUM, 1, 8, {U32(0), U32(2048)}, 0},
+        {"vring-base-over-16-bits", 1, SET_VRING_BASE, 1, 8, {U32(0), U32(0x10000)}, 0},
+        {"vring-addr-outside-memory", 2, SET_VRING_ADDR, 1, 40,
+         {U32(0), U32(0), U64(UVA + MEM_SIZE - 16), U64(UVA), U64(UVA), U64(0)}, 0},
+        {"vring-addr-log-flag", 2, SET_VRING_ADDR, 1, 40, {U32(0), U32(1), U64(UVA), U64(UVA + 0x2000), U64(UVA + 0x1000), U64(0)}, 0},
+        {"vring-kick-no-fd", 1, SET_VRING_KICK, 1, 8, {U64(0)}, 0},
+        {"vring-kick-reserved-bits", 1, SET_VRING_KICK, 1, 8, {U64(0x10000)}, 1},
+        {"vring-call-queue-9", 1, SET_VRING_CALL, 1, 8, {U64(9)}, 1},
+        {"mem-table-9-regions", 1, SET_MEM_TABLE, 1, 8, {U32(9), U32(0)}, 0},
+        {"mem-table-fd-count", 1, SET_MEM_TABLE, 1, 40, {U32(1), U32(0), U64(0), U64(4096), U64(0), U64(0)}, 2},
+        {"mem-table-zero-size", 1, SET_MEM_TABLE, 1, 40, {U32(1), U32(0), U64(0), U64(0), U64(0), U64(0)}, -2},
+        {"mem-table-wraps", 1, SET_MEM_TABLE, 1, 40, {U32(1), U32(0), U64(~0ull - 4095), U64(8192), U64(0), U64(0)}, -2},
+        {"mem-table-past-file-end", 1, SET_MEM_TABLE, 1, 40, {U32(1), U32(0), U64(0), U64(2 * MEM_SIZE), U64(0), U64(0)}, -2},
+        {"mem-table-not-a-file", 1, SET_MEM_TABLE, 1, 40, {U32(1), U32(0), U64(0), U64(4096), U64(0), U64(0)}, -1},
+        {"get-config-out-of-range", 1, GET_CONFIG, 1, 28, {U32(250), U32(16), U32(0)}, 0},
+        {"get-config-size-mismatch", 1, GET_CONFIG, 1, 16, {U32(0), U32(8), U32(0)}, 0},
+        {"vring-kick-without-inband", 1, VRING_KICK, 1, 8, {U32(2), U32(0)}, 0},
+        {"vring-enable-before-features", 0, SET_VRING_ENABLE, 1, 8, {U32(0), U32(1)}, 0},
+        {"vring-enable-value-2", 1, SET_VRING_ENABLE, 1, 8, {U32(0), U32(2)}, 0},
+    };
+    size_t i;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bad_case c = cases[i];
+        if (c.nfds == -2) { /* a real memfd of MEM_SIZE bytes */
+            int fd = unix_connect(sock_path), mfd = new_memory(), ok;
+            char detail[128];
+            munmap(mem, MEM_SIZE);
+            ok = fd >= 0 && prefix(fd, c.prefix) && send_msg(fd, c.req, c.flags, c.payload, c.size, &mfd, 1);
+            close(mfd);
+            ok = ok && closed(fd);
+            snprintf(detail, sizeof detail, "connection %s", ok ? "closed" : "NOT closed");
+            check(c.name, ok && alive(), detail);
+            if (fd >= 0) close(fd);
+            continue;
+        }
+        run_bad(&c);
+    }
+    /* a header cut short, then nothing: the back-end gives up after its I/O timeout */
+    {
+        int fd = unix_connect(sock_path);
+        unsigned char h[6] = {1, 0, 0, 0, 1, 0};
+        check("truncated-header", fd >= 0 && send(fd, h, 6, MSG_NOSIGNAL) == 6 && closed(fd) && alive(), "");
+        if (fd >= 0) close(fd);
+    }
+}
+
+/* The memory file shrinks under the back-end: its ring access hits SIGBUS, which must be a
+   device error (logged), not a crash. */
+static void test_sigbus(void)
+{
+    int c = unix_connect(sock_path), mfd = new_memory(), efd = eventfd(0, EFD_CLOEXEC), ok;
+    uint64_t f = 0;
+    ok = c >= 0 && prefix(c, 1) && mem_table(c, GPA, MEM_SIZE, UVA, 0, mfd) &&
+         vring_state(c, SET_VRING_NUM, 2, QNUM) &&
+         vring_addr(c, 2, UVA + (DESC - GPA), UVA + (USED - GPA), UVA + (AVAIL - GPA)) &&
+         vring_fd(c, SET_VRING_KICK, 2, efd) && ftruncate(mfd, 0) == 0 &&
+         vring_state(c, SET_VRING_ENABLE, 2, 1); /* reads used->idx: SIGBUS in the back-end */
+    ok = ok && get_u64(c, GET_FEATURES, &f); /* the same connection still answers */
+    if (c >= 0) close(c);
+    check("sigbus-guard", ok && alive(), "the back-end did not survive a truncated memory file");
+    close(mfd);
+    close(efd);
+    munmap(mem, MEM_SIZE);
+}
+
+int main(int argc, char **argv)
+{
+    const char *bin = argc > 1 ? argv[1] : "build/vballoon-vhost-user";
+    FILE *log;
+    int status;
+
+    signal(SIGPIPE, SIG_IGN);
+    snprintf(dir, sizeof dir, "/tmp/vb-vu-test.XXXXXX");
+    if (!mkdtemp(dir)) die("mkdtemp");
+    snprintf(sock_path, sizeof sock_path, "%s/vb.sock", dir);
+    snprintf(qmp_path, sizeof qmp_path, "%s/qmp.sock", dir);
+    snprintf(log_path, sizeof log_path, "%s/backend.log", dir);
+    backend = fork();
+    if (backend < 0) die("fork");
+    if (backend == 0) {
+        char qarg[160];
+        int lfd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (lfd < 0 || dup2(lfd, 2) < 0) _exit(127);
+        snprintf(qarg, sizeof qarg, "unix:%s", qmp_path);
+        execl(bin, bin, "--socket", sock_path, "--qmp", qarg, "--persistent", "--ram", "128", getenv("VB_TEST_VERBOSE") ? "--verbose" : (char *)0, (char *)0);
+        _exit(127);
+    }
+    if (!alive()) {
+        check("backend-starts", 0, bin);
+    } else {
+        test_positive();
+        test_malformed();
+        test_sigbus();
+    }
+    log = fopen(log_path, "r");
+    if (log) { /* every refusal was logged with a reason; the SIGBUS was a device error */
+        char line[512];
+        int reasons = 0, device_error = 0;
+        while (fgets(line, sizeof line, log)) {
+            reasons += strstr(line, "vhost-user: ") != NULL;
+            device_error += strstr(line, "device error") != NULL;
+        }
+        fclose(log);
+        check("refusals-logged", reasons >= 30, "fewer refusals logged than malformed messages sent");
+        check("sigbus-logged-as-device-error", device_error >= 1, "no device error in the log");
+    }
+    kill(backend, SIGTERM);
+    if (waitpid(backend, &status, 0) == backend)
+        check("backend-exits-cleanly", WIFEXITED(status) && WEXITSTATUS(status) == 0, "");
+    if (failed) printf("  back-end log: %s\n", log_path);
+    else {
+        unlink(log_path);
+        rmdir(dir);
+    }
+    printf("vhost-user: %d passed, %d failed\n", passed, failed);
+    return failed != 0;
+}
