@@ -903,6 +903,7 @@ static int vb__pop(vb_device *d, vb_queue *q, vb__chain *c)
     unsigned char raw[2];
     uint16_t head;
 
+    if (d->flags & VB__BROKEN) return -1; /* e.g. the interrupt decision just before failed */
     if (q->shadow_avail == q->last_avail) {
         uint16_t pending;
         if (vb__read(d, q->avail + 2u, raw, 2)) { vb__break(d, VB_LOG_RING_MEMORY); return -1; }

@@ -2330,8 +2330,30 @@ TEST inflate_budget_reports_more_work(void)
     PASS();
 }
 
+/* Found by fuzz_device: the interrupt decision after the first inflate buffer fails (used_event
+   refused) and breaks the device; the same call must not go on to the next buffer. */
+TEST inflate_stops_when_the_notify_breaks_the_device(void)
+{
+    static const uint32_t pfn[1] = {0x700};
+    unsigned r, w;
+    ASSERT_EQ(0, start());
+    pfn_buf(IQ, 0, pfn, 1);
+    pfn_buf(IQ, 1, pfn, 1);
+    deny(used_event_addr(IQ), 2);
+    tg_kick(&T, IQ);
+    CHECK_CALL(broken(VB_LOG_RING_MEMORY, 1));
+    ASSERT_EQ(1u, T.npages); /* the second buffer was not processed */
+    r = T.reads;
+    w = T.writes;
+    ASSERT_EQ(0, vb_queue_notify(&T.dev, IQ));
+    ASSERT_EQ(r, T.reads);
+    ASSERT_EQ(w, T.writes);
+    PASS();
+}
+
 SUITE(ring)
 {
+    RUN_TEST(inflate_stops_when_the_notify_breaks_the_device);
     RUN_TEST(size_one_stats_queue_spurious_kick);
     RUN_TEST(inflate_budget_reports_more_work);
     RUN_TEST(fc2590_stats_after_snapshot_restore);
