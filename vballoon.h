@@ -818,12 +818,24 @@ typedef struct vb__chain {
     uint64_t table;   /* guest address of the descriptor table in use */
     uint32_t max;     /* entries in that table */
     uint32_t next;    /* entry to read next */
-    uint32_t count;   /* descriptors read from this table (loop guard) */
+    uint32_t count;   /* descriptors read from this table */
     uint16_t head;
     uint8_t indirect; /* walking an indirect table */
     uint8_t writable; /* a device-writable descriptor has been seen */
     uint8_t done;
+    /* Entries of this table already read. A chain that comes back to one is a loop, found
+       before the entry is read again: a racing guest cannot show two versions of it. */
+    uint32_t seen[VB_QUEUE_SIZE_MAX / 32];
 } vb__chain;
+
+static void vb__chain_table(vb__chain *c, uint64_t table, uint32_t entries, uint32_t first)
+{
+    c->table = table;
+    c->max = entries;
+    c->next = first;
+    c->count = 0;
+    VB_MEMSET(c->seen, 0, ((entries + 31u) / 32u) * sizeof c->seen[0]);
+}
 
 typedef struct vb__desc {
     uint64_t addr;
@@ -843,7 +855,9 @@ static int vb__chain_next(vb__chain *c, vb__desc *out)
         uint32_t len;
         uint16_t flags, next;
         if (c->done) return 0;
-        if (++c->count > c->max) { vb__break(d, VB_LOG_LOOP); return -1; }
+        if (c->seen[c->next / 32u] & (1u << (c->next % 32u))) { vb__break(d, VB_LOG_LOOP); return -1; }
+        c->seen[c->next / 32u] |= 1u << (c->next % 32u);
+        c->count++;
         if (vb__read(d, c->table + 16u * (uint64_t)c->next, raw, sizeof raw)) {
             vb__break(d, c->indirect ? VB_LOG_BAD_MEMORY : VB_LOG_RING_MEMORY);
             return -1;
@@ -865,10 +879,7 @@ static int vb__chain_next(vb__chain *c, vb__desc *out)
             }
             if (addr > UINT64_MAX - len) { vb__break(d, VB_LOG_LEN_OVERFLOW); return -1; }
             if (!vb__has(d, VB_F_RING_INDIRECT_DESC)) vb__log(d, VB_LOG_INDIRECT_NOT_NEGOTIATED);
-            c->table = addr;
-            c->max = len / 16u;
-            c->next = 0;
-            c->count = 0;
+            vb__chain_table(c, addr, len / 16u, 0);
             c->indirect = 1;
             continue;
         }
@@ -933,10 +944,7 @@ static int vb__pop(vb_device *d, vb_queue *q, vb__chain *c)
         }
     }
     c->dev = d;
-    c->table = q->desc;
-    c->max = q->size;
-    c->next = head;
-    c->count = 0;
+    vb__chain_table(c, q->desc, q->size, head);
     c->head = head;
     c->indirect = c->writable = c->done = 0;
     return 1;

@@ -356,7 +356,7 @@ static inline void tg_fire(tg *t)
     vb_timer_expired(&t->dev);
 }
 
-static const char *tg_render(tg *t, unsigned flags)
+static inline const char *tg_render(tg *t, unsigned flags)
 {
     vb_render_guest_stats(&t->dev, t->out, sizeof t->out, flags);
     return t->out;

@@ -10,6 +10,8 @@ SUITE_EXTERN(ring);
 SUITE_EXTERN(render);
 SUITE_EXTERN(qmp);
 SUITE_EXTERN(mmio);
+SUITE_EXTERN(model);
+SUITE_EXTERN(race);
 
 GREATEST_MAIN_DEFS();
 
@@ -24,6 +26,8 @@ int main(int argc, char **argv)
     RUN_SUITE(render);
     RUN_SUITE(qmp);
     RUN_SUITE(mmio);
+    RUN_SUITE(model);
+    RUN_SUITE(race);
     GREATEST_PRINT_REPORT();
     greatest_get_report(&report);
     if (!(greatest_info.flags & GREATEST_FLAG_LIST_ONLY))
