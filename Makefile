@@ -26,7 +26,7 @@ FUZZ_RUNS ?= 20000
 SOAK_SEQUENCES ?= 1000000
 
 .PHONY: all run test unit install clean fuzz fuzz-smoke soak lint coverage valgrind \
-        bench bench-instr bench-qemu minivmm minivmm-test uml-test vm
+        bench bench-deps bench-instr bench-qemu minivmm minivmm-test uml-test vm
 
 # ---- the mini-VMM (examples/minivmm, Linux x86-64 + /dev/kvm) and its freestanding guest ----
 GUEST_CFLAGS := -std=gnu99 -O2 $(WARN) -ffreestanding -nostdlib -fno-pic -mno-red-zone \
@@ -100,8 +100,12 @@ clean:
 # ---- benchmarks (bench/, README "Benchmarks"): need libcjson-dev; bench-instr needs valgrind;
 # the footprint rows use gcc-arm-none-eabi and gcc-riscv64-unknown-elf (a missing one is
 # reported, not fatal); bench-qemu needs qemu-system-x86. bench/setup.sh installs them.
-build/bench: bench/bench.c vballoon.h tests/guest.h | build
+build/bench: bench/bench.c vballoon.h tests/guest.h | build bench-deps
 	$(CC) -std=c99 -O2 -g $(WARN) -I. $< -lcjson -o $@
+
+# a fresh Debian 12 gets what the benchmarks need (as root), once
+bench-deps:
+	@[ -f /usr/include/cjson/cJSON.h ] && command -v valgrind >/dev/null || sh bench/setup.sh
 
 bench: build/bench build/vballoon-sim
 	sh bench/run.sh
@@ -110,6 +114,7 @@ bench-instr: build/bench
 	sh bench/instr.sh build/bench
 
 bench-qemu: build/bench build/vballoon-sim
+	@command -v qemu-system-x86_64 >/dev/null || sh bench/setup.sh
 	sh bench/run.sh --qemu
 
 build/vballoon-minivmm: examples/minivmm/minivmm.c $(MINIVMM_DEP) | build
