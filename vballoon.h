@@ -1283,6 +1283,12 @@ static int vb__stats_parse(vb__chain *c, uint64_t val[VB_STAT_COUNT])
     return r;
 }
 
+/* Give the held buffer back to the driver: used length 0 (QEMU >= 7.0), then the interrupt. */
+static void vb__stats_return(vb_device *d)
+{
+    if (vb__push(d, &d->queue[VB_QUEUE_STATS], d->held_head, 0) == 0) vb__notify(d, VB_QUEUE_STATS);
+}
+
 /* virtio_balloon_receive_stats(): one buffer per notification, then re-arm. */
 static void vb__stats_kick(vb_device *d)
 {
@@ -1297,7 +1303,7 @@ static void vb__stats_kick(vb_device *d)
             if (d->flags & VB__HELD) { /* "should never happen": give the old one back */
                 d->counters.duplicates++;
                 vb__log(d, VB_LOG_STATS_SECOND_BUFFER);
-                if (vb__push(d, q, d->held_head, 0) == 0) vb__notify(d, VB_QUEUE_STATS);
+                vb__stats_return(d);
             }
             if (!(d->flags & VB__BROKEN)) {
                 d->held_head = c.head;
@@ -1328,8 +1334,7 @@ VB__DEF void vb_timer_expired(vb_device *d)
     }
     d->flags &= (uint8_t)~VB__HELD;
     d->counters.polls++;
-    if (vb__push(d, &d->queue[VB_QUEUE_STATS], d->held_head, 0) == 0) vb__notify(d, VB_QUEUE_STATS);
-    /* No re-arm: the guest's answer re-arms. */
+    vb__stats_return(d); /* no re-arm: the guest's answer re-arms */
 }
 
 VB__DEF uint64_t vb_next_deadline(const vb_device *d)
@@ -2724,6 +2729,16 @@ static void vb__reply_generic(vb__reply *r, const char *msg)
 
 /* ---- argument checking, in QAPI's order: missing, then type, then unexpected ----------------- */
 
+static void vb__reply_bad_type(vb__reply *r, const char *name, const char *expected)
+{
+    vb__reply_error_begin(r, "GenericError");
+    vb__puts(&r->o, "Invalid parameter type for '");
+    vb__puts(&r->o, name);
+    vb__puts(&r->o, "', expected: ");
+    vb__puts(&r->o, expected);
+    vb__reply_error_end(r);
+}
+
 enum { VB__ARG_STR, VB__ARG_INT, VB__ARG_ANY, VB__ARG_ARRAY };
 
 typedef struct vb__param {
@@ -2770,12 +2785,7 @@ static int vb__args(vb__reply *r, vb__span args, int has_args, const vb__param *
         if ((p[i].type == VB__ARG_STR && c != '"' && c != '\'') ||
             (p[i].type == VB__ARG_INT && vb__json_integer(r->in, out[i], &iv, &uv) != 1) ||
             (p[i].type == VB__ARG_ARRAY && c != '[')) {
-            vb__reply_error_begin(r, "GenericError");
-            vb__puts(&r->o, "Invalid parameter type for '");
-            vb__puts(&r->o, p[i].name);
-            vb__puts(&r->o, "', expected: ");
-            vb__puts(&r->o, type_names[p[i].type]);
-            vb__reply_error_end(r);
+            vb__reply_bad_type(r, p[i].name, type_names[p[i].type]);
             return 0;
         }
     }
@@ -2854,11 +2864,7 @@ static int vb__qmp_qom_set(vb__reply *r, vb_qmp *s, vb__span args, int has_args,
         return 0;
     if (vb__prop_find(s->dev, prop, vb__strlen(prop)) == VB__PROP_INTERVAL &&
         vb__json_integer(r->in, v[2], &iv, &uv) != 1) {
-        vb__reply_error_begin(r, "GenericError");
-        vb__puts(&r->o, "Invalid parameter type for '");
-        vb__puts(&r->o, prop);
-        vb__puts(&r->o, "', expected: integer");
-        vb__reply_error_end(r);
+        vb__reply_bad_type(r, prop, "integer");
         return 0;
     }
     if (vb__prop_set_check(s->dev, prop, vb__strlen(prop), iv, &e) != VB_OK) {
