@@ -1,0 +1,471 @@
+#!/usr/bin/env python3
+"""Write the seed corpora of the fuzz harnesses, deterministically (stdlib only).
+
+    python3 fuzz/make_corpus.py [outdir]      # default: fuzz/corpus next to this script
+
+fuzz/corpus/device/  inputs of fuzz_device.c (format documented at the top of that file)
+fuzz/corpus/stats/   inputs of fuzz_stats.c  (byte 0 = descriptors - 1 | indirect << 4,
+                     bytes 1..16 = cut points, then the stats buffer)
+fuzz/corpus/qmp/     inputs of fuzz_qmp.c    (byte 0 = bit0 qemu profile, bit1 10 keys, bit2
+                     pretty, bit3 negotiated, bits 4-7 the small buffer; then the command)
+
+Every corpus directory is rewritten from scratch: files not produced here are removed.
+It also writes the readable reproducers of fuzz/regressions/ (other files there are kept).
+"""
+import os
+import struct
+import sys
+
+# ---------------------------------------------------------------------------------------------
+# fuzz_device
+# ---------------------------------------------------------------------------------------------
+
+FEATURES, STATUS, SETUP, READY, BASE, NOTIFY, TIMER, CFGREAD, CFGWRITE, INTERVAL, PROP, QMP, \
+    RESET, MRESET, SNAP, SNAPMUT, WRITE, TARGET, DENY, DESC, PUBLISH, DENYRING, RINGSET = range(23)
+
+# ring parts (DENYRING f % 9; RINGSET takes the 16-bit ones)
+AVAIL_FLAGS, AVAIL_IDX, AVAIL_RING, USED_EVENT, USED_FLAGS, USED_IDX, USED_RING, AVAIL_EVENT, \
+    DESC_TABLE = range(9)
+RINGSET_PART = {AVAIL_FLAGS: 0, AVAIL_IDX: 1, USED_EVENT: 2, USED_FLAGS: 3, USED_IDX: 4, AVAIL_EVENT: 5}
+
+# config byte 0
+PROFILE_QEMU = 0x01
+KEYS = {16: 0, 10: 2, 7: 4, 6: 6}
+OPT_BE, OPT_NO_EVENT_IDX, OPT_NO_INDIRECT, OPT_MUST_TELL, OPT_DEFLATE_ON_OOM = 0x08, 0x10, 0x20, 0x40, 0x80
+
+# FEATURES operand bits
+F_MUST_TELL, F_STATS, F_DEFLATE, F_INDIRECT, F_EVENT_IDX, F_V1, F_BOGUS3, F_BOGUS40 = \
+    0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
+LINUX = F_STATS | F_INDIRECT | F_EVENT_IDX | F_V1
+
+# status bits
+ACK, DRIVER, DRIVER_OK, FEATURES_OK = 0x01, 0x02, 0x04, 0x08
+
+# descriptor flags
+NEXT, WRITE_F, INDIRECT = 1, 2, 4
+
+# guest RAM layout of the seeds (64 KiB): queue q's rings, then data
+def ring(q):
+    base = 0x1000 + 0x2000 * q
+    return base, base + 0x800, base + 0x1000  # desc, avail, used
+
+STATS_BUF = 0x8000
+PFN_BUF = 0x9000
+TABLE = 0xA000
+LINUX61_TAGS = [0, 1, 2, 3, 8, 9, 4, 5, 6, 7]
+LINUX612_TAGS = [0, 1, 2, 3, 10, 11, 12, 13, 14, 15, 8, 9, 4, 5, 6, 7]
+
+
+def records(tags, seed, be=False, values=None):
+    fmt = '>HQ' if be else '<HQ'
+    out = b''
+    for i, t in enumerate(tags):
+        v = values[i] if values is not None else seed * 1000 + t
+        out += struct.pack(fmt, t, v)
+    return out
+
+
+class Dev:
+    """One fuzz_device input: config, RAM image, events."""
+
+    def __init__(self, cfg=0, qmax=128, interval=0, image=b''):
+        n = {2: 0, 4: 1, 8: 2, 16: 3, 32: 4, 64: 5, 128: 6, 256: 7}[qmax]
+        self.head = bytes([cfg, n | (interval << 3)]) + struct.pack('<H', len(image)) + image
+        self.ev = b''
+        self.be = bool(cfg & OPT_BE)
+
+    def op(self, code, payload=b''):
+        self.ev += bytes([code]) + payload
+        return self
+
+    # transport
+    def features(self, f): return self.op(FEATURES, bytes([f]))
+    def status(self, s): return self.op(STATUS, bytes([s]))
+    def setup(self, q, size, desc, avail, used):
+        return self.op(SETUP, struct.pack('<BHIII', q, size, desc, avail, used))
+    def ready(self, q, on=1): return self.op(READY, bytes([q | (on << 2)]))
+    def base(self, q, b): return self.op(BASE, struct.pack('<BH', q, b))
+    def notify(self, q): return self.op(NOTIFY, bytes([q]))
+    def cfg_read(self, off, n): return self.op(CFGREAD, bytes([off, n]))
+    def cfg_write(self, off, n, data): return self.op(CFGWRITE, bytes([off, n]) + data.ljust(8, b'\0')[:8])
+    # host
+    def timer(self, mode): return self.op(TIMER, bytes([mode]))
+    def fire(self): return self.timer(0)
+    def interval(self, kind, v): return self.op(INTERVAL, struct.pack('<BI', kind, v & 0xffffffff))
+    def prop(self, p): return self.op(PROP, bytes([p]))
+    def qmp(self, c, a=0): return self.op(QMP, struct.pack('<BI', c, a & 0xffffffff))
+    def reset(self): return self.op(RESET)
+    def mreset(self, wakeup=0): return self.op(MRESET, bytes([wakeup]))
+    def snap(self): return self.op(SNAP)
+    def snapmut(self, pairs, fix=True):
+        pl = bytes([len(pairs) | (8 if fix else 0)])
+        for p, x in pairs:
+            pl += bytes([p, x])
+        return self.op(SNAPMUT, pl)
+    def target(self, t): return self.op(TARGET, struct.pack('<I', t))
+    def deny(self, lo, n): return self.op(DENY, struct.pack('<HH', lo, n))
+    # guest memory
+    def write(self, addr, data):
+        while data:
+            chunk, data = data[:255], data[255:]
+            self.op(WRITE, struct.pack('<HB', addr, len(chunk)) + chunk)
+            addr += len(chunk)
+        return self
+    def desc(self, q, i, addr, ln, flags=0, nxt=0):
+        return self.op(DESC, struct.pack('<BBHHBB', q, i, addr, ln, flags, nxt))
+    def publish(self, q, head, count=1): return self.op(PUBLISH, bytes([q | ((count - 1) << 2), head]))
+    def deny_ring(self, q, part): return self.op(DENYRING, bytes([q, part]))
+    def ring_set(self, q, part, v): return self.op(RINGSET, struct.pack('<BBH', q, RINGSET_PART[part], v))
+    def raw_desc(self, table, i, addr, ln, flags=0, nxt=0):
+        fmt = '>QIHH' if self.be else '<QIHH'
+        return self.write(table + 16 * i, struct.pack(fmt, addr, ln, flags, nxt))
+    def u16(self, addr, v): return self.write(addr, struct.pack('>H' if self.be else '<H', v))
+
+    def zero_rings(self, q):
+        """A driver (re)initialising a queue starts from zeroed avail and used headers."""
+        _, avail, used = ring(q)
+        return self.write(avail, b'\0' * 4).write(used, b'\0' * 4)
+
+    # a Linux-like driver
+    def probe(self, feats=LINUX, size=128, prime=None):
+        """virtballoon_probe: features, three queues, the stats queue primed (kick) before
+        DRIVER_OK. prime = the first stats buffer's bytes (None: no stats queue use)."""
+        self.status(ACK | DRIVER).features(feats)
+        st = ACK | DRIVER
+        if feats & F_V1:
+            st |= FEATURES_OK
+            self.status(st)
+        for q in range(3):
+            self.zero_rings(q).setup(q, size, *ring(q))
+        for q in range(3):
+            self.ready(q)
+        if prime is not None:
+            self.stats_buffer(prime)
+        return self.status(st | DRIVER_OK)
+
+    def stats_buffer(self, data, head=0):
+        """The driver (re)fills its one stats buffer and queues it again, then kicks."""
+        self.write(STATS_BUF, data).desc(2, head, STATS_BUF, len(data)).publish(2, head)
+        return self.notify(2)
+
+    def tell_host(self, q, pfns, head=0):
+        """tell_host(): one buffer of 32-bit PFNs on the inflate (0) or deflate (1) queue."""
+        fmt = ('>' if self.be else '<') + 'I' * len(pfns)
+        self.write(PFN_BUF + 0x400 * q, struct.pack(fmt, *pfns))
+        self.desc(q, head, PFN_BUF + 0x400 * q, 4 * len(pfns)).publish(q, head)
+        return self.notify(q)
+
+    def bytes(self):
+        return self.head + self.ev
+
+
+def device_corpus():
+    out = {}
+
+    # 1. Linux 6.1 against the document's profile: primed buffer, polls every 2 s, answers,
+    #    guest-stats through the C API and QMP, the interval changed and disabled.
+    d = Dev(cfg=0)
+    d.probe(prime=records(LINUX61_TAGS, 1))
+    d.prop(0).prop(8).qmp(0x00).qmp(0x01, 1)
+    d.interval(1, 2).fire()                       # enabling polls at once
+    d.stats_buffer(records(LINUX61_TAGS, 2)).qmp(0x00)
+    d.fire().stats_buffer(records(LINUX61_TAGS, 3)).qmp(0x10).qmp(0x20, 7)
+    d.qmp(0x03, 10 << 8).fire().stats_buffer(records(LINUX61_TAGS, 4))
+    d.qmp(0x04, 0).timer(2 | (5 << 2)).prop(2).prop(1)
+    out['linux61-doc-session'] = d.bytes()
+
+    # 2. Linux 6.12 against current QEMU, 10 keys, initial interval 1 s, pretty replies
+    d = Dev(cfg=PROFILE_QEMU | KEYS[10], interval=1)
+    d.qmp(0x00).prop(0)                           # qemu profile: no error before the guest
+    d.probe(prime=records(LINUX612_TAGS, 1))
+    d.fire().stats_buffer(records(LINUX612_TAGS, 2))
+    d.timer(2 | (4 << 2)).timer(2 | (6 << 2)).stats_buffer(records(LINUX612_TAGS, 3))
+    d.qmp(0x10).qmp(0x1a).qmp(0x17).prop(8).mreset(1).prop(0).mreset(0).prop(0)
+    out['linux612-qemu-session'] = d.bytes()
+
+    # 3. inflate and deflate: a target, PFN buffers (coalesced runs, 256+ PFNs truncated),
+    #    actual written back, QMP balloon and query-balloon
+    d = Dev(cfg=OPT_MUST_TELL | OPT_DEFLATE_ON_OOM)
+    d.probe(feats=LINUX | F_MUST_TELL | F_DEFLATE, prime=records(LINUX61_TAGS, 1))
+    d.target(16).cfg_read(0, 8)
+    d.tell_host(0, list(range(0x100, 0x108)) + [0x200, 0x202, 0x203])
+    d.cfg_write(4, 4, struct.pack('<I', 11)).cfg_read(4, 4)
+    d.tell_host(0, list(range(0x300, 0x300 + 260)), head=1)
+    d.target(2).tell_host(1, list(range(0x100, 0x108)))
+    d.cfg_write(4, 4, struct.pack('<I', 3)).qmp(0x07).qmp(0x08, 0x3ff00).qmp(0x09, 2)
+    # two buffers in one kick, the second split into two descriptors
+    d.desc(0, 2, PFN_BUF, 8, NEXT, 3).desc(0, 3, PFN_BUF + 8, 8).desc(0, 4, PFN_BUF + 16, 4)
+    d.publish(0, 2).publish(0, 4).notify(0)
+    out['inflate-deflate'] = d.bytes()
+
+    # 4. indirect stats buffer: a table of three descriptors, records straddling them, and a
+    #    device-writable descriptor at the end that is never touched
+    d = Dev(cfg=0)
+    d.probe(prime=records(LINUX61_TAGS, 1))
+    d.interval(1, 1).fire()
+    buf = records(LINUX612_TAGS, 5)
+    d.write(STATS_BUF, buf)
+    d.raw_desc(TABLE, 0, STATS_BUF, 17, NEXT, 1).raw_desc(TABLE, 1, STATS_BUF + 17, 60, NEXT, 2)
+    d.raw_desc(TABLE, 2, STATS_BUF + 77, len(buf) - 77, NEXT, 3).raw_desc(TABLE, 3, 0xB000, 64, WRITE_F)
+    d.desc(2, 0, TABLE, 64, INDIRECT).publish(2, 0).notify(2).prop(0).fire()
+    out['indirect-stats'] = d.bytes()
+
+    # 5. a legacy big-endian guest (no VERSION_1): rings and stats in its byte order
+    d = Dev(cfg=OPT_BE | OPT_NO_EVENT_IDX)
+    d.probe(feats=F_STATS | F_INDIRECT, prime=records(LINUX61_TAGS, 1, be=True))
+    d.interval(1, 2).fire().stats_buffer(records(LINUX61_TAGS, 2, be=True)).prop(0)
+    d.target(4).tell_host(0, [0x10, 0x11, 0x12, 0x40]).cfg_write(4, 4, struct.pack('<I', 4))
+    d.fire().stats_buffer(records(LINUX61_TAGS, 3, be=True))
+    out['legacy-big-endian'] = d.bytes()
+
+    # 6. snapshot round trip: saved with a held buffer, loaded (rewind), mutated blobs
+    d = Dev(cfg=0)
+    d.probe(prime=records(LINUX61_TAGS, 1))
+    d.interval(1, 2).fire().stats_buffer(records(LINUX61_TAGS, 2))
+    d.snap().prop(0).fire().snap()
+    d.stats_buffer(records(LINUX61_TAGS, 3))
+    d.snapmut([(16, 0x04)], fix=True)             # status without DRIVER_OK
+    d.snapmut([(28 + 36 * 2 + 26, 0x01)], fix=True)  # stats last_avail moved
+    d.snapmut([(0, 0xff)], fix=False)             # bad magic
+    d.snapmut([(17, 0x01)], fix=True)             # broken flag
+    d.reset().probe(prime=records(LINUX61_TAGS, 4)).snap()
+    out['snapshot-roundtrip'] = d.bytes()
+
+    # 7. EVENT_IDX and NO_INTERRUPT: used_event suppresses interrupts, avail_event written
+    d = Dev(cfg=0)
+    d.probe(prime=records(LINUX61_TAGS, 1))
+    _, avail2, _ = ring(2)
+    d.u16(avail2 + 4 + 2 * 128, 5)                # used_event far ahead: no interrupt
+    d.interval(1, 1).fire().stats_buffer(records(LINUX61_TAGS, 2)).fire()
+    d.reset().features(F_STATS | F_V1).status(ACK | DRIVER | FEATURES_OK)
+    d.zero_rings(2).setup(2, 128, *ring(2)).ready(2).u16(avail2, 1)  # NO_INTERRUPT
+    d.stats_buffer(records(LINUX61_TAGS, 3)).status(ACK | DRIVER | FEATURES_OK | DRIVER_OK).fire()
+    out['event-idx-no-interrupt'] = d.bytes()
+
+    # 8. host side: config space out of range, intervals out of range, early and stale
+    #    timers, QMP errors, resets, features not offered
+    d = Dev(cfg=KEYS[6], qmax=8)
+    d.cfg_read(0xff, 255).cfg_read(7, 16).cfg_write(0xf3, 255, b'\x01' * 8).cfg_write(2, 8, b'\xaa' * 8)
+    d.interval(0, 0xffffffff).interval(2, 0).interval(3, 5).interval(4, 0).interval(6, 999)
+    d.interval(7, 0).interval(5, 1500).timer(1).timer(3 | (1 << 2)).timer(1).interval(5, 0).timer(1)
+    d.qmp(0x05).qmp(0x06).qmp(0x0c, 3).qmp(0x0d, 65).qmp(0x0e).qmp(0x0f, 9).qmp(0x4b).qmp(0x0b)
+    d.qmp(0x43).prop(4).prop(3).prop(0x10)
+    d.features(F_BOGUS40 | F_STATS | F_V1).status(ACK | DRIVER | FEATURES_OK).status(0)
+    d.setup(3, 8, 0, 0, 0).setup(0, 3, 0x1000, 0x1800, 0x2000).setup(0, 8, 0x1008, 0x1800, 0x2000)
+    d.setup(0, 8, 0xff000000, 0x1800, 0x2000).ready(0x83).notify(0x81).base(0x80, 1).target(5)
+    out['host-edges'] = d.bytes()
+
+    # 9-21. hostile rings, one class each; each breaks the device, then a reset and a clean kick
+    def hostile(name, build, cfg=0, feats=LINUX):
+        d = Dev(cfg=cfg)
+        d.probe(feats=feats, prime=records(LINUX61_TAGS, 1))
+        d.interval(1, 1).fire()
+        build(d)
+        d.fire().qmp(0x00).status(0).probe(feats=feats, prime=records(LINUX61_TAGS, 9))
+        out['hostile-' + name] = d.bytes()
+
+    hostile('head-range', lambda d: d.publish(2, 200).notify(2))
+    hostile('next-range', lambda d: d.desc(2, 0, STATS_BUF, 10, NEXT, 200).publish(2, 0).notify(2))
+    hostile('loop', lambda d: d.desc(2, 0, STATS_BUF, 10, NEXT, 1).desc(2, 1, STATS_BUF, 10, NEXT, 0)
+            .publish(2, 0).notify(2))
+    hostile('indirect-nested', lambda d: d.raw_desc(TABLE, 0, TABLE, 16, INDIRECT)
+            .desc(2, 0, TABLE, 16, INDIRECT).publish(2, 0).notify(2))
+    hostile('indirect-size', lambda d: d.desc(2, 0, TABLE, 24, INDIRECT).publish(2, 0).notify(2))
+    hostile('indirect-zero', lambda d: d.desc(2, 0, TABLE, 0, INDIRECT).publish(2, 0).notify(2))
+    hostile('indirect-with-next', lambda d: d.desc(2, 0, TABLE, 16, INDIRECT | NEXT, 1)
+            .publish(2, 0).notify(2))
+    hostile('zero-length', lambda d: d.desc(2, 0, STATS_BUF, 0).publish(2, 0).notify(2))
+    hostile('len-overflow', lambda d: d.raw_desc(ring(2)[0], 0, 0xfffffffffffffff0, 0x20)
+            .publish(2, 0).notify(2))
+    hostile('desc-order', lambda d: d.desc(2, 0, 0xB000, 10, WRITE_F | NEXT, 1)
+            .desc(2, 1, STATS_BUF, 100).publish(2, 0).notify(2))
+    hostile('avail-runaway', lambda d: d.u16(ring(2)[1] + 2, 0x4000).notify(2))
+    hostile('overrun', lambda d: d.ready(2, 0).base(2, 300).ready(2).notify(2))
+    # a full queue (128 in flight, allowed at restart), then one more buffer: "inuse >= num"
+    hostile('overrun-at-pop', lambda d: d.ready(2, 0).base(2, 128).ring_set(2, USED_IDX, 0).ready(2)
+            .ring_set(2, AVAIL_IDX, 129).notify(2))
+    hostile('memory-refused', lambda d: d.deny(STATS_BUF + 20, 4).stats_buffer(records(LINUX61_TAGS, 2))
+            .deny(0, 0))
+    hostile('outside-ram', lambda d: d.desc(2, 0, 0xfff0, 100).publish(2, 0).notify(2))
+    hostile('indirect-not-negotiated', lambda d: d.raw_desc(TABLE, 0, STATS_BUF, 100)
+            .desc(2, 0, TABLE, 16, INDIRECT).publish(2, 0).notify(2), cfg=OPT_NO_INDIRECT,
+            feats=LINUX & ~F_INDIRECT)
+    hostile('second-buffer', lambda d: d.stats_buffer(records(LINUX61_TAGS, 2))
+            .desc(2, 1, STATS_BUF, 100).publish(2, 1).notify(2))
+    hostile('ring-refused', lambda d: d.deny_ring(2, AVAIL_IDX).stats_buffer(records(LINUX61_TAGS, 2))
+            .deny(0, 0))
+    hostile('desc-table-refused', lambda d: d.deny_ring(2, DESC_TABLE).stats_buffer(records(LINUX61_TAGS, 2))
+            .deny(0, 0))
+    hostile('used-ring-refused', lambda d: d.stats_buffer(records(LINUX61_TAGS, 2)).deny_ring(2, USED_RING)
+            .fire().deny(0, 0))
+    # the guest stops its stats queue, claims nothing is in flight, restarts it
+    hostile('used-idx-rewrite', lambda d: d.stats_buffer(records(LINUX61_TAGS, 2)).ready(2, 0)
+            .ring_set(2, USED_IDX, 2).ready(2))
+
+    # inflate/deflate work budget: chains of two descriptors in a queue of 8; the first kick
+    # stops after about a queue's worth of descriptors and says "more", the next one finishes
+    d = Dev(cfg=0, qmax=8)
+    d.probe(size=8, prime=records(LINUX61_TAGS, 1)).target(64)
+    d.write(PFN_BUF, struct.pack('<16I', *range(0x500, 0x510)))
+    for i in range(4):
+        d.desc(0, 2 * i, PFN_BUF + 16 * i, 8, NEXT, 2 * i + 1).desc(0, 2 * i + 1, PFN_BUF + 16 * i + 8, 8)
+    for i in range(4):
+        d.publish(0, 2 * i)
+    d.notify(0).notify(0)
+    for i in range(8):  # one chain eight times: the budget runs out after four
+        d.publish(0, 2)
+    d.notify(0).ring_set(0, USED_EVENT, 7).notify(0)
+    out['inflate-work-budget'] = d.bytes()
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# fuzz_stats
+# ---------------------------------------------------------------------------------------------
+
+def stats_input(buf, ndesc=1, indirect=False, cuts=()):
+    cut = bytes(list(cuts) + [0] * (16 - len(cuts)))
+    return bytes([(ndesc - 1) | (0x10 if indirect else 0)]) + cut + buf
+
+
+def stats_corpus():
+    out = {}
+    l61 = records(LINUX61_TAGS, 1)
+    l612 = records(LINUX612_TAGS, 2)
+    out['linux61-10-records'] = stats_input(l61)
+    out['linux612-16-records'] = stats_input(l612)
+    out['linux612-indirect-3-pieces'] = stats_input(l612, 3, True, (17, 95))
+    out['linux61-straddle-5-pieces'] = stats_input(l61, 5, False, (3, 10, 11, 55))
+    out['nine-bytes'] = stats_input(records([4], 0, values=[7])[:9])
+    out['ten-n-plus-three'] = stats_input(records(LINUX61_TAGS[:5], 3) + b'\x05\x00\x01')
+    out['duplicates-last-wins'] = stats_input(records([4, 4, 5, 4], 0, values=[1, 2, 3, 4]))
+    out['unknown-tags'] = stats_input(records([16, 4, 0xffff, 17, 5], 0, values=[9, 1, 9, 9, 2]))
+    out['doc-example-6'] = stats_input(records([1, 4, 3, 2, 5, 0], 0,
+                                               values=[0, 844943360, 219028, 235, 1044406272, 0]))
+    out['all-ones'] = stats_input(records(range(16), 0, values=[2**64 - 1] * 16), 16, True,
+                                  tuple(range(10, 160, 10)))
+    out['over-max-bytes'] = stats_input(records([i % 20 for i in range(300)], 4), 2, False, (200,))
+    out['one-byte'] = stats_input(b'\x04')
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# fuzz_qmp
+# ---------------------------------------------------------------------------------------------
+
+SEED_PATH = '/machine/peripheral-anon/device[1]'
+SEED_ENABLE = ('{ "execute": "qom-set",\n'
+               '             "arguments": { "path": "/machine/peripheral-anon/device[1]",\n'
+               '                         "property": "guest-stats-polling-interval", "value": 2 } }')
+SEED_CHANGE = SEED_ENABLE.replace('"value": 2 ', '"value": 10 ')
+SEED_GET = ('{ "execute": "qom-get",\n'
+            '  "arguments": { "path": "/machine/peripheral-anon/device[1]",\n'
+            '  "property": "guest-stats" } }')
+SEED_DISABLE = SEED_ENABLE.replace('guest-stats-polling-interval', 'stats-polling-interval') \
+                          .replace('"value": 2 ', '"value": 0 ')
+
+NEG = 0x08
+
+
+def qmp_corpus():
+    out = {}
+    def add(name, cmd, flags=NEG):
+        out[name] = bytes([flags]) + cmd.encode('utf-8')
+    add('seed-enable', SEED_ENABLE)
+    add('seed-change', SEED_CHANGE)
+    add('seed-get', SEED_GET)
+    add('seed-get-qemu-pretty', SEED_GET, NEG | 0x01 | 0x04)
+    add('seed-disable', SEED_DISABLE)
+    add('seed-disable-qemu-profile', SEED_DISABLE, NEG | 0x01)
+    add('qmp-capabilities', '{"execute": "qmp_capabilities"}', 0)
+    add('qmp-capabilities-oob', '{"execute": "qmp_capabilities", "arguments": {"enable": ["oob"]}}', 0)
+    add('qmp-capabilities-again', '{"execute": "qmp_capabilities", "id": 1}')
+    add('qmp-capabilities-bad-enable', '{"execute": "qmp_capabilities", "arguments": {"enable": [1, "x"]}}', 0)
+    add('not-negotiated', '{"execute": "query-balloon"}', 0)
+    add('qom-list', '{"execute": "qom-list", "arguments": {"path": "/machine/peripheral/balloon0"}}')
+    add('qom-list-pretty', '{"execute": "qom-list", "arguments": {"path": "' + SEED_PATH + '"}}', NEG | 0x04)
+    add('query-balloon', '{"execute": "query-balloon", "id": "q1"}')
+    add('balloon', '{"execute": "balloon", "arguments": {"value": 536870912}}')
+    add('balloon-bad-value', '{"execute": "balloon", "arguments": {"value": -5}, "id": [1, {"a": null}]}')
+    add('balloon-float', '{"execute": "balloon", "arguments": {"value": 1.5e9}}')
+    add('qom-get-type', '{"execute": "qom-get", "arguments": {"path": "/machine/peripheral/balloon0", "property": "type"}}')
+    add('qom-get-interval', '{"execute": "qom-get", "arguments": {"path": "/machine/peripheral/balloon0", "property": "guest-stats-polling-interval"}}')
+    add('qom-set-negative', '{"execute": "qom-set", "arguments": {"path": "/machine/peripheral/balloon0", "property": "guest-stats-polling-interval", "value": -1}}')
+    add('qom-set-too-big', '{"execute": "qom-set", "arguments": {"path": "/machine/peripheral/balloon0", "property": "guest-stats-polling-interval", "value": 4294967296}}')
+    add('qom-set-string', '{"execute": "qom-set", "arguments": {"path": "/machine/peripheral/balloon0", "property": "guest-stats-polling-interval", "value": "2"}}')
+    add('qom-set-read-only', '{"execute": "qom-set", "arguments": {"path": "/machine/peripheral/balloon0", "property": "guest-stats", "value": {}}}')
+    add('error-device-not-found', '{"execute": "qom-get", "arguments": {"path": "/machine/peripheral/balloon1", "property": "guest-stats"}}')
+    add('error-property-not-found', '{"execute": "qom-get", "arguments": {"path": "/machine/peripheral/balloon0", "property": "stat-\\u00e9\\ud83d\\ude00"}}')
+    add('error-missing-argument', '{"execute": "qom-get", "arguments": {"path": "/machine/peripheral/balloon0"}}')
+    add('error-unexpected-argument', '{"execute": "qom-get", "arguments": {"path": "/x", "property": "type", "extra": 1}}')
+    add('error-unknown-command', '{"execute": "query-foo", "id": {"nested": [true, false, null, 1.25]}}')
+    add('error-unexpected-member', '{"execute": "query-balloon", "zzz": 1, "control": 2}')
+    add('error-not-object', '[1, 2, 3]')
+    add('error-parse', '{"execute": "qom-get", "arguments": {"path": }')
+    add('error-bad-escape', '{"execute": "\\x"}')
+    add('error-lone-surrogate', '{"execute": "\\ud800"}')
+    add('error-trailing', '{"execute": "query-balloon"} {}')
+    add('error-execute-not-string', '{"execute": 1, "arguments": []}')
+    add('id-big-integers', '{"execute": "query-balloon", "id": [18446744073709551615, -9223372036854775808, 0]}')
+    add('id-string-escapes', '{"execute": "query-balloon", "id": "tab\\t nl\\n quote\\" \\u0000 \\u00e9 \\ud83d\\ude00"}')
+    add('single-quotes', "{'execute': 'qom-get', 'arguments': {'path': '/machine/peripheral/balloon0', 'property': 'guest-stats'}, 'id': 'it\\'s'}")
+    add('pretty-id-object', '{"execute": "query-balloon", "id": {"a": {}, "b": []}}', NEG | 0x04)
+    add('small-buffer', '{"execute": "balloon", "arguments": {"value": 1073741824}}', NEG | 0x50)
+    add('blank', ' \r\n\t ')
+    add('deep-nesting', '{"execute": "query-balloon", "id": ' + '[' * 31 + ']' * 31 + '}')
+    add('too-deep', '{"execute": "query-balloon", "id": ' + '[' * 40 + ']' * 40 + '}')
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+
+def write_dir(path, files):
+    os.makedirs(path, exist_ok=True)
+    for old in os.listdir(path):
+        if old not in files:
+            os.remove(os.path.join(path, old))
+    for name in sorted(files):
+        with open(os.path.join(path, name), 'wb') as f:
+            f.write(files[name])
+
+
+# ---------------------------------------------------------------------------------------------
+# readable reproducers of bugs fuzz_device found (fuzz/regressions/device-*; the minimised
+# artifacts next to them are libFuzzer's own output and are not written here)
+# ---------------------------------------------------------------------------------------------
+
+def regressions():
+    out = {}
+    # An inflate queue whose avail ring ends exactly at the top of guest RAM (64 KiB): the
+    # EVENT_IDX used_event field behind it is not RAM. Two buffers in one kick: the interrupt
+    # check after the first fails and breaks the device, which then goes on with the second
+    # (reads, pages(), used ring writes while DEVICE_NEEDS_RESET).
+    d = Dev(cfg=0)
+    d.probe(prime=records(LINUX61_TAGS, 1))
+    d.ready(0, 0).zero_rings(0)
+    top = 0x10000 - (4 + 2 * 128)
+    d.setup(0, 128, 0x1000, top, 0x2000).ready(0)
+    d.write(PFN_BUF, struct.pack('<4I', 0x100, 0x101, 0x200, 0x201))
+    d.desc(0, 0, PFN_BUF, 8).desc(0, 1, PFN_BUF + 8, 8)
+    d.write(top + 4, struct.pack('<HH', 0, 1)).write(top + 2, struct.pack('<H', 2)).notify(0)
+    out['device-balloon-kick-after-break-pages'] = d.bytes()
+    return out
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    outdir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, 'corpus')
+    corpora = {'device': device_corpus(), 'stats': stats_corpus(), 'qmp': qmp_corpus()}
+    for name, files in corpora.items():
+        write_dir(os.path.join(outdir, name), files)
+        print('%s: %d files' % (name, len(files)))
+    regdir = os.path.join(os.path.dirname(os.path.abspath(outdir)), 'regressions')
+    os.makedirs(regdir, exist_ok=True)
+    for name, data in sorted(regressions().items()):
+        with open(os.path.join(regdir, name), 'wb') as f:
+            f.write(data)
+    print('regressions: %d readable files' % len(regressions()))
+
+
+if __name__ == '__main__':
+    main()
