@@ -66,22 +66,28 @@
      used_idx % size, then the 2-byte used->idx = previous + 1, or (EVENT_IDX) the avail_event.
    - Held buffer: the device returns a stats buffer only while it holds one, and holds at most one
      (pops counted by the device's `updates`, returns by used->idx writes; cross-checked with the
-     `polls` and `duplicates` counters). Inflate/deflate return every buffer they pop in the same
-     notification. Buffers in flight (last_avail - used_idx) never exceed the queue size.
-   - Broken: breaking is logged once (ERROR level) and sends one config interrupt iff VERSION_1;
-     vb_is_broken agrees; a broken device makes no memory access, queue interrupt or pages() call
-     until a reset or snapshot load (config interrupts of a new balloon target are still sent, as
-     QEMU does); vb_status has NEEDS_RESET iff broken and VERSION_1 negotiated.
+     `polls` and `duplicates` counters); it holds one only while the stats queue runs (stopping
+     the queue un-pops it); DRIVER_OK with nothing held re-pops the buffer in flight. Inflate and
+     deflate return every buffer they pop in the same call; vb_queue_notify returns 1 only for
+     them. Buffers in flight (last_avail - used_idx) never exceed the queue size.
+   - Broken: breaking is logged once (ERROR level), only by a step that may touch guest memory,
+     and sends one config interrupt iff VERSION_1 and DRIVER_OK; vb_is_broken agrees; a broken
+     device makes no memory access, queue interrupt or pages() call until a reset or snapshot
+     load (config interrupts of a new balloon target are still sent, as QEMU does); vb_status has
+     NEEDS_RESET iff broken and VERSION_1 negotiated.
    - Timer: the harness's arm/cancel model equals vb_next_deadline (UINT64_MAX iff not armed);
      interval 0 => not armed; a deadline is never in the past; set-interval, stats kick and expiry
      arm exactly as documented; an early or stale expiry changes nothing.
    - Rendering: vb_render_guest_stats (compact, pretty, truncated), vb_prop_get and every QMP reply
-     are valid JSON (fuzz/json_check.h) whose length is the snprintf-style return value.
+     are valid JSON (fuzz/json_check.h) whose length is the snprintf-style return value; a failed
+     call (error reply, bad interval, refused snapshot, bad setup) changes nothing.
    - Config space, features, status, resets, snapshot (load(save()) works and re-saves the same
-     blob; a refused blob changes nothing), per-notification work bounds.
+     blob; the harness's own reading of the blob format predicts every verdict), per-notification
+     work bounds (stats: one chain; inflate/deflate: about two queues' worth of descriptors).
 
    The host refuses guest memory after 200000 accesses in one input (the device then breaks), so
-   that every input runs quickly. */
+   that every input runs quickly. Build with -DFUZZ_TRACE to print each event, log item and
+   pages() call (to see what an input does). fuzz/make_corpus.py writes the seed corpus. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

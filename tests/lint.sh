@@ -27,7 +27,7 @@ check clang-analyze sh -c "for f in $SRC; do $CLANG --analyze -std=gnu99 -I. \$f
 check cppcheck cppcheck --enable=warning,style,performance,portability --std=c99 --inline-suppr \
     --error-exitcode=1 --quiet -I. -UVB_CONFIG_FILE -D__GNUC__=12 -DVBALLOON_IMPLEMENTATION \
     tests/vb_impl.c examples/sim.c examples/minivmm/minivmm.c examples/vhost-user-balloon.c \
-    fuzz/fuzz_qmp.c fuzz/fuzz_stats.c
+    fuzz/fuzz_qmp.c fuzz/fuzz_stats.c fuzz/fuzz_device.c
 check cppcheck-freestanding cppcheck --enable=warning,style,performance,portability --std=c99 \
     --inline-suppr --error-exitcode=1 --quiet -I. -UVB_CONFIG_FILE -D__GNUC__=12 -DVBALLOON_IMPLEMENTATION \
     -DVB_NO_STDLIB tests/vb_impl.c
