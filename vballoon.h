@@ -123,6 +123,8 @@
      VB_API                 decoration of public functions (default extern)
      VB_CONFIG_FILE         a header included first, to set options for every file at once
      VB_NO_QMP              compile out the QMP layer (JSON reader, command dispatcher)
+     VB_WITH_MMIO           compile in the virtio-mmio transport (vb_mmio_read/vb_mmio_write
+                            turn a VMM's MMIO exits into device calls and interrupt bits)
      VB_NO_STDLIB           freestanding: include no libc header and call no libc function
      VB_MEMCPY, VB_MEMSET   libc replacements (default memcpy/memset, or byte loops with
                             VB_NO_STDLIB); define both or neither
