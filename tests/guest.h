@@ -369,4 +369,21 @@ static inline uint64_t tg_stat(const tg *t, unsigned tag)
     return v;
 }
 
+/* ---- a seeded PRNG (splitmix64) for the random tests: reproducible from the seed ------------- */
+
+typedef struct tg_rng {
+    uint64_t s;
+} tg_rng;
+
+static inline uint64_t tg_rnd(tg_rng *r)
+{
+    uint64_t z = (r->s += 0x9E3779B97F4A7C15u);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+    return z ^ (z >> 31);
+}
+
+static inline uint32_t tg_below(tg_rng *r, uint32_t n) { return n ? (uint32_t)(tg_rnd(r) % n) : 0u; }
+static inline int tg_chance(tg_rng *r, unsigned pct) { return tg_below(r, 100) < pct; }
+
 #endif /* TESTS_GUEST_H */

@@ -50,20 +50,7 @@
    PRNG (splitmix64): deterministic, seeded per sequence
    ============================================================================================ */
 
-typedef struct rng {
-    uint64_t s;
-} rng;
-
-static uint64_t rnd(rng *r)
-{
-    uint64_t z = (r->s += 0x9E3779B97F4A7C15u);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
-    return z ^ (z >> 31);
-}
-
-static uint32_t below(rng *r, uint32_t n) { return n ? (uint32_t)(rnd(r) % n) : 0u; }
-static int chance(rng *r, unsigned pct) { return below(r, 100) < pct; }
+/* (the seeded PRNG, tg_rng and tg_rnd / tg_below / tg_chance, is in guest.h) */
 
 /* ============================================================================================
    The guest (ground truth of what the guest did) and the model (the prediction)
@@ -119,7 +106,7 @@ typedef struct ctx {
     tg *t;
     guest g;
     mdl m;
-    rng r;
+    tg_rng r;
     vb_config cfg;
     uint64_t seed;
     unsigned seq, step;
@@ -744,14 +731,14 @@ static int check(ctx *c)
 static const uint16_t linux61[10] = {0, 1, 2, 3, 8, 9, 4, 5, 6, 7};
 static const uint16_t linux612[16] = {0, 1, 2, 3, 10, 11, 12, 13, 14, 15, 8, 9, 4, 5, 6, 7};
 
-static uint64_t rnd_value(rng *r)
+static uint64_t rnd_value(tg_rng *r)
 {
-    switch (below(r, 8)) {
+    switch (tg_below(r, 8)) {
     case 0: return 0;
     case 1: return UNSET; /* a guest may send all-ones: it then reads as unset */
-    case 2: return rnd(r);
-    case 3: return (uint64_t)1 << 63 | rnd(r);
-    default: return rnd(r) % 100000000000u;
+    case 2: return tg_rnd(r);
+    case 3: return (uint64_t)1 << 63 | tg_rnd(r);
+    default: return tg_rnd(r) % 100000000000u;
     }
 }
 
@@ -759,7 +746,7 @@ static uint64_t rnd_value(rng *r)
    than VB_STATS_MAX_BYTES). Returns the byte count. */
 static uint32_t gen_content(ctx *c, unsigned char *p)
 {
-    uint32_t k = below(&c->r, 100), n = 0, i, len;
+    uint32_t k = tg_below(&c->r, 100), n = 0, i, len;
     uint16_t tags[320];
     int be = g_be(c);
     if (k < 30) {
@@ -774,21 +761,21 @@ static uint32_t gen_content(ctx *c, unsigned char *p)
     } else if (k < 68) {
         n = 0;
     } else if (k < 97) {
-        n = below(&c->r, 25);
+        n = tg_below(&c->r, 25);
         for (i = 0; i < n; i++)
-            tags[i] = chance(&c->r, 15) ? (uint16_t)(16u + below(&c->r, 0xfff0u)) : (uint16_t)below(&c->r, 16);
+            tags[i] = tg_chance(&c->r, 15) ? (uint16_t)(16u + tg_below(&c->r, 0xfff0u)) : (uint16_t)tg_below(&c->r, 16);
     } else {
-        n = 250 + below(&c->r, 70); /* 2500..3190 bytes: past VB_STATS_MAX_BYTES at times */
-        for (i = 0; i < n; i++) tags[i] = (uint16_t)below(&c->r, 20);
+        n = 250 + tg_below(&c->r, 70); /* 2500..3190 bytes: past VB_STATS_MAX_BYTES at times */
+        for (i = 0; i < n; i++) tags[i] = (uint16_t)tg_below(&c->r, 20);
     }
     for (i = 0; i < n; i++) {
         m_st16(p + 10u * i, tags[i], be);
         m_st64(p + 10u * i + 2u, rnd_value(&c->r), be);
     }
     len = 10u * n;
-    if (chance(&c->r, 12) && len + 9u <= MAXC) {
-        uint32_t tail = 1 + below(&c->r, 9);
-        for (i = 0; i < tail; i++) p[len + i] = (unsigned char)rnd(&c->r);
+    if (tg_chance(&c->r, 12) && len + 9u <= MAXC) {
+        uint32_t tail = 1 + tg_below(&c->r, 9);
+        for (i = 0; i < tail; i++) p[len + i] = (unsigned char)tg_rnd(&c->r);
         len += tail;
     }
     return len;
@@ -806,15 +793,15 @@ static uint16_t layout(ctx *c, unsigned s)
     uint64_t addr[8], off = 0;
     uint32_t len[8];
     uint16_t flags[8];
-    int indirect = (c->g.features & TG_F(VB_F_RING_INDIRECT_DESC)) && chance(&c->r, 25);
+    int indirect = (c->g.features & TG_F(VB_F_RING_INDIRECT_DESC)) && tg_chance(&c->r, 25);
     uint64_t table;
     uint32_t tsize;
 
     if (b->clen) {
-        nread = 1 + below(&c->r, 4);
+        nread = 1 + tg_below(&c->r, 4);
         if (nread > b->clen) nread = b->clen;
     }
-    nwrite = b->clen == 0 ? 1 + below(&c->r, 2) : (chance(&c->r, 15) ? 1 + below(&c->r, 2) : 0);
+    nwrite = b->clen == 0 ? 1 + tg_below(&c->r, 2) : (tg_chance(&c->r, 15) ? 1 + tg_below(&c->r, 2) : 0);
     total = nread + nwrite;
     /* distinct sorted cut points in (0, clen) */
     cuts[0] = 0;
@@ -822,7 +809,7 @@ static uint16_t layout(ctx *c, unsigned s)
         uint32_t x;
         int dup;
         do {
-            x = 1 + below(&c->r, b->clen - 1);
+            x = 1 + tg_below(&c->r, b->clen - 1);
             dup = 0;
             for (j = 1; j < i; j++) dup |= cuts[j] == x;
         } while (dup);
@@ -836,7 +823,7 @@ static uint16_t layout(ctx *c, unsigned s)
         }
     cuts[nread] = b->clen;
     for (i = 0; i < nread; i++) {
-        uint32_t gap = below(&c->r, 16);
+        uint32_t gap = tg_below(&c->r, 16);
         memset(t->mem + SLOT_DATA(s) + off, 0xE5, gap);
         off += gap;
         addr[i] = SLOT_DATA(s) + off;
@@ -852,15 +839,15 @@ static uint16_t layout(ctx *c, unsigned s)
             m_st64(w + 10u * j + 2u, 0xBADBADu, g_be(c));
         }
         addr[i] = SLOT_WDATA(s) + 64u * (i - nread);
-        len[i] = 1 + below(&c->r, 40);
+        len[i] = 1 + tg_below(&c->r, 40);
         flags[i] = F_WRITE;
     }
     /* descriptor indices: distinct, random order (an indirect chain starts at entry 0) */
-    tsize = indirect ? total + below(&c->r, 3) : SLOT_DESCS;
+    tsize = indirect ? total + tg_below(&c->r, 3) : SLOT_DESCS;
     for (i = 0; i < total; i++) {
         int dup;
         do {
-            idx[i] = (indirect && i == 0) ? 0u : below(&c->r, tsize);
+            idx[i] = (indirect && i == 0) ? 0u : tg_below(&c->r, tsize);
             dup = 0;
             for (j = 0; j < i; j++) dup |= idx[j] == idx[i];
         } while (dup);
@@ -869,13 +856,13 @@ static uint16_t layout(ctx *c, unsigned s)
     for (i = 0; i < total; i++) {
         uint32_t base = indirect ? 0u : 16u * s;
         /* the last one has no NEXT and a junk next field */
-        uint32_t nx = i + 1 < total ? base + idx[i + 1] : base + below(&c->r, indirect ? tsize : 16u);
+        uint32_t nx = i + 1 < total ? base + idx[i + 1] : base + tg_below(&c->r, indirect ? tsize : 16u);
         tg_desc_at(t, table, base + idx[i], addr[i], len[i],
                    (uint16_t)(flags[i] | (i + 1 < total ? F_NEXT : 0u)), (uint16_t)nx);
     }
     if (!indirect) return (uint16_t)(16u * s + idx[0]);
     {
-        uint16_t head = (uint16_t)(16u * s + below(&c->r, 16));
+        uint16_t head = (uint16_t)(16u * s + tg_below(&c->r, 16));
         tg_desc(t, SQ, head, table, 16u * tsize, F_INDIRECT, 0);
         return head;
     }
@@ -883,7 +870,7 @@ static uint16_t layout(ctx *c, unsigned s)
 
 static int free_slot(ctx *c)
 {
-    unsigned s, start = below(&c->r, NSLOT);
+    unsigned s, start = tg_below(&c->r, NSLOT);
     for (s = 0; s < NSLOT; s++)
         if (!c->g.slot[(start + s) % NSLOT].busy) return (int)((start + s) % NSLOT);
     return -1;
@@ -966,16 +953,16 @@ static int boot(ctx *c, uint64_t features, int prime)
 static uint64_t rnd_features(ctx *c)
 {
     uint64_t offered = vb_host_features(&c->t->dev), f;
-    if (chance(&c->r, 75))
+    if (tg_chance(&c->r, 75))
         f = TG_LINUX_FEATURES;
     else
-        f = rnd(&c->r) & (TG_LINUX_FEATURES | TG_F(VB_F_DEFLATE_ON_OOM));
+        f = tg_rnd(&c->r) & (TG_LINUX_FEATURES | TG_F(VB_F_DEFLATE_ON_OOM));
     return f & offered;
 }
 
 static int rnd_prime(ctx *c)
 {
-    uint32_t k = below(&c->r, 100);
+    uint32_t k = tg_below(&c->r, 100);
     return k < 75 ? 1 : k < 90 ? 2 : 0;
 }
 
@@ -1129,8 +1116,8 @@ static int ev_suppress(ctx *c)
     event(c, "interrupt suppression changes");
     if (!c->g.up) return 0;
     if (c->g.features & TG_F(VB_F_RING_EVENT_IDX))
-        write_used_event(c, chance(&c->r, 50) ? (uint16_t)(c->t->used_seen[SQ] + below(&c->r, 4))
-                                               : (uint16_t)rnd(&c->r));
+        write_used_event(c, tg_chance(&c->r, 50) ? (uint16_t)(c->t->used_seen[SQ] + tg_below(&c->r, 4))
+                                               : (uint16_t)tg_rnd(&c->r));
     else
         write_no_interrupt(c, !c->g.no_interrupt);
     return 0;
@@ -1202,7 +1189,7 @@ static int ev_render(ctx *c)
     sbuf mb;
     char out[4096], num[32];
     size_t n, cap;
-    unsigned flags = chance(&c->r, 50) ? VB_JSON_PRETTY : 0u;
+    unsigned flags = tg_chance(&c->r, 50) ? VB_JSON_PRETTY : 0u;
     vb_error err;
     vb_result r;
     event(c, "render/qom-get (%s)", flags ? "pretty" : "compact");
@@ -1210,7 +1197,7 @@ static int ev_render(ctx *c)
     m_render(&c->m, (int)flags, &mb);
     if (strcmp(tg_render(t, flags), mb.s)) return mismatch(c, "rendered guest-stats", t->out, mb.s);
     /* snprintf-style: any cap gives the full length and the prefix */
-    cap = below(&c->r, (uint32_t)mb.n + 2u);
+    cap = tg_below(&c->r, (uint32_t)mb.n + 2u);
     memset(out, 'X', sizeof out);
     n = vb_render_guest_stats(&t->dev, cap ? out : NULL, cap, flags);
     CHECK_U64("render length with a small buffer", n, mb.n);
@@ -1263,17 +1250,17 @@ static int start(ctx *c, uint64_t seed, int profile, int verbose)
     memset(t, 0, offsetof(tg, mem));
     memset(t->mem, 0, MEM_USED);
     memset((char *)t + offsetof(tg, mem) + TG_MEM, 0, sizeof *t - offsetof(tg, mem) - TG_MEM);
-    t->now_ms = 1000 + below(&c->r, 100000);
+    t->now_ms = 1000 + tg_below(&c->r, 100000);
     set_wall(c, 0);
     t->next_data = TG_DATA;
 
     c->cfg.profile = (vb_profile)profile;
-    k = below(&c->r, 100);
+    k = tg_below(&c->r, 100);
     c->cfg.stat_keys = k < 70 ? 16u : k < 80 ? 10u : k < 88 ? 8u : k < 94 ? 7u : 6u;
-    c->cfg.options = (chance(&c->r, 20) ? VB_OPT_GUEST_BIG_ENDIAN : 0u) |
-                     (chance(&c->r, 15) ? VB_OPT_NO_EVENT_IDX : 0u) |
-                     (chance(&c->r, 15) ? VB_OPT_NO_INDIRECT : 0u);
-    c->cfg.poll_interval_s = chance(&c->r, 40) ? 1 + below(&c->r, 5) : 0u;
+    c->cfg.options = (tg_chance(&c->r, 20) ? VB_OPT_GUEST_BIG_ENDIAN : 0u) |
+                     (tg_chance(&c->r, 15) ? VB_OPT_NO_EVENT_IDX : 0u) |
+                     (tg_chance(&c->r, 15) ? VB_OPT_NO_INDIRECT : 0u);
+    c->cfg.poll_interval_s = tg_chance(&c->r, 40) ? 1 + tg_below(&c->r, 5) : 0u;
     if (vb_init(&t->dev, &c->cfg, &model_host, t) != VB_OK) return mismatch(c, "vb_init", "failed", "ok");
 
     c->m.profile = profile;
@@ -1286,18 +1273,18 @@ static int start(ctx *c, uint64_t seed, int profile, int verbose)
 
 static uint64_t rnd_advance(ctx *c)
 {
-    uint32_t k = below(&c->r, 100);
+    uint32_t k = tg_below(&c->r, 100);
     if (k < 10) return 0;
-    if (k < 70) return below(&c->r, 3000);
-    if (k < 95) return below(&c->r, 20000);
-    return rnd(&c->r) % 10000000u;
+    if (k < 70) return tg_below(&c->r, 3000);
+    if (k < 95) return tg_below(&c->r, 20000);
+    return tg_rnd(&c->r) % 10000000u;
 }
 
 static int64_t rnd_seconds(ctx *c)
 {
-    switch (below(&c->r, 14)) {
+    switch (tg_below(&c->r, 14)) {
     case 0: return -1;
-    case 1: return -(int64_t)(1 + below(&c->r, 1000));
+    case 1: return -(int64_t)(1 + tg_below(&c->r, 1000));
     case 2: return INT64_MIN;
     case 3: return (int64_t)4294967296u; /* 2^32 */
     case 4: return INT64_MAX;
@@ -1306,18 +1293,18 @@ static int64_t rnd_seconds(ctx *c)
     case 7: return 0;
     case 8:
     case 9: return (int64_t)(c->m.interval_ms / 1000u); /* the same value (when whole seconds) */
-    default: return 1 + below(&c->r, 6);
+    default: return 1 + tg_below(&c->r, 6);
     }
 }
 
 static uint64_t rnd_ms(ctx *c)
 {
-    switch (below(&c->r, 8)) {
+    switch (tg_below(&c->r, 8)) {
     case 0: return 0;
     case 1: return c->m.interval_ms;
     case 2: return (uint64_t)4294967295u * 1000u + 1u; /* past the QOM range */
     case 3: return (uint64_t)4294967295u * 1000u;
-    default: return 1 + below(&c->r, 7000);
+    default: return 1 + tg_below(&c->r, 7000);
     }
 }
 
@@ -1329,30 +1316,30 @@ static int random_step(ctx *c, const unsigned *w)
 {
     unsigned total = 0, i, k;
     for (i = 0; i < NEV; i++) total += w[i];
-    k = below(&c->r, total);
+    k = tg_below(&c->r, total);
     for (i = 0; i < NEV && k >= w[i]; i++) k -= w[i];
     switch (i) {
     case 0: {
-        unsigned nbuf = chance(&c->r, 85) ? 1u : 2u;
-        return ev_post(c, nbuf, chance(&c->r, 88));
+        unsigned nbuf = tg_chance(&c->r, 85) ? 1u : 2u;
+        return ev_post(c, nbuf, tg_chance(&c->r, 88));
     }
     case 1: return ev_kick(c);
-    case 2: return ev_advance(c, rnd_advance(c), chance(&c->r, 30), chance(&c->r, 10) ? (int64_t)below(&c->r, 7200) - 3600 : 0);
+    case 2: return ev_advance(c, rnd_advance(c), tg_chance(&c->r, 30), tg_chance(&c->r, 10) ? (int64_t)tg_below(&c->r, 7200) - 3600 : 0);
     case 3: return ev_fire_early(c);
     case 4: {
-        uint32_t via = below(&c->r, 10);
+        uint32_t via = tg_below(&c->r, 10);
         if (via < 4) return ev_set_ms(c, rnd_ms(c));
         return ev_set_seconds(c, rnd_seconds(c), via < 8 ? 0 : via < 9 ? 1 : 2);
     }
     case 5: {
-        unsigned mode = below(&c->r, 10);
-        return ev_answer(c, mode < 6 ? 0u : mode < 8 ? 1u : 2u, chance(&c->r, 80) ? 0u : below(&c->r, 4));
+        unsigned mode = tg_below(&c->r, 10);
+        return ev_answer(c, mode < 6 ? 0u : mode < 8 ? 1u : 2u, tg_chance(&c->r, 80) ? 0u : tg_below(&c->r, 4));
     }
     case 6: return ev_suppress(c);
-    case 7: return ev_virtio_reset(c, chance(&c->r, 50), chance(&c->r, 70), rnd_features(c), rnd_prime(c));
-    case 8: return ev_machine_reset(c, chance(&c->r, 20), chance(&c->r, 50), rnd_features(c), rnd_prime(c));
+    case 7: return ev_virtio_reset(c, tg_chance(&c->r, 50), tg_chance(&c->r, 70), rnd_features(c), rnd_prime(c));
+    case 8: return ev_machine_reset(c, tg_chance(&c->r, 20), tg_chance(&c->r, 50), rnd_features(c), rnd_prime(c));
     case 9: return ev_boot(c, rnd_features(c), rnd_prime(c));
-    case 10: return ev_migrate(c, chance(&c->r, 50) ? 0u : 1u + below(&c->r, 5));
+    case 10: return ev_migrate(c, tg_chance(&c->r, 50) ? 0u : 1u + tg_below(&c->r, 5));
     case 11: return ev_stats_queue(c, !c->m.qready);
     default: return ev_render(c);
     }
@@ -1364,8 +1351,8 @@ static int run_sequence(ctx *c, unsigned seq, uint64_t seed, int profile, int ve
     unsigned w[NEV], i, steps;
     if (start(c, seed, profile, verbose)) return -1;
     c->seq = seq;
-    for (i = 0; i < NEV; i++) w[i] = base[i] * (1u + below(&c->r, 3)) / 2u + (i == 9 ? 0u : 1u);
-    steps = 50 + below(&c->r, 151);
+    for (i = 0; i < NEV; i++) w[i] = base[i] * (1u + tg_below(&c->r, 3)) / 2u + (i == 9 ? 0u : 1u);
+    steps = 50 + tg_below(&c->r, 151);
     c->step = 0;
     event(c, "boot");
     if (boot(c, rnd_features(c), rnd_prime(c)) || check(c)) return -1;
@@ -1386,7 +1373,7 @@ static int run_random(int profile)
     unsigned long n = (env_ulong("VB_MODEL_SEQUENCES", 10000) + 1u) / 2u, i; /* half per profile */
     uint64_t base = (uint64_t)env_ulong("VB_MODEL_SEED", 0x5EED0B411u) ^ (profile ? 0xC0FFEEu : 0u);
     const char *replay = getenv("VB_MODEL_REPLAY");
-    rng r;
+    tg_rng r;
     if (replay && *replay) {
         uint64_t seed = (uint64_t)strtoull(replay, NULL, 0);
         printf("\nreplaying seed 0x%016" PRIx64 " (%s profile)\n", seed, profile ? "qemu" : "doc");
@@ -1394,7 +1381,7 @@ static int run_random(int profile)
     }
     r.s = base;
     for (i = 0; i < n; i++) {
-        uint64_t seed = rnd(&r);
+        uint64_t seed = tg_rnd(&r);
         if (run_sequence(&C, (unsigned)i, seed, profile, 0)) return -1;
     }
     return 0;

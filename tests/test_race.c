@@ -59,20 +59,7 @@
    PRNG
    ============================================================================================ */
 
-typedef struct rng {
-    uint64_t s;
-} rng;
-
-static uint64_t rnd(rng *r)
-{
-    uint64_t z = (r->s += 0x9E3779B97F4A7C15u);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
-    return z ^ (z >> 31);
-}
-
-static uint32_t below(rng *r, uint32_t n) { return n ? (uint32_t)(rnd(r) % n) : 0u; }
-static int chance(rng *r, unsigned pct) { return below(r, 100) < pct; }
+/* (the seeded PRNG, tg_rng and tg_rnd / tg_below / tg_chance, is in guest.h) */
 
 /* ============================================================================================
    Traces: what one operation asked of the host
@@ -122,8 +109,8 @@ typedef void (*hook_fn)(uint64_t gpa, uint64_t len);
 
 typedef struct rctx {
     uint64_t seed;
-    rng r;  /* the guest's choices */
-    rng ar; /* the adversary's */
+    tg_rng r;  /* the guest's choices */
+    tg_rng ar; /* the adversary's */
     unsigned pct; /* chance of a mutation after a read */
     int be;
     unsigned q; /* queue of the current operation */
@@ -216,24 +203,24 @@ static void put_desc_field(uint64_t p, unsigned field, uint64_t v)
 /* Alter one field of the descriptor at p (entry `self` of a table of n entries). */
 static void mutate_desc(uint64_t p, uint32_t n, uint32_t self)
 {
-    rng *r = &R.ar;
-    unsigned field = below(r, 4), k = below(r, 10);
+    tg_rng *r = &R.ar;
+    unsigned field = tg_below(r, 4), k = tg_below(r, 10);
     uint64_t v;
     switch (field) {
     case 0:
-        v = k < 6   ? DATA_LO + below(r, (uint32_t)(DATA_HI - DATA_LO - 64u))
-            : k < 8 ? RAM + below(r, 1u << 20)
-            : k < 9 ? UINT64_MAX - below(r, 64)
+        v = k < 6   ? DATA_LO + tg_below(r, (uint32_t)(DATA_HI - DATA_LO - 64u))
+            : k < 8 ? RAM + tg_below(r, 1u << 20)
+            : k < 9 ? UINT64_MAX - tg_below(r, 64)
                     : RAM - 8u;
         break;
     case 1:
-        v = k == 0 ? 0u : k == 1 ? 0xffffffffu : k == 2 ? 16u * (1u + below(r, 8)) : k == 3 ? 5000u : 1u + below(r, 300);
+        v = k == 0 ? 0u : k == 1 ? 0xffffffffu : k == 2 ? 16u * (1u + tg_below(r, 8)) : k == 3 ? 5000u : 1u + tg_below(r, 300);
         break;
     case 2:
-        v = k < 8 ? (uint64_t)(tg_get16(&T, p + 12) ^ (1u << below(r, 3))) : below(r, 8);
+        v = k < 8 ? (uint64_t)(tg_get16(&T, p + 12) ^ (1u << tg_below(r, 3))) : tg_below(r, 8);
         break;
     default:
-        v = k < 6 ? below(r, n) : k < 8 ? self : below(r, 65536);
+        v = k < 6 ? tg_below(r, n) : k < 8 ? self : tg_below(r, 65536);
         break;
     }
     put_desc_field(p, field, v);
@@ -241,29 +228,29 @@ static void mutate_desc(uint64_t p, uint32_t n, uint32_t self)
 
 static void mutate_random(void)
 {
-    rng *r = &R.ar;
-    unsigned q = R.q, k = below(r, 100);
+    tg_rng *r = &R.ar;
+    unsigned q = R.q, k = tg_below(r, 100);
     uint16_t size = qsize(q);
     if (k < 12) {
         uint16_t idx = tg_get16(&T, avail_of(q) + 2u);
-        tg_put16(&T, avail_of(q) + 2u, chance(r, 80) ? (uint16_t)(idx + below(r, 5) - 2u) : (uint16_t)rnd(r));
+        tg_put16(&T, avail_of(q) + 2u, tg_chance(r, 80) ? (uint16_t)(idx + tg_below(r, 5) - 2u) : (uint16_t)tg_rnd(r));
     } else if (k < 24) {
         uint16_t idx = tg_get16(&T, avail_of(q) + 2u);
-        uint32_t slot = (uint32_t)(idx + below(r, 4) - 2u) % size;
-        tg_put16(&T, avail_of(q) + 4u + 2u * slot, chance(r, 75) ? (uint16_t)below(r, size) : (uint16_t)rnd(r));
+        uint32_t slot = (uint32_t)(idx + tg_below(r, 4) - 2u) % size;
+        tg_put16(&T, avail_of(q) + 4u + 2u * slot, tg_chance(r, 75) ? (uint16_t)tg_below(r, size) : (uint16_t)tg_rnd(r));
     } else if (k < 60 && R.ndescs) {
-        uint16_t j = R.descs[below(r, R.ndescs)];
+        uint16_t j = R.descs[tg_below(r, R.ndescs)];
         mutate_desc(desc_table(q) + 16u * j, size, j);
     } else if (k < 72 && R.ntabs) {
-        unsigned t = below(r, R.ntabs);
-        uint32_t e = below(r, R.tabs[t].n);
+        unsigned t = tg_below(r, R.ntabs);
+        uint32_t e = tg_below(r, R.tabs[t].n);
         mutate_desc(R.tabs[t].base + 16u * e, R.tabs[t].n, e);
     } else if (k < 88 && R.ndata) {
-        unsigned d = below(r, R.ndata), i, n = 1 + below(r, 4);
-        for (i = 0; i < n; i++) T.mem[R.data[d].gpa + below(r, R.data[d].len)] = (unsigned char)rnd(r);
+        unsigned d = tg_below(r, R.ndata), i, n = 1 + tg_below(r, 4);
+        for (i = 0; i < n; i++) T.mem[R.data[d].gpa + tg_below(r, R.data[d].len)] = (unsigned char)tg_rnd(r);
     } else if (k < 96) {
         uint16_t ue = tg_get16(&T, avail_of(q) + 4u + 2u * size);
-        tg_put16(&T, avail_of(q) + 4u + 2u * size, chance(r, 50) ? (uint16_t)(ue + below(r, 3) - 1u) : (uint16_t)rnd(r));
+        tg_put16(&T, avail_of(q) + 4u + 2u * size, tg_chance(r, 50) ? (uint16_t)(ue + tg_below(r, 3) - 1u) : (uint16_t)tg_rnd(r));
     } else {
         tg_put16(&T, avail_of(q), (uint16_t)(tg_get16(&T, avail_of(q)) ^ 1u));
     }
@@ -272,7 +259,7 @@ static void mutate_random(void)
 /* Alter the field the device just read (it must not read it again for the same decision). */
 static void mutate_just_read(uint64_t gpa, uint64_t len)
 {
-    rng *r = &R.ar;
+    tg_rng *r = &R.ar;
     unsigned q = R.q, t;
     uint16_t size = qsize(q);
     uint64_t a = avail_of(q), d = desc_table(q);
@@ -287,11 +274,11 @@ static void mutate_just_read(uint64_t gpa, uint64_t len)
         }
     if (len == 2 && gpa >= a && gpa < a + 6u + 2u * size) {
         uint16_t v = tg_get16(&T, gpa);
-        tg_put16(&T, gpa, chance(r, 60) ? (uint16_t)(v + 1u + below(r, 3)) : (uint16_t)rnd(r));
+        tg_put16(&T, gpa, tg_chance(r, 60) ? (uint16_t)(v + 1u + tg_below(r, 3)) : (uint16_t)tg_rnd(r));
         return;
     }
     if (gpa >= DATA_LO && gpa < DATA_HI && len) {
-        T.mem[gpa + below(r, (uint32_t)(len < 4096 ? len : 4096))] ^= (unsigned char)(1u + below(r, 255));
+        T.mem[gpa + tg_below(r, (uint32_t)(len < 4096 ? len : 4096))] ^= (unsigned char)(1u + tg_below(r, 255));
         return;
     }
     mutate_random();
@@ -304,11 +291,11 @@ static void adversary(uint64_t gpa, uint64_t len)
         R.hook(gpa, len);
         return;
     }
-    if (!chance(&R.ar, R.pct)) return;
+    if (!tg_chance(&R.ar, R.pct)) return;
     R.mutations++;
-    n = 1 + below(&R.ar, 2);
+    n = 1 + tg_below(&R.ar, 2);
     for (i = 0; i < n; i++) {
-        if (chance(&R.ar, 50))
+        if (tg_chance(&R.ar, 50))
             mutate_just_read(gpa, len);
         else
             mutate_random();
@@ -835,16 +822,16 @@ static void target_data(uint64_t gpa, uint32_t len)
    Returns the head. */
 static uint16_t build_chain(unsigned q, const unsigned char *content, uint32_t clen)
 {
-    uint32_t np = clen ? 1 + below(&R.r, 3) : 0, nw, total, i, cut[4];
-    int indirect = chance(&R.r, R.indirect_pct);
+    uint32_t np = clen ? 1 + tg_below(&R.r, 3) : 0, nw, total, i, cut[4];
+    int indirect = tg_chance(&R.r, R.indirect_pct);
     uint64_t addr[5];
     uint32_t len[5];
     uint16_t flags[5], idx[5];
     if (np > clen) np = clen;
-    nw = (clen == 0 || chance(&R.r, R.writable_pct)) ? 1u : 0u;
+    nw = (clen == 0 || tg_chance(&R.r, R.writable_pct)) ? 1u : 0u;
     total = np + nw;
     cut[0] = 0;
-    for (i = 1; i < np; i++) cut[i] = cut[i - 1] + 1 + below(&R.r, clen - cut[i - 1] - (np - i));
+    for (i = 1; i < np; i++) cut[i] = cut[i - 1] + 1 + tg_below(&R.r, clen - cut[i - 1] - (np - i));
     cut[np] = clen;
     for (i = 0; i < np; i++) {
         len[i] = cut[i + 1] - cut[i];
@@ -854,7 +841,7 @@ static uint16_t build_chain(unsigned q, const unsigned char *content, uint32_t c
         target_data(addr[i], len[i]);
     }
     for (i = np; i < total; i++) {
-        len[i] = 1 + below(&R.r, 40);
+        len[i] = 1 + tg_below(&R.r, 40);
         addr[i] = alloc_data(len[i]);
         flags[i] = F_WRITE;
     }
@@ -885,20 +872,20 @@ static uint16_t build_chain(unsigned q, const unsigned char *content, uint32_t c
 static void post_stats(void)
 {
     unsigned char c[3200];
-    uint32_t n = chance(&R.r, R.big_pct) ? 250 + below(&R.r, 60) : below(&R.r, 21), i, len;
+    uint32_t n = tg_chance(&R.r, R.big_pct) ? 250 + tg_below(&R.r, 60) : tg_below(&R.r, 21), i, len;
     for (i = 0; i < n; i++) {
-        c[10 * i + (R.be ? 1u : 0u)] = (unsigned char)below(&R.r, 18);
-        c[10 * i + (R.be ? 0u : 1u)] = (unsigned char)(chance(&R.r, 5) ? below(&R.r, 256) : 0u);
+        c[10 * i + (R.be ? 1u : 0u)] = (unsigned char)tg_below(&R.r, 18);
+        c[10 * i + (R.be ? 0u : 1u)] = (unsigned char)(tg_chance(&R.r, 5) ? tg_below(&R.r, 256) : 0u);
         {
-            uint64_t v = chance(&R.r, 20) ? rnd(&R.r) : rnd(&R.r) % 1000000u;
+            uint64_t v = tg_chance(&R.r, 20) ? tg_rnd(&R.r) : tg_rnd(&R.r) % 1000000u;
             unsigned b;
             for (b = 0; b < 8; b++) c[10 * i + 2 + (R.be ? 7 - b : b)] = (unsigned char)(v >> (8 * b));
         }
     }
     len = 10u * n;
-    if (chance(&R.r, 10)) {
-        uint32_t t = 1 + below(&R.r, 9);
-        for (i = 0; i < t; i++) c[len + i] = (unsigned char)rnd(&R.r);
+    if (tg_chance(&R.r, 10)) {
+        uint32_t t = 1 + tg_below(&R.r, 9);
+        for (i = 0; i < t; i++) c[len + i] = (unsigned char)tg_rnd(&R.r);
         len += t;
     }
     tg_publish(&T, SQ, build_chain(SQ, c, len));
@@ -908,10 +895,10 @@ static void post_stats(void)
 static void post_pfns(unsigned q)
 {
     unsigned char c[4 * 320];
-    uint32_t n = chance(&R.r, R.big_pct) ? 257 + below(&R.r, 60) : 1 + below(&R.r, 64), i, pfn = below(&R.r, 1u << 20);
+    uint32_t n = tg_chance(&R.r, R.big_pct) ? 257 + tg_below(&R.r, 60) : 1 + tg_below(&R.r, 64), i, pfn = tg_below(&R.r, 1u << 20);
     for (i = 0; i < n; i++) {
         unsigned b;
-        if (chance(&R.r, 25)) pfn = below(&R.r, 1u << 20);
+        if (tg_chance(&R.r, 25)) pfn = tg_below(&R.r, 1u << 20);
         for (b = 0; b < 4; b++) c[4 * i + (R.be ? 3 - b : b)] = (unsigned char)(pfn >> (8 * b));
         pfn++;
     }
@@ -935,14 +922,14 @@ static int fresh(uint64_t seed, int event_idx, unsigned indirect_pct, int legacy
     R.seed = seed;
     R.r.s = seed;
     R.ar.s = seed ^ 0xADE5A121u;
-    R.pct = (unsigned[]){10, 35, 70, 100}[below(&R.r, 4)];
+    R.pct = (unsigned[]){10, 35, 70, 100}[tg_below(&R.r, 4)];
     R.indirect_pct = indirect_pct;
     R.writable_pct = 15;
     R.big_pct = 8;
     R.held_head = -1;
     R.data_next = DATA_LO;
     R.be = legacy_be;
-    size = sizes[below(&R.r, 4)];
+    size = sizes[tg_below(&R.r, 4)];
     memset(&cfg, 0, sizeof cfg);
     cfg.profile = VB_PROFILE_QEMU;
     cfg.options = legacy_be ? VB_OPT_GUEST_BIG_ENDIAN : 0u;
@@ -1022,7 +1009,7 @@ static int one_schedule(const variant *v, uint64_t seed)
     int ev = v->event_idx == 2 ? (int)(seed >> 7 & 1u) : v->event_idx;
     int be = v->legacy_be == 2 ? (int)(seed >> 9 & 1u) : v->legacy_be;
     if (fresh(seed, ev, v->indirect_pct, be)) return -1;
-    nops = 1 + below(&R.r, 3);
+    nops = 1 + tg_below(&R.r, 3);
     for (i = 0; i < nops; i++) {
         unsigned choices[5], nc = 0, w;
         int broken = vb_is_broken(&T.dev);
@@ -1031,15 +1018,15 @@ static int one_schedule(const variant *v, uint64_t seed)
         if (v->what & V_DEFLATE) choices[nc++] = V_DEFLATE;
         if (v->what & V_TIMER) choices[nc++] = V_TIMER;
         if (v->what & V_REWIND) choices[nc++] = V_REWIND;
-        w = choices[below(&R.r, nc)];
+        w = choices[tg_below(&R.r, nc)];
         if (w == V_STATS) {
-            unsigned n = 1 + (chance(&R.r, 20) ? 1u : 0u), k;
-            if (chance(&R.r, 50)) ensure_held();
+            unsigned n = 1 + (tg_chance(&R.r, 20) ? 1u : 0u), k;
+            if (tg_chance(&R.r, 50)) ensure_held();
             clear_targets();
             for (k = 0; k < n; k++) post_stats();
             if (race_op(OP_KICK, SQ)) return -1;
         } else if (w == V_INFLATE || w == V_DEFLATE) {
-            unsigned q = w == V_INFLATE ? IQ : DQ, n = 1 + below(&R.r, qsize(q) >= 16 ? 4u : 2u), k;
+            unsigned q = w == V_INFLATE ? IQ : DQ, n = 1 + tg_below(&R.r, qsize(q) >= 16 ? 4u : 2u), k;
             clear_targets();
             for (k = 0; k < n; k++) post_pfns(q);
             if (race_op(OP_KICK, q)) return -1;
@@ -1047,7 +1034,7 @@ static int one_schedule(const variant *v, uint64_t seed)
             ensure_held();
             clear_targets();
             vb_set_poll_interval_ms(&T.dev, 0);
-            vb_set_poll_interval_ms(&T.dev, 1 + below(&R.r, 1000)); /* deadline = now */
+            vb_set_poll_interval_ms(&T.dev, 1 + tg_below(&R.r, 1000)); /* deadline = now */
             if (race_op(OP_TIMER, SQ)) return -1;
         } else {
             ensure_held();
@@ -1076,11 +1063,11 @@ static int run_variant(const variant *v, uint64_t salt)
 {
     unsigned long n = env_ulong("VB_RACE_SCHEDULES", 4000), i;
     const char *one = getenv("VB_RACE_REPLAY");
-    rng r;
+    tg_rng r;
     if (one && *one) return one_schedule(v, (uint64_t)strtoull(one, NULL, 0));
     r.s = (uint64_t)env_ulong("VB_RACE_SEED", 0x0BADC0DEu) ^ salt;
     for (i = 0; i < n; i++)
-        if (one_schedule(v, rnd(&r))) return -1;
+        if (one_schedule(v, tg_rnd(&r))) return -1;
     if (getenv("VB_RACE_VERBOSE"))
         printf("\n  %lu schedules, %lu operations, %lu reads, %lu mutations, %lu ops broke the device, "
                "%lu stats updates, %lu pages calls, %lu pushes, %lu loop revisits (%lu saw a changed entry)\n",
