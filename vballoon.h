@@ -678,7 +678,6 @@ VB_API size_t vb_qmp_event_balloon_change(const vb_qmp *s, int64_t seconds, int6
 #else
 #define VB__PRIVATE static
 #endif
-#define VB__DEF VB_API
 
 #ifdef __cplusplus
 extern "C" {
@@ -1011,7 +1010,7 @@ static void vb__queue_clear(vb_device *d, vb_queue *q)
    LAYER 2: THE BALLOON DEVICE (features, status, config, inflate/deflate)
    ============================================================================================ */
 
-VB__DEF uint64_t vb_host_features(const vb_device *d)
+VB_API uint64_t vb_host_features(const vb_device *d)
 {
     uint64_t f = (uint64_t)1 << VB_F_STATS_VQ | (uint64_t)1 << VB_F_VERSION_1;
     if (!(d->options & VB_OPT_NO_EVENT_IDX)) f |= (uint64_t)1 << VB_F_RING_EVENT_IDX;
@@ -1021,9 +1020,9 @@ VB__DEF uint64_t vb_host_features(const vb_device *d)
     return f;
 }
 
-VB__DEF uint64_t vb_driver_features(const vb_device *d) { return d->driver_features; }
+VB_API uint64_t vb_driver_features(const vb_device *d) { return d->driver_features; }
 
-VB__DEF void vb_set_driver_features(vb_device *d, uint64_t features)
+VB_API void vb_set_driver_features(vb_device *d, uint64_t features)
 {
     uint64_t offered = vb_host_features(d);
     if (d->status & VB_S_FEATURES_OK) return;
@@ -1036,15 +1035,15 @@ VB__DEF void vb_set_driver_features(vb_device *d, uint64_t features)
     }
 }
 
-VB__DEF int vb_is_broken(const vb_device *d) { return (d->flags & VB__BROKEN) != 0; }
+VB_API int vb_is_broken(const vb_device *d) { return (d->flags & VB__BROKEN) != 0; }
 
-VB__DEF uint8_t vb_status(const vb_device *d)
+VB_API uint8_t vb_status(const vb_device *d)
 {
     int needs_reset = (d->flags & VB__BROKEN) && vb__has(d, VB_F_VERSION_1);
     return (uint8_t)(d->status | (needs_reset ? VB_S_NEEDS_RESET : 0));
 }
 
-VB__DEF uint16_t vb_queue_size_max(const vb_device *d) { return d->queue_size_max; }
+VB_API uint16_t vb_queue_size_max(const vb_device *d) { return d->queue_size_max; }
 
 /* No ring may wrap past the top of the address space: every ring address is then base+offset
    without overflow, and the host sees each access at the address the guest meant. */
@@ -1054,7 +1053,7 @@ static int vb__rings_fit(uint64_t desc, uint64_t avail, uint64_t used, uint16_t 
            used <= UINT64_MAX - (6u + 8u * (uint64_t)size);
 }
 
-VB__DEF vb_result vb_queue_setup(vb_device *d, unsigned qi, uint16_t size, uint64_t desc,
+VB_API vb_result vb_queue_setup(vb_device *d, unsigned qi, uint16_t size, uint64_t desc,
                                  uint64_t avail, uint64_t used)
 {
     vb_queue *q;
@@ -1072,7 +1071,7 @@ VB__DEF vb_result vb_queue_setup(vb_device *d, unsigned qi, uint16_t size, uint6
     return VB_OK;
 }
 
-VB__DEF vb_result vb_queue_set_base(vb_device *d, unsigned qi, uint16_t last_avail)
+VB_API vb_result vb_queue_set_base(vb_device *d, unsigned qi, uint16_t last_avail)
 {
     if (qi >= VB_QUEUE_COUNT) return VB_ERR_ARG;
     if (d->queue[qi].ready) return VB_ERR_STATE;
@@ -1080,12 +1079,12 @@ VB__DEF vb_result vb_queue_set_base(vb_device *d, unsigned qi, uint16_t last_ava
     return VB_OK;
 }
 
-VB__DEF uint16_t vb_queue_base(const vb_device *d, unsigned qi)
+VB_API uint16_t vb_queue_base(const vb_device *d, unsigned qi)
 {
     return qi < VB_QUEUE_COUNT ? d->queue[qi].last_avail : 0;
 }
 
-VB__DEF vb_result vb_queue_set_ready(vb_device *d, unsigned qi, int ready)
+VB_API vb_result vb_queue_set_ready(vb_device *d, unsigned qi, int ready)
 {
     vb_queue *q;
     if (qi >= VB_QUEUE_COUNT) return VB_ERR_ARG;
@@ -1116,7 +1115,7 @@ VB__DEF vb_result vb_queue_set_ready(vb_device *d, unsigned qi, int ready)
     return VB_OK;
 }
 
-VB__DEF void vb_config_read(const vb_device *d, uint32_t offset, void *buf, uint32_t len)
+VB_API void vb_config_read(const vb_device *d, uint32_t offset, void *buf, uint32_t len)
 {
     unsigned char cfg[VB_CONFIG_SIZE], *out = (unsigned char *)buf;
     uint32_t i;
@@ -1126,7 +1125,7 @@ VB__DEF void vb_config_read(const vb_device *d, uint32_t offset, void *buf, uint
         out[i] = (offset <= VB_CONFIG_SIZE - 1u && i < VB_CONFIG_SIZE - offset) ? cfg[offset + i] : 0;
 }
 
-VB__DEF void vb_config_write(vb_device *d, uint32_t offset, const void *buf, uint32_t len)
+VB_API void vb_config_write(vb_device *d, uint32_t offset, const void *buf, uint32_t len)
 {
     const unsigned char *in = (const unsigned char *)buf;
     unsigned char cfg[VB_CONFIG_SIZE];
@@ -1142,9 +1141,9 @@ VB__DEF void vb_config_write(vb_device *d, uint32_t offset, const void *buf, uin
     }
 }
 
-VB__DEF uint8_t vb_config_generation(const vb_device *d) { return d->config_generation; }
+VB_API uint8_t vb_config_generation(const vb_device *d) { return d->config_generation; }
 
-VB__DEF void vb_set_target_pages(vb_device *d, uint32_t num_pages)
+VB_API void vb_set_target_pages(vb_device *d, uint32_t num_pages)
 {
     /* Like virtio_balloon_to_target: the driver is told even if the target did not change. */
     d->num_pages = num_pages;
@@ -1152,9 +1151,9 @@ VB__DEF void vb_set_target_pages(vb_device *d, uint32_t num_pages)
     if (d->status & VB_S_DRIVER_OK) d->host->notify_config(d->user);
 }
 
-VB__DEF uint32_t vb_target_pages(const vb_device *d) { return d->num_pages; }
-VB__DEF void vb_set_ram_size(vb_device *d, uint64_t bytes) { d->ram_size = bytes; }
-VB__DEF uint32_t vb_actual_pages(const vb_device *d) { return d->actual; }
+VB_API uint32_t vb_target_pages(const vb_device *d) { return d->num_pages; }
+VB_API void vb_set_ram_size(vb_device *d, uint64_t bytes) { d->ram_size = bytes; }
+VB_API uint32_t vb_actual_pages(const vb_device *d) { return d->actual; }
 
 /* Inflate/deflate: the 4-byte PFNs of the device-readable part (records may straddle
    descriptors), contiguous pages coalesced into one pages() call. As in QEMU, nothing of a chain
@@ -1319,7 +1318,7 @@ static void vb__stats_kick(vb_device *d)
     vb__rearm(d);
 }
 
-VB__DEF void vb_timer_expired(vb_device *d)
+VB_API void vb_timer_expired(vb_device *d)
 {
     uint64_t now;
     if (!(d->flags & VB__ARMED)) return; /* cancelled, or already handled */
@@ -1339,12 +1338,12 @@ VB__DEF void vb_timer_expired(vb_device *d)
     vb__stats_return(d); /* no re-arm: the guest's answer re-arms */
 }
 
-VB__DEF uint64_t vb_next_deadline(const vb_device *d)
+VB_API uint64_t vb_next_deadline(const vb_device *d)
 {
     return (d->flags & VB__ARMED) ? d->deadline_ms : UINT64_MAX;
 }
 
-VB__DEF int vb_queue_notify(vb_device *d, unsigned qi)
+VB_API int vb_queue_notify(vb_device *d, unsigned qi)
 {
     if (qi >= VB_QUEUE_COUNT || (d->flags & VB__BROKEN)) return 0;
     if (!d->queue[qi].ready) {
@@ -1368,7 +1367,7 @@ static void vb__stats_rewind(vb_device *d)
     vb__stats_kick(d);
 }
 
-VB__DEF void vb_reset(vb_device *d)
+VB_API void vb_reset(vb_device *d)
 {
     unsigned i;
     /* The held buffer is un-popped, not used: the rings are reinitialised below anyway. */
@@ -1378,7 +1377,7 @@ VB__DEF void vb_reset(vb_device *d)
     for (i = 0; i < VB_QUEUE_COUNT; i++) vb__queue_clear(d, &d->queue[i]);
 }
 
-VB__DEF void vb_set_status(vb_device *d, uint8_t status)
+VB_API void vb_set_status(vb_device *d, uint8_t status)
 {
     if (status == 0) {
         vb_reset(d);
@@ -1398,7 +1397,7 @@ static void vb__stats_clear(vb_device *d)
     d->flags &= (uint8_t)~VB__HAS_STATS;
 }
 
-VB__DEF void vb_machine_reset(vb_device *d, int wakeup)
+VB_API void vb_machine_reset(vb_device *d, int wakeup)
 {
     if (wakeup) return; /* S3 resume keeps everything (QEMU's RESET_TYPE_WAKEUP) */
     vb_reset(d);
@@ -1416,24 +1415,24 @@ static const char *const vb__stat_names[VB_STAT_COUNT] = {
     "stat-htlb-pgalloc", "stat-htlb-pgfail", "stat-oom-kills", "stat-alloc-stalls",
     "stat-async-scans", "stat-direct-scans", "stat-async-reclaims", "stat-direct-reclaims"};
 
-VB__DEF const char *vb_stat_name(unsigned tag)
+VB_API const char *vb_stat_name(unsigned tag)
 {
     return tag < VB_STAT_COUNT ? vb__stat_names[tag] : 0;
 }
 
-VB__DEF int vb_stat(const vb_device *d, unsigned tag, uint64_t *value)
+VB_API int vb_stat(const vb_device *d, unsigned tag, uint64_t *value)
 {
     uint64_t v = tag < VB_STAT_COUNT ? d->stat[tag] : VB_STAT_UNSET;
     if (value) *value = v;
     return v != VB_STAT_UNSET;
 }
 
-VB__DEF int64_t vb_last_update(const vb_device *d) { return d->last_update; }
-VB__DEF const vb_counters *vb_get_counters(const vb_device *d) { return &d->counters; }
+VB_API int64_t vb_last_update(const vb_device *d) { return d->last_update; }
+VB_API const vb_counters *vb_get_counters(const vb_device *d) { return &d->counters; }
 
 #define VB__MAX_INTERVAL_MS ((uint64_t)UINT32_MAX * 1000u)
 
-VB__DEF vb_result vb_set_poll_interval_ms(vb_device *d, uint64_t ms)
+VB_API vb_result vb_set_poll_interval_ms(vb_device *d, uint64_t ms)
 {
     if (ms > VB__MAX_INTERVAL_MS) return VB_ERR_RANGE;
     if (ms == d->interval_ms) return VB_OK; /* not even a stalled poll is kicked */
@@ -1485,14 +1484,14 @@ static vb_result vb__interval_check(int64_t seconds, vb_error *err)
     return VB_OK;
 }
 
-VB__DEF vb_result vb_set_poll_interval(vb_device *d, int64_t seconds, vb_error *err)
+VB_API vb_result vb_set_poll_interval(vb_device *d, int64_t seconds, vb_error *err)
 {
     vb_result r = vb__interval_check(seconds, err);
     return r != VB_OK ? r : vb_set_poll_interval_ms(d, (uint64_t)seconds * 1000u);
 }
 
-VB__DEF int64_t vb_poll_interval(const vb_device *d) { return (int64_t)((d->interval_ms + 999u) / 1000u); }
-VB__DEF uint64_t vb_poll_interval_ms(const vb_device *d) { return d->interval_ms; }
+VB_API int64_t vb_poll_interval(const vb_device *d) { return (int64_t)((d->interval_ms + 999u) / 1000u); }
+VB_API uint64_t vb_poll_interval_ms(const vb_device *d) { return d->interval_ms; }
 
 /* ============================================================================================
    LAYER 4: RENDERING (guest-stats JSON, snprintf-style, no allocation)
@@ -1700,7 +1699,7 @@ static void vb__render_stats(const vb_device *d, vb__out *o, unsigned flags, uns
     vb__close(o, flags, level);
 }
 
-VB__DEF size_t vb_render_guest_stats(const vb_device *d, char *buf, size_t cap, unsigned flags)
+VB_API size_t vb_render_guest_stats(const vb_device *d, char *buf, size_t cap, unsigned flags)
 {
     vb__out o;
     vb__out_init(&o, buf, cap);
@@ -1717,7 +1716,7 @@ static void vb__put_error_text(vb__out *o, const vb_error *e)
     }
 }
 
-VB__DEF size_t vb_error_text(const vb_error *e, char *buf, size_t cap)
+VB_API size_t vb_error_text(const vb_error *e, char *buf, size_t cap)
 {
     vb__out o;
     vb__out_init(&o, buf, cap);
@@ -1729,9 +1728,9 @@ VB__DEF size_t vb_error_text(const vb_error *e, char *buf, size_t cap)
    LAYER 5: CONTROL (lifecycle, QOM-style properties, snapshot)
    ============================================================================================ */
 
-VB__DEF const char *vb_version_string(void) { return VB_VERSION_STRING; }
+VB_API const char *vb_version_string(void) { return VB_VERSION_STRING; }
 
-VB__DEF const char *vb_result_str(vb_result r)
+VB_API const char *vb_result_str(vb_result r)
 {
     switch (r) {
     case VB_OK: return "ok";
@@ -1747,7 +1746,7 @@ VB__DEF const char *vb_result_str(vb_result r)
     return "unknown result";
 }
 
-VB__DEF vb_result vb_init(vb_device *d, const vb_config *cfg, const vb_host *host, void *user)
+VB_API vb_result vb_init(vb_device *d, const vb_config *cfg, const vb_host *host, void *user)
 {
     static const vb_config defaults = {VB_PROFILE_DOC, 0, 0, 0, 0, 0, 0};
     unsigned i, keys, qsize;
@@ -1774,7 +1773,7 @@ VB__DEF vb_result vb_init(vb_device *d, const vb_config *cfg, const vb_host *hos
     return VB_OK;
 }
 
-VB__DEF void vb_destroy(vb_device *d) { vb__disarm(d); }
+VB_API void vb_destroy(vb_device *d) { vb__disarm(d); }
 
 /* The properties, in qom-list order. */
 static const char *const vb__props[][2] = {
@@ -1802,19 +1801,19 @@ static vb_result vb__prop_not_found(const vb_device *d, const char *name, size_t
     return VB_ERR_NOT_FOUND;
 }
 
-VB__DEF const char *vb_prop_type(const vb_device *d, const char *name, size_t len)
+VB_API const char *vb_prop_type(const vb_device *d, const char *name, size_t len)
 {
     int p = vb__prop_find(d, name, len);
     return p == VB__PROP_NONE ? 0 : vb__props[p][1];
 }
 
-VB__DEF const char *vb_prop_name(const vb_device *d, unsigned i)
+VB_API const char *vb_prop_name(const vb_device *d, unsigned i)
 {
     (void)d;
     return i < VB__PROP_NONE ? vb__props[i][0] : 0;
 }
 
-VB__DEF vb_result vb_prop_get(const vb_device *d, const char *name, size_t len, char *buf,
+VB_API vb_result vb_prop_get(const vb_device *d, const char *name, size_t len, char *buf,
                               size_t cap, size_t *out_len, unsigned flags, vb_error *err)
 {
     vb__out o;
@@ -1862,7 +1861,7 @@ static vb_result vb__prop_set_check(const vb_device *d, const char *name, size_t
     }
 }
 
-VB__DEF vb_result vb_prop_set_int(vb_device *d, const char *name, size_t len, int64_t value,
+VB_API vb_result vb_prop_set_int(vb_device *d, const char *name, size_t len, int64_t value,
                                   vb_error *err)
 {
     vb_result r = vb__prop_set_check(d, name, len, value, err);
@@ -1891,7 +1890,7 @@ static void vb__st64(unsigned char *p, uint64_t v)
     vb__st32(p + 4, (uint32_t)(v >> 32), 0);
 }
 
-VB__DEF size_t vb_snapshot_save(const vb_device *d, void *buf, size_t cap)
+VB_API size_t vb_snapshot_save(const vb_device *d, void *buf, size_t cap)
 {
     unsigned char *p = (unsigned char *)buf;
     unsigned i;
@@ -1921,7 +1920,7 @@ VB__DEF size_t vb_snapshot_save(const vb_device *d, void *buf, size_t cap)
     return VB_SNAPSHOT_SIZE;
 }
 
-VB__DEF vb_result vb_snapshot_load(vb_device *d, const void *buf, size_t len)
+VB_API vb_result vb_snapshot_load(vb_device *d, const void *buf, size_t len)
 {
     const unsigned char *p = (const unsigned char *)buf;
     vb_queue q[VB_QUEUE_COUNT];
@@ -2003,7 +2002,7 @@ static void vb__mmio_clear(vb_mmio *m)
     vb__mmio_line(m);
 }
 
-VB__DEF void vb_mmio_init(vb_mmio *m, vb_device *dev, void (*irq)(void *user, int level), void *user)
+VB_API void vb_mmio_init(vb_mmio *m, vb_device *dev, void (*irq)(void *user, int level), void *user)
 {
     VB_MEMSET(m, 0, sizeof *m);
     m->dev = dev;
@@ -2013,13 +2012,13 @@ VB__DEF void vb_mmio_init(vb_mmio *m, vb_device *dev, void (*irq)(void *user, in
     vb__mmio_clear(m);
 }
 
-VB__DEF void vb_mmio_reset(vb_mmio *m)
+VB_API void vb_mmio_reset(vb_mmio *m)
 {
     vb_set_status(m->dev, 0);
     vb__mmio_clear(m);
 }
 
-VB__DEF void vb_mmio_interrupt(vb_mmio *m, uint32_t bits)
+VB_API void vb_mmio_interrupt(vb_mmio *m, uint32_t bits)
 {
     m->interrupt_status |= bits & (VB_MMIO_INT_VRING | VB_MMIO_INT_CONFIG);
     vb__mmio_line(m);
@@ -2081,7 +2080,7 @@ static int vb__mmio_config_width(uint64_t offset, unsigned width)
     return (width == 1 || width == 2 || width == 4) && offset + width <= VB_MMIO_SIZE;
 }
 
-VB__DEF uint32_t vb_mmio_read(vb_mmio *m, uint64_t offset, unsigned width)
+VB_API uint32_t vb_mmio_read(vb_mmio *m, uint64_t offset, unsigned width)
 {
     vb_device *d = m->dev;
     if (offset >= VB_MMIO_CONFIG && offset < VB_MMIO_SIZE) {
@@ -2117,7 +2116,7 @@ bad:
     return 0;
 }
 
-VB__DEF void vb_mmio_write(vb_mmio *m, uint64_t offset, uint32_t value, unsigned width)
+VB_API void vb_mmio_write(vb_mmio *m, uint64_t offset, uint32_t value, unsigned width)
 {
     vb_device *d = m->dev;
     vb_mmio_queue *q = m->queue_sel < VB_QUEUE_COUNT ? &m->queue[m->queue_sel] : 0;
@@ -2980,7 +2979,7 @@ static int vb__qmp_capabilities(vb__reply *r, vb_qmp *s, vb__span args, int has_
     return 1;
 }
 
-VB__DEF void vb_qmp_init(vb_qmp *s, vb_device *dev, unsigned flags)
+VB_API void vb_qmp_init(vb_qmp *s, vb_device *dev, unsigned flags)
 {
     s->dev = dev;
     s->path = "/machine/peripheral/balloon0";
@@ -2993,7 +2992,7 @@ VB__DEF void vb_qmp_init(vb_qmp *s, vb_device *dev, unsigned flags)
     s->negotiated = 0;
 }
 
-VB__DEF size_t vb_qmp_greeting(const vb_qmp *s, char *buf, size_t cap)
+VB_API size_t vb_qmp_greeting(const vb_qmp *s, char *buf, size_t cap)
 {
     vb__out o;
     vb__out_init(&o, buf, cap);
@@ -3009,7 +3008,7 @@ VB__DEF size_t vb_qmp_greeting(const vb_qmp *s, char *buf, size_t cap)
     return vb__out_end(&o);
 }
 
-VB__DEF size_t vb_qmp_execute(vb_qmp *s, const char *in, size_t len, char *buf, size_t cap)
+VB_API size_t vb_qmp_execute(vb_qmp *s, const char *in, size_t len, char *buf, size_t cap)
 {
     vb__json j;
     vb__reply r;
@@ -3123,7 +3122,7 @@ VB__DEF size_t vb_qmp_execute(vb_qmp *s, const char *in, size_t len, char *buf, 
     return vb__out_end(&r.o);
 }
 
-VB__DEF size_t vb_qmp_frame(const char *buf, size_t len)
+VB_API size_t vb_qmp_frame(const char *buf, size_t len)
 {
     size_t pos = 0, depth = 0;
     char quote = 0;
@@ -3158,7 +3157,7 @@ VB__DEF size_t vb_qmp_frame(const char *buf, size_t len)
     return 0;
 }
 
-VB__DEF size_t vb_qmp_event_balloon_change(const vb_qmp *s, int64_t seconds, int64_t micros,
+VB_API size_t vb_qmp_event_balloon_change(const vb_qmp *s, int64_t seconds, int64_t micros,
                                            char *buf, size_t cap)
 {
     vb__out o;
