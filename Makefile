@@ -114,7 +114,7 @@ bench-instr: build/bench
 	sh bench/instr.sh build/bench
 
 bench-qemu: build/bench build/vballoon-sim
-	@command -v qemu-system-x86_64 >/dev/null || sh bench/setup.sh
+	@command -v qemu-system-x86_64 >/dev/null || sh bench/setup.sh --qemu
 	sh bench/run.sh --qemu
 
 build/vballoon-minivmm: examples/minivmm/minivmm.c $(MINIVMM_DEP) | build
