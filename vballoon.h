@@ -1707,12 +1707,13 @@ VB_API size_t vb_render_guest_stats(const vb_device *d, char *buf, size_t cap, u
     return vb__out_end(&o);
 }
 
-static void vb__put_error_text(vb__out *o, const vb_error *e)
+/* The error's text: raw, or escaped as the inside of a JSON string. */
+static void vb__put_error_text(vb__out *o, const vb_error *e, int json)
 {
     unsigned i;
     for (i = 0; i < 3; i++) {
-        if (e->part[i]) vb__puts(o, e->part[i]);
-        if (i < 2 && e->arg[i]) vb__put(o, e->arg[i], e->arg_len[i]);
+        if (e->part[i]) (json ? vb__put_utf8 : vb__put)(o, e->part[i], vb__strlen(e->part[i]));
+        if (i < 2 && e->arg[i]) (json ? vb__put_utf8 : vb__put)(o, e->arg[i], e->arg_len[i]);
     }
 }
 
@@ -1720,7 +1721,7 @@ VB_API size_t vb_error_text(const vb_error *e, char *buf, size_t cap)
 {
     vb__out o;
     vb__out_init(&o, buf, cap);
-    if (e) vb__put_error_text(&o, e);
+    if (e) vb__put_error_text(&o, e, 0);
     return vb__out_end(&o);
 }
 
@@ -1813,29 +1814,39 @@ VB_API const char *vb_prop_name(const vb_device *d, unsigned i)
     return i < VB__PROP_NONE ? vb__props[i][0] : 0;
 }
 
-VB_API vb_result vb_prop_get(const vb_device *d, const char *name, size_t len, char *buf,
-                              size_t cap, size_t *out_len, unsigned flags, vb_error *err)
+/* A property's value as JSON at nesting `level` (QMP nests it in {"return": ...}); on an
+   error nothing is written. */
+static vb_result vb__prop_value(const vb_device *d, const char *name, size_t len, vb__out *o,
+                                unsigned flags, unsigned level, vb_error *err)
 {
-    vb__out o;
-    size_t n;
-    vb__out_init(&o, buf, cap);
     switch (vb__prop_find(d, name, len)) {
     case VB__PROP_TYPE:
-        vb__put_str(&o, d->type_name);
-        break;
+        vb__put_str(o, d->type_name);
+        return VB_OK;
     case VB__PROP_STATS:
         if (d->profile == VB_PROFILE_DOC && !(d->flags & VB__HAS_STATS)) {
             vb__generic_error(err, "guest hasn't updated any stats yet");
             return VB_ERR_NO_DATA;
         }
-        vb__render_stats(d, &o, flags, 0);
-        break;
+        vb__render_stats(d, o, flags, level);
+        return VB_OK;
     case VB__PROP_INTERVAL:
-        vb__put_i64(&o, vb_poll_interval(d));
-        break;
+        vb__put_i64(o, vb_poll_interval(d));
+        return VB_OK;
     default:
         return vb__prop_not_found(d, name, len, err);
     }
+}
+
+VB_API vb_result vb_prop_get(const vb_device *d, const char *name, size_t len, char *buf,
+                              size_t cap, size_t *out_len, unsigned flags, vb_error *err)
+{
+    vb__out o;
+    size_t n;
+    vb_result r;
+    vb__out_init(&o, buf, cap);
+    r = vb__prop_value(d, name, len, &o, flags, 0, err);
+    if (r != VB_OK) return r;
     n = vb__out_end(&o);
     if (out_len) *out_len = n;
     return VB_OK;
@@ -2701,12 +2712,8 @@ static void vb__reply_error_end(vb__reply *r)
 
 static void vb__reply_error(vb__reply *r, const vb_error *e)
 {
-    unsigned i;
     vb__reply_error_begin(r, e->cls);
-    for (i = 0; i < 3; i++) {
-        if (e->part[i]) vb__put_utf8(&r->o, e->part[i], vb__strlen(e->part[i]));
-        if (i < 2 && e->arg[i]) vb__put_utf8(&r->o, e->arg[i], e->arg_len[i]);
-    }
+    vb__put_error_text(&r->o, e, 1);
     vb__reply_error_end(r);
 }
 
@@ -2832,20 +2839,16 @@ static void vb__qmp_qom_get(vb__reply *r, vb_qmp *s, vb__span args, int has_args
     vb__span v[2];
     const char *prop;
     vb_error e;
-    size_t n = 0;
+    size_t mark;
     if (!vb__args(r, args, has_args, params, 2, v) || !vb__qmp_path(r, s, v[0]) ||
         !(prop = vb__qmp_prop(r, s->dev, v[1])))
         return;
-    /* A dry run for the error and the length, then the value in place at level 1. */
-    if (vb_prop_get(s->dev, prop, vb__strlen(prop), 0, 0, &n, 0, &e) != VB_OK) {
+    mark = r->o.len;
+    vb__reply_return(r);
+    if (vb__prop_value(s->dev, prop, vb__strlen(prop), &r->o, r->flags, 1, &e) != VB_OK) {
+        r->o.len = mark; /* the value wrote nothing: start the reply again, as an error */
         vb__reply_error(r, &e);
         return;
-    }
-    vb__reply_return(r);
-    switch (vb__prop_find(s->dev, prop, vb__strlen(prop))) {
-    case VB__PROP_STATS: vb__render_stats(s->dev, &r->o, r->flags, 1); break;
-    case VB__PROP_TYPE: vb__put_str(&r->o, s->dev->type_name); break;
-    default: vb__put_i64(&r->o, vb_poll_interval(s->dev)); break;
     }
     vb__reply_end(r);
 }
