@@ -369,6 +369,18 @@ static inline uint64_t tg_stat(const tg *t, unsigned tag)
     return v;
 }
 
+/* A log item's name, for ASSERT_ENUM_EQ messages. */
+static inline const char *tg_log_name(int item)
+{
+    static const char *const names[] = {
+        "NONE",
+#define TG_LOG_NAME(id, level, msg) #id,
+        VB_LOG_ITEMS(TG_LOG_NAME)
+#undef TG_LOG_NAME
+    };
+    return item >= 0 && item < VB_LOG_ITEM_COUNT ? names[item] : "?";
+}
+
 /* ---- a seeded PRNG (splitmix64) for the random tests: reproducible from the seed ------------- */
 
 typedef struct tg_rng {

@@ -44,16 +44,6 @@ static int start_with(const vb_host *h, const vb_config *c, uint64_t features)
 
 static int start(void) { return start_with(&tg_host, &cfg, TG_LINUX_FEATURES); }
 
-static const char *log_name(int item)
-{
-    static const char *const names[] = {
-        "NONE",
-#define NAME(id, level, msg) #id,
-        VB_LOG_ITEMS(NAME)
-#undef NAME
-    };
-    return item >= 0 && item < VB_LOG_ITEM_COUNT ? names[item] : "?";
-}
 
 static void pfn_buf(unsigned q, uint16_t head, uint32_t pfn)
 {
@@ -118,7 +108,7 @@ TEST features_unknown_bits_refuse_features_ok(void)
     /* FREE_PAGE_HINT (3) and bit 40: not offered */
     vb_set_driver_features(&T.dev, TG_LINUX_FEATURES | TG_F(3) | TG_F(40));
     ASSERT_EQ(1u, T.log_count[VB_LOG_BAD_FEATURES]);
-    ASSERT_ENUM_EQ(VB_LOG_BAD_FEATURES, T.last_log, log_name);
+    ASSERT_ENUM_EQ(VB_LOG_BAD_FEATURES, T.last_log, tg_log_name);
     ASSERT_U64(TG_LINUX_FEATURES, vb_driver_features(&T.dev));
     vb_set_status(&T.dev, VB_S_ACKNOWLEDGE | VB_S_DRIVER | VB_S_FEATURES_OK);
     ASSERT_EQ(VB_S_ACKNOWLEDGE | VB_S_DRIVER, vb_status(&T.dev)); /* the driver reads it back */
@@ -189,7 +179,7 @@ TEST status_zero_is_a_virtio_reset(void)
     T.reads = 0;
     tg_kick(&T, SQ); /* the queues are no longer ready */
     ASSERT_EQ(0u, T.reads);
-    ASSERT_ENUM_EQ(VB_LOG_QUEUE_NOT_READY, T.last_log, log_name);
+    ASSERT_ENUM_EQ(VB_LOG_QUEUE_NOT_READY, T.last_log, tg_log_name);
     ASSERT_EQ(4005u, tg_stat(&T, VB_STAT_MEMTOT)); /* stats survive a virtio reset */
     PASS();
 }

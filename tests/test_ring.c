@@ -147,16 +147,6 @@ static enum greatest_test_res stats_unchanged(void)
     PASS();
 }
 
-static const char *vb_log_name(int item)
-{
-    static const char *const names[] = {
-        "NONE",
-#define NAME(id, level, msg) #id,
-        VB_LOG_ITEMS(NAME)
-#undef NAME
-    };
-    return item >= 0 && item < VB_LOG_ITEM_COUNT ? names[item] : "?";
-}
 
 /* The device marked itself broken for `why`: NEEDS_RESET and one config interrupt (VERSION_1
    only; the interrupt only once DRIVER_OK is set, as QEMU's virtio_notify_config), the item
@@ -173,7 +163,7 @@ static enum greatest_test_res broken_for(vb_log_item why, unsigned failed, int m
         ASSERT_EQ(0, vb_status(&T.dev) & VB_S_NEEDS_RESET);
         ASSERT_EQ(0u, T.config_irqs);
     }
-    ASSERT_ENUM_EQ(why, T.last_log, vb_log_name);
+    ASSERT_ENUM_EQ(why, T.last_log, tg_log_name);
     ASSERT_EQ(1u, T.log_count[why]);
     ASSERT_EQ(1u, vb_get_counters(&T.dev)->ring_errors);
     ASSERT_EQ(failed, T.failed_reads + T.failed_writes);
@@ -835,7 +825,7 @@ static enum greatest_test_res wrapped_ring(uint64_t desc, uint64_t avail, uint16
         ASSERT_EQ_FMT(0u, (unsigned)low_reads, "%u reads below the rings");
         ASSERT_U64(UINT64_MAX, tg_stat(&T, VB_STAT_MEMFREE));
         ASSERT(vb_is_broken(&T.dev));
-        ASSERT_ENUM_EQ(VB_LOG_RING_MEMORY, T.last_log, vb_log_name);
+        ASSERT_ENUM_EQ(VB_LOG_RING_MEMORY, T.last_log, tg_log_name);
     }
     ASSERT_EQ(0u, low_reads);
     ASSERT_EQ(UINT64_MAX, tg_stat(&T, VB_STAT_MEMFREE));
@@ -1066,7 +1056,7 @@ TEST stats_1mib_single_descriptor(void)
     ASSERT_EQ(2560u, data_bytes);
     CHECK_CALL(first_256_records_only());
     ASSERT_EQ(1u, T.log_count[VB_LOG_STATS_TRUNCATED]);
-    ASSERT_ENUM_EQ(VB_LOG_STATS_TRUNCATED, T.last_log, vb_log_name);
+    ASSERT_ENUM_EQ(VB_LOG_STATS_TRUNCATED, T.last_log, tg_log_name);
     ASSERT_LTE(T.reads, 3u + 2560u / 10u);
     CHECK_CALL(poll_returns(0));
     PASS();
@@ -1162,7 +1152,7 @@ TEST fc326fc46_second_buffer_publishes_the_old(void)
     ASSERT_EQ(0u, id);
     ASSERT_EQ(0u, len);
     ASSERT_EQ(1u, T.irq[SQ]);
-    ASSERT_ENUM_EQ(VB_LOG_STATS_SECOND_BUFFER, T.last_log, vb_log_name);
+    ASSERT_ENUM_EQ(VB_LOG_STATS_SECOND_BUFFER, T.last_log, tg_log_name);
     ASSERT_EQ(1u, vb_get_counters(&T.dev)->duplicates);
     ASSERT_EQ(555u, tg_stat(&T, VB_STAT_MEMFREE));
     ASSERT_EQ(UINT64_MAX, tg_stat(&T, VB_STAT_MEMTOT)); /* the new buffer only */
@@ -1301,7 +1291,7 @@ TEST kick_on_stopped_queue_reads_nothing(void)
     ASSERT_EQ(0u, T.writes);
     ASSERT_FALSE(vb_is_broken(&T.dev));
     ASSERT_EQ(UINT64_MAX, tg_stat(&T, 4));
-    ASSERT_ENUM_EQ(VB_LOG_QUEUE_NOT_READY, T.last_log, vb_log_name);
+    ASSERT_ENUM_EQ(VB_LOG_QUEUE_NOT_READY, T.last_log, tg_log_name);
     PASS();
 }
 
@@ -1726,7 +1716,7 @@ TEST ch4667_4gib_inflate_descriptor(void)
     ASSERT_EQ(1u, T.npages);
     CHECK_CALL(range_is(0, IQ, 0x4000ull << 12, (uint64_t)CAP * PAGE));
     ASSERT_EQ(1u, T.log_count[VB_LOG_PFN_TRUNCATED]);
-    ASSERT_ENUM_EQ(VB_LOG_PFN_TRUNCATED, T.last_log, vb_log_name);
+    ASSERT_ENUM_EQ(VB_LOG_PFN_TRUNCATED, T.last_log, tg_log_name);
     ASSERT_EQ(1u, tg_used(&T, IQ, &id, &len, 1));
     ASSERT_EQ(0u, id);
     ASSERT_EQ(0u, len);
