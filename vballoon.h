@@ -315,7 +315,8 @@ typedef enum vb_profile { VB_PROFILE_DOC = 0, VB_PROFILE_QEMU = 1 } vb_profile;
 #define VB_OPT_NO_EVENT_IDX 0x08     /* do not offer VIRTIO_RING_F_EVENT_IDX */
 #define VB_OPT_NO_INDIRECT 0x10      /* do not offer VIRTIO_RING_F_INDIRECT_DESC */
 
-/* Zero means default for every field. */
+/* Zero means default for every field: start from vb_config_default() (valid C and C++) and
+   change what you need, or pass NULL to vb_init for all defaults. */
 typedef struct vb_config {
     vb_profile profile;    /* VB_PROFILE_DOC (default) or VB_PROFILE_QEMU */
     unsigned stat_keys;    /* keys in guest-stats: 16 (default), 10, 8, 7 or 6 */
@@ -326,8 +327,12 @@ typedef struct vb_config {
     const char *type_name; /* QOM type in error messages, default "virtio-balloon-pci" */
 } vb_config;
 
-/* ---- device state (caller-allocated; treat the fields as private) ------------------------ */
+/* Every field zero: the doc profile, 16 keys, queues of 128, no options, no polling. */
+VB_API vb_config vb_config_default(void);
 
+/* ---- device state (caller-allocated) ----------------------------------------------------- */
+
+/* One virtqueue as the device sees it. Read-only for hosts, through vb_queue_state(). */
 typedef struct vb_queue {
     uint64_t desc, avail, used; /* guest-physical ring addresses */
     uint16_t size;              /* driver-chosen size (power of two) */
@@ -347,6 +352,8 @@ typedef struct vb_counters {
     uint32_t ring_errors; /* times the device was marked broken */
 } vb_counters;
 
+/* The device. Every field is private: hosts use the functions below (`make lint` checks that
+   no example, test, fuzzer or benchmark reads one). */
 typedef struct vb_device {
     const vb_host *host;
     void *user;
@@ -369,6 +376,7 @@ typedef struct vb_device {
     uint8_t profile;
     uint8_t stat_keys;
     uint8_t config_generation;
+    uint8_t more_work; /* bit q: inflate/deflate queue q has buffers left over by a budget */
 } vb_device;
 
 /* ---- lifecycle -------------------------------------------------------------------------- */
@@ -392,6 +400,11 @@ VB_API void vb_set_driver_features(vb_device *dev, uint64_t features);
 VB_API uint8_t vb_status(const vb_device *dev); /* includes NEEDS_RESET while broken */
 VB_API void vb_set_status(vb_device *dev, uint8_t status); /* 0 = virtio reset */
 VB_API int vb_is_broken(const vb_device *dev);
+/* Mark the device broken, as a malformed ring does (QEMU's virtio_error): a transport that finds
+   the driver's setup unusable calls it. `why` (a VB_LOG_* item) goes to the log callback. The
+   device then shows NEEDS_RESET, sends a config interrupt (VERSION_1, after DRIVER_OK) and
+   ignores the guest until a reset. A second call changes nothing. */
+VB_API void vb_break(vb_device *dev, vb_log_item why);
 
 VB_API uint16_t vb_queue_size_max(const vb_device *dev);
 /* Size and ring addresses of a queue. The queue must not be ready. Size: a power of two up to
@@ -404,11 +417,20 @@ VB_API vb_result vb_queue_set_ready(vb_device *dev, unsigned queue, int ready);
 /* vhost-user SET/GET_VRING_BASE: the next avail index to consume (queue not ready). */
 VB_API vb_result vb_queue_set_base(vb_device *dev, unsigned queue, uint16_t last_avail);
 VB_API uint16_t vb_queue_base(const vb_device *dev, unsigned queue);
-/* The guest kicked a queue. Unknown queues and queues that are not ready are ignored. Returns
-   1 if an inflate/deflate queue still has buffers after this call's work budget (about two
-   queues' worth of descriptors): call again (e.g. from the next loop iteration), since with
-   EVENT_IDX the driver will not kick for them. Otherwise 0. */
+/* 1 if the queue is started (vb_queue_set_ready), 0 if not or if there is no such queue. */
+VB_API int vb_queue_ready(const vb_device *dev, unsigned queue);
+/* The queue's rings, size and indices, read-only; NULL if there is no such queue. */
+VB_API const vb_queue *vb_queue_state(const vb_device *dev, unsigned queue);
+/* The guest kicked a queue. Unknown queues and queues that are not ready are ignored. An
+   inflate/deflate kick handles at most about two queues' worth of descriptors; buffers left
+   over are "more work". Returns vb_more_work(dev). */
 VB_API int vb_queue_notify(vb_device *dev, unsigned queue);
+/* Non-zero while buffers are left over by a work budget. The driver will not kick for them
+   (EVENT_IDX), so the host calls vb_do_work, e.g. once per turn of its event loop, without
+   sleeping while this is non-zero. A reset, a stopped queue or a broken device clear it. */
+VB_API int vb_more_work(const vb_device *dev);
+/* One more budget for every queue with left-over buffers. Returns vb_more_work(dev). */
+VB_API int vb_do_work(vb_device *dev);
 
 /* Config space: bytes [0,8) are num_pages and actual (LE); other bytes read as 0. The driver
    may write `actual` only. */
@@ -503,14 +525,13 @@ VB_API vb_result vb_snapshot_load(vb_device *dev, const void *buf, size_t len);
    bytes. Any other access (bad offset or width, a write to a read-only register, a read of a
    write-only one, queue registers while QueueSel names no queue, QueueNum or a ring address
    while the queue is ready, driver features after FEATURES_OK) is ignored, reads 0, and is
-   counted in `bad_accesses` (with its offset in `last_bad_offset`); none is fatal. When a
-   QueueNotify left inflate/deflate work behind (vb_queue_notify returned 1), bit q of
-   `renotify` is set: call vb_queue_notify(dev, q) until it returns 0, then clear the bit (the
-   next QueueNotify of q or a reset also clears it). A queue
-   whose QueueReady=1 the device refuses (size not a power of two up to QueueNumMax, misaligned
+   counted in `bad_accesses` (with its offset in `last_bad_offset`); none is fatal. A
+   QueueNotify may leave inflate/deflate work behind: call vb_do_work(dev) while
+   vb_more_work(dev), as any transport does. A queue whose QueueReady=1 the device refuses (size not a power of two up to QueueNumMax, misaligned
    or wrapping ring) stays not ready and the device enters DEVICE_NEEDS_RESET, as the spec asks
    of a device in an error state. FEATURES_OK is refused without VIRTIO_F_VERSION_1: a
-   Version 2 transport has no legacy mode. No heap, no OS: the struct is all the state. */
+   Version 2 transport has no legacy mode. No heap, no OS: the struct is all the state, and
+   the layer reaches the device only through the public API, as any transport would. */
 
 #define VB_MMIO_SIZE 0x200u
 #define VB_MMIO_MAGIC 0x74726976u       /* "virt" */
@@ -557,15 +578,16 @@ typedef struct vb_mmio_queue {
     uint32_t num;
 } vb_mmio_queue;
 
-/* One virtio-mmio window (caller-allocated; fields below `vendor_id` are private). */
+/* One virtio-mmio window (caller-allocated). Public: vendor_id (may be changed after
+   vb_mmio_init), bad_accesses and last_bad_offset (read-only). The rest is private. */
 typedef struct vb_mmio {
+    uint32_t vendor_id;       /* VendorID register */
+    uint32_t bad_accesses;    /* ignored accesses since init */
+    uint32_t last_bad_offset; /* offset of the last one */
+    /* private */
     vb_device *dev;
     void (*irq)(void *user, int level); /* the interrupt line; NULL: no line (poll the status) */
     void *irq_user;
-    uint32_t vendor_id;       /* VendorID register; may be changed after vb_mmio_init */
-    uint32_t bad_accesses;    /* ignored accesses since init */
-    uint32_t last_bad_offset; /* offset of the last one */
-    uint32_t renotify;        /* bit q: vb_queue_notify(dev, q) has more work, call it again */
     uint32_t device_features_sel, driver_features_sel, queue_sel;
     uint32_t interrupt_status;
     uint64_t driver_features; /* accumulated through DriverFeaturesSel, given at FEATURES_OK */
@@ -789,7 +811,7 @@ static void vb__log(const vb_device *d, vb_log_item item)
 }
 
 /* virtio_error(): the device stops until reset; VERSION_1 drivers are told (NEEDS_RESET). */
-static void vb__break(vb_device *d, vb_log_item why)
+VB_API void vb_break(vb_device *d, vb_log_item why)
 {
     if (d->flags & VB__BROKEN) return;
     d->flags |= VB__BROKEN;
@@ -856,11 +878,11 @@ static int vb__chain_next(vb__chain *c, vb__desc *out)
         uint32_t len;
         uint16_t flags, next;
         if (c->done) return 0;
-        if (c->seen[c->next / 32u] & (1u << (c->next % 32u))) { vb__break(d, VB_LOG_LOOP); return -1; }
+        if (c->seen[c->next / 32u] & (1u << (c->next % 32u))) { vb_break(d, VB_LOG_LOOP); return -1; }
         c->seen[c->next / 32u] |= 1u << (c->next % 32u);
         c->count++;
         if (vb__read(d, c->table + 16u * (uint64_t)c->next, raw, sizeof raw)) {
-            vb__break(d, c->indirect ? VB_LOG_BAD_MEMORY : VB_LOG_RING_MEMORY);
+            vb_break(d, c->indirect ? VB_LOG_BAD_MEMORY : VB_LOG_RING_MEMORY);
             return -1;
         }
         addr = vb__ld64(raw, be);
@@ -871,29 +893,29 @@ static int vb__chain_next(vb__chain *c, vb__desc *out)
         if (flags & VB__DESC_F_INDIRECT) {
             /* Only the head of a ring chain may point to a table, and never with NEXT. */
             if (c->indirect || c->count != 1 || (flags & VB__DESC_F_NEXT)) {
-                vb__break(d, VB_LOG_INDIRECT_NESTED);
+                vb_break(d, VB_LOG_INDIRECT_NESTED);
                 return -1;
             }
             if (len == 0 || len % 16u || len / 16u > c->max) {
-                vb__break(d, VB_LOG_INDIRECT_SIZE);
+                vb_break(d, VB_LOG_INDIRECT_SIZE);
                 return -1;
             }
-            if (addr > UINT64_MAX - len) { vb__break(d, VB_LOG_LEN_OVERFLOW); return -1; }
+            if (addr > UINT64_MAX - len) { vb_break(d, VB_LOG_LEN_OVERFLOW); return -1; }
             if (!vb__has(d, VB_F_RING_INDIRECT_DESC)) vb__log(d, VB_LOG_INDIRECT_NOT_NEGOTIATED);
             vb__chain_table(c, addr, len / 16u, 0);
             c->indirect = 1;
             continue;
         }
-        if (len == 0) { vb__break(d, VB_LOG_ZERO_LEN); return -1; }
-        if (addr > UINT64_MAX - len) { vb__break(d, VB_LOG_LEN_OVERFLOW); return -1; }
+        if (len == 0) { vb_break(d, VB_LOG_ZERO_LEN); return -1; }
+        if (addr > UINT64_MAX - len) { vb_break(d, VB_LOG_LEN_OVERFLOW); return -1; }
         if (flags & VB__DESC_F_WRITE) {
             c->writable = 1;
         } else if (c->writable) {
-            vb__break(d, VB_LOG_DESC_ORDER);
+            vb_break(d, VB_LOG_DESC_ORDER);
             return -1;
         }
         if (flags & VB__DESC_F_NEXT) {
-            if (next >= c->max) { vb__break(d, VB_LOG_NEXT_RANGE); return -1; }
+            if (next >= c->max) { vb_break(d, VB_LOG_NEXT_RANGE); return -1; }
             c->next = next;
         } else {
             c->done = 1;
@@ -918,29 +940,29 @@ static int vb__pop(vb_device *d, vb_queue *q, vb__chain *c)
     if (d->flags & VB__BROKEN) return -1; /* e.g. the interrupt decision just before failed */
     if (q->shadow_avail == q->last_avail) {
         uint16_t pending;
-        if (vb__read(d, q->avail + 2u, raw, 2)) { vb__break(d, VB_LOG_RING_MEMORY); return -1; }
+        if (vb__read(d, q->avail + 2u, raw, 2)) { vb_break(d, VB_LOG_RING_MEMORY); return -1; }
         q->shadow_avail = vb__ld16(raw, be);
         pending = (uint16_t)(q->shadow_avail - q->last_avail);
-        if (pending > q->size) { vb__break(d, VB_LOG_AVAIL_RUNAWAY); return -1; }
+        if (pending > q->size) { vb_break(d, VB_LOG_AVAIL_RUNAWAY); return -1; }
         if (pending == 0) return 0;
         VB_FENCE(); /* read the ring entries only after the index that published them */
     }
     if ((uint16_t)(q->last_avail - q->used_idx) >= q->size) { /* QEMU: "inuse >= num" */
-        vb__break(d, VB_LOG_QUEUE_OVERRUN);
+        vb_break(d, VB_LOG_QUEUE_OVERRUN);
         return -1;
     }
     if (vb__read(d, vb__avail_ring(q, q->last_avail & (q->size - 1u)), raw, 2)) {
-        vb__break(d, VB_LOG_RING_MEMORY);
+        vb_break(d, VB_LOG_RING_MEMORY);
         return -1;
     }
     head = vb__ld16(raw, be);
-    if (head >= q->size) { vb__break(d, VB_LOG_HEAD_RANGE); return -1; }
+    if (head >= q->size) { vb_break(d, VB_LOG_HEAD_RANGE); return -1; }
     q->last_avail++;
     if (vb__has(d, VB_F_RING_EVENT_IDX)) {
         /* avail_event: ask for a kick when the driver publishes the next buffer. */
         vb__st16(raw, q->last_avail, be);
         if (vb__write(d, vb__used_ring(q, q->size), raw, 2)) {
-            vb__break(d, VB_LOG_RING_MEMORY);
+            vb_break(d, VB_LOG_RING_MEMORY);
             return -1;
         }
     }
@@ -961,12 +983,12 @@ static int vb__push(vb_device *d, vb_queue *q, uint16_t head, uint32_t len)
     vb__st32(elem, head, be);
     vb__st32(elem + 4, len, be);
     if (vb__write(d, vb__used_ring(q, old & (q->size - 1u)), elem, sizeof elem)) {
-        vb__break(d, VB_LOG_RING_MEMORY);
+        vb_break(d, VB_LOG_RING_MEMORY);
         return -1;
     }
     VB_FENCE(); /* the element before the index that publishes it */
     vb__st16(idx, now, be);
-    if (vb__write(d, q->used + 2u, idx, 2)) { vb__break(d, VB_LOG_RING_MEMORY); return -1; }
+    if (vb__write(d, q->used + 2u, idx, 2)) { vb_break(d, VB_LOG_RING_MEMORY); return -1; }
     q->used_idx = now;
     /* The interrupt threshold is stale once used_idx wrapped past the last signalled value. */
     if ((uint16_t)(now - q->signalled_used) < (uint16_t)(now - old)) q->signalled_valid = 0;
@@ -986,7 +1008,7 @@ static void vb__notify(vb_device *d, unsigned qi)
         uint16_t event, old = q->signalled_used, now = q->used_idx;
         int valid = q->signalled_valid;
         if (vb__read(d, vb__avail_ring(q, q->size), raw, 2)) {
-            vb__break(d, VB_LOG_RING_MEMORY);
+            vb_break(d, VB_LOG_RING_MEMORY);
             return;
         }
         event = vb__ld16(raw, be);
@@ -994,7 +1016,7 @@ static void vb__notify(vb_device *d, unsigned qi)
         q->signalled_valid = 1;
         send = !valid || (uint16_t)(now - event - 1u) < (uint16_t)(now - old);
     } else {
-        if (vb__read(d, q->avail, raw, 2)) { vb__break(d, VB_LOG_RING_MEMORY); return; }
+        if (vb__read(d, q->avail, raw, 2)) { vb_break(d, VB_LOG_RING_MEMORY); return; }
         send = !(vb__ld16(raw, be) & VB__AVAIL_F_NO_INTERRUPT);
     }
     if (send) d->host->notify_queue(d->user, qi);
@@ -1084,6 +1106,13 @@ VB_API uint16_t vb_queue_base(const vb_device *d, unsigned qi)
     return qi < VB_QUEUE_COUNT ? d->queue[qi].last_avail : 0;
 }
 
+VB_API int vb_queue_ready(const vb_device *d, unsigned qi) { return qi < VB_QUEUE_COUNT && d->queue[qi].ready; }
+
+VB_API const vb_queue *vb_queue_state(const vb_device *d, unsigned qi)
+{
+    return qi < VB_QUEUE_COUNT ? &d->queue[qi] : 0;
+}
+
 VB_API vb_result vb_queue_set_ready(vb_device *d, unsigned qi, int ready)
 {
     vb_queue *q;
@@ -1096,6 +1125,7 @@ VB_API vb_result vb_queue_set_ready(vb_device *d, unsigned qi, int ready)
         }
         q->shadow_avail = q->last_avail;
         q->ready = 0;
+        d->more_work &= (uint8_t)~(1u << qi);
         return VB_OK;
     }
     if (q->ready) return VB_OK;
@@ -1103,11 +1133,11 @@ VB_API vb_result vb_queue_set_ready(vb_device *d, unsigned qi, int ready)
         /* Resume from the guest's used index: in flight = last_avail - used must fit. */
         unsigned char raw[2];
         if (vb__read(d, q->used + 2u, raw, 2)) {
-            vb__break(d, VB_LOG_RING_MEMORY);
+            vb_break(d, VB_LOG_RING_MEMORY);
         } else {
             q->used_idx = q->signalled_used = vb__ld16(raw, vb__guest_be(d));
             q->signalled_valid = 0;
-            if ((uint16_t)(q->last_avail - q->used_idx) > q->size) vb__break(d, VB_LOG_QUEUE_OVERRUN);
+            if ((uint16_t)(q->last_avail - q->used_idx) > q->size) vb_break(d, VB_LOG_QUEUE_OVERRUN);
         }
     }
     q->shadow_avail = q->last_avail;
@@ -1178,7 +1208,7 @@ static int vb__balloon_kick(vb_device *d, unsigned qi)
             if (dsc.writable) continue;
             offered += dsc.len;
             if (take && vb__read(d, dsc.addr, raw + got, take)) {
-                vb__break(d, VB_LOG_BAD_MEMORY);
+                vb_break(d, VB_LOG_BAD_MEMORY);
                 return 0;
             }
             got += take;
@@ -1200,8 +1230,7 @@ static int vb__balloon_kick(vb_device *d, unsigned qi)
         if (vb__push(d, q, c.head, 0)) return 0;
         vb__notify(d, qi);
     }
-    /* Out of budget with buffers left: the driver may not kick again (EVENT_IDX), so the host
-       must call vb_queue_notify again. */
+    /* Out of budget with buffers left: the driver may not kick again (EVENT_IDX). */
     return q->shadow_avail != q->last_avail;
 }
 
@@ -1255,7 +1284,7 @@ static int vb__stats_parse(vb__chain *c, uint64_t val[VB_STAT_COUNT])
             if (chunk > sizeof buf) chunk = sizeof buf;
             if (chunk > budget) chunk = budget;
             if (vb__read(d, dsc.addr + off, buf, chunk)) {
-                vb__break(d, VB_LOG_BAD_MEMORY);
+                vb_break(d, VB_LOG_BAD_MEMORY);
                 return -1;
             }
             off += chunk;
@@ -1343,16 +1372,41 @@ VB_API uint64_t vb_next_deadline(const vb_device *d)
     return (d->flags & VB__ARMED) ? d->deadline_ms : UINT64_MAX;
 }
 
+VB_API int vb_more_work(const vb_device *d)
+{
+    return d->more_work != 0 && !(d->flags & VB__BROKEN);
+}
+
+/* One work budget for an inflate/deflate queue; remembers whether buffers are left. */
+static void vb__balloon_work(vb_device *d, unsigned qi)
+{
+    uint8_t bit = (uint8_t)(1u << qi);
+    if (vb__balloon_kick(d, qi))
+        d->more_work |= bit;
+    else
+        d->more_work &= (uint8_t)~bit;
+}
+
 VB_API int vb_queue_notify(vb_device *d, unsigned qi)
 {
-    if (qi >= VB_QUEUE_COUNT || (d->flags & VB__BROKEN)) return 0;
+    if (qi >= VB_QUEUE_COUNT || (d->flags & VB__BROKEN)) return vb_more_work(d);
     if (!d->queue[qi].ready) {
         vb__log(d, VB_LOG_QUEUE_NOT_READY);
-        return 0;
+        return vb_more_work(d);
     }
-    if (qi != VB_QUEUE_STATS) return vb__balloon_kick(d, qi);
-    vb__stats_kick(d);
-    return 0; /* one buffer per notification, as QEMU */
+    if (qi == VB_QUEUE_STATS)
+        vb__stats_kick(d); /* one buffer per notification, as QEMU */
+    else
+        vb__balloon_work(d, qi);
+    return vb_more_work(d);
+}
+
+VB_API int vb_do_work(vb_device *d)
+{
+    unsigned qi;
+    for (qi = VB_QUEUE_INFLATE; qi <= VB_QUEUE_DEFLATE; qi++)
+        if ((d->more_work & (1u << qi)) && d->queue[qi].ready && vb_more_work(d)) vb__balloon_work(d, qi);
+    return vb_more_work(d);
 }
 
 /* After a migration the destination has no held buffer although the source popped one
@@ -1372,6 +1426,7 @@ VB_API void vb_reset(vb_device *d)
     unsigned i;
     /* The held buffer is un-popped, not used: the rings are reinitialised below anyway. */
     d->flags &= (uint8_t)~(VB__HELD | VB__BROKEN | VB__BAD_FEATURES);
+    d->more_work = 0;
     d->status = 0;
     d->driver_features = 0;
     for (i = 0; i < VB_QUEUE_COUNT; i++) vb__queue_clear(d, &d->queue[i]);
@@ -1747,9 +1802,16 @@ VB_API const char *vb_result_str(vb_result r)
     return "unknown result";
 }
 
+VB_API vb_config vb_config_default(void)
+{
+    vb_config c;
+    VB_MEMSET(&c, 0, sizeof c);
+    return c;
+}
+
 VB_API vb_result vb_init(vb_device *d, const vb_config *cfg, const vb_host *host, void *user)
 {
-    static const vb_config defaults = {VB_PROFILE_DOC, 0, 0, 0, 0, 0, 0};
+    const vb_config defaults = vb_config_default();
     unsigned i, keys, qsize;
     if (!d || !host || !host->read || !host->write || !host->notify_queue || !host->notify_config)
         return VB_ERR_ARG;
@@ -1970,6 +2032,7 @@ VB_API vb_result vb_snapshot_load(vb_device *d, const void *buf, size_t len)
     d->num_pages = vb__ld32(p + 20, 0);
     d->actual = vb__ld32(p + 24, 0);
     VB_MEMCPY(d->queue, q, sizeof q);
+    d->more_work = (uint8_t)(q[VB_QUEUE_INFLATE].ready | q[VB_QUEUE_DEFLATE].ready << 1); /* look */
     vb__rearm(d);          /* virtio_balloon_post_load_device */
     vb__stats_rewind(d);   /* and, as the VM starts, the rewind of set_status */
     return VB_OK;
@@ -2005,7 +2068,6 @@ static void vb__mmio_clear(vb_mmio *m)
     m->device_features_sel = m->driver_features_sel = m->queue_sel = 0;
     m->driver_features = 0;
     m->interrupt_status = 0;
-    m->renotify = 0;
     for (i = 0; i < VB_QUEUE_COUNT; i++) {
         VB_MEMSET(&m->queue[i], 0, sizeof m->queue[i]);
         m->queue[i].num = vb_queue_size_max(m->dev);
@@ -2045,7 +2107,7 @@ static void vb__mmio_status(vb_mmio *m, uint32_t value)
         vb_mmio_reset(m);
         return;
     }
-    if ((s & VB_S_FEATURES_OK) && !(d->status & VB_S_FEATURES_OK)) {
+    if ((s & VB_S_FEATURES_OK) && !(vb_status(d) & VB_S_FEATURES_OK)) {
         vb_set_driver_features(d, m->driver_features);
         if (!((m->driver_features >> VB_F_VERSION_1) & 1u)) s &= (uint8_t)~VB_S_FEATURES_OK;
     }
@@ -2067,52 +2129,55 @@ static void vb__mmio_queue_ready(vb_mmio *m, uint32_t value)
         vb_queue_set_ready(d, qi, 0);
         return;
     }
-    if (d->queue[qi].ready) return;
+    if (vb_queue_ready(d, qi)) return;
     if (q->num > UINT16_MAX ||
         vb_queue_setup(d, qi, (uint16_t)q->num, q->desc, q->avail, q->used) != VB_OK) {
         vb__mmio_bad(m, VB_MMIO_QUEUE_READY);
-        vb__break(d, VB_LOG_RING_MEMORY);
+        vb_break(d, VB_LOG_RING_MEMORY);
         return;
     }
     vb_queue_set_ready(d, qi, 1);
 }
 
-/* Replace the low or high half of a 64-bit register pair. */
-static void vb__mmio_half(uint64_t *reg, int high, uint32_t value)
+/* The staged 64-bit ring address a QueueDesc/Driver/Device register half belongs to. */
+static uint64_t *vb__mmio_ring_reg(vb_mmio_queue *q, uint64_t offset)
 {
-    if (high)
-        *reg = (*reg & 0xffffffffu) | (uint64_t)value << 32;
-    else
-        *reg = (*reg & ~(uint64_t)0xffffffffu) | value;
-}
-
-static int vb__mmio_config_width(uint64_t offset, unsigned width)
-{
-    return (width == 1 || width == 2 || width == 4) && offset + width <= VB_MMIO_SIZE;
-}
-
-VB_API uint32_t vb_mmio_read(vb_mmio *m, uint64_t offset, unsigned width)
-{
-    vb_device *d = m->dev;
-    if (offset >= VB_MMIO_CONFIG && offset < VB_MMIO_SIZE) {
-        unsigned char b[4];
-        if (!vb__mmio_config_width(offset, width)) goto bad;
-        vb_config_read(d, (uint32_t)(offset - VB_MMIO_CONFIG), b, width);
-        return width == 1 ? b[0] : width == 2 ? vb__ld16(b, 0) : vb__ld32(b, 0);
+    switch (offset & ~(uint64_t)4u) {
+    case VB_MMIO_QUEUE_DESC_LOW: return &q->desc;
+    case VB_MMIO_QUEUE_AVAIL_LOW: return &q->avail;
+    case VB_MMIO_QUEUE_USED_LOW: return &q->used;
+    default: return 0;
     }
-    if (width != 4 || (offset & 3u) || offset >= VB_MMIO_SIZE) goto bad;
+}
+
+/* Device config space at VB_MMIO_CONFIG: 1, 2 or 4 bytes inside the window. */
+static int vb__mmio_config_access(uint64_t offset, unsigned width)
+{
+    return offset >= VB_MMIO_CONFIG && offset < VB_MMIO_SIZE && (width == 1 || width == 2 || width == 4) &&
+           offset + width <= VB_MMIO_SIZE;
+}
+
+/* Registers below the config space take aligned 32-bit accesses only. */
+static int vb__mmio_register_access(uint64_t offset, unsigned width)
+{
+    return offset < VB_MMIO_CONFIG && width == 4 && !(offset & 3u);
+}
+
+/* A read register's value; 0 and *ok = 0 for a write-only or reserved one. */
+static uint32_t vb__mmio_register(const vb_mmio *m, uint64_t offset, int *ok)
+{
+    const vb_device *d = m->dev;
+    int queue = m->queue_sel < VB_QUEUE_COUNT;
+    *ok = 1;
     switch (offset) {
     case VB_MMIO_MAGIC_VALUE: return VB_MMIO_MAGIC;
     case VB_MMIO_VERSION: return 2;
     case VB_MMIO_DEVICE_ID: return VB_DEVICE_ID;
     case VB_MMIO_VENDOR_ID: return m->vendor_id;
     case VB_MMIO_DEVICE_FEATURES: /* feature bits past 63 do not exist: 0 */
-        return m->device_features_sel > 1 ? 0
-                                          : (uint32_t)(vb_host_features(d) >> (32u * m->device_features_sel));
-    case VB_MMIO_QUEUE_NUM_MAX: /* 0 = no such queue: how a driver probes, not an error */
-        return m->queue_sel < VB_QUEUE_COUNT ? vb_queue_size_max(d) : 0;
-    case VB_MMIO_QUEUE_READY: /* Linux reads it before QueueNumMax: 0 for no queue either */
-        return m->queue_sel < VB_QUEUE_COUNT ? d->queue[m->queue_sel].ready : 0;
+        return m->device_features_sel > 1 ? 0 : (uint32_t)(vb_host_features(d) >> (32u * m->device_features_sel));
+    case VB_MMIO_QUEUE_NUM_MAX: return queue ? vb_queue_size_max(d) : 0; /* 0: how a driver probes */
+    case VB_MMIO_QUEUE_READY: return (uint32_t)vb_queue_ready(d, m->queue_sel); /* Linux reads it first */
     case VB_MMIO_INTERRUPT_STATUS: return m->interrupt_status;
     case VB_MMIO_STATUS: return vb_status(d);
     case VB_MMIO_SHM_LEN_LOW: /* no shared memory regions: length (and base) all ones */
@@ -2120,75 +2185,86 @@ VB_API uint32_t vb_mmio_read(vb_mmio *m, uint64_t offset, unsigned width)
     case VB_MMIO_SHM_BASE_LOW:
     case VB_MMIO_SHM_BASE_HIGH: return 0xffffffffu;
     case VB_MMIO_CONFIG_GENERATION: return vb_config_generation(d);
-    default: break; /* write-only or reserved */
+    default: *ok = 0; return 0;
     }
-bad:
-    vb__mmio_bad(m, offset);
-    return 0;
+}
+
+VB_API uint32_t vb_mmio_read(vb_mmio *m, uint64_t offset, unsigned width)
+{
+    uint32_t v;
+    int ok = 0;
+    if (vb__mmio_config_access(offset, width)) {
+        unsigned char b[4];
+        vb_config_read(m->dev, (uint32_t)(offset - VB_MMIO_CONFIG), b, width);
+        return width == 1 ? b[0] : width == 2 ? vb__ld16(b, 0) : vb__ld32(b, 0);
+    }
+    v = vb__mmio_register_access(offset, width) ? vb__mmio_register(m, offset, &ok) : 0;
+    if (!ok) vb__mmio_bad(m, offset);
+    return v;
+}
+
+/* A write to a queue register (QueueNum, the ring addresses, QueueReady, QueueNotify);
+   0 if the write is one the device ignores. */
+static int vb__mmio_queue_write(vb_mmio *m, uint64_t offset, uint32_t value)
+{
+    vb_mmio_queue *q = m->queue_sel < VB_QUEUE_COUNT ? &m->queue[m->queue_sel] : 0;
+    uint64_t *ring = q ? vb__mmio_ring_reg(q, offset) : 0;
+    if (offset == VB_MMIO_QUEUE_NOTIFY) {
+        if (value >= VB_QUEUE_COUNT) return 0;
+        if (!vb_queue_ready(m->dev, value)) vb__mmio_bad(m, offset); /* the device logs, ignores */
+        vb_queue_notify(m->dev, value);
+        return 1;
+    }
+    if (!q) return 0;
+    if (offset == VB_MMIO_QUEUE_READY) {
+        vb__mmio_queue_ready(m, value);
+        return 1;
+    }
+    if (vb_queue_ready(m->dev, m->queue_sel)) return 0; /* staged values are frozen while ready */
+    if (offset == VB_MMIO_QUEUE_NUM) {
+        q->num = value;
+    } else if (ring) { /* low or high half of a 64-bit address */
+        int high = (offset & 4u) != 0;
+        *ring = high ? (*ring & 0xffffffffu) | (uint64_t)value << 32 : (*ring & ~(uint64_t)0xffffffffu) | value;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+/* A write to any other register; 0 if the device ignores it. */
+static int vb__mmio_register_write(vb_mmio *m, uint64_t offset, uint32_t value)
+{
+    switch (offset) {
+    case VB_MMIO_DEVICE_FEATURES_SEL: m->device_features_sel = value; return 1;
+    case VB_MMIO_DRIVER_FEATURES:
+        if (m->driver_features_sel > 1 || (vb_status(m->dev) & VB_S_FEATURES_OK)) return 0;
+        m->driver_features = m->driver_features_sel
+                                 ? (m->driver_features & 0xffffffffu) | (uint64_t)value << 32
+                                 : (m->driver_features & ~(uint64_t)0xffffffffu) | value;
+        return 1;
+    case VB_MMIO_DRIVER_FEATURES_SEL: m->driver_features_sel = value; return 1;
+    case VB_MMIO_QUEUE_SEL: m->queue_sel = value; return 1;
+    case VB_MMIO_INTERRUPT_ACK:
+        m->interrupt_status &= ~value;
+        vb__mmio_line(m);
+        return 1;
+    case VB_MMIO_STATUS: vb__mmio_status(m, value); return 1;
+    case VB_MMIO_SHM_SEL: return 1; /* any id selects "no region" */
+    default: return vb__mmio_queue_write(m, offset, value);
+    }
 }
 
 VB_API void vb_mmio_write(vb_mmio *m, uint64_t offset, uint32_t value, unsigned width)
 {
-    vb_device *d = m->dev;
-    vb_mmio_queue *q = m->queue_sel < VB_QUEUE_COUNT ? &m->queue[m->queue_sel] : 0;
-    int q_ready = q && d->queue[m->queue_sel].ready;
-    if (offset >= VB_MMIO_CONFIG && offset < VB_MMIO_SIZE) {
+    if (vb__mmio_config_access(offset, width)) {
         unsigned char b[4];
-        if (!vb__mmio_config_width(offset, width)) goto bad;
         vb__st32(b, value, 0);
-        vb_config_write(d, (uint32_t)(offset - VB_MMIO_CONFIG), b, width);
+        vb_config_write(m->dev, (uint32_t)(offset - VB_MMIO_CONFIG), b, width);
         return;
     }
-    if (width != 4 || (offset & 3u) || offset >= VB_MMIO_SIZE) goto bad;
-    switch (offset) {
-    case VB_MMIO_DEVICE_FEATURES_SEL: m->device_features_sel = value; return;
-    case VB_MMIO_DRIVER_FEATURES:
-        if (m->driver_features_sel > 1 || (d->status & VB_S_FEATURES_OK)) break;
-        vb__mmio_half(&m->driver_features, m->driver_features_sel == 1, value);
-        return;
-    case VB_MMIO_DRIVER_FEATURES_SEL: m->driver_features_sel = value; return;
-    case VB_MMIO_QUEUE_SEL: m->queue_sel = value; return;
-    case VB_MMIO_QUEUE_NUM:
-        if (!q || q_ready) break;
-        q->num = value;
-        return;
-    case VB_MMIO_QUEUE_READY:
-        if (!q) break;
-        vb__mmio_queue_ready(m, value);
-        return;
-    case VB_MMIO_QUEUE_NOTIFY:
-        if (value >= VB_QUEUE_COUNT) break;
-        if (!d->queue[value].ready) vb__mmio_bad(m, offset); /* the device logs and ignores it */
-        if (vb_queue_notify(d, value))
-            m->renotify |= 1u << value;
-        else
-            m->renotify &= ~(1u << value);
-        return;
-    case VB_MMIO_INTERRUPT_ACK:
-        m->interrupt_status &= ~value;
-        vb__mmio_line(m);
-        return;
-    case VB_MMIO_STATUS: vb__mmio_status(m, value); return;
-    case VB_MMIO_QUEUE_DESC_LOW:
-    case VB_MMIO_QUEUE_DESC_HIGH:
-        if (!q || q_ready) break;
-        vb__mmio_half(&q->desc, offset == VB_MMIO_QUEUE_DESC_HIGH, value);
-        return;
-    case VB_MMIO_QUEUE_AVAIL_LOW:
-    case VB_MMIO_QUEUE_AVAIL_HIGH:
-        if (!q || q_ready) break;
-        vb__mmio_half(&q->avail, offset == VB_MMIO_QUEUE_AVAIL_HIGH, value);
-        return;
-    case VB_MMIO_QUEUE_USED_LOW:
-    case VB_MMIO_QUEUE_USED_HIGH:
-        if (!q || q_ready) break;
-        vb__mmio_half(&q->used, offset == VB_MMIO_QUEUE_USED_HIGH, value);
-        return;
-    case VB_MMIO_SHM_SEL: return; /* any id selects "no region" */
-    default: break;               /* read-only or reserved */
-    }
-bad:
-    vb__mmio_bad(m, offset);
+    if (!vb__mmio_register_access(offset, width) || !vb__mmio_register_write(m, offset, value))
+        vb__mmio_bad(m, offset);
 }
 #endif /* VB_WITH_MMIO */
 

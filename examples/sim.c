@@ -476,12 +476,13 @@ static void bus_config_write(vmm *v, uint32_t offset, const void *buf, uint32_t 
 }
 
 /* A kick (queue notify); for the verbose log, what the host did with the pages. The device
-   bounds the work of one call; while it reports buffers left over, call it again (a real VMM
-   would do that from its next loop iteration instead of blocking the vCPU). */
+   bounds the work of one call; while it reports work left over, give it more (a real VMM would
+   do that from its next loop iteration instead of blocking the vCPU). */
 static void bus_notify(vmm *v, unsigned queue)
 {
     v->kick_pages = v->kick_ranges = 0;
-    while (vb_queue_notify(&v->dev, queue)) {}
+    vb_queue_notify(&v->dev, queue);
+    while (vb_do_work(&v->dev)) {}
     if (queue != VB_QUEUE_STATS)
         say(v, "host", "%s: %" PRIu64 " pages in %" PRIu64 " range(s)",
             queue == VB_QUEUE_INFLATE ? "inflate" : "deflate", v->kick_pages, v->kick_ranges);

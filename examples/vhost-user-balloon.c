@@ -410,7 +410,6 @@ typedef struct backend {
     int listen_fd, qmp_fd, poll_tfd, event_tfd;
     /* recorded by the callbacks, acted on by after_device() */
     unsigned irq_pending;   /* bit q: used-buffer interrupt of queue q */
-    unsigned renotify;      /* bit q: vb_queue_notify(q) left work behind: call it again */
     int config_pending;
     int actual_pending;
     int in_timer;           /* inside vb_timer_expired: a stats push is a poll */
@@ -1004,12 +1003,11 @@ static void after_device(void)
 /* ---- rings ---- */
 
 /* A notification of queue q. An inflate/deflate notification does a bounded amount of work; if
-   buffers are left (vb_queue_notify returns 1) the main loop calls again without sleeping,
+   buffers are left (vb_more_work) the main loop gives the device more without sleeping,
    because with EVENT_IDX the driver will not kick for buffers the device has not reached. */
 static void queue_notify(unsigned q)
 {
-    if (vb_queue_notify(&B.dev, q)) B.renotify |= 1u << q;
-    else B.renotify &= ~(1u << q);
+    vb_queue_notify(&B.dev, q);
     after_device();
 }
 
@@ -1065,7 +1063,6 @@ static void ring_stop(unsigned q)
     if (!v->started) return;
     vb_queue_set_ready(&B.dev, q, 0); /* (a held stats buffer is un-popped: a restart re-reads it) */
     v->started = 0;
-    B.renotify &= ~(1u << q);
     VERBOSE("queue %u stopped at avail index %u", q, vb_queue_base(&B.dev, q));
 }
 
@@ -1385,7 +1382,6 @@ static void session_end(const char *why)
     for (i = 0; i < QUEUES; i++) ring_stop(i);
     device_reset("end of session"); /* no guest memory is touched after this */
     B.irq_pending = 0;
-    B.renotify = 0;
     B.config_pending = 0;
     rings_forget(1);
     memory_unmap();
@@ -1744,15 +1740,17 @@ int main(int argc, char **argv)
         for (i = 0; i < QMP_CLIENTS; i++)
             if (qc[i].fd >= 0) WATCH(qc[i].fd, (short)(POLLIN | (qc[i].out_len ? POLLOUT : 0)), W_QMP, i);
 #undef WATCH
-        r = poll(p, n, B.renotify ? 0 : -1); /* left-over inflate/deflate work: no sleep */
+        r = poll(p, n, vb_more_work(&B.dev) ? 0 : -1); /* left-over inflate/deflate work: no sleep */
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) die("poll");
         /* Handlers may close and reopen fds: an entry whose fd is no longer the one watched
            (or whose session ended) waits for the next round. */
         gen_fd = B.s.fd;
         gen_backend = B.s.backend_fd;
-        for (i = 0; i < QUEUES; i++)
-            if ((B.renotify & (1u << i)) && B.s.fd >= 0 && B.s.vq[i].started) queue_notify(i);
+        if (vb_more_work(&B.dev)) {
+            vb_do_work(&B.dev);
+            after_device();
+        }
         for (k = 0; k < n; k++) {
             if (!p[k].revents) continue;
             switch (what[k]) {

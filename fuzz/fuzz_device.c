@@ -726,7 +726,7 @@ static void ev_notify(harness *h, unsigned qi)
     if (!live) h->allow = 0;
     more = vb_queue_notify(&h->dev, qi);
     TRACE("    notify q%u -> %d\n", qi, more);
-    CHECK(more == 0 || (more == 1 && qi < VB_QUEUE_STATS && live && !h->broken));
+    CHECK(more == vb_more_work(&h->dev) && (more == 0 || !h->broken));
     if (!live) {
         CHECK(!memcmp(&b0.dev, &h->dev, sizeof h->dev));
     } else if (qi == VB_QUEUE_STATS) {

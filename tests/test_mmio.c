@@ -196,11 +196,11 @@ TEST queue_bring_up_through_registers(void)
         W(VB_MMIO_QUEUE_SEL, q);
         ASSERT_EQ(128u, R(VB_MMIO_QUEUE_NUM_MAX));
         ASSERT_EQ(1u, R(VB_MMIO_QUEUE_READY));
-        ASSERT_EQ(1, T.dev.queue[q].ready);
-        ASSERT_EQ(128, T.dev.queue[q].size);
-        ASSERT_EQ(tg_desc_addr(q), T.dev.queue[q].desc);
-        ASSERT_EQ(tg_avail_addr(&T, q), T.dev.queue[q].avail);
-        ASSERT_EQ(tg_used_addr(&T, q), T.dev.queue[q].used);
+        ASSERT_EQ(1, vb_queue_state(&T.dev, q)->ready);
+        ASSERT_EQ(128, vb_queue_state(&T.dev, q)->size);
+        ASSERT_EQ(tg_desc_addr(q), vb_queue_state(&T.dev, q)->desc);
+        ASSERT_EQ(tg_avail_addr(&T, q), vb_queue_state(&T.dev, q)->avail);
+        ASSERT_EQ(tg_used_addr(&T, q), vb_queue_state(&T.dev, q)->used);
     }
     ASSERT_EQ(0u, M.bad_accesses);
     PASS();
@@ -220,10 +220,10 @@ TEST queue_high_address_words(void)
     W(VB_MMIO_QUEUE_USED_HIGH, 0x56);
     W(VB_MMIO_QUEUE_DESC_LOW, 0x1100); /* a second write replaces only its half */
     W(VB_MMIO_QUEUE_READY, 1);          /* used->idx is outside RAM: the device breaks */
-    ASSERT_EQ(UINT64_C(0x1200001100), T.dev.queue[1].desc);
-    ASSERT_EQ(UINT64_C(0x3400002000), T.dev.queue[1].avail);
-    ASSERT_EQ(UINT64_C(0x5600003000), T.dev.queue[1].used);
-    ASSERT_EQ(16, T.dev.queue[1].size);
+    ASSERT_EQ(UINT64_C(0x1200001100), vb_queue_state(&T.dev, 1)->desc);
+    ASSERT_EQ(UINT64_C(0x3400002000), vb_queue_state(&T.dev, 1)->avail);
+    ASSERT_EQ(UINT64_C(0x5600003000), vb_queue_state(&T.dev, 1)->used);
+    ASSERT_EQ(16, vb_queue_state(&T.dev, 1)->size);
     PASS();
 }
 
@@ -237,7 +237,7 @@ TEST queue_num_defaults_to_the_maximum(void)
     W(VB_MMIO_QUEUE_USED_LOW, 0x3000);
     W(VB_MMIO_QUEUE_READY, 1);
     ASSERT_EQ(1u, R(VB_MMIO_QUEUE_READY));
-    ASSERT_EQ(128, T.dev.queue[2].size);
+    ASSERT_EQ(128, vb_queue_state(&T.dev, 2)->size);
     PASS();
 }
 
@@ -247,13 +247,13 @@ TEST queue_ready_zero_stops_and_allows_reconfiguration(void)
     W(VB_MMIO_QUEUE_SEL, 0);
     W(VB_MMIO_QUEUE_READY, 0);
     ASSERT_EQ(0u, R(VB_MMIO_QUEUE_READY));
-    ASSERT_EQ(0, T.dev.queue[0].ready);
+    ASSERT_EQ(0, vb_queue_state(&T.dev, 0)->ready);
     W(VB_MMIO_QUEUE_NUM, 64);
     W(VB_MMIO_QUEUE_READY, 1);
     ASSERT_EQ(1u, R(VB_MMIO_QUEUE_READY));
-    ASSERT_EQ(64, T.dev.queue[0].size);
+    ASSERT_EQ(64, vb_queue_state(&T.dev, 0)->size);
     W(VB_MMIO_QUEUE_READY, 1); /* again: nothing changes */
-    ASSERT_EQ(64, T.dev.queue[0].size);
+    ASSERT_EQ(64, vb_queue_state(&T.dev, 0)->size);
     ASSERT_EQ(0u, M.bad_accesses);
     PASS();
 }
@@ -274,8 +274,8 @@ TEST queue_registers_ignored_while_ready(void)
     /* and a stop + start uses the values staged before the queue became ready */
     W(VB_MMIO_QUEUE_READY, 0);
     W(VB_MMIO_QUEUE_READY, 1);
-    ASSERT_EQ(128, T.dev.queue[2].size);
-    ASSERT_EQ(tg_desc_addr(2), T.dev.queue[2].desc);
+    ASSERT_EQ(128, vb_queue_state(&T.dev, 2)->size);
+    ASSERT_EQ(tg_desc_addr(2), vb_queue_state(&T.dev, 2)->desc);
     ASSERT_EQ(0, vb_is_broken(&T.dev));
     PASS();
 }
@@ -350,7 +350,7 @@ TEST queue_select_out_of_range(void)
     W(VB_MMIO_QUEUE_SEL, 0xffffffffu);
     ASSERT_EQ(0u, R(VB_MMIO_QUEUE_NUM_MAX));
     W(VB_MMIO_QUEUE_READY, 1);
-    for (i = 0; i < VB_QUEUE_COUNT; i++) ASSERT_EQ(0, T.dev.queue[i].ready);
+    for (i = 0; i < VB_QUEUE_COUNT; i++) ASSERT_EQ(0, vb_queue_state(&T.dev, i)->ready);
     ASSERT_EQ(0, vb_is_broken(&T.dev));
     PASS();
 }
@@ -593,6 +593,7 @@ TEST ring_error_shows_needs_reset_and_config_interrupt(void)
 
 TEST reset_through_status_zero(void)
 {
+    uint64_t fresh;
     ASSERT_EQ(0, start());
     tg_send_stats(&T, 10, 7); /* stats, and a pending interrupt, before the reset */
     vb_mmio_interrupt(&M, VB_MMIO_INT_VRING);
@@ -603,12 +604,32 @@ TEST reset_through_status_zero(void)
     ASSERT_EQ(0u, R(VB_MMIO_INTERRUPT_STATUS));
     ASSERT_EQ(0, irq_level);
     ASSERT_EQ(0u, (unsigned)vb_driver_features(&T.dev));
-    ASSERT_EQ(0u, M.driver_features);
     ASSERT_EQ((uint32_t)vb_host_features(&T.dev), R(VB_MMIO_DEVICE_FEATURES)); /* selector 0 */
-    ASSERT_EQ(0u, M.queue_sel);
     ASSERT_EQ(0u, R(VB_MMIO_QUEUE_READY));
-    ASSERT_EQ(128u, M.queue[2].num);
-    ASSERT_EQ(0u, (unsigned)M.queue[2].desc);
+    /* the selectors and staged queue registers are back at their initial values: queue 0 is
+       selected, and starting queue 2 with only its rings written takes size 128 and desc 0 */
+    ASSERT_EQ(128u, R(VB_MMIO_QUEUE_NUM_MAX));
+    W(VB_MMIO_STATUS, VB_S_ACKNOWLEDGE | VB_S_DRIVER);
+    W(VB_MMIO_DRIVER_FEATURES_SEL, 1);
+    W(VB_MMIO_DRIVER_FEATURES, 1); /* VERSION_1 only: the low half was cleared by the reset */
+    W(VB_MMIO_STATUS, VB_S_ACKNOWLEDGE | VB_S_DRIVER | VB_S_FEATURES_OK);
+    ASSERT_EQ((uint64_t)1 << VB_F_VERSION_1, vb_driver_features(&T.dev));
+    fresh = tg_alloc(&T, 4096); /* zeroed rings: used->idx 0 */
+    W(VB_MMIO_QUEUE_NUM, 64);   /* no QueueSel written: queue 0 */
+    W(VB_MMIO_QUEUE_DESC_LOW, (uint32_t)fresh);
+    W(VB_MMIO_QUEUE_AVAIL_LOW, (uint32_t)fresh + 1024u);
+    W(VB_MMIO_QUEUE_USED_LOW, (uint32_t)fresh + 2048u);
+    W(VB_MMIO_QUEUE_READY, 1);
+    ASSERT_EQ(64, vb_queue_state(&T.dev, 0)->size);
+    ASSERT_EQ(0, vb_queue_ready(&T.dev, 2));
+    W(VB_MMIO_QUEUE_SEL, 2);
+    W(VB_MMIO_QUEUE_AVAIL_LOW, (uint32_t)fresh + 1024u);
+    W(VB_MMIO_QUEUE_USED_LOW, (uint32_t)fresh + 2048u);
+    W(VB_MMIO_QUEUE_READY, 1);
+    ASSERT_EQ(128, vb_queue_state(&T.dev, 2)->size);
+    ASSERT_EQ(0u, (unsigned)vb_queue_state(&T.dev, 2)->desc);
+    ASSERT_EQ(0, vb_is_broken(&T.dev));
+    W(VB_MMIO_STATUS, 0);
     ASSERT_EQ(7005u, tg_stat(&T, VB_STAT_MEMTOT)); /* a virtio reset keeps the stats */
     /* the driver can come back */
     ASSERT_EQ(0, mmio_probe(LINUX_MMIO_FEATURES));

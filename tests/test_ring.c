@@ -2269,12 +2269,12 @@ TEST kvmtool_unbounded_stats_copy(void)
     for (i = 0; i < VB_STAT_COUNT; i++) /* the last of each tag within the first 256 records */
         ASSERT_U64(0xA5A5A5A500000000u | (240u + i), tg_stat(&T, i));
     /* nothing around the stats changed but the held buffer, the queue index and counters */
-    ASSERT_EQ(before.interval_ms, T.dev.interval_ms);
-    ASSERT_EQ(before.num_pages, T.dev.num_pages);
-    ASSERT_EQ(before.actual, T.dev.actual);
-    ASSERT_EQ(before.driver_features, T.dev.driver_features);
-    ASSERT_EQ(0, memcmp(&before.queue[0], &T.dev.queue[0], 2 * sizeof before.queue[0]));
-    ASSERT(before.host == T.dev.host && before.user == T.dev.user);
+    ASSERT_U64(vb_poll_interval_ms(&before), vb_poll_interval_ms(&T.dev));
+    ASSERT_EQ(vb_target_pages(&before), vb_target_pages(&T.dev));
+    ASSERT_EQ(vb_actual_pages(&before), vb_actual_pages(&T.dev));
+    ASSERT_U64(vb_driver_features(&before), vb_driver_features(&T.dev));
+    ASSERT_EQ(0, memcmp(vb_queue_state(&before, 0), vb_queue_state(&T.dev, 0), sizeof(vb_queue)));
+    ASSERT_EQ(0, memcmp(vb_queue_state(&before, 1), vb_queue_state(&T.dev, 1), sizeof(vb_queue)));
     PASS();
 }
 
@@ -2320,6 +2320,69 @@ TEST inflate_budget_reports_more_work(void)
     PASS();
 }
 
+/* The same budget through the device-level mechanism: vb_more_work says work is left whichever
+   queue was kicked last, vb_do_work continues it, and stopping the queue, a reset or a break
+   forget it. Both balloon queues left over are finished by one vb_do_work each. */
+TEST more_work_is_device_level(void)
+{
+    static const uint32_t pfn[2] = {0x500, 0x501};
+    uint64_t data;
+    unsigned i;
+    ASSERT_EQ(0, start());
+    ASSERT_EQ(0, vb_more_work(&T.dev));
+    ASSERT_EQ(0, vb_do_work(&T.dev)); /* nothing to do: nothing read */
+    data = pfn_data(pfn, 2);
+    tg_desc(&T, IQ, 0, data, 4, F_NEXT, 1);
+    tg_desc(&T, IQ, 1, data + 4, 4, 0, 0);
+    tg_desc(&T, DQ, 0, data, 4, F_NEXT, 1);
+    tg_desc(&T, DQ, 1, data + 4, 4, 0, 0);
+    for (i = 0; i < 100; i++) {
+        tg_publish(&T, IQ, 0);
+        tg_publish(&T, DQ, 0);
+    }
+    ASSERT_EQ(1, vb_queue_notify(&T.dev, IQ));
+    ASSERT_EQ(1, vb_queue_notify(&T.dev, SQ)); /* any call tells the device-level state */
+    ASSERT_EQ(1, vb_queue_notify(&T.dev, DQ));
+    ASSERT_EQ(64u, tg_used(&T, IQ, NULL, NULL, 0));
+    ASSERT_EQ(64u, tg_used(&T, DQ, NULL, NULL, 0));
+    ASSERT_EQ(1, vb_more_work(&T.dev));
+    ASSERT_EQ(0, vb_do_work(&T.dev));
+    ASSERT_EQ(36u, tg_used(&T, IQ, NULL, NULL, 0));
+    ASSERT_EQ(36u, tg_used(&T, DQ, NULL, NULL, 0));
+    ASSERT_EQ(200u, T.npages);
+    /* left-over work is forgotten when its queue stops, at a reset, and while broken */
+    for (i = 0; i < 100; i++) tg_publish(&T, IQ, 0);
+    ASSERT_EQ(1, vb_queue_notify(&T.dev, IQ));
+    ASSERT_EQ(64u, tg_used(&T, IQ, NULL, NULL, 0));
+    ASSERT_EQ(VB_OK, vb_queue_set_ready(&T.dev, IQ, 0));
+    ASSERT_EQ(0, vb_more_work(&T.dev));
+    ASSERT_EQ(0, vb_do_work(&T.dev));
+    ASSERT_EQ(0u, tg_used(&T, IQ, NULL, NULL, 0));
+    ASSERT_EQ(VB_OK, vb_queue_set_ready(&T.dev, IQ, 1));
+    for (i = 0; i < 50; i++) tg_publish(&T, IQ, 0); /* 86 waiting: more than a budget */
+    ASSERT_EQ(1, vb_queue_notify(&T.dev, IQ));
+    vb_reset(&T.dev);
+    ASSERT_EQ(0, vb_more_work(&T.dev));
+    CHECK_CALL(healthy());
+    PASS();
+}
+
+/* A transport fails the device from outside: the same state as a ring error. */
+TEST transport_breaks_the_device(void)
+{
+    ASSERT_EQ(0, start());
+    ASSERT_EQ(1, vb_queue_ready(&T.dev, IQ));
+    ASSERT_EQ(0, vb_queue_ready(&T.dev, VB_QUEUE_COUNT));
+    ASSERT_EQ(NULL, vb_queue_state(&T.dev, VB_QUEUE_COUNT));
+    ASSERT_EQ(tg_desc_addr(SQ), vb_queue_state(&T.dev, SQ)->desc);
+    vb_break(&T.dev, VB_LOG_RING_MEMORY);
+    vb_break(&T.dev, VB_LOG_LOOP); /* a second call changes nothing */
+    CHECK_CALL(broken(VB_LOG_RING_MEMORY, 0));
+    vb_reset(&T.dev);
+    ASSERT_FALSE(vb_is_broken(&T.dev));
+    PASS();
+}
+
 /* Found by fuzz_device: the interrupt decision after the first inflate buffer fails (used_event
    refused) and breaks the device; the same call must not go on to the next buffer. */
 TEST inflate_stops_when_the_notify_breaks_the_device(void)
@@ -2346,6 +2409,8 @@ SUITE(ring)
     RUN_TEST(inflate_stops_when_the_notify_breaks_the_device);
     RUN_TEST(size_one_stats_queue_spurious_kick);
     RUN_TEST(inflate_budget_reports_more_work);
+    RUN_TEST(more_work_is_device_level);
+    RUN_TEST(transport_breaks_the_device);
     RUN_TEST(fc2590_stats_after_snapshot_restore);
     RUN_TEST(qemu_post_migration_hang);
     RUN_TEST(qemu92rc1_every_stat_has_a_name);

@@ -514,10 +514,7 @@ static void mmio_access(vm *v, uint64_t off, unsigned char *data, unsigned len, 
     if (is_write) {
         for (i = 0; i < len && i < 4; i++) value |= (uint32_t)data[i] << (8 * i);
         vb_mmio_write(&v->mmio, off, value, len);
-        while (v->mmio.renotify) { /* a notify left inflate/deflate work: finish it now */
-            unsigned q = v->mmio.renotify & 1u ? 0u : 1u;
-            if (!vb_queue_notify(&v->dev, q)) v->mmio.renotify &= ~(1u << q);
-        }
+        while (vb_do_work(&v->dev)) {} /* a notify left inflate/deflate work: finish it now */
         after_access(v);
     } else {
         value = vb_mmio_read(&v->mmio, off, len);
