@@ -2,32 +2,58 @@
    public domain (Unlicense) - no warranty implied; use at your own risk - see end of file
 
    A single-header, allocation-free C99 model of a virtio-balloon device whose guest memory
-   statistics behave exactly as QEMU documents them (docs/virtio-balloon-stats.txt) or, per
-   device, exactly as current QEMU behaves. It owns the split virtqueues (hardened against a
+   statistics behave exactly as QEMU documents them (QEMU's docs/virtio-balloon-stats.txt) or,
+   per device, exactly as current QEMU behaves. It owns the split virtqueues (hardened against a
    hostile guest), the stats protocol, the polling timer logic, the JSON of `guest-stats`, the
    QOM-style properties and a small QMP layer. Everything outside the device model (guest memory,
    clocks, timers, interrupts, logging) is reached through host callbacks.
 
    QUICK START
    ===========
-   In exactly one C or C++ file:
+   In exactly one C or C++ file define VBALLOON_IMPLEMENTATION before the include; everywhere
+   else just #include "vballoon.h". This block compiles as C99 and C++ (`make test` checks it):
 
        #define VBALLOON_IMPLEMENTATION
        #include "vballoon.h"
 
-   Everywhere else just #include "vballoon.h". Then:
+       static vb_device dev;
 
-       static const vb_host host = { my_read, my_write, my_now_ms, my_timer_arm,
-                                     my_timer_cancel, my_wall_s, my_notify_queue,
-                                     my_notify_config };
-       vb_device dev;
-       vb_config cfg = {0};                  // zero means default everywhere
-       vb_init(&dev, &cfg, &host, my_vm);    // my_vm comes back as `user` in every callback
-       // transport: forward the guest's feature/status/queue/config accesses:
-       //   vb_set_driver_features, vb_set_status, vb_queue_setup, vb_queue_set_ready,
-       //   vb_queue_notify, vb_config_read, vb_config_write
-       // timer: when the deadline you were given by timer_arm passes, call vb_timer_expired.
-       // management: vb_set_poll_interval(&dev, 2, &err); vb_render_guest_stats(&dev, buf, n, 0);
+       // Your VMM's side: my_read/my_write copy guest memory, my_now_ms is the VM clock...
+       int balloon_create(void *my_vm)
+       {
+           static vb_host host; // zero: every optional callback absent
+           vb_config cfg = vb_config_default(); // doc profile, 16 keys, queues of 128
+           host.read = my_read;                 // required: guest memory, ring interrupt,
+           host.write = my_write;               // config interrupt
+           host.notify_queue = my_notify_queue;
+           host.notify_config = my_notify_config;
+           host.now_ms = my_now_ms;             // for polling: the VM clock and a one-shot
+           host.timer_arm = my_timer_arm;       // timer that calls vb_timer_expired(&dev)
+           cfg.poll_interval_s = 2;             // guest-stats-polling-interval=2
+           // my_vm comes back as the first argument (`user`) of every callback
+           return vb_init(&dev, &cfg, &host, my_vm) == VB_OK ? 0 : -1;
+       }
+
+       // Your transport forwards the guest's accesses: vb_set_driver_features, vb_set_status,
+       // vb_queue_setup, vb_queue_set_ready, vb_queue_notify, vb_config_read/_write (or let
+       // VB_WITH_MMIO's vb_mmio_read/_write do it). Once per turn of your event loop:
+       void balloon_loop_turn(void)
+       {
+           if (vb_more_work(&dev)) vb_do_work(&dev); // inflate/deflate left over by a budget
+       }
+
+       // Management:
+       size_t balloon_stats_json(char *buf, size_t cap) // snprintf-style
+       {
+           return vb_render_guest_stats(&dev, buf, cap, 0);
+       }
+
+   Feature bits are numbers (VB_F_*: test with (features >> VB_F_STATS_VQ) & 1), status and
+   option values are masks (VB_S_*, VB_OPT_*). A guest brings the device up as virtio says:
+   status ACKNOWLEDGE | DRIVER, vb_set_driver_features, FEATURES_OK (read vb_status back: the
+   device clears it if the features were refused), the three queues set up and ready, then
+   DRIVER_OK. Errors of management calls come as a vb_error: vb_error_text() writes its text.
+   examples/minimal.c is all of this, with a scripted guest, in one short file.
 
    HOST CALLBACKS (vb_host)
    ========================

@@ -1,9 +1,11 @@
 #!/bin/sh
 # Compile checks of vballoon.h: C99, C11, C++17, gcc and clang, VB_STATIC, VB_NO_QMP, included
-# twice, and a freestanding link with no libc. Prints one line "compile: N passed, M failed".
+# twice, a freestanding link with no libc, and the documented quick start (header and README)
+# built and run. Prints one line "compile: N passed, M failed".
 CC=${CC:-cc}
 CLANG=${CLANG:-clang}
 CXX=${CXX:-g++}
+CLANGXX=${CLANGXX:-clang++}
 WARN="-Wall -Wextra -Wpedantic -Wconversion -Wshadow -Werror"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -91,6 +93,68 @@ void _start(void)
 }
 C
 
+# The documented embedding, extracted as text from the header's QUICK START and from README's
+# "Embedding it", between a fake VM's declarations and a main that runs it.
+sed -n '/^       #define VBALLOON_IMPLEMENTATION$/,/^   Feature bits are numbers/p' vballoon.h |
+    sed -e '$d' -e 's/^       //' > "$tmp/quick_header.inc"
+awk '/^## Embedding it/ {on = 1} on && /^```$/ {exit} on == 2 {print} on && /^```c$/ {on = 2}' README.md \
+    > "$tmp/quick_readme.inc"
+cat > "$tmp/quick_before.inc" <<'C'
+#include <stddef.h>
+#include <stdint.h>
+static int my_read(void *vm, uint64_t gpa, void *dst, size_t len);
+static int my_write(void *vm, uint64_t gpa, const void *src, size_t len);
+static void my_notify_queue(void *vm, unsigned queue);
+static void my_notify_config(void *vm);
+static uint64_t my_now_ms(void *vm);
+static void my_timer_arm(void *vm, uint64_t deadline_ms);
+C
+cat > "$tmp/quick_after.inc" <<'C'
+#include <string.h>
+typedef struct fake_vm {
+    unsigned char ram[4096];
+    uint64_t now, deadline;
+    int armed;
+} fake_vm;
+static int my_read(void *vm, uint64_t gpa, void *dst, size_t len)
+{
+    fake_vm *v = (fake_vm *)vm;
+    if (gpa > sizeof v->ram || len > sizeof v->ram - gpa) return -1;
+    memcpy(dst, v->ram + gpa, len);
+    return 0;
+}
+static int my_write(void *vm, uint64_t gpa, const void *src, size_t len)
+{
+    fake_vm *v = (fake_vm *)vm;
+    if (gpa > sizeof v->ram || len > sizeof v->ram - gpa) return -1;
+    memcpy(v->ram + gpa, src, len);
+    return 0;
+}
+static void my_notify_queue(void *vm, unsigned queue) { (void)vm; (void)queue; }
+static void my_notify_config(void *vm) { (void)vm; }
+static uint64_t my_now_ms(void *vm) { return ((fake_vm *)vm)->now; }
+static void my_timer_arm(void *vm, uint64_t deadline_ms)
+{
+    ((fake_vm *)vm)->deadline = deadline_ms;
+    ((fake_vm *)vm)->armed = 1;
+}
+int main(void)
+{
+    static fake_vm vm;
+    char json[1024];
+    size_t n;
+    if (balloon_create(&vm) != 0) return 1;
+    if (!vm.armed || vm.deadline != 0) return 2; /* a 2 s interval polls at once */
+    balloon_loop_turn();
+    n = balloon_stats_json(json, sizeof json);
+    if (n >= sizeof json || strncmp(json, "{\"stats\": {", 11) != 0) return 3;
+    return strstr(json, "\"last-update\": 0}") ? 0 : 4;
+}
+C
+for q in header readme; do
+    cat "$tmp/quick_before.inc" "$tmp/quick_$q.inc" "$tmp/quick_after.inc" > "$tmp/quick_$q.c"
+done
+
 I=-I$PWD
 check c99-gcc         $CC -std=c99 $WARN $I -c "$tmp/twice.c" -o "$tmp/o"
 check c11-gcc         $CC -std=c11 $WARN $I -c "$tmp/twice.c" -o "$tmp/o"
@@ -107,5 +171,13 @@ check static-run      "$tmp/s"
 check freestanding-gcc   $CC -std=c99 $WARN -DVB_WITH_MMIO -O2 -ffreestanding -nostdlib -static -fno-builtin -fno-tree-loop-distribute-patterns $I "$tmp/free.c" -o "$tmp/f"
 check freestanding-clang $CLANG -std=c99 $WARN -O2 -ffreestanding -nostdlib -static -fno-builtin $I "$tmp/free.c" -o "$tmp/f2"
 check freestanding-no-libc-symbols sh -c "! nm '$tmp/f' | grep -q ' U '"
+for q in header readme; do
+    check "quick-start-$q-found" grep -q balloon_create "$tmp/quick_$q.inc"
+    for c in "$CC -std=c99 $WARN" "$CC -std=c11 $WARN" "$CLANG -std=c99 $WARN" \
+             "$CXX -std=c++17 $WARN -x c++" "$CLANGXX -std=c++17 $WARN -x c++"; do
+        name="quick-start-$q-$(echo "$c" | cut -d' ' -f1-2 | tr -c 'a-z0-9+\n' -)"
+        check "$name" sh -c "$c $I '$tmp/quick_$q.c' -o '$tmp/quick' && '$tmp/quick'"
+    done
+done
 echo "compile: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
