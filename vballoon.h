@@ -154,7 +154,6 @@
      VB_NO_STDLIB           freestanding: include no libc header and call no libc function
      VB_MEMCPY, VB_MEMSET   libc replacements (default memcpy/memset, or byte loops with
                             VB_NO_STDLIB); define both or neither
-     VB_ASSERT(x)           internal invariant check (default assert; none with VB_NO_STDLIB)
      VB_FENCE()             full memory barrier between ring accesses (default: GCC/Clang's
                             __atomic_thread_fence or C11's atomic_thread_fence; any other
                             compiler must define it)
@@ -694,20 +693,10 @@ VB_API size_t vb_qmp_event_balloon_change(const vb_qmp *s, int64_t seconds, int6
 #error "vballoon.h: VB_PFN_MAX_PER_BUFFER must be in [1, 65536]"
 #endif
 
-#ifdef VB_NO_STDLIB
-#ifndef VB_ASSERT
-#define VB_ASSERT(x) ((void)0)
-#endif
-#else
-#ifndef VB_MEMCPY
+#if !defined(VB_NO_STDLIB) && !defined(VB_MEMCPY)
 #include <string.h>
 #define VB_MEMCPY(d, s, n) memcpy((d), (s), (n))
 #define VB_MEMSET(d, c, n) memset((d), (c), (n))
-#endif
-#ifndef VB_ASSERT
-#include <assert.h>
-#define VB_ASSERT(x) assert(x)
-#endif
 #endif
 
 #ifndef VB_FENCE
@@ -719,12 +708,6 @@ VB_API size_t vb_qmp_event_balloon_change(const vb_qmp *s, int64_t seconds, int6
 #else /* a concurrent guest needs real barriers: no silent fallback */
 #error "vballoon.h: define VB_FENCE() (a full memory barrier) for this compiler"
 #endif
-#endif
-
-#if defined(__GNUC__) || defined(__clang__)
-#define VB__PRIVATE static __attribute__((unused))
-#else
-#define VB__PRIVATE static
 #endif
 
 #ifdef __cplusplus
@@ -750,13 +733,13 @@ extern "C" {
 #ifndef VB_MEMCPY
 #define VB_MEMCPY(d, s, n) vb__copy((d), (s), (n))
 #define VB_MEMSET(d, c, n) vb__fill((d), (c), (n))
-VB__PRIVATE void vb__copy(void *dst, const void *src, size_t n)
+static void vb__copy(void *dst, const void *src, size_t n)
 {
     unsigned char *d = (unsigned char *)dst;
     const unsigned char *s = (const unsigned char *)src;
     while (n--) *d++ = *s++;
 }
-VB__PRIVATE void vb__fill(void *dst, int c, size_t n)
+static void vb__fill(void *dst, int c, size_t n)
 {
     unsigned char *d = (unsigned char *)dst;
     while (n--) *d++ = (unsigned char)c;
@@ -1022,7 +1005,7 @@ static int vb__push(vb_device *d, vb_queue *q, uint16_t head, uint32_t len)
 }
 
 /* Interrupt the driver unless it asked not to be (EVENT_IDX used_event, or NO_INTERRUPT). */
-static void vb__notify(vb_device *d, unsigned qi)
+static void vb__interrupt_driver(vb_device *d, unsigned qi)
 {
     vb_queue *q = &d->queue[qi];
     const int be = vb__guest_be(d);
@@ -1254,7 +1237,7 @@ static int vb__balloon_kick(vb_device *d, unsigned qi)
         }
         if (len && d->host->pages) d->host->pages(d->user, qi, start, len);
         if (vb__push(d, q, c.head, 0)) return 0;
-        vb__notify(d, qi);
+        vb__interrupt_driver(d, qi);
     }
     /* Out of budget with buffers left: the driver may not kick again (EVENT_IDX). */
     return q->shadow_avail != q->last_avail;
@@ -1342,7 +1325,8 @@ static int vb__stats_parse(vb__chain *c, uint64_t val[VB_STAT_COUNT])
 /* Give the held buffer back to the driver: used length 0 (QEMU >= 7.0), then the interrupt. */
 static void vb__stats_return(vb_device *d)
 {
-    if (vb__push(d, &d->queue[VB_QUEUE_STATS], d->held_head, 0) == 0) vb__notify(d, VB_QUEUE_STATS);
+    if (vb__push(d, &d->queue[VB_QUEUE_STATS], d->held_head, 0) == 0)
+        vb__interrupt_driver(d, VB_QUEUE_STATS);
 }
 
 /* virtio_balloon_receive_stats(): one buffer per notification, then re-arm. */
@@ -3297,3 +3281,34 @@ VB_API size_t vb_qmp_event_balloon_change(const vb_qmp *s, int64_t seconds, int6
 #undef VB__SNAP_QUEUE
 #undef VB__SNAP_SUM
 #endif /* VBALLOON_IMPLEMENTATION */
+
+/*
+------------------------------------------------------------------------------
+LICENSE (the Unlicense; the same text as the file UNLICENSE)
+------------------------------------------------------------------------------
+This is free and unencumbered software released into the public domain.
+
+Anyone is free to copy, modify, publish, use, compile, sell, or
+distribute this software, either in source code form or as a compiled
+binary, for any purpose, commercial or non-commercial, and by any
+means.
+
+In jurisdictions that recognize copyright laws, the author or authors
+of this software dedicate any and all copyright interest in the
+software to the public domain. We make this dedication for the benefit
+of the public at large and to the detriment of our heirs and
+successors. We intend this dedication to be an overt act of
+relinquishment in perpetuity of all present and future rights to this
+software under copyright law.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND,
+EXPRESS OR IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF
+MERCHANTABILITY, FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT.
+IN NO EVENT SHALL THE AUTHORS BE LIABLE FOR ANY CLAIM, DAMAGES OR
+OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE,
+ARISING FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR
+OTHER DEALINGS IN THE SOFTWARE.
+
+For more information, please refer to <https://unlicense.org>
+------------------------------------------------------------------------------
+*/
