@@ -476,6 +476,7 @@ VB_API uint32_t vb_target_pages(const vb_device *dev);
 /* Guest RAM in bytes (query-balloon, the balloon target's clamp), e.g. once a vhost-user
    front-end's memory table is known. */
 VB_API void vb_set_ram_size(vb_device *dev, uint64_t bytes);
+VB_API uint64_t vb_ram_size(const vb_device *dev);
 VB_API uint32_t vb_actual_pages(const vb_device *dev);
 
 /* ---- stats --------------------------------------------------------------------------------- */
@@ -1192,6 +1193,7 @@ VB_API void vb_set_target_pages(vb_device *d, uint32_t num_pages)
 
 VB_API uint32_t vb_target_pages(const vb_device *d) { return d->num_pages; }
 VB_API void vb_set_ram_size(vb_device *d, uint64_t bytes) { d->ram_size = bytes; }
+VB_API uint64_t vb_ram_size(const vb_device *d) { return d->ram_size; }
 VB_API uint32_t vb_actual_pages(const vb_device *d) { return d->actual; }
 
 /* Inflate/deflate: the 4-byte PFNs of the device-readable part (records may straddle

@@ -1155,7 +1155,7 @@ static const char *set_mem_table(vu_msg *m)
         VERBOSE("memory region %u: gpa 0x%" PRIx64 " size 0x%" PRIx64 " uva 0x%" PRIx64
                 " offset 0x%" PRIx64,
                 i, B.s.mem[i].gpa, B.s.mem[i].size, B.s.mem[i].uva, B.s.mem[i].offset);
-    if (!opt.ram_mib && total != B.dev.ram_size) {
+    if (!opt.ram_mib && total != vb_ram_size(&B.dev)) {
         vb_set_ram_size(&B.dev, total);
         say("ram size from the memory table: %.1f MiB (--ram overrides)", (double)total / 1048576.0);
     }

@@ -142,6 +142,7 @@ typedef struct harness {
     vb_device dev;
     vb_qmp qmp;
     unsigned options;
+    int doc; /* the doc profile */
     uint16_t qmax;
     uint64_t now;
     int64_t wall;
@@ -889,7 +890,7 @@ static void ev_prop(harness *h, uint8_t p)
     vb_error err;
     vb_result got;
     before_t b0;
-    int doc = h->dev.profile == VB_PROFILE_DOC;
+    int doc = h->doc;
     take_before(h, &b0);
     step_begin(h, -1, 0, 0);
     memset(&err, 0, sizeof err);
@@ -1230,6 +1231,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.poll_interval_s = (uint32_t)(data[1] >> 3);
     cfg.ram_size = (uint64_t)1 << 30;
     h->options = cfg.options;
+    h->doc = cfg.profile == VB_PROFILE_DOC;
     h->qmax = (uint16_t)cfg.queue_size;
     h->now = 0;
     h->wall = 1358529861;

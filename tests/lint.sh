@@ -32,5 +32,39 @@ check cppcheck-freestanding cppcheck --enable=warning,style,performance,portabil
     --inline-suppr --error-exitcode=1 --quiet -I. -UVB_CONFIG_FILE -D__GNUC__=12 -DVBALLOON_IMPLEMENTATION \
     -DVB_NO_STDLIB tests/vb_impl.c
 check clang-tidy clang-tidy --quiet tests/vb_impl.c -- -std=c99 -I.
+
+# Hosts use only the public API: in a copy of the tree whose vballoon.h renames every private
+# field (all of vb_device's, vb_mmio's after its "private" mark) and leaves the implementation
+# out, every example, test, fuzzer and benchmark must still compile.
+private_fields() {
+    mkdir -p "$tmp/tree" && cp -R examples tests fuzz bench "$tmp/tree/" &&
+    perl -pe 'if ((/^typedef struct vb_device \{/ .. /^\} vb_device;/) ||
+                  (m{^    /\* private \*/$} .. /^\} vb_mmio;/)) {
+                  next if /^typedef|^\}/;
+                  s{/\*.*?\*/}{}g;
+                  s/\(\*(\w+)\)/(*$1__private)/g;
+                  s/\b(\w+)(\s*(?:\[[^\]]*\])?\s*[,;])/$1__private$2/g;
+              }' vballoon.h > "$tmp/tree/vballoon.h" &&
+    grep -q 'held_head__private' "$tmp/tree/vballoon.h" && grep -q 'queue_sel__private' "$tmp/tree/vballoon.h" ||
+        { echo "the private fields were not found in vballoon.h"; return 1; }
+    cd "$tmp/tree" || return 1
+    hosts="examples/sim.c examples/vhost-user-balloon.c examples/minivmm/minivmm.c examples/minivmm/qmp.c
+           $(ls examples/minimal.c 2>/dev/null) fuzz/fuzz_*.c tests/test_*.c tests/vhost_user_test.c"
+    [ -f /usr/include/cjson/cJSON.h ] && hosts="$hosts bench/bench.c"
+    for f in $hosts; do
+        $CC -std=gnu99 -fsyntax-only -DVBALLOON_IMPLEMENTATION_INCLUDED -I. -Itests "$f" || return 1
+    done
+}
+check private-fields private_fields
+
+# Every function of the header is short and simple: at most 60 lines and a cyclomatic
+# complexity of at most 20 (pmccabe, both its modified and traditional counts).
+complexity() {
+    $CC -E -P -DVBALLOON_IMPLEMENTATION -DVB_WITH_MMIO -x c vballoon.h | grep -v '^#' > "$tmp/all.c" &&
+    pmccabe "$tmp/all.c" > "$tmp/mccabe" && [ -s "$tmp/mccabe" ] || return 1
+    awk '$NF ~ /: vb_/ && ($1 > 20 || $2 > 20 || $5 > 60) {print "too complex or long: " $0; bad = 1}
+         END {exit bad}' "$tmp/mccabe"
+}
+check complexity complexity
 echo "lint: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
