@@ -43,6 +43,11 @@ build:
 build/vballoon-sim: examples/sim.c vballoon.h | build
 	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -I. $< -o $@
 
+# the first example to read (README "Examples"): C99 here, C++17 in tests/minimal_test.sh
+all: build/vballoon-minimal
+build/vballoon-minimal: examples/minimal.c vballoon.h | build
+	$(CC) -std=c99 $(CFLAGS) $(WARN) -I. $< -o $@
+
 build/test-runner: $(TEST_DEP) | build
 	$(CC) -std=c99 $(CFLAGS) $(TEST_WARN) -I$(GREATEST_DIR) -Itests -I. $(TEST_SRC) -o $@
 
@@ -61,6 +66,7 @@ unit: build/test-runner
 test: build/test-runner build/test-runner-san build/test-greatest build/vballoon-sim $(FUZZERS) \
       $(MINIVMM_ALL) build/vballoon-vhost-user build/vhost-user-test
 	CC="$(CC)" CLANG="$(CLANG)" CXX="$(CXX)" FUZZ_RUNS="$(FUZZ_RUNS)" sh tests/run_all.sh
+test: build/vballoon-minimal
 
 # libFuzzer harnesses (clang): build/fuzz_NAME from fuzz/fuzz_NAME.c
 fuzz: $(FUZZERS)
