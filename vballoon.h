@@ -876,6 +876,27 @@ typedef struct vb__desc {
     int writable;
 } vb__desc;
 
+/* Switch the walk to an indirect table: only the head of a ring chain may point to one, and
+   never with NEXT. 0 = ok, -1 = ring error (device broken). */
+static int vb__chain_indirect(vb__chain *c, uint64_t addr, uint32_t len, uint16_t flags)
+{
+    vb_log_item why = VB_LOG_NONE;
+    if (c->indirect || c->count != 1 || (flags & VB__DESC_F_NEXT))
+        why = VB_LOG_INDIRECT_NESTED;
+    else if (len == 0 || len % 16u || len / 16u > c->max)
+        why = VB_LOG_INDIRECT_SIZE;
+    else if (addr > UINT64_MAX - len)
+        why = VB_LOG_LEN_OVERFLOW;
+    if (why != VB_LOG_NONE) {
+        vb_break(c->dev, why);
+        return -1;
+    }
+    if (!vb__has(c->dev, VB_F_RING_INDIRECT_DESC)) vb__log(c->dev, VB_LOG_INDIRECT_NOT_NEGOTIATED);
+    vb__chain_table(c, addr, len / 16u, 0);
+    c->indirect = 1;
+    return 0;
+}
+
 /* Next buffer of the chain: 1 = got one, 0 = end of chain, -1 = ring error (device broken). */
 static int vb__chain_next(vb__chain *c, vb__desc *out)
 {
@@ -901,19 +922,7 @@ static int vb__chain_next(vb__chain *c, vb__desc *out)
         next = vb__ld16(raw + 14, be);
 
         if (flags & VB__DESC_F_INDIRECT) {
-            /* Only the head of a ring chain may point to a table, and never with NEXT. */
-            if (c->indirect || c->count != 1 || (flags & VB__DESC_F_NEXT)) {
-                vb_break(d, VB_LOG_INDIRECT_NESTED);
-                return -1;
-            }
-            if (len == 0 || len % 16u || len / 16u > c->max) {
-                vb_break(d, VB_LOG_INDIRECT_SIZE);
-                return -1;
-            }
-            if (addr > UINT64_MAX - len) { vb_break(d, VB_LOG_LEN_OVERFLOW); return -1; }
-            if (!vb__has(d, VB_F_RING_INDIRECT_DESC)) vb__log(d, VB_LOG_INDIRECT_NOT_NEGOTIATED);
-            vb__chain_table(c, addr, len / 16u, 0);
-            c->indirect = 1;
+            if (vb__chain_indirect(c, addr, len, flags)) return -1;
             continue;
         }
         if (len == 0) { vb_break(d, VB_LOG_ZERO_LEN); return -1; }
@@ -2005,39 +2014,45 @@ VB_API size_t vb_snapshot_save(const vb_device *d, void *buf, size_t cap)
     return VB_SNAPSHOT_SIZE;
 }
 
+/* The blob's framing and device fields: magic, version, size, checksum, features this device
+   offers, no NEEDS_RESET in the status, reserved bytes zero. */
+static int vb__snap_header_ok(const vb_device *d, const unsigned char *p)
+{
+    if (p[0] != 'V' || p[1] != 'B' || p[2] != 'S' || p[3] != 'N' || vb__ld16(p + 4, 0) != 1 ||
+        vb__ld16(p + 6, 0) != VB_SNAPSHOT_SIZE || vb__ld32(p + VB__SNAP_SUM, 0) != vb__fnv1a(p, VB__SNAP_SUM))
+        return 0;
+    return !(vb__ld64(p + 8, 0) & ~vb_host_features(d)) && !(p[16] & VB_S_NEEDS_RESET) && p[17] <= 1 &&
+           !p[18] && !p[19] && !vb__ld32(p + 136, 0);
+}
+
+/* One queue record: 1 if it is a queue vb_queue_setup would take, with the indices in range. */
+static int vb__snap_queue(const vb_device *d, const unsigned char *s, vb_queue *q)
+{
+    VB_MEMSET(q, 0, sizeof *q);
+    q->desc = vb__ld64(s, 0);
+    q->avail = vb__ld64(s + 8, 0);
+    q->used = vb__ld64(s + 16, 0);
+    q->size = vb__ld16(s + 24, 0);
+    q->last_avail = q->shadow_avail = vb__ld16(s + 26, 0);
+    q->used_idx = q->signalled_used = vb__ld16(s + 28, 0);
+    q->ready = s[30];
+    if (s[30] > 1 || s[31] || s[32] || s[33] || s[34] || s[35]) return 0;
+    if (q->size == 0 || (q->size & (q->size - 1u)) || q->size > d->queue_size_max) return 0;
+    if ((q->desc & 15u) || (q->avail & 1u) || (q->used & 3u)) return 0;
+    return vb__rings_fit(q->desc, q->avail, q->used, q->size) && (uint16_t)(q->last_avail - q->used_idx) <= q->size;
+}
+
 VB_API vb_result vb_snapshot_load(vb_device *d, const void *buf, size_t len)
 {
     const unsigned char *p = (const unsigned char *)buf;
     vb_queue q[VB_QUEUE_COUNT];
-    uint64_t features;
     unsigned i;
 
-    if (!buf || len != VB_SNAPSHOT_SIZE || p[0] != 'V' || p[1] != 'B' || p[2] != 'S' ||
-        p[3] != 'N' || vb__ld16(p + 4, 0) != 1 || vb__ld16(p + 6, 0) != VB_SNAPSHOT_SIZE ||
-        vb__ld32(p + VB__SNAP_SUM, 0) != vb__fnv1a(p, VB__SNAP_SUM))
-        return VB_ERR_FORMAT;
-    features = vb__ld64(p + 8, 0);
-    if ((features & ~vb_host_features(d)) || (p[16] & VB_S_NEEDS_RESET) || p[17] > 1 || p[18] ||
-        p[19] || vb__ld32(p + 136, 0))
-        return VB_ERR_FORMAT;
-    for (i = 0; i < VB_QUEUE_COUNT; i++) {
-        const unsigned char *s = p + VB__SNAP_QUEUE + (size_t)36u * i;
-        VB_MEMSET(&q[i], 0, sizeof q[i]);
-        q[i].desc = vb__ld64(s, 0);
-        q[i].avail = vb__ld64(s + 8, 0);
-        q[i].used = vb__ld64(s + 16, 0);
-        q[i].size = vb__ld16(s + 24, 0);
-        q[i].last_avail = q[i].shadow_avail = vb__ld16(s + 26, 0);
-        q[i].used_idx = q[i].signalled_used = vb__ld16(s + 28, 0);
-        q[i].ready = s[30];
-        if (q[i].size == 0 || (q[i].size & (q[i].size - 1u)) || q[i].size > d->queue_size_max ||
-            s[30] > 1 || s[31] || s[32] || s[33] || s[34] || s[35] || (q[i].desc & 15u) ||
-            (q[i].avail & 1u) || (q[i].used & 3u) || !vb__rings_fit(q[i].desc, q[i].avail, q[i].used, q[i].size) ||
-            (uint16_t)(q[i].last_avail - q[i].used_idx) > q[i].size)
-            return VB_ERR_FORMAT;
-    }
+    if (!buf || len != VB_SNAPSHOT_SIZE || !vb__snap_header_ok(d, p)) return VB_ERR_FORMAT;
+    for (i = 0; i < VB_QUEUE_COUNT; i++)
+        if (!vb__snap_queue(d, p + VB__SNAP_QUEUE + (size_t)36u * i, &q[i])) return VB_ERR_FORMAT;
     /* Valid: now replace the state. Stats, last-update and the interval are local. */
-    d->driver_features = features;
+    d->driver_features = vb__ld64(p + 8, 0);
     d->status = p[16];
     d->flags &= (uint8_t)~(VB__HELD | VB__BROKEN | VB__BAD_FEATURES);
     if (p[17]) d->flags |= VB__BROKEN;
