@@ -16,6 +16,14 @@ if [ ! -x "$SIM" ]; then
     echo "seed-demo: $SIM not found; build it first (make)" >&2
     exit 1
 fi
+# The document's four commands, byte for byte (its page's no-break spaces included), one per
+# paragraph: enable, change, get, disable (docs/seed.md).
+SEED_COMMANDS=$(dirname "$0")/../tests/seed-commands.txt
+if [ ! -r "$SEED_COMMANDS" ]; then
+    echo "seed-demo: $SEED_COMMANDS not found" >&2
+    exit 1
+fi
+seed() { LC_ALL=C awk -v n="$1" 'BEGIN { RS = "" } NR == n' "$SEED_COMMANDS"; }
 
 # The simulator reads one FIFO and writes the other, so this script can pace the commands and
 # read each reply before it sends the next.
@@ -61,40 +69,28 @@ pause() {
 
 step "Enable polling with 2 seconds interval:"
 note "enabling polls the guest at once, then every 2 s"
-send '{ "execute": "qom-set",
-             "arguments": { "path": "/machine/peripheral-anon/device[1]",
-                         "property": "guest-stats-polling-interval", "value": 2 } }'
+send "$(seed 1)"
 pause 5
 
 step "Get stats:"
-send '{ "execute": "qom-get",
-  "arguments": { "path": "/machine/peripheral-anon/device[1]",
-  "property": "guest-stats" } }'
+send "$(seed 3)"
 
 step "Change polling to 10 seconds:"
 note "the next poll comes 10 s from now"
-send '{ "execute": "qom-set",
-             "arguments": { "path": "/machine/peripheral-anon/device[1]",
-                         "property": "guest-stats-polling-interval", "value": 10 } }'
+send "$(seed 2)"
 pause 3
 
 step "Get stats:"
 note "no update since the change: the 10 s have not passed yet"
-send '{ "execute": "qom-get",
-  "arguments": { "path": "/machine/peripheral-anon/device[1]",
-  "property": "guest-stats" } }'
+send "$(seed 3)"
 
 step "Disable polling:"
 note "the document's own example uses the name stats-polling-interval (QEMU knows only"
 note "guest-stats-polling-interval; the doc profile accepts both, --profile qemu refuses it)"
-send '{ "execute": "qom-set",
-             "arguments": { "path": "/machine/peripheral-anon/device[1]",
-                         "property": "stats-polling-interval", "value": 0 } }'
+send "$(seed 4)"
 pause 3
 
 step "Get stats again:"
 note "previously polled statistics remain available; last-update is frozen"
-send '{ "execute": "qom-get",
-  "arguments": { "path": "/machine/peripheral-anon/device[1]",
-  "property": "guest-stats" } }'
+send "$(seed 3)"
 echo

@@ -1,7 +1,9 @@
 #!/bin/sh
 # Static analysis of the library and its users: gcc -fanalyzer, clang --analyze, cppcheck
 # (warning, style, performance, portability) and clang-tidy (.clang-tidy). Each tool is one
-# check; any finding fails it. Prints "lint: N passed, M failed".
+# check; any finding fails it. Two more checks keep the tree self-contained: no file names a
+# path outside the repository, and every document under docs/ that is cited exists.
+# Prints "lint: N passed, M failed".
 CC=${CC:-cc}
 CLANG=${CLANG:-clang}
 pass=0
@@ -66,5 +68,45 @@ complexity() {
          END {exit bad}' "$tmp/mccabe"
 }
 check complexity complexity
+# ---- the tree stands on its own ----------------------------------------------------------------
+# Patterns are written with [/] so that this file does not match them itself.
+
+# tree_grep GREP-OPTIONS... ERE: text files of the tree (tracked or new, not ignored; without
+# git, everything but build/ and .git/), run from the repository's top directory.
+tree_grep() {
+    if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+        git grep --untracked -I "$@"
+    else
+        grep -rI --exclude-dir=build --exclude-dir=.git "$@" .
+    fi
+}
+
+# Paths into the reference material kept outside the repository, or into one machine's disk.
+no_outside_paths() {
+    if out=$(tree_grep -nE 'shared[/](spec|seed|guide|hooks)|[/]work[/]|\.\.[/]shared'); then
+        printf '%s\n' "$out" | sed 's/^/error: path outside the repository: /'
+        return 1
+    fi
+    return 0
+}
+
+# Every docs[/]<name> cited anywhere, and every relative .md link inside docs[/], must exist.
+# QEMU's own document paths are not ours: docs[/]virtio-balloon-stats.txt, docs[/]interop.
+cited_docs_exist() {
+    bad=0
+    for f in $(tree_grep -h -o -E '(^|[^A-Za-z0-9_./-])docs[/][A-Za-z0-9_.-]+' |
+        sed 's/.*\(docs[/]\)/\1/; s/[.]*$//' | sort -u); do
+        case $f in docs/virtio-balloon-stats.txt | docs/interop) continue ;; esac
+        [ -e "$f" ] || { echo "error: cited but missing: $f"; bad=1; }
+    done
+    for f in $(cat docs/*.md 2>/dev/null | grep -o -E '\]\([A-Za-z0-9_.-]+[.]md[)#]' |
+        sed 's/^](//; s/[)#]$//' | sort -u); do
+        [ -e "docs/$f" ] || { echo "error: docs links to a missing docs/$f"; bad=1; }
+    done
+    return $bad
+}
+
+check no-outside-paths no_outside_paths
+check cited-docs-exist cited_docs_exist
 echo "lint: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

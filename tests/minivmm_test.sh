@@ -14,7 +14,7 @@
 VMM=${1:-build/vballoon-minivmm}
 GUEST=${2:-build/minivmm-guest.bin}
 QMP=${3:-build/minivmm-qmp}
-SEED=${SEED_FILE:-/work/shared/seed/virtio-balloon-stats.txt}
+SEED=${SEED_COMMANDS:-$(dirname "$0")/seed-commands.txt} # the seed's commands (docs/seed.md)
 MEM_MIB=64
 MEM=$((MEM_MIB * 1048576))
 P=/machine/peripheral/balloon0
@@ -190,18 +190,11 @@ fi
 
 # ---- the seed document's four commands, verbatim (its page's no-break spaces included) -------------
 
-seed_cmd() { # first last: the lines of the document, without their line numbers
-    awk -v a="$1" -v b="$2" '$1 ~ /^[0-9]+$/ && $1 + 0 >= a && $1 + 0 <= b {sub(/^[0-9]+ /, ""); print}' "$SEED"
+seed_cmd() { # N: the N-th command (paragraph) of the file, byte for byte
+    LC_ALL=C awk -v n="$1" 'BEGIN { RS = "" } NR == n' "$SEED"
 }
-if [ -r "$SEED" ]; then
-    c1=$(seed_cmd 65 67) c2=$(seed_cmd 73 75) c3=$(seed_cmd 81 83) c4=$(seed_cmd 100 102)
-else # the same bytes, for checkouts without the shared seed
-    NBSP=$(printf '\302\240')
-    c1=$(printf '%s\n' '{ "execute": "qom-set",' '             "arguments": { "path": "/machine/peripheral-anon/device[1]",' '                         "property": "guest-stats-polling-interval", "value": 2 } }' | sed "s/ /$NBSP/g")
-    c2=$(printf '%s' "$c1" | sed 's/2\(.\{1,2\}\)}/10\1}/')
-    c3=$(printf '%s\n' '{ "execute": "qom-get",' '  "arguments": { "path": "/machine/peripheral-anon/device[1]",' '  "property": "guest-stats" } }' | sed "s/ /$NBSP/g")
-    c4=$(printf '%s' "$c1" | sed 's/guest-stats-polling-interval/stats-polling-interval/; s/2\(.\{1,2\}\)}/0\1}/')
-fi
+[ -r "$SEED" ] || bad seed-file "$SEED is not readable"
+c1=$(seed_cmd 1) c2=$(seed_cmd 2) c3=$(seed_cmd 3) c4=$(seed_cmd 4)
 case $c1$c2$c3$c4 in *"$(printf '\302\240')"*) ;; *) bad seed-bytes "the seed commands lost their no-break spaces" ;; esac
 q "$c1" "$c2" "$c3" "$c4" >"$tmp/seed"
 if [ "$(sed -n 1p "$tmp/seed")" = "$OK" ] && [ "$(sed -n 2p "$tmp/seed")" = "$OK" ] &&

@@ -63,29 +63,12 @@ query() { printf '{"execute": "query-balloon"}\n'; }
 OK='{"return": {}}'
 E=1358529861 # the virtual wall clock at VM time 0: the seed document's last-update
 
-# The seed document's four commands, as printed there (its web page uses no-break spaces, which
-# seed_nbsp restores).
-seed() {
-    cat <<'EOF'
-{ "execute": "qom-set",
-             "arguments": { "path": "/machine/peripheral-anon/device[1]",
-                         "property": "guest-stats-polling-interval", "value": 2 } }
-
-{ "execute": "qom-set",
-             "arguments": { "path": "/machine/peripheral-anon/device[1]",
-                         "property": "guest-stats-polling-interval", "value": 10 } }
-
-{ "execute": "qom-get",
-  "arguments": { "path": "/machine/peripheral-anon/device[1]",
-  "property": "guest-stats" } }
-
-{ "execute": "qom-set",
-             "arguments": { "path": "/machine/peripheral-anon/device[1]",
-                         "property": "stats-polling-interval", "value": 0 } }
-EOF
-}
+# The seed document's four commands: tests/seed-commands.txt has them as its web page prints
+# them, with no-break spaces (docs/seed.md); seed gives them with plain spaces.
+SEED_COMMANDS=$(dirname "$0")/seed-commands.txt
 NBSP=$(printf '\302\240')
-seed_nbsp() { seed | sed "s/ /$NBSP/g"; }
+seed() { LC_ALL=C sed "s/$NBSP/ /g" "$SEED_COMMANDS"; }
+seed_nbsp() { cat "$SEED_COMMANDS"; }
 
 # ---- expected guest-stats with --fixed-stats ------------------------------------------------------
 # After the n-th refill (the probe's primer is refill 0) with b pages in the balloon the simulated
@@ -178,7 +161,7 @@ run --virtual-clock --fixed-stats --keys 6
 { echo "$OK"; echo "$OK"; stats 6 1 $E; echo "$OK"; } >"$tmp/exp"
 expect seed-commands-exact
 
-# ---- polling interval semantics (qemu-observed.md) ----------------------------------------------------
+# ---- polling interval semantics (docs/qemu-observed.md) -----------------------------------------------
 
 {
     get_             # probe's primer: refill 0
@@ -236,7 +219,7 @@ run --profile qemu --virtual-clock --fixed-stats
 } >"$tmp/exp"
 expect qemu-profile-alias-is-unknown
 
-# QEMU names the backend type on virtio-mmio (qemu-observed.md)
+# QEMU names the backend type on virtio-mmio (docs/qemu-observed.md)
 run --profile qemu --virtual-clock --fixed-stats --transport mmio
 {
     echo "$OK"; echo "$OK"; stats 16 1 $E 0 16 qemu
@@ -269,7 +252,7 @@ for k in 7 8; do
     expect keys-$k
 done
 
-# Before the guest driver loaded (qemu-observed.md's first reply, byte for byte) ...
+# Before the guest driver loaded (docs/qemu-observed.md's first reply, byte for byte) ...
 get_ >"$tmp/in"
 run --profile qemu --keys 10 --no-driver --virtual-clock
 cat >"$tmp/exp" <<'EOF'

@@ -1,4 +1,4 @@
-/* The 52-point conformance checklist of shared/spec/qemu-behaviour.md §9, one test per item,
+/* The 52-point conformance checklist of docs/qemu-behaviour.md §6, one test per item,
    named after its number. Items about rendering run in the qemu profile; the doc profile's
    answers to the same questions are in test_seed.c. */
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* Model-based tests of the stats state machine.
 
-   A reference model of the stats protocol, written from shared/spec/qemu-behaviour.md §1.2-1.7
+   A reference model of the stats protocol, written from docs/qemu-behaviour.md §1.2-1.7
    and the table in the header's manual (not from the implementation), runs side by side with the
    device. A scripted guest (tests/guest.h's RAM and ring helpers) posts stats buffers (Linux-like
    records, none, unknown and duplicate tags, partial tails, more than VB_STATS_MAX_BYTES; split,
@@ -13,7 +13,7 @@
    writes go to an overlay), the timer (armed, deadline, and the host's timer), the interval,
    every stat, last-update, the counters, the interrupts per queue, the whole used ring image of
    the stats queue, and the rendered guest-stats JSON (the model renders it itself, with the QDict
-   key orders of qemu-behaviour.md §1.7).
+   key orders of docs/qemu-behaviour.md §1.7).
 
    Random sequences: VB_MODEL_SEQUENCES (default 10000; half per profile), 50-200 steps each, from a
    seeded PRNG (VB_MODEL_SEED changes the base seed). A mismatch names the sequence's seed and the
@@ -244,7 +244,7 @@ static uint64_t m_ld(const unsigned char *p, unsigned n, int be)
 }
 
 /* ============================================================================================
-   The model's transitions (qemu-behaviour.md §1.2-1.6, §4; the header's table)
+   The model's transitions (docs/qemu-behaviour.md §1.2-1.6, §4; the header's table)
    ============================================================================================ */
 
 static const char *const m_names[VB_STAT_COUNT] = {
@@ -465,7 +465,7 @@ static void m_migrate(ctx *c, uint32_t dest_interval_s)
     if (c->g.up) m_driver_ok(c);                             /* the VM starts: set_status */
 }
 
-/* ---- the model's own guest-stats renderer (qemu-behaviour.md §1.7) --------------------------- */
+/* ---- the model's own guest-stats renderer (docs/qemu-behaviour.md §1.7) ---------------------- */
 
 static const char *const order16[16] = {
     "stat-htlb-pgalloc", "stat-swap-out",  "stat-alloc-stalls",   "stat-available-memory",

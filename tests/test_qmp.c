@@ -1,6 +1,6 @@
 /* The QMP layer: every command, every error text, id echo, pretty mode, the JSON reader, the
    transactional contract, stream framing, the greeting and the BALLOON_CHANGE event, the real
-   QEMU 7.2 replies of shared/spec/qemu-observed.md, and a mutation sweep.
+   QEMU 7.2 replies of docs/qemu-observed.md, and a mutation sweep.
 
    Expected bytes follow QEMU 7.2: qobject/json-writer.c (compact ", " / ": ", pretty = newline
    + 4 spaces per level, an empty container is broken over two lines in pretty mode, non-ASCII
@@ -99,7 +99,7 @@ static int start(vb_profile profile, unsigned keys, unsigned flags)
 static int start_qemu(void) { return start(VB_PROFILE_QEMU, 10, VB_QMP_NO_NEGOTIATION); }
 static int start_doc(void) { return start(VB_PROFILE_DOC, 6, VB_QMP_NO_NEGOTIATION); }
 
-/* The buffer Linux 6.1 primes the stats queue with at probe (qemu-observed.md). */
+/* The buffer Linux 6.1 primes the stats queue with at probe (docs/qemu-observed.md). */
 static void send_linux61_primer(void)
 {
     static const uint16_t tags[10] = {0, 1, 2, 3, 8, 9, 4, 5, 6, 7};
@@ -1742,7 +1742,7 @@ TEST greeting_custom(void)
 }
 
 /* ============================================================================================
-   The real QEMU 7.2 exchanges of shared/spec/qemu-observed.md, in order
+   The real QEMU 7.2 exchanges of docs/qemu-observed.md, in order
    ============================================================================================ */
 
 TEST observed_qemu72_session(void)

@@ -1,4 +1,4 @@
-/* guest-stats rendering: exact bytes against real QEMU 7.2 (shared/spec/qemu-observed.md), key
+/* guest-stats rendering: exact bytes against real QEMU 7.2 (docs/qemu-observed.md), key
    order recomputed here from QEMU's QDict hash, both profiles, both layouts, and the
    snprintf-style contract. */
 #include <stdio.h>
@@ -17,7 +17,7 @@ static int start(vb_profile profile, unsigned keys)
     return tg_start(&T, &cfg, TG_LINUX_FEATURES);
 }
 
-/* Linux 6.1's primer as seen in qemu-observed.md (a 512 MiB guest). */
+/* Linux 6.1's primer as seen in docs/qemu-observed.md (a 512 MiB guest). */
 static void observed_primer(void)
 {
     static const uint16_t tags[10] = {0, 1, 2, 3, 8, 9, 4, 5, 6, 7};

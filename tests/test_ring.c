@@ -1,7 +1,7 @@
 /* The hostile-guest ring catalog: every malformed ring, chain, descriptor and buffer a guest
    can build, each with its exact outcome (broken or not, NEEDS_RESET, config interrupt, what
    came back on the used ring, the stats afterwards, the log item, the host accesses), plus
-   the peer bugs of shared/spec/peers.md §3 as regression tests, EVENT_IDX / NO_INTERRUPT,
+   the peer bugs of docs/peers.md as regression tests, EVENT_IDX / NO_INTERRUPT,
    legacy big-endian rings and inflate/deflate. */
 #include <stdio.h>
 #include <string.h>

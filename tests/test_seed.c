@@ -1,6 +1,7 @@
-/* Every sentence of shared/seed/virtio-balloon-stats.txt as a test, in the doc profile (the
-   default). The seed's four QMP commands are pasted verbatim. Sentence numbers are the seed
-   file's line numbers. */
+/* Every sentence of QEMU's 2013 docs/virtio-balloon-stats.txt (the seed document, not in this
+   repository: docs/seed.md restates it and maps it to these tests) as a test, in the doc profile
+   (the default). The seed's four QMP commands are pasted verbatim. Sentence numbers are the
+   document's line numbers. */
 #include <stdio.h>
 #include <string.h>
 

@@ -20,7 +20,7 @@
    inside those calls, on whichever thread made them; none of them calls back into the device.
 
    THE GUEST. Stock Linux kernels do not boot on this project's KVM (PVM, see
-   shared/guide/minivmm.md), so the guest is guest/guest.c: a freestanding 64-bit program that
+   docs/minivmm.md), so the guest is guest/guest.c: a freestanding 64-bit program that
    drives the balloon over real MMIO exactly as Linux's driver does, except that it polls the
    used ring instead of sleeping until an interrupt (PVM delivers none to it). The interrupt line
    is still driven (KVM_IRQ_LINE on IRQ 5, level-triggered) so that the VMM side is what a Linux
