@@ -431,7 +431,7 @@ static void event_balloon_change(vmm *v)
     int64_t s, us;
     size_t n;
     wall_now(v, &s, &us); /* stamped now, even if it has to wait */
-    n = vb_qmp_event_balloon_change(&v->mon[0].qmp, s, us, t->line, sizeof t->line);
+    n = vb_qmp_event_balloon_change(&v->dev, s, us, t->line, sizeof t->line);
     t->len = n < sizeof t->line ? n : sizeof t->line - 1;
     if (t->open) {
         t->pending = 1;

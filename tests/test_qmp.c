@@ -827,17 +827,17 @@ TEST event_balloon_change(void)
     char buf[256];
     size_t n;
     ASSERT_EQ(0, start_qemu());
-    n = vb_qmp_event_balloon_change(&Q, 1267040730, 682951, buf, sizeof buf);
+    n = vb_qmp_event_balloon_change(Q.dev, 1267040730, 682951, buf, sizeof buf);
     ASSERT_STR_EQ("{\"timestamp\": {\"seconds\": 1267040730, \"microseconds\": 682951}, "
                   "\"event\": \"BALLOON_CHANGE\", \"data\": {\"actual\": 536870912}}",
                   buf);
     ASSERT_EQ(strlen(buf), n);
     write_actual(32768);
-    vb_qmp_event_balloon_change(&Q, 1, 0, buf, sizeof buf);
+    vb_qmp_event_balloon_change(Q.dev, 1, 0, buf, sizeof buf);
     ASSERT_STR_EQ("{\"timestamp\": {\"seconds\": 1, \"microseconds\": 0}, "
                   "\"event\": \"BALLOON_CHANGE\", \"data\": {\"actual\": 402653184}}",
                   buf);
-    ASSERT_EQ(strlen(buf), vb_qmp_event_balloon_change(&Q, 1, 0, NULL, 0));
+    ASSERT_EQ(strlen(buf), vb_qmp_event_balloon_change(Q.dev, 1, 0, NULL, 0));
     PASS();
 }
 
