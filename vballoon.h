@@ -596,7 +596,7 @@ VB_API void vb_mmio_reset(vb_mmio *m);
 
 /* Bytes (NUL included) that hold every reply that echoes no client text, compact or pretty,
    with host strings (vb_config.type_name, vb_qmp.package) of at most 64 bytes each. */
-#define VB_QMP_REPLY_MAX 2048u
+#define VB_QMP_REPLY_MAX 1024u
 /* Bytes (NUL included) that hold any reply, greeting or event for a command of `in_len` bytes,
    with `flags` of the session (VB_QMP_*): client text is echoed escaped, at most 6 bytes per
    input byte; pretty-printing an "id" adds a line and its indentation (at most 4 * 32 spaces)

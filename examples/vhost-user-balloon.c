@@ -1477,7 +1477,7 @@ static void kick_readable(unsigned q)
 
 #define QMP_CLIENTS 16
 #define QMP_INPUT_MAX 16384u
-#define QMP_REPLY_MAX (4096u + 6u * QMP_INPUT_MAX) /* holds every reply (see sim.c) */
+#define QMP_REPLY_MAX VB_QMP_REPLY_BOUND(QMP_INPUT_MAX, 0) /* holds every (compact) reply */
 #define QMP_OUT_MAX (QMP_REPLY_MAX + 65536u)
 
 typedef struct qclient {
