@@ -597,10 +597,11 @@ VB_API void vb_mmio_reset(vb_mmio *m);
 /* Bytes (NUL included) that hold every reply that echoes no client text, compact or pretty,
    with host strings (vb_config.type_name, vb_qmp.package) of at most 64 bytes each. */
 #define VB_QMP_REPLY_MAX 1024u
-/* Bytes (NUL included) that hold any reply, greeting or event for a command of `in_len` bytes,
-   with `flags` of the session (VB_QMP_*): client text is echoed escaped, at most 6 bytes per
-   input byte; pretty-printing an "id" adds a line and its indentation (at most 4 * 32 spaces)
-   for each bracket or comma. A constant expression for constant arguments. */
+/* Bytes (NUL included) that hold any reply to a command of `in_len` bytes (vb_qmp_execute or
+   vb_qmp_reply) for a session with `flags` (VB_QMP_*), under the same host-string limit: client
+   text is echoed escaped, at most 6 bytes per input byte; pretty-printing an "id" adds a line
+   and its indentation (at most 4 * 32 spaces) per bracket or comma. A constant expression for
+   constant arguments. */
 #define VB_QMP_REPLY_BOUND(in_len, flags) \
     (VB_QMP_REPLY_MAX + (size_t)(in_len) * (((flags) & VB_QMP_PRETTY) ? 130u : 6u))
 
@@ -644,10 +645,11 @@ VB_API size_t vb_qmp_execute(vb_qmp *s, const char *in, size_t len, char *buf, s
 
 /* A host's own commands. vb_qmp_parse returns 1 if `len` bytes at `in` are a command that
    vb_qmp_execute would dispatch by its name (one valid JSON object with a string "execute", an
-   object "arguments" if any, an "id" if any, and nothing else), and fills *cmd, which points
-   into `in`; else 0 (then vb_qmp_execute answers the error). It does not look at negotiation:
-   a host that requires it checks s->negotiated (or VB_QMP_NO_NEGOTIATION) itself. A host
-   that takes a command answers it with vb_qmp_reply instead of calling vb_qmp_execute:
+   object "arguments" if any, an "id" if any, and nothing else), and fills *cmd, whose spans
+   point into `in` (keep it while using *cmd); else 0 (then vb_qmp_execute answers the error).
+   It does not look at negotiation: a host that requires it checks s->negotiated (or
+   VB_QMP_NO_NEGOTIATION) itself. A host that takes a command answers it with vb_qmp_reply
+   instead of calling vb_qmp_execute:
        if (vb_qmp_parse(in, len, &c) && vb_qmp_command_is(&c, "quit")) {
            int ok = vb_qmp_args_only(&c, NULL, 0);
            n = vb_qmp_reply(s, &c, NULL, buf, cap);
@@ -656,12 +658,14 @@ VB_API size_t vb_qmp_execute(vb_qmp *s, const char *in, size_t len, char *buf, s
 VB_API int vb_qmp_parse(const char *in, size_t len, vb_qmp_command *cmd);
 /* 1 if the command's name (escapes decoded) is `name`. */
 VB_API int vb_qmp_command_is(const vb_qmp_command *cmd, const char *name);
-/* The argument `name` (the last one if repeated, as QEMU): 1 and *value if it is an integer
-   in int64 range; 0 if absent (*value untouched); -1 if it is anything else, and the reply
-   becomes "Invalid parameter type for 'NAME', expected: integer". */
+/* The argument `name` (the last one if repeated, as in QEMU): 1 and *value (`value` may be
+   NULL) if it is an integer in int64 range; 0 if absent (*value untouched); -1 if it is
+   anything else, and the reply becomes "Invalid parameter type for 'NAME', expected: integer"
+   unless an argument error was found before. */
 VB_API int vb_qmp_arg_int(vb_qmp_command *cmd, const char *name, int64_t *value);
 /* 1 if every argument is one of the `n` names (`names` may be NULL if n is 0); else 0, and the
-   reply becomes "Parameter 'KEY' is unexpected" for the first other one. */
+   reply becomes "Parameter 'KEY' is unexpected" for the first other one, unless an argument
+   error was found before. Call it after reading the arguments: QAPI checks in that order. */
 VB_API int vb_qmp_args_only(vb_qmp_command *cmd, const char *const *names, size_t n);
 /* The reply to a host's command, snprintf-style, its "id" echoed as vb_qmp_execute does: the
    first argument error found by vb_qmp_arg_int / vb_qmp_args_only; else, if `error` is not
@@ -674,8 +678,8 @@ VB_API size_t vb_qmp_reply(const vb_qmp *s, const vb_qmp_command *cmd, const cha
    included), or 0 if more bytes are needed. A stray closing bracket or a bare scalar is framed
    on its own so that vb_qmp_execute answers it with an error instead of the stream stalling. */
 VB_API size_t vb_qmp_frame(const char *buf, size_t len);
-/* A BALLOON_CHANGE event for the device's current `actual`, with the given host timestamp,
-   snprintf-style (QEMU sends events compact, also to a pretty monitor). */
+/* A BALLOON_CHANGE event (compact) for the device's current `actual`, with the given host
+   timestamp, snprintf-style. */
 VB_API size_t vb_qmp_event_balloon_change(const vb_device *dev, int64_t seconds, int64_t micros,
                                           char *buf, size_t cap);
 #endif /* VB_NO_QMP */
@@ -3356,9 +3360,13 @@ static vb__span vb__arg_find(const vb_qmp_command *c, const char *name)
 VB_API int vb_qmp_arg_int(vb_qmp_command *cmd, const char *name, int64_t *value)
 {
     vb__span v = vb__arg_find(cmd, name);
+    int64_t i;
     uint64_t u;
     if (!v.end) return 0;
-    if (vb__json_integer(cmd->in, v, value, &u) == 1) return 1;
+    if (vb__json_integer(cmd->in, v, &i, &u) == 1) {
+        if (value) *value = i;
+        return 1;
+    }
     if (!cmd->bad_key.end && !cmd->bad_param) cmd->bad_param = name;
     return -1;
 }
