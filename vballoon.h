@@ -642,6 +642,17 @@ VB_API void vb_mmio_reset(vb_mmio *m);
 #define VB_QMP_PRETTY 0x1         /* pretty-printed replies, as QEMU's -qmp ...,pretty=on */
 #define VB_QMP_NO_NEGOTIATION 0x2 /* accept commands without qmp_capabilities first */
 
+/* Bytes (NUL included) that hold every reply that echoes no client text, compact or pretty,
+   with host strings (vb_config.type_name, vb_qmp.package) of at most 64 bytes each. */
+#define VB_QMP_REPLY_MAX 1024u
+/* Bytes (NUL included) that hold any reply to a command of `in_len` bytes (vb_qmp_execute or
+   vb_qmp_reply) for a session with `flags` (VB_QMP_*), under the same host-string limit: client
+   text is echoed escaped, at most 6 bytes per input byte; pretty-printing an "id" adds a line
+   and its indentation (at most 4 * 32 spaces) per bracket or comma. A constant expression for
+   constant arguments. */
+#define VB_QMP_REPLY_BOUND(in_len, flags) \
+    (VB_QMP_REPLY_MAX + (size_t)(in_len) * (((flags) & VB_QMP_PRETTY) ? 130u : 6u))
+
 /* One QMP session (one client). Fields may be changed after vb_qmp_init. */
 typedef struct vb_qmp {
     vb_device *dev;
@@ -653,21 +664,71 @@ typedef struct vb_qmp {
     int negotiated;           /* qmp_capabilities done */
 } vb_qmp;
 
+/* Bytes [at, end) of a command's text; a string's span includes its quotes. end 0: absent. */
+typedef struct vb_qmp_span {
+    size_t at, end;
+} vb_qmp_span;
+
+/* A well-formed command, for a host's own commands (see vb_qmp_parse). */
+typedef struct vb_qmp_command {
+    const char *in;     /* the text given to vb_qmp_parse */
+    vb_qmp_span name;   /* the "execute" string */
+    vb_qmp_span args;   /* the "arguments" object, or absent */
+    vb_qmp_span id;     /* the "id" value, or absent */
+    const char *bad_param; /* private: the first argument error found by vb_qmp_arg_int, */
+    vb_qmp_span bad_key;   /* or by vb_qmp_args_only */
+} vb_qmp_command;
+
 VB_API void vb_qmp_init(vb_qmp *s, vb_device *dev, unsigned flags);
 /* The greeting {"QMP": {...}} (without a line end), snprintf-style. */
 VB_API size_t vb_qmp_greeting(const vb_qmp *s, char *buf, size_t cap);
 /* Execute one QMP command (one JSON value, `len` bytes) and write the reply (without a line
    end), snprintf-style. Transactional: if the reply does not fit (return value >= cap), the
-   command was NOT executed; call again with a bigger buffer. 1024 bytes hold every reply but a
-   long "id" echo or a long path in an error. Input of only whitespace gives no reply (0).
-   Commands: qmp_capabilities, qom-get, qom-set, qom-list, query-balloon, balloon. */
+   command was NOT executed; call again with a bigger buffer. VB_QMP_REPLY_MAX bytes hold every
+   reply but a long "id" echo or a long path in an error; VB_QMP_REPLY_BOUND(len, s->flags) holds
+   every reply. Input of only whitespace gives no reply (0).
+   Commands: qmp_capabilities, qom-get, qom-set, qom-list, query-balloon, balloon; any other
+   name is "The command X has not been found" (class CommandNotFound). */
 VB_API size_t vb_qmp_execute(vb_qmp *s, const char *in, size_t len, char *buf, size_t cap);
+
+/* A host's own commands. vb_qmp_parse returns 1 if `len` bytes at `in` are a command that
+   vb_qmp_execute would dispatch by its name (one valid JSON object with a string "execute", an
+   object "arguments" if any, an "id" if any, and nothing else), and fills *cmd, whose spans
+   point into `in` (keep it while using *cmd); else 0 (then vb_qmp_execute answers the error).
+   It does not look at negotiation: a host that requires it checks s->negotiated (or
+   VB_QMP_NO_NEGOTIATION) itself. A host that takes a command answers it with vb_qmp_reply
+   instead of calling vb_qmp_execute:
+       if (vb_qmp_parse(in, len, &c) && vb_qmp_command_is(&c, "quit")) {
+           int ok = vb_qmp_args_only(&c, NULL, 0);
+           n = vb_qmp_reply(s, &c, NULL, buf, cap);
+           if (ok && n < cap) ... quit ...
+       } else n = vb_qmp_execute(s, in, len, buf, cap);  */
+VB_API int vb_qmp_parse(const char *in, size_t len, vb_qmp_command *cmd);
+/* 1 if the command's name (escapes decoded) is `name`. */
+VB_API int vb_qmp_command_is(const vb_qmp_command *cmd, const char *name);
+/* The argument `name` (the last one if repeated, as in QEMU): 1 and *value (`value` may be
+   NULL) if it is an integer in int64 range; 0 if absent (*value untouched); -1 if it is
+   anything else, and the reply becomes "Invalid parameter type for 'NAME', expected: integer"
+   unless an argument error was found before. */
+VB_API int vb_qmp_arg_int(vb_qmp_command *cmd, const char *name, int64_t *value);
+/* 1 if every argument is one of the `n` names (`names` may be NULL if n is 0); else 0, and the
+   reply becomes "Parameter 'KEY' is unexpected" for the first other one, unless an argument
+   error was found before. Call it after reading the arguments: QAPI checks in that order. */
+VB_API int vb_qmp_args_only(vb_qmp_command *cmd, const char *const *names, size_t n);
+/* The reply to a host's command, snprintf-style, its "id" echoed as vb_qmp_execute does: the
+   first argument error found by vb_qmp_arg_int / vb_qmp_args_only; else, if `error` is not
+   NULL, a GenericError with that text (UTF-8); else {"return": {}}. `s` gives the style
+   (VB_QMP_PRETTY); NULL: compact. Changes nothing. */
+VB_API size_t vb_qmp_reply(const vb_qmp *s, const vb_qmp_command *cmd, const char *error,
+                           char *buf, size_t cap);
+
 /* Stream framing: the length of the first complete JSON value in buf (leading whitespace
    included), or 0 if more bytes are needed. A stray closing bracket or a bare scalar is framed
    on its own so that vb_qmp_execute answers it with an error instead of the stream stalling. */
 VB_API size_t vb_qmp_frame(const char *buf, size_t len);
-/* A BALLOON_CHANGE event for the current `actual`, with the given host timestamp. */
-VB_API size_t vb_qmp_event_balloon_change(const vb_qmp *s, int64_t seconds, int64_t micros,
+/* A BALLOON_CHANGE event (compact) for the device's current `actual`, with the given host
+   timestamp, snprintf-style. */
+VB_API size_t vb_qmp_event_balloon_change(const vb_device *dev, int64_t seconds, int64_t micros,
                                           char *buf, size_t cap);
 #endif /* VB_NO_QMP */
 
@@ -2303,9 +2364,7 @@ VB_API void vb_mmio_write(vb_mmio *m, uint64_t offset, uint32_t value, unsigned 
 
 #define VB__JSON_MAX_DEPTH 32
 
-typedef struct vb__span {
-    size_t at, end; /* [at, end) of the input; a string's span includes its quotes */
-} vb__span;
+typedef vb_qmp_span vb__span; /* [at, end) of the input; a string's span includes its quotes */
 
 typedef struct vb__json {
     const char *s;
@@ -2313,6 +2372,8 @@ typedef struct vb__json {
     const char *why;     /* parse error: why, then the input token [tok_at, +tok_len), then after */
     const char *after;
     size_t tok_at, tok_len;
+    uint32_t stack;      /* a bit per open container, 1 = object; the innermost in bit 0 */
+    unsigned depth;
 } vb__json;
 
 static int vb__json_fail(vb__json *j, const char *why)
@@ -2336,11 +2397,11 @@ static int vb__json_fail_tok(vb__json *j, const char *why, size_t at, size_t len
 /* Unicode noncharacters, which QEMU's parser refuses: U+FDD0..U+FDEF and U+xxFFFE/F. */
 static int vb__nonchar(uint32_t cp) { return (cp >= 0xFDD0 && cp <= 0xFDEF) || (cp & 0xFFFEu) == 0xFFFEu; }
 
+static int vb__ws_char(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
 static void vb__json_ws(vb__json *j)
 {
-    while (j->pos < j->len && (j->s[j->pos] == ' ' || j->s[j->pos] == '\t' ||
-                               j->s[j->pos] == '\n' || j->s[j->pos] == '\r'))
-        j->pos++;
+    while (j->pos < j->len && vb__ws_char(j->s[j->pos])) j->pos++;
 }
 
 static int vb__hex(int c)
@@ -2363,79 +2424,106 @@ static int vb__hex4(const char *p, uint32_t *v)
     return 1;
 }
 
+static int vb__json_at(const vb__json *j, char c) { return j->pos < j->len && j->s[j->pos] == c; }
+
+/* \uXXXX at j->pos (after the backslash), a surrogate pair joined into one character. */
+static int vb__json_uescape(vb__json *j)
+{
+    size_t at = j->pos - 1; /* the backslash, quoted back in errors */
+    uint32_t cp, lo;
+    if (j->len - j->pos < 5 || !vb__hex4(j->s + j->pos + 1, &cp))
+        return vb__json_fail(j, "invalid hex escape sequence in string");
+    j->pos += 5;
+    if (cp >= 0xD800 && cp <= 0xDBFF && j->len - j->pos >= 6 && j->s[j->pos] == '\\' &&
+        j->s[j->pos + 1] == 'u' && vb__hex4(j->s + j->pos + 2, &lo) && lo >= 0xDC00 &&
+        lo <= 0xDFFF) {
+        cp = 0x10000u + ((cp - 0xD800u) << 10) + (lo - 0xDC00u);
+        j->pos += 6;
+    }
+    /* \u0000 is accepted, as QEMU 7.2 does; lone surrogates and noncharacters are not */
+    if ((cp >= 0xD800 && cp <= 0xDFFF) || vb__nonchar(cp))
+        return vb__json_fail_tok(j, "", at, 6, " is not a valid Unicode character");
+    return 1;
+}
+
+/* One escape sequence; j->pos is at its backslash. */
+static int vb__json_escape(vb__json *j)
+{
+    const char *simple = "\"'\\/bfnrt";
+    if (++j->pos >= j->len) return vb__json_fail(j, "premature EOI");
+    if (j->s[j->pos] == 'u') return vb__json_uescape(j);
+    while (*simple && *simple != j->s[j->pos]) simple++;
+    if (!*simple) return vb__json_fail(j, "invalid escape sequence in string");
+    j->pos++;
+    return 1;
+}
+
 /* A string in double or (QEMU's extension) single quotes. */
 static int vb__json_string(vb__json *j)
 {
     const char quote = j->s[j->pos++];
     while (j->pos < j->len) {
         unsigned char c = (unsigned char)j->s[j->pos];
-        uint32_t cp, lo;
+        uint32_t cp;
+        size_t n;
         if (c == (unsigned char)quote) {
             j->pos++;
             return 1;
         }
         if (c < 0x20) return vb__json_fail(j, "control character in string");
-        if (c != '\\') {
-            size_t n = vb__utf8((const unsigned char *)j->s + j->pos, j->len - j->pos, &cp);
-            if (!n || vb__nonchar(cp)) return vb__json_fail(j, "invalid UTF-8 sequence in string");
-            j->pos += n;
+        if (c == '\\') {
+            if (!vb__json_escape(j)) return 0;
             continue;
         }
-        if (++j->pos >= j->len) break;
-        switch (j->s[j->pos]) {
-        case '"': case '\'': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
-            j->pos++;
-            continue;
-        case 'u': {
-            size_t at = j->pos - 1; /* the backslash, quoted back in errors */
-            if (j->len - j->pos < 5 || !vb__hex4(j->s + j->pos + 1, &cp))
-                return vb__json_fail(j, "invalid hex escape sequence in string");
-            j->pos += 5;
-            if (cp >= 0xD800 && cp <= 0xDBFF && j->len - j->pos >= 6 && j->s[j->pos] == '\\' &&
-                j->s[j->pos + 1] == 'u' && vb__hex4(j->s + j->pos + 2, &lo) && lo >= 0xDC00 &&
-                lo <= 0xDFFF) {
-                cp = 0x10000u + ((cp - 0xD800u) << 10) + (lo - 0xDC00u);
-                j->pos += 6;
-            }
-            /* \u0000 is accepted, as QEMU 7.2 does; lone surrogates and noncharacters are not */
-            if ((cp >= 0xD800 && cp <= 0xDFFF) || vb__nonchar(cp))
-                return vb__json_fail_tok(j, "", at, 6, " is not a valid Unicode character");
-            continue;
-        }
-        default:
-            return vb__json_fail(j, "invalid escape sequence in string");
-        }
+        n = vb__utf8((const unsigned char *)j->s + j->pos, j->len - j->pos, &cp);
+        if (!n || vb__nonchar(cp)) return vb__json_fail(j, "invalid UTF-8 sequence in string");
+        j->pos += n;
     }
     return vb__json_fail(j, "premature EOI");
 }
 
 static int vb__digit(const vb__json *j) { return j->pos < j->len && j->s[j->pos] >= '0' && j->s[j->pos] <= '9'; }
 
+static int vb__alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+/* One or more digits. */
+static int vb__json_digits(vb__json *j)
+{
+    if (!vb__digit(j)) return 0;
+    while (vb__digit(j)) j->pos++;
+    return 1;
+}
+
+/* What may follow the integer part: a fraction, an exponent, then no letter or digit. */
+static int vb__json_number_tail(vb__json *j)
+{
+    if (vb__json_at(j, '.')) {
+        j->pos++;
+        if (!vb__json_digits(j)) return 0;
+    }
+    if (vb__json_at(j, 'e') || vb__json_at(j, 'E')) {
+        j->pos++;
+        if (vb__json_at(j, '+') || vb__json_at(j, '-')) j->pos++;
+        if (!vb__json_digits(j)) return 0;
+    }
+    return !(j->pos < j->len && (vb__alpha(j->s[j->pos]) || vb__digit(j)));
+}
+
 static int vb__json_number(vb__json *j)
 {
     size_t at = j->pos;
+    int ok;
     if (j->s[j->pos] == '-') j->pos++;
-    if (!vb__digit(j)) goto bad;
-    if (j->s[j->pos] == '0') j->pos++;
-    else while (vb__digit(j)) j->pos++;
-    if (j->pos < j->len && j->s[j->pos] == '.') {
+    if (vb__json_at(j, '0')) { /* no leading zeros */
         j->pos++;
-        if (!vb__digit(j)) goto bad;
-        while (vb__digit(j)) j->pos++;
+        ok = 1;
+    } else {
+        ok = vb__json_digits(j);
     }
-    if (j->pos < j->len && (j->s[j->pos] == 'e' || j->s[j->pos] == 'E')) {
-        j->pos++;
-        if (j->pos < j->len && (j->s[j->pos] == '+' || j->s[j->pos] == '-')) j->pos++;
-        if (!vb__digit(j)) goto bad;
-        while (vb__digit(j)) j->pos++;
-    }
-    if (j->pos < j->len && ((j->s[j->pos] >= 'a' && j->s[j->pos] <= 'z') ||
-                            (j->s[j->pos] >= 'A' && j->s[j->pos] <= 'Z') || vb__digit(j)))
-        goto bad;
-    return 1;
-bad:
+    if (ok && vb__json_number_tail(j)) return 1;
+    /* QEMU's lexer quotes the whole bad token, up to a delimiter */
     while (j->pos < j->len && j->s[j->pos] != ',' && j->s[j->pos] != '}' && j->s[j->pos] != ']' &&
-           j->s[j->pos] != ' ' && j->s[j->pos] != '\n' && j->s[j->pos] != '\t' && j->s[j->pos] != '\r')
+           !vb__ws_char(j->s[j->pos]))
         j->pos++;
     return vb__json_fail_tok(j, "invalid number '", at, j->pos - at, "'");
 }
@@ -2443,78 +2531,121 @@ bad:
 static int vb__json_keyword(vb__json *j)
 {
     size_t at = j->pos;
-    while (j->pos < j->len && ((j->s[j->pos] >= 'a' && j->s[j->pos] <= 'z') ||
-                               (j->s[j->pos] >= 'A' && j->s[j->pos] <= 'Z')))
-        j->pos++;
+    while (j->pos < j->len && vb__alpha(j->s[j->pos])) j->pos++;
     if (vb__name_is(j->s + at, j->pos - at, "true") || vb__name_is(j->s + at, j->pos - at, "false") ||
         vb__name_is(j->s + at, j->pos - at, "null"))
         return 1;
     return vb__json_fail_tok(j, "invalid keyword '", at, j->pos - at, "'");
 }
 
-/* Validate one value starting at j->pos (after whitespace). Iterative: a bit per open
-   container (1 = object) bounds the depth without recursion. */
+/* What vb__json_value expects next. */
+enum { VB__J_VALUE, VB__J_AFTER, VB__J_KEY, VB__J_DONE, VB__J_FAIL };
+
+static int vb__jfail(vb__json *j, const char *why)
+{
+    vb__json_fail(j, why);
+    return VB__J_FAIL;
+}
+
+static int vb__json_in_object(const vb__json *j) { return (int)(j->stack & 1u); }
+
+static void vb__json_pop(vb__json *j)
+{
+    j->pos++;
+    j->stack >>= 1;
+    j->depth--;
+}
+
+/* An opening bracket: an empty container is a whole value; else its first member or element. */
+static int vb__json_open(vb__json *j)
+{
+    int obj = j->s[j->pos] == '{';
+    if (j->depth == VB__JSON_MAX_DEPTH) return vb__jfail(j, "nesting depth limit exceeded");
+    j->stack = (j->stack << 1) | (uint32_t)obj;
+    j->depth++;
+    j->pos++;
+    vb__json_ws(j);
+    if (vb__json_at(j, obj ? '}' : ']')) {
+        vb__json_pop(j);
+        return VB__J_AFTER;
+    }
+    return obj ? VB__J_KEY : VB__J_VALUE;
+}
+
+static int vb__json_step_value(vb__json *j)
+{
+    char c;
+    vb__json_ws(j);
+    if (j->pos >= j->len) return vb__jfail(j, "premature EOI");
+    c = j->s[j->pos];
+    if (c == '{' || c == '[') return vb__json_open(j);
+    if (c == '"' || c == '\'') return vb__json_string(j) ? VB__J_AFTER : VB__J_FAIL;
+    if (c == '-' || (c >= '0' && c <= '9')) return vb__json_number(j) ? VB__J_AFTER : VB__J_FAIL;
+    if (vb__alpha(c)) return vb__json_keyword(j) ? VB__J_AFTER : VB__J_FAIL;
+    return vb__jfail(j, "expecting value");
+}
+
+/* After a value: the end of the text, a closing bracket or a separator. */
+static int vb__json_step_after(vb__json *j)
+{
+    if (j->depth == 0) return VB__J_DONE;
+    vb__json_ws(j);
+    if (j->pos >= j->len) return vb__jfail(j, "premature EOI");
+    if (vb__json_at(j, vb__json_in_object(j) ? '}' : ']')) {
+        vb__json_pop(j);
+        return VB__J_AFTER;
+    }
+    if (!vb__json_at(j, ','))
+        return vb__jfail(j, vb__json_in_object(j) ? "expected separator in dict"
+                                                  : "expected separator in list");
+    j->pos++;
+    return vb__json_in_object(j) ? VB__J_KEY : VB__J_VALUE;
+}
+
+static int vb__json_step_key(vb__json *j)
+{
+    vb__json_ws(j);
+    if (j->pos >= j->len) return vb__jfail(j, "premature EOI");
+    if (!vb__json_at(j, '"') && !vb__json_at(j, '\''))
+        return vb__jfail(j, "key is not a string in object");
+    if (!vb__json_string(j)) return VB__J_FAIL;
+    vb__json_ws(j);
+    if (!vb__json_at(j, ':')) return vb__jfail(j, "missing : in object pair");
+    j->pos++;
+    return VB__J_VALUE;
+}
+
+/* Validate one value starting at j->pos. Iterative: a bit per open container (1 = object)
+   bounds the depth without recursion. */
 static int vb__json_value(vb__json *j)
 {
-    uint32_t stack = 0;
-    unsigned depth = 0;
-    for (;;) {
-        int c;
-        vb__json_ws(j);
-        if (j->pos >= j->len) return vb__json_fail(j, "premature EOI");
-        c = (unsigned char)j->s[j->pos];
-        if (c == '{' || c == '[') {
-            if (depth == VB__JSON_MAX_DEPTH) return vb__json_fail(j, "nesting depth limit exceeded");
-            stack = (stack << 1) | (c == '{');
-            depth++;
-            j->pos++;
-            vb__json_ws(j);
-            if (j->pos < j->len && j->s[j->pos] == (c == '{' ? '}' : ']')) {
-                j->pos++;
-                stack >>= 1;
-                depth--;
-                goto after_value;
-            }
-            if (c == '[') continue;
-            goto member_key;
-        } else if (c == '"' || c == '\'') {
-            if (!vb__json_string(j)) return 0;
-        } else if (c == '-' || (c >= '0' && c <= '9')) {
-            if (!vb__json_number(j)) return 0;
-        } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
-            if (!vb__json_keyword(j)) return 0;
-        } else {
-            vb__json_fail(j, "expecting value");
-            return 0;
-        }
-    after_value:
-        for (;;) {
-            if (depth == 0) return 1;
-            vb__json_ws(j);
-            if (j->pos >= j->len) return vb__json_fail(j, "premature EOI");
-            c = (unsigned char)j->s[j->pos];
-            if (c == ((stack & 1u) ? '}' : ']')) {
-                j->pos++;
-                stack >>= 1;
-                depth--;
-                continue;
-            }
-            if (c != ',')
-                return vb__json_fail(j, (stack & 1u) ? "expected separator in dict" : "expected separator in list");
-            j->pos++;
-            if (stack & 1u) goto member_key;
-            break; /* the next array element */
-        }
-        continue;
-    member_key:
-        vb__json_ws(j);
-        if (j->pos >= j->len) return vb__json_fail(j, "premature EOI");
-        if (j->s[j->pos] != '"' && j->s[j->pos] != '\'') return vb__json_fail(j, "key is not a string in object");
-        if (!vb__json_string(j)) return 0;
-        vb__json_ws(j);
-        if (j->pos >= j->len || j->s[j->pos] != ':') return vb__json_fail(j, "missing : in object pair");
-        j->pos++;
+    int state = VB__J_VALUE;
+    j->stack = 0;
+    j->depth = 0;
+    while (state != VB__J_DONE && state != VB__J_FAIL) {
+        if (state == VB__J_VALUE) state = vb__json_step_value(j);
+        else if (state == VB__J_AFTER) state = vb__json_step_after(j);
+        else state = vb__json_step_key(j);
     }
+    return state == VB__J_DONE;
+}
+
+/* Past a string token of validated text. */
+static size_t vb__skip_string(const char *s, size_t pos)
+{
+    const char quote = s[pos];
+    for (pos++; s[pos] != quote; pos++)
+        if (s[pos] == '\\') pos++;
+    return pos + 1;
+}
+
+/* Past a number or keyword of validated text. */
+static size_t vb__skip_scalar(const char *s, size_t pos)
+{
+    while (s[pos] != ',' && s[pos] != '}' && s[pos] != ']' && s[pos] != ':' && s[pos] != 0 &&
+           !vb__ws_char(s[pos]))
+        pos++;
+    return pos;
 }
 
 /* Past a value of text already validated. */
@@ -2524,21 +2655,17 @@ static size_t vb__json_skip(const char *s, size_t pos)
     do {
         char c = s[pos];
         if (c == '"' || c == '\'') {
-            for (pos++; s[pos] != c; pos++)
-                if (s[pos] == '\\') pos++;
-            pos++;
+            pos = vb__skip_string(s, pos);
         } else if (c == '{' || c == '[') {
             depth++;
             pos++;
         } else if (c == '}' || c == ']') {
             depth--;
             pos++;
-        } else if (c == ',' || c == ':' || c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+        } else if (c == ',' || c == ':' || vb__ws_char(c)) {
             pos++;
         } else {
-            while (s[pos] != ',' && s[pos] != '}' && s[pos] != ']' && s[pos] != ' ' &&
-                   s[pos] != '\t' && s[pos] != '\n' && s[pos] != '\r' && s[pos] != ':' && s[pos] != 0)
-                pos++;
+            pos = vb__skip_scalar(s, pos);
         }
     } while (depth);
     return pos;
@@ -2546,7 +2673,7 @@ static size_t vb__json_skip(const char *s, size_t pos)
 
 static size_t vb__skip_ws(const char *s, size_t pos)
 {
-    while (s[pos] == ' ' || s[pos] == '\t' || s[pos] == '\n' || s[pos] == '\r') pos++;
+    while (vb__ws_char(s[pos])) pos++;
     return pos;
 }
 
@@ -2850,6 +2977,11 @@ static void vb__reply_bad_type(vb__reply *r, const char *name, const char *expec
     vb__reply_error_end(r);
 }
 
+static void vb__reply_unexpected(vb__reply *r, vb__span key)
+{
+    vb__reply_error_quote(r, "GenericError", "Parameter '", key, "' is unexpected");
+}
+
 enum { VB__ARG_STR, VB__ARG_INT, VB__ARG_ANY, VB__ARG_ARRAY };
 
 typedef struct vb__param {
@@ -2858,33 +2990,42 @@ typedef struct vb__param {
     unsigned char optional;
 } vb__param;
 
-static int vb__args(vb__reply *r, vb__span args, int has_args, const vb__param *p, unsigned n,
-                    vb__span *out)
+/* The value of each parameter in the arguments object (end 0: absent; a duplicate key: the
+   last one wins, as in a QDict) and the first key that is no parameter (end 0: none). */
+static vb__span vb__args_collect(const char *in, vb__span args, const vb__param *p, unsigned n,
+                                 vb__span *out)
+{
+    vb__span key, val, unexpected = {0, 0};
+    size_t pos = args.at + 1;
+    unsigned i;
+    for (i = 0; i < n; i++) out[i].at = out[i].end = 0;
+    while (args.end && vb__json_member(in, &pos, &key, &val)) {
+        for (i = 0; i < n && !vb__str_is(in, key, p[i].name); i++) {}
+        if (i < n) out[i] = val;
+        else if (!unexpected.end) unexpected = key;
+    }
+    return unexpected;
+}
+
+static int vb__arg_type_ok(const char *in, vb__span v, unsigned type)
+{
+    int64_t iv;
+    uint64_t uv;
+    if (type == VB__ARG_STR) return vb__is_string(in, v);
+    if (type == VB__ARG_INT) return vb__json_integer(in, v, &iv, &uv) == 1;
+    return type != VB__ARG_ARRAY || in[v.at] == '[';
+}
+
+/* Match the arguments (args.end 0: none given) to the parameters; out[i] is the value of p[i]
+   (end 0: an absent optional one). 0 after replying with the first error. */
+static int vb__args(vb__reply *r, vb__span args, const vb__param *p, unsigned n, vb__span *out)
 {
     static const char *const type_names[] = {"string", "integer", "any", "array"};
-    vb__span key, val, unexpected = {0, 0};
-    size_t pos;
+    vb__span unexpected = vb__args_collect(r->in, args, p, n, out);
     unsigned i;
-    int found[4] = {0, 0, 0, 0};
-    if (has_args) {
-        pos = args.at + 1;
-        while (vb__json_member(r->in, &pos, &key, &val)) {
-            for (i = 0; i < n; i++)
-                if (vb__str_is(r->in, key, p[i].name)) break;
-            if (i < n) {
-                out[i] = val; /* a duplicate key: the last one wins, as in a QDict */
-                found[i] = 1;
-            } else if (unexpected.end == 0) {
-                unexpected = key;
-            }
-        }
-    }
     for (i = 0; i < n; i++) {
-        int64_t iv;
-        uint64_t uv;
-        char c;
-        if (!found[i]) {
-            if (p[i].optional) continue;
+        if (!out[i].end && p[i].optional) continue;
+        if (!out[i].end) {
             vb__reply_error_begin(r, "GenericError");
             vb__puts(&r->o, "Parameter '");
             vb__puts(&r->o, p[i].name);
@@ -2892,22 +3033,34 @@ static int vb__args(vb__reply *r, vb__span args, int has_args, const vb__param *
             vb__reply_error_end(r);
             return 0;
         }
-        c = r->in[out[i].at];
-        if ((p[i].type == VB__ARG_STR && c != '"' && c != '\'') ||
-            (p[i].type == VB__ARG_INT && vb__json_integer(r->in, out[i], &iv, &uv) != 1) ||
-            (p[i].type == VB__ARG_ARRAY && c != '[')) {
+        if (!vb__arg_type_ok(r->in, out[i], p[i].type)) {
             vb__reply_bad_type(r, p[i].name, type_names[p[i].type]);
             return 0;
         }
     }
-    if (unexpected.end) {
-        vb__reply_error_quote(r, "GenericError", "Parameter '", unexpected, "' is unexpected");
-        return 0;
-    }
-    return 1;
+    if (unexpected.end) vb__reply_unexpected(r, unexpected);
+    return !unexpected.end;
 }
 
 /* ---- commands ------------------------------------------------------------------------------- */
+
+/* What a command changes, applied by the dispatcher only once the whole reply has fit. */
+enum { VB__FX_NONE, VB__FX_INTERVAL, VB__FX_TARGET, VB__FX_NEGOTIATED };
+
+typedef struct vb__effect {
+    int kind;      /* VB__FX_* */
+    int64_t value; /* the interval in seconds, or the target in pages */
+} vb__effect;
+
+static vb__effect vb__fx(int kind, int64_t value)
+{
+    vb__effect fx;
+    fx.kind = kind;
+    fx.value = value;
+    return fx;
+}
+
+static const vb__effect vb__fx_none = {VB__FX_NONE, 0};
 
 static int vb__qmp_path(vb__reply *r, const vb_qmp *s, vb__span path)
 {
@@ -2936,60 +3089,64 @@ static const char *vb__qmp_prop(vb__reply *r, const vb_device *d, vb__span name)
     return 0;
 }
 
-static void vb__qmp_qom_get(vb__reply *r, vb_qmp *s, vb__span args, int has_args)
+/* The arguments {"path", "property", ...} of qom-get and qom-set: the property's canonical
+   name, or NULL after replying with the first error. */
+static const char *vb__qmp_qom_args(vb__reply *r, const vb_qmp *s, vb__span args,
+                                    const vb__param *p, unsigned n, vb__span *v)
+{
+    if (!vb__args(r, args, p, n, v) || !vb__qmp_path(r, s, v[0])) return 0;
+    return vb__qmp_prop(r, s->dev, v[1]);
+}
+
+static vb__effect vb__qmp_qom_get(vb__reply *r, vb_qmp *s, vb__span args)
 {
     static const vb__param params[2] = {{"path", VB__ARG_STR, 0}, {"property", VB__ARG_STR, 0}};
     vb__span v[2];
-    const char *prop;
+    const char *prop = vb__qmp_qom_args(r, s, args, params, 2, v);
     vb_error e;
     size_t mark;
-    if (!vb__args(r, args, has_args, params, 2, v) || !vb__qmp_path(r, s, v[0]) ||
-        !(prop = vb__qmp_prop(r, s->dev, v[1])))
-        return;
+    if (!prop) return vb__fx_none;
     mark = r->o.len;
     vb__reply_return(r);
     if (vb__prop_value(s->dev, prop, vb__strlen(prop), &r->o, r->flags, 1, &e) != VB_OK) {
         r->o.len = mark; /* the value wrote nothing: start the reply again, as an error */
         vb__reply_error(r, &e);
-        return;
+        return vb__fx_none;
     }
     vb__reply_end(r);
+    return vb__fx_none;
 }
 
-/* qom-set: validated first, applied only if the reply fits. */
-static int vb__qmp_qom_set(vb__reply *r, vb_qmp *s, vb__span args, int has_args, int apply)
+static vb__effect vb__qmp_qom_set(vb__reply *r, vb_qmp *s, vb__span args)
 {
     static const vb__param params[3] = {
         {"path", VB__ARG_STR, 0}, {"property", VB__ARG_STR, 0}, {"value", VB__ARG_ANY, 0}};
     vb__span v[3];
-    const char *prop;
+    const char *prop = vb__qmp_qom_args(r, s, args, params, 3, v);
     vb_error e;
     int64_t iv = 0;
     uint64_t uv;
-    if (!vb__args(r, args, has_args, params, 3, v) || !vb__qmp_path(r, s, v[0]) ||
-        !(prop = vb__qmp_prop(r, s->dev, v[1])))
-        return 0;
+    if (!prop) return vb__fx_none;
     if (vb__prop_find(s->dev, prop, vb__strlen(prop)) == VB__PROP_INTERVAL &&
         vb__json_integer(r->in, v[2], &iv, &uv) != 1) {
         vb__reply_bad_type(r, prop, "integer");
-        return 0;
+        return vb__fx_none;
     }
     if (vb__prop_set_check(s->dev, prop, vb__strlen(prop), iv, &e) != VB_OK) {
         vb__reply_error(r, &e);
-        return 0;
+        return vb__fx_none;
     }
     vb__reply_empty(r);
-    if (apply) vb_prop_set_int(s->dev, prop, vb__strlen(prop), iv, &e);
-    return 1;
+    return vb__fx(VB__FX_INTERVAL, iv); /* the only writable property */
 }
 
-static void vb__qmp_qom_list(vb__reply *r, vb_qmp *s, vb__span args, int has_args)
+static vb__effect vb__qmp_qom_list(vb__reply *r, vb_qmp *s, vb__span args)
 {
     static const vb__param params[1] = {{"path", VB__ARG_STR, 0}};
     vb__span v[1];
     const char *name;
     unsigned i;
-    if (!vb__args(r, args, has_args, params, 1, v) || !vb__qmp_path(r, s, v[0])) return;
+    if (!vb__args(r, args, params, 1, v) || !vb__qmp_path(r, s, v[0])) return vb__fx_none;
     vb__reply_return(r);
     vb__put(&r->o, "[", 1);
     for (i = 0; (name = vb_prop_name(s->dev, i)) != 0; i++) {
@@ -3005,6 +3162,7 @@ static void vb__qmp_qom_list(vb__reply *r, vb_qmp *s, vb__span args, int has_arg
     vb__newline(&r->o, r->flags, 1);
     vb__put(&r->o, "]", 1);
     vb__reply_end(r);
+    return vb__fx_none;
 }
 
 static uint64_t vb__actual_bytes(const vb_device *d)
@@ -3013,77 +3171,229 @@ static uint64_t vb__actual_bytes(const vb_device *d)
     return d->ram_size > held ? d->ram_size - held : 0;
 }
 
-static void vb__qmp_query_balloon(vb__reply *r, vb_qmp *s, vb__span args, int has_args)
+static vb__effect vb__qmp_query_balloon(vb__reply *r, vb_qmp *s, vb__span args)
 {
-    if (!vb__args(r, args, has_args, 0, 0, 0)) return;
+    if (!vb__args(r, args, 0, 0, 0)) return vb__fx_none;
     vb__reply_return(r);
     vb__put(&r->o, "{", 1);
     vb__member(&r->o, r->flags, 2, 1, "actual");
     vb__put_u64(&r->o, vb__actual_bytes(s->dev));
     vb__close(&r->o, r->flags, 1);
     vb__reply_end(r);
+    return vb__fx_none;
 }
 
-static int vb__qmp_balloon(vb__reply *r, vb_qmp *s, vb__span args, int has_args, int apply)
+static vb__effect vb__qmp_balloon(vb__reply *r, vb_qmp *s, vb__span args)
 {
     static const vb__param params[1] = {{"value", VB__ARG_INT, 0}};
     vb__span v[1];
     int64_t target = 0;
     uint64_t u, total = s->dev->ram_size;
-    if (!vb__args(r, args, has_args, params, 1, v)) return 0;
+    if (!vb__args(r, args, params, 1, v)) return vb__fx_none;
     vb__json_integer(r->in, v[0], &target, &u);
     if (target <= 0) {
         vb__reply_generic(r, "Parameter 'target' expects a size");
-        return 0;
+        return vb__fx_none;
     }
     vb__reply_empty(r);
-    if (apply) {
-        if ((uint64_t)target > total) target = (int64_t)total;
-        vb_set_target_pages(s->dev, (uint32_t)((total - (uint64_t)target) >> VB_PAGE_SHIFT));
+    if ((uint64_t)target > total) target = (int64_t)total;
+    return vb__fx(VB__FX_TARGET, (int64_t)((total - (uint64_t)target) >> VB_PAGE_SHIFT));
+}
+
+/* qmp_capabilities' "enable": a list of QMPCapability, of which only "oob" exists. 0 after
+   replying with the error of the first bad element. */
+static int vb__qmp_caps_enable(vb__reply *r, vb__span list)
+{
+    size_t pos;
+    uint64_t i = 0;
+    for (pos = vb__skip_ws(r->in, list.at + 1); r->in[pos] != ']'; i++) {
+        vb__span e;
+        e.at = pos;
+        e.end = vb__json_skip(r->in, pos);
+        if (!vb__is_string(r->in, e)) {
+            vb__reply_error_begin(r, "GenericError");
+            vb__puts(&r->o, "Invalid parameter type for 'enable[");
+            vb__put_u64(&r->o, i);
+            vb__puts(&r->o, "]', expected: string");
+            vb__reply_error_end(r);
+            return 0;
+        }
+        if (!vb__str_is(r->in, e, "oob")) { /* QEMU >= 6.2 names a list element 'null' */
+            vb__reply_error_quote(r, "GenericError", "Parameter 'null' does not accept value '", e, "'");
+            return 0;
+        }
+        pos = vb__skip_ws(r->in, e.end);
+        if (r->in[pos] == ',') pos = vb__skip_ws(r->in, pos + 1);
     }
     return 1;
 }
 
 /* Arguments are checked before the handler runs, so they win over "already complete". */
-static int vb__qmp_capabilities(vb__reply *r, vb_qmp *s, vb__span args, int has_args, int apply)
+static vb__effect vb__qmp_capabilities(vb__reply *r, vb_qmp *s, vb__span args)
 {
     static const vb__param params[1] = {{"enable", VB__ARG_ARRAY, 1}};
-    vb__span v[1] = {{0, 0}};
-    if (!vb__args(r, args, has_args, params, 1, v)) return 0;
-    if (v[0].end) { /* a list of QMPCapability: only "oob" exists */
-        size_t pos;
-        uint64_t i = 0;
-        for (pos = vb__skip_ws(r->in, v[0].at + 1); r->in[pos] != ']'; i++) {
-            vb__span e;
-            e.at = pos;
-            e.end = vb__json_skip(r->in, pos);
-            if (!vb__is_string(r->in, e)) {
-                vb__reply_error_begin(r, "GenericError");
-                vb__puts(&r->o, "Invalid parameter type for 'enable[");
-                vb__put_u64(&r->o, i);
-                vb__puts(&r->o, "]', expected: string");
-                vb__reply_error_end(r);
-                return 0;
-            }
-            if (!vb__str_is(r->in, e, "oob")) { /* QEMU >= 6.2 names a list element 'null' */
-                vb__reply_error_quote(r, "GenericError", "Parameter 'null' does not accept value '", e, "'");
-                return 0;
-            }
-            pos = vb__skip_ws(r->in, e.end);
-            if (r->in[pos] == ',') pos = vb__skip_ws(r->in, pos + 1);
-        }
-    }
+    vb__span v[1];
+    if (!vb__args(r, args, params, 1, v) || (v[0].end && !vb__qmp_caps_enable(r, v[0])))
+        return vb__fx_none;
     if (s->negotiated && !(s->flags & VB_QMP_NO_NEGOTIATION)) {
         vb_error e;
         vb__error(&e, "CommandNotFound", "Capabilities negotiation is already complete, command ignored",
                   0, 0, 0, 0, 0, 0);
         vb__reply_error(r, &e);
-        return 0;
+        return vb__fx_none;
     }
     vb__reply_empty(r);
-    if (apply) s->negotiated = 1;
-    return 1;
+    return vb__fx(VB__FX_NEGOTIATED, 1);
 }
+
+typedef vb__effect (*vb__handler)(vb__reply *r, vb_qmp *s, vb__span args);
+
+/* The commands; only qmp_capabilities may run before the negotiation. */
+static const struct vb__command {
+    const char *name;
+    vb__handler run;
+    int anytime;
+} vb__commands[] = {
+    {"qmp_capabilities", vb__qmp_capabilities, 1},
+    {"qom-get", vb__qmp_qom_get, 0},
+    {"qom-set", vb__qmp_qom_set, 0},
+    {"qom-list", vb__qmp_qom_list, 0},
+    {"query-balloon", vb__qmp_query_balloon, 0},
+    {"balloon", vb__qmp_balloon, 0},
+};
+
+static vb__effect vb__qmp_dispatch(vb__reply *r, vb_qmp *s, const vb_qmp_command *c)
+{
+    const struct vb__command *cmd = 0;
+    unsigned i;
+    for (i = 0; i < sizeof vb__commands / sizeof vb__commands[0] && !cmd; i++)
+        if (vb__str_is(r->in, c->name, vb__commands[i].name)) cmd = &vb__commands[i];
+    if (!(cmd && cmd->anytime) && !s->negotiated && !(s->flags & VB_QMP_NO_NEGOTIATION)) {
+        vb_error e;
+        vb__error(&e, "CommandNotFound", "Expecting capabilities negotiation with 'qmp_capabilities'",
+                  0, 0, 0, 0, 0, 0);
+        vb__reply_error(r, &e);
+        return vb__fx_none;
+    }
+    if (!cmd) {
+        vb__reply_error_quote(r, "CommandNotFound", "The command ", c->name, " has not been found");
+        return vb__fx_none;
+    }
+    return cmd->run(r, s, c->args);
+}
+
+static void vb__qmp_apply(vb_qmp *s, vb__effect fx)
+{
+    if (fx.kind == VB__FX_INTERVAL) vb_set_poll_interval(s->dev, fx.value, 0);
+    else if (fx.kind == VB__FX_TARGET) vb_set_target_pages(s->dev, (uint32_t)fx.value);
+    else if (fx.kind == VB__FX_NEGOTIATED) s->negotiated = 1;
+}
+
+/* ---- the envelope: one JSON object {"execute": ..., "arguments": ..., "id": ...} --------------- */
+
+static void vb__reply_init(vb__reply *r, const char *in, unsigned qmp_flags, char *buf, size_t cap)
+{
+    vb__out_init(&r->o, buf, cap);
+    r->flags = (qmp_flags & VB_QMP_PRETTY) ? VB_JSON_PRETTY : 0;
+    r->in = in;
+    r->has_id = 0;
+}
+
+/* The whole input is one valid JSON value; else 0 after replying with QEMU's parse error. A NUL
+   inside is refused, so that the validated text may be walked without bounds checks. */
+static int vb__qmp_valid(vb__reply *r, size_t len)
+{
+    vb__json j;
+    size_t pos;
+    j.s = r->in;
+    j.len = len;
+    j.pos = j.tok_at = j.tok_len = 0;
+    j.why = j.after = 0;
+    for (pos = 0; pos < len; pos++)
+        if (!r->in[pos]) break;
+    if (pos < len) vb__json_fail(&j, "invalid character");
+    else if (vb__json_value(&j)) vb__json_ws(&j);
+    if (!j.why && j.pos != len) vb__json_fail(&j, "trailing characters after the value");
+    if (!j.why) return 1;
+    vb__reply_error_begin(r, "GenericError");
+    vb__puts(&r->o, "JSON parse error, ");
+    vb__put_utf8(&r->o, j.why, vb__strlen(j.why));
+    vb__put_utf8(&r->o, r->in + j.tok_at, j.tok_len);
+    vb__put_utf8(&r->o, j.after, vb__strlen(j.after));
+    vb__reply_error_end(r);
+    return 0;
+}
+
+/* The members of the command object. QEMU checks them in its QDict's order (hash buckets; the
+   later key first within one); the last of duplicate keys is the value. The first bad member in
+   that order is returned in *bad with its bucket. */
+static void vb__qmp_members(const char *in, vb_qmp_command *c, vb__span *bad, unsigned *bad_bucket)
+{
+    vb__span key, val;
+    size_t pos = vb__skip_ws(in, 0) + 1;
+    while (vb__json_member(in, &pos, &key, &val)) {
+        if (vb__str_is(in, key, "execute")) {
+            c->name = val;
+        } else if (vb__str_is(in, key, "arguments")) {
+            c->args = val;
+        } else if (vb__str_is(in, key, "id")) {
+            c->id = val;
+        } else {
+            unsigned b = vb__qdict_bucket(in, key);
+            if (!bad->end || b <= *bad_bucket) {
+                *bad = key;
+                *bad_bucket = b;
+            }
+        }
+    }
+}
+
+/* The envelope's errors in QEMU's order; 0 after replying with the first. A member of the
+   wrong type wins over an unexpected one only if it comes first in the QDict. */
+static int vb__qmp_envelope_ok(vb__reply *r, const vb_qmp_command *c, vb__span bad, unsigned bad_bucket)
+{
+    const char *why = 0;
+    if (c->name.end && !vb__is_string(c->in, c->name) &&
+        (!bad.end || vb__qdict_bucket_lit("execute") < bad_bucket))
+        why = "QMP input member 'execute' must be a string";
+    else if (c->args.end && c->in[c->args.at] != '{' &&
+             (!bad.end || vb__qdict_bucket_lit("arguments") < bad_bucket))
+        why = "QMP input member 'arguments' must be an object";
+    else if (bad.end)
+        vb__reply_error_quote(r, "GenericError", "QMP input member '", bad, "' is unexpected");
+    else if (!c->name.end)
+        why = "QMP input lacks member 'execute'";
+    if (why) vb__reply_generic(r, why);
+    return !why && !bad.end;
+}
+
+/* Validate the input as a command and fill *c; 0 after replying with the error. The monitor
+   takes the "id" before anything else, so every later error carries it. */
+static int vb__qmp_envelope(vb__reply *r, size_t len, vb_qmp_command *c)
+{
+    vb__span bad = {0, 0};
+    unsigned bad_bucket = 0;
+    VB_MEMSET(c, 0, sizeof *c); /* every span absent */
+    c->in = r->in;
+    if (!vb__qmp_valid(r, len)) return 0;
+    if (r->in[vb__skip_ws(r->in, 0)] != '{') {
+        vb__reply_generic(r, "QMP input must be a JSON object");
+        return 0;
+    }
+    vb__qmp_members(r->in, c, &bad, &bad_bucket);
+    r->id = c->id;
+    r->has_id = c->id.end != 0;
+    return vb__qmp_envelope_ok(r, c, bad, bad_bucket);
+}
+
+static int vb__blank(const char *in, size_t len)
+{
+    size_t pos = 0;
+    while (pos < len && vb__ws_char(in[pos])) pos++;
+    return pos == len;
+}
+
+/* ---- the public API -------------------------------------------------------------------------- */
 
 VB_API void vb_qmp_init(vb_qmp *s, vb_device *dev, unsigned flags)
 {
@@ -3116,154 +3426,128 @@ VB_API size_t vb_qmp_greeting(const vb_qmp *s, char *buf, size_t cap)
 
 VB_API size_t vb_qmp_execute(vb_qmp *s, const char *in, size_t len, char *buf, size_t cap)
 {
-    vb__json j;
     vb__reply r;
-    vb__span key, val, exec = {0, 0}, args = {0, 0}, bad = {0, 0};
-    size_t pos;
-    unsigned bad_bucket = 0;
-    int has_args = 0, done = 0;
-
-    j.s = in;
-    j.len = len;
-    j.pos = j.tok_at = j.tok_len = 0;
-    j.why = j.after = 0;
-    vb__out_init(&r.o, buf, cap);
-    r.flags = (s->flags & VB_QMP_PRETTY) ? VB_JSON_PRETTY : 0;
-    r.in = in;
-    r.has_id = 0;
-    vb__json_ws(&j);
-    if (j.pos == len) return vb__out_end(&r.o);
-    /* The validated text may be walked without bounds checks, except for a NUL inside it. */
-    for (pos = 0; pos < len; pos++)
-        if (!in[pos]) break;
-    if (pos == len && vb__json_value(&j)) vb__json_ws(&j);
-    if (pos < len || j.why || j.pos != len) {
-        if (pos < len) vb__json_fail(&j, "invalid character");
-        else if (!j.why) vb__json_fail(&j, "trailing characters after the value");
-        vb__reply_error_begin(&r, "GenericError");
-        vb__puts(&r.o, "JSON parse error, ");
-        vb__put_utf8(&r.o, j.why, vb__strlen(j.why));
-        vb__put_utf8(&r.o, in + j.tok_at, j.tok_len);
-        vb__put_utf8(&r.o, j.after, vb__strlen(j.after));
-        vb__reply_error_end(&r);
-        return vb__out_end(&r.o);
-    }
-    pos = vb__skip_ws(in, 0);
-    if (in[pos] != '{') {
-        vb__reply_generic(&r, "QMP input must be a JSON object");
-        return vb__out_end(&r.o);
-    }
-    /* The monitor takes the id first, so every later error carries it. */
-    pos++;
-    while (vb__json_member(in, &pos, &key, &val))
-        if (vb__str_is(in, key, "id")) {
-            r.id = val;
-            r.has_id = 1;
-        }
-    /* QEMU checks the members in its QDict's order (hash buckets; the later key first within
-       one); the last of duplicate keys is the value. Report the first bad one in that order. */
-    pos = vb__skip_ws(in, 0) + 1;
-    while (vb__json_member(in, &pos, &key, &val)) {
-        if (vb__str_is(in, key, "execute")) {
-            exec = val;
-        } else if (vb__str_is(in, key, "arguments")) {
-            args = val;
-            has_args = 1;
-        } else if (!vb__str_is(in, key, "id")) {
-            unsigned b = vb__qdict_bucket(in, key);
-            if (!bad.end || b <= bad_bucket) {
-                bad = key;
-                bad_bucket = b;
-            }
-        }
-    }
-    if (exec.end && !vb__is_string(in, exec) && (!bad.end || vb__qdict_bucket_lit("execute") < bad_bucket)) {
-        vb__reply_generic(&r, "QMP input member 'execute' must be a string");
-        return vb__out_end(&r.o);
-    }
-    if (has_args && in[args.at] != '{' && (!bad.end || vb__qdict_bucket_lit("arguments") < bad_bucket)) {
-        vb__reply_generic(&r, "QMP input member 'arguments' must be an object");
-        return vb__out_end(&r.o);
-    }
-    if (bad.end) {
-        vb__reply_error_quote(&r, "GenericError", "QMP input member '", bad, "' is unexpected");
-        return vb__out_end(&r.o);
-    }
-    if (!exec.end) {
-        vb__reply_generic(&r, "QMP input lacks member 'execute'");
-        return vb__out_end(&r.o);
-    }
-    if (vb__str_is(in, exec, "qmp_capabilities")) {
-        done = vb__qmp_capabilities(&r, s, args, has_args, 0);
-    } else if (!s->negotiated && !(s->flags & VB_QMP_NO_NEGOTIATION)) {
-        vb_error e;
-        vb__error(&e, "CommandNotFound", "Expecting capabilities negotiation with 'qmp_capabilities'",
-                  0, 0, 0, 0, 0, 0);
-        vb__reply_error(&r, &e);
-    } else if (vb__str_is(in, exec, "qom-get")) {
-        vb__qmp_qom_get(&r, s, args, has_args);
-    } else if (vb__str_is(in, exec, "qom-set")) {
-        done = vb__qmp_qom_set(&r, s, args, has_args, 0);
-    } else if (vb__str_is(in, exec, "qom-list")) {
-        vb__qmp_qom_list(&r, s, args, has_args);
-    } else if (vb__str_is(in, exec, "query-balloon")) {
-        vb__qmp_query_balloon(&r, s, args, has_args);
-    } else if (vb__str_is(in, exec, "balloon")) {
-        done = vb__qmp_balloon(&r, s, args, has_args, 0);
-    } else {
-        vb__reply_error_quote(&r, "CommandNotFound", "The command ", exec, " has not been found");
-    }
-    /* A command with an effect runs only once its whole reply is known to fit. */
-    if (done && r.o.len < r.o.cap) {
-        vb__reply again; /* the same command again, now for its effect; its text goes nowhere */
-        vb__out_init(&again.o, 0, 0);
-        again.flags = r.flags;
-        again.in = r.in;
-        again.id = r.id;
-        again.has_id = r.has_id;
-        if (vb__str_is(in, exec, "qom-set")) vb__qmp_qom_set(&again, s, args, has_args, 1);
-        else if (vb__str_is(in, exec, "balloon")) vb__qmp_balloon(&again, s, args, has_args, 1);
-        else vb__qmp_capabilities(&again, s, args, has_args, 1);
-    }
+    vb_qmp_command c;
+    vb__effect fx = vb__fx_none;
+    vb__reply_init(&r, in, s->flags, buf, cap);
+    if (vb__blank(in, len)) return vb__out_end(&r.o);
+    if (vb__qmp_envelope(&r, len, &c)) fx = vb__qmp_dispatch(&r, s, &c);
+    if (r.o.len < r.o.cap) vb__qmp_apply(s, fx); /* transactional: only a reply that fits */
     return vb__out_end(&r.o);
 }
 
-VB_API size_t vb_qmp_frame(const char *buf, size_t len)
+VB_API int vb_qmp_parse(const char *in, size_t len, vb_qmp_command *cmd)
 {
-    size_t pos = 0, depth = 0;
-    char quote = 0;
-    while (pos < len && (buf[pos] == ' ' || buf[pos] == '\t' || buf[pos] == '\n' || buf[pos] == '\r'))
-        pos++;
-    if (pos == len) return 0;
-    if (buf[pos] == '}' || buf[pos] == ']') return pos + 1; /* stray: framed alone */
-    if (buf[pos] != '{' && buf[pos] != '[' && buf[pos] != '"' && buf[pos] != '\'') {
-        /* a bare scalar (or garbage) ends at whitespace or a bracket */
-        for (; pos < len; pos++)
-            if (buf[pos] == ' ' || buf[pos] == '\t' || buf[pos] == '\n' || buf[pos] == '\r' ||
-                buf[pos] == '{' || buf[pos] == '[' || buf[pos] == '}' || buf[pos] == ']')
-                return pos;
-        return 0;
+    vb__reply r;
+    vb__reply_init(&r, in, 0, 0, 0); /* the errors go nowhere */
+    return vb__qmp_envelope(&r, len, cmd);
+}
+
+VB_API int vb_qmp_command_is(const vb_qmp_command *cmd, const char *name)
+{
+    return cmd->name.end != 0 && vb__str_is(cmd->in, cmd->name, name);
+}
+
+/* The value of the argument `name` (the last of duplicates, as in a QDict); end 0: absent. */
+static vb__span vb__arg_find(const vb_qmp_command *c, const char *name)
+{
+    vb__param p;
+    vb__span v;
+    p.name = name;
+    p.type = VB__ARG_ANY;
+    p.optional = 1;
+    vb__args_collect(c->in, c->args, &p, 1, &v);
+    return v;
+}
+
+VB_API int vb_qmp_arg_int(vb_qmp_command *cmd, const char *name, int64_t *value)
+{
+    vb__span v = vb__arg_find(cmd, name);
+    int64_t i;
+    uint64_t u;
+    if (!v.end) return 0;
+    if (vb__json_integer(cmd->in, v, &i, &u) == 1) {
+        if (value) *value = i;
+        return 1;
     }
+    if (!cmd->bad_key.end && !cmd->bad_param) cmd->bad_param = name;
+    return -1;
+}
+
+VB_API int vb_qmp_args_only(vb_qmp_command *cmd, const char *const *names, size_t n)
+{
+    vb__span key, val;
+    size_t pos = cmd->args.at + 1, i;
+    while (cmd->args.end && vb__json_member(cmd->in, &pos, &key, &val)) {
+        for (i = 0; i < n && !vb__str_is(cmd->in, key, names[i]); i++) {}
+        if (i == n) {
+            if (!cmd->bad_key.end && !cmd->bad_param) cmd->bad_key = key;
+            return 0;
+        }
+    }
+    return 1;
+}
+
+VB_API size_t vb_qmp_reply(const vb_qmp *s, const vb_qmp_command *cmd, const char *error,
+                           char *buf, size_t cap)
+{
+    vb__reply r;
+    vb__reply_init(&r, cmd->in, s ? s->flags : 0u, buf, cap);
+    r.id = cmd->id;
+    r.has_id = cmd->id.end != 0;
+    if (cmd->bad_param) vb__reply_bad_type(&r, cmd->bad_param, "integer");
+    else if (cmd->bad_key.end) vb__reply_unexpected(&r, cmd->bad_key);
+    else if (error) vb__reply_generic(&r, error);
+    else vb__reply_empty(&r);
+    return vb__out_end(&r.o);
+}
+
+/* ---- stream framing -------------------------------------------------------------------------- */
+
+/* A bare scalar (or garbage) ends at whitespace or a bracket. */
+static size_t vb__frame_scalar(const char *buf, size_t pos, size_t len)
+{
+    for (; pos < len; pos++)
+        if (vb__ws_char(buf[pos]) || buf[pos] == '{' || buf[pos] == '[' || buf[pos] == '}' ||
+            buf[pos] == ']')
+            return pos;
+    return 0;
+}
+
+/* A container or a string ends where its brackets balance, outside strings. */
+static size_t vb__frame_nested(const char *buf, size_t pos, size_t len)
+{
+    size_t depth = 0;
+    char quote = 0;
     for (; pos < len; pos++) {
         char c = buf[pos];
         if (quote) {
             if (c == '\\') pos++;
-            else if (c == quote) {
-                quote = 0;
-                if (depth == 0) return pos + 1;
-            }
+            else if (c == quote) quote = 0;
+            if (!quote && depth == 0) return pos + 1; /* a top-level string */
         } else if (c == '"' || c == '\'') {
             quote = c;
         } else if (c == '{' || c == '[') {
             depth++;
-        } else if (c == '}' || c == ']') {
-            if (--depth == 0) return pos + 1;
+        } else if ((c == '}' || c == ']') && --depth == 0) {
+            return pos + 1;
         }
     }
     return 0;
 }
 
-VB_API size_t vb_qmp_event_balloon_change(const vb_qmp *s, int64_t seconds, int64_t micros,
+VB_API size_t vb_qmp_frame(const char *buf, size_t len)
+{
+    size_t pos = 0;
+    while (pos < len && vb__ws_char(buf[pos])) pos++;
+    if (pos == len) return 0;
+    if (buf[pos] == '}' || buf[pos] == ']') return pos + 1; /* stray: framed alone */
+    if (buf[pos] != '{' && buf[pos] != '[' && buf[pos] != '"' && buf[pos] != '\'')
+        return vb__frame_scalar(buf, pos, len);
+    return vb__frame_nested(buf, pos, len);
+}
+
+VB_API size_t vb_qmp_event_balloon_change(const vb_device *dev, int64_t seconds, int64_t micros,
                                            char *buf, size_t cap)
 {
     vb__out o;
@@ -3273,7 +3557,7 @@ VB_API size_t vb_qmp_event_balloon_change(const vb_qmp *s, int64_t seconds, int6
     vb__puts(&o, ", \"microseconds\": ");
     vb__put_i64(&o, micros);
     vb__puts(&o, "}, \"event\": \"BALLOON_CHANGE\", \"data\": {\"actual\": ");
-    vb__put_u64(&o, vb__actual_bytes(s->dev));
+    vb__put_u64(&o, vb__actual_bytes(dev));
     vb__puts(&o, "}}");
     return vb__out_end(&o);
 }

@@ -54,7 +54,6 @@
 #define VBALLOON_IMPLEMENTATION
 #include "vballoon.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -431,7 +430,7 @@ static void event_balloon_change(vmm *v)
     int64_t s, us;
     size_t n;
     wall_now(v, &s, &us); /* stamped now, even if it has to wait */
-    n = vb_qmp_event_balloon_change(&v->mon[0].qmp, s, us, t->line, sizeof t->line);
+    n = vb_qmp_event_balloon_change(&v->dev, s, us, t->line, sizeof t->line);
     t->len = n < sizeof t->line ? n : sizeof t->line - 1;
     if (t->open) {
         t->pending = 1;
@@ -985,10 +984,9 @@ static void run_timers(vmm *v, guest *g, uint64_t until)
 
 #define ADVANCE_MAX_MS (UINT64_C(366) * 86400u * 1000u) /* at most a year per command */
 
-/* A reply echoes at most the command's own text ("id", a path in an error), escaped in at most
-   6 bytes per byte, around less than 4 KiB of its own: this buffer always holds it. (vb_qmp_execute
-   would not run a command whose reply does not fit, so a smaller buffer would be safe too.) */
-#define REPLY_MAX (4096u + 6u * INPUT_MAX)
+/* Every reply fits, even a pretty one echoing a deeply nested "id" (vb_qmp_execute would not run
+   a command whose reply does not fit, so a smaller buffer would be safe too). */
+#define REPLY_MAX VB_QMP_REPLY_BOUND(INPUT_MAX, VB_QMP_PRETTY)
 
 static char reply[REPLY_MAX];
 
@@ -1011,199 +1009,54 @@ static void paste_fixup(char *buf, size_t len)
     }
 }
 
-/* --- just enough JSON to recognise x-advance-clock (vb_qmp answers everything else) --- */
-
-typedef struct jr {
-    const char *p, *end;
-} jr;
-
-static void jr_ws(jr *r)
+/* x-advance-clock {"seconds": N, "ms": N}, either or both: 1 and the total in *ms; else 0 and
+   the error in *why (NULL: an argument error that vb_qmp_reply reports). */
+static int advance_args(vb_qmp_command *c, uint64_t *ms, const char **why)
 {
-    while (r->p < r->end && (*r->p == ' ' || *r->p == '\t' || *r->p == '\n' || *r->p == '\r'))
-        r->p++;
-}
-
-static int jr_char(jr *r, char c)
-{
-    jr_ws(r);
-    if (r->p < r->end && *r->p == c) {
-        r->p++;
-        return 1;
-    }
-    return 0;
-}
-
-/* A string's raw text (escapes left as they are), in "..." or QEMU's '...'. */
-static int jr_string(jr *r, const char **s, size_t *n)
-{
-    char quote;
-    jr_ws(r);
-    if (r->p >= r->end || (*r->p != '"' && *r->p != '\'')) return 0;
-    quote = *r->p++;
-    *s = r->p;
-    while (r->p < r->end && *r->p != quote) {
-        if (*r->p == '\\' && r->end - r->p < 2) return 0;
-        r->p += *r->p == '\\' ? 2 : 1;
-    }
-    if (r->p >= r->end) return 0;
-    *n = (size_t)(r->p++ - *s);
-    return 1;
-}
-
-static int jr_is(const char *s, size_t n, const char *lit)
-{
-    return strlen(lit) == n && !memcmp(s, lit, n);
-}
-
-/* Skip one value of any type. */
-static int jr_skip(jr *r, int depth)
-{
-    const char *s;
-    size_t n;
-    jr_ws(r);
-    if (r->p >= r->end || depth > 32) return 0;
-    if (*r->p == '"' || *r->p == '\'') return jr_string(r, &s, &n);
-    if (*r->p == '{' || *r->p == '[') {
-        char close = *r->p++ == '{' ? '}' : ']';
-        if (jr_char(r, close)) return 1;
-        do {
-            if (close == '}' && !(jr_string(r, &s, &n) && jr_char(r, ':'))) return 0;
-            if (!jr_skip(r, depth + 1)) return 0;
-        } while (jr_char(r, ','));
-        return jr_char(r, close);
-    }
-    s = r->p; /* a number or a literal */
-    while (r->p < r->end && (isalnum((unsigned char)*r->p) || (*r->p && strchr("+-.", *r->p))))
-        r->p++;
-    return r->p > s;
-}
-
-typedef struct advance {
-    uint64_t ms;
-    const char *id; /* the command's "id", echoed in the reply as written */
-    size_t id_len;
-    char error[128]; /* non-empty: reply with this GenericError */
-} advance;
-
-/* A non-negative JSON integer argument, scaled to ms and added to a->ms. */
-static void advance_arg(jr *r, const char *name, uint64_t scale, advance *a)
-{
-    uint64_t v = 0;
-    const char *start;
-    jr_ws(r);
-    start = r->p;
-    while (r->p < r->end && *r->p >= '0' && *r->p <= '9' && v <= ADVANCE_MAX_MS)
-        v = v * 10u + (uint64_t)(*r->p++ - '0');
-    if (r->p == start || (r->p < r->end && *r->p && strchr("-+.eE", *r->p))) {
-        snprintf(a->error, sizeof a->error, "Invalid parameter type for '%s', expected: integer",
-                 name);
-        r->p = start;
-        jr_skip(r, 0);
-        return;
-    }
-    while (r->p < r->end && *r->p >= '0' && *r->p <= '9') r->p++; /* far too big anyway */
-    if (v > ADVANCE_MAX_MS / scale || a->ms + v * scale > ADVANCE_MAX_MS)
-        snprintf(a->error, sizeof a->error, "Parameter '%s' expects at most one year of time",
-                 name);
-    else
-        a->ms += v * scale;
-}
-
-/* 1 if `in` is a well-formed x-advance-clock command (then `a` says what to do), else 0. */
-static int parse_advance(const char *in, size_t len, advance *a)
-{
-    jr r = {in, in + len}, args = {0, 0};
-    const char *s;
-    size_t n;
-    int is_advance = 0;
-
-    memset(a, 0, sizeof *a);
-    if (!jr_char(&r, '{')) return 0;
-    if (!jr_char(&r, '}')) {
-        do {
-            if (!jr_string(&r, &s, &n) || !jr_char(&r, ':')) return 0;
-            jr_ws(&r);
-            if (jr_is(s, n, "execute")) {
-                const char *cmd;
-                size_t cmd_len;
-                if (!jr_string(&r, &cmd, &cmd_len)) return 0;
-                is_advance = jr_is(cmd, cmd_len, "x-advance-clock");
-                continue;
-            }
-            if (jr_is(s, n, "arguments")) args.p = r.p;
-            if (jr_is(s, n, "id")) a->id = r.p;
-            if (!jr_skip(&r, 0)) return 0;
-            if (jr_is(s, n, "arguments")) args.end = r.p;
-            if (jr_is(s, n, "id")) a->id_len = (size_t)(r.p - a->id);
-        } while (jr_char(&r, ','));
-        if (!jr_char(&r, '}')) return 0;
-    }
-    if (!is_advance) return 0;
-
-    /* {"seconds": N} and/or {"ms": N}; anything else is an error, as QMP's argument checks. */
-    if (!args.p || !jr_char(&args, '{')) {
-        snprintf(a->error, sizeof a->error, "Parameter 'seconds' is missing");
-        return 1;
-    }
-    if (jr_char(&args, '}')) {
-        snprintf(a->error, sizeof a->error, "Parameter 'seconds' is missing");
-        return 1;
-    }
-    do {
-        if (!jr_string(&args, &s, &n) || !jr_char(&args, ':')) return 0;
-        if (jr_is(s, n, "seconds")) advance_arg(&args, "seconds", 1000u, a);
-        else if (jr_is(s, n, "ms")) advance_arg(&args, "ms", 1u, a);
-        else
-            snprintf(a->error, sizeof a->error, "Parameter '%.*s' is unexpected",
-                     (int)(n < 64 ? n : 64), s);
-        if (a->error[0]) return 1;
-    } while (jr_char(&args, ','));
-    return 1;
-}
-
-/* The reply to x-advance-clock, in vb_qmp's style: {"return": {}} or an error, then the "id". */
-static void advance_reply(const vmm *v, monitor *m, const advance *a)
-{
-    int pretty = v->opt.pretty, n;
-    if (a->error[0])
-        n = snprintf(reply, sizeof reply,
-                     pretty ? "{\n    \"error\": {\n        \"class\": \"GenericError\",\n"
-                              "        \"desc\": \"%s\"\n    }"
-                            : "{\"error\": {\"class\": \"GenericError\", \"desc\": \"%s\"}",
-                     a->error);
-    else
-        n = snprintf(reply, sizeof reply, "%s",
-                     pretty ? "{\n    \"return\": {\n    }" : "{\"return\": {}");
-    if (n > 0 && a->id) /* at most INPUT_MAX bytes: fits (see REPLY_MAX) */
-        n += snprintf(reply + n, sizeof reply - (size_t)n,
-                      pretty ? ",\n    \"id\": %.*s" : ", \"id\": %.*s", (int)a->id_len, a->id);
-    if (n > 0) n += snprintf(reply + n, sizeof reply - (size_t)n, pretty ? "\n}" : "}");
-    if (n < 0) die("snprintf");
-    put_line(m, reply, (size_t)n);
+    static const char *const names[] = {"seconds", "ms"};
+    int64_t sec = 0, msec = 0;
+    int has_sec = vb_qmp_arg_int(c, "seconds", &sec), has_ms = vb_qmp_arg_int(c, "ms", &msec);
+    *why = NULL;
+    if (has_sec < 0 || has_ms < 0 || !vb_qmp_args_only(c, names, 2)) return 0;
+    if (!has_sec && !has_ms) *why = "Parameter 'seconds' is missing";
+    else if (sec < 0) *why = "Invalid parameter type for 'seconds', expected: integer";
+    else if (msec < 0) *why = "Invalid parameter type for 'ms', expected: integer";
+    else if ((uint64_t)sec > ADVANCE_MAX_MS / 1000u)
+        *why = "Parameter 'seconds' expects at most one year of time";
+    else if ((uint64_t)msec > ADVANCE_MAX_MS - (uint64_t)sec * 1000u)
+        *why = "Parameter 'ms' expects at most one year of time";
+    *ms = (uint64_t)sec * 1000u + (uint64_t)msec;
+    return !*why;
 }
 
 /* One framed command: answer it, then let the machine react (a new interval polls at once, a
-   balloon target interrupts the guest). */
+   balloon target interrupts the guest). The sim's own x-advance-clock runs the clock first,
+   so that what it sets off (events, polls) is printed before its reply, as QEMU would. */
 static void handle_command(vmm *v, guest *g, monitor *m, const char *cmd, size_t len)
 {
-    advance a;
+    vb_qmp_command c;
     int negotiated = (m->qmp.flags & VB_QMP_NO_NEGOTIATION) || m->qmp.negotiated;
+    size_t n;
 
-    if (v->opt.virtual_clock && negotiated && parse_advance(cmd, len, &a)) {
-        if (!a.error[0]) {
-            uint64_t target = v->clock_ms + a.ms;
-            say(v, "host", "advancing the clock by %" PRIu64 " ms", a.ms);
+    if (v->opt.virtual_clock && negotiated && vb_qmp_parse(cmd, len, &c) &&
+        vb_qmp_command_is(&c, "x-advance-clock")) {
+        uint64_t ms;
+        const char *why;
+        int ok = advance_args(&c, &ms, &why);
+        n = vb_qmp_reply(&m->qmp, &c, why, reply, sizeof reply);
+        if (ok && n < sizeof reply) {
+            uint64_t target = v->clock_ms + ms;
+            say(v, "host", "advancing the clock by %" PRIu64 " ms", ms);
             run_timers(v, g, target);
             v->clock_ms = target;
         }
-        advance_reply(v, m, &a);
     } else {
-        size_t n = vb_qmp_execute(&m->qmp, cmd, len, reply, sizeof reply);
-        if (n >= sizeof reply) /* cannot happen (see REPLY_MAX); the command was not run */
-            fprintf(stderr, "vballoon-sim: reply too long, command ignored\n");
-        else if (n > 0)        /* 0: nothing but whitespace */
-            put_line(m, reply, n);
+        n = vb_qmp_execute(&m->qmp, cmd, len, reply, sizeof reply);
     }
+    if (n >= sizeof reply) /* cannot happen (see REPLY_MAX); the command was not run */
+        fprintf(stderr, "vballoon-sim: reply too long, command ignored\n");
+    else if (n > 0)        /* 0: nothing but whitespace */
+        put_line(m, reply, n);
     guest_run(g);
     run_timers(v, g, vm_now(v));
 }

@@ -1473,7 +1473,7 @@ static void kick_readable(unsigned q)
 
 #define QMP_CLIENTS 16
 #define QMP_INPUT_MAX 16384u
-#define QMP_REPLY_MAX (4096u + 6u * QMP_INPUT_MAX) /* holds every reply (see sim.c) */
+#define QMP_REPLY_MAX VB_QMP_REPLY_BOUND(QMP_INPUT_MAX, 0) /* holds every (compact) reply */
 #define QMP_OUT_MAX (QMP_REPLY_MAX + 65536u)
 
 typedef struct qclient {
@@ -1541,11 +1541,8 @@ static void ev_emit(void)
 static void event_balloon_change(void)
 {
     uint64_t ns = clock_ns(CLOCK_REALTIME);
-    vb_qmp tmp;
-    size_t n;
-    vb_qmp_init(&tmp, &B.dev, 0);
-    n = vb_qmp_event_balloon_change(&tmp, (int64_t)(ns / 1000000000u), (int64_t)(ns % 1000000000u / 1000u),
-                                    ev.line, sizeof ev.line);
+    size_t n = vb_qmp_event_balloon_change(&B.dev, (int64_t)(ns / 1000000000u),
+                                           (int64_t)(ns % 1000000000u / 1000u), ev.line, sizeof ev.line);
     ev.len = n < sizeof ev.line ? n : sizeof ev.line - 1;
     if (ev.open) { /* stamped now, sent at the end of the window */
         ev.pending = 1;

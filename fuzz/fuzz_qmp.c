@@ -1,5 +1,6 @@
 /* fuzz_qmp: arbitrary QMP text. Checks: the reply is always valid JSON (or empty for blank
-   input); a reply that did not fit executed nothing; an error changed nothing.
+   input) within VB_QMP_REPLY_BOUND; a reply that did not fit executed nothing; an error changed
+   nothing; what vb_qmp_parse refuses gets an error, and vb_qmp_reply answers what it accepts.
    Input: byte 0 picks profile/flags, the rest is the command. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vb_config cfg;
     vb_device dev, before;
     vb_qmp s, s_before;
+    vb_qmp_command cmd;
     const char *in;
     size_t n, small;
     if (size < 1) return 0;
@@ -48,6 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(&before, &dev, sizeof dev); /* the small run may have executed: compare from here */
     memcpy(&s_before, &s, sizeof s);
     n = vb_qmp_execute(&s, in, size, reply, sizeof reply);
+    if (n + 1u > VB_QMP_REPLY_BOUND(size, s.flags)) abort();
     if (n >= sizeof reply) return 0; /* a huge id echo: nothing executed, checked above */
     if (n == 0) {
         size_t i;
@@ -59,5 +62,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (strstr(reply, "\"error\": {") && !strstr(reply, "{\"return\"") &&
         (memcmp(&before, &dev, sizeof dev) || memcmp(&s_before, &s, sizeof s)))
         abort(); /* an error changed something */
+    if (!vb_qmp_parse(in, size, &cmd)) {
+        if (!strstr(reply, "\"error\": {")) abort(); /* refused, yet executed */
+        return 0;
+    }
+    n = vb_qmp_reply(&s, &cmd, (data[0] & 16) ? "host \"error\"" : NULL, reply, sizeof reply);
+    if (n >= sizeof reply) return 0;
+    if (n + 1u > VB_QMP_REPLY_BOUND(size, s.flags) || !json_valid(reply, n)) abort();
     return 0;
 }

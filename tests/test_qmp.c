@@ -827,17 +827,17 @@ TEST event_balloon_change(void)
     char buf[256];
     size_t n;
     ASSERT_EQ(0, start_qemu());
-    n = vb_qmp_event_balloon_change(&Q, 1267040730, 682951, buf, sizeof buf);
+    n = vb_qmp_event_balloon_change(Q.dev, 1267040730, 682951, buf, sizeof buf);
     ASSERT_STR_EQ("{\"timestamp\": {\"seconds\": 1267040730, \"microseconds\": 682951}, "
                   "\"event\": \"BALLOON_CHANGE\", \"data\": {\"actual\": 536870912}}",
                   buf);
     ASSERT_EQ(strlen(buf), n);
     write_actual(32768);
-    vb_qmp_event_balloon_change(&Q, 1, 0, buf, sizeof buf);
+    vb_qmp_event_balloon_change(Q.dev, 1, 0, buf, sizeof buf);
     ASSERT_STR_EQ("{\"timestamp\": {\"seconds\": 1, \"microseconds\": 0}, "
                   "\"event\": \"BALLOON_CHANGE\", \"data\": {\"actual\": 402653184}}",
                   buf);
-    ASSERT_EQ(strlen(buf), vb_qmp_event_balloon_change(&Q, 1, 0, NULL, 0));
+    ASSERT_EQ(strlen(buf), vb_qmp_event_balloon_change(Q.dev, 1, 0, NULL, 0));
     PASS();
 }
 
@@ -1982,6 +1982,405 @@ TEST fuzz_frame(void)
     PASS();
 }
 
+/* ============================================================================================
+   Host commands: vb_qmp_parse, the argument helpers, vb_qmp_reply
+   ============================================================================================ */
+
+/* An exact-size heap copy that outlives the call (a vb_qmp_command points into it). */
+static char *dup_n(const char *s, size_t n)
+{
+    char *copy = (char *)malloc(n ? n : 1u);
+    if (copy && n) memcpy(copy, s, n);
+    return copy;
+}
+
+static int span_is(const vb_qmp_command *c, vb_qmp_span sp, const char *text)
+{
+    return sp.end - sp.at == strlen(text) && memcmp(c->in + sp.at, text, sp.end - sp.at) == 0;
+}
+
+TEST host_parse_fills_the_spans(void)
+{
+    static const char cmd[] = " {\"id\": [1, {\"a\": 2}], \"execute\": \"x-adv\\u0061nce\", "
+                              "\"arguments\": {\"ms\": 5}} ";
+    char *in = dup_n(cmd, sizeof cmd - 1);
+    vb_qmp_command c;
+    ASSERT(in);
+    ASSERT_EQ(1, vb_qmp_parse(in, sizeof cmd - 1, &c));
+    ASSERT_EQ(in, c.in);
+    ASSERT(span_is(&c, c.name, "\"x-adv\\u0061nce\""));
+    ASSERT(span_is(&c, c.args, "{\"ms\": 5}"));
+    ASSERT(span_is(&c, c.id, "[1, {\"a\": 2}]"));
+    ASSERT_EQ(1, vb_qmp_command_is(&c, "x-advance")); /* escapes decoded */
+    ASSERT_EQ(0, vb_qmp_command_is(&c, "x-advanc"));
+    ASSERT_EQ(0, vb_qmp_command_is(&c, "x-advancee"));
+    free(in);
+    /* QEMU's single quotes; no arguments and no id */
+    in = dup_n("{'execute': 'quit'}", 19);
+    ASSERT_EQ(1, vb_qmp_parse(in, 19, &c));
+    ASSERT_EQ(1, vb_qmp_command_is(&c, "quit"));
+    ASSERT_EQ(0u, c.args.end);
+    ASSERT_EQ(0u, c.id.end);
+    free(in);
+    PASS();
+}
+
+/* Whatever vb_qmp_execute answers with an envelope error is no command for the host. */
+TEST host_parse_refuses_what_execute_answers(void)
+{
+    static const struct {
+        const char *in;
+        size_t len;
+        const char *reply;
+    } cases[] = {
+        {"", 0, ""},
+        {" \n", 0, ""},
+        {"{\"execute\": \"quit\"", 0, GEN("JSON parse error, premature EOI")},
+        {"{\"execute\": \"quit\"} x", 0, GEN("JSON parse error, trailing characters after the value")},
+        {"{\"execute\": \"quit\"}\0", 20, GEN("JSON parse error, invalid character")},
+        {"[]", 0, GEN("QMP input must be a JSON object")},
+        {"{\"execute\": 5}", 0, GEN("QMP input member 'execute' must be a string")},
+        {"{\"execute\": \"quit\", \"arguments\": []}", 0, GEN("QMP input member 'arguments' must be an object")},
+        {"{\"execute\": \"quit\", \"foo\": 1}", 0, GEN("QMP input member 'foo' is unexpected")},
+        {"{\"arguments\": {}, \"id\": 1}", 0, ID_ERR("1", "GenericError", "QMP input lacks member 'execute'")},
+    };
+    unsigned i;
+    ASSERT_EQ(0, start_qemu());
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t len = cases[i].len ? cases[i].len : strlen(cases[i].in); /* len: one with a NUL */
+        char *in = dup_n(cases[i].in, len);
+        vb_qmp_command c;
+        ASSERT(in);
+        ASSERT_EQ_FMTm(cases[i].in, 0, vb_qmp_parse(in, len, &c), "%d");
+        free(in);
+        ASSERT_STR_EQm(cases[i].in, cases[i].reply, qmpn(cases[i].in, len));
+    }
+    PASS();
+}
+
+TEST host_arg_int(void)
+{
+    static const char cmd[] = "{\"execute\": \"x\", \"arguments\": {\"a\": 5, \"b\": -7, \"a\": 9, \"c\": 1.5, "
+                              "\"d\": \"s\", \"\\u0065\": 18446744073709551615, \"f\": -9223372036854775808}}";
+    char *in = dup_n(cmd, sizeof cmd - 1);
+    vb_qmp_command c;
+    int64_t v = 42;
+    ASSERT(in);
+    ASSERT_EQ(0, start_qemu());
+    ASSERT_EQ(1, vb_qmp_parse(in, sizeof cmd - 1, &c));
+    ASSERT_EQ(0, vb_qmp_arg_int(&c, "z", &v));
+    ASSERT_EQ(42, v); /* untouched */
+    ASSERT_EQ(1, vb_qmp_arg_int(&c, "a", &v));
+    ASSERT_EQ(9, v); /* the last of duplicates, as a QDict */
+    ASSERT_EQ(1, vb_qmp_arg_int(&c, "b", &v));
+    ASSERT_EQ(-7, v);
+    ASSERT_EQ(1, vb_qmp_arg_int(&c, "f", &v));
+    ASSERT(v == INT64_MIN);
+    ASSERT_EQ(strlen(OK_EMPTY), vb_qmp_reply(&Q, &c, NULL, reply, sizeof reply));
+    ASSERT_STR_EQ(OK_EMPTY, reply); /* nothing wrong yet */
+    ASSERT_EQ(-1, vb_qmp_arg_int(&c, "e", &v)); /* beyond int64, its name escaped */
+    ASSERT_EQ(-1, vb_qmp_arg_int(&c, "c", &v));
+    ASSERT_EQ(-1, vb_qmp_arg_int(&c, "d", &v));
+    ASSERT_EQ(0, vb_qmp_args_only(&c, NULL, 0));
+    vb_qmp_reply(&Q, &c, "not this one", reply, sizeof reply);
+    ASSERT_STR_EQ(GEN("Invalid parameter type for 'e', expected: integer"), reply); /* the first */
+    free(in);
+    PASS();
+}
+
+TEST host_args_only(void)
+{
+    static const char *const names[] = {"a", "b"};
+    static const char cmd[] = "{\"execute\": \"x\", \"arguments\": {\"b\": \"s\", \"\\u0063\\\"\": 2, \"zz\": 3}}";
+    char *in = dup_n(cmd, sizeof cmd - 1);
+    vb_qmp_command c;
+    ASSERT(in);
+    ASSERT_EQ(0, start_qemu());
+    ASSERT_EQ(1, vb_qmp_parse(in, sizeof cmd - 1, &c));
+    ASSERT_EQ(0, vb_qmp_args_only(&c, names, 2));
+    vb_qmp_reply(&Q, &c, NULL, reply, sizeof reply);
+    ASSERT_STR_EQ(GEN("Parameter 'c\\\"' is unexpected"), reply); /* the first, decoded and re-escaped */
+    ASSERT_EQ(-1, vb_qmp_arg_int(&c, "b", NULL)); /* the first error found stays */
+    vb_qmp_reply(&Q, &c, NULL, reply, sizeof reply);
+    ASSERT_STR_EQ(GEN("Parameter 'c\\\"' is unexpected"), reply);
+    free(in);
+    /* no arguments, or an empty object: nothing is unexpected */
+    in = dup_n("{\"execute\": \"x\"}", 16);
+    ASSERT_EQ(1, vb_qmp_parse(in, 16, &c));
+    ASSERT_EQ(1, vb_qmp_args_only(&c, NULL, 0));
+    free(in);
+    in = dup_n("{\"execute\": \"x\", \"arguments\": {}}", 33);
+    ASSERT_EQ(1, vb_qmp_parse(in, 33, &c));
+    ASSERT_EQ(1, vb_qmp_args_only(&c, NULL, 0));
+    ASSERT_EQ(strlen(OK_EMPTY), vb_qmp_reply(&Q, &c, NULL, reply, sizeof reply));
+    free(in);
+    PASS();
+}
+
+/* vb_qmp_reply echoes the "id" exactly as vb_qmp_execute: compared with qmp_capabilities,
+   whose reply is the same {"return": {}}. */
+TEST host_reply_id_as_execute(void)
+{
+    static const char *const ids[] = {"\"a1\"", "'x\\u00e9\xc3\xa9\\/'", "[1, {\"a\": [true, null]}, -0, 2.50]",
+                                      "{}", "[]", "18446744073709551615", "{\"k\": {\"l\": []}}"};
+    static char cmd[256], want[1024];
+    unsigned i, pretty;
+    for (pretty = 0; pretty < 2; pretty++) {
+        for (i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+            size_t len = (size_t)snprintf(cmd, sizeof cmd, "{\"execute\": \"qmp_capabilities\", \"id\": %s}", ids[i]);
+            char *in = dup_n(cmd, len);
+            vb_qmp_command c;
+            size_t n;
+            ASSERT(in);
+            ASSERT_EQ(0, start(VB_PROFILE_QEMU, 10, pretty ? VB_QMP_PRETTY : 0u));
+            n = exec_n(&Q, cmd, len, want, sizeof want);
+            ASSERT(n < sizeof want);
+            ASSERT_EQ(1, vb_qmp_parse(in, len, &c));
+            ASSERT_EQ(n, vb_qmp_reply(&Q, &c, NULL, reply, sizeof reply));
+            ASSERT_STR_EQm(cmd, want, reply);
+            free(in);
+        }
+    }
+    PASS();
+}
+
+TEST host_reply_error_text(void)
+{
+    static const char cmd[] = "{\"execute\": \"x\", \"id\": \"a1\"}";
+    static const char want[] = ID_ERR("\"a1\"", "GenericError", "bad \\\"x\\\" \\u00E9\\n");
+    static const char want_pretty[] = "{\n    \"id\": \"a1\",\n    \"error\": {\n        \"class\": \"GenericError\","
+                                      "\n        \"desc\": \"no\"\n    }\n}";
+    char *in = dup_n(cmd, sizeof cmd - 1);
+    char part[16];
+    vb_qmp_command c;
+    ASSERT(in);
+    ASSERT_EQ(0, start_qemu());
+    ASSERT_EQ(1, vb_qmp_parse(in, sizeof cmd - 1, &c));
+    ASSERT_EQ(sizeof want - 1, vb_qmp_reply(&Q, &c, "bad \"x\" \xc3\xa9\n", reply, sizeof reply));
+    ASSERT_STR_EQ(want, reply);
+    /* NULL session: compact; snprintf-style */
+    ASSERT_EQ(sizeof want - 1, vb_qmp_reply(NULL, &c, "bad \"x\" \xc3\xa9\n", NULL, 0));
+    ASSERT_EQ(sizeof want - 1, vb_qmp_reply(NULL, &c, "bad \"x\" \xc3\xa9\n", part, sizeof part));
+    ASSERT_STR_EQ("{\"id\": \"a1\", \"e", part);
+    Q.flags |= VB_QMP_PRETTY;
+    ASSERT_EQ(sizeof want_pretty - 1, vb_qmp_reply(&Q, &c, "no", reply, sizeof reply));
+    ASSERT_STR_EQ(want_pretty, reply);
+    free(in);
+    PASS();
+}
+
+/* The pattern of the header's comment: the host claims "quit"; unclaimed, the name is QEMU's
+   CommandNotFound, byte for byte. Neither path changes the device. */
+TEST host_command_pattern(void)
+{
+    static const char quit[] = "{\"execute\": \"quit\", \"id\": 3}";
+    static const char quit_args[] = "{\"execute\": \"quit\", \"arguments\": {\"now\": 1}}";
+    char *in = dup_n(quit, sizeof quit - 1);
+    vb_qmp_command c;
+    int ok;
+    size_t n;
+    ASSERT(in);
+    ASSERT_EQ(0, start(VB_PROFILE_QEMU, 10, 0));
+    run(CAPS);
+    save_state();
+    ASSERT_STR_EQ(ID_ERR("3", "CommandNotFound", "The command quit has not been found"), run(quit));
+    ASSERT_EQ(1, vb_qmp_parse(in, sizeof quit - 1, &c));
+    ASSERT_EQ(1, vb_qmp_command_is(&c, "quit"));
+    ok = vb_qmp_args_only(&c, NULL, 0);
+    n = vb_qmp_reply(&Q, &c, NULL, reply, sizeof reply);
+    ASSERT_EQ(1, ok);
+    ASSERT_EQ(strlen("{\"return\": {}, \"id\": 3}"), n);
+    ASSERT_STR_EQ("{\"return\": {}, \"id\": 3}", reply);
+    free(in);
+    in = dup_n(quit_args, sizeof quit_args - 1);
+    ASSERT_EQ(1, vb_qmp_parse(in, sizeof quit_args - 1, &c));
+    ASSERT_EQ(0, vb_qmp_args_only(&c, NULL, 0));
+    vb_qmp_reply(&Q, &c, NULL, reply, sizeof reply);
+    ASSERT_STR_EQ(GEN("Parameter 'now' is unexpected"), reply);
+    free(in);
+    ASSERT_UNCHANGED();
+    PASS();
+}
+
+/* ============================================================================================
+   Transactional execution for every command with an effect, at every buffer size
+   ============================================================================================ */
+
+typedef struct effect_case {
+    vb_profile profile;
+    unsigned flags;
+    const char *cmd;
+} effect_case;
+
+TEST short_buffer_no_effect_at_any_size(void)
+{
+    static const effect_case cases[] = {
+        {VB_PROFILE_QEMU, VB_QMP_NO_NEGOTIATION, QOM_SET(PATH, IVL, "2")},
+        {VB_PROFILE_DOC, VB_QMP_NO_NEGOTIATION | VB_QMP_PRETTY, QOM_SET(SEED_PATH, "stats-polling-interval", "7")},
+        {VB_PROFILE_QEMU, VB_QMP_NO_NEGOTIATION, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 402653184}, \"id\": [1, \"a\"]}"},
+        {VB_PROFILE_QEMU, VB_QMP_NO_NEGOTIATION | VB_QMP_PRETTY, BALLOON("1")},
+        {VB_PROFILE_QEMU, 0, CAPS},
+        {VB_PROFILE_QEMU, VB_QMP_PRETTY, "{\"execute\": \"qmp_capabilities\", \"arguments\": {\"enable\": [\"oob\"]}, \"id\": {\"x\": 1}}"},
+    };
+    static char want[1024];
+    unsigned i;
+    size_t cap, need, len;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        len = strlen(cases[i].cmd);
+        ASSERT_EQ(0, start(cases[i].profile, 10, cases[i].flags));
+        save_state();
+        need = exec_n(&Q, cases[i].cmd, len, NULL, 0);
+        ASSERT(need > 0 && need < sizeof want);
+        for (cap = 0; cap <= need; cap++) {
+            ASSERT_EQ(need, exec_n(&Q, cases[i].cmd, len, reply, cap));
+            ASSERTm(cases[i].cmd, state_unchanged());
+        }
+        ASSERT_EQ(need, exec_n(&Q, cases[i].cmd, len, want, need + 1));
+        ASSERTm(cases[i].cmd, strncmp(want, "{\"return\"", 9) == 0 || strncmp(want, "{\n    \"return\"", 14) == 0);
+        ASSERTm(cases[i].cmd, !state_unchanged()); /* now it ran */
+    }
+    PASS();
+}
+
+/* ============================================================================================
+   The reply bound: VB_QMP_REPLY_MAX and VB_QMP_REPLY_BOUND
+   ============================================================================================ */
+
+TEST reply_max_holds_replies_without_client_text(void)
+{
+    static const char *const cmds[] = {
+        CAPS, QOM_GET(PATH, "guest-stats"), QOM_GET(PATH, IVL), QOM_GET(PATH, "type"),
+        "{\"execute\": \"qom-list\", \"arguments\": {\"path\": \"" PATH "\"}}", QUERY, BALLOON("1"),
+        QOM_SET(PATH, IVL, "4294967295"), QOM_SET(PATH, "type", "1"), QOM_SET(PATH, IVL, "-1"), CAPS,
+        "{\"execute\": \"balloon\"}", "{\"execute\": \"balloon\", \"arguments\": {\"value\": 0}}",
+        "{\"execute\": \"query-balloon\", \"arguments\": {\"x\": 1}}", "{\"execute\": 1}"};
+    static char host[65];
+    unsigned i, pretty;
+    size_t n, biggest = 0;
+    memset(host, 0x01, 64); /* the worst escaping: \u0001 */
+    for (pretty = 0; pretty < 2; pretty++) {
+        vb_config c = config(VB_PROFILE_QEMU, 16);
+        c.type_name = host;
+        c.ram_size = UINT64_MAX;
+        ASSERT_EQ(0, tg_start(&T, &c, TG_LINUX_FEATURES));
+        vb_qmp_init(&Q, &T.dev, pretty ? VB_QMP_PRETTY : 0u);
+        Q.package = host;
+        Q.qemu_version[0] = Q.qemu_version[1] = Q.qemu_version[2] = UINT32_MAX;
+        for (i = 0; i < VB_STAT_COUNT; i++) T.dev.stat[i] = UINT64_MAX - i;
+        T.dev.last_update = INT64_MIN;
+        for (i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+            n = exec_n(&Q, cmds[i], strlen(cmds[i]), reply, sizeof reply);
+            ASSERTm(cmds[i], n < VB_QMP_REPLY_MAX);
+            if (n > biggest) biggest = n;
+        }
+        ASSERT(vb_qmp_greeting(&Q, NULL, 0) < VB_QMP_REPLY_MAX);
+        ASSERT(vb_qmp_event_balloon_change(&T.dev, INT64_MIN, INT64_MIN, NULL, 0) < VB_QMP_REPLY_MAX);
+    }
+    ASSERT(biggest > VB_QMP_REPLY_MAX / 2); /* the pretty guest-stats: the bound is not loose */
+    PASS();
+}
+
+/* A reply for `len` bytes of input must fit VB_QMP_REPLY_BOUND(len, flags), NUL included. */
+static int within_bound(const char *in, size_t len, size_t *n_out)
+{
+    size_t n = exec_n(&Q, in, len, NULL, 0);
+    if (n_out) *n_out = n;
+    return n + 1u <= VB_QMP_REPLY_BOUND(len, Q.flags);
+}
+
+/* An id of `levels` nested arrays (32 with the command object at most), the innermost full of
+   `fill`: nearly every byte is a bracket or a comma that pretty-printing turns into a line
+   indented 4 spaces per level. */
+static size_t deep_id(char *buf, size_t cap, unsigned levels, const char *fill)
+{
+    size_t len = (size_t)snprintf(buf, cap, "{\"execute\": \"qmp_capabilities\", \"id\": ");
+    unsigned d;
+    for (d = 0; d < levels; d++) buf[len++] = '[';
+    while (len + strlen(fill) + 40 < cap) len += (size_t)sprintf(buf + len, "%s,", fill);
+    buf[len - 1] = ']';
+    for (d = 1; d < levels; d++) buf[len++] = ']';
+    buf[len++] = '}';
+    return len;
+}
+
+TEST reply_bound_worst_cases(void)
+{
+    static char in[20000];
+    size_t len, n, i;
+    /* pretty ids at the maximum depth */
+    ASSERT_EQ(0, start(VB_PROFILE_QEMU, 10, VB_QMP_NO_NEGOTIATION | VB_QMP_PRETTY));
+    len = deep_id(in, sizeof in, 30, "[]");
+    ASSERT(within_bound(in, len, &n));
+    ASSERT(n > 80u * len); /* really the worst case, near the 130 per byte */
+    len = deep_id(in, sizeof in, 31, "1");
+    ASSERT(within_bound(in, len, &n));
+    ASSERT(n > 60u * len);
+    len = deep_id(in, sizeof in, 30, "{}");
+    ASSERT(within_bound(in, len, &n));
+    /* compact: a parse error quoting control characters and bad UTF-8, 6 bytes each */
+    ASSERT_EQ(0, start_qemu());
+    in[0] = '-';
+    for (i = 1; i < 10000; i++) in[i] = (char)(i & 1 ? 0x01 : 0xff);
+    ASSERT(within_bound(in, 10000, &n));
+    ASSERT(n > 59000u);
+    /* compact: an id and a path of DEL characters, each \u007F */
+    len = (size_t)snprintf(in, sizeof in, "{\"execute\": \"qom-list\", \"arguments\": {\"path\": \"");
+    for (i = 0; i < 4000; i++) in[len++] = 0x7f;
+    len += (size_t)snprintf(in + len, sizeof in - len, "\"}, \"id\": \"");
+    for (i = 0; i < 4000; i++) in[len++] = 0x7f;
+    in[len++] = '"';
+    in[len++] = '}';
+    ASSERT(within_bound(in, len, &n));
+    ASSERT(n > 5u * len);
+    PASS();
+}
+
+/* Random inputs never exceed the bound, compact or pretty; and vb_qmp_parse accepts exactly
+   what vb_qmp_execute dispatches by name. */
+TEST reply_bound_random_inputs(void)
+{
+    static const char alphabet[] = "{}[]\"':,\\ 0123456789-+.eEtrufalsn\n\t\x7f\x01\xc3\xa9";
+    static char buf[700];
+    static char msg[256];
+    unsigned iter, m, accepted = 0;
+    size_t len, pos, n;
+    rng_state = 4242u;
+    for (iter = 0; iter < 40000; iter++) {
+        vb_qmp_command c;
+        int parsed, envelope_error;
+        if (iter % 5000u == 0 && start(VB_PROFILE_QEMU, 10, VB_QMP_NO_NEGOTIATION | (iter / 5000u % 2u ? VB_QMP_PRETTY : 0u)))
+            FAILm("setup");
+        len = strlen(corpus[iter % (sizeof corpus / sizeof corpus[0])]);
+        memcpy(buf, corpus[iter % (sizeof corpus / sizeof corpus[0])], len);
+        for (m = 1u + rng() % 6u; m > 0 && len > 0; m--) {
+            pos = rng() % len;
+            if (rng() % 3u == 0 && len < sizeof buf - 40) { /* insert a run */
+                size_t run = 1u + rng() % 32u, k;
+                memmove(buf + pos + run, buf + pos, len - pos);
+                for (k = 0; k < run; k++) buf[pos + k] = alphabet[rng() % (sizeof alphabet - 1)];
+                len += run;
+            } else {
+                buf[pos] = rng() % 2u ? (char)(rng() & 0xffu) : alphabet[rng() % (sizeof alphabet - 1)];
+            }
+        }
+        if (!within_bound(buf, len, &n)) {
+            snprintf(msg, sizeof msg, "iteration %u: %zu bytes of reply for %zu of input", iter, n, len);
+            FAILm(msg);
+        }
+        parsed = vb_qmp_parse(buf, len, &c);
+        exec_n(&Q, buf, len, reply, sizeof reply);
+        envelope_error = reply[0] == 0 || strstr(reply, "\"desc\": \"JSON parse error, ") ||
+                         strstr(reply, "\"desc\": \"QMP input ");
+        if (parsed == envelope_error) {
+            snprintf(msg, sizeof msg, "iteration %u: parse %d, reply %.120s", iter, parsed, reply);
+            FAILm(msg);
+        }
+        accepted += (unsigned)parsed;
+    }
+    ASSERT(accepted > 1000u && accepted < 39000u); /* both sides were exercised */
+    PASS();
+}
+
 /* QEMU checks the top-level members in its QDict's order: hash buckets of the UTF-8 keys
    ("x\U0001F600" 282 before "x\u20AC" 437; "k\u20AC" 70 before "k\U0001F600" 427), whatever
    order the input has. */
@@ -2115,4 +2514,15 @@ SUITE(qmp)
     RUN_TEST(fuzz_every_substitution);
     RUN_TEST(fuzz_random_mutations);
     RUN_TEST(fuzz_frame);
+    RUN_TEST(host_parse_fills_the_spans);
+    RUN_TEST(host_parse_refuses_what_execute_answers);
+    RUN_TEST(host_arg_int);
+    RUN_TEST(host_args_only);
+    RUN_TEST(host_reply_id_as_execute);
+    RUN_TEST(host_reply_error_text);
+    RUN_TEST(host_command_pattern);
+    RUN_TEST(short_buffer_no_effect_at_any_size);
+    RUN_TEST(reply_max_holds_replies_without_client_text);
+    RUN_TEST(reply_bound_worst_cases);
+    RUN_TEST(reply_bound_random_inputs);
 }

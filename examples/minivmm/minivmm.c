@@ -633,7 +633,7 @@ static void *vcpu_main(void *arg)
 
 #define MAX_CLIENTS 8
 #define INPUT_MAX 16384u
-#define REPLY_MAX (4096u + 6u * INPUT_MAX) /* always fits (see examples/sim.c) */
+#define REPLY_MAX VB_QMP_REPLY_BOUND(INPUT_MAX, 0) /* every (compact) reply fits */
 
 typedef struct client {
     int fd; /* -1 = free slot */
@@ -674,73 +674,6 @@ static int send_line(client *c, const char *s, size_t n)
     return send(c->fd, "\n", 1, MSG_NOSIGNAL) == 1 ? 0 : -1;
 }
 
-/* --- recognising {"execute": "quit"} (with an optional "id"), nothing more --- */
-
-static const char *skip_ws(const char *p, const char *end)
-{
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) p++;
-    return p;
-}
-
-/* The end of the JSON value at p (strings, nesting, scalars), or NULL. */
-static const char *skip_value(const char *p, const char *end)
-{
-    int depth = 0;
-    char quote = 0;
-    p = skip_ws(p, end);
-    if (p >= end) return NULL;
-    if (*p != '{' && *p != '[' && *p != '"' && *p != '\'') {
-        while (p < end && !strchr(",}] \t\r\n", *p)) p++;
-        return p;
-    }
-    for (; p < end; p++) {
-        if (quote) {
-            if (*p == '\\') p++;
-            else if (*p == quote) {
-                quote = 0;
-                if (!depth) return p + 1;
-            }
-        } else if (*p == '"' || *p == '\'') quote = *p;
-        else if (*p == '{' || *p == '[') depth++;
-        else if ((*p == '}' || *p == ']') && --depth == 0) return p + 1;
-    }
-    return NULL;
-}
-
-/* 1 if the command is exactly {"execute": "quit"} plus an optional "id" (whose raw text is
-   returned for the echo); anything else goes to vb_qmp_execute, which knows the errors. */
-static int is_quit(const char *s, size_t len, const char **id, size_t *id_len)
-{
-    const char *p = skip_ws(s, s + len), *end = s + len;
-    int quit = 0;
-    *id = NULL;
-    *id_len = 0;
-    if (p >= end || *p++ != '{') return 0;
-    for (;;) {
-        const char *key = skip_ws(p, end), *val, *after;
-        if (key >= end || (*key != '"' && *key != '\'')) return 0;
-        p = skip_value(key, end);
-        if (!p || (p = skip_ws(p, end)) >= end || *p++ != ':') return 0;
-        val = skip_ws(p, end);
-        if (!(after = skip_value(val, end))) return 0;
-        if (!strncmp(key + 1, "execute", 7) && key[8] == key[0]) {
-            if (after - val != 6 || strncmp(val + 1, "quit", 4) || val[5] != val[0]) return 0;
-            quit = 1;
-        } else if (!strncmp(key + 1, "id", 2) && key[3] == key[0]) {
-            *id = val;
-            *id_len = (size_t)(after - val);
-        } else {
-            return 0; /* "arguments" or anything else: let the QMP layer answer */
-        }
-        p = skip_ws(after, end);
-        if (p < end && *p == ',') {
-            p++;
-            continue;
-        }
-        return quit && p < end && *p == '}' && skip_ws(p + 1, end) == end;
-    }
-}
-
 static void client_close(client *c)
 {
     close(c->fd);
@@ -749,19 +682,20 @@ static void client_close(client *c)
 
 static void client_command(vm *v, client *c, const char *cmd, size_t len)
 {
-    const char *id;
-    size_t id_len, n;
-    if (c->qmp.negotiated && is_quit(cmd, len, &id, &id_len)) {
-        n = (size_t)snprintf(reply, sizeof reply, "{\"return\": {}%s%.*s}", id ? ", \"id\": " : "",
-                             (int)id_len, id ? id : "");
-        quit_requested = 1;
+    vb_qmp_command q;
+    size_t n;
+    if (c->qmp.negotiated && vb_qmp_parse(cmd, len, &q) && vb_qmp_command_is(&q, "quit")) {
+        int ok = vb_qmp_args_only(&q, NULL, 0); /* quit takes no arguments */
+        n = vb_qmp_reply(&c->qmp, &q, NULL, reply, sizeof reply);
+        if (ok && n < sizeof reply) quit_requested = 1;
     } else {
         pthread_mutex_lock(&v->lock);
         n = vb_qmp_execute(&c->qmp, cmd, len, reply, sizeof reply);
         pthread_mutex_unlock(&v->lock);
-        if (n >= sizeof reply) n = (size_t)snprintf(reply, sizeof reply, "%s",
-                                 "{\"error\": {\"class\": \"GenericError\", \"desc\": \"reply too long\"}}");
     }
+    if (n >= sizeof reply) /* cannot happen (see REPLY_MAX); the command was not run */
+        n = (size_t)snprintf(reply, sizeof reply, "%s",
+                             "{\"error\": {\"class\": \"GenericError\", \"desc\": \"reply too long\"}}");
     if (n > 0 && send_line(c, reply, n) < 0) client_close(c);
 }
 
