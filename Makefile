@@ -2,6 +2,8 @@
 #   make            the simulator and the test runner
 #   make run        the seed document's commands against the simulated guest, with real pauses
 #   make test       every test: unit suites (plain and ASan+UBSan), compile checks, the simulator
+#                   ... (installs its Debian packages first when run as root: tests/setup.sh)
+#   make test-loaded    make test 3 times while stress-ng keeps every core busy
 #   make install PREFIX=/usr/local    the header and a pkg-config file
 #   make fuzz / fuzz-smoke / soak / lint / coverage / valgrind        (see README, "Tests")
 CC      ?= cc
@@ -25,7 +27,7 @@ FUZZERS := $(patsubst fuzz/%.c,build/%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_RUNS ?= 20000
 SOAK_SEQUENCES ?= 1000000
 
-.PHONY: all run test unit install clean fuzz fuzz-smoke soak lint coverage valgrind \
+.PHONY: all run test test-deps test-bins test-loaded unit install clean fuzz fuzz-smoke soak lint coverage valgrind \
         bench bench-deps bench-instr bench-qemu minivmm minivmm-test uml-test vm
 
 # ---- the mini-VMM (examples/minivmm, Linux x86-64 + /dev/kvm) and its freestanding guest ----
@@ -63,10 +65,29 @@ run: build/vballoon-sim
 unit: build/test-runner
 	./build/test-runner
 
-test: build/test-runner build/test-runner-san build/test-greatest build/vballoon-sim $(FUZZERS) \
+# make test first installs what the tests need (tests/setup.sh: as root on Debian, if missing;
+# elsewhere it says what to install and the tests that need it skip), then builds and runs.
+# The fuzzers are built only if $(CLANG) is there.
+TEST_BINS := build/test-runner build/test-runner-san build/test-greatest build/vballoon-sim \
       $(MINIVMM_ALL) build/vballoon-vhost-user build/vhost-user-test
+test: test-deps
+	@$(MAKE) --no-print-directory test-bins
 	CC="$(CC)" CLANG="$(CLANG)" CXX="$(CXX)" FUZZ_RUNS="$(FUZZ_RUNS)" sh tests/run_all.sh
 test: build/vballoon-minimal
+
+test-deps:
+	@sh tests/setup.sh
+
+test-bins: $(TEST_BINS) $(if $(shell command -v $(CLANG)),$(FUZZERS))
+	@:
+
+# the whole suite LOADED_RUNS times while stress-ng keeps every core busy (not part of make test)
+LOADED_RUNS ?= 3
+test-loaded:
+	@sh tests/setup.sh --loaded
+	@$(MAKE) --no-print-directory test-bins
+	LOADED_RUNS="$(LOADED_RUNS)" CC="$(CC)" CLANG="$(CLANG)" CXX="$(CXX)" FUZZ_RUNS="$(FUZZ_RUNS)" \
+	    sh tests/loaded.sh
 
 # libFuzzer harnesses (clang): build/fuzz_NAME from fuzz/fuzz_NAME.c
 fuzz: $(FUZZERS)

@@ -7,25 +7,70 @@ CLANG=${CLANG:-clang}
 CXX=${CXX:-g++}
 export CC CLANG CXX
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+slog=$(mktemp)
+skips=$(mktemp)
+trap 'rm -f "$log" "$slog" "$skips"' EXIT
 status=0
+# Only closing lines count (greatest's per-suite lines "N tests - ..." do not match).
+closing='^([A-Za-z0-9_-]+: )?[0-9]+ passed, [0-9]+ failed'
 
 step() { # name, command...
     name=$1
     shift
     echo "== $name: $*"
-    if ! "$@" 2>&1 | tee -a "$log"; then status=1; fi
+    if ! "$@" 2>&1 | tee "$slog"; then status=1; fi
+    cat "$slog" >>"$log"
     # a step must report a count; a crash before its closing line is a failure
-    tail -n 1 "$log" | grep -Eq '^([A-Za-z0-9_-]+: )?[0-9]+ passed, [0-9]+ failed' || {
+    tail -n 1 "$slog" | grep -Eq "$closing" || {
         echo "$name: 0 passed, 1 failed" | tee -a "$log"
         status=1
     }
+    # a skip says why on a line "[name: ]skip[ped]: REASON"; the summary lists them
+    k=$(tail -n 1 "$log" | sed -E 's/^[A-Za-z0-9_-]+: //' | awk '{print $5 + 0}')
+    if [ "$k" -gt 0 ]; then
+        why=$(grep -E '^([A-Za-z0-9_-]+: )?skip(ped)?: ' "$slog" | sed -E 's/^([A-Za-z0-9_-]+: )?skip(ped)?: //' |
+            awk 'NR > 1 {printf "; "} {printf "%s", $0}')
+        echo "skipped: $name (${why:-$k skipped})" >>"$skips"
+    fi
+}
+
+# skip_step NAME REASON: a step that cannot run here counts one skipped test
+skip_step() {
+    echo "== $1: skipped"
+    printf '%s: skipped: %s\n%s: 0 passed, 0 failed, 1 skipped\n' "$1" "$2" "$1" | tee -a "$log"
+    echo "skipped: $1 ($2)" >>"$skips"
+}
+
+# missing TOOL...: the first tool not installed
+missing() {
+    for t in "$@"; do command -v "$t" >/dev/null 2>&1 || { echo "$t"; return 0; }; done
+    return 1
+}
+# the Debian package of a missing tool, for the command to run
+pkg_of() {
+    case $1 in
+    clang) echo "clang libclang-rt-14-dev" ;;
+    *) echo "$1" ;;
+    esac
+}
+need() { # name, tools..., --, command...: runs the step, or skips it if a tool is missing
+    n=$1
+    shift
+    tools=
+    while [ "$1" != -- ]; do tools="$tools $1"; shift; done
+    shift
+    # shellcheck disable=SC2086 # a list of words
+    if t=$(missing $tools); then
+        skip_step "$n" "$t not installed (sudo apt-get install $(pkg_of "$t"), or run make test as root on Debian)"
+    else
+        step "$n" "$@"
+    fi
 }
 
 # The pipeline's status is tee's; take the runner's own from its closing line instead.
 step unit ./build/test-runner
 step unit-asan-ubsan ./build/test-runner-san
-step compile sh tests/compile_checks.sh
+need compile "$CLANG" "$CXX" -- sh tests/compile_checks.sh
 step greatest ./build/test-greatest
 step greatest-selftest sh tests/greatest_selftest.sh "$CC"
 step sim sh tests/sim_test.sh build/vballoon-sim
@@ -33,8 +78,12 @@ step minimal sh tests/minimal_test.sh build/vballoon-minimal
 step minivmm sh tests/minivmm_test.sh build/vballoon-minivmm build/minivmm-guest.bin build/minivmm-qmp
 step vhost-user ./build/vhost-user-test build/vballoon-vhost-user
 step uml bash tests/uml_test.sh build/vballoon-vhost-user
-step lint sh tests/lint.sh
-step fuzz-smoke sh fuzz/smoke.sh "${FUZZ_RUNS:-20000}"
+need lint "$CLANG" clang-tidy cppcheck -- sh tests/lint.sh
+if ls build/fuzz_* >/dev/null 2>&1; then
+    step fuzz-smoke sh fuzz/smoke.sh "${FUZZ_RUNS:-20000}"
+else
+    skip_step fuzz-smoke "no fuzzers built: $CLANG with libFuzzer not installed (sudo apt-get install clang libclang-rt-14-dev)"
+fi
 valgrind_check() {
     if valgrind -q --error-exitcode=1 --leak-check=full ./build/test-runner >/dev/null &&
         valgrind -q --error-exitcode=1 --leak-check=full ./build/test-greatest >/dev/null; then
@@ -43,10 +92,8 @@ valgrind_check() {
         echo "valgrind: 0 passed, 1 failed"
     fi
 }
-step valgrind valgrind_check
+need valgrind valgrind -- valgrind_check
 
-# Only closing lines count (greatest's per-suite lines "N tests - ..." do not match).
-closing='^([A-Za-z0-9_-]+: )?[0-9]+ passed, [0-9]+ failed'
 totals=$(grep -E "$closing" "$log" | sed -E 's/^[A-Za-z0-9_-]+: //' |
     awk '{p += $1; f += $3; if ($5 != "") s += $5} END {print p + 0, f + 0, s + 0}')
 passed=${totals%% *}
@@ -54,5 +101,6 @@ failed=$(echo "$totals" | cut -d' ' -f2)
 skipped=${totals##* }
 [ "$failed" -eq 0 ] || status=1
 echo
+cat "$skips"
 echo "$passed passed, $failed failed, $skipped skipped"
 exit $status

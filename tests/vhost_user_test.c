@@ -55,11 +55,15 @@ static void die(const char *what)
     exit(1);
 }
 
+/* Every wait for the back-end ends as soon as what it waits for is there; its limit is long so
+   that a starved machine does not fail a check (WAIT_MS; the back-end's own I/O timeout is 2 s). */
+#define WAIT_MS 20000
+
 static int unix_connect(const char *path)
 {
     struct sockaddr_un sa;
     int i;
-    for (i = 0; i < 100; i++) { /* the back-end may still be starting */
+    for (i = 0; i < WAIT_MS / 20; i++) { /* the back-end may still be starting */
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0) die("socket");
         memset(&sa, 0, sizeof sa);
@@ -140,9 +144,9 @@ static int recv_timeout(int fd, unsigned char *buf, size_t len, int ms)
 static int reply(int fd, uint32_t req, unsigned char *out, uint32_t size)
 {
     unsigned char h[12];
-    if (!recv_timeout(fd, h, 12, 2000)) return 0;
+    if (!recv_timeout(fd, h, 12, WAIT_MS)) return 0;
     if (get32(h) != req || get32(h + 4) != 0x5 || get32(h + 8) != size) return 0;
-    return recv_timeout(fd, out, size, 2000);
+    return recv_timeout(fd, out, size, WAIT_MS);
 }
 
 static int ack(int fd, uint32_t req)
@@ -181,7 +185,7 @@ static int closed(int fd)
     struct pollfd p = {fd, POLLIN, 0};
     for (;;) {
         ssize_t n;
-        if (poll(&p, 1, 3000) <= 0) return 0;
+        if (poll(&p, 1, WAIT_MS) <= 0) return 0;
         n = recv(fd, b, sizeof b, 0);
         if (n == 0 || (n < 0 && errno == ECONNRESET)) return 1;
         if (n < 0) return 0;
@@ -325,7 +329,7 @@ static int qmp(const char *cmd, char *out, size_t cap)
     while (lines < 3 && have < sizeof buf - 1) { /* greeting, capabilities, the reply */
         struct pollfd p = {fd, POLLIN, 0};
         ssize_t n;
-        if (poll(&p, 1, 2000) <= 0) break;
+        if (poll(&p, 1, WAIT_MS) <= 0) break;
         n = recv(fd, buf + have, sizeof buf - 1 - have, 0);
         if (n <= 0) break;
         have += (size_t)n;
@@ -352,6 +356,18 @@ static int wait_readable(int fd, int ms)
     return poll(&p, 1, ms) > 0;
 }
 
+/* The command's reply, again every 20 ms until it contains `want` (at most WAIT_MS): the
+   back-end parses a kicked buffer when it gets to it. 1 if it did. */
+static int qmp_until(const char *cmd, const char *want, char *out, size_t cap)
+{
+    int i;
+    for (i = 0; i < WAIT_MS / 20; i++) {
+        if (qmp(cmd, out, cap) && strstr(out, want)) return 1;
+        usleep(20000);
+    }
+    return 0;
+}
+
 /* ---- the tests ---- */
 
 static void test_positive(void)
@@ -366,22 +382,20 @@ static void test_positive(void)
     check("handshake-with-reply-ack", fd >= 0, "a step of the handshake was refused");
     if (fd < 0) return;
     post_stats(kick, &avail, 12345 * 4096ull);
-    usleep(100000);
     check("stats-buffer-parsed",
-          qmp("{\"execute\": \"qom-get\", \"arguments\": {\"path\": \"/machine/peripheral/balloon0\", "
-              "\"property\": \"guest-stats\"}}\n", out, sizeof out) &&
-              strstr(out, "\"stat-free-memory\": 50565120"),
+          qmp_until("{\"execute\": \"qom-get\", \"arguments\": {\"path\": \"/machine/peripheral/balloon0\", "
+                    "\"property\": \"guest-stats\"}}\n", "\"stat-free-memory\": 50565120", out, sizeof out),
           out);
     /* a poll: interval 1 polls at once: the held buffer comes back on the used ring + call */
     qmp("{\"execute\": \"qom-set\", \"arguments\": {\"path\": \"/machine/peripheral/balloon0\", "
         "\"property\": \"guest-stats-polling-interval\", \"value\": 1}}\n", out, sizeof out);
-    check("poll-signals-call-fd", wait_readable(call, 2000) && read(call, &v, 8) == 8 &&
+    check("poll-signals-call-fd", wait_readable(call, WAIT_MS) && read(call, &v, 8) == 8 &&
           get32(g(USED) + 2) == 1 && get32(g(USED) + 4) == 0, "no used buffer and call");
     post_stats(kick, &avail, 777 * 4096ull);
-    usleep(100000);
-    qmp("{\"execute\": \"qom-get\", \"arguments\": {\"path\": \"/machine/peripheral/balloon0\", "
-        "\"property\": \"guest-stats\"}}\n", out, sizeof out);
-    check("stats-round-trip", strstr(out, "\"stat-free-memory\": 3182592") != NULL, out);
+    check("stats-round-trip",
+          qmp_until("{\"execute\": \"qom-get\", \"arguments\": {\"path\": \"/machine/peripheral/balloon0\", "
+                    "\"property\": \"guest-stats\"}}\n", "\"stat-free-memory\": 3182592", out, sizeof out),
+          out);
     qmp("{\"execute\": \"qom-set\", \"arguments\": {\"path\": \"/machine/peripheral/balloon0\", "
         "\"property\": \"guest-stats-polling-interval\", \"value\": 0}}\n", out, sizeof out);
     /* GET_CONFIG: the reply echoes offset, size and flags, flags of the header exactly 0x5 */
@@ -393,7 +407,7 @@ static void test_positive(void)
           get32(p) == 0 && get32(p + 4) == 8 && get32(p + 12) == 0 && get32(p + 16) == 0, "");
     /* balloon target over QMP -> CONFIG_CHANGE_MSG on the back-end channel; then GET_CONFIG */
     qmp("{\"execute\": \"balloon\", \"arguments\": {\"value\": 130023424}}\n", out, sizeof out);
-    check("config-change-msg", recv_timeout(chan, h, 12, 2000) && get32(h) == 2 && (get32(h + 4) & 3) == 1 &&
+    check("config-change-msg", recv_timeout(chan, h, 12, WAIT_MS) && get32(h) == 2 && (get32(h + 4) & 3) == 1 &&
           get32(h + 8) == 0, "no CONFIG_CHANGE_MSG on the back-end channel");
     put32(p, 0);
     put32(p + 4, 4);
