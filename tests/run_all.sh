@@ -70,7 +70,7 @@ need() { # name, tools..., --, command...: runs the step, or skips it if a tool 
 # The pipeline's status is tee's; take the runner's own from its closing line instead.
 step unit ./build/test-runner
 step unit-asan-ubsan ./build/test-runner-san
-need compile "$CLANG" "$CXX" -- sh tests/compile_checks.sh
+need compile "$CLANG" "$CXX" clang++ -- sh tests/compile_checks.sh
 step greatest ./build/test-greatest
 step greatest-selftest sh tests/greatest_selftest.sh "$CC"
 step sim sh tests/sim_test.sh build/vballoon-sim
@@ -78,7 +78,7 @@ step minimal sh tests/minimal_test.sh build/vballoon-minimal
 step minivmm sh tests/minivmm_test.sh build/vballoon-minivmm build/minivmm-guest.bin build/minivmm-qmp
 step vhost-user ./build/vhost-user-test build/vballoon-vhost-user
 step uml bash tests/uml_test.sh build/vballoon-vhost-user
-need lint "$CLANG" clang-tidy cppcheck -- sh tests/lint.sh
+need lint "$CLANG" clang-tidy cppcheck pmccabe perl -- sh tests/lint.sh
 if ls build/fuzz_* >/dev/null 2>&1; then
     step fuzz-smoke sh fuzz/smoke.sh "${FUZZ_RUNS:-20000}"
 else

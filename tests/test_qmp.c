@@ -2255,6 +2255,8 @@ TEST reply_max_holds_replies_without_client_text(void)
         "{\"execute\": \"balloon\"}", "{\"execute\": \"balloon\", \"arguments\": {\"value\": 0}}",
         "{\"execute\": \"query-balloon\", \"arguments\": {\"x\": 1}}", "{\"execute\": 1}"};
     static char host[65];
+    uint16_t tags[VB_STAT_COUNT];
+    uint64_t vals[VB_STAT_COUNT];
     unsigned i, pretty;
     size_t n, biggest = 0;
     memset(host, 0x01, 64); /* the worst escaping: \u0001 */
@@ -2266,8 +2268,14 @@ TEST reply_max_holds_replies_without_client_text(void)
         vb_qmp_init(&Q, &T.dev, pretty ? VB_QMP_PRETTY : 0u);
         Q.package = host;
         Q.qemu_version[0] = Q.qemu_version[1] = Q.qemu_version[2] = UINT32_MAX;
-        for (i = 0; i < VB_STAT_COUNT; i++) T.dev.stat[i] = UINT64_MAX - i;
-        T.dev.last_update = INT64_MIN;
+        for (i = 0; i < VB_STAT_COUNT; i++) { /* the longest values, from the guest */
+            tags[i] = (uint16_t)i;
+            vals[i] = UINT64_MAX - 1u - i;
+        }
+        T.wall = INT64_MIN;
+        tg_stats_buffer(&T, 0, tags, vals, VB_STAT_COUNT);
+        tg_kick(&T, VB_QUEUE_STATS);
+        ASSERT_EQ(INT64_MIN, vb_last_update(&T.dev));
         for (i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
             n = exec_n(&Q, cmds[i], strlen(cmds[i]), reply, sizeof reply);
             ASSERTm(cmds[i], n < VB_QMP_REPLY_MAX);
