@@ -348,7 +348,8 @@ typedef struct vb_config {
     unsigned queue_size;   /* maximum queue size: power of two <= 1024, default 128 */
     unsigned options;      /* VB_OPT_* */
     uint32_t poll_interval_s; /* initial guest-stats-polling-interval, like -device ...=N */
-    uint64_t ram_size;     /* guest RAM in bytes (query-balloon, balloon target clamp) */
+    uint64_t ram_size;     /* guest RAM in bytes (query-balloon, balloon target clamp); 0 =
+                              unknown: both commands fail as QEMU's do without a balloon */
     const char *type_name; /* QOM type in error messages, default "virtio-balloon-pci" */
 } vb_config;
 
@@ -1588,23 +1589,28 @@ VB_API vb_result vb_set_poll_interval_ms(vb_device *d, uint64_t ms)
     return VB_OK;
 }
 
-static void vb__error(vb_error *e, const char *cls, const char *p0, const char *a0, size_t l0,
-                      const char *p1, const char *a1, size_t l1, const char *p2)
+/* An error that is one fixed message. */
+static void vb__error_msg(vb_error *e, const char *cls, const char *msg)
 {
     if (!e) return;
+    VB_MEMSET(e, 0, sizeof *e);
     e->cls = cls;
-    e->part[0] = p0;
-    e->part[1] = p1;
-    e->part[2] = p2;
-    e->arg[0] = a0;
-    e->arg[1] = a1;
-    e->arg_len[0] = l0;
-    e->arg_len[1] = l1;
+    e->part[0] = msg;
 }
 
-static void vb__generic_error(vb_error *e, const char *msg)
+static void vb__generic_error(vb_error *e, const char *msg) { vb__error_msg(e, "GenericError", msg); }
+
+/* QOM's "Property '<type>.<name>' <what>", with the type and the name as the arguments. */
+static void vb__prop_error(vb_error *e, const char *type, const char *name, size_t len, const char *what)
 {
-    vb__error(e, "GenericError", msg, 0, 0, 0, 0, 0, 0);
+    if (!e) return;
+    vb__error_msg(e, "GenericError", "Property '");
+    e->arg[0] = type;
+    e->arg_len[0] = vb__strlen(type);
+    e->part[1] = ".";
+    e->arg[1] = name;
+    e->arg_len[1] = len;
+    e->part[2] = what;
 }
 
 /* The QOM setter's checks, without side effects. */
@@ -1941,8 +1947,7 @@ static int vb__prop_find(const vb_device *d, const char *name, size_t len)
 
 static vb_result vb__prop_not_found(const vb_device *d, const char *name, size_t len, vb_error *err)
 {
-    vb__error(err, "GenericError", "Property '", d->type_name, vb__strlen(d->type_name), ".",
-              name, len, "' not found");
+    vb__prop_error(err, d->type_name, name, len, "' not found");
     return VB_ERR_NOT_FOUND;
 }
 
@@ -2004,12 +2009,10 @@ static vb_result vb__prop_set_check(const vb_device *d, const char *name, size_t
     case VB__PROP_INTERVAL:
         return vb__interval_check(value, err);
     case VB__PROP_STATS: /* an alias on the PCI proxy: the error names the backend's type */
-        vb__error(err, "GenericError", "Property 'virtio-balloon-device.", name, len,
-                  "' is not writable", 0, 0, 0);
+        vb__prop_error(err, "virtio-balloon-device", name, len, "' is not writable");
         return VB_ERR_READ_ONLY;
     case VB__PROP_TYPE:
-        vb__error(err, "GenericError", "Property '", d->type_name, vb__strlen(d->type_name), ".",
-                  name, len, "' is not writable");
+        vb__prop_error(err, d->type_name, name, len, "' is not writable");
         return VB_ERR_READ_ONLY;
     default:
         return vb__prop_not_found(d, name, len, err);
@@ -3171,9 +3174,20 @@ static uint64_t vb__actual_bytes(const vb_device *d)
     return d->ram_size > held ? d->ram_size - held : 0;
 }
 
+/* Without the guest's RAM size (0: not known yet, e.g. before a vhost-user front-end's memory
+   table) the balloon cannot work out sizes: answer as QEMU does without an active balloon. */
+static int vb__balloon_active(vb__reply *r, const vb_device *d)
+{
+    vb_error e;
+    if (d->ram_size) return 1;
+    vb__error_msg(&e, "DeviceNotActive", "No balloon device has been activated");
+    vb__reply_error(r, &e);
+    return 0;
+}
+
 static vb__effect vb__qmp_query_balloon(vb__reply *r, vb_qmp *s, vb__span args)
 {
-    if (!vb__args(r, args, 0, 0, 0)) return vb__fx_none;
+    if (!vb__args(r, args, 0, 0, 0) || !vb__balloon_active(r, s->dev)) return vb__fx_none;
     vb__reply_return(r);
     vb__put(&r->o, "{", 1);
     vb__member(&r->o, r->flags, 2, 1, "actual");
@@ -3189,7 +3203,7 @@ static vb__effect vb__qmp_balloon(vb__reply *r, vb_qmp *s, vb__span args)
     vb__span v[1];
     int64_t target = 0;
     uint64_t u, total = s->dev->ram_size;
-    if (!vb__args(r, args, params, 1, v)) return vb__fx_none;
+    if (!vb__args(r, args, params, 1, v) || !vb__balloon_active(r, s->dev)) return vb__fx_none;
     vb__json_integer(r->in, v[0], &target, &u);
     if (target <= 0) {
         vb__reply_generic(r, "Parameter 'target' expects a size");
@@ -3237,8 +3251,7 @@ static vb__effect vb__qmp_capabilities(vb__reply *r, vb_qmp *s, vb__span args)
         return vb__fx_none;
     if (s->negotiated && !(s->flags & VB_QMP_NO_NEGOTIATION)) {
         vb_error e;
-        vb__error(&e, "CommandNotFound", "Capabilities negotiation is already complete, command ignored",
-                  0, 0, 0, 0, 0, 0);
+        vb__error_msg(&e, "CommandNotFound", "Capabilities negotiation is already complete, command ignored");
         vb__reply_error(r, &e);
         return vb__fx_none;
     }
@@ -3270,8 +3283,7 @@ static vb__effect vb__qmp_dispatch(vb__reply *r, vb_qmp *s, const vb_qmp_command
         if (vb__str_is(r->in, c->name, vb__commands[i].name)) cmd = &vb__commands[i];
     if (!(cmd && cmd->anytime) && !s->negotiated && !(s->flags & VB_QMP_NO_NEGOTIATION)) {
         vb_error e;
-        vb__error(&e, "CommandNotFound", "Expecting capabilities negotiation with 'qmp_capabilities'",
-                  0, 0, 0, 0, 0, 0);
+        vb__error_msg(&e, "CommandNotFound", "Expecting capabilities negotiation with 'qmp_capabilities'");
         vb__reply_error(r, &e);
         return vb__fx_none;
     }

@@ -741,6 +741,27 @@ TEST balloon_sets_target_and_notifies(void)
 }
 
 /* virtio_balloon_to_target() calls virtio_notify_config() for every non-zero target. */
+/* RAM size 0 (not known yet): no size can be worked out, so both balloon commands answer as
+   QEMU without an active balloon, after the argument checks, and nothing changes. */
+TEST balloon_without_ram_size_is_not_active(void)
+{
+    static const char na[] =
+        "{\"error\": {\"class\": \"DeviceNotActive\", \"desc\": \"No balloon device has been activated\"}}";
+    ASSERT_EQ(0, start_qemu());
+    vb_set_ram_size(&T.dev, 0);
+    ASSERT_STR_EQ(na, run(BALLOON("1073741824")));
+    ASSERT_STR_EQ(na, run(BALLOON("-1"))); /* the size check comes after, as in qmp_balloon */
+    ASSERT_STR_EQ(na, run(QUERY));
+    ASSERT_STR_EQ("{\"error\": {\"class\": \"GenericError\", \"desc\": \"Parameter 'value' is missing\"}}",
+                  run("{\"execute\": \"balloon\"}"));
+    ASSERT_EQ(0u, vb_target_pages(&T.dev));
+    ASSERT_EQ(0u, T.config_irqs);
+    vb_set_ram_size(&T.dev, RAM_512M);
+    ASSERT_STR_EQ("{\"return\": {}}", run(BALLOON("268435456")));
+    ASSERT_EQ(65536u, vb_target_pages(&T.dev));
+    PASS();
+}
+
 TEST balloon_same_target_notifies_again(void)
 {
     ASSERT_EQ(0, start_qemu());
@@ -2413,6 +2434,7 @@ SUITE(qmp)
 {
     RUN_TEST(top_level_members_checked_in_qdict_order_utf8);
     RUN_TEST(init_defaults);
+    RUN_TEST(balloon_without_ram_size_is_not_active);
     RUN_TEST(caps_required_before_any_command);
     RUN_TEST(caps_envelope_errors_are_not_rewritten);
     RUN_TEST(caps_negotiate_then_commands_work);
