@@ -530,6 +530,102 @@ VB_API size_t vb_snapshot_save(const vb_device *dev, void *buf, size_t cap);
 /* Validates the whole blob before changing anything; VB_ERR_FORMAT and no change otherwise. */
 VB_API vb_result vb_snapshot_load(vb_device *dev, const void *buf, size_t len);
 
+/* ---- control: QMP (compile out with VB_NO_QMP) ------------------------------------------------ */
+#ifndef VB_NO_QMP
+
+#define VB_QMP_PRETTY 0x1         /* pretty-printed replies, as QEMU's -qmp ...,pretty=on */
+#define VB_QMP_NO_NEGOTIATION 0x2 /* accept commands without qmp_capabilities first */
+
+/* Bytes (NUL included) that hold every reply that echoes no client text, compact or pretty,
+   with host strings (vb_config.type_name, vb_qmp.package) of at most 64 bytes each. */
+#define VB_QMP_REPLY_MAX 1024u
+/* Bytes (NUL included) that hold any reply to a command of `in_len` bytes (vb_qmp_execute or
+   vb_qmp_reply) for a session with `flags` (VB_QMP_*), under the same host-string limit: client
+   text is echoed escaped, at most 6 bytes per input byte; pretty-printing an "id" adds a line
+   and its indentation (at most 4 * 32 spaces) per bracket or comma. A constant expression for
+   constant arguments. */
+#define VB_QMP_REPLY_BOUND(in_len, flags) \
+    (VB_QMP_REPLY_MAX + (size_t)(in_len) * (((flags) & VB_QMP_PRETTY) ? 130u : 6u))
+
+/* One QMP session (one client). Fields may be changed after vb_qmp_init. */
+typedef struct vb_qmp {
+    vb_device *dev;
+    const char *path;     /* QOM path, default "/machine/peripheral/balloon0" */
+    const char *alt_path; /* also accepted, default the seed's "/machine/peripheral-anon/device[1]" */
+    const char *package;  /* greeting "package", default "vballoon.h " VB_VERSION_STRING */
+    unsigned qemu_version[3]; /* greeting major, minor, micro: default 7, 2, 0 */
+    unsigned flags;           /* VB_QMP_* */
+    int negotiated;           /* qmp_capabilities done */
+} vb_qmp;
+
+/* Bytes [at, end) of a command's text; a string's span includes its quotes. end 0: absent. */
+typedef struct vb_qmp_span {
+    size_t at, end;
+} vb_qmp_span;
+
+/* A well-formed command, for a host's own commands (see vb_qmp_parse). */
+typedef struct vb_qmp_command {
+    const char *in;     /* the text given to vb_qmp_parse */
+    vb_qmp_span name;   /* the "execute" string */
+    vb_qmp_span args;   /* the "arguments" object, or absent */
+    vb_qmp_span id;     /* the "id" value, or absent */
+    const char *bad_param; /* private: the first argument error found by vb_qmp_arg_int, */
+    vb_qmp_span bad_key;   /* or by vb_qmp_args_only */
+} vb_qmp_command;
+
+VB_API void vb_qmp_init(vb_qmp *s, vb_device *dev, unsigned flags);
+/* The greeting {"QMP": {...}} (without a line end), snprintf-style. */
+VB_API size_t vb_qmp_greeting(const vb_qmp *s, char *buf, size_t cap);
+/* Execute one QMP command (one JSON value, `len` bytes) and write the reply (without a line
+   end), snprintf-style. Transactional: if the reply does not fit (return value >= cap), the
+   command was NOT executed; call again with a bigger buffer. VB_QMP_REPLY_MAX bytes hold every
+   reply but a long "id" echo or a long path in an error; VB_QMP_REPLY_BOUND(len, s->flags) holds
+   every reply. Input of only whitespace gives no reply (0).
+   Commands: qmp_capabilities, qom-get, qom-set, qom-list, query-balloon, balloon; any other
+   name is "The command X has not been found" (class CommandNotFound). */
+VB_API size_t vb_qmp_execute(vb_qmp *s, const char *in, size_t len, char *buf, size_t cap);
+
+/* A host's own commands. vb_qmp_parse returns 1 if `len` bytes at `in` are a command that
+   vb_qmp_execute would dispatch by its name (one valid JSON object with a string "execute", an
+   object "arguments" if any, an "id" if any, and nothing else), and fills *cmd, whose spans
+   point into `in` (keep it while using *cmd); else 0 (then vb_qmp_execute answers the error).
+   It does not look at negotiation: a host that requires it checks s->negotiated (or
+   VB_QMP_NO_NEGOTIATION) itself. A host that takes a command answers it with vb_qmp_reply
+   instead of calling vb_qmp_execute:
+       if (vb_qmp_parse(in, len, &c) && vb_qmp_command_is(&c, "quit")) {
+           int ok = vb_qmp_args_only(&c, NULL, 0);
+           n = vb_qmp_reply(s, &c, NULL, buf, cap);
+           if (ok && n < cap) ... quit ...
+       } else n = vb_qmp_execute(s, in, len, buf, cap);  */
+VB_API int vb_qmp_parse(const char *in, size_t len, vb_qmp_command *cmd);
+/* 1 if the command's name (escapes decoded) is `name`. */
+VB_API int vb_qmp_command_is(const vb_qmp_command *cmd, const char *name);
+/* The argument `name` (the last one if repeated, as in QEMU): 1 and *value (`value` may be
+   NULL) if it is an integer in int64 range; 0 if absent (*value untouched); -1 if it is
+   anything else, and the reply becomes "Invalid parameter type for 'NAME', expected: integer"
+   unless an argument error was found before. */
+VB_API int vb_qmp_arg_int(vb_qmp_command *cmd, const char *name, int64_t *value);
+/* 1 if every argument is one of the `n` names (`names` may be NULL if n is 0); else 0, and the
+   reply becomes "Parameter 'KEY' is unexpected" for the first other one, unless an argument
+   error was found before. Call it after reading the arguments: QAPI checks in that order. */
+VB_API int vb_qmp_args_only(vb_qmp_command *cmd, const char *const *names, size_t n);
+/* The reply to a host's command, snprintf-style, its "id" echoed as vb_qmp_execute does: the
+   first argument error found by vb_qmp_arg_int / vb_qmp_args_only; else, if `error` is not
+   NULL, a GenericError with that text (UTF-8); else {"return": {}}. `s` gives the style
+   (VB_QMP_PRETTY); NULL: compact. Changes nothing. */
+VB_API size_t vb_qmp_reply(const vb_qmp *s, const vb_qmp_command *cmd, const char *error,
+                           char *buf, size_t cap);
+
+/* Stream framing: the length of the first complete JSON value in buf (leading whitespace
+   included), or 0 if more bytes are needed. A stray closing bracket or a bare scalar is framed
+   on its own so that vb_qmp_execute answers it with an error instead of the stream stalling. */
+VB_API size_t vb_qmp_frame(const char *buf, size_t len);
+/* A BALLOON_CHANGE event (compact) for the device's current `actual`, with the given host
+   timestamp, snprintf-style. */
+VB_API size_t vb_qmp_event_balloon_change(const vb_device *dev, int64_t seconds, int64_t micros,
+                                          char *buf, size_t cap);
+#endif /* VB_NO_QMP */
+
 /* ---- transport: virtio-mmio (compile in with VB_WITH_MMIO) ------------------------------------ */
 #ifdef VB_WITH_MMIO
 /* The virtio 1.x "modern" (Version 2) virtio-mmio register block in front of a device, so that a
@@ -636,102 +732,6 @@ VB_API void vb_mmio_interrupt(vb_mmio *m, uint32_t bits);
    initial values, the line low. For a machine reset call vb_machine_reset first. */
 VB_API void vb_mmio_reset(vb_mmio *m);
 #endif /* VB_WITH_MMIO */
-
-/* ---- control: QMP (compile out with VB_NO_QMP) ------------------------------------------------ */
-#ifndef VB_NO_QMP
-
-#define VB_QMP_PRETTY 0x1         /* pretty-printed replies, as QEMU's -qmp ...,pretty=on */
-#define VB_QMP_NO_NEGOTIATION 0x2 /* accept commands without qmp_capabilities first */
-
-/* Bytes (NUL included) that hold every reply that echoes no client text, compact or pretty,
-   with host strings (vb_config.type_name, vb_qmp.package) of at most 64 bytes each. */
-#define VB_QMP_REPLY_MAX 1024u
-/* Bytes (NUL included) that hold any reply to a command of `in_len` bytes (vb_qmp_execute or
-   vb_qmp_reply) for a session with `flags` (VB_QMP_*), under the same host-string limit: client
-   text is echoed escaped, at most 6 bytes per input byte; pretty-printing an "id" adds a line
-   and its indentation (at most 4 * 32 spaces) per bracket or comma. A constant expression for
-   constant arguments. */
-#define VB_QMP_REPLY_BOUND(in_len, flags) \
-    (VB_QMP_REPLY_MAX + (size_t)(in_len) * (((flags) & VB_QMP_PRETTY) ? 130u : 6u))
-
-/* One QMP session (one client). Fields may be changed after vb_qmp_init. */
-typedef struct vb_qmp {
-    vb_device *dev;
-    const char *path;     /* QOM path, default "/machine/peripheral/balloon0" */
-    const char *alt_path; /* also accepted, default the seed's "/machine/peripheral-anon/device[1]" */
-    const char *package;  /* greeting "package", default "vballoon.h " VB_VERSION_STRING */
-    unsigned qemu_version[3]; /* greeting major, minor, micro: default 7, 2, 0 */
-    unsigned flags;           /* VB_QMP_* */
-    int negotiated;           /* qmp_capabilities done */
-} vb_qmp;
-
-/* Bytes [at, end) of a command's text; a string's span includes its quotes. end 0: absent. */
-typedef struct vb_qmp_span {
-    size_t at, end;
-} vb_qmp_span;
-
-/* A well-formed command, for a host's own commands (see vb_qmp_parse). */
-typedef struct vb_qmp_command {
-    const char *in;     /* the text given to vb_qmp_parse */
-    vb_qmp_span name;   /* the "execute" string */
-    vb_qmp_span args;   /* the "arguments" object, or absent */
-    vb_qmp_span id;     /* the "id" value, or absent */
-    const char *bad_param; /* private: the first argument error found by vb_qmp_arg_int, */
-    vb_qmp_span bad_key;   /* or by vb_qmp_args_only */
-} vb_qmp_command;
-
-VB_API void vb_qmp_init(vb_qmp *s, vb_device *dev, unsigned flags);
-/* The greeting {"QMP": {...}} (without a line end), snprintf-style. */
-VB_API size_t vb_qmp_greeting(const vb_qmp *s, char *buf, size_t cap);
-/* Execute one QMP command (one JSON value, `len` bytes) and write the reply (without a line
-   end), snprintf-style. Transactional: if the reply does not fit (return value >= cap), the
-   command was NOT executed; call again with a bigger buffer. VB_QMP_REPLY_MAX bytes hold every
-   reply but a long "id" echo or a long path in an error; VB_QMP_REPLY_BOUND(len, s->flags) holds
-   every reply. Input of only whitespace gives no reply (0).
-   Commands: qmp_capabilities, qom-get, qom-set, qom-list, query-balloon, balloon; any other
-   name is "The command X has not been found" (class CommandNotFound). */
-VB_API size_t vb_qmp_execute(vb_qmp *s, const char *in, size_t len, char *buf, size_t cap);
-
-/* A host's own commands. vb_qmp_parse returns 1 if `len` bytes at `in` are a command that
-   vb_qmp_execute would dispatch by its name (one valid JSON object with a string "execute", an
-   object "arguments" if any, an "id" if any, and nothing else), and fills *cmd, whose spans
-   point into `in` (keep it while using *cmd); else 0 (then vb_qmp_execute answers the error).
-   It does not look at negotiation: a host that requires it checks s->negotiated (or
-   VB_QMP_NO_NEGOTIATION) itself. A host that takes a command answers it with vb_qmp_reply
-   instead of calling vb_qmp_execute:
-       if (vb_qmp_parse(in, len, &c) && vb_qmp_command_is(&c, "quit")) {
-           int ok = vb_qmp_args_only(&c, NULL, 0);
-           n = vb_qmp_reply(s, &c, NULL, buf, cap);
-           if (ok && n < cap) ... quit ...
-       } else n = vb_qmp_execute(s, in, len, buf, cap);  */
-VB_API int vb_qmp_parse(const char *in, size_t len, vb_qmp_command *cmd);
-/* 1 if the command's name (escapes decoded) is `name`. */
-VB_API int vb_qmp_command_is(const vb_qmp_command *cmd, const char *name);
-/* The argument `name` (the last one if repeated, as in QEMU): 1 and *value (`value` may be
-   NULL) if it is an integer in int64 range; 0 if absent (*value untouched); -1 if it is
-   anything else, and the reply becomes "Invalid parameter type for 'NAME', expected: integer"
-   unless an argument error was found before. */
-VB_API int vb_qmp_arg_int(vb_qmp_command *cmd, const char *name, int64_t *value);
-/* 1 if every argument is one of the `n` names (`names` may be NULL if n is 0); else 0, and the
-   reply becomes "Parameter 'KEY' is unexpected" for the first other one, unless an argument
-   error was found before. Call it after reading the arguments: QAPI checks in that order. */
-VB_API int vb_qmp_args_only(vb_qmp_command *cmd, const char *const *names, size_t n);
-/* The reply to a host's command, snprintf-style, its "id" echoed as vb_qmp_execute does: the
-   first argument error found by vb_qmp_arg_int / vb_qmp_args_only; else, if `error` is not
-   NULL, a GenericError with that text (UTF-8); else {"return": {}}. `s` gives the style
-   (VB_QMP_PRETTY); NULL: compact. Changes nothing. */
-VB_API size_t vb_qmp_reply(const vb_qmp *s, const vb_qmp_command *cmd, const char *error,
-                           char *buf, size_t cap);
-
-/* Stream framing: the length of the first complete JSON value in buf (leading whitespace
-   included), or 0 if more bytes are needed. A stray closing bracket or a bare scalar is framed
-   on its own so that vb_qmp_execute answers it with an error instead of the stream stalling. */
-VB_API size_t vb_qmp_frame(const char *buf, size_t len);
-/* A BALLOON_CHANGE event (compact) for the device's current `actual`, with the given host
-   timestamp, snprintf-style. */
-VB_API size_t vb_qmp_event_balloon_change(const vb_device *dev, int64_t seconds, int64_t micros,
-                                          char *buf, size_t cap);
-#endif /* VB_NO_QMP */
 
 #ifdef __cplusplus
 }
@@ -852,6 +852,32 @@ static void vb__st32(unsigned char *p, uint32_t v, int be)
 {
     vb__st16(p + (be ? 2 : 0), (uint16_t)v, be);
     vb__st16(p + (be ? 0 : 2), (uint16_t)(v >> 16), be);
+}
+
+/* ---- management errors: QEMU's words in parts, joined by vb_error_text ------------------------ */
+
+/* An error that is one fixed message. */
+static void vb__error_msg(vb_error *e, const char *cls, const char *msg)
+{
+    if (!e) return;
+    VB_MEMSET(e, 0, sizeof *e);
+    e->cls = cls;
+    e->part[0] = msg;
+}
+
+static void vb__generic_error(vb_error *e, const char *msg) { vb__error_msg(e, "GenericError", msg); }
+
+/* QOM's "Property '<type>.<name>' <what>", with the type and the name as the arguments. */
+static void vb__prop_error(vb_error *e, const char *type, const char *name, size_t len, const char *what)
+{
+    if (!e) return;
+    vb__error_msg(e, "GenericError", "Property '");
+    e->arg[0] = type;
+    e->arg_len[0] = vb__strlen(type);
+    e->part[1] = ".";
+    e->arg[1] = name;
+    e->arg_len[1] = len;
+    e->part[2] = what;
 }
 
 /* ============================================================================================
@@ -1110,8 +1136,383 @@ static void vb__queue_clear(vb_device *d, vb_queue *q)
 }
 
 /* ============================================================================================
-   LAYER 2: THE BALLOON DEVICE (features, status, config, inflate/deflate)
+   LAYER 2: INFLATE AND DEFLATE (the balloon queues: bounded work, left-over "more work")
    ============================================================================================ */
+
+/* Inflate/deflate: the 4-byte PFNs of the device-readable part (records may straddle
+   descriptors), contiguous pages coalesced into one pages() call. As in QEMU, nothing of a chain
+   is acted on before the whole chain has been validated, so the PFNs are gathered first (the
+   reason VB_PFN_MAX_PER_BUFFER bounds the stack: 4 bytes per PFN). Each buffer goes back with
+   used length 0, as in QEMU >= 7.0. */
+static int vb__balloon_kick(vb_device *d, unsigned qi)
+{
+    vb_queue *q = &d->queue[qi];
+    const int be = vb__guest_be(d);
+    uint32_t walked = 0; /* descriptors read: at most about two queues' worth per call */
+    while (walked < q->size) {
+        unsigned char raw[4 * VB_PFN_MAX_PER_BUFFER];
+        uint64_t start = 0, len = 0, offered = 0;
+        uint32_t got = 0, i;
+        vb__chain c;
+        vb__desc dsc;
+        int r = vb__pop(d, q, &c);
+        if (r <= 0) return 0;
+        while ((r = vb__chain_next(&c, &dsc)) > 0) {
+            uint32_t take = dsc.len < sizeof raw - got ? dsc.len : (uint32_t)sizeof raw - got;
+            if (dsc.writable) continue;
+            offered += dsc.len;
+            if (take && vb__read(d, dsc.addr, raw + got, take)) {
+                vb_break(d, VB_LOG_BAD_MEMORY);
+                return 0;
+            }
+            got += take;
+        }
+        if (r < 0) return 0;
+        walked += c.count + c.indirect;
+        if (offered > sizeof raw) vb__log(d, VB_LOG_PFN_TRUNCATED);
+        for (i = 0; i + 4 <= got; i += 4) {
+            uint64_t gpa = (uint64_t)vb__ld32(raw + i, be) << VB_PAGE_SHIFT;
+            if (len && gpa == start + len) {
+                len += 1u << VB_PAGE_SHIFT;
+                continue;
+            }
+            if (len && d->host->pages) d->host->pages(d->user, qi, start, len);
+            start = gpa;
+            len = 1u << VB_PAGE_SHIFT;
+        }
+        if (len && d->host->pages) d->host->pages(d->user, qi, start, len);
+        if (vb__push(d, q, c.head, 0)) return 0;
+        vb__interrupt_driver(d, qi);
+    }
+    /* Out of budget with buffers left: the driver may not kick again (EVENT_IDX). */
+    return q->shadow_avail != q->last_avail;
+}
+
+VB_API int vb_more_work(const vb_device *d)
+{
+    return d->more_work != 0 && !(d->flags & VB__BROKEN);
+}
+
+/* One work budget for an inflate/deflate queue; remembers whether buffers are left. */
+static void vb__balloon_work(vb_device *d, unsigned qi)
+{
+    uint8_t bit = (uint8_t)(1u << qi);
+    if (vb__balloon_kick(d, qi))
+        d->more_work |= bit;
+    else
+        d->more_work &= (uint8_t)~bit;
+}
+
+VB_API int vb_do_work(vb_device *d)
+{
+    unsigned qi;
+    for (qi = VB_QUEUE_INFLATE; qi <= VB_QUEUE_DEFLATE; qi++)
+        if ((d->more_work & (1u << qi)) && d->queue[qi].ready && vb_more_work(d)) vb__balloon_work(d, qi);
+    return vb_more_work(d);
+}
+
+/* ============================================================================================
+   LAYER 3: THE STATS PROTOCOL (the stats and their key sets, held buffer, parsing, polling timer)
+   ============================================================================================ */
+
+/* QEMU's QOM names, index = tag (tags 8 and 9 are not "stat-" + Linux's names). */
+static const char *const vb__stat_names[VB_STAT_COUNT] = {
+    "stat-swap-in", "stat-swap-out", "stat-major-faults", "stat-minor-faults",
+    "stat-free-memory", "stat-total-memory", "stat-available-memory", "stat-disk-caches",
+    "stat-htlb-pgalloc", "stat-htlb-pgfail", "stat-oom-kills", "stat-alloc-stalls",
+    "stat-async-scans", "stat-direct-scans", "stat-async-reclaims", "stat-direct-reclaims"};
+
+VB_API const char *vb_stat_name(unsigned tag)
+{
+    return tag < VB_STAT_COUNT ? vb__stat_names[tag] : 0;
+}
+
+VB_API int vb_stat(const vb_device *d, unsigned tag, uint64_t *value)
+{
+    uint64_t v = tag < VB_STAT_COUNT ? d->stat[tag] : VB_STAT_UNSET;
+    if (value) *value = v;
+    return v != VB_STAT_UNSET;
+}
+
+VB_API int64_t vb_last_update(const vb_device *d) { return d->last_update; }
+VB_API const vb_counters *vb_get_counters(const vb_device *d) { return &d->counters; }
+
+/* Key order of QEMU's QDict (bucket of tdb_hash(key) % 512, newest first within a bucket) for
+   each size the stats table has had. tests/ recomputes these from the hash. */
+static const unsigned char vb__order6[6] = {1, 4, 3, 2, 5, 0};
+static const unsigned char vb__order7[7] = {1, 6, 4, 3, 2, 5, 0};
+static const unsigned char vb__order8[8] = {1, 6, 4, 3, 2, 5, 0, 7};
+static const unsigned char vb__order10[10] = {8, 1, 6, 9, 4, 3, 2, 5, 0, 7};
+static const unsigned char vb__order16[16] = {8, 1, 11, 6, 15, 13, 9, 4, 3, 2, 5, 10, 14, 0, 12, 7};
+
+static const unsigned char *vb__key_order(unsigned keys)
+{
+    switch (keys) {
+    case 6: return vb__order6;
+    case 7: return vb__order7;
+    case 8: return vb__order8;
+    case 10: return vb__order10;
+    case 16: return vb__order16;
+    default: return 0;
+    }
+}
+
+static uint64_t vb__now(const vb_device *d) { return d->host->now_ms ? d->host->now_ms(d->user) : 0; }
+
+static void vb__arm(vb_device *d, uint64_t deadline)
+{
+    d->deadline_ms = deadline;
+    d->flags |= VB__ARMED;
+    if (d->host->timer_arm) d->host->timer_arm(d->user, deadline);
+}
+
+static void vb__disarm(vb_device *d)
+{
+    if (!(d->flags & VB__ARMED)) return;
+    d->flags &= (uint8_t)~VB__ARMED;
+    if (d->host->timer_cancel) d->host->timer_cancel(d->user);
+}
+
+/* balloon_stats_change_timer(): deadline = now + interval, only while polling is enabled. */
+static void vb__rearm(vb_device *d)
+{
+    uint64_t now;
+    if (!d->interval_ms) return;
+    now = vb__now(d);
+    vb__arm(d, now > UINT64_MAX - d->interval_ms ? UINT64_MAX : now + d->interval_ms);
+}
+
+/* Parse the device-readable bytes of a chain into `val` (10-byte records, straddling
+   descriptors allowed, trailing partial record ignored). 0 = ok, -1 = ring error. */
+static int vb__stats_parse(vb__chain *c, uint64_t val[VB_STAT_COUNT])
+{
+    vb_device *d = c->dev;
+    const int be = vb__guest_be(d);
+    unsigned char buf[160], rec[10];
+    uint32_t budget = VB_STATS_MAX_BYTES, fill = 0;
+    uint64_t offered = 0;
+    vb__desc dsc;
+    int r;
+
+    while ((r = vb__chain_next(c, &dsc)) > 0) {
+        uint32_t off = 0;
+        if (dsc.writable) continue; /* never read nor written */
+        offered += dsc.len;
+        while (off < dsc.len && budget) {
+            uint32_t chunk = dsc.len - off, i = 0;
+            if (chunk > sizeof buf) chunk = sizeof buf;
+            if (chunk > budget) chunk = budget;
+            if (vb__read(d, dsc.addr + off, buf, chunk)) {
+                vb_break(d, VB_LOG_BAD_MEMORY);
+                return -1;
+            }
+            off += chunk;
+            budget -= chunk;
+            while (i < chunk) {
+                const unsigned char *p;
+                uint16_t tag;
+                if (fill == 0 && chunk - i >= 10) { /* whole record in place: the fast path */
+                    p = buf + i;
+                    i += 10;
+                } else {                            /* a record straddles a boundary */
+                    rec[fill++] = buf[i++];
+                    if (fill < 10) continue;
+                    fill = 0;
+                    p = rec;
+                }
+                tag = vb__ld16(p, be);
+                if (tag < VB_STAT_COUNT)
+                    val[tag] = vb__ld64(p + 2, be); /* a duplicate tag: the last one wins */
+                else
+                    d->counters.unknown_tags++;
+            }
+        }
+    }
+    if (r == 0 && offered > VB_STATS_MAX_BYTES) vb__log(d, VB_LOG_STATS_TRUNCATED);
+    return r;
+}
+
+/* Give the held buffer back to the driver: used length 0 (QEMU >= 7.0), then the interrupt. */
+static void vb__stats_return(vb_device *d)
+{
+    if (vb__push(d, &d->queue[VB_QUEUE_STATS], d->held_head, 0) == 0)
+        vb__interrupt_driver(d, VB_QUEUE_STATS);
+}
+
+/* virtio_balloon_receive_stats(): one buffer per notification, then re-arm. */
+static void vb__stats_kick(vb_device *d)
+{
+    vb_queue *q = &d->queue[VB_QUEUE_STATS];
+    vb__chain c;
+
+    if (vb__pop(d, q, &c) > 0) {
+        uint64_t val[VB_STAT_COUNT];
+        unsigned i;
+        for (i = 0; i < VB_STAT_COUNT; i++) val[i] = VB_STAT_UNSET;
+        if (vb__stats_parse(&c, val) == 0) {
+            if (d->flags & VB__HELD) { /* "should never happen": give the old one back */
+                d->counters.duplicates++;
+                vb__log(d, VB_LOG_STATS_SECOND_BUFFER);
+                vb__stats_return(d);
+            }
+            if (!(d->flags & VB__BROKEN)) {
+                d->held_head = c.head;
+                d->flags |= VB__HELD | VB__HAS_STATS;
+                VB_MEMCPY(d->stat, val, sizeof val);
+                d->last_update = d->host->wall_s ? d->host->wall_s(d->user) : 0;
+                d->counters.updates++;
+            }
+        }
+    }
+    vb__rearm(d);
+}
+
+VB_API void vb_timer_expired(vb_device *d)
+{
+    uint64_t now;
+    if (!(d->flags & VB__ARMED)) return; /* cancelled, or already handled */
+    now = vb__now(d);
+    if (now < d->deadline_ms) {          /* early: keep waiting */
+        if (d->host->timer_arm) d->host->timer_arm(d->user, d->deadline_ms);
+        return;
+    }
+    d->flags &= (uint8_t)~VB__ARMED;
+    if (!(d->flags & VB__HELD) || !vb__has(d, VB_F_STATS_VQ) || (d->flags & VB__BROKEN) ||
+        !d->queue[VB_QUEUE_STATS].ready) {
+        vb__rearm(d); /* nobody to ask yet: try again one interval later */
+        return;
+    }
+    d->flags &= (uint8_t)~VB__HELD;
+    d->counters.polls++;
+    vb__stats_return(d); /* no re-arm: the guest's answer re-arms */
+}
+
+VB_API uint64_t vb_next_deadline(const vb_device *d)
+{
+    return (d->flags & VB__ARMED) ? d->deadline_ms : UINT64_MAX;
+}
+
+/* After a migration the destination has no held buffer although the source popped one
+   (last_avail is past it): step back one and read it again (virtqueue_rewind). */
+static void vb__stats_rewind(vb_device *d)
+{
+    vb_queue *q = &d->queue[VB_QUEUE_STATS];
+    if ((d->flags & (VB__HELD | VB__BROKEN)) || !q->ready) return;
+    if (!(d->status & VB_S_DRIVER_OK) || q->last_avail == q->used_idx) return;
+    q->last_avail--;
+    q->shadow_avail = q->last_avail;
+    vb__stats_kick(d);
+}
+
+static void vb__stats_clear(vb_device *d)
+{
+    unsigned i;
+    for (i = 0; i < VB_STAT_COUNT; i++) d->stat[i] = VB_STAT_UNSET;
+    d->last_update = 0;
+    d->flags &= (uint8_t)~VB__HAS_STATS;
+}
+
+#define VB__MAX_INTERVAL_MS ((uint64_t)UINT32_MAX * 1000u)
+
+VB_API vb_result vb_set_poll_interval_ms(vb_device *d, uint64_t ms)
+{
+    if (ms > VB__MAX_INTERVAL_MS) return VB_ERR_RANGE;
+    if (ms == d->interval_ms) return VB_OK; /* not even a stalled poll is kicked */
+    if (ms == 0) {
+        d->interval_ms = 0;
+        vb__disarm(d);
+        return VB_OK;
+    }
+    if (d->interval_ms) {
+        d->interval_ms = ms;
+        vb__rearm(d);
+    } else {
+        d->interval_ms = ms;
+        vb__arm(d, vb__now(d)); /* enabling polls at once */
+    }
+    return VB_OK;
+}
+
+/* The QOM setter's checks, without side effects. */
+static vb_result vb__interval_check(int64_t seconds, vb_error *err)
+{
+    if (seconds < 0) {
+        vb__generic_error(err, "timer value must be greater than zero");
+        return VB_ERR_RANGE;
+    }
+    if ((uint64_t)seconds > UINT32_MAX) {
+        vb__generic_error(err, "timer value is too big");
+        return VB_ERR_RANGE;
+    }
+    return VB_OK;
+}
+
+VB_API vb_result vb_set_poll_interval(vb_device *d, int64_t seconds, vb_error *err)
+{
+    vb_result r = vb__interval_check(seconds, err);
+    return r != VB_OK ? r : vb_set_poll_interval_ms(d, (uint64_t)seconds * 1000u);
+}
+
+VB_API int64_t vb_poll_interval(const vb_device *d) { return (int64_t)((d->interval_ms + 999u) / 1000u); }
+VB_API uint64_t vb_poll_interval_ms(const vb_device *d) { return d->interval_ms; }
+
+/* ============================================================================================
+   LAYER 4: THE DEVICE (lifecycle, features, status, queues, notifications, config space, resets)
+   ============================================================================================ */
+
+VB_API const char *vb_version_string(void) { return VB_VERSION_STRING; }
+
+VB_API const char *vb_result_str(vb_result r)
+{
+    switch (r) {
+    case VB_OK: return "ok";
+    case VB_ERR_ARG: return "invalid argument";
+    case VB_ERR_NOT_FOUND: return "not found";
+    case VB_ERR_READ_ONLY: return "read-only";
+    case VB_ERR_TYPE: return "wrong type";
+    case VB_ERR_RANGE: return "out of range";
+    case VB_ERR_NO_DATA: return "no data yet";
+    case VB_ERR_FORMAT: return "malformed input";
+    case VB_ERR_STATE: return "wrong state";
+    }
+    return "unknown result";
+}
+
+VB_API vb_config vb_config_default(void)
+{
+    vb_config c;
+    VB_MEMSET(&c, 0, sizeof c);
+    return c;
+}
+
+VB_API vb_result vb_init(vb_device *d, const vb_config *cfg, const vb_host *host, void *user)
+{
+    const vb_config defaults = vb_config_default();
+    unsigned i, keys, qsize;
+    if (!d || !host || !host->read || !host->write || !host->notify_queue || !host->notify_config)
+        return VB_ERR_ARG;
+    if (!cfg) cfg = &defaults;
+    keys = cfg->stat_keys ? cfg->stat_keys : (unsigned)VB_STAT_COUNT;
+    qsize = cfg->queue_size ? cfg->queue_size : (unsigned)VB_QUEUE_SIZE_DEFAULT;
+    if (!vb__key_order(keys) || qsize > VB_QUEUE_SIZE_MAX || (qsize & (qsize - 1u)) ||
+        (cfg->profile != VB_PROFILE_DOC && cfg->profile != VB_PROFILE_QEMU) || cfg->options > 0x1f)
+        return VB_ERR_ARG;
+    VB_MEMSET(d, 0, sizeof *d);
+    d->host = host;
+    d->user = user;
+    d->profile = (uint8_t)cfg->profile;
+    d->stat_keys = (uint8_t)keys;
+    d->queue_size_max = (uint16_t)qsize;
+    d->options = (uint8_t)cfg->options;
+    d->ram_size = cfg->ram_size;
+    d->type_name = cfg->type_name ? cfg->type_name : "virtio-balloon-pci";
+    for (i = 0; i < VB_QUEUE_COUNT; i++) vb__queue_clear(d, &d->queue[i]);
+    vb__stats_clear(d);
+    if (cfg->poll_interval_s) vb_set_poll_interval_ms(d, (uint64_t)cfg->poll_interval_s * 1000u);
+    return VB_OK;
+}
+
+VB_API void vb_destroy(vb_device *d) { vb__disarm(d); }
 
 VB_API uint64_t vb_host_features(const vb_device *d)
 {
@@ -1267,209 +1668,6 @@ VB_API void vb_set_ram_size(vb_device *d, uint64_t bytes) { d->ram_size = bytes;
 VB_API uint64_t vb_ram_size(const vb_device *d) { return d->ram_size; }
 VB_API uint32_t vb_actual_pages(const vb_device *d) { return d->actual; }
 
-/* Inflate/deflate: the 4-byte PFNs of the device-readable part (records may straddle
-   descriptors), contiguous pages coalesced into one pages() call. As in QEMU, nothing of a chain
-   is acted on before the whole chain has been validated, so the PFNs are gathered first (the
-   reason VB_PFN_MAX_PER_BUFFER bounds the stack: 4 bytes per PFN). Each buffer goes back with
-   used length 0, as in QEMU >= 7.0. */
-static int vb__balloon_kick(vb_device *d, unsigned qi)
-{
-    vb_queue *q = &d->queue[qi];
-    const int be = vb__guest_be(d);
-    uint32_t walked = 0; /* descriptors read: at most about two queues' worth per call */
-    while (walked < q->size) {
-        unsigned char raw[4 * VB_PFN_MAX_PER_BUFFER];
-        uint64_t start = 0, len = 0, offered = 0;
-        uint32_t got = 0, i;
-        vb__chain c;
-        vb__desc dsc;
-        int r = vb__pop(d, q, &c);
-        if (r <= 0) return 0;
-        while ((r = vb__chain_next(&c, &dsc)) > 0) {
-            uint32_t take = dsc.len < sizeof raw - got ? dsc.len : (uint32_t)sizeof raw - got;
-            if (dsc.writable) continue;
-            offered += dsc.len;
-            if (take && vb__read(d, dsc.addr, raw + got, take)) {
-                vb_break(d, VB_LOG_BAD_MEMORY);
-                return 0;
-            }
-            got += take;
-        }
-        if (r < 0) return 0;
-        walked += c.count + c.indirect;
-        if (offered > sizeof raw) vb__log(d, VB_LOG_PFN_TRUNCATED);
-        for (i = 0; i + 4 <= got; i += 4) {
-            uint64_t gpa = (uint64_t)vb__ld32(raw + i, be) << VB_PAGE_SHIFT;
-            if (len && gpa == start + len) {
-                len += 1u << VB_PAGE_SHIFT;
-                continue;
-            }
-            if (len && d->host->pages) d->host->pages(d->user, qi, start, len);
-            start = gpa;
-            len = 1u << VB_PAGE_SHIFT;
-        }
-        if (len && d->host->pages) d->host->pages(d->user, qi, start, len);
-        if (vb__push(d, q, c.head, 0)) return 0;
-        vb__interrupt_driver(d, qi);
-    }
-    /* Out of budget with buffers left: the driver may not kick again (EVENT_IDX). */
-    return q->shadow_avail != q->last_avail;
-}
-
-/* ============================================================================================
-   LAYER 3: THE STATS PROTOCOL (held buffer, parsing, polling timer)
-   ============================================================================================ */
-
-static uint64_t vb__now(const vb_device *d) { return d->host->now_ms ? d->host->now_ms(d->user) : 0; }
-
-static void vb__arm(vb_device *d, uint64_t deadline)
-{
-    d->deadline_ms = deadline;
-    d->flags |= VB__ARMED;
-    if (d->host->timer_arm) d->host->timer_arm(d->user, deadline);
-}
-
-static void vb__disarm(vb_device *d)
-{
-    if (!(d->flags & VB__ARMED)) return;
-    d->flags &= (uint8_t)~VB__ARMED;
-    if (d->host->timer_cancel) d->host->timer_cancel(d->user);
-}
-
-/* balloon_stats_change_timer(): deadline = now + interval, only while polling is enabled. */
-static void vb__rearm(vb_device *d)
-{
-    uint64_t now;
-    if (!d->interval_ms) return;
-    now = vb__now(d);
-    vb__arm(d, now > UINT64_MAX - d->interval_ms ? UINT64_MAX : now + d->interval_ms);
-}
-
-/* Parse the device-readable bytes of a chain into `val` (10-byte records, straddling
-   descriptors allowed, trailing partial record ignored). 0 = ok, -1 = ring error. */
-static int vb__stats_parse(vb__chain *c, uint64_t val[VB_STAT_COUNT])
-{
-    vb_device *d = c->dev;
-    const int be = vb__guest_be(d);
-    unsigned char buf[160], rec[10];
-    uint32_t budget = VB_STATS_MAX_BYTES, fill = 0;
-    uint64_t offered = 0;
-    vb__desc dsc;
-    int r;
-
-    while ((r = vb__chain_next(c, &dsc)) > 0) {
-        uint32_t off = 0;
-        if (dsc.writable) continue; /* never read nor written */
-        offered += dsc.len;
-        while (off < dsc.len && budget) {
-            uint32_t chunk = dsc.len - off, i = 0;
-            if (chunk > sizeof buf) chunk = sizeof buf;
-            if (chunk > budget) chunk = budget;
-            if (vb__read(d, dsc.addr + off, buf, chunk)) {
-                vb_break(d, VB_LOG_BAD_MEMORY);
-                return -1;
-            }
-            off += chunk;
-            budget -= chunk;
-            while (i < chunk) {
-                const unsigned char *p;
-                uint16_t tag;
-                if (fill == 0 && chunk - i >= 10) { /* whole record in place: the fast path */
-                    p = buf + i;
-                    i += 10;
-                } else {                            /* a record straddles a boundary */
-                    rec[fill++] = buf[i++];
-                    if (fill < 10) continue;
-                    fill = 0;
-                    p = rec;
-                }
-                tag = vb__ld16(p, be);
-                if (tag < VB_STAT_COUNT)
-                    val[tag] = vb__ld64(p + 2, be); /* a duplicate tag: the last one wins */
-                else
-                    d->counters.unknown_tags++;
-            }
-        }
-    }
-    if (r == 0 && offered > VB_STATS_MAX_BYTES) vb__log(d, VB_LOG_STATS_TRUNCATED);
-    return r;
-}
-
-/* Give the held buffer back to the driver: used length 0 (QEMU >= 7.0), then the interrupt. */
-static void vb__stats_return(vb_device *d)
-{
-    if (vb__push(d, &d->queue[VB_QUEUE_STATS], d->held_head, 0) == 0)
-        vb__interrupt_driver(d, VB_QUEUE_STATS);
-}
-
-/* virtio_balloon_receive_stats(): one buffer per notification, then re-arm. */
-static void vb__stats_kick(vb_device *d)
-{
-    vb_queue *q = &d->queue[VB_QUEUE_STATS];
-    vb__chain c;
-
-    if (vb__pop(d, q, &c) > 0) {
-        uint64_t val[VB_STAT_COUNT];
-        unsigned i;
-        for (i = 0; i < VB_STAT_COUNT; i++) val[i] = VB_STAT_UNSET;
-        if (vb__stats_parse(&c, val) == 0) {
-            if (d->flags & VB__HELD) { /* "should never happen": give the old one back */
-                d->counters.duplicates++;
-                vb__log(d, VB_LOG_STATS_SECOND_BUFFER);
-                vb__stats_return(d);
-            }
-            if (!(d->flags & VB__BROKEN)) {
-                d->held_head = c.head;
-                d->flags |= VB__HELD | VB__HAS_STATS;
-                VB_MEMCPY(d->stat, val, sizeof val);
-                d->last_update = d->host->wall_s ? d->host->wall_s(d->user) : 0;
-                d->counters.updates++;
-            }
-        }
-    }
-    vb__rearm(d);
-}
-
-VB_API void vb_timer_expired(vb_device *d)
-{
-    uint64_t now;
-    if (!(d->flags & VB__ARMED)) return; /* cancelled, or already handled */
-    now = vb__now(d);
-    if (now < d->deadline_ms) {          /* early: keep waiting */
-        if (d->host->timer_arm) d->host->timer_arm(d->user, d->deadline_ms);
-        return;
-    }
-    d->flags &= (uint8_t)~VB__ARMED;
-    if (!(d->flags & VB__HELD) || !vb__has(d, VB_F_STATS_VQ) || (d->flags & VB__BROKEN) ||
-        !d->queue[VB_QUEUE_STATS].ready) {
-        vb__rearm(d); /* nobody to ask yet: try again one interval later */
-        return;
-    }
-    d->flags &= (uint8_t)~VB__HELD;
-    d->counters.polls++;
-    vb__stats_return(d); /* no re-arm: the guest's answer re-arms */
-}
-
-VB_API uint64_t vb_next_deadline(const vb_device *d)
-{
-    return (d->flags & VB__ARMED) ? d->deadline_ms : UINT64_MAX;
-}
-
-VB_API int vb_more_work(const vb_device *d)
-{
-    return d->more_work != 0 && !(d->flags & VB__BROKEN);
-}
-
-/* One work budget for an inflate/deflate queue; remembers whether buffers are left. */
-static void vb__balloon_work(vb_device *d, unsigned qi)
-{
-    uint8_t bit = (uint8_t)(1u << qi);
-    if (vb__balloon_kick(d, qi))
-        d->more_work |= bit;
-    else
-        d->more_work &= (uint8_t)~bit;
-}
-
 VB_API int vb_queue_notify(vb_device *d, unsigned qi)
 {
     if (qi >= VB_QUEUE_COUNT || (d->flags & VB__BROKEN)) return vb_more_work(d);
@@ -1482,26 +1680,6 @@ VB_API int vb_queue_notify(vb_device *d, unsigned qi)
     else
         vb__balloon_work(d, qi);
     return vb_more_work(d);
-}
-
-VB_API int vb_do_work(vb_device *d)
-{
-    unsigned qi;
-    for (qi = VB_QUEUE_INFLATE; qi <= VB_QUEUE_DEFLATE; qi++)
-        if ((d->more_work & (1u << qi)) && d->queue[qi].ready && vb_more_work(d)) vb__balloon_work(d, qi);
-    return vb_more_work(d);
-}
-
-/* After a migration the destination has no held buffer although the source popped one
-   (last_avail is past it): step back one and read it again (virtqueue_rewind). */
-static void vb__stats_rewind(vb_device *d)
-{
-    vb_queue *q = &d->queue[VB_QUEUE_STATS];
-    if ((d->flags & (VB__HELD | VB__BROKEN)) || !q->ready) return;
-    if (!(d->status & VB_S_DRIVER_OK) || q->last_avail == q->used_idx) return;
-    q->last_avail--;
-    q->shadow_avail = q->last_avail;
-    vb__stats_kick(d);
 }
 
 VB_API void vb_reset(vb_device *d)
@@ -1527,14 +1705,6 @@ VB_API void vb_set_status(vb_device *d, uint8_t status)
     if (status & VB_S_DRIVER_OK) vb__stats_rewind(d);
 }
 
-static void vb__stats_clear(vb_device *d)
-{
-    unsigned i;
-    for (i = 0; i < VB_STAT_COUNT; i++) d->stat[i] = VB_STAT_UNSET;
-    d->last_update = 0;
-    d->flags &= (uint8_t)~VB__HAS_STATS;
-}
-
 VB_API void vb_machine_reset(vb_device *d, int wakeup)
 {
     if (wakeup) return; /* S3 resume keeps everything (QEMU's RESET_TYPE_WAKEUP) */
@@ -1546,98 +1716,8 @@ VB_API void vb_machine_reset(vb_device *d, int wakeup)
     }
 }
 
-/* QEMU's QOM names, index = tag (tags 8 and 9 are not "stat-" + Linux's names). */
-static const char *const vb__stat_names[VB_STAT_COUNT] = {
-    "stat-swap-in", "stat-swap-out", "stat-major-faults", "stat-minor-faults",
-    "stat-free-memory", "stat-total-memory", "stat-available-memory", "stat-disk-caches",
-    "stat-htlb-pgalloc", "stat-htlb-pgfail", "stat-oom-kills", "stat-alloc-stalls",
-    "stat-async-scans", "stat-direct-scans", "stat-async-reclaims", "stat-direct-reclaims"};
-
-VB_API const char *vb_stat_name(unsigned tag)
-{
-    return tag < VB_STAT_COUNT ? vb__stat_names[tag] : 0;
-}
-
-VB_API int vb_stat(const vb_device *d, unsigned tag, uint64_t *value)
-{
-    uint64_t v = tag < VB_STAT_COUNT ? d->stat[tag] : VB_STAT_UNSET;
-    if (value) *value = v;
-    return v != VB_STAT_UNSET;
-}
-
-VB_API int64_t vb_last_update(const vb_device *d) { return d->last_update; }
-VB_API const vb_counters *vb_get_counters(const vb_device *d) { return &d->counters; }
-
-#define VB__MAX_INTERVAL_MS ((uint64_t)UINT32_MAX * 1000u)
-
-VB_API vb_result vb_set_poll_interval_ms(vb_device *d, uint64_t ms)
-{
-    if (ms > VB__MAX_INTERVAL_MS) return VB_ERR_RANGE;
-    if (ms == d->interval_ms) return VB_OK; /* not even a stalled poll is kicked */
-    if (ms == 0) {
-        d->interval_ms = 0;
-        vb__disarm(d);
-        return VB_OK;
-    }
-    if (d->interval_ms) {
-        d->interval_ms = ms;
-        vb__rearm(d);
-    } else {
-        d->interval_ms = ms;
-        vb__arm(d, vb__now(d)); /* enabling polls at once */
-    }
-    return VB_OK;
-}
-
-/* An error that is one fixed message. */
-static void vb__error_msg(vb_error *e, const char *cls, const char *msg)
-{
-    if (!e) return;
-    VB_MEMSET(e, 0, sizeof *e);
-    e->cls = cls;
-    e->part[0] = msg;
-}
-
-static void vb__generic_error(vb_error *e, const char *msg) { vb__error_msg(e, "GenericError", msg); }
-
-/* QOM's "Property '<type>.<name>' <what>", with the type and the name as the arguments. */
-static void vb__prop_error(vb_error *e, const char *type, const char *name, size_t len, const char *what)
-{
-    if (!e) return;
-    vb__error_msg(e, "GenericError", "Property '");
-    e->arg[0] = type;
-    e->arg_len[0] = vb__strlen(type);
-    e->part[1] = ".";
-    e->arg[1] = name;
-    e->arg_len[1] = len;
-    e->part[2] = what;
-}
-
-/* The QOM setter's checks, without side effects. */
-static vb_result vb__interval_check(int64_t seconds, vb_error *err)
-{
-    if (seconds < 0) {
-        vb__generic_error(err, "timer value must be greater than zero");
-        return VB_ERR_RANGE;
-    }
-    if ((uint64_t)seconds > UINT32_MAX) {
-        vb__generic_error(err, "timer value is too big");
-        return VB_ERR_RANGE;
-    }
-    return VB_OK;
-}
-
-VB_API vb_result vb_set_poll_interval(vb_device *d, int64_t seconds, vb_error *err)
-{
-    vb_result r = vb__interval_check(seconds, err);
-    return r != VB_OK ? r : vb_set_poll_interval_ms(d, (uint64_t)seconds * 1000u);
-}
-
-VB_API int64_t vb_poll_interval(const vb_device *d) { return (int64_t)((d->interval_ms + 999u) / 1000u); }
-VB_API uint64_t vb_poll_interval_ms(const vb_device *d) { return d->interval_ms; }
-
 /* ============================================================================================
-   LAYER 4: RENDERING (guest-stats JSON, snprintf-style, no allocation)
+   LAYER 5: RENDERING (guest-stats JSON and error text, snprintf-style, no allocation)
    ============================================================================================ */
 
 typedef struct vb__out {
@@ -1800,26 +1880,6 @@ static void vb__close(vb__out *o, unsigned flags, unsigned level)
     vb__put(o, "}", 1);
 }
 
-/* Key order of QEMU's QDict (bucket of tdb_hash(key) % 512, newest first within a bucket) for
-   each size the stats table has had. tests/ recomputes these from the hash. */
-static const unsigned char vb__order6[6] = {1, 4, 3, 2, 5, 0};
-static const unsigned char vb__order7[7] = {1, 6, 4, 3, 2, 5, 0};
-static const unsigned char vb__order8[8] = {1, 6, 4, 3, 2, 5, 0, 7};
-static const unsigned char vb__order10[10] = {8, 1, 6, 9, 4, 3, 2, 5, 0, 7};
-static const unsigned char vb__order16[16] = {8, 1, 11, 6, 15, 13, 9, 4, 3, 2, 5, 10, 14, 0, 12, 7};
-
-static const unsigned char *vb__key_order(unsigned keys)
-{
-    switch (keys) {
-    case 6: return vb__order6;
-    case 7: return vb__order7;
-    case 8: return vb__order8;
-    case 10: return vb__order10;
-    case 16: return vb__order16;
-    default: return 0;
-    }
-}
-
 /* `guest-stats` at nesting `level` (the opening brace is already in position). */
 static void vb__render_stats(const vb_device *d, vb__out *o, unsigned flags, unsigned level)
 {
@@ -1869,62 +1929,8 @@ VB_API size_t vb_error_text(const vb_error *e, char *buf, size_t cap)
 }
 
 /* ============================================================================================
-   LAYER 5: CONTROL (lifecycle, QOM-style properties, snapshot)
+   LAYER 6: CONTROL (QOM-style properties, snapshot)
    ============================================================================================ */
-
-VB_API const char *vb_version_string(void) { return VB_VERSION_STRING; }
-
-VB_API const char *vb_result_str(vb_result r)
-{
-    switch (r) {
-    case VB_OK: return "ok";
-    case VB_ERR_ARG: return "invalid argument";
-    case VB_ERR_NOT_FOUND: return "not found";
-    case VB_ERR_READ_ONLY: return "read-only";
-    case VB_ERR_TYPE: return "wrong type";
-    case VB_ERR_RANGE: return "out of range";
-    case VB_ERR_NO_DATA: return "no data yet";
-    case VB_ERR_FORMAT: return "malformed input";
-    case VB_ERR_STATE: return "wrong state";
-    }
-    return "unknown result";
-}
-
-VB_API vb_config vb_config_default(void)
-{
-    vb_config c;
-    VB_MEMSET(&c, 0, sizeof c);
-    return c;
-}
-
-VB_API vb_result vb_init(vb_device *d, const vb_config *cfg, const vb_host *host, void *user)
-{
-    const vb_config defaults = vb_config_default();
-    unsigned i, keys, qsize;
-    if (!d || !host || !host->read || !host->write || !host->notify_queue || !host->notify_config)
-        return VB_ERR_ARG;
-    if (!cfg) cfg = &defaults;
-    keys = cfg->stat_keys ? cfg->stat_keys : (unsigned)VB_STAT_COUNT;
-    qsize = cfg->queue_size ? cfg->queue_size : (unsigned)VB_QUEUE_SIZE_DEFAULT;
-    if (!vb__key_order(keys) || qsize > VB_QUEUE_SIZE_MAX || (qsize & (qsize - 1u)) ||
-        (cfg->profile != VB_PROFILE_DOC && cfg->profile != VB_PROFILE_QEMU) || cfg->options > 0x1f)
-        return VB_ERR_ARG;
-    VB_MEMSET(d, 0, sizeof *d);
-    d->host = host;
-    d->user = user;
-    d->profile = (uint8_t)cfg->profile;
-    d->stat_keys = (uint8_t)keys;
-    d->queue_size_max = (uint16_t)qsize;
-    d->options = (uint8_t)cfg->options;
-    d->ram_size = cfg->ram_size;
-    d->type_name = cfg->type_name ? cfg->type_name : "virtio-balloon-pci";
-    for (i = 0; i < VB_QUEUE_COUNT; i++) vb__queue_clear(d, &d->queue[i]);
-    vb__stats_clear(d);
-    if (cfg->poll_interval_s) vb_set_poll_interval_ms(d, (uint64_t)cfg->poll_interval_s * 1000u);
-    return VB_OK;
-}
-
-VB_API void vb_destroy(vb_device *d) { vb__disarm(d); }
 
 /* The properties, in qom-list order. */
 static const char *const vb__props[][2] = {
@@ -2129,239 +2135,9 @@ VB_API vb_result vb_snapshot_load(vb_device *d, const void *buf, size_t len)
     return VB_OK;
 }
 
-#ifdef VB_WITH_MMIO
-/* ============================================================================================
-   LAYER 7: VIRTIO-MMIO TRANSPORT (the Version 2 register block; compiled with VB_WITH_MMIO)
-   Register accesses become the device's transport calls; the device's interrupts come back as
-   InterruptStatus bits and a level on the host's line. Nothing here touches guest memory.
-   ============================================================================================ */
-
-/* Drive the line to (InterruptStatus != 0), calling the host only on a change. */
-static void vb__mmio_line(vb_mmio *m)
-{
-    int level = m->interrupt_status != 0;
-    if (level == m->level) return;
-    m->level = level;
-    if (m->irq) m->irq(m->irq_user, level);
-}
-
-/* An access the spec says the device ignores: reads 0, writes are dropped. */
-static void vb__mmio_bad(vb_mmio *m, uint64_t offset)
-{
-    m->bad_accesses++;
-    m->last_bad_offset = offset > UINT32_MAX ? UINT32_MAX : (uint32_t)offset;
-}
-
-/* Every register to its initial value (QueueNum to QueueNumMax, as the device's queues). */
-static void vb__mmio_clear(vb_mmio *m)
-{
-    unsigned i;
-    m->device_features_sel = m->driver_features_sel = m->queue_sel = 0;
-    m->driver_features = 0;
-    m->interrupt_status = 0;
-    for (i = 0; i < VB_QUEUE_COUNT; i++) {
-        VB_MEMSET(&m->queue[i], 0, sizeof m->queue[i]);
-        m->queue[i].num = vb_queue_size_max(m->dev);
-    }
-    vb__mmio_line(m);
-}
-
-VB_API void vb_mmio_init(vb_mmio *m, vb_device *dev, void (*irq)(void *user, int level), void *user)
-{
-    VB_MEMSET(m, 0, sizeof *m);
-    m->dev = dev;
-    m->irq = irq;
-    m->irq_user = user;
-    m->vendor_id = VB_MMIO_VENDOR_QEMU;
-    vb__mmio_clear(m);
-}
-
-VB_API void vb_mmio_reset(vb_mmio *m)
-{
-    vb_set_status(m->dev, 0);
-    vb__mmio_clear(m);
-}
-
-VB_API void vb_mmio_interrupt(vb_mmio *m, uint32_t bits)
-{
-    m->interrupt_status |= bits & (VB_MMIO_INT_VRING | VB_MMIO_INT_CONFIG);
-    vb__mmio_line(m);
-}
-
-/* Status: 0 resets; the first write with FEATURES_OK hands the accumulated driver features to
-   the device, which keeps FEATURES_OK only if it accepts them (and we require VERSION_1). */
-static void vb__mmio_status(vb_mmio *m, uint32_t value)
-{
-    vb_device *d = m->dev;
-    uint8_t s = (uint8_t)(value & 0xffu);
-    if (s == 0) {
-        vb_mmio_reset(m);
-        return;
-    }
-    if ((s & VB_S_FEATURES_OK) && !(vb_status(d) & VB_S_FEATURES_OK)) {
-        vb_set_driver_features(d, m->driver_features);
-        if (!((m->driver_features >> VB_F_VERSION_1) & 1u)) s &= (uint8_t)~VB_S_FEATURES_OK;
-    }
-    vb_set_status(d, s);
-}
-
-/* QueueReady = 1: the staged size and rings go to the device, then the queue starts. A setup
-   the device refuses leaves the queue stopped and the device needing a reset. */
-static void vb__mmio_queue_ready(vb_mmio *m, uint32_t value)
-{
-    vb_device *d = m->dev;
-    unsigned qi = m->queue_sel;
-    const vb_mmio_queue *q = &m->queue[qi];
-    if (value > 1) {
-        vb__mmio_bad(m, VB_MMIO_QUEUE_READY);
-        return;
-    }
-    if (!value) {
-        vb_queue_set_ready(d, qi, 0);
-        return;
-    }
-    if (vb_queue_ready(d, qi)) return;
-    if (q->num > UINT16_MAX ||
-        vb_queue_setup(d, qi, (uint16_t)q->num, q->desc, q->avail, q->used) != VB_OK) {
-        vb__mmio_bad(m, VB_MMIO_QUEUE_READY);
-        vb_break(d, VB_LOG_RING_MEMORY);
-        return;
-    }
-    vb_queue_set_ready(d, qi, 1);
-}
-
-/* The staged 64-bit ring address a QueueDesc/Driver/Device register half belongs to. */
-static uint64_t *vb__mmio_ring_reg(vb_mmio_queue *q, uint64_t offset)
-{
-    switch (offset & ~(uint64_t)4u) {
-    case VB_MMIO_QUEUE_DESC_LOW: return &q->desc;
-    case VB_MMIO_QUEUE_AVAIL_LOW: return &q->avail;
-    case VB_MMIO_QUEUE_USED_LOW: return &q->used;
-    default: return 0;
-    }
-}
-
-/* Device config space at VB_MMIO_CONFIG: 1, 2 or 4 bytes inside the window. */
-static int vb__mmio_config_access(uint64_t offset, unsigned width)
-{
-    return offset >= VB_MMIO_CONFIG && offset < VB_MMIO_SIZE && (width == 1 || width == 2 || width == 4) &&
-           offset + width <= VB_MMIO_SIZE;
-}
-
-/* Registers below the config space take aligned 32-bit accesses only. */
-static int vb__mmio_register_access(uint64_t offset, unsigned width)
-{
-    return offset < VB_MMIO_CONFIG && width == 4 && !(offset & 3u);
-}
-
-/* A read register's value; 0 and *ok = 0 for a write-only or reserved one. */
-static uint32_t vb__mmio_register(const vb_mmio *m, uint64_t offset, int *ok)
-{
-    const vb_device *d = m->dev;
-    int queue = m->queue_sel < VB_QUEUE_COUNT;
-    *ok = 1;
-    switch (offset) {
-    case VB_MMIO_MAGIC_VALUE: return VB_MMIO_MAGIC;
-    case VB_MMIO_VERSION: return 2;
-    case VB_MMIO_DEVICE_ID: return VB_DEVICE_ID;
-    case VB_MMIO_VENDOR_ID: return m->vendor_id;
-    case VB_MMIO_DEVICE_FEATURES: /* feature bits past 63 do not exist: 0 */
-        return m->device_features_sel > 1 ? 0 : (uint32_t)(vb_host_features(d) >> (32u * m->device_features_sel));
-    case VB_MMIO_QUEUE_NUM_MAX: return queue ? vb_queue_size_max(d) : 0; /* 0: how a driver probes */
-    case VB_MMIO_QUEUE_READY: return (uint32_t)vb_queue_ready(d, m->queue_sel); /* Linux reads it first */
-    case VB_MMIO_INTERRUPT_STATUS: return m->interrupt_status;
-    case VB_MMIO_STATUS: return vb_status(d);
-    case VB_MMIO_SHM_LEN_LOW: /* no shared memory regions: length (and base) all ones */
-    case VB_MMIO_SHM_LEN_HIGH:
-    case VB_MMIO_SHM_BASE_LOW:
-    case VB_MMIO_SHM_BASE_HIGH: return 0xffffffffu;
-    case VB_MMIO_CONFIG_GENERATION: return vb_config_generation(d);
-    default: *ok = 0; return 0;
-    }
-}
-
-VB_API uint32_t vb_mmio_read(vb_mmio *m, uint64_t offset, unsigned width)
-{
-    uint32_t v;
-    int ok = 0;
-    if (vb__mmio_config_access(offset, width)) {
-        unsigned char b[4];
-        vb_config_read(m->dev, (uint32_t)(offset - VB_MMIO_CONFIG), b, width);
-        return width == 1 ? b[0] : width == 2 ? vb__ld16(b, 0) : vb__ld32(b, 0);
-    }
-    v = vb__mmio_register_access(offset, width) ? vb__mmio_register(m, offset, &ok) : 0;
-    if (!ok) vb__mmio_bad(m, offset);
-    return v;
-}
-
-/* A write to a queue register (QueueNum, the ring addresses, QueueReady, QueueNotify);
-   0 if the write is one the device ignores. */
-static int vb__mmio_queue_write(vb_mmio *m, uint64_t offset, uint32_t value)
-{
-    vb_mmio_queue *q = m->queue_sel < VB_QUEUE_COUNT ? &m->queue[m->queue_sel] : 0;
-    uint64_t *ring = q ? vb__mmio_ring_reg(q, offset) : 0;
-    if (offset == VB_MMIO_QUEUE_NOTIFY) {
-        if (value >= VB_QUEUE_COUNT) return 0;
-        if (!vb_queue_ready(m->dev, value)) vb__mmio_bad(m, offset); /* the device logs, ignores */
-        vb_queue_notify(m->dev, value);
-        return 1;
-    }
-    if (!q) return 0;
-    if (offset == VB_MMIO_QUEUE_READY) {
-        vb__mmio_queue_ready(m, value);
-        return 1;
-    }
-    if (vb_queue_ready(m->dev, m->queue_sel)) return 0; /* staged values are frozen while ready */
-    if (offset == VB_MMIO_QUEUE_NUM) {
-        q->num = value;
-    } else if (ring) { /* low or high half of a 64-bit address */
-        int high = (offset & 4u) != 0;
-        *ring = high ? (*ring & 0xffffffffu) | (uint64_t)value << 32 : (*ring & ~(uint64_t)0xffffffffu) | value;
-    } else {
-        return 0;
-    }
-    return 1;
-}
-
-/* A write to any other register; 0 if the device ignores it. */
-static int vb__mmio_register_write(vb_mmio *m, uint64_t offset, uint32_t value)
-{
-    switch (offset) {
-    case VB_MMIO_DEVICE_FEATURES_SEL: m->device_features_sel = value; return 1;
-    case VB_MMIO_DRIVER_FEATURES:
-        if (m->driver_features_sel > 1 || (vb_status(m->dev) & VB_S_FEATURES_OK)) return 0;
-        m->driver_features = m->driver_features_sel
-                                 ? (m->driver_features & 0xffffffffu) | (uint64_t)value << 32
-                                 : (m->driver_features & ~(uint64_t)0xffffffffu) | value;
-        return 1;
-    case VB_MMIO_DRIVER_FEATURES_SEL: m->driver_features_sel = value; return 1;
-    case VB_MMIO_QUEUE_SEL: m->queue_sel = value; return 1;
-    case VB_MMIO_INTERRUPT_ACK:
-        m->interrupt_status &= ~value;
-        vb__mmio_line(m);
-        return 1;
-    case VB_MMIO_STATUS: vb__mmio_status(m, value); return 1;
-    case VB_MMIO_SHM_SEL: return 1; /* any id selects "no region" */
-    default: return vb__mmio_queue_write(m, offset, value);
-    }
-}
-
-VB_API void vb_mmio_write(vb_mmio *m, uint64_t offset, uint32_t value, unsigned width)
-{
-    if (vb__mmio_config_access(offset, width)) {
-        unsigned char b[4];
-        vb__st32(b, value, 0);
-        vb_config_write(m->dev, (uint32_t)(offset - VB_MMIO_CONFIG), b, width);
-        return;
-    }
-    if (!vb__mmio_register_access(offset, width) || !vb__mmio_register_write(m, offset, value))
-        vb__mmio_bad(m, offset);
-}
-#endif /* VB_WITH_MMIO */
-
 #ifndef VB_NO_QMP
 /* ============================================================================================
-   LAYER 6: QMP (a strict, bounded, allocation-free JSON reader and QEMU's dispatcher)
+   LAYER 7: QMP (a strict, bounded, allocation-free JSON reader and QEMU's dispatcher)
    The input is validated once as a whole; members are then found by walking the valid text.
    ============================================================================================ */
 
@@ -3576,6 +3352,236 @@ VB_API size_t vb_qmp_event_balloon_change(const vb_device *dev, int64_t seconds,
 
 #undef VB__JSON_MAX_DEPTH
 #endif /* VB_NO_QMP */
+
+#ifdef VB_WITH_MMIO
+/* ============================================================================================
+   LAYER 8: VIRTIO-MMIO TRANSPORT (the Version 2 register block; compiled with VB_WITH_MMIO)
+   Register accesses become the device's transport calls; the device's interrupts come back as
+   InterruptStatus bits and a level on the host's line. Nothing here touches guest memory.
+   ============================================================================================ */
+
+/* Drive the line to (InterruptStatus != 0), calling the host only on a change. */
+static void vb__mmio_line(vb_mmio *m)
+{
+    int level = m->interrupt_status != 0;
+    if (level == m->level) return;
+    m->level = level;
+    if (m->irq) m->irq(m->irq_user, level);
+}
+
+/* An access the spec says the device ignores: reads 0, writes are dropped. */
+static void vb__mmio_bad(vb_mmio *m, uint64_t offset)
+{
+    m->bad_accesses++;
+    m->last_bad_offset = offset > UINT32_MAX ? UINT32_MAX : (uint32_t)offset;
+}
+
+/* Every register to its initial value (QueueNum to QueueNumMax, as the device's queues). */
+static void vb__mmio_clear(vb_mmio *m)
+{
+    unsigned i;
+    m->device_features_sel = m->driver_features_sel = m->queue_sel = 0;
+    m->driver_features = 0;
+    m->interrupt_status = 0;
+    for (i = 0; i < VB_QUEUE_COUNT; i++) {
+        VB_MEMSET(&m->queue[i], 0, sizeof m->queue[i]);
+        m->queue[i].num = vb_queue_size_max(m->dev);
+    }
+    vb__mmio_line(m);
+}
+
+VB_API void vb_mmio_init(vb_mmio *m, vb_device *dev, void (*irq)(void *user, int level), void *user)
+{
+    VB_MEMSET(m, 0, sizeof *m);
+    m->dev = dev;
+    m->irq = irq;
+    m->irq_user = user;
+    m->vendor_id = VB_MMIO_VENDOR_QEMU;
+    vb__mmio_clear(m);
+}
+
+VB_API void vb_mmio_reset(vb_mmio *m)
+{
+    vb_set_status(m->dev, 0);
+    vb__mmio_clear(m);
+}
+
+VB_API void vb_mmio_interrupt(vb_mmio *m, uint32_t bits)
+{
+    m->interrupt_status |= bits & (VB_MMIO_INT_VRING | VB_MMIO_INT_CONFIG);
+    vb__mmio_line(m);
+}
+
+/* Status: 0 resets; the first write with FEATURES_OK hands the accumulated driver features to
+   the device, which keeps FEATURES_OK only if it accepts them (and we require VERSION_1). */
+static void vb__mmio_status(vb_mmio *m, uint32_t value)
+{
+    vb_device *d = m->dev;
+    uint8_t s = (uint8_t)(value & 0xffu);
+    if (s == 0) {
+        vb_mmio_reset(m);
+        return;
+    }
+    if ((s & VB_S_FEATURES_OK) && !(vb_status(d) & VB_S_FEATURES_OK)) {
+        vb_set_driver_features(d, m->driver_features);
+        if (!((m->driver_features >> VB_F_VERSION_1) & 1u)) s &= (uint8_t)~VB_S_FEATURES_OK;
+    }
+    vb_set_status(d, s);
+}
+
+/* QueueReady = 1: the staged size and rings go to the device, then the queue starts. A setup
+   the device refuses leaves the queue stopped and the device needing a reset. */
+static void vb__mmio_queue_ready(vb_mmio *m, uint32_t value)
+{
+    vb_device *d = m->dev;
+    unsigned qi = m->queue_sel;
+    const vb_mmio_queue *q = &m->queue[qi];
+    if (value > 1) {
+        vb__mmio_bad(m, VB_MMIO_QUEUE_READY);
+        return;
+    }
+    if (!value) {
+        vb_queue_set_ready(d, qi, 0);
+        return;
+    }
+    if (vb_queue_ready(d, qi)) return;
+    if (q->num > UINT16_MAX ||
+        vb_queue_setup(d, qi, (uint16_t)q->num, q->desc, q->avail, q->used) != VB_OK) {
+        vb__mmio_bad(m, VB_MMIO_QUEUE_READY);
+        vb_break(d, VB_LOG_RING_MEMORY);
+        return;
+    }
+    vb_queue_set_ready(d, qi, 1);
+}
+
+/* The staged 64-bit ring address a QueueDesc/Driver/Device register half belongs to. */
+static uint64_t *vb__mmio_ring_reg(vb_mmio_queue *q, uint64_t offset)
+{
+    switch (offset & ~(uint64_t)4u) {
+    case VB_MMIO_QUEUE_DESC_LOW: return &q->desc;
+    case VB_MMIO_QUEUE_AVAIL_LOW: return &q->avail;
+    case VB_MMIO_QUEUE_USED_LOW: return &q->used;
+    default: return 0;
+    }
+}
+
+/* Device config space at VB_MMIO_CONFIG: 1, 2 or 4 bytes inside the window. */
+static int vb__mmio_config_access(uint64_t offset, unsigned width)
+{
+    return offset >= VB_MMIO_CONFIG && offset < VB_MMIO_SIZE && (width == 1 || width == 2 || width == 4) &&
+           offset + width <= VB_MMIO_SIZE;
+}
+
+/* Registers below the config space take aligned 32-bit accesses only. */
+static int vb__mmio_register_access(uint64_t offset, unsigned width)
+{
+    return offset < VB_MMIO_CONFIG && width == 4 && !(offset & 3u);
+}
+
+/* A read register's value; 0 and *ok = 0 for a write-only or reserved one. */
+static uint32_t vb__mmio_register(const vb_mmio *m, uint64_t offset, int *ok)
+{
+    const vb_device *d = m->dev;
+    int queue = m->queue_sel < VB_QUEUE_COUNT;
+    *ok = 1;
+    switch (offset) {
+    case VB_MMIO_MAGIC_VALUE: return VB_MMIO_MAGIC;
+    case VB_MMIO_VERSION: return 2;
+    case VB_MMIO_DEVICE_ID: return VB_DEVICE_ID;
+    case VB_MMIO_VENDOR_ID: return m->vendor_id;
+    case VB_MMIO_DEVICE_FEATURES: /* feature bits past 63 do not exist: 0 */
+        return m->device_features_sel > 1 ? 0 : (uint32_t)(vb_host_features(d) >> (32u * m->device_features_sel));
+    case VB_MMIO_QUEUE_NUM_MAX: return queue ? vb_queue_size_max(d) : 0; /* 0: how a driver probes */
+    case VB_MMIO_QUEUE_READY: return (uint32_t)vb_queue_ready(d, m->queue_sel); /* Linux reads it first */
+    case VB_MMIO_INTERRUPT_STATUS: return m->interrupt_status;
+    case VB_MMIO_STATUS: return vb_status(d);
+    case VB_MMIO_SHM_LEN_LOW: /* no shared memory regions: length (and base) all ones */
+    case VB_MMIO_SHM_LEN_HIGH:
+    case VB_MMIO_SHM_BASE_LOW:
+    case VB_MMIO_SHM_BASE_HIGH: return 0xffffffffu;
+    case VB_MMIO_CONFIG_GENERATION: return vb_config_generation(d);
+    default: *ok = 0; return 0;
+    }
+}
+
+VB_API uint32_t vb_mmio_read(vb_mmio *m, uint64_t offset, unsigned width)
+{
+    uint32_t v;
+    int ok = 0;
+    if (vb__mmio_config_access(offset, width)) {
+        unsigned char b[4];
+        vb_config_read(m->dev, (uint32_t)(offset - VB_MMIO_CONFIG), b, width);
+        return width == 1 ? b[0] : width == 2 ? vb__ld16(b, 0) : vb__ld32(b, 0);
+    }
+    v = vb__mmio_register_access(offset, width) ? vb__mmio_register(m, offset, &ok) : 0;
+    if (!ok) vb__mmio_bad(m, offset);
+    return v;
+}
+
+/* A write to a queue register (QueueNum, the ring addresses, QueueReady, QueueNotify);
+   0 if the write is one the device ignores. */
+static int vb__mmio_queue_write(vb_mmio *m, uint64_t offset, uint32_t value)
+{
+    vb_mmio_queue *q = m->queue_sel < VB_QUEUE_COUNT ? &m->queue[m->queue_sel] : 0;
+    uint64_t *ring = q ? vb__mmio_ring_reg(q, offset) : 0;
+    if (offset == VB_MMIO_QUEUE_NOTIFY) {
+        if (value >= VB_QUEUE_COUNT) return 0;
+        if (!vb_queue_ready(m->dev, value)) vb__mmio_bad(m, offset); /* the device logs, ignores */
+        vb_queue_notify(m->dev, value);
+        return 1;
+    }
+    if (!q) return 0;
+    if (offset == VB_MMIO_QUEUE_READY) {
+        vb__mmio_queue_ready(m, value);
+        return 1;
+    }
+    if (vb_queue_ready(m->dev, m->queue_sel)) return 0; /* staged values are frozen while ready */
+    if (offset == VB_MMIO_QUEUE_NUM) {
+        q->num = value;
+    } else if (ring) { /* low or high half of a 64-bit address */
+        int high = (offset & 4u) != 0;
+        *ring = high ? (*ring & 0xffffffffu) | (uint64_t)value << 32 : (*ring & ~(uint64_t)0xffffffffu) | value;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+/* A write to any other register; 0 if the device ignores it. */
+static int vb__mmio_register_write(vb_mmio *m, uint64_t offset, uint32_t value)
+{
+    switch (offset) {
+    case VB_MMIO_DEVICE_FEATURES_SEL: m->device_features_sel = value; return 1;
+    case VB_MMIO_DRIVER_FEATURES:
+        if (m->driver_features_sel > 1 || (vb_status(m->dev) & VB_S_FEATURES_OK)) return 0;
+        m->driver_features = m->driver_features_sel
+                                 ? (m->driver_features & 0xffffffffu) | (uint64_t)value << 32
+                                 : (m->driver_features & ~(uint64_t)0xffffffffu) | value;
+        return 1;
+    case VB_MMIO_DRIVER_FEATURES_SEL: m->driver_features_sel = value; return 1;
+    case VB_MMIO_QUEUE_SEL: m->queue_sel = value; return 1;
+    case VB_MMIO_INTERRUPT_ACK:
+        m->interrupt_status &= ~value;
+        vb__mmio_line(m);
+        return 1;
+    case VB_MMIO_STATUS: vb__mmio_status(m, value); return 1;
+    case VB_MMIO_SHM_SEL: return 1; /* any id selects "no region" */
+    default: return vb__mmio_queue_write(m, offset, value);
+    }
+}
+
+VB_API void vb_mmio_write(vb_mmio *m, uint64_t offset, uint32_t value, unsigned width)
+{
+    if (vb__mmio_config_access(offset, width)) {
+        unsigned char b[4];
+        vb__st32(b, value, 0);
+        vb_config_write(m->dev, (uint32_t)(offset - VB_MMIO_CONFIG), b, width);
+        return;
+    }
+    if (!vb__mmio_register_access(offset, width) || !vb__mmio_register_write(m, offset, value))
+        vb__mmio_bad(m, offset);
+}
+#endif /* VB_WITH_MMIO */
 
 #ifdef __cplusplus
 }
