@@ -1,4 +1,4 @@
-/* vballoon.h - v0.1.0 - virtio-balloon device with QEMU-exact guest memory statistics
+/* vballoon.h - v0.2.0 - virtio-balloon device with QEMU-exact guest memory statistics
    public domain (Unlicense) - no warranty implied; use at your own risk - see end of file
 
    A single-header, allocation-free C99 model of a virtio-balloon device whose guest memory
@@ -117,8 +117,8 @@
 
    Stats buffers are parsed up to VB_STATS_MAX_BYTES; bytes past it are not read. A stats
    notification costs one chain of at most queue-size descriptors; an inflate/deflate one at
-   most about two queues' worth of descriptors (vb_queue_notify returns 1 if buffers are left
-   for another call). Queues hold at most 1024 entries. Nothing the guest writes can make the
+   most about two queues' worth of descriptors (vb_more_work() then says buffers are left:
+   call vb_do_work()). Queues hold at most 1024 entries. Nothing the guest writes can make the
    device loop or allocate.
 
    HOSTILE GUESTS
@@ -166,6 +166,18 @@
    A device is a plain struct with no hidden state: use one device from one thread at a time.
    Different devices are independent. The library has no global or static mutable data.
 
+   REVISION HISTORY
+   ================
+   0.2.0 (2026-12)  First contact. Transport API (vb_queue_ready, vb_queue_state, vb_break) and
+                    one device-level "more work" (vb_more_work, vb_do_work: vb_queue_notify
+                    returns it; vb_mmio.renotify is gone, vb_mmio's public fields come first);
+                    vb_config_default, vb_ram_size; QMP commands in one pass, host commands
+                    through vb_qmp_parse/vb_qmp_reply, VB_QMP_REPLY_MAX/_BOUND, and
+                    vb_qmp_event_balloon_change takes the device; RAM size 0 answers
+                    DeviceNotActive; VB_ASSERT removed; the license text at the end.
+   0.1.0 (2026-11)  First release: hardened split virtqueues, the stats protocol in QEMU's doc
+                    and qemu profiles, rendering, properties, snapshot, QMP, virtio-mmio.
+
    See README.md for the full guide, the tests and the numbers.
 */
 #ifndef VBALLOON_H
@@ -179,9 +191,9 @@
 #include <stdint.h>
 
 #define VB_VERSION_MAJOR 0
-#define VB_VERSION_MINOR 1
+#define VB_VERSION_MINOR 2
 #define VB_VERSION_PATCH 0
-#define VB_VERSION_STRING "0.1.0"
+#define VB_VERSION_STRING "0.2.0"
 
 #ifndef VB_API
 #if defined(VB_STATIC) && (defined(__GNUC__) || defined(__clang__))

@@ -1723,7 +1723,7 @@ TEST greeting_default(void)
     ASSERT_EQ(0, start_qemu());
     n = vb_qmp_greeting(&Q, buf, sizeof buf);
     ASSERT_STR_EQ("{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}, "
-                  "\"package\": \"vballoon.h 0.1.0\"}, \"capabilities\": [\"oob\"]}}",
+                  "\"package\": \"vballoon.h 0.2.0\"}, \"capabilities\": [\"oob\"]}}",
                   buf);
     ASSERT_EQ(strlen(buf), n);
     ASSERT_EQ(n, vb_qmp_greeting(&Q, NULL, 0));
