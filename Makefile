@@ -45,7 +45,7 @@ build:
 build/vballoon-sim: examples/sim.c vballoon.h | build
 	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -I. $< -o $@
 
-# the first example to read (README "Examples"): C99 here, C++17 in tests/minimal_test.sh
+# the first example to read (README "Examples"); tests/compile_checks.sh also builds it as C++17
 all: build/vballoon-minimal
 build/vballoon-minimal: examples/minimal.c vballoon.h | build
 	$(CC) -std=c99 $(CFLAGS) $(WARN) -I. $< -o $@

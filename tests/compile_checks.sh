@@ -1,7 +1,7 @@
 #!/bin/sh
 # Compile checks of vballoon.h: C99, C11, C++17, gcc and clang, VB_STATIC, VB_NO_QMP, included
 # twice, a freestanding link with no libc, and the documented quick start (header and README)
-# built and run. Prints one line "compile: N passed, M failed".
+# and examples/minimal.c built and run. Prints one line "compile: N passed, M failed".
 CC=${CC:-cc}
 CLANG=${CLANG:-clang}
 CXX=${CXX:-g++}
@@ -178,6 +178,12 @@ for q in header readme; do
         name="quick-start-$q-$(echo "$c" | cut -d' ' -f1-2 | tr -c 'a-z0-9+\n' -)"
         check "$name" sh -c "$c $I '$tmp/quick_$q.c' -o '$tmp/quick' && '$tmp/quick'"
     done
+done
+# examples/minimal.c checks its own output: built with each compiler, it must run and exit 0
+for c in "$CC -std=c99 $WARN" "$CLANG -std=c99 $WARN" "$CXX -std=c++17 $WARN -x c++" \
+         "$CLANGXX -std=c++17 $WARN -x c++"; do
+    name="minimal-$(echo "$c" | cut -d' ' -f1-2 | tr -c 'a-z0-9+\n' -)"
+    check "$name" sh -c "$c $I examples/minimal.c -o '$tmp/minimal' && '$tmp/minimal' >/dev/null"
 done
 echo "compile: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -74,7 +74,6 @@ need compile "$CLANG" "$CXX" clang++ -- sh tests/compile_checks.sh
 step greatest ./build/test-greatest
 step greatest-selftest sh tests/greatest_selftest.sh "$CC"
 step sim sh tests/sim_test.sh build/vballoon-sim
-step minimal sh tests/minimal_test.sh build/vballoon-minimal
 step minivmm sh tests/minivmm_test.sh build/vballoon-minivmm build/minivmm-guest.bin build/minivmm-qmp
 step vhost-user ./build/vhost-user-test build/vballoon-vhost-user
 step uml bash tests/uml_test.sh build/vballoon-vhost-user
