@@ -422,8 +422,10 @@ typedef struct vb_device {
 VB_API const char *vb_version_string(void);
 VB_API const char *vb_result_str(vb_result r);
 
-/* Initialise `dev`. Returns VB_ERR_ARG for a NULL pointer, a host without read/write/notify
-   callbacks, or an invalid config (profile, stat_keys, queue_size, unknown options). */
+/* Initialise `dev`. `cfg` NULL means every default (as vb_config_default()); `host` is kept
+   by pointer and must outlive the device. Returns VB_ERR_ARG for a NULL `dev` or `host`, a host
+   without read/write/notify callbacks, or an invalid config (profile, stat_keys, queue_size,
+   unknown options). */
 VB_API vb_result vb_init(vb_device *dev, const vb_config *cfg, const vb_host *host, void *user);
 /* Unrealize: cancel the timer. Like QEMU, a held buffer is not returned to the guest. */
 VB_API void vb_destroy(vb_device *dev);
