@@ -561,7 +561,8 @@ VB_API vb_result vb_snapshot_load(vb_device *dev, const void *buf, size_t len);
 #define VB_QMP_REPLY_BOUND(in_len, flags) \
     (VB_QMP_REPLY_MAX + (size_t)(in_len) * (((flags) & VB_QMP_PRETTY) ? 130u : 6u))
 
-/* One QMP session (one client). Fields may be changed after vb_qmp_init. */
+/* One QMP session (one client). Fields may be changed after vb_qmp_init; `dev` must stay a
+   valid device, the strings may be NULL (no such path; an empty package). */
 typedef struct vb_qmp {
     vb_device *dev;
     const char *path;     /* QOM path, default "/machine/peripheral/balloon0" */
@@ -2857,7 +2858,7 @@ static const vb__effect vb__fx_none = {VB__FX_NONE, 0};
 
 static int vb__qmp_path(vb__reply *r, const vb_qmp *s, vb__span path)
 {
-    if (vb__str_is(r->in, path, s->path) || (s->alt_path && vb__str_is(r->in, path, s->alt_path)))
+    if ((s->path && vb__str_is(r->in, path, s->path)) || (s->alt_path && vb__str_is(r->in, path, s->alt_path)))
         return 1;
     vb__reply_error_quote(r, "DeviceNotFound", "Device '", path, "' not found");
     return 0;

@@ -430,6 +430,19 @@ TEST qom_get_paths(void)
     ASSERT_STR_EQ("{\"return\": 0}", run(QOM_GET("/machine/peripheral/b1", IVL)));
     ASSERT_STR_EQ(ERR("DeviceNotFound", "Device '" PATH "' not found"), run(QOM_GET(PATH, IVL)));
     ASSERT_STR_EQ(ERR("DeviceNotFound", "Device '" SEED_PATH "' not found"), run(QOM_GET(SEED_PATH, IVL)));
+    /* NULL strings: no such path (every path-taking command), an empty package */
+    Q.path = NULL;
+    Q.alt_path = SEED_PATH;
+    ASSERT_STR_EQ(ERR("DeviceNotFound", "Device '" PATH "' not found"), run(QOM_GET(PATH, IVL)));
+    ASSERT_STR_EQ(ERR("DeviceNotFound", "Device '" PATH "' not found"), run(QOM_SET(PATH, IVL, "1")));
+    ASSERT_STR_EQ(ERR("DeviceNotFound", "Device '" PATH "' not found"),
+                  run("{\"execute\": \"qom-list\", \"arguments\": {\"path\": \"" PATH "\"}}"));
+    ASSERT_STR_EQ("{\"return\": 0}", run(QOM_GET(SEED_PATH, IVL)));
+    Q.alt_path = NULL;
+    ASSERT_STR_EQ(ERR("DeviceNotFound", "Device '" SEED_PATH "' not found"), run(QOM_GET(SEED_PATH, IVL)));
+    Q.package = NULL;
+    ASSERT(vb_qmp_greeting(&Q, reply, sizeof reply) < sizeof reply);
+    ASSERT(strstr(reply, "\"package\": \"\"") != NULL);
     PASS();
 }
 
