@@ -1250,8 +1250,43 @@ TEST destroy_cancels_only_an_armed_timer(void)
     PASS();
 }
 
+/* Two devices in one process share nothing: everything done to one (guest traffic, timer,
+   management, a break, a reset) leaves the other, its guest and its callbacks' records
+   byte for byte as they were. */
+TEST two_devices_are_independent(void)
+{
+    static tg other, before;
+    static const uint32_t pfn[1] = {0x300};
+    vb_error err;
+    uint64_t data;
+    ASSERT_EQ(0, tg_start(&T, NULL, TG_LINUX_FEATURES));
+    ASSERT_EQ(0, tg_start(&other, NULL, TG_LINUX_FEATURES));
+    tg_send_stats(&other, 10, 5);
+    ASSERT_EQ(VB_OK, vb_set_poll_interval(&other.dev, 3, &err));
+    memcpy(&before, &other, sizeof other);
+    ASSERT_EQ(VB_OK, vb_set_poll_interval(&T.dev, 2, &err));
+    tg_send_stats(&T, 16, 9);
+    tg_advance(&T, 2000);
+    tg_fire(&T);
+    data = tg_alloc(&T, 4);
+    tg_put32(&T, data, pfn[0]);
+    tg_desc(&T, VB_QUEUE_INFLATE, 0, data, 4, 0, 0);
+    tg_publish(&T, VB_QUEUE_INFLATE, 0);
+    tg_kick(&T, VB_QUEUE_INFLATE);
+    vb_set_target_pages(&T.dev, 100);
+    vb_break(&T.dev, VB_LOG_RING_MEMORY);
+    vb_machine_reset(&T.dev, 0);
+    ASSERT_EQ(1u, T.npages);
+    ASSERT_EQ(0, memcmp(&before, &other, sizeof other));
+    ASSERT_EQ(3, vb_poll_interval(&other.dev));
+    ASSERT(vb_stat(&other.dev, VB_STAT_MEMTOT, NULL));
+    ASSERT_FALSE(vb_is_broken(&other.dev));
+    PASS();
+}
+
 SUITE(device)
 {
+    RUN_TEST(two_devices_are_independent);
     RUN_TEST(features_default_offer);
     RUN_TEST(features_per_option);
     RUN_TEST(features_unknown_bits_refuse_features_ok);
