@@ -541,7 +541,9 @@ VB_API const char *vb_prop_name(const vb_device *dev, unsigned i);
    from guest memory (restore guest RAM first). */
 #define VB_SNAPSHOT_SIZE 144
 VB_API size_t vb_snapshot_save(const vb_device *dev, void *buf, size_t cap);
-/* Validates the whole blob before changing anything; VB_ERR_FORMAT and no change otherwise. */
+/* Validates the whole blob before changing anything; VB_ERR_FORMAT and no change otherwise.
+   Every blob vb_snapshot_save wrote loads: buffers in flight must fit a queue only while it
+   runs on a healthy device (a stopped queue is checked against the guest when it starts). */
 VB_API vb_result vb_snapshot_load(vb_device *dev, const void *buf, size_t len);
 
 /* ---- control: QMP (compile out with VB_NO_QMP) ------------------------------------------------ */
@@ -2110,8 +2112,11 @@ static int vb__snap_header_ok(const vb_device *d, const unsigned char *p)
            !p[18] && !p[19] && !vb__ld32(p + 136, 0);
 }
 
-/* One queue record: 1 if it is a queue vb_queue_setup would take, with the indices in range. */
-static int vb__snap_queue(const vb_device *d, const unsigned char *s, vb_queue *q)
+/* One queue record: 1 if it is a queue vb_queue_setup would take. Its indices bound the buffers
+   in flight only while it runs on a healthy device: that is all the setters keep true (a stopped
+   queue may hold any base, and is checked against the guest's used index when it starts), and
+   a migration destination must take every state a source can be in. */
+static int vb__snap_queue(const vb_device *d, const unsigned char *s, int broken, vb_queue *q)
 {
     VB_MEMSET(q, 0, sizeof *q);
     q->desc = vb__ld64(s, 0);
@@ -2124,7 +2129,8 @@ static int vb__snap_queue(const vb_device *d, const unsigned char *s, vb_queue *
     if (s[30] > 1 || s[31] || s[32] || s[33] || s[34] || s[35]) return 0;
     if (q->size == 0 || (q->size & (q->size - 1u)) || q->size > d->queue_size_max) return 0;
     if ((q->desc & 15u) || (q->avail & 1u) || (q->used & 3u)) return 0;
-    return vb__rings_fit(q->desc, q->avail, q->used, q->size) && (uint16_t)(q->last_avail - q->used_idx) <= q->size;
+    if (!vb__rings_fit(q->desc, q->avail, q->used, q->size)) return 0;
+    return !q->ready || broken || (uint16_t)(q->last_avail - q->used_idx) <= q->size;
 }
 
 VB_API vb_result vb_snapshot_load(vb_device *d, const void *buf, size_t len)
@@ -2135,7 +2141,7 @@ VB_API vb_result vb_snapshot_load(vb_device *d, const void *buf, size_t len)
 
     if (!buf || len != VB_SNAPSHOT_SIZE || !vb__snap_header_ok(d, p)) return VB_ERR_FORMAT;
     for (i = 0; i < VB_QUEUE_COUNT; i++)
-        if (!vb__snap_queue(d, p + VB__SNAP_QUEUE + (size_t)36u * i, &q[i])) return VB_ERR_FORMAT;
+        if (!vb__snap_queue(d, p + VB__SNAP_QUEUE + (size_t)36u * i, p[17], &q[i])) return VB_ERR_FORMAT;
     /* Valid: now replace the state. Stats, last-update and the interval are local. */
     d->driver_features = vb__ld64(p + 8, 0);
     d->status = p[16];

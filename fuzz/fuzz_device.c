@@ -433,7 +433,7 @@ static int snap_valid(const harness *h, const unsigned char *p)
         for (k = 31; k < 36; k++)
             if (s[k]) return 0;
         if ((desc & 15u) || (avail & 1u) || (used & 3u) || !rings_fit(desc, avail, used, size)) return 0;
-        if ((uint16_t)(last - uidx) > size) return 0;
+        if (s[30] && !p[17] && (uint16_t)(last - uidx) > size) return 0; /* running, healthy */
     }
     return 1;
 }

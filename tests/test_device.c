@@ -15,6 +15,7 @@ static tg T;
 
 #define SQ VB_QUEUE_STATS
 #define IQ VB_QUEUE_INFLATE
+#define DQ VB_QUEUE_DEFLATE
 #define PAGE 4096u
 
 static const vb_config cfg = {VB_PROFILE_QEMU, 0, 0, 0, 0, 0, 0};
@@ -1143,6 +1144,50 @@ TEST snapshot_rejects_too_many_in_flight(void)
     b[Q(IQ) + 26] = 130;
     reseal(b);
     ASSERT_EQ(VB_OK, vb_snapshot_load(&T.dev, b, sizeof b));
+    /* the bound holds only for a running queue of a healthy device: a stopped one, or a broken
+       device, may hold any gap (what the setters allow, a migration must take) */
+    memcpy(b, good, sizeof b);
+    b[Q(2) + 26] = 0;
+    b[Q(2) + 30] = 0; /* stopped */
+    reseal(b);
+    ASSERT_EQ(VB_OK, vb_snapshot_load(&T.dev, b, sizeof b));
+    memcpy(b, good, sizeof b);
+    b[Q(2) + 26] = 0;
+    b[17] = 1; /* broken */
+    reseal(b);
+    ASSERT_EQ(VB_OK, vb_snapshot_load(&T.dev, b, sizeof b));
+    ASSERT(vb_is_broken(&T.dev));
+    PASS();
+}
+
+/* A device's own snapshot always loads, into itself and into a fresh device, whatever the
+   setters and the guest left in a stopped queue: a base far ahead set by the host, or a used
+   index far ahead written by the guest before the queue was set up again smaller. Starting the
+   queue on the destination checks the gap against the guest, as on the source. */
+TEST snapshot_of_stopped_queues_always_loads(void)
+{
+    static tg dest;
+    unsigned char a[VB_SNAPSHOT_SIZE], b[VB_SNAPSHOT_SIZE];
+    ASSERT_EQ(0, tg_start(&T, NULL, TG_LINUX_FEATURES));
+    ASSERT_EQ(VB_OK, vb_queue_set_ready(&T.dev, IQ, 0));
+    ASSERT_EQ(VB_OK, vb_queue_set_base(&T.dev, IQ, 5000)); /* host: any base while stopped */
+    ASSERT_EQ(VB_OK, vb_queue_set_ready(&T.dev, DQ, 0));
+    tg_put16(&T, tg_used_addr(&T, DQ) + 2u, (uint16_t)-100); /* guest: 100 "in flight" at start */
+    ASSERT_EQ(VB_OK, vb_queue_set_ready(&T.dev, DQ, 1));
+    ASSERT_EQ(VB_OK, vb_queue_set_ready(&T.dev, DQ, 0));
+    ASSERT_EQ(VB_OK, vb_queue_setup(&T.dev, DQ, 16, tg_desc_addr(DQ), tg_avail_addr(&T, DQ),
+                                    tg_used_addr(&T, DQ))); /* then set up again smaller */
+    ASSERT_FALSE(vb_is_broken(&T.dev));
+    ASSERT_EQ(VB_SNAPSHOT_SIZE, vb_snapshot_save(&T.dev, a, sizeof a));
+    ASSERT_EQ(VB_OK, vb_snapshot_load(&T.dev, a, sizeof a));
+    memcpy(&dest, &T, sizeof T); /* the destination: the same guest memory, a fresh device */
+    ASSERT_EQ(VB_OK, vb_init(&dest.dev, NULL, &tg_host, &dest));
+    ASSERT_EQ(VB_OK, vb_snapshot_load(&dest.dev, a, sizeof a));
+    ASSERT_EQ(VB_SNAPSHOT_SIZE, vb_snapshot_save(&dest.dev, b, sizeof b));
+    ASSERT_MEM_EQ(a, b, sizeof a);
+    ASSERT_EQ(5000, vb_queue_base(&dest.dev, IQ));
+    ASSERT_EQ(VB_OK, vb_queue_set_ready(&dest.dev, IQ, 1)); /* 5000 - 0 in flight: refused */
+    ASSERT(vb_is_broken(&dest.dev));
     PASS();
 }
 
@@ -1287,6 +1332,7 @@ TEST two_devices_are_independent(void)
 SUITE(device)
 {
     RUN_TEST(two_devices_are_independent);
+    RUN_TEST(snapshot_of_stopped_queues_always_loads);
     RUN_TEST(features_default_offer);
     RUN_TEST(features_per_option);
     RUN_TEST(features_unknown_bits_refuse_features_ok);
