@@ -63,6 +63,21 @@ static int start_with(const vb_host *h, const vb_config *c, uint64_t features)
     return 0;
 }
 
+/* A host whose read of guest data fills the buffer half with what is there and half with
+   garbage, then fails: nothing of it may be used. */
+static int half_read(void *user, uint64_t gpa, void *dst, size_t len)
+{
+    int r = tg_read(user, gpa, dst, len);
+    if (r || gpa < TG_DATA) return r; /* the rings read as usual */
+    memset((unsigned char *)dst + len / 2, 0xEE, len - len / 2);
+    ((tg *)user)->failed_reads++;
+    return -1;
+}
+
+static const vb_host half_read_host = {half_read, tg_write, tg_now,    tg_arm,
+                                       tg_cancel, tg_wall,  tg_notify, tg_notify_config,
+                                       tg_pages,  tg_actual, tg_log};
+
 static int start(void) { return start_with(&tg_host, &cfg, TG_LINUX_FEATURES); }
 static int start_counting(void) { return start_with(&count_host, &cfg, TG_LINUX_FEATURES); }
 
@@ -2367,6 +2382,26 @@ TEST more_work_is_device_level(void)
     PASS();
 }
 
+/* A read that filled part of the buffer and then failed: the device breaks and nothing of the
+   buffer reaches the stats (a stats buffer) or the host (an inflate buffer). */
+TEST partial_read_then_failure_uses_nothing(void)
+{
+    static const uint32_t pfn[2] = {0x500, 0x501};
+    ASSERT_EQ(0, start_with(&half_read_host, &cfg, TG_LINUX_FEATURES));
+    tg_send_stats(&T, 10, 3);
+    CHECK_CALL(broken(VB_LOG_BAD_MEMORY, 1));
+    ASSERT_U64(VB_STAT_UNSET, tg_stat(&T, VB_STAT_MEMTOT));
+    ASSERT_EQ(0, vb_last_update(&T.dev));
+    ASSERT_EQ(0u, vb_get_counters(&T.dev)->updates);
+    ASSERT_EQ(0, start_with(&half_read_host, &cfg, TG_LINUX_FEATURES));
+    pfn_buf(IQ, 0, pfn, 2);
+    tg_kick(&T, IQ);
+    CHECK_CALL(broken(VB_LOG_BAD_MEMORY, 1));
+    ASSERT_EQ(0u, T.npages);
+    ASSERT_EQ(0u, tg_used(&T, IQ, NULL, NULL, 0));
+    PASS();
+}
+
 /* A transport fails the device from outside: the same state as a ring error. */
 TEST transport_breaks_the_device(void)
 {
@@ -2411,6 +2446,7 @@ SUITE(ring)
     RUN_TEST(inflate_budget_reports_more_work);
     RUN_TEST(more_work_is_device_level);
     RUN_TEST(transport_breaks_the_device);
+    RUN_TEST(partial_read_then_failure_uses_nothing);
     RUN_TEST(fc2590_stats_after_snapshot_restore);
     RUN_TEST(qemu_post_migration_hang);
     RUN_TEST(qemu92rc1_every_stat_has_a_name);
