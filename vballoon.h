@@ -1224,7 +1224,7 @@ VB_API int vb_do_work(vb_device *d)
 {
     unsigned qi;
     for (qi = VB_QUEUE_INFLATE; qi <= VB_QUEUE_DEFLATE; qi++)
-        if ((d->more_work & (1u << qi)) && d->queue[qi].ready && vb_more_work(d)) vb__balloon_work(d, qi);
+        if ((d->more_work & (1u << qi)) && vb_more_work(d)) vb__balloon_work(d, qi); /* bits: running queues */
     return vb_more_work(d);
 }
 
