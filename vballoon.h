@@ -636,7 +636,7 @@ VB_API size_t vb_qmp_reply(const vb_qmp *s, const vb_qmp_command *cmd, const cha
 /* Stream framing: the length of the first complete JSON value in buf (leading whitespace
    included), or 0 if more bytes are needed. A stray closing bracket or a bare scalar is framed
    on its own so that vb_qmp_execute answers it with an error instead of the stream stalling. */
-VB_API size_t vb_qmp_frame(const char *buf, size_t len);
+VB_API size_t vb_qmp_frame(const vb_qmp *s, const char *buf, size_t len);
 /* A BALLOON_CHANGE event (compact) for the device's current `actual`, with the given host
    timestamp, snprintf-style. */
 VB_API size_t vb_qmp_event_balloon_change(const vb_device *dev, int64_t seconds, int64_t micros,
@@ -3345,8 +3345,9 @@ static size_t vb__frame_nested(const char *buf, size_t pos, size_t len)
     return 0;
 }
 
-VB_API size_t vb_qmp_frame(const char *buf, size_t len)
+VB_API size_t vb_qmp_frame(const vb_qmp *s, const char *buf, size_t len)
 {
+    (void)s;
     size_t pos = 0;
     while (pos < len && vb__ws_char(buf[pos])) pos++;
     if (pos == len) return 0;

@@ -1081,7 +1081,7 @@ static int read_commands(vmm *v, guest *g, monitor *m)
     }
     m->input_len += (size_t)n;
     paste_fixup(m->input, m->input_len);
-    while (m->input_len && (used = vb_qmp_frame(m->input, m->input_len)) > 0) {
+    while (m->input_len && (used = vb_qmp_frame(&m->qmp, m->input, m->input_len)) > 0) {
         handle_command(v, g, m, m->input, used);
         if (m->in < 0) return 0; /* it went away while we answered */
         memmove(m->input, m->input + used, m->input_len - used);

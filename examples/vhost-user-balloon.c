@@ -1602,7 +1602,7 @@ static void qmp_readable(qclient *c)
         return;
     }
     c->in_len += (size_t)n;
-    while (c->fd >= 0 && c->in_len && (used = vb_qmp_frame(c->in, c->in_len)) > 0) {
+    while (c->fd >= 0 && c->in_len && (used = vb_qmp_frame(&c->qmp, c->in, c->in_len)) > 0) {
         size_t r = vb_qmp_execute(&c->qmp, c->in, used, reply, sizeof reply);
         after_device(); /* a balloon target tells the guest, a new interval arms the timer */
         if (r >= sizeof reply) say("qmp: reply too long, command ignored"); /* cannot happen */

@@ -72,7 +72,7 @@ static size_t frame(const char *buf, size_t len)
     size_t n;
     if (!copy) return (size_t)-1;
     if (len) memcpy(copy, buf, len);
-    n = vb_qmp_frame(copy, len);
+    n = vb_qmp_frame(&Q, copy, len);
     free(copy);
     return n;
 }

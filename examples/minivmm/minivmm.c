@@ -710,7 +710,7 @@ static void client_input(vm *v, client *c)
     }
     c->len += (size_t)n;
     paste_fixup(c->in, c->len);
-    while (c->fd >= 0 && c->len && (used = vb_qmp_frame(c->in, c->len)) > 0) {
+    while (c->fd >= 0 && c->len && (used = vb_qmp_frame(&c->qmp, c->in, c->len)) > 0) {
         client_command(v, c, c->in, used);
         memmove(c->in, c->in + used, c->len - used);
         c->len -= used;
