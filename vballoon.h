@@ -558,10 +558,11 @@ VB_API vb_result vb_snapshot_load(vb_device *dev, const void *buf, size_t len);
 /* Bytes (NUL included) that hold any reply to a command of `in_len` bytes (vb_qmp_execute or
    vb_qmp_reply) for a session with `flags` (VB_QMP_*), under the same host-string limit: client
    text is echoed escaped, at most 6 bytes per input byte; pretty-printing an "id" adds a line
-   and its indentation (at most 4 * 32 spaces) per bracket or comma. A constant expression for
-   constant arguments. */
+   and its indentation (at most 4 * 1024 spaces: QEMU's nesting limit) per bracket or comma, so
+   a deeply nested "id" in pretty mode is the one case that needs thousands of bytes per input
+   byte. A constant expression for constant arguments. */
 #define VB_QMP_REPLY_BOUND(in_len, flags) \
-    (VB_QMP_REPLY_MAX + (size_t)(in_len) * (((flags) & VB_QMP_PRETTY) ? 130u : 6u))
+    (VB_QMP_REPLY_MAX + (size_t)(in_len) * (((flags) & VB_QMP_PRETTY) ? 4098u : 6u))
 
 /* One QMP session (one client). Fields may be changed after vb_qmp_init; `dev` must stay a
    valid device, the strings may be NULL (no such path; an empty package). */
@@ -573,6 +574,7 @@ typedef struct vb_qmp {
     unsigned qemu_version[3]; /* greeting major, minor, micro: default 7, 2, 0 */
     unsigned flags;           /* VB_QMP_* */
     int negotiated;           /* qmp_capabilities done */
+    int recovering;           /* the stream is in input skipped after a lexical error */
 } vb_qmp;
 
 /* Bytes [at, end) of a command's text; a string's span includes its quotes. end 0: absent. */
@@ -633,10 +635,20 @@ VB_API int vb_qmp_args_only(vb_qmp_command *cmd, const char *const *names, size_
 VB_API size_t vb_qmp_reply(const vb_qmp *s, const vb_qmp_command *cmd, const char *error,
                            char *buf, size_t cap);
 
-/* Stream framing: the length of the first complete JSON value in buf (leading whitespace
-   included), or 0 if more bytes are needed. A stray closing bracket or a bare scalar is framed
-   on its own so that vb_qmp_execute answers it with an error instead of the stream stalling. */
-VB_API size_t vb_qmp_frame(const vb_qmp *s, const char *buf, size_t len);
+/* Stream framing, as QEMU's JSON lexer and streamer cut a QMP stream into messages: the length
+   of the first message in buf, or 0 if more bytes are needed. Give bytes [*skip, length) to
+   vb_qmp_execute (one reply), then drop `length` bytes before the next call:
+       while ((n = vb_qmp_frame(&s, in, len, &skip)) > 0) {
+           ... vb_qmp_execute(&s, in + skip, n - skip, reply, cap) ...
+           drop n bytes of in
+       }
+   A message is a JSON value (leading whitespace included) or what QEMU answers on its own: a
+   bare token, a closing bracket that was not opened, a lexical error, a value over QEMU's limits
+   (64 MiB of tokens, 2 Mi tokens, 1024 open brackets). After a lexical error QEMU skips input up
+   to the next bracket or control character other than tab: such input comes back as a message
+   of its own that is all skip (*skip = length), which gets no reply; the session remembers the
+   lexer's state in s->recovering. */
+VB_API size_t vb_qmp_frame(vb_qmp *s, const char *buf, size_t len, size_t *skip);
 /* A BALLOON_CHANGE event (compact) for the device's current `actual`, with the given host
    timestamp, snprintf-style. */
 VB_API size_t vb_qmp_event_balloon_change(const vb_device *dev, int64_t seconds, int64_t micros,
@@ -1785,25 +1797,31 @@ static void vb__put_i64(vb__out *o, int64_t v)
     }
 }
 
-/* One UTF-8 sequence: its length (1-4) and code point, or 0 if malformed (overlong,
-   surrogate, > U+10FFFF or cut short). */
-static size_t vb__utf8(const unsigned char *p, size_t n, uint32_t *cp)
+/* Unicode noncharacters, which QEMU refuses: U+FDD0..U+FDEF and U+xxFFFE/F. */
+static int vb__nonchar(uint32_t cp) { return (cp >= 0xFDD0 && cp <= 0xFDEF) || (cp & 0xFFFEu) == 0xFFFEu; }
+
+/* One modified UTF-8 sequence at p (n > 0 bytes), as QEMU's mod_utf8_codepoint reads it: *used
+   bytes (1 for a byte that cannot start one; the continuation bytes present for one cut short)
+   and 1 if it is a valid character *cp (not overlong except C0 80 for U+0000, not a surrogate,
+   not a noncharacter, at most U+10FFFF). */
+static int vb__utf8(const unsigned char *p, size_t n, uint32_t *cp, size_t *used)
 {
-    size_t len, i;
-    uint32_t c = p[0], min;
-    if (c < 0x80) { *cp = c; return 1; }
-    if (c >= 0xC2 && c <= 0xDF) { len = 2; c &= 0x1Fu; min = 0x80; }
-    else if (c >= 0xE0 && c <= 0xEF) { len = 3; c &= 0x0Fu; min = 0x800; }
-    else if (c >= 0xF0 && c <= 0xF4) { len = 4; c &= 0x07u; min = 0x10000; }
-    else return 0;
-    if (n < len) return 0;
-    for (i = 1; i < len; i++) {
-        if ((p[i] & 0xC0u) != 0x80u) return 0;
-        c = c << 6 | (p[i] & 0x3Fu);
-    }
-    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return 0;
+    static const uint32_t min_cp[5] = {0x80, 0x800, 0x10000, 0x200000, 0x4000000};
+    uint32_t c = p[0], mask, len = 0, i;
+    *used = 1;
     *cp = c;
-    return len;
+    if (c < 0x80) return 1;
+    if (c >= 0xFE || !(c & 0x40u)) return 0;
+    for (mask = 0x80; c & mask; mask >>= 1) len++;
+    c &= mask - 1;
+    for (i = 1; i < len; i++) {
+        if (i >= n || (p[i] & 0xC0u) != 0x80u) return 0;
+        c = c << 6 | (p[i] & 0x3Fu);
+        ++*used;
+    }
+    *cp = c;
+    return c <= 0x10FFFF && !vb__nonchar(c) && !(c >= 0xD800 && c <= 0xDFFF) &&
+           (c >= min_cp[len - 2] || (c == 0 && len == 2));
 }
 
 /* JSON string contents the way QEMU's json-writer escapes them. */
@@ -1840,13 +1858,13 @@ static void vb__put_cp(vb__out *o, uint32_t cp)
     vb__put(o, u, 6);
 }
 
-/* UTF-8 bytes as the inside of a JSON string (malformed bytes become U+FFFD). */
+/* UTF-8 bytes as the inside of a JSON string (each malformed sequence becomes U+FFFD). */
 static void vb__put_utf8(vb__out *o, const char *p, size_t n)
 {
     while (n) {
         uint32_t cp;
-        size_t k = vb__utf8((const unsigned char *)p, n, &cp);
-        if (!k) { cp = 0xFFFD; k = 1; }
+        size_t k;
+        if (!vb__utf8((const unsigned char *)p, n, &cp, &k)) cp = 0xFFFD;
         vb__put_cp(o, cp);
         p += k;
         n -= k;
@@ -2158,13 +2176,210 @@ VB_API vb_result vb_snapshot_load(vb_device *d, const void *buf, size_t len)
 
 #ifndef VB_NO_QMP
 /* ============================================================================================
-   LAYER 7: QMP (a strict, bounded, allocation-free JSON reader and QEMU's dispatcher)
-   The input is validated once as a whole; members are then found by walking the valid text.
+   LAYER 7: QMP (QEMU's JSON lexer, streamer and parser, bounded and allocation-free, and QEMU's
+   dispatcher). A message ends where QEMU's streamer ends it and is validated once, token by
+   token, as QEMU's parser would; members are then found by walking the valid text.
    ============================================================================================ */
 
-#define VB__JSON_MAX_DEPTH 32
-
 typedef vb_qmp_span vb__span; /* [at, end) of the input; a string's span includes its quotes */
+
+/* QEMU's limits per message (json-streamer.c): token bytes, tokens, open brackets. */
+#define VB__JSON_MAX_SIZE ((uint64_t)64 << 20)
+#define VB__JSON_MAX_TOKENS ((uint64_t)2 << 20)
+#define VB__JSON_MAX_DEPTH 1024
+
+static int vb__ws_char(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+/* ---- the lexer: QEMU's json-lexer.c, a byte at a time ---------------------------------------- */
+
+enum { /* lexer states; an escape state follows its string state */
+    VB__LX_START, VB__LX_RECOVERY, VB__LX_DQ, VB__LX_DQ_ESC, VB__LX_SQ, VB__LX_SQ_ESC,
+    VB__LX_KEYWORD, VB__LX_SIGN, VB__LX_ZERO, VB__LX_DIGITS, VB__LX_POINT, VB__LX_FRACTION,
+    VB__LX_E, VB__LX_E_SIGN, VB__LX_EXPONENT
+};
+enum { /* what a byte does */
+    VB__LX_MORE,   /* taken; the token (or whitespace, or skipped input) goes on */
+    VB__LX_TOKEN,  /* taken; it ends a token */
+    VB__LX_BEFORE, /* not taken: what came before ends here; the byte is read again */
+    VB__LX_ERROR   /* taken; a lexical error, reported with the token so far */
+};
+
+/* After an error QEMU skips input up to a bracket, a control character other than tab, or a
+   byte that is never UTF-8: the points at which a client can make it listen again. */
+static int vb__lex_resync(unsigned char c)
+{
+    return (c < 0x20 && c != '\t') || c >= 0xFE || c == '[' || c == ']' || c == '{' || c == '}';
+}
+
+static int vb__lex_start(unsigned *st, unsigned char c)
+{
+    switch (c) {
+    case ' ': case '\t': case '\r': case '\n': return VB__LX_MORE;
+    case '{': case '}': case '[': case ']': case ',': case ':': return VB__LX_TOKEN;
+    case '"': *st = VB__LX_DQ; return VB__LX_MORE;
+    case '\'': *st = VB__LX_SQ; return VB__LX_MORE;
+    case '-': *st = VB__LX_SIGN; return VB__LX_MORE;
+    case '0': *st = VB__LX_ZERO; return VB__LX_MORE;
+    default: break;
+    }
+    if (c >= '1' && c <= '9') *st = VB__LX_DIGITS;
+    else if (c >= 'a' && c <= 'z') *st = VB__LX_KEYWORD; /* [a-z]+: the parser knows the words */
+    else return VB__LX_ERROR;
+    return VB__LX_MORE;
+}
+
+/* Any byte 0x20..0xFD, a backslash escaping one such byte; the parser checks the rest. */
+static int vb__lex_string(unsigned *st, unsigned char c)
+{
+    const unsigned in = *st <= VB__LX_DQ_ESC ? VB__LX_DQ : VB__LX_SQ;
+    if (c < 0x20 || c > 0xFD) return VB__LX_ERROR;
+    if (*st != in) *st = in; /* the escaped byte */
+    else if (c == '\\') *st = in + 1;
+    else if (c == (in == VB__LX_DQ ? '"' : '\'')) return VB__LX_TOKEN;
+    return VB__LX_MORE;
+}
+
+/* A number or keyword is complete when it ends in these states. */
+static int vb__lex_complete(unsigned st)
+{
+    return st == VB__LX_KEYWORD || st == VB__LX_ZERO || st == VB__LX_DIGITS ||
+           st == VB__LX_FRACTION || st == VB__LX_EXPONENT;
+}
+
+/* RFC 8259's number, a state per part; a byte that cannot go on ends a complete number (it is
+   read again) and is an error after an incomplete one. After a 0 only '.' goes on, as in QEMU. */
+static int vb__lex_number(unsigned *st, unsigned char c)
+{
+    static const unsigned char next[8][4] = { /* on a digit, '.', 'e' or 'E', '+' or '-' */
+        {VB__LX_DIGITS, 0, 0, 0},                   /* SIGN ('0' goes to ZERO) */
+        {0, VB__LX_POINT, 0, 0},                    /* ZERO (a digit is an error) */
+        {VB__LX_DIGITS, VB__LX_POINT, VB__LX_E, 0}, /* DIGITS */
+        {VB__LX_FRACTION, 0, 0, 0},                 /* POINT */
+        {VB__LX_FRACTION, 0, VB__LX_E, 0},          /* FRACTION */
+        {VB__LX_EXPONENT, 0, 0, VB__LX_E_SIGN},     /* E */
+        {VB__LX_EXPONENT, 0, 0, 0},                 /* E_SIGN */
+        {VB__LX_EXPONENT, 0, 0, 0},                 /* EXPONENT */
+    };
+    const int digit = c >= '0' && c <= '9';
+    const unsigned kind = digit ? 0u
+                          : c == '.' ? 1u
+                          : (c == 'e' || c == 'E') ? 2u
+                          : (c == '+' || c == '-') ? 3u
+                                                   : 4u;
+    unsigned to = kind < 4 ? next[*st - VB__LX_SIGN][kind] : 0u;
+    if (*st == VB__LX_SIGN && c == '0') to = VB__LX_ZERO;
+    else if (*st == VB__LX_ZERO && digit) return VB__LX_ERROR;
+    if (to) {
+        *st = to;
+        return VB__LX_MORE;
+    }
+    return vb__lex_complete(*st) ? VB__LX_BEFORE : VB__LX_ERROR;
+}
+
+/* One byte in state *st; the state after a token is the start, after an error the recovery. */
+static int vb__lex(unsigned *st, unsigned char c)
+{
+    int r;
+    if (*st == VB__LX_START) r = vb__lex_start(st, c);
+    else if (*st == VB__LX_RECOVERY) r = vb__lex_resync(c) ? VB__LX_BEFORE : VB__LX_MORE;
+    else if (*st == VB__LX_KEYWORD) r = c >= 'a' && c <= 'z' ? VB__LX_MORE : VB__LX_BEFORE;
+    else if (*st <= VB__LX_SQ_ESC) r = vb__lex_string(st, c);
+    else r = vb__lex_number(st, c);
+    if (r == VB__LX_TOKEN || r == VB__LX_BEFORE) *st = VB__LX_START;
+    else if (r == VB__LX_ERROR) *st = VB__LX_RECOVERY;
+    return r;
+}
+
+/* ---- the streamer: QEMU's json-streamer.c, where a message ends -------------------------------- */
+
+enum { /* how a message ends */
+    VB__MSG_NONE,   /* not yet */
+    VB__MSG_VALUE,  /* its brackets balance, or one closes what was not open: parse it */
+    VB__MSG_STRAY,  /* a lexical error */
+    VB__MSG_SIZE,   /* over a limit */
+    VB__MSG_TOKENS,
+    VB__MSG_DEPTH
+};
+
+typedef struct vb__stream {
+    const char *s;
+    size_t len, pos;      /* pos: the next byte */
+    unsigned lex;         /* the lexer's state */
+    size_t tok_at;        /* the first byte of the token in progress */
+    size_t msg_at;        /* the first byte of the message's first token */
+    long braces, brackets;
+    uint64_t size, tokens;
+} vb__stream;
+
+static void vb__stream_init(vb__stream *m, const char *s, size_t len)
+{
+    VB_MEMSET(m, 0, sizeof *m); /* the lexer in its start state */
+    m->s = s;
+    m->len = len;
+}
+
+/* The token [tok_at, pos) joins the message (json_message_process_token). */
+static int vb__stream_token(vb__stream *m)
+{
+    const char c = m->s[m->tok_at];
+    const uint64_t n = m->pos - m->tok_at;
+    if (!m->tokens) m->msg_at = m->tok_at;
+    m->braces += (c == '{') - (c == '}');
+    m->brackets += (c == '[') - (c == ']');
+    if (m->size + n + 1 > VB__JSON_MAX_SIZE) return VB__MSG_SIZE;
+    if (m->tokens + 1 > VB__JSON_MAX_TOKENS) return VB__MSG_TOKENS;
+    if (m->braces + m->brackets > VB__JSON_MAX_DEPTH) return VB__MSG_DEPTH;
+    m->size += n;
+    m->tokens++;
+    return (m->braces > 0 || m->brackets > 0) && m->braces >= 0 && m->brackets >= 0 ? VB__MSG_NONE
+                                                                                     : VB__MSG_VALUE;
+}
+
+/* Bytes up to the end of a message (m->pos is then just past it), or all of them (NONE). */
+static int vb__stream_next(vb__stream *m)
+{
+    while (m->pos < m->len) {
+        const unsigned was = m->lex;
+        int r, end = VB__MSG_NONE;
+        if (was == VB__LX_START) m->tok_at = m->pos;
+        r = vb__lex(&m->lex, (unsigned char)m->s[m->pos]);
+        if (r != VB__LX_BEFORE) m->pos++;
+        if (r == VB__LX_ERROR) return VB__MSG_STRAY;
+        if (r == VB__LX_TOKEN || (r == VB__LX_BEFORE && was != VB__LX_RECOVERY)) {
+            end = vb__stream_token(m);
+        } else if (m->lex > VB__LX_RECOVERY && m->pos - m->tok_at > VB__JSON_MAX_SIZE) {
+            m->lex = VB__LX_START; /* one token over the limit: QEMU's lexer cuts it */
+            end = VB__MSG_SIZE;
+        }
+        if (end) return end;
+    }
+    return VB__MSG_NONE;
+}
+
+/* The input ends (QEMU's flush, as when it parses a whole string): a number or keyword in
+   progress is complete, any other token a lexical error; what is there is parsed. */
+static int vb__stream_flush(vb__stream *m)
+{
+    int end;
+    if (vb__lex_complete(m->lex)) {
+        m->lex = VB__LX_START;
+        end = vb__stream_token(m);
+        if (end) return end;
+    } else if (m->lex != VB__LX_START && m->lex != VB__LX_RECOVERY) {
+        return VB__MSG_STRAY;
+    }
+    return m->tokens ? VB__MSG_VALUE : VB__MSG_NONE;
+}
+
+/* Skip what the lexer skips after an error; 1 if it listens again (at m->pos). */
+static int vb__stream_recover(vb__stream *m)
+{
+    while (m->lex == VB__LX_RECOVERY && m->pos < m->len)
+        if (vb__lex(&m->lex, (unsigned char)m->s[m->pos]) == VB__LX_MORE) m->pos++;
+    return m->lex == VB__LX_START;
+}
+
+/* ---- the parser: QEMU's json-parser.c on one message's tokens --------------------------------- */
 
 typedef struct vb__json {
     const char *s;
@@ -2172,36 +2387,60 @@ typedef struct vb__json {
     const char *why;     /* parse error: why, then the input token [tok_at, +tok_len), then after */
     const char *after;
     size_t tok_at, tok_len;
-    uint32_t stack;      /* a bit per open container, 1 = object; the innermost in bit 0 */
-    unsigned depth;
+    unsigned depth;      /* open containers; two bits each in `open`: object, and key next */
+    int key_ok;          /* the value just parsed was a string */
+    unsigned char open[VB__JSON_MAX_DEPTH / 4];
 } vb__json;
 
-static int vb__json_fail(vb__json *j, const char *why)
+#define VB__J_OBJECT 1u /* the bits of a level */
+#define VB__J_KEY 2u
+
+static unsigned vb__json_top(const vb__json *j)
+{
+    const unsigned at = j->depth - 1;
+    return (unsigned)(j->open[at / 4] >> (at % 4 * 2)) & 3u;
+}
+
+static void vb__json_set_top(vb__json *j, unsigned bits)
+{
+    const unsigned at = j->depth - 1, shift = at % 4 * 2;
+    j->open[at / 4] = (unsigned char)((j->open[at / 4] & ~(3u << shift)) | bits << shift);
+}
+
+/* The next token of the message (lexically valid text): its first byte, 0 at the end. */
+static char vb__json_token(vb__json *j, vb__span *tok)
+{
+    unsigned st = VB__LX_START;
+    int r;
+    while (j->pos < j->len && vb__ws_char(j->s[j->pos])) j->pos++;
+    if (j->pos == j->len) return 0;
+    tok->at = j->pos;
+    do {
+        r = j->pos < j->len ? vb__lex(&st, (unsigned char)j->s[j->pos]) : VB__LX_BEFORE;
+        if (r != VB__LX_BEFORE) j->pos++;
+    } while (r == VB__LX_MORE);
+    tok->end = j->pos;
+    return j->s[tok->at];
+}
+
+enum { VB__J_VALUE, VB__J_AFTER, VB__J_DONE, VB__J_FAIL }; /* what the parser expects */
+
+static int vb__jfail(vb__json *j, const char *why)
 {
     j->why = why;
     j->after = "";
-    j->tok_len = 0;
-    return 0;
+    j->tok_at = j->tok_len = 0;
+    return VB__J_FAIL;
 }
 
 /* A parse error that quotes `len` bytes of the input at `at`. */
-static int vb__json_fail_tok(vb__json *j, const char *why, size_t at, size_t len, const char *after)
+static int vb__jfail_tok(vb__json *j, const char *why, size_t at, size_t len, const char *after)
 {
-    vb__json_fail(j, why);
+    vb__jfail(j, why);
     j->tok_at = at;
     j->tok_len = len;
     j->after = after;
-    return 0;
-}
-
-/* Unicode noncharacters, which QEMU's parser refuses: U+FDD0..U+FDEF and U+xxFFFE/F. */
-static int vb__nonchar(uint32_t cp) { return (cp >= 0xFDD0 && cp <= 0xFDEF) || (cp & 0xFFFEu) == 0xFFFEu; }
-
-static int vb__ws_char(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
-static void vb__json_ws(vb__json *j)
-{
-    while (j->pos < j->len && vb__ws_char(j->s[j->pos])) j->pos++;
+    return VB__J_FAIL;
 }
 
 static int vb__hex(int c)
@@ -2212,6 +2451,7 @@ static int vb__hex(int c)
     return -1;
 }
 
+/* Four hex digits (a non-digit, such as the closing quote, stops it before the string ends). */
 static int vb__hex4(const char *p, uint32_t *v)
 {
     int i;
@@ -2224,209 +2464,122 @@ static int vb__hex4(const char *p, uint32_t *v)
     return 1;
 }
 
-static int vb__json_at(const vb__json *j, char c) { return j->pos < j->len && j->s[j->pos] == c; }
-
-/* \uXXXX at j->pos (after the backslash), a surrogate pair joined into one character. */
-static int vb__json_uescape(vb__json *j)
+/* \uXXXX at p (the backslash) in the string token t; a surrogate pair is one character. QEMU
+   quotes up to 6 bytes from the backslash, up to the token's end. */
+static int vb__json_uescape(vb__json *j, vb__span t, size_t *p)
 {
-    size_t at = j->pos - 1; /* the backslash, quoted back in errors */
+    const size_t at = *p;
     uint32_t cp, lo;
-    if (j->len - j->pos < 5 || !vb__hex4(j->s + j->pos + 1, &cp))
-        return vb__json_fail(j, "invalid hex escape sequence in string");
-    j->pos += 5;
-    if (cp >= 0xD800 && cp <= 0xDBFF && j->len - j->pos >= 6 && j->s[j->pos] == '\\' &&
-        j->s[j->pos + 1] == 'u' && vb__hex4(j->s + j->pos + 2, &lo) && lo >= 0xDC00 &&
-        lo <= 0xDFFF) {
+    int ok = vb__hex4(j->s + at + 2, &cp);
+    *p = at + 6;
+    if (ok && cp >= 0xD800 && cp <= 0xDBFF && j->s[at + 6] == '\\' && j->s[at + 7] == 'u') {
+        ok = vb__hex4(j->s + at + 8, &lo) && lo >= 0xDC00 && lo <= 0xDFFF;
         cp = 0x10000u + ((cp - 0xD800u) << 10) + (lo - 0xDC00u);
-        j->pos += 6;
+        if (ok) *p = at + 12;
     }
-    /* \u0000 is accepted, as QEMU 7.2 does; lone surrogates and noncharacters are not */
-    if ((cp >= 0xD800 && cp <= 0xDFFF) || vb__nonchar(cp))
-        return vb__json_fail_tok(j, "", at, 6, " is not a valid Unicode character");
-    return 1;
+    if (!ok || (cp >= 0xD800 && cp <= 0xDFFF) || vb__nonchar(cp)) /* \u0000 is fine */
+        return vb__jfail_tok(j, "", at, t.end - at < 6 ? t.end - at : 6,
+                             " is not a valid Unicode character");
+    return VB__J_AFTER;
 }
 
-/* One escape sequence; j->pos is at its backslash. */
-static int vb__json_escape(vb__json *j)
+/* A string token's escapes and modified UTF-8 (QEMU's parse_string). */
+static int vb__json_string(vb__json *j, vb__span t)
 {
-    const char *simple = "\"'\\/bfnrt";
-    if (++j->pos >= j->len) return vb__json_fail(j, "premature EOI");
-    if (j->s[j->pos] == 'u') return vb__json_uescape(j);
-    while (*simple && *simple != j->s[j->pos]) simple++;
-    if (!*simple) return vb__json_fail(j, "invalid escape sequence in string");
-    j->pos++;
-    return 1;
-}
-
-/* A string in double or (QEMU's extension) single quotes. */
-static int vb__json_string(vb__json *j)
-{
-    const char quote = j->s[j->pos++];
-    while (j->pos < j->len) {
-        unsigned char c = (unsigned char)j->s[j->pos];
+    size_t p = t.at + 1;
+    while (p < t.end - 1) {
         uint32_t cp;
         size_t n;
-        if (c == (unsigned char)quote) {
-            j->pos++;
-            return 1;
+        if (j->s[p] != '\\') {
+            if (!vb__utf8((const unsigned char *)j->s + p, t.end - 1 - p, &cp, &n))
+                return vb__jfail(j, "invalid UTF-8 sequence in string");
+            p += n;
+        } else if (j->s[p + 1] == 'u') {
+            if (vb__json_uescape(j, t, &p) == VB__J_FAIL) return VB__J_FAIL;
+        } else {
+            const char *simple = "\"'\\/bfnrt";
+            while (*simple && *simple != j->s[p + 1]) simple++;
+            if (!*simple) return vb__jfail(j, "invalid escape sequence in string");
+            p += 2;
         }
-        if (c < 0x20) return vb__json_fail(j, "control character in string");
-        if (c == '\\') {
-            if (!vb__json_escape(j)) return 0;
-            continue;
-        }
-        n = vb__utf8((const unsigned char *)j->s + j->pos, j->len - j->pos, &cp);
-        if (!n || vb__nonchar(cp)) return vb__json_fail(j, "invalid UTF-8 sequence in string");
-        j->pos += n;
     }
-    return vb__json_fail(j, "premature EOI");
+    j->key_ok = 1;
+    return VB__J_AFTER;
 }
 
-static int vb__digit(const vb__json *j) { return j->pos < j->len && j->s[j->pos] >= '0' && j->s[j->pos] <= '9'; }
-
-static int vb__alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-
-/* One or more digits. */
-static int vb__json_digits(vb__json *j)
+static int vb__json_keyword(vb__json *j, vb__span t)
 {
-    if (!vb__digit(j)) return 0;
-    while (vb__digit(j)) j->pos++;
-    return 1;
+    const size_t n = t.end - t.at;
+    if (vb__name_is(j->s + t.at, n, "true") || vb__name_is(j->s + t.at, n, "false") ||
+        vb__name_is(j->s + t.at, n, "null"))
+        return VB__J_AFTER;
+    return vb__jfail_tok(j, "invalid keyword '", t.at, n, "'");
 }
 
-/* What may follow the integer part: a fraction, an exponent, then no letter or digit. */
-static int vb__json_number_tail(vb__json *j)
+/* An opening bracket; an empty container is a whole value. */
+static int vb__json_open(vb__json *j, int object)
 {
-    if (vb__json_at(j, '.')) {
-        j->pos++;
-        if (!vb__json_digits(j)) return 0;
-    }
-    if (vb__json_at(j, 'e') || vb__json_at(j, 'E')) {
-        j->pos++;
-        if (vb__json_at(j, '+') || vb__json_at(j, '-')) j->pos++;
-        if (!vb__json_digits(j)) return 0;
-    }
-    return !(j->pos < j->len && (vb__alpha(j->s[j->pos]) || vb__digit(j)));
-}
-
-static int vb__json_number(vb__json *j)
-{
-    size_t at = j->pos;
-    int ok;
-    if (j->s[j->pos] == '-') j->pos++;
-    if (vb__json_at(j, '0')) { /* no leading zeros */
-        j->pos++;
-        ok = 1;
-    } else {
-        ok = vb__json_digits(j);
-    }
-    if (ok && vb__json_number_tail(j)) return 1;
-    /* QEMU's lexer quotes the whole bad token, up to a delimiter */
-    while (j->pos < j->len && j->s[j->pos] != ',' && j->s[j->pos] != '}' && j->s[j->pos] != ']' &&
-           !vb__ws_char(j->s[j->pos]))
-        j->pos++;
-    return vb__json_fail_tok(j, "invalid number '", at, j->pos - at, "'");
-}
-
-static int vb__json_keyword(vb__json *j)
-{
-    size_t at = j->pos;
-    while (j->pos < j->len && vb__alpha(j->s[j->pos])) j->pos++;
-    if (vb__name_is(j->s + at, j->pos - at, "true") || vb__name_is(j->s + at, j->pos - at, "false") ||
-        vb__name_is(j->s + at, j->pos - at, "null"))
-        return 1;
-    return vb__json_fail_tok(j, "invalid keyword '", at, j->pos - at, "'");
-}
-
-/* What vb__json_value expects next. */
-enum { VB__J_VALUE, VB__J_AFTER, VB__J_KEY, VB__J_DONE, VB__J_FAIL };
-
-static int vb__jfail(vb__json *j, const char *why)
-{
-    vb__json_fail(j, why);
-    return VB__J_FAIL;
-}
-
-static int vb__json_in_object(const vb__json *j) { return (int)(j->stack & 1u); }
-
-static void vb__json_pop(vb__json *j)
-{
-    j->pos++;
-    j->stack >>= 1;
-    j->depth--;
-}
-
-/* An opening bracket: an empty container is a whole value; else its first member or element. */
-static int vb__json_open(vb__json *j)
-{
-    int obj = j->s[j->pos] == '{';
+    const size_t at = j->pos;
+    vb__span t;
     if (j->depth == VB__JSON_MAX_DEPTH) return vb__jfail(j, "nesting depth limit exceeded");
-    j->stack = (j->stack << 1) | (uint32_t)obj;
     j->depth++;
-    j->pos++;
-    vb__json_ws(j);
-    if (vb__json_at(j, obj ? '}' : ']')) {
-        vb__json_pop(j);
+    vb__json_set_top(j, object ? VB__J_OBJECT | VB__J_KEY : 0u);
+    if (vb__json_token(j, &t) == (object ? '}' : ']')) {
+        j->depth--;
         return VB__J_AFTER;
     }
-    return obj ? VB__J_KEY : VB__J_VALUE;
-}
-
-static int vb__json_step_value(vb__json *j)
-{
-    char c;
-    vb__json_ws(j);
-    if (j->pos >= j->len) return vb__jfail(j, "premature EOI");
-    c = j->s[j->pos];
-    if (c == '{' || c == '[') return vb__json_open(j);
-    if (c == '"' || c == '\'') return vb__json_string(j) ? VB__J_AFTER : VB__J_FAIL;
-    if (c == '-' || (c >= '0' && c <= '9')) return vb__json_number(j) ? VB__J_AFTER : VB__J_FAIL;
-    if (vb__alpha(c)) return vb__json_keyword(j) ? VB__J_AFTER : VB__J_FAIL;
-    return vb__jfail(j, "expecting value");
-}
-
-/* After a value: the end of the text, a closing bracket or a separator. */
-static int vb__json_step_after(vb__json *j)
-{
-    if (j->depth == 0) return VB__J_DONE;
-    vb__json_ws(j);
-    if (j->pos >= j->len) return vb__jfail(j, "premature EOI");
-    if (vb__json_at(j, vb__json_in_object(j) ? '}' : ']')) {
-        vb__json_pop(j);
-        return VB__J_AFTER;
-    }
-    if (!vb__json_at(j, ','))
-        return vb__jfail(j, vb__json_in_object(j) ? "expected separator in dict"
-                                                  : "expected separator in list");
-    j->pos++;
-    return vb__json_in_object(j) ? VB__J_KEY : VB__J_VALUE;
-}
-
-static int vb__json_step_key(vb__json *j)
-{
-    vb__json_ws(j);
-    if (j->pos >= j->len) return vb__jfail(j, "premature EOI");
-    if (!vb__json_at(j, '"') && !vb__json_at(j, '\''))
-        return vb__jfail(j, "key is not a string in object");
-    if (!vb__json_string(j)) return VB__J_FAIL;
-    vb__json_ws(j);
-    if (!vb__json_at(j, ':')) return vb__jfail(j, "missing : in object pair");
-    j->pos++;
+    j->pos = at; /* only a peek */
     return VB__J_VALUE;
 }
 
-/* Validate one value starting at j->pos. Iterative: a bit per open container (1 = object)
-   bounds the depth without recursion. */
 static int vb__json_value(vb__json *j)
 {
-    int state = VB__J_VALUE;
-    j->stack = 0;
-    j->depth = 0;
-    while (state != VB__J_DONE && state != VB__J_FAIL) {
-        if (state == VB__J_VALUE) state = vb__json_step_value(j);
-        else if (state == VB__J_AFTER) state = vb__json_step_after(j);
-        else state = vb__json_step_key(j);
+    vb__span t;
+    const char c = vb__json_token(j, &t);
+    j->key_ok = 0;
+    if (c == '{' || c == '[') return vb__json_open(j, c == '{');
+    if (c == '"' || c == '\'') return vb__json_string(j, t);
+    if (c == '-' || (c >= '0' && c <= '9')) return VB__J_AFTER;
+    if (c >= 'a' && c <= 'z') return vb__json_keyword(j, t);
+    return vb__jfail(j, c ? "expecting value" : "premature EOI");
+}
+
+/* After a value: in an object a key must be a string followed by ':'; then a separator or the
+   closing bracket. */
+static int vb__json_after(vb__json *j)
+{
+    unsigned top;
+    vb__span t;
+    char c;
+    if (j->depth == 0) return VB__J_DONE;
+    top = vb__json_top(j);
+    if ((top & VB__J_KEY) && !j->key_ok) return vb__jfail(j, "key is not a string in object");
+    c = vb__json_token(j, &t);
+    j->key_ok = 0;
+    if (!c) return vb__jfail(j, "premature EOI");
+    if (top & VB__J_KEY) {
+        if (c != ':') return vb__jfail(j, "missing : in object pair");
+        vb__json_set_top(j, VB__J_OBJECT);
+        return VB__J_VALUE;
     }
+    if (c == ((top & VB__J_OBJECT) ? '}' : ']')) {
+        j->depth--;
+        return VB__J_AFTER;
+    }
+    if (c != ',')
+        return vb__jfail(j, (top & VB__J_OBJECT) ? "expected separator in dict" : "expected separator in list");
+    vb__json_set_top(j, top | ((top & VB__J_OBJECT) ? VB__J_KEY : 0u));
+    return VB__J_VALUE;
+}
+
+/* Validate the message [pos, len): one value, iteratively (two bits a level, no recursion). */
+static int vb__json_parse(vb__json *j)
+{
+    int state = VB__J_VALUE;
+    j->depth = 0;
+    j->why = 0;
+    while (state != VB__J_DONE && state != VB__J_FAIL)
+        state = state == VB__J_VALUE ? vb__json_value(j) : vb__json_after(j);
     return state == VB__J_DONE;
 }
 
@@ -2509,7 +2662,9 @@ static uint32_t vb__str_next(vb__str *c)
 {
     uint32_t cp = 0, lo = 0;
     if (c->s[c->pos] != '\\') {
-        c->pos += vb__utf8((const unsigned char *)c->s + c->pos, c->end - c->pos, &cp);
+        size_t n;
+        vb__utf8((const unsigned char *)c->s + c->pos, c->end - c->pos, &cp, &n);
+        c->pos += n;
         return cp;
     }
     c->pos += 2;
@@ -3108,38 +3263,67 @@ static void vb__reply_init(vb__reply *r, const char *in, unsigned qmp_flags, cha
     r->has_id = 0;
 }
 
-/* The whole input is one valid JSON value; else 0 after replying with QEMU's parse error. A NUL
-   inside is refused, so that the validated text may be walked without bounds checks. */
-static int vb__qmp_valid(vb__reply *r, size_t len)
+static void vb__reply_parse_error(vb__reply *r, const char *why, const char *tok, size_t len,
+                                  const char *after)
 {
-    vb__json j;
-    size_t pos;
-    j.s = r->in;
-    j.len = len;
-    j.pos = j.tok_at = j.tok_len = 0;
-    j.why = j.after = 0;
-    for (pos = 0; pos < len; pos++)
-        if (!r->in[pos]) break;
-    if (pos < len) vb__json_fail(&j, "invalid character");
-    else if (vb__json_value(&j)) vb__json_ws(&j);
-    if (!j.why && j.pos != len) vb__json_fail(&j, "trailing characters after the value");
-    if (!j.why) return 1;
     vb__reply_error_begin(r, "GenericError");
     vb__puts(&r->o, "JSON parse error, ");
-    vb__put_utf8(&r->o, j.why, vb__strlen(j.why));
-    vb__put_utf8(&r->o, r->in + j.tok_at, j.tok_len);
-    vb__put_utf8(&r->o, j.after, vb__strlen(j.after));
+    vb__puts(&r->o, why);
+    vb__put_utf8(&r->o, tok, len);
+    vb__puts(&r->o, after);
     vb__reply_error_end(r);
-    return 0;
+}
+
+static int vb__blank(const char *in, size_t len)
+{
+    size_t pos = 0;
+    while (pos < len && vb__ws_char(in[pos])) pos++;
+    return pos == len;
+}
+
+/* The input's first message, cut as QEMU's streamer cuts it: 1 if it is one valid JSON value,
+   which starts at *at; else 0 after replying with QEMU's error (nothing for mere whitespace). */
+static int vb__qmp_message(vb__reply *r, size_t len, size_t *at)
+{
+    static const char *const limit[3] = {"JSON token size limit exceeded",
+                                         "JSON token count limit exceeded",
+                                         "JSON nesting depth limit exceeded"};
+    vb__stream m;
+    vb__json j;
+    int end;
+    size_t n;
+    vb__stream_init(&m, r->in, len);
+    end = vb__stream_next(&m);
+    if (end == VB__MSG_NONE) end = vb__stream_flush(&m);
+    if (end == VB__MSG_STRAY) { /* the token so far, as a C string: up to a NUL */
+        for (n = 0; m.tok_at + n < m.pos && r->in[m.tok_at + n]; n++) {}
+        vb__reply_parse_error(r, "stray '", r->in + m.tok_at, n, "'");
+    } else if (end >= VB__MSG_SIZE) {
+        vb__reply_generic(r, limit[end - VB__MSG_SIZE]);
+    }
+    if (end != VB__MSG_VALUE) return 0;
+    j.s = r->in;
+    j.pos = m.msg_at;
+    j.len = m.pos;
+    j.tok_at = 0;
+    if (vb__json_parse(&j) && !vb__blank(r->in + m.pos, len - m.pos))
+        vb__jfail(&j, "trailing characters after the value"); /* only if not cut by a stream */
+    if (j.why) {
+        vb__reply_parse_error(r, j.why, r->in + j.tok_at, j.tok_len, j.after);
+        return 0;
+    }
+    *at = m.msg_at;
+    return 1;
 }
 
 /* The members of the command object. QEMU checks them in its QDict's order (hash buckets; the
    later key first within one); the last of duplicate keys is the value. The first bad member in
    that order is returned in *bad with its bucket. */
-static void vb__qmp_members(const char *in, vb_qmp_command *c, vb__span *bad, unsigned *bad_bucket)
+static void vb__qmp_members(const char *in, size_t at, vb_qmp_command *c, vb__span *bad,
+                            unsigned *bad_bucket)
 {
     vb__span key, val;
-    size_t pos = vb__skip_ws(in, 0) + 1;
+    size_t pos = at + 1;
     while (vb__json_member(in, &pos, &key, &val)) {
         if (vb__str_is(in, key, "execute")) {
             c->name = val;
@@ -3176,30 +3360,25 @@ static int vb__qmp_envelope_ok(vb__reply *r, const vb_qmp_command *c, vb__span b
     return !why && !bad.end;
 }
 
-/* Validate the input as a command and fill *c; 0 after replying with the error. The monitor
-   takes the "id" before anything else, so every later error carries it. */
+/* Validate the input's first message as a command and fill *c; 0 after replying with the error
+   (or with nothing). The monitor takes the "id" before anything else, so every later error
+   carries it. */
 static int vb__qmp_envelope(vb__reply *r, size_t len, vb_qmp_command *c)
 {
     vb__span bad = {0, 0};
     unsigned bad_bucket = 0;
+    size_t at;
     VB_MEMSET(c, 0, sizeof *c); /* every span absent */
     c->in = r->in;
-    if (!vb__qmp_valid(r, len)) return 0;
-    if (r->in[vb__skip_ws(r->in, 0)] != '{') {
+    if (!vb__qmp_message(r, len, &at)) return 0;
+    if (r->in[at] != '{') {
         vb__reply_generic(r, "QMP input must be a JSON object");
         return 0;
     }
-    vb__qmp_members(r->in, c, &bad, &bad_bucket);
+    vb__qmp_members(r->in, at, c, &bad, &bad_bucket);
     r->id = c->id;
     r->has_id = c->id.end != 0;
     return vb__qmp_envelope_ok(r, c, bad, bad_bucket);
-}
-
-static int vb__blank(const char *in, size_t len)
-{
-    size_t pos = 0;
-    while (pos < len && vb__ws_char(in[pos])) pos++;
-    return pos == len;
 }
 
 /* ---- the public API -------------------------------------------------------------------------- */
@@ -3215,6 +3394,7 @@ VB_API void vb_qmp_init(vb_qmp *s, vb_device *dev, unsigned flags)
     s->qemu_version[2] = 0;
     s->flags = flags;
     s->negotiated = 0;
+    s->recovering = 0;
 }
 
 VB_API size_t vb_qmp_greeting(const vb_qmp *s, char *buf, size_t cap)
@@ -3239,7 +3419,6 @@ VB_API size_t vb_qmp_execute(vb_qmp *s, const char *in, size_t len, char *buf, s
     vb_qmp_command c;
     vb__effect fx = vb__fx_none;
     vb__reply_init(&r, in, s->flags, buf, cap);
-    if (vb__blank(in, len)) return vb__out_end(&r.o);
     if (vb__qmp_envelope(&r, len, &c)) fx = vb__qmp_dispatch(&r, s, &c);
     if (r.o.len < r.o.cap) vb__qmp_apply(s, fx); /* transactional: only a reply that fits */
     return vb__out_end(&r.o);
@@ -3313,48 +3492,22 @@ VB_API size_t vb_qmp_reply(const vb_qmp *s, const vb_qmp_command *cmd, const cha
 
 /* ---- stream framing -------------------------------------------------------------------------- */
 
-/* A bare scalar (or garbage) ends at whitespace or a bracket. */
-static size_t vb__frame_scalar(const char *buf, size_t pos, size_t len)
+VB_API size_t vb_qmp_frame(vb_qmp *s, const char *buf, size_t len, size_t *skip)
 {
-    for (; pos < len; pos++)
-        if (vb__ws_char(buf[pos]) || buf[pos] == '{' || buf[pos] == '[' || buf[pos] == '}' ||
-            buf[pos] == ']')
-            return pos;
-    return 0;
-}
-
-/* A container or a string ends where its brackets balance, outside strings. */
-static size_t vb__frame_nested(const char *buf, size_t pos, size_t len)
-{
-    size_t depth = 0;
-    char quote = 0;
-    for (; pos < len; pos++) {
-        char c = buf[pos];
-        if (quote) {
-            if (c == '\\') pos++;
-            else if (c == quote) quote = 0;
-            if (!quote && depth == 0) return pos + 1; /* a top-level string */
-        } else if (c == '"' || c == '\'') {
-            quote = c;
-        } else if (c == '{' || c == '[') {
-            depth++;
-        } else if ((c == '}' || c == ']') && --depth == 0) {
-            return pos + 1;
-        }
+    vb__stream m;
+    int end;
+    vb__stream_init(&m, buf, len);
+    *skip = 0;
+    if (s->recovering) {
+        m.lex = VB__LX_RECOVERY;
+        s->recovering = !vb__stream_recover(&m);
+        *skip = m.pos;
+        if (m.pos) return m.pos;
     }
-    return 0;
-}
-
-VB_API size_t vb_qmp_frame(const vb_qmp *s, const char *buf, size_t len)
-{
-    (void)s;
-    size_t pos = 0;
-    while (pos < len && vb__ws_char(buf[pos])) pos++;
-    if (pos == len) return 0;
-    if (buf[pos] == '}' || buf[pos] == ']') return pos + 1; /* stray: framed alone */
-    if (buf[pos] != '{' && buf[pos] != '[' && buf[pos] != '"' && buf[pos] != '\'')
-        return vb__frame_scalar(buf, pos, len);
-    return vb__frame_nested(buf, pos, len);
+    end = vb__stream_next(&m);
+    if (end == VB__MSG_NONE) return 0;
+    s->recovering = end == VB__MSG_STRAY;
+    return m.pos;
 }
 
 VB_API size_t vb_qmp_event_balloon_change(const vb_device *dev, int64_t seconds, int64_t micros,

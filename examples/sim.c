@@ -1066,7 +1066,7 @@ static void handle_command(vmm *v, guest *g, monitor *m, const char *cmd, size_t
 static int read_commands(vmm *v, guest *g, monitor *m)
 {
     const int is_stdin = m->in == STDIN_FILENO;
-    size_t used;
+    size_t used, skip;
     ssize_t n;
 
     do n = read(m->in, m->input + m->input_len, INPUT_MAX - m->input_len);
@@ -1081,8 +1081,8 @@ static int read_commands(vmm *v, guest *g, monitor *m)
     }
     m->input_len += (size_t)n;
     paste_fixup(m->input, m->input_len);
-    while (m->input_len && (used = vb_qmp_frame(&m->qmp, m->input, m->input_len)) > 0) {
-        handle_command(v, g, m, m->input, used);
+    while (m->input_len && (used = vb_qmp_frame(&m->qmp, m->input, m->input_len, &skip)) > 0) {
+        if (used > skip) handle_command(v, g, m, m->input + skip, used - skip); /* else skipped */
         if (m->in < 0) return 0; /* it went away while we answered */
         memmove(m->input, m->input + used, m->input_len - used);
         m->input_len -= used;

@@ -1592,7 +1592,7 @@ static void qmp_accept(void)
 
 static void qmp_readable(qclient *c)
 {
-    size_t used;
+    size_t used, skip;
     ssize_t n;
     do n = recv(c->fd, c->in + c->in_len, QMP_INPUT_MAX - c->in_len, MSG_DONTWAIT);
     while (n < 0 && errno == EINTR);
@@ -1602,8 +1602,8 @@ static void qmp_readable(qclient *c)
         return;
     }
     c->in_len += (size_t)n;
-    while (c->fd >= 0 && c->in_len && (used = vb_qmp_frame(&c->qmp, c->in, c->in_len)) > 0) {
-        size_t r = vb_qmp_execute(&c->qmp, c->in, used, reply, sizeof reply);
+    while (c->fd >= 0 && c->in_len && (used = vb_qmp_frame(&c->qmp, c->in, c->in_len, &skip)) > 0) {
+        size_t r = vb_qmp_execute(&c->qmp, c->in + skip, used - skip, reply, sizeof reply);
         after_device(); /* a balloon target tells the guest, a new interval arms the timer */
         if (r >= sizeof reply) say("qmp: reply too long, command ignored"); /* cannot happen */
         else if (r > 0) qmp_put(c, reply, r);

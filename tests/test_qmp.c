@@ -66,13 +66,17 @@ static const char *qmpn(const char *cmd, size_t len)
 
 static const char *run(const char *cmd) { return qmpn(cmd, strlen(cmd)); }
 
+/* The first message of a stream that starts at buf (a fresh session's framer), on a copy of
+   exactly len bytes so that ASan sees any read past them. */
 static size_t frame(const char *buf, size_t len)
 {
     char *copy = (char *)malloc(len ? len : 1u);
-    size_t n;
+    vb_qmp fresh;
+    size_t n, skip;
     if (!copy) return (size_t)-1;
     if (len) memcpy(copy, buf, len);
-    n = vb_qmp_frame(&Q, copy, len);
+    vb_qmp_init(&fresh, &T.dev, 0);
+    n = vb_qmp_frame(&fresh, copy, len, &skip);
     free(copy);
     return n;
 }
@@ -1332,7 +1336,8 @@ TEST parse_truncated(void)
     size_t k;
     ASSERT_EQ(0, start_qemu());
     ASSERT_STR_EQ(GEN("JSON parse error, premature EOI"), run("{\"execute\": \"qom-get\""));
-    ASSERT_STR_EQ(GEN("JSON parse error, premature EOI"), run("{\"execute\": \"qom-g"));
+    /* the input ends inside a string: QEMU's lexer, flushed, calls the token so far stray */
+    ASSERT_STR_EQ(GEN("JSON parse error, stray '\\\"qom-g'"), run("{\"execute\": \"qom-g"));
     ASSERT_STR_EQ(GEN("JSON parse error, premature EOI"), run("{"));
     ASSERT_STR_EQ(GEN("JSON parse error, premature EOI"), run("["));
     save_state();
@@ -1466,25 +1471,30 @@ static size_t nested(char *buf, size_t cap, unsigned depth)
     return n;
 }
 
-/* The outer object counts: 32 open containers are accepted, 33 are not. */
+/* QEMU's limit: 1024 open brackets (the command object counts) are accepted, 1025 are not; the
+   rest of the input is then read on as new messages, as QEMU's streamer does. */
 TEST parse_nesting_depth(void)
 {
-    static char cmd[256], want[256];
-    size_t n;
+    static char cmd[4096], want[4096];
+    size_t n, used;
     unsigned i;
     ASSERT_EQ(0, start_qemu());
-    nested(cmd, sizeof cmd, 31);
+    nested(cmd, sizeof cmd, 1023);
     n = (size_t)snprintf(want, sizeof want, "{\"return\": {}, \"id\": ");
-    for (i = 0; i < 31; i++) want[n++] = '[';
-    for (i = 0; i < 31; i++) want[n++] = ']';
+    for (i = 0; i < 1023; i++) want[n++] = '[';
+    for (i = 0; i < 1023; i++) want[n++] = ']';
     want[n++] = '}';
     want[n] = 0;
     ASSERT_STR_EQ(want, run(cmd));
     ASSERT_EQ(1, Q.negotiated);
     ASSERT_EQ(0, start_qemu());
-    nested(cmd, sizeof cmd, 32);
-    ASSERT(is_parse_error(run(cmd)));
+    n = nested(cmd, sizeof cmd, 1024);
+    used = frame(cmd, n);
+    ASSERT_EQ(strlen("{\"execute\": \"qmp_capabilities\", \"id\": ") + 1024, used);
+    ASSERT_STR_EQ(GEN("JSON nesting depth limit exceeded"), qmpn(cmd, used));
     ASSERT_EQ(0, Q.negotiated);
+    ASSERT_EQ(1u, frame(cmd + used, n - used)); /* then each ']' on its own */
+    ASSERT_STR_EQ(GEN("JSON parse error, expecting value"), qmpn(cmd + used, 1));
     PASS();
 }
 
@@ -1998,6 +2008,79 @@ TEST fuzz_random_mutations(void)
     PASS();
 }
 
+/* A stream through vb_qmp_frame and vb_qmp_execute, fed `chunk` bytes at a time (0: all at
+   once), as the examples read a socket: the replies, one per line, in `out`. */
+static const char *stream(const char *in, size_t len, size_t chunk)
+{
+    static char buf[4096], out[8192];
+    size_t have = 0, fed = 0, used, skip, o = 0;
+    out[0] = 0;
+    while (fed < len || have) {
+        size_t n = chunk && len - fed > chunk ? chunk : len - fed;
+        memcpy(buf + have, in + fed, n);
+        have += n;
+        fed += n;
+        while ((used = vb_qmp_frame(&Q, buf, have, &skip)) > 0) {
+            size_t r = vb_qmp_execute(&Q, buf + skip, used - skip, out + o, sizeof out - o - 1);
+            if (r && skip == used) return "(a reply to skipped input)";
+            if (r) {
+                o += r;
+                out[o++] = '\n';
+                out[o] = 0;
+            }
+            memmove(buf, buf + used, have - used);
+            have -= used;
+        }
+        if (fed == len) break;
+    }
+    return out;
+}
+
+#define NOPE "{\"execute\": \"nope\"}"
+#define NOT_FOUND ERR("CommandNotFound", "The command nope has not been found") "\n"
+#define STRAY(tok) GEN("JSON parse error, stray '" tok "'") "\n"
+
+/* QEMU 7.2's replies to streams with lexical errors (recorded from a running QEMU): each error
+   is answered at once, then the input up to the next bracket or control character is skipped;
+   the same replies whatever the reads' sizes. */
+TEST stream_resynchronises_as_qemu(void)
+{
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"\"abc\n" NOPE "\n", STRAY("\\\"abc\\n") NOT_FOUND},
+        {"1.5e\n", STRAY("1.5e\\n")},
+        {"@@@" NOPE, STRAY("@") NOT_FOUND},
+        {"abc\tdef\x7f" NOPE, GEN("JSON parse error, invalid keyword 'abc'") "\n"
+                              GEN("JSON parse error, invalid keyword 'def'") "\n" STRAY("\\u007F") NOT_FOUND},
+        {"{\"execute\": @}\n", STRAY("@") GEN("JSON parse error, expecting value") "\n"},
+        {"\t\x0b" NOPE, STRAY("\\u000B") NOT_FOUND},
+        {"\"ab\x01" "cd\"\n" NOPE, STRAY("\\\"ab\\u0001") NOT_FOUND},
+        {"\"\xe9\x80\xff\" x" NOPE, STRAY("\\\"\\uFFFD\\uFFFD") NOT_FOUND},
+        {"0e5 ", GEN("QMP input must be a JSON object") "\n" GEN("JSON parse error, invalid keyword 'e'") "\n"
+                 GEN("QMP input must be a JSON object") "\n"},
+        {NOPE "}}", NOT_FOUND GEN("JSON parse error, expecting value") "\n" GEN("JSON parse error, expecting value") "\n"},
+        {"- 1\n", STRAY("- ")},
+        {"%d " NOPE, STRAY("%") NOT_FOUND},
+        {"@ab\tcd" NOPE, STRAY("@") NOT_FOUND}, /* a tab does not end the skipping */
+        {"@ab\xfe" "cd" NOPE, STRAY("@") STRAY("\\uFFFD") NOT_FOUND},
+        {"@ab\x7f" "cd]" NOPE, STRAY("@") GEN("JSON parse error, expecting value") "\n" NOT_FOUND},
+    };
+    unsigned i;
+    size_t chunk;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (chunk = 0; chunk < 4; chunk++) {
+            ASSERT_EQ(0, start_qemu());
+            ASSERT_STR_EQm(cases[i].in, cases[i].want, stream(cases[i].in, strlen(cases[i].in), chunk));
+        }
+    /* a NUL: QEMU quotes the token as a C string, up to the NUL */
+    ASSERT_EQ(0, start_qemu());
+    ASSERT_STR_EQ(STRAY("") NOT_FOUND, stream("\0" NOPE, 1 + strlen(NOPE), 0));
+    ASSERT_EQ(0, start_qemu());
+    ASSERT_STR_EQ(STRAY("\\\"ab") NOT_FOUND, stream("\"ab\0cd\"\n" NOPE, 8 + strlen(NOPE), 1));
+    PASS();
+}
+
 /* The framer is fed arbitrary bytes, never reads past them and never claims more than it got. */
 TEST fuzz_frame(void)
 {
@@ -2007,11 +2090,11 @@ TEST fuzz_frame(void)
     rng_state = 77u;
     for (iter = 0; iter < 20000; iter++) {
         len = rng() % sizeof buf;
-        for (i = 0; i < len; i++) buf[i] = "{}[]\"'\\ a1\n"[rng() % 11u];
+        for (i = 0; i < len; i++) buf[i] = "{}[]\"'\\ a1\n@\x01"[rng() % 13u];
         n = frame(buf, len);
         ASSERT(n <= len);
-        for (i = 0; i < len && (buf[i] == ' ' || buf[i] == '\n'); i++) continue;
-        if (n && strchr("{}[]\"'", buf[i])) ASSERT_EQ(n, frame(buf, n)); /* complete on its own */
+        /* a message does not depend on what follows it, beyond the one byte that ends it */
+        if (n) ASSERT_EQ(n, frame(buf, n < len ? n + 1 : n));
     }
     PASS();
 }
@@ -2071,7 +2154,8 @@ TEST host_parse_refuses_what_execute_answers(void)
         {" \n", 0, ""},
         {"{\"execute\": \"quit\"", 0, GEN("JSON parse error, premature EOI")},
         {"{\"execute\": \"quit\"} x", 0, GEN("JSON parse error, trailing characters after the value")},
-        {"{\"execute\": \"quit\"}\0", 20, GEN("JSON parse error, invalid character")},
+        {"{\"execute\": \"quit\"}\0", 20, GEN("JSON parse error, trailing characters after the value")},
+        {"\0{\"execute\": \"quit\"}", 20, GEN("JSON parse error, stray ''")},
         {"[]", 0, GEN("QMP input must be a JSON object")},
         {"{\"execute\": 5}", 0, GEN("QMP input member 'execute' must be a string")},
         {"{\"execute\": \"quit\", \"arguments\": []}", 0, GEN("QMP input member 'arguments' must be an object")},
@@ -2359,10 +2443,11 @@ TEST reply_bound_worst_cases(void)
     ASSERT(n > 60u * len);
     len = deep_id(in, sizeof in, 30, "{}");
     ASSERT(within_bound(in, len, &n));
-    /* compact: a parse error quoting control characters and bad UTF-8, 6 bytes each */
+    /* compact: a stray token quoting bad UTF-8, 6 bytes each */
     ASSERT_EQ(0, start_qemu());
-    in[0] = '-';
-    for (i = 1; i < 10000; i++) in[i] = (char)(i & 1 ? 0x01 : 0xff);
+    in[0] = '"';
+    for (i = 1; i < 9999; i++) in[i] = (char)0x80;
+    in[9999] = 0x01;
     ASSERT(within_bound(in, 10000, &n));
     ASSERT(n > 59000u);
     /* compact: an id and a path of DEL characters, each \u007F */
@@ -2556,6 +2641,7 @@ SUITE(qmp)
     RUN_TEST(fuzz_every_prefix);
     RUN_TEST(fuzz_every_substitution);
     RUN_TEST(fuzz_random_mutations);
+    RUN_TEST(stream_resynchronises_as_qemu);
     RUN_TEST(fuzz_frame);
     RUN_TEST(host_parse_fills_the_spans);
     RUN_TEST(host_parse_refuses_what_execute_answers);

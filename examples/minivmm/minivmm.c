@@ -701,7 +701,7 @@ static void client_command(vm *v, client *c, const char *cmd, size_t len)
 
 static void client_input(vm *v, client *c)
 {
-    size_t used;
+    size_t used, skip;
     ssize_t n = recv(c->fd, c->in + c->len, INPUT_MAX - c->len, 0);
     if (n < 0 && errno == EINTR) return;
     if (n <= 0) {
@@ -710,8 +710,8 @@ static void client_input(vm *v, client *c)
     }
     c->len += (size_t)n;
     paste_fixup(c->in, c->len);
-    while (c->fd >= 0 && c->len && (used = vb_qmp_frame(&c->qmp, c->in, c->len)) > 0) {
-        client_command(v, c, c->in, used);
+    while (c->fd >= 0 && c->len && (used = vb_qmp_frame(&c->qmp, c->in, c->len, &skip)) > 0) {
+        if (used > skip) client_command(v, c, c->in + skip, used - skip); /* else: input QEMU skips */
         memmove(c->in, c->in + used, c->len - used);
         c->len -= used;
     }
