@@ -168,6 +168,12 @@
 
    REVISION HISTORY
    ================
+   0.3.0 (unreleased)
+                    QMP answers what clients send on connect: query-version, query-commands
+                    (with the host's commands, vb_qmp.host_commands), the balloon's QOM
+                    properties as QEMU 7.2 lists them and its "virtio-backend" child path;
+                    vb_qmp_reply_status and vb_qmp_event for a host's query-status, stop, cont
+                    and quit; VB_QMP_REPLY_MAX is 4096.
    0.2.0 (2026-12)  First contact. Transport API (vb_queue_ready, vb_queue_state, vb_break) and
                     one device-level "more work" (vb_more_work, vb_do_work: vb_queue_notify
                     returns it; vb_mmio.renotify is gone, vb_mmio's public fields come first);
@@ -531,7 +537,8 @@ VB_API vb_result vb_prop_set_int(vb_device *dev, const char *name, size_t len, i
                                  vb_error *err);
 /* Value type of a property as qom-list reports it, or NULL. */
 VB_API const char *vb_prop_type(const vb_device *dev, const char *name, size_t len);
-/* The i-th property name for qom-list (NULL past the end). */
+/* The i-th property of vb_prop_get (NULL past the end). QMP's qom-list shows these among the
+   QOM object's read-only ones (see vb_qmp_execute). */
 VB_API const char *vb_prop_name(const vb_device *dev, unsigned i);
 
 /* ---- control: snapshot ------------------------------------------------------------------------ */

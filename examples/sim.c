@@ -45,6 +45,12 @@
                           Wall clock = 1358529861 (the seed document's last-update) + VM seconds.
                           What is due now (enabling polls at once) runs right after a command.
 
+   RUN STATE
+       query-status, stop, cont and quit are the sim's own commands (section 8), answered as
+       QEMU 7.2 does, with its STOP, RESUME and SHUTDOWN events before the reply. stop freezes
+       the guest (its interrupts wait) and the VM clock (no polls); cont resumes both; -S starts
+       stopped ("prelaunch") and the guest boots at the first cont; quit ends the sim.
+
    STATS
        Every refill reads this host's /proc/meminfo and /proc/vmstat, which is what Linux reads
        inside a guest; --fixed-stats uses the seed document's example values instead (its faults
@@ -998,8 +1004,9 @@ static void run_timers(vmm *v, guest *g, uint64_t until)
 
 /* ============================================================================================
    8. THE HOST: THE QMP MONITOR ON STDIN
-   vb_qmp does the real work (framing, commands, replies). The sim adds one command of its own,
-   x-advance-clock, and lets the seed document be pasted from a web page (see paste_fixup).
+   vb_qmp does the real work (framing, commands, replies). The sim adds commands of its own, the
+   VM's run state and x-advance-clock, and lets the seed document be pasted from a web page
+   (see paste_fixup).
    ============================================================================================ */
 
 #define ADVANCE_MAX_MS (UINT64_C(366) * 86400u * 1000u) /* at most a year per command */
