@@ -3092,8 +3092,8 @@ static void vb__reply_realized(vb__reply *r, const vb__obj *obj, const vb__qom_p
 {
     static const char pre[] = "/machine/peripheral/";
     const char *id = 0;
-    size_t i;
     if (obj->backend && !obj->child) {
+        size_t i;
         for (i = 0; i < sizeof pre - 1 && obj->base[i] == pre[i]; i++) {}
         if (i == sizeof pre - 1 && obj->base[i]) id = obj->base + i;
         for (i = 0; id && id[i]; i++)

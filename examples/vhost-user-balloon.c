@@ -1620,7 +1620,6 @@ static void run_state_command(const vb_qmp_command *q)
 static size_t qmp_command(qclient *c, const char *in, size_t len)
 {
     vb_qmp_command q;
-    size_t n;
     if (!c->qmp.negotiated || !vb_qmp_parse(in, len, &q))
         return vb_qmp_execute(&c->qmp, in, len, reply, sizeof reply);
     if (vb_qmp_command_is(&q, "query-status")) {
@@ -1629,7 +1628,7 @@ static size_t qmp_command(qclient *c, const char *in, size_t len)
     }
     if (vb_qmp_command_is(&q, "stop") || vb_qmp_command_is(&q, "cont") || vb_qmp_command_is(&q, "quit")) {
         int ok = vb_qmp_args_only(&q, NULL, 0);
-        n = vb_qmp_reply(&c->qmp, &q, NULL, reply, sizeof reply);
+        size_t n = vb_qmp_reply(&c->qmp, &q, NULL, reply, sizeof reply);
         if (ok && n < sizeof reply) run_state_command(&q);
         return n;
     }
