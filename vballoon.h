@@ -659,8 +659,8 @@ VB_API int vb_qmp_args_only(vb_qmp_command *cmd, const char *const *names, size_
 VB_API size_t vb_qmp_reply(const vb_qmp *s, const vb_qmp_command *cmd, const char *error,
                            char *buf, size_t cap);
 /* The reply to a host's query-status: {"return": {"status": STATUS, "singlestep": false,
-   "running": ...}}, running true iff STATUS is "running" (QEMU's RunState names: "running",
-   "paused", "prelaunch", "shutdown", ...), or the argument error as vb_qmp_reply. */
+   "running": ...}}, running true iff STATUS is "running" (not NULL: QEMU's RunState names,
+   "running", "paused", "prelaunch", "shutdown", ...), or the argument error as vb_qmp_reply. */
 VB_API size_t vb_qmp_reply_status(const vb_qmp *s, const vb_qmp_command *cmd, const char *status,
                                   char *buf, size_t cap);
 
@@ -672,9 +672,9 @@ VB_API size_t vb_qmp_frame(const vb_qmp *s, const char *buf, size_t len);
    timestamp, snprintf-style. */
 VB_API size_t vb_qmp_event_balloon_change(const vb_device *dev, int64_t seconds, int64_t micros,
                                           char *buf, size_t cap);
-/* Any other event (compact), snprintf-style: {"timestamp": {...}, "event": EVENT} and, if `data`
-   is not NULL, "data": DATA, the host's own JSON object text written as it is. QEMU sends STOP
-   and RESUME (no data) before the reply to stop and cont, SHUTDOWN with
+/* Any other event (compact), snprintf-style: {"timestamp": {...}, "event": EVENT} (EVENT not
+   NULL) and, if `data` is not NULL, "data": DATA, the host's own JSON object text written as it
+   is. QEMU sends STOP and RESUME (no data) before the reply to stop and cont, SHUTDOWN with
    {"guest": false, "reason": "host-qmp-quit"} before the reply to quit. */
 VB_API size_t vb_qmp_event(const char *event, const char *data, int64_t seconds, int64_t micros,
                            char *buf, size_t cap);
