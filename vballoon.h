@@ -168,6 +168,12 @@
 
    REVISION HISTORY
    ================
+   0.3.0 (unreleased)
+                    QMP answers what clients send on connect: query-version, query-commands
+                    (with the host's commands, vb_qmp.host_commands), the balloon's QOM
+                    properties as QEMU 7.2 lists them and its "virtio-backend" child path;
+                    vb_qmp_reply_status and vb_qmp_event for a host's query-status, stop, cont
+                    and quit; VB_QMP_REPLY_MAX is 4096.
    0.2.0 (2026-12)  First contact. Transport API (vb_queue_ready, vb_queue_state, vb_break) and
                     one device-level "more work" (vb_more_work, vb_do_work: vb_queue_notify
                     returns it; vb_mmio.renotify is gone, vb_mmio's public fields come first);
@@ -531,7 +537,8 @@ VB_API vb_result vb_prop_set_int(vb_device *dev, const char *name, size_t len, i
                                  vb_error *err);
 /* Value type of a property as qom-list reports it, or NULL. */
 VB_API const char *vb_prop_type(const vb_device *dev, const char *name, size_t len);
-/* The i-th property name for qom-list (NULL past the end). */
+/* The i-th property of vb_prop_get (NULL past the end). QMP's qom-list shows these among the
+   QOM object's read-only ones (see vb_qmp_execute). */
 VB_API const char *vb_prop_name(const vb_device *dev, unsigned i);
 
 /* ---- control: snapshot ------------------------------------------------------------------------ */
@@ -553,8 +560,9 @@ VB_API vb_result vb_snapshot_load(vb_device *dev, const void *buf, size_t len);
 #define VB_QMP_NO_NEGOTIATION 0x2 /* accept commands without qmp_capabilities first */
 
 /* Bytes (NUL included) that hold every reply that echoes no client text, compact or pretty,
-   with host strings (vb_config.type_name, vb_qmp.package) of at most 64 bytes each. */
-#define VB_QMP_REPLY_MAX 1024u
+   with host strings (vb_config.type_name, vb_qmp.package, at most 8 vb_qmp.host_commands) of at
+   most 64 bytes each; also every event (vb_qmp_event: name and data under the same limit). */
+#define VB_QMP_REPLY_MAX 4096u
 /* Bytes (NUL included) that hold any reply to a command of `in_len` bytes (vb_qmp_execute or
    vb_qmp_reply) for a session with `flags` (VB_QMP_*), under the same host-string limit: client
    text is echoed escaped, at most 6 bytes per input byte; pretty-printing an "id" adds a line
@@ -571,7 +579,10 @@ typedef struct vb_qmp {
     const char *path;     /* QOM path, default "/machine/peripheral/balloon0" */
     const char *alt_path; /* also accepted, default the seed's "/machine/peripheral-anon/device[1]" */
     const char *package;  /* greeting "package", default "vballoon.h " VB_VERSION_STRING */
-    unsigned qemu_version[3]; /* greeting major, minor, micro: default 7, 2, 0 */
+    /* The host's own commands (see vb_qmp_parse), listed by query-commands: NULL-terminated,
+       default NULL (none), e.g. {"cont", "stop", "quit", "query-status", NULL}. */
+    const char *const *host_commands;
+    unsigned qemu_version[3]; /* greeting and query-version: major, minor, micro: default 7, 2, 0 */
     unsigned flags;           /* VB_QMP_* */
     int negotiated;           /* qmp_capabilities done */
     int recovering;           /* the stream is in input skipped after a lexical error */
@@ -600,8 +611,23 @@ VB_API size_t vb_qmp_greeting(const vb_qmp *s, char *buf, size_t cap);
    command was NOT executed; call again with a bigger buffer. VB_QMP_REPLY_MAX bytes hold every
    reply but a long "id" echo or a long path in an error; VB_QMP_REPLY_BOUND(len, s->flags) holds
    every reply. Input of only whitespace gives no reply (0).
-   Commands: qmp_capabilities, qom-get, qom-set, qom-list, query-balloon, balloon; any other
-   name is "The command X has not been found" (class CommandNotFound). */
+   Commands (QEMU 7.2's replies):
+     qmp_capabilities         negotiation ("enable": ["oob"] accepted)
+     query-version            s->qemu_version and s->package, as the greeting
+     query-commands           this list and s->host_commands, in QEMU's order (QEMU lists its
+                              ~200 commands; a session lists what it answers)
+     qom-list, qom-get,       the device at s->path or s->alt_path and, unless its type is
+     qom-set                  virtio-balloon-device, its "<path>/virtio-backend" child (a
+                              virtio-balloon-device): type, realized, hotplugged, hotpluggable,
+                              deflate-on-oom, indirect_desc, event_idx (what the device offers),
+                              free-page-hint, free-page-reporting, page-poison,
+                              qemu-4-0-config-size (false), guest-stats-polling-interval (the only
+                              writable one), guest-stats; on the proxy also virtio-backend (its
+                              path). Of QEMU's 60 and 24 properties, the PCI transport's, memory
+                              regions, links and virtio-core knobs are not listed.
+     query-balloon, balloon   the balloon (DeviceNotActive while vb_ram_size is 0)
+   Any other name is "The command X has not been found" (class CommandNotFound): the VM's run
+   state (query-status, cont, stop, quit) is the host's, see vb_qmp_parse. */
 VB_API size_t vb_qmp_execute(vb_qmp *s, const char *in, size_t len, char *buf, size_t cap);
 
 /* A host's own commands. vb_qmp_parse returns 1 if `len` bytes at `in` are a command that
@@ -634,6 +660,11 @@ VB_API int vb_qmp_args_only(vb_qmp_command *cmd, const char *const *names, size_
    (VB_QMP_PRETTY); NULL: compact. Changes nothing. */
 VB_API size_t vb_qmp_reply(const vb_qmp *s, const vb_qmp_command *cmd, const char *error,
                            char *buf, size_t cap);
+/* The reply to a host's query-status: {"return": {"status": STATUS, "singlestep": false,
+   "running": ...}}, running true iff STATUS is "running" (not NULL: QEMU's RunState names,
+   "running", "paused", "prelaunch", "shutdown", ...), or the argument error as vb_qmp_reply. */
+VB_API size_t vb_qmp_reply_status(const vb_qmp *s, const vb_qmp_command *cmd, const char *status,
+                                  char *buf, size_t cap);
 
 /* Stream framing, as QEMU's JSON lexer and streamer cut a QMP stream into messages: the length
    of the first message in buf, or 0 if more bytes are needed. Give bytes [*skip, length) to
@@ -653,6 +684,12 @@ VB_API size_t vb_qmp_frame(vb_qmp *s, const char *buf, size_t len, size_t *skip)
    timestamp, snprintf-style. */
 VB_API size_t vb_qmp_event_balloon_change(const vb_device *dev, int64_t seconds, int64_t micros,
                                           char *buf, size_t cap);
+/* Any other event (compact), snprintf-style: {"timestamp": {...}, "event": EVENT} (EVENT not
+   NULL) and, if `data` is not NULL, "data": DATA, the host's own JSON object text written as it
+   is. QEMU sends STOP and RESUME (no data) before the reply to stop and cont, SHUTDOWN with
+   {"guest": false, "reason": "host-qmp-quit"} before the reply to quit. */
+VB_API size_t vb_qmp_event(const char *event, const char *data, int64_t seconds, int64_t micros,
+                           char *buf, size_t cap);
 #endif /* VB_NO_QMP */
 
 /* ---- transport: virtio-mmio (compile in with VB_WITH_MMIO) ------------------------------------ */
@@ -3017,53 +3054,184 @@ static vb__effect vb__fx(int kind, int64_t value)
 
 static const vb__effect vb__fx_none = {VB__FX_NONE, 0};
 
-static int vb__qmp_path(vb__reply *r, const vb_qmp *s, vb__span path)
+/* ---- QOM: the objects a path names and their properties ------------------------------------ */
+
+/* How a property's value is made (qom-get) and what qom-set does with it. */
+enum { VB__QV_TYPE, VB__QV_BOOL, VB__QV_FEATURE, VB__QV_INTERVAL, VB__QV_STATS, VB__QV_CHILD };
+enum { VB__QS_READ_ONLY, VB__QS_QDEV, VB__QS_REALIZED, VB__QS_DEVICE };
+
+typedef struct vb__qom_prop {
+    const char *name, *type;   /* as qom-list shows them */
+    unsigned char value, arg;  /* VB__QV_*; the constant (BOOL) or the feature bit (FEATURE) */
+    unsigned char set;         /* VB__QS_* */
+} vb__qom_prop;
+
+#define VB__QOM_COMMON(hotpluggable)                                               \
+    {"type", "string", VB__QV_TYPE, 0, VB__QS_READ_ONLY},                          \
+    {"realized", "bool", VB__QV_BOOL, 1, VB__QS_REALIZED},                         \
+    {"hotplugged", "bool", VB__QV_BOOL, 0, VB__QS_READ_ONLY},                      \
+    {"hotpluggable", "bool", VB__QV_BOOL, hotpluggable, VB__QS_READ_ONLY}
+#define VB__QOM_BOOL(name, value) {name, "bool", VB__QV_BOOL, value, VB__QS_QDEV}
+#define VB__QOM_FEATURE(name, bit) {name, "bool", VB__QV_FEATURE, bit, VB__QS_QDEV}
+#define VB__QOM_STATS                                                              \
+    {"guest-stats-polling-interval", "int", VB__QV_INTERVAL, 0, VB__QS_DEVICE},    \
+    {"guest-stats", "guest statistics", VB__QV_STATS, 0, VB__QS_DEVICE}
+
+/* What qom-list shows, in QEMU 7.2's order: of QEMU's 60 properties of virtio-balloon-pci and
+   24 of virtio-balloon-device, the balloon's own, the device's state and the virtio features
+   vb_config sets; not the PCI transport's, memory regions, links, nor virtio-core knobs the
+   device does not model. page-poison is false: the device does not offer PAGE_POISON. */
+static const vb__qom_prop vb__qom_proxy[] = {
+    VB__QOM_COMMON(1),
+    VB__QOM_BOOL("free-page-reporting", 0),
+    VB__QOM_FEATURE("indirect_desc", VB_F_RING_INDIRECT_DESC),
+    VB__QOM_FEATURE("deflate-on-oom", VB_F_DEFLATE_ON_OOM),
+    VB__QOM_FEATURE("event_idx", VB_F_RING_EVENT_IDX),
+    VB__QOM_BOOL("page-poison", 0),
+    VB__QOM_STATS,
+    VB__QOM_BOOL("qemu-4-0-config-size", 0),
+    VB__QOM_BOOL("free-page-hint", 0),
+    {"virtio-backend", "child<virtio-balloon-device>", VB__QV_CHILD, 0, VB__QS_READ_ONLY},
+};
+
+static const vb__qom_prop vb__qom_backend[] = {
+    VB__QOM_COMMON(0),
+    VB__QOM_FEATURE("event_idx", VB_F_RING_EVENT_IDX),
+    VB__QOM_FEATURE("indirect_desc", VB_F_RING_INDIRECT_DESC),
+    VB__QOM_FEATURE("deflate-on-oom", VB_F_DEFLATE_ON_OOM),
+    VB__QOM_BOOL("free-page-hint", 0),
+    VB__QOM_BOOL("page-poison", 0),
+    VB__QOM_BOOL("qemu-4-0-config-size", 0),
+    VB__QOM_BOOL("free-page-reporting", 0),
+    VB__QOM_STATS,
+};
+
+#define VB__BACKEND_TYPE "virtio-balloon-device"
+
+/* The object a path names: the device at s->path or s->alt_path, or, when the device is a
+   transport proxy (any type but virtio-balloon-device), its "virtio-backend" child there. */
+typedef struct vb__obj {
+    const char *base;          /* the device's path, as the client named it */
+    const char *type;          /* the object's QOM type */
+    const vb__qom_prop *props;
+    unsigned n;
+    unsigned backend, child;   /* a virtio-balloon-device; the proxy's virtio-backend child */
+} vb__obj;
+
+/* Consume the literal from a string's code points; 0 if they differ. */
+static int vb__str_eat(vb__str *c, const char *lit)
 {
-    if ((s->path && vb__str_is(r->in, path, s->path)) || (s->alt_path && vb__str_is(r->in, path, s->alt_path)))
-        return 1;
-    vb__reply_error_quote(r, "DeviceNotFound", "Device '", path, "' not found");
-    return 0;
+    while (*lit)
+        if (c->pos >= c->end || vb__str_next(c) != (unsigned char)*lit++) return 0;
+    return 1;
 }
 
-/* The canonical name of the property at `name`, or NULL after replying "not found". */
-static const char *vb__qmp_prop(vb__reply *r, const vb_device *d, vb__span name)
+/* 1: the path is `base`, 2: base + "/virtio-backend", 0: neither. */
+static int vb__path_is(const char *in, vb__span path, const char *base)
 {
-    static const char alias[] = "stats-polling-interval";
-    const char *p;
-    unsigned i;
-    for (i = 0; (p = vb_prop_name(d, i)) != 0; i++)
-        if (vb__str_is(r->in, name, p)) return p;
-    if (vb__str_is(r->in, name, alias) && vb_prop_type(d, alias, sizeof alias - 1)) return alias;
+    vb__str c;
+    if (!base) return 0;
+    vb__str_init(&c, in, path);
+    if (!vb__str_eat(&c, base)) return 0;
+    if (c.pos == c.end) return 1;
+    return vb__str_eat(&c, "/virtio-backend") && c.pos == c.end ? 2 : 0;
+}
+
+static int vb__qmp_path(vb__reply *r, const vb_qmp *s, vb__span path, vb__obj *obj)
+{
+    const char *type = s->dev->type_name;
+    int is_backend = vb__name_is(type, vb__strlen(type), VB__BACKEND_TYPE), hit;
+    obj->base = s->path;
+    if (!(hit = vb__path_is(r->in, path, s->path))) {
+        obj->base = s->alt_path;
+        hit = vb__path_is(r->in, path, s->alt_path);
+    }
+    if (!hit || (hit == 2 && is_backend)) {
+        vb__reply_error_quote(r, "DeviceNotFound", "Device '", path, "' not found");
+        return 0;
+    }
+    obj->child = (unsigned)(hit == 2);
+    obj->backend = (unsigned)is_backend | obj->child;
+    obj->type = obj->backend ? VB__BACKEND_TYPE : type;
+    obj->props = obj->backend ? vb__qom_backend : vb__qom_proxy;
+    obj->n = obj->backend ? (unsigned)(sizeof vb__qom_backend / sizeof vb__qom_backend[0])
+                          : (unsigned)(sizeof vb__qom_proxy / sizeof vb__qom_proxy[0]);
+    return 1;
+}
+
+/* "Property 'TYPE.NAME' " + what */
+static void vb__reply_property(vb__reply *r, const char *type, vb__span name, const char *what)
+{
     vb__reply_error_begin(r, "GenericError");
     vb__puts(&r->o, "Property '");
-    vb__put_utf8(&r->o, d->type_name, vb__strlen(d->type_name));
+    vb__put_utf8(&r->o, type, vb__strlen(type));
     vb__puts(&r->o, ".");
     vb__put_span_text(&r->o, r->in, name);
-    vb__puts(&r->o, "' not found");
+    vb__puts(&r->o, what);
     vb__reply_error_end(r);
+}
+
+/* The object's property at `name`, or NULL after replying "not found". The doc profile also
+   takes the document's alias of the interval. */
+static const vb__qom_prop *vb__qmp_prop(vb__reply *r, const vb_device *d, const vb__obj *obj, vb__span name)
+{
+    static const char alias[] = "stats-polling-interval";
+    int is_alias = vb__str_is(r->in, name, alias) && vb_prop_type(d, alias, sizeof alias - 1);
+    unsigned i;
+    for (i = 0; i < obj->n; i++)
+        if (vb__str_is(r->in, name, obj->props[i].name) || (is_alias && obj->props[i].value == VB__QV_INTERVAL))
+            return &obj->props[i];
+    vb__reply_property(r, obj->type, name, "' not found");
     return 0;
 }
 
-/* The arguments {"path", "property", ...} of qom-get and qom-set: the property's canonical
-   name, or NULL after replying with the first error. */
-static const char *vb__qmp_qom_args(vb__reply *r, const vb_qmp *s, vb__span args,
-                                    const vb__param *p, unsigned n, vb__span *v)
+/* The arguments {"path", "property", ...} of qom-get and qom-set: the property, or NULL after
+   replying with the first error. */
+static const vb__qom_prop *vb__qmp_qom_args(vb__reply *r, const vb_qmp *s, vb__span args, const vb__param *p,
+                                            unsigned n, vb__span *v, vb__obj *obj)
 {
-    if (!vb__args(r, args, p, n, v) || !vb__qmp_path(r, s, v[0])) return 0;
-    return vb__qmp_prop(r, s->dev, v[1]);
+    if (!vb__args(r, args, p, n, v) || !vb__qmp_path(r, s, v[0], obj)) return 0;
+    return vb__qmp_prop(r, s->dev, obj, v[1]);
+}
+
+/* A property's value at level 1; VB_OK, or the device's error (nothing written). */
+static vb_result vb__qom_value(vb__reply *r, const vb_qmp *s, const vb__obj *obj, const vb__qom_prop *p,
+                               vb_error *e)
+{
+    int on = p->arg != 0;
+    switch (p->value) {
+    case VB__QV_TYPE:
+        vb__put_str(&r->o, obj->type);
+        return VB_OK;
+    case VB__QV_CHILD: /* the child's canonical path */
+        vb__put(&r->o, "\"", 1);
+        vb__put_utf8(&r->o, obj->base, vb__strlen(obj->base));
+        vb__puts(&r->o, "/virtio-backend\"");
+        return VB_OK;
+    case VB__QV_FEATURE:
+        on = (int)((vb_host_features(s->dev) >> p->arg) & 1u);
+        break;
+    case VB__QV_BOOL:
+        break;
+    default:
+        return vb__prop_value(s->dev, p->name, vb__strlen(p->name), &r->o, r->flags, 1, e);
+    }
+    vb__puts(&r->o, on ? "true" : "false");
+    return VB_OK;
 }
 
 static vb__effect vb__qmp_qom_get(vb__reply *r, vb_qmp *s, vb__span args)
 {
     static const vb__param params[2] = {{"path", VB__ARG_STR, 0}, {"property", VB__ARG_STR, 0}};
     vb__span v[2];
-    const char *prop = vb__qmp_qom_args(r, s, args, params, 2, v);
+    vb__obj obj;
+    const vb__qom_prop *prop = vb__qmp_qom_args(r, s, args, params, 2, v, &obj);
     vb_error e;
     size_t mark;
     if (!prop) return vb__fx_none;
     mark = r->o.len;
     vb__reply_return(r);
-    if (vb__prop_value(s->dev, prop, vb__strlen(prop), &r->o, r->flags, 1, &e) != VB_OK) {
+    if (vb__qom_value(r, s, &obj, prop, &e) != VB_OK) {
         r->o.len = mark; /* the value wrote nothing: start the reply again, as an error */
         vb__reply_error(r, &e);
         return vb__fx_none;
@@ -3072,51 +3240,125 @@ static vb__effect vb__qmp_qom_get(vb__reply *r, vb_qmp *s, vb__span args)
     return vb__fx_none;
 }
 
+/* qdev refuses to change a static property of a realized device, before looking at the value.
+   The proxy's are aliases of its anonymous backend's; a virtio-balloon-device at
+   /machine/peripheral/ID has the id ID. */
+static void vb__reply_realized(vb__reply *r, const vb__obj *obj, const vb__qom_prop *p)
+{
+    static const char pre[] = "/machine/peripheral/";
+    const char *id = 0;
+    if (obj->backend && !obj->child) {
+        size_t i;
+        for (i = 0; i < sizeof pre - 1 && obj->base[i] == pre[i]; i++) {}
+        if (i == sizeof pre - 1 && obj->base[i]) id = obj->base + i;
+        for (i = 0; id && id[i]; i++)
+            if (id[i] == '/') id = 0;
+    }
+    vb__reply_error_begin(r, "GenericError");
+    vb__puts(&r->o, "Attempt to set property '");
+    vb__puts(&r->o, p->name);
+    vb__puts(&r->o, id ? "' on device '" : "' on anonymous device");
+    if (id) {
+        vb__put_utf8(&r->o, id, vb__strlen(id));
+        vb__puts(&r->o, "'");
+    }
+    vb__puts(&r->o, " (type '" VB__BACKEND_TYPE "') after it was realized");
+    vb__reply_error_end(r);
+}
+
+/* A token of the input is exactly `lit` (true, false, ...). */
+static int vb__token_is(const char *in, vb__span v, const char *lit)
+{
+    size_t n = vb__strlen(lit);
+    return v.end - v.at == n && vb__name_is(in + v.at, n, lit);
+}
+
+/* realized: true changes nothing, as in QEMU; false would unrealize the device, which only its
+   host can do (vb_destroy): refused. */
+static void vb__qom_set_realized(vb__reply *r, const vb__obj *obj, vb__span name, vb__span value)
+{
+    if (vb__token_is(r->in, value, "true")) vb__reply_empty(r);
+    else if (vb__token_is(r->in, value, "false")) vb__reply_property(r, obj->type, name, "' is not writable");
+    else vb__reply_bad_type(r, "realized", "boolean");
+}
+
+/* The device's own properties: the interval (the only writable one) and guest-stats. */
+static vb__effect vb__qom_set_device(vb__reply *r, vb_qmp *s, const vb__qom_prop *p, vb__span name, vb__span value)
+{
+    static const char alias[] = "stats-polling-interval";
+    const char *spelled = vb__str_is(r->in, name, alias) ? alias : p->name;
+    vb_error e;
+    int64_t iv = 0;
+    uint64_t uv;
+    if (p->value == VB__QV_INTERVAL && vb__json_integer(r->in, value, &iv, &uv) != 1) {
+        vb__reply_bad_type(r, spelled, "integer");
+        return vb__fx_none;
+    }
+    if (vb__prop_set_check(s->dev, p->name, vb__strlen(p->name), iv, &e) != VB_OK) {
+        vb__reply_error(r, &e);
+        return vb__fx_none;
+    }
+    vb__reply_empty(r);
+    return vb__fx(VB__FX_INTERVAL, iv);
+}
+
 static vb__effect vb__qmp_qom_set(vb__reply *r, vb_qmp *s, vb__span args)
 {
     static const vb__param params[3] = {
         {"path", VB__ARG_STR, 0}, {"property", VB__ARG_STR, 0}, {"value", VB__ARG_ANY, 0}};
     vb__span v[3];
-    const char *prop = vb__qmp_qom_args(r, s, args, params, 3, v);
-    vb_error e;
-    int64_t iv = 0;
-    uint64_t uv;
+    vb__obj obj;
+    const vb__qom_prop *prop = vb__qmp_qom_args(r, s, args, params, 3, v, &obj);
     if (!prop) return vb__fx_none;
-    if (vb__prop_find(s->dev, prop, vb__strlen(prop)) == VB__PROP_INTERVAL &&
-        vb__json_integer(r->in, v[2], &iv, &uv) != 1) {
-        vb__reply_bad_type(r, prop, "integer");
-        return vb__fx_none;
+    switch (prop->set) {
+    case VB__QS_DEVICE:
+        return vb__qom_set_device(r, s, prop, v[1], v[2]);
+    case VB__QS_REALIZED:
+        vb__qom_set_realized(r, &obj, v[1], v[2]);
+        break;
+    case VB__QS_QDEV:
+        vb__reply_realized(r, &obj, prop);
+        break;
+    default:
+        vb__reply_property(r, obj.type, v[1], "' is not writable");
+        break;
     }
-    if (vb__prop_set_check(s->dev, prop, vb__strlen(prop), iv, &e) != VB_OK) {
-        vb__reply_error(r, &e);
-        return vb__fx_none;
+    return vb__fx_none;
+}
+
+/* One {"name": ..., "type": ...} (type NULL: without it) of a list at level 1. */
+static void vb__list_entry(vb__reply *r, int first, const char *name, const char *type)
+{
+    if (!first) vb__sep(&r->o, r->flags);
+    vb__newline(&r->o, r->flags, 2);
+    vb__put(&r->o, "{", 1);
+    vb__member(&r->o, r->flags, 3, 1, "name");
+    vb__put_str(&r->o, name);
+    if (type) {
+        vb__member(&r->o, r->flags, 3, 0, "type");
+        vb__put_str(&r->o, type);
     }
-    vb__reply_empty(r);
-    return vb__fx(VB__FX_INTERVAL, iv); /* the only writable property */
+    vb__close(&r->o, r->flags, 2);
+}
+
+static void vb__list_end(vb__reply *r)
+{
+    vb__newline(&r->o, r->flags, 1);
+    vb__put(&r->o, "]", 1);
+    vb__reply_end(r);
 }
 
 static vb__effect vb__qmp_qom_list(vb__reply *r, vb_qmp *s, vb__span args)
 {
     static const vb__param params[1] = {{"path", VB__ARG_STR, 0}};
     vb__span v[1];
-    const char *name;
+    vb__obj obj;
     unsigned i;
-    if (!vb__args(r, args, params, 1, v) || !vb__qmp_path(r, s, v[0])) return vb__fx_none;
+    if (!vb__args(r, args, params, 1, v) || !vb__qmp_path(r, s, v[0], &obj)) return vb__fx_none;
     vb__reply_return(r);
     vb__put(&r->o, "[", 1);
-    for (i = 0; (name = vb_prop_name(s->dev, i)) != 0; i++) {
-        if (i) vb__sep(&r->o, r->flags);
-        vb__newline(&r->o, r->flags, 2);
-        vb__put(&r->o, "{", 1);
-        vb__member(&r->o, r->flags, 3, 1, "name");
-        vb__put_str(&r->o, name);
-        vb__member(&r->o, r->flags, 3, 0, "type");
-        vb__put_str(&r->o, vb_prop_type(s->dev, name, vb__strlen(name)));
-        vb__close(&r->o, r->flags, 2);
-    }
-    vb__newline(&r->o, r->flags, 1);
-    vb__put(&r->o, "]", 1);
-    vb__reply_end(r);
+    for (i = 0; i < obj.n; i++) vb__list_entry(r, i == 0, obj.props[i].name, obj.props[i].type);
+    vb__list_end(r);
     return vb__fx_none;
 }
 
@@ -3211,6 +3453,29 @@ static vb__effect vb__qmp_capabilities(vb__reply *r, vb_qmp *s, vb__span args)
     return vb__fx(VB__FX_NEGOTIATED, 1);
 }
 
+static vb__effect vb__qmp_query_version(vb__reply *r, vb_qmp *s, vb__span args)
+{
+    static const char *const parts[3] = {"micro", "minor", "major"};
+    unsigned i;
+    if (!vb__args(r, args, 0, 0, 0)) return vb__fx_none;
+    vb__reply_return(r);
+    vb__put(&r->o, "{", 1);
+    vb__member(&r->o, r->flags, 2, 1, "qemu");
+    vb__put(&r->o, "{", 1);
+    for (i = 0; i < 3; i++) {
+        vb__member(&r->o, r->flags, 3, i == 0, parts[i]);
+        vb__put_u64(&r->o, s->qemu_version[2 - i]);
+    }
+    vb__close(&r->o, r->flags, 2);
+    vb__member(&r->o, r->flags, 2, 0, "package");
+    vb__put_str(&r->o, s->package ? s->package : "");
+    vb__close(&r->o, r->flags, 1);
+    vb__reply_end(r);
+    return vb__fx_none;
+}
+
+static vb__effect vb__qmp_query_commands(vb__reply *r, vb_qmp *s, vb__span args);
+
 typedef vb__effect (*vb__handler)(vb__reply *r, vb_qmp *s, vb__span args);
 
 /* The commands; only qmp_capabilities may run before the negotiation. */
@@ -3225,7 +3490,51 @@ static const struct vb__command {
     {"qom-list", vb__qmp_qom_list, 0},
     {"query-balloon", vb__qmp_query_balloon, 0},
     {"balloon", vb__qmp_balloon, 0},
+    {"query-version", vb__qmp_query_version, 0},
+    {"query-commands", vb__qmp_query_commands, 0},
 };
+
+/* query-commands lists the session's commands and the host's (vb_qmp.host_commands) in QEMU
+   7.2's order, which is its reply filtered to these names; names QEMU does not have follow. */
+static const char *const vb__qemu_command_order[] = {
+    "cont", "stop", "query-balloon", "balloon", "system_wakeup", "system_powerdown", "system_reset",
+    "qom-set", "qom-get", "qom-list", "quit", "query-commands", "query-version", "qmp_capabilities",
+    "query-status", 0};
+
+/* `name` is in a NULL-terminated list (NULL: empty). */
+static int vb__listed(const char *const *list, const char *name)
+{
+    size_t n = vb__strlen(name);
+    while (list && *list)
+        if (vb__name_is(name, n, *list++)) return 1;
+    return 0;
+}
+
+static int vb__is_command(const char *name)
+{
+    size_t i, n = vb__strlen(name);
+    for (i = 0; i < sizeof vb__commands / sizeof vb__commands[0]; i++)
+        if (vb__name_is(name, n, vb__commands[i].name)) return 1;
+    return 0;
+}
+
+static vb__effect vb__qmp_query_commands(vb__reply *r, vb_qmp *s, vb__span args)
+{
+    const char *const *order = vb__qemu_command_order, *const *host = s->host_commands;
+    unsigned n = 0;
+    size_t i;
+    if (!vb__args(r, args, 0, 0, 0)) return vb__fx_none;
+    vb__reply_return(r);
+    vb__put(&r->o, "[", 1);
+    for (i = 0; order[i]; i++)
+        if (vb__is_command(order[i]) || vb__listed(host, order[i])) vb__list_entry(r, n++ == 0, order[i], 0);
+    for (i = 0; i < sizeof vb__commands / sizeof vb__commands[0]; i++)
+        if (!vb__listed(order, vb__commands[i].name)) vb__list_entry(r, n++ == 0, vb__commands[i].name, 0);
+    for (i = 0; host && host[i]; i++)
+        if (!vb__listed(order, host[i]) && !vb__is_command(host[i])) vb__list_entry(r, n++ == 0, host[i], 0);
+    vb__list_end(r);
+    return vb__fx_none;
+}
 
 static vb__effect vb__qmp_dispatch(vb__reply *r, vb_qmp *s, const vb_qmp_command *c)
 {
@@ -3389,6 +3698,7 @@ VB_API void vb_qmp_init(vb_qmp *s, vb_device *dev, unsigned flags)
     s->path = "/machine/peripheral/balloon0";
     s->alt_path = "/machine/peripheral-anon/device[1]";
     s->package = "vballoon.h " VB_VERSION_STRING;
+    s->host_commands = 0;
     s->qemu_version[0] = 7;
     s->qemu_version[1] = 2;
     s->qemu_version[2] = 0;
@@ -3490,6 +3800,27 @@ VB_API size_t vb_qmp_reply(const vb_qmp *s, const vb_qmp_command *cmd, const cha
     return vb__out_end(&r.o);
 }
 
+VB_API size_t vb_qmp_reply_status(const vb_qmp *s, const vb_qmp_command *cmd, const char *status,
+                                  char *buf, size_t cap)
+{
+    vb__reply r;
+    if (cmd->bad_param || cmd->bad_key.end) return vb_qmp_reply(s, cmd, 0, buf, cap);
+    vb__reply_init(&r, cmd->in, s ? s->flags : 0u, buf, cap);
+    r.id = cmd->id;
+    r.has_id = cmd->id.end != 0;
+    vb__reply_return(&r);
+    vb__put(&r.o, "{", 1);
+    vb__member(&r.o, r.flags, 2, 1, "status");
+    vb__put_str(&r.o, status);
+    vb__member(&r.o, r.flags, 2, 0, "singlestep");
+    vb__puts(&r.o, "false");
+    vb__member(&r.o, r.flags, 2, 0, "running");
+    vb__puts(&r.o, vb__name_is(status, vb__strlen(status), "running") ? "true" : "false");
+    vb__close(&r.o, r.flags, 1);
+    vb__reply_end(&r);
+    return vb__out_end(&r.o);
+}
+
 /* ---- stream framing -------------------------------------------------------------------------- */
 
 VB_API size_t vb_qmp_frame(vb_qmp *s, const char *buf, size_t len, size_t *skip)
@@ -3522,6 +3853,25 @@ VB_API size_t vb_qmp_event_balloon_change(const vb_device *dev, int64_t seconds,
     vb__puts(&o, "}, \"event\": \"BALLOON_CHANGE\", \"data\": {\"actual\": ");
     vb__put_u64(&o, vb__actual_bytes(dev));
     vb__puts(&o, "}}");
+    return vb__out_end(&o);
+}
+
+VB_API size_t vb_qmp_event(const char *event, const char *data, int64_t seconds, int64_t micros,
+                           char *buf, size_t cap)
+{
+    vb__out o;
+    vb__out_init(&o, buf, cap);
+    vb__puts(&o, "{\"timestamp\": {\"seconds\": ");
+    vb__put_i64(&o, seconds);
+    vb__puts(&o, ", \"microseconds\": ");
+    vb__put_i64(&o, micros);
+    vb__puts(&o, "}, \"event\": ");
+    vb__put_str(&o, event);
+    if (data) {
+        vb__puts(&o, ", \"data\": ");
+        vb__puts(&o, data);
+    }
+    vb__puts(&o, "}");
     return vb__out_end(&o);
 }
 

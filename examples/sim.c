@@ -45,6 +45,12 @@
                           Wall clock = 1358529861 (the seed document's last-update) + VM seconds.
                           What is due now (enabling polls at once) runs right after a command.
 
+   RUN STATE
+       query-status, stop, cont and quit are the sim's own commands (section 8), answered as
+       QEMU 7.2 does, with its STOP, RESUME and SHUTDOWN events before the reply. stop freezes
+       the guest (its interrupts wait) and the VM clock (no polls); cont resumes both; -S starts
+       stopped ("prelaunch") and the guest boots at the first cont; quit ends the sim.
+
    STATS
        Every refill reads this host's /proc/meminfo and /proc/vmstat, which is what Linux reads
        inside a guest; --fixed-stats uses the seed document's example values instead (its faults
@@ -83,6 +89,7 @@ typedef struct options {
     const char *type_name;   /* --transport: the QOM type named in errors */
     const char *qmp_path;    /* --qmp unix:PATH: a QMP socket besides stdin */
     int pretty, virtual_clock, fixed_stats, verbose, greeting, no_driver;
+    int prelaunch;           /* -S: start paused; the guest boots at the first cont */
 } options;
 
 static void usage(FILE *f)
@@ -107,6 +114,8 @@ static void usage(FILE *f)
           "  --fixed-stats       deterministic stats (the document's example values) instead of\n"
           "                      this host's /proc/meminfo and /proc/vmstat\n"
           "  --no-driver         the guest never loads its balloon driver\n"
+          "  -S                  start paused (query-status prelaunch), as QEMU's -S: the guest\n"
+          "                      boots at the first {\"execute\": \"cont\"}\n"
           "  --qmp-greeting      print the QMP greeting and require qmp_capabilities\n"
           "  --qmp unix:PATH     also serve QMP on a unix socket (greeting, qmp_capabilities\n"
           "                      required, several clients); then run until SIGINT/SIGTERM\n"
@@ -192,6 +201,8 @@ static void parse_options(int argc, char **argv, options *o)
             o->fixed_stats = 1;
         } else if (!strcmp(name, "--no-driver")) {
             o->no_driver = 1;
+        } else if (!strcmp(name, "-S")) {
+            o->prelaunch = 1;
         } else if (!strcmp(name, "--qmp-greeting")) {
             o->greeting = 1;
         } else if (!strcmp(name, "--pretty")) {
@@ -251,7 +262,16 @@ typedef struct vmm {
     int actual_changed;  /* the driver wrote a new `actual`: send BALLOON_CHANGE */
     uint64_t kick_pages, kick_ranges; /* pages() calls during the current inflate/deflate kick */
     event_throttle events;
+    int run_state;         /* RUN_*: the guest runs and the VM clock moves only while running */
+    uint64_t frozen_ms;    /* real clock: the VM clock while it stands */
+    uint64_t stood_ms;     /* real clock: monotonic time the VM clock stood, all stops together */
+    uint64_t wall_skew_ms; /* virtual clock: time x-advance-clock moved while the VM stood */
+    int quit;              /* QMP quit: answer nothing more, leave the main loop */
 } vmm;
+
+/* QEMU's run states (query-status), as far as the sim has them. */
+enum { RUN_RUNNING, RUN_PAUSED, RUN_PRELAUNCH };
+static const char *const run_state_names[] = {"running", "paused", "prelaunch"};
 
 /* A fatal host error (exit status 1), with the system's reason if a call failed. */
 static void die(const char *what)
@@ -268,10 +288,13 @@ static uint64_t clock_ms(clockid_t id)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* The VM clock: it drives the poll timer. */
+/* The VM clock: it drives the poll timer. As QEMU's virtual clock, it stands while the VM is
+   stopped (stop, or -S before the first cont). */
 static uint64_t vm_now(const vmm *v)
 {
-    return v->opt.virtual_clock ? v->clock_ms : clock_ms(CLOCK_MONOTONIC);
+    if (v->opt.virtual_clock) return v->clock_ms;
+    if (v->run_state != RUN_RUNNING) return v->frozen_ms;
+    return clock_ms(CLOCK_MONOTONIC) - v->stood_ms;
 }
 
 /* The host's wall clock: last-update and event timestamps. */
@@ -279,8 +302,9 @@ static void wall_now(const vmm *v, int64_t *seconds, int64_t *micros)
 {
     struct timespec ts;
     if (v->opt.virtual_clock) {
-        *seconds = SEED_EPOCH + (int64_t)(v->clock_ms / 1000u);
-        *micros = (int64_t)(v->clock_ms % 1000u) * 1000;
+        uint64_t ms = v->clock_ms + v->wall_skew_ms;
+        *seconds = SEED_EPOCH + (int64_t)(ms / 1000u);
+        *micros = (int64_t)(ms % 1000u) * 1000;
         return;
     }
     if (clock_gettime(CLOCK_REALTIME, &ts) != 0) die("clock_gettime");
@@ -930,6 +954,7 @@ fail:
 static void guest_run(guest *g)
 {
     vmm *v = g->vmm;
+    if (v->run_state != RUN_RUNNING) return; /* a stopped vCPU: interrupts wait for cont */
     while (v->irq || g->work) {
         unsigned irq = v->irq;
         v->irq = 0;
@@ -955,6 +980,7 @@ static void guest_run(guest *g)
 static uint64_t next_timer(const vmm *v)
 {
     uint64_t d = vb_next_deadline(&v->dev);
+    if (v->run_state != RUN_RUNNING) return UINT64_MAX; /* the VM clock stands */
     if (v->events.open && v->events.deadline_ms < d) d = v->events.deadline_ms;
     return d;
 }
@@ -978,8 +1004,9 @@ static void run_timers(vmm *v, guest *g, uint64_t until)
 
 /* ============================================================================================
    8. THE HOST: THE QMP MONITOR ON STDIN
-   vb_qmp does the real work (framing, commands, replies). The sim adds one command of its own,
-   x-advance-clock, and lets the seed document be pasted from a web page (see paste_fixup).
+   vb_qmp does the real work (framing, commands, replies). The sim adds commands of its own, the
+   VM's run state and x-advance-clock, and lets the seed document be pasted from a web page
+   (see paste_fixup).
    ============================================================================================ */
 
 #define ADVANCE_MAX_MS (UINT64_C(366) * 86400u * 1000u) /* at most a year per command */
@@ -1029,30 +1056,100 @@ static int advance_args(vb_qmp_command *c, uint64_t *ms, const char **why)
     return !*why;
 }
 
+/* The sim's own commands, listed by query-commands: the VM's run state as QEMU answers it
+   (query-status; stop and cont pause and resume the guest and the VM clock; quit ends the sim)
+   and, with --virtual-clock, x-advance-clock. */
+static const char *const sim_commands[] = {"query-status", "stop", "cont", "quit", NULL};
+static const char *const sim_commands_virtual[] = {"query-status", "stop", "cont", "quit", "x-advance-clock", NULL};
+
+static const char *const *host_commands(const vmm *v)
+{
+    return v->opt.virtual_clock ? sim_commands_virtual : sim_commands;
+}
+
+/* An event of the VM's run state, to every monitor (QEMU sends it before the reply). */
+static void event_now(vmm *v, const char *name, const char *data)
+{
+    char line[256];
+    int64_t s, us;
+    size_t n;
+    wall_now(v, &s, &us);
+    n = vb_qmp_event(name, data, s, us, line, sizeof line);
+    emit_event(v, line, n < sizeof line ? n : sizeof line - 1);
+}
+
+/* stop, cont and quit do what QEMU's do: stop freezes the guest (its interrupts wait) and the
+   VM clock (no polls); cont resumes them, or boots the guest the first time after -S; stopping
+   a stopped VM or continuing a running one changes nothing and sends no event. */
+static void run_state_command(vmm *v, guest *g, const vb_qmp_command *c)
+{
+    int was = v->run_state;
+    if (vb_qmp_command_is(c, "quit")) {
+        event_now(v, "SHUTDOWN", "{\"guest\": false, \"reason\": \"host-qmp-quit\"}");
+        v->quit = 1;
+    } else if (vb_qmp_command_is(c, "stop")) {
+        if (was != RUN_RUNNING) return;
+        v->frozen_ms = vm_now(v);
+        v->run_state = RUN_PAUSED;
+        say(v, "host", "VM stopped");
+        event_now(v, "STOP", NULL);
+    } else if (was != RUN_RUNNING) {
+        if (!v->opt.virtual_clock) v->stood_ms = clock_ms(CLOCK_MONOTONIC) - v->frozen_ms;
+        v->run_state = RUN_RUNNING;
+        say(v, "host", "VM running");
+        event_now(v, "RESUME", NULL);
+        if (was == RUN_PRELAUNCH && !v->opt.no_driver) guest_probe(g);
+    }
+}
+
+/* x-advance-clock: the timers due on the way run in order. While the VM stands only the wall
+   clock moves (as QEMU's host clock does while its virtual clock stands). */
+static void advance_clock(vmm *v, guest *g, uint64_t ms)
+{
+    uint64_t target = v->clock_ms + ms;
+    if (v->run_state != RUN_RUNNING) {
+        v->wall_skew_ms += ms;
+        return;
+    }
+    say(v, "host", "advancing the clock by %" PRIu64 " ms", ms);
+    run_timers(v, g, target);
+    v->clock_ms = target;
+}
+
+/* A command the sim takes itself: 1 and the reply's length in *n; 0 for vb_qmp_execute. */
+static int sim_command(vmm *v, guest *g, monitor *m, vb_qmp_command *c, size_t *n)
+{
+    if (v->opt.virtual_clock && vb_qmp_command_is(c, "x-advance-clock")) {
+        uint64_t ms;
+        const char *why;
+        int ok = advance_args(c, &ms, &why);
+        *n = vb_qmp_reply(&m->qmp, c, why, reply, sizeof reply);
+        if (ok && *n < sizeof reply) advance_clock(v, g, ms);
+    } else if (vb_qmp_command_is(c, "query-status")) {
+        vb_qmp_args_only(c, NULL, 0);
+        *n = vb_qmp_reply_status(&m->qmp, c, run_state_names[v->run_state], reply, sizeof reply);
+    } else if (vb_qmp_command_is(c, "stop") || vb_qmp_command_is(c, "cont") || vb_qmp_command_is(c, "quit")) {
+        int ok = vb_qmp_args_only(c, NULL, 0);
+        *n = vb_qmp_reply(&m->qmp, c, NULL, reply, sizeof reply);
+        if (ok && *n < sizeof reply) run_state_command(v, g, c);
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
 /* One framed command: answer it, then let the machine react (a new interval polls at once, a
-   balloon target interrupts the guest). The sim's own x-advance-clock runs the clock first,
-   so that what it sets off (events, polls) is printed before its reply, as QEMU would. */
+   balloon target interrupts the guest). The sim's own commands act first, so that what they
+   set off (events, polls) is printed before their reply, as QEMU would. */
 static void handle_command(vmm *v, guest *g, monitor *m, const char *cmd, size_t len)
 {
     vb_qmp_command c;
     int negotiated = (m->qmp.flags & VB_QMP_NO_NEGOTIATION) || m->qmp.negotiated;
     size_t n;
 
-    if (v->opt.virtual_clock && negotiated && vb_qmp_parse(cmd, len, &c) &&
-        vb_qmp_command_is(&c, "x-advance-clock")) {
-        uint64_t ms;
-        const char *why;
-        int ok = advance_args(&c, &ms, &why);
-        n = vb_qmp_reply(&m->qmp, &c, why, reply, sizeof reply);
-        if (ok && n < sizeof reply) {
-            uint64_t target = v->clock_ms + ms;
-            say(v, "host", "advancing the clock by %" PRIu64 " ms", ms);
-            run_timers(v, g, target);
-            v->clock_ms = target;
-        }
-    } else {
+    if (v->quit) return; /* after quit, QEMU answers nothing more */
+    if (!(negotiated && vb_qmp_parse(cmd, len, &c) && sim_command(v, g, m, &c, &n)))
         n = vb_qmp_execute(&m->qmp, cmd, len, reply, sizeof reply);
-    }
     if (n >= sizeof reply) /* cannot happen (see REPLY_MAX); the command was not run */
         fprintf(stderr, "vballoon-sim: reply too long, command ignored\n");
     else if (n > 0)        /* 0: nothing but whitespace */
@@ -1129,6 +1226,7 @@ static void qmp_accept(vmm *v)
     while (v->mon[i].in >= 0) i++; /* main() polls only while a slot is free */
     v->mon[i].in = v->mon[i].out = fd;
     vb_qmp_init(&v->mon[i].qmp, &v->dev, v->opt.pretty ? VB_QMP_PRETTY : 0u);
+    v->mon[i].qmp.host_commands = host_commands(v);
     n = vb_qmp_greeting(&v->mon[i].qmp, reply, sizeof reply);
     say(v, "host", "QMP client %u connected", i);
     put_line(&v->mon[i], reply, n < sizeof reply ? n : sizeof reply - 1);
@@ -1147,6 +1245,8 @@ int main(int argc, char **argv)
     unsigned flags, i;
 
     parse_options(argc, argv, &vm.opt);
+    vm.frozen_ms = vm_now(&vm);
+    if (vm.opt.prelaunch) vm.run_state = RUN_PRELAUNCH; /* the VM clock stands at frozen_ms */
     vm.start_ms = vm_now(&vm);
 
     /* The device: zero is the default everywhere in vb_config. */
@@ -1168,6 +1268,7 @@ int main(int argc, char **argv)
     vm.mon[0].out = STDOUT_FILENO;
     flags = (vm.opt.pretty ? VB_QMP_PRETTY : 0u) | (vm.opt.greeting ? 0u : VB_QMP_NO_NEGOTIATION);
     vb_qmp_init(&vm.mon[0].qmp, &vm.dev, flags);
+    vm.mon[0].qmp.host_commands = host_commands(&vm);
     if (vm.opt.greeting) {
         size_t n = vb_qmp_greeting(&vm.mon[0].qmp, reply, sizeof reply);
         put_line(&vm.mon[0], reply, n < sizeof reply ? n : sizeof reply - 1);
@@ -1183,18 +1284,18 @@ int main(int argc, char **argv)
         vm.listen_fd = qmp_listen(vm.opt.qmp_path);
     }
 
-    /* The guest boots and loads virtio_balloon. */
+    /* The guest boots and loads virtio_balloon (with -S: at the first cont). */
     gst.vmm = &vm;
     gst.next_pfn = FIRST_FREE_PFN;
     gst.ram_pfns = (uint32_t)(cfg.ram_size >> VB_PAGE_SHIFT);
-    if (!vm.opt.no_driver) guest_probe(&gst);
+    if (!vm.opt.no_driver && !vm.opt.prelaunch) guest_probe(&gst);
     guest_run(&gst);
     run_timers(&vm, &gst, vm_now(&vm));
 
     /* The main loop: sleep until input, a client or the next deadline; time only moves by
        itself in real mode (the virtual clock waits for x-advance-clock). Without --qmp the sim
        ends with stdin; with it, at SIGINT or SIGTERM. */
-    while (!stop_signal) {
+    while (!stop_signal && !vm.quit) {
         struct pollfd pfd[2 + CLIENTS_MAX];
         monitor *who[2 + CLIENTS_MAX];
         nfds_t nfd = 0, k;

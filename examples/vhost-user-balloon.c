@@ -35,6 +35,9 @@
                         driver looks), the first ring started = DRIVER_OK.
        5 QMP            several clients, each its own vb_qmp session (greeting, then
                         qmp_capabilities, as QEMU); BALLOON_CHANGE at most once a second.
+                        The back-end's own commands: query-status, stop and cont (the guest
+                        is UML's to run: stop stands the device's clock, so no polls until
+                        cont; what the guest posts is still served), quit (exits).
        6 main loop      poll() over the sockets, the kick eventfds and two timerfds (the
                         device's poll timer, driven by timer_arm, and the event rate limit).
 
@@ -419,6 +422,11 @@ typedef struct backend {
     uint64_t inflated_bytes, deflated_bytes, released_bytes, refused_bytes;
     uint64_t kick_inflated, kick_deflated, kick_released;
     uint32_t sessions;
+    /* QMP stop/cont: the device's VM clock (CLOCK_MONOTONIC less the time it stood) stands */
+    int stopped;
+    uint64_t frozen_ms;   /* the VM clock while it stands */
+    uint64_t stood_ms;    /* monotonic time the VM clock stood, all stops together */
+    uint64_t deadline_ms; /* the poll timer's deadline (VM clock), 0 = not armed */
 } backend;
 
 static backend B;
@@ -462,10 +470,12 @@ static int host_write(void *user, uint64_t gpa, const void *src, size_t len)
     return guarded_copy(r->host + (gpa - r->gpa), src, len);
 }
 
+/* The VM clock: monotonic, standing while QMP stop holds it (no polls while stopped, as in a
+   paused QEMU). */
 static uint64_t host_now_ms(void *user)
 {
     (void)user;
-    return mono_ns() / 1000000u;
+    return B.stopped ? B.frozen_ms : mono_ns() / 1000000u - B.stood_ms;
 }
 
 static int64_t host_wall_s(void *user)
@@ -487,15 +497,18 @@ static void timerfd_at(int fd, uint64_t ms)
     if (timerfd_settime(fd, TFD_TIMER_ABSTIME, &its, NULL) != 0) die("timerfd_settime");
 }
 
+/* The poll timer: a deadline on the VM clock, a monotonic timerfd while the clock runs. */
 static void host_timer_arm(void *user, uint64_t deadline_ms)
 {
     (void)user;
-    timerfd_at(B.poll_tfd, deadline_ms ? deadline_ms : 1u); /* a past deadline fires at once */
+    B.deadline_ms = deadline_ms ? deadline_ms : 1u; /* a past deadline fires at once */
+    if (!B.stopped) timerfd_at(B.poll_tfd, B.deadline_ms + B.stood_ms);
 }
 
 static void host_timer_cancel(void *user)
 {
     (void)user;
+    B.deadline_ms = 0;
     timerfd_at(B.poll_tfd, 0);
 }
 
@@ -1564,6 +1577,64 @@ static void event_window_end(void)
     timerfd_at(B.event_tfd, mono_ns() / 1000000u + 1000u);
 }
 
+/* The back-end's own commands, listed by query-commands: the VM's run state as QEMU answers
+   it. The guest (UML) is another process that the back-end cannot pause, so stop stops what
+   the device does on its own: its VM clock stands, so no polls (as in a paused QEMU), until
+   cont; buffers the running guest posts are still served. quit ends the back-end. */
+static const char *const backend_commands[] = {"query-status", "stop", "cont", "quit", NULL};
+
+static void qmp_event(const char *name, const char *data)
+{
+    char line[256];
+    uint64_t ns = clock_ns(CLOCK_REALTIME);
+    size_t n = vb_qmp_event(name, data, (int64_t)(ns / 1000000000u), (int64_t)(ns % 1000000000u / 1000u),
+                            line, sizeof line);
+    unsigned i;
+    for (i = 0; i < QMP_CLIENTS; i++) /* every negotiated monitor, before the reply */
+        if (qc[i].fd >= 0 && qc[i].qmp.negotiated) qmp_put(&qc[i], line, n < sizeof line ? n : sizeof line - 1);
+}
+
+/* stop, cont, quit as QEMU: an event when the state changes, none when it does not. */
+static void run_state_command(const vb_qmp_command *q)
+{
+    if (vb_qmp_command_is(q, "quit")) {
+        qmp_event("SHUTDOWN", "{\"guest\": false, \"reason\": \"host-qmp-quit\"}");
+        say("QMP quit: exiting");
+        running = 0;
+    } else if (vb_qmp_command_is(q, "stop") && !B.stopped) {
+        B.frozen_ms = host_now_ms(NULL);
+        B.stopped = 1;
+        timerfd_at(B.poll_tfd, 0); /* the deadline waits for cont */
+        say("QMP stop: the device's clock stands (no polls)");
+        qmp_event("STOP", NULL);
+    } else if (vb_qmp_command_is(q, "cont") && B.stopped) {
+        B.stood_ms = mono_ns() / 1000000u - B.frozen_ms;
+        B.stopped = 0;
+        if (B.deadline_ms) timerfd_at(B.poll_tfd, B.deadline_ms + B.stood_ms);
+        say("QMP cont: the device's clock runs");
+        qmp_event("RESUME", NULL);
+    }
+}
+
+/* One command: the back-end's own, or the header's. The reply's length (in `reply`). */
+static size_t qmp_command(qclient *c, const char *in, size_t len)
+{
+    vb_qmp_command q;
+    if (!c->qmp.negotiated || !vb_qmp_parse(in, len, &q))
+        return vb_qmp_execute(&c->qmp, in, len, reply, sizeof reply);
+    if (vb_qmp_command_is(&q, "query-status")) {
+        vb_qmp_args_only(&q, NULL, 0);
+        return vb_qmp_reply_status(&c->qmp, &q, B.stopped ? "paused" : "running", reply, sizeof reply);
+    }
+    if (vb_qmp_command_is(&q, "stop") || vb_qmp_command_is(&q, "cont") || vb_qmp_command_is(&q, "quit")) {
+        int ok = vb_qmp_args_only(&q, NULL, 0);
+        size_t n = vb_qmp_reply(&c->qmp, &q, NULL, reply, sizeof reply);
+        if (ok && n < sizeof reply) run_state_command(&q);
+        return n;
+    }
+    return vb_qmp_execute(&c->qmp, in, len, reply, sizeof reply);
+}
+
 static void qmp_accept(void)
 {
     unsigned i;
@@ -1585,6 +1656,7 @@ static void qmp_accept(void)
     qc[i].fd = fd;
     qc[i].in_len = qc[i].out_len = 0;
     vb_qmp_init(&qc[i].qmp, &B.dev, 0); /* qmp_capabilities first, as QEMU */
+    qc[i].qmp.host_commands = backend_commands;
     VERBOSE("qmp: client %u connected", i);
     n = vb_qmp_greeting(&qc[i].qmp, reply, sizeof reply);
     qmp_put(&qc[i], reply, n < sizeof reply ? n : sizeof reply - 1);
@@ -1603,7 +1675,7 @@ static void qmp_readable(qclient *c)
     }
     c->in_len += (size_t)n;
     while (c->fd >= 0 && c->in_len && (used = vb_qmp_frame(&c->qmp, c->in, c->in_len, &skip)) > 0) {
-        size_t r = vb_qmp_execute(&c->qmp, c->in + skip, used - skip, reply, sizeof reply);
+        size_t r = qmp_command(c, c->in + skip, used - skip);
         after_device(); /* a balloon target tells the guest, a new interval arms the timer */
         if (r >= sizeof reply) say("qmp: reply too long, command ignored"); /* cannot happen */
         else if (r > 0) qmp_put(c, reply, r);

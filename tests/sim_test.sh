@@ -401,6 +401,106 @@ run --pretty --virtual-clock
 printf '{\n    "return": {\n    }\n}\n{\n    "return": {\n    }\n}\n' >"$tmp/exp"
 expect pretty-empty-object-like-qemu
 
+# ---- the VM's run state: query-status, stop, cont, quit (QEMU 7.2's replies and events) --------------------
+# What QEMU 7.2 answered (-S, then cont, stop, stop, cont, cont, quit): events before the reply,
+# none when the state does not change, and nothing after quit.
+
+VERSION=$(sed -n 's/^#define VB_VERSION_STRING "\(.*\)"$/\1/p' "$(dirname "$0")/../vballoon.h")
+status_() { printf '{"return": {"status": "%s", "singlestep": false, "running": %s}}\n' "$1" "$2"; }
+event_() { printf '{"timestamp": {"seconds": %s, "microseconds": 0}, "event": "%s"%s}\n' "$1" "$2" "$3"; }
+cmd_() { printf '{"execute": "%s"}\n' "$1"; }
+{
+    cmd_ query-version; cmd_ query-status; cmd_ query-commands
+    get_             # the guest has not booted: nothing reported, as QEMU before the driver
+    cmd_ stop; cmd_ query-status
+    cmd_ cont        # boots the guest: the probe's primer (refill 0) at t=0
+    cmd_ cont; cmd_ query-status; get_
+    adv 2
+    cmd_ stop; cmd_ stop; cmd_ query-status
+    cmd_ quit
+    get_             # not answered
+} >"$tmp/in"
+run --virtual-clock --fixed-stats --profile qemu --keys 10 --stats 10 -S
+{
+    printf '{"return": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": "vballoon.h %s"}}\n' "$VERSION"
+    status_ prelaunch false
+    printf '{"return": [{"name": "cont"}, {"name": "stop"}, {"name": "query-balloon"}, {"name": "balloon"}, '
+    printf '{"name": "qom-set"}, {"name": "qom-get"}, {"name": "qom-list"}, {"name": "quit"}, '
+    printf '{"name": "query-commands"}, {"name": "query-version"}, {"name": "qmp_capabilities"}, '
+    printf '{"name": "query-status"}, {"name": "x-advance-clock"}]}\n'
+    echo '{"return": {"stats": {"stat-htlb-pgalloc": 18446744073709551615, "stat-swap-out": 18446744073709551615, "stat-available-memory": 18446744073709551615, "stat-htlb-pgfail": 18446744073709551615, "stat-free-memory": 18446744073709551615, "stat-minor-faults": 18446744073709551615, "stat-major-faults": 18446744073709551615, "stat-total-memory": 18446744073709551615, "stat-swap-in": 18446744073709551615, "stat-disk-caches": 18446744073709551615}, "last-update": 0}}'
+    echo "$OK"; status_ prelaunch false
+    event_ $E RESUME; echo "$OK"
+    echo "$OK"; status_ running true; stats 10 0 $E 0 10 qemu
+    echo "$OK"
+    event_ $((E + 2)) STOP; echo "$OK"
+    echo "$OK"; status_ paused false
+    event_ $((E + 2)) SHUTDOWN ', "data": {"guest": false, "reason": "host-qmp-quit"}'; echo "$OK"
+} >"$tmp/exp"
+expect run-state-as-qemu
+
+# A stopped VM: the guest does not run and the VM clock stands (no polls, no balloon work);
+# x-advance-clock moves only the wall clock then. cont picks up where stop left off.
+{
+    set_ 2           # polls at once: refill 1 at t=0
+    adv 3            # refill 2 at t=2
+    cmd_ stop        # at t=3
+    adv 10; get_     # nothing new: still refill 2
+    balloon 536870912; query
+    cmd_ cont        # wall clock E+13, VM clock t=3: the guest inflates now
+    adv 1; query     # the newest BALLOON_CHANGE held back by the one-second window
+    get_             # t=4: refill 3, stamped E+14
+} >"$tmp/in"
+run --virtual-clock --fixed-stats
+{
+    echo "$OK"; echo "$OK"
+    event_ $((E + 3)) STOP; echo "$OK"
+    echo "$OK"; stats 16 2 $((E + 2))
+    echo "$OK"; echo '{"return": {"actual": 1073741824}}'
+    event_ $((E + 13)) RESUME; echo "$OK"
+    echo '{"timestamp": {"seconds": '$((E + 13))', "microseconds": 0}, "event": "BALLOON_CHANGE", "data": {"actual": 1072693248}}'
+    echo '{"timestamp": {"seconds": '$((E + 13))', "microseconds": 0}, "event": "BALLOON_CHANGE", "data": {"actual": 536870912}}'
+    echo "$OK"; echo '{"return": {"actual": 536870912}}'
+    stats 16 3 $((E + 14)) 131072
+} >"$tmp/exp"
+expect stop-freezes-guest-and-polls
+
+# The run-state commands take no arguments and wait for the negotiation, as every command.
+{
+    printf '{"execute": "stop", "arguments": {"a": 1}}\n'
+    printf '{"execute": "query-status", "arguments": {"a": 1}, "id": 2}\n'
+    printf '{"execute": "quit", "arguments": {}}\n'
+} >"$tmp/in"
+run --pretty
+{
+    printf '{\n    "error": {\n        "class": "GenericError",\n        "desc": "Parameter '"'a'"' is unexpected"\n    }\n}\n'
+    printf '{\n    "id": 2,\n    "error": {\n        "class": "GenericError",\n        "desc": "Parameter '"'a'"' is unexpected"\n    }\n}\n'
+} >"$tmp/exp"
+# quit answered too: its event and reply are compact-event + pretty-reply
+if [ "$rc" = 0 ] && head -n 13 "$tmp/out" | cmp -s "$tmp/exp" - && [ "$(lines)" = 18 ] &&
+    line 14 | grep -q '"event": "SHUTDOWN"'; then
+    good
+else
+    bad run-state-argument-errors "exit status $rc; output:"
+    sed 's/^/  | /' "$tmp/out"
+fi
+{ cmd_ stop; cmd_ query-status; cmd_ quit; } >"$tmp/in"
+run --qmp-greeting
+if [ "$rc" = 0 ] && [ "$(lines)" = 4 ] && [ "$(grep -c 'Expecting capabilities negotiation' "$tmp/out")" = 3 ]; then
+    good
+else
+    bad run-state-needs-negotiation "exit status $rc; output:"
+    sed 's/^/  | /' "$tmp/out"
+fi
+cmd_ query-commands >"$tmp/in"
+run
+if [ "$rc" = 0 ] && [ "$(lines)" = 1 ] && line 1 | grep -q '{"name": "query-status"}]}$'; then
+    good
+else
+    bad query-commands-without-virtual-clock "exit status $rc; output:"
+    sed 's/^/  | /' "$tmp/out"
+fi
+
 # ---- options --------------------------------------------------------------------------------------------------
 
 for bad_args in "--bogus" "--stats 12" "--keys 9" "--ram 8" "--profile x" "--interval -1" "--interval" "--pretty=1"; do

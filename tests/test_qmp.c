@@ -684,16 +684,41 @@ TEST qom_set_failure_changes_nothing(void)
    qom-list
    ============================================================================================ */
 
-#define QOM_LIST_REPLY                                                                     \
-    "{\"return\": [{\"name\": \"type\", \"type\": \"string\"}, {\"name\": \"guest-stats\", " \
-    "\"type\": \"guest statistics\"}, {\"name\": \"guest-stats-polling-interval\", \"type\": \"int\"}]}"
+/* QEMU 7.2's qom-list of virtio-balloon-pci (60 properties) and of its virtio-backend child
+   (24), filtered to what the session lists: QEMU's order is kept. */
+#define QOM_ENTRY(name, type) "{\"name\": \"" name "\", \"type\": \"" type "\"}"
+#define QOM_COMMON QOM_ENTRY("type", "string") ", " QOM_ENTRY("realized", "bool") ", " \
+    QOM_ENTRY("hotplugged", "bool") ", " QOM_ENTRY("hotpluggable", "bool")
+#define QOM_STATS QOM_ENTRY(IVL, "int") ", " QOM_ENTRY("guest-stats", "guest statistics")
+#define QOM_LIST_REPLY                                                                              \
+    "{\"return\": [" QOM_COMMON ", " QOM_ENTRY("free-page-reporting", "bool") ", "                    \
+    QOM_ENTRY("indirect_desc", "bool") ", " QOM_ENTRY("deflate-on-oom", "bool") ", "                 \
+    QOM_ENTRY("event_idx", "bool") ", " QOM_ENTRY("page-poison", "bool") ", " QOM_STATS ", "          \
+    QOM_ENTRY("qemu-4-0-config-size", "bool") ", " QOM_ENTRY("free-page-hint", "bool") ", "          \
+    QOM_ENTRY("virtio-backend", "child<virtio-balloon-device>") "]}"
+#define QOM_LIST_BACKEND                                                                            \
+    "{\"return\": [" QOM_COMMON ", " QOM_ENTRY("event_idx", "bool") ", " QOM_ENTRY("indirect_desc", "bool") \
+    ", " QOM_ENTRY("deflate-on-oom", "bool") ", " QOM_ENTRY("free-page-hint", "bool") ", "             \
+    QOM_ENTRY("page-poison", "bool") ", " QOM_ENTRY("qemu-4-0-config-size", "bool") ", "              \
+    QOM_ENTRY("free-page-reporting", "bool") ", " QOM_STATS "]}"
+#define QOM_LIST(path) "{\"execute\": \"qom-list\", \"arguments\": {\"path\": \"" path "\"}}"
+#define BACKEND "/virtio-backend"
 
 TEST qom_list_exact(void)
 {
+    vb_config c = config(VB_PROFILE_QEMU, 10);
     ASSERT_EQ(0, start_qemu());
-    ASSERT_STR_EQ(QOM_LIST_REPLY, run("{\"execute\": \"qom-list\", \"arguments\": {\"path\": \"" PATH "\"}}"));
+    ASSERT_STR_EQ(QOM_LIST_REPLY, run(QOM_LIST(PATH)));
+    ASSERT_STR_EQ(QOM_LIST_BACKEND, run(QOM_LIST(PATH BACKEND)));
+    ASSERT_STR_EQ(QOM_LIST_BACKEND, run(QOM_LIST(SEED_PATH BACKEND)));
     ASSERT_EQ(0, start_doc()); /* the alias is not listed */
-    ASSERT_STR_EQ(QOM_LIST_REPLY, run("{\"execute\": \"qom-list\", \"arguments\": {\"path\": \"" SEED_PATH "\"}}"));
+    ASSERT_STR_EQ(QOM_LIST_REPLY, run(QOM_LIST(SEED_PATH)));
+    /* QEMU's virtio-mmio balloon is a virtio-balloon-device itself: no child */
+    c.type_name = "virtio-balloon-device";
+    ASSERT_EQ(0, tg_start(&T, &c, TG_LINUX_FEATURES));
+    vb_qmp_init(&Q, &T.dev, VB_QMP_NO_NEGOTIATION);
+    ASSERT_STR_EQ(QOM_LIST_BACKEND, run(QOM_LIST(PATH)));
+    ASSERT_STR_EQ(ERR("DeviceNotFound", "Device '" PATH BACKEND "' not found"), run(QOM_LIST(PATH BACKEND)));
     PASS();
 }
 
@@ -707,6 +732,264 @@ TEST qom_list_errors(void)
                   run("{\"execute\": \"qom-list\", \"arguments\": {\"path\": null}}"));
     ASSERT_STR_EQ(GEN("Parameter 'property' is unexpected"),
                   run("{\"execute\": \"qom-list\", \"arguments\": {\"path\": \"" PATH "\", \"property\": \"type\"}}"));
+    PASS();
+}
+
+/* Every listed property answers qom-get with QEMU 7.2's value (docs/qemu-observed.md), except
+   page-poison: QEMU offers VIRTIO_BALLOON_F_PAGE_POISON and says true, this device does not. */
+TEST qom_get_every_listed_property(void)
+{
+    static const char *const names[] = {"realized", "hotplugged", "hotpluggable", "free-page-reporting",
+                                        "indirect_desc", "deflate-on-oom", "event_idx", "page-poison",
+                                        "qemu-4-0-config-size", "free-page-hint"};
+    static const char *const proxy[] = {"true", "false", "true", "false", "true", "false", "true",
+                                        "false", "false", "false"};
+    char cmd[256], want[64];
+    unsigned i, obj;
+    ASSERT_EQ(0, start_qemu());
+    for (obj = 0; obj < 2; obj++) {
+        for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+            snprintf(cmd, sizeof cmd, QOM_GET("%s", "%s"), obj ? PATH BACKEND : PATH, names[i]);
+            /* the backend is not hotpluggable: its proxy is */
+            snprintf(want, sizeof want, "{\"return\": %s}", obj && i == 2 ? "false" : proxy[i]);
+            ASSERT_STR_EQm(cmd, want, run(cmd));
+        }
+    }
+    ASSERT_STR_EQ("{\"return\": \"virtio-balloon-pci\"}", run(QOM_GET(PATH, "type")));
+    ASSERT_STR_EQ("{\"return\": \"virtio-balloon-device\"}", run(QOM_GET(PATH BACKEND, "type")));
+    ASSERT_STR_EQ("{\"return\": \"virtio-balloon-device\"}", run(QOM_GET(SEED_PATH BACKEND, "type")));
+    ASSERT_STR_EQ("{\"return\": 0}", run(QOM_GET(PATH BACKEND, IVL)));
+    PASS();
+}
+
+/* The virtio features a property names follow what the device offers (vb_config.options). */
+TEST qom_get_features_follow_the_options(void)
+{
+    vb_config c = config(VB_PROFILE_QEMU, 10);
+    c.options = VB_OPT_DEFLATE_ON_OOM | VB_OPT_NO_EVENT_IDX | VB_OPT_NO_INDIRECT;
+    ASSERT_EQ(0, tg_start(&T, &c, TG_F(VB_F_VERSION_1)));
+    vb_qmp_init(&Q, &T.dev, VB_QMP_NO_NEGOTIATION);
+    ASSERT_STR_EQ("{\"return\": true}", run(QOM_GET(PATH, "deflate-on-oom")));
+    ASSERT_STR_EQ("{\"return\": false}", run(QOM_GET(PATH, "event_idx")));
+    ASSERT_STR_EQ("{\"return\": false}", run(QOM_GET(PATH BACKEND, "indirect_desc")));
+    PASS();
+}
+
+/* The child's path, as QEMU answers it, and guest-stats read through it. */
+TEST qom_virtio_backend_child(void)
+{
+    ASSERT_EQ(0, start_qemu());
+    ASSERT_STR_EQ("{\"return\": \"" PATH BACKEND "\"}", run(QOM_GET(PATH, "virtio-backend")));
+    ASSERT_STR_EQ("{\"return\": \"" SEED_PATH BACKEND "\"}", run(QOM_GET(SEED_PATH, "virtio-backend")));
+    send_linux61_primer();
+    ASSERT_STR_EQ("{\"return\": {\"stats\": {\"stat-htlb-pgalloc\": 0, \"stat-swap-out\": 0, "
+                  "\"stat-available-memory\": 449081344, \"stat-htlb-pgfail\": 0, "
+                  "\"stat-free-memory\": 449478656, \"stat-minor-faults\": 721, "
+                  "\"stat-major-faults\": 0, \"stat-total-memory\": 479657984, \"stat-swap-in\": 0, "
+                  "\"stat-disk-caches\": 2301952}, \"last-update\": 1795697933}}",
+                  run(QOM_GET(PATH BACKEND, "guest-stats")));
+    ASSERT_STR_EQ(OK_EMPTY, run(QOM_SET(SEED_PATH BACKEND, IVL, "3")));
+    ASSERT_STR_EQ("{\"return\": 3}", run(QOM_GET(PATH, IVL)));
+    ASSERT_EQ(3000u, vb_poll_interval_ms(&T.dev));
+    /* errors name the backend's type */
+    ASSERT_STR_EQ(GEN("Property 'virtio-balloon-device.nope' not found"), run(QOM_GET(PATH BACKEND, "nope")));
+    ASSERT_STR_EQ(GEN("Property 'virtio-balloon-device.stats-polling-interval' not found"),
+                  run(QOM_GET(PATH BACKEND, "stats-polling-interval")));
+    ASSERT_STR_EQ(GEN("Property 'virtio-balloon-device.virtio-backend' not found"),
+                  run(QOM_SET(PATH BACKEND, "virtio-backend", "\"x\"")));
+    ASSERT_STR_EQ(GEN("Property 'virtio-balloon-device.guest-stats' is not writable"),
+                  run(QOM_SET(PATH BACKEND, "guest-stats", "1")));
+    /* only the child's exact path (QEMU resolves more spellings, see README) */
+    ASSERT_STR_EQ(ERR("DeviceNotFound", "Device '" PATH BACKEND "/x' not found"), run(QOM_GET(PATH BACKEND "/x", "type")));
+    ASSERT_STR_EQ(ERR("DeviceNotFound", "Device '" PATH "/virtio-backen' not found"), run(QOM_GET(PATH "/virtio-backen", "type")));
+    ASSERT_STR_EQ(ERR("DeviceNotFound", "Device '" PATH "/type' not found"), run(QOM_GET(PATH "/type", "type")));
+    ASSERT_STR_EQ("{\"return\": \"virtio-balloon-device\"}", run(QOM_GET("\\/machine/peripheral/balloon0\\/virtio-backend", "type")));
+    Q.alt_path = NULL;
+    ASSERT_STR_EQ(ERR("DeviceNotFound", "Device '" SEED_PATH BACKEND "' not found"), run(QOM_GET(SEED_PATH BACKEND, "type")));
+    PASS();
+}
+
+/* qom-set on the read-only properties: QEMU 7.2's errors, nothing changes. */
+TEST qom_set_read_only_properties(void)
+{
+    ASSERT_EQ(0, start_qemu());
+    save_state();
+    ASSERT_STR_EQ(GEN("Property 'virtio-balloon-pci.hotplugged' is not writable"), run(QOM_SET(PATH, "hotplugged", "false")));
+    ASSERT_STR_EQ(GEN("Property 'virtio-balloon-pci.hotpluggable' is not writable"), run(QOM_SET(PATH, "hotpluggable", "1")));
+    ASSERT_STR_EQ(GEN("Property 'virtio-balloon-device.hotplugged' is not writable"),
+                  run(QOM_SET(PATH BACKEND, "hotplugged", "1")));
+    ASSERT_STR_EQ(GEN("Property 'virtio-balloon-pci.virtio-backend' is not writable"),
+                  run(QOM_SET(PATH, "virtio-backend", "\"x\"")));
+    ASSERT_STR_EQ(GEN("Property 'virtio-balloon-device.type' is not writable"), run(QOM_SET(PATH BACKEND, "type", "\"x\"")));
+    /* static properties of a realized device, before the value is looked at; the proxy's are
+       aliases of its anonymous backend's */
+    ASSERT_STR_EQ(GEN("Attempt to set property 'deflate-on-oom' on anonymous device (type 'virtio-balloon-device') "
+                      "after it was realized"),
+                  run(QOM_SET(PATH, "deflate-on-oom", "1")));
+    ASSERT_STR_EQ(GEN("Attempt to set property 'event_idx' on anonymous device (type 'virtio-balloon-device') "
+                      "after it was realized"),
+                  run(QOM_SET(SEED_PATH BACKEND, "event_idx", "true")));
+    ASSERT_STR_EQ(GEN("Attempt to set property 'page-poison' on anonymous device (type 'virtio-balloon-device') "
+                      "after it was realized"),
+                  run(QOM_SET(PATH, "page-poison", "true")));
+    /* realized: true changes nothing (QEMU); false would unrealize the device (refused here) */
+    ASSERT_STR_EQ(OK_EMPTY, run(QOM_SET(PATH, "realized", "true")));
+    ASSERT_STR_EQ(GEN("Invalid parameter type for 'realized', expected: boolean"), run(QOM_SET(PATH, "realized", "\"x\"")));
+    ASSERT_STR_EQ(GEN("Invalid parameter type for 'realized', expected: boolean"), run(QOM_SET(PATH BACKEND, "realized", "1")));
+    ASSERT_STR_EQ(GEN("Property 'virtio-balloon-pci.realized' is not writable"), run(QOM_SET(PATH, "realized", "false")));
+    ASSERT_STR_EQ("{\"return\": true}", run(QOM_GET(PATH, "realized")));
+    ASSERT_UNCHANGED();
+    PASS();
+}
+
+/* A virtio-balloon-device (QEMU's virtio-mmio balloon) is named by its id, when it has one. */
+TEST qom_set_static_property_of_mmio_device(void)
+{
+    vb_config c = config(VB_PROFILE_QEMU, 10);
+    c.type_name = "virtio-balloon-device";
+    ASSERT_EQ(0, tg_start(&T, &c, TG_LINUX_FEATURES));
+    vb_qmp_init(&Q, &T.dev, VB_QMP_NO_NEGOTIATION);
+    ASSERT_STR_EQ(GEN("Attempt to set property 'deflate-on-oom' on device 'balloon0' (type 'virtio-balloon-device') "
+                      "after it was realized"),
+                  run(QOM_SET(PATH, "deflate-on-oom", "false")));
+    ASSERT_STR_EQ(GEN("Attempt to set property 'deflate-on-oom' on anonymous device (type 'virtio-balloon-device') "
+                      "after it was realized"),
+                  run(QOM_SET(SEED_PATH, "deflate-on-oom", "false")));
+    ASSERT_STR_EQ(GEN("Property 'virtio-balloon-device.hotpluggable' is not writable"), run(QOM_SET(PATH, "hotpluggable", "false")));
+    ASSERT_STR_EQ("{\"return\": false}", run(QOM_GET(PATH, "hotpluggable")));
+    ASSERT_STR_EQ(GEN("Property 'virtio-balloon-device.virtio-backend' not found"), run(QOM_GET(PATH, "virtio-backend")));
+    Q.path = "/machine/peripheral/b1/x"; /* not an id */
+    ASSERT_STR_EQ(GEN("Attempt to set property 'page-poison' on anonymous device (type 'virtio-balloon-device') "
+                      "after it was realized"),
+                  run(QOM_SET("/machine/peripheral/b1/x", "page-poison", "false")));
+    PASS();
+}
+
+/* ============================================================================================
+   query-version, query-commands, and what hosts answer: query-status, events
+   ============================================================================================ */
+
+#define QEMU_PACKAGE "Debian 1:7.2+dfsg-7+deb12u18+b3"
+
+TEST query_version_as_qemu(void)
+{
+    ASSERT_EQ(0, start(VB_PROFILE_QEMU, 10, 0));
+    ASSERT_STR_EQ(NEED_CAPS, run("{\"execute\": \"query-version\"}"));
+    ASSERT_STR_EQ(OK_EMPTY, run(CAPS));
+    ASSERT_STR_EQ("{\"return\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}, \"package\": \"vballoon.h "
+                  VB_VERSION_STRING "\"}}", run("{\"execute\": \"query-version\"}"));
+    /* the real QEMU's reply, byte for byte, once the session says what it says */
+    Q.qemu_version[2] = 22;
+    Q.package = QEMU_PACKAGE;
+    ASSERT_STR_EQ("{\"return\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, \"package\": \"" QEMU_PACKAGE "\"}}",
+                  run("{\"execute\": \"query-version\"}"));
+    ASSERT_STR_EQ("{\"return\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, \"package\": \"" QEMU_PACKAGE
+                  "\"}, \"id\": \"v\"}", run("{\"execute\": \"query-version\", \"id\": \"v\"}"));
+    ASSERT_STR_EQ(GEN("Parameter 'x' is unexpected"), run("{\"execute\": \"query-version\", \"arguments\": {\"x\": 1}}"));
+    Q.package = NULL;
+    ASSERT_STR_EQ("{\"return\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, \"package\": \"\"}}",
+                  run("{\"execute\": \"query-version\"}"));
+    Q.package = QEMU_PACKAGE;
+    Q.flags |= VB_QMP_PRETTY;
+    ASSERT_STR_EQ("{\n"
+                  "    \"return\": {\n"
+                  "        \"qemu\": {\n"
+                  "            \"micro\": 22,\n"
+                  "            \"minor\": 2,\n"
+                  "            \"major\": 7\n"
+                  "        },\n"
+                  "        \"package\": \"" QEMU_PACKAGE "\"\n"
+                  "    }\n"
+                  "}",
+                  run("{\"execute\": \"query-version\"}"));
+    PASS();
+}
+
+#define CMD_ENTRY(name) "{\"name\": \"" name "\"}"
+
+/* QEMU lists its 216 commands; a session lists those it answers, in QEMU's order (its reply
+   filtered to them), then the host's names QEMU does not have. */
+TEST query_commands_lists_what_the_session_answers(void)
+{
+    static const char *const host[] = {"x-advance-clock", "query-status", "cont", "stop", "quit", NULL};
+    static const char *const shadow[] = {"balloon", NULL};
+    const char *tail;
+    ASSERT_EQ(0, start(VB_PROFILE_QEMU, 10, 0));
+    ASSERT_STR_EQ(NEED_CAPS, run("{\"execute\": \"query-commands\"}"));
+    ASSERT_STR_EQ(OK_EMPTY, run(CAPS));
+    ASSERT_STR_EQ("{\"return\": [" CMD_ENTRY("query-balloon") ", " CMD_ENTRY("balloon") ", " CMD_ENTRY("qom-set") ", "
+                  CMD_ENTRY("qom-get") ", " CMD_ENTRY("qom-list") ", " CMD_ENTRY("query-commands") ", "
+                  CMD_ENTRY("query-version") ", " CMD_ENTRY("qmp_capabilities") "]}",
+                  run("{\"execute\": \"query-commands\"}"));
+    Q.host_commands = host;
+    ASSERT_STR_EQ("{\"return\": [" CMD_ENTRY("cont") ", " CMD_ENTRY("stop") ", " CMD_ENTRY("query-balloon") ", "
+                  CMD_ENTRY("balloon") ", " CMD_ENTRY("qom-set") ", " CMD_ENTRY("qom-get") ", "
+                  CMD_ENTRY("qom-list") ", " CMD_ENTRY("quit") ", " CMD_ENTRY("query-commands") ", "
+                  CMD_ENTRY("query-version") ", " CMD_ENTRY("qmp_capabilities") ", " CMD_ENTRY("query-status") ", "
+                  CMD_ENTRY("x-advance-clock") "], \"id\": 1}",
+                  run("{\"execute\": \"query-commands\", \"id\": 1}"));
+    Q.host_commands = shadow; /* a host that takes one of the session's commands: listed once */
+    ASSERT_STR_EQ("{\"return\": [" CMD_ENTRY("query-balloon") ", " CMD_ENTRY("balloon") ", " CMD_ENTRY("qom-set") ", "
+                  CMD_ENTRY("qom-get") ", " CMD_ENTRY("qom-list") ", " CMD_ENTRY("query-commands") ", "
+                  CMD_ENTRY("query-version") ", " CMD_ENTRY("qmp_capabilities") "]}",
+                  run("{\"execute\": \"query-commands\"}"));
+    ASSERT_STR_EQ(GEN("Parameter 'a' is unexpected"), run("{\"execute\": \"query-commands\", \"arguments\": {\"a\": 1}}"));
+    Q.flags |= VB_QMP_PRETTY;
+    ASSERT_EQ(0, strncmp(run("{\"execute\": \"query-commands\"}"),
+                         "{\n    \"return\": [\n        {\n            \"name\": \"query-balloon\"\n        },\n"
+                         "        {\n            \"name\": \"balloon\"\n        },\n", 103));
+    tail = "        {\n            \"name\": \"qmp_capabilities\"\n        }\n    ]\n}";
+    ASSERT_STR_EQ(tail, reply + strlen(reply) - strlen(tail));
+    PASS();
+}
+
+/* vb_qmp_reply_status: QEMU 7.2's query-status, compact and pretty, with the id. */
+TEST host_reply_status(void)
+{
+    static const char *const names[] = {"x"};
+    vb_qmp_command c;
+    const char *plain = "{\"execute\": \"query-status\"}", *in = "{\"execute\": \"query-status\", \"id\": \"x\"}";
+    ASSERT_EQ(0, start_qemu());
+    ASSERT(vb_qmp_parse(plain, strlen(plain), &c));
+    ASSERT(vb_qmp_reply_status(&Q, &c, "prelaunch", reply, sizeof reply) < sizeof reply);
+    ASSERT_STR_EQ("{\"return\": {\"status\": \"prelaunch\", \"singlestep\": false, \"running\": false}}", reply);
+    vb_qmp_reply_status(NULL, &c, "running", reply, sizeof reply);
+    ASSERT_STR_EQ("{\"return\": {\"status\": \"running\", \"singlestep\": false, \"running\": true}}", reply);
+    ASSERT(vb_qmp_parse(in, strlen(in), &c));
+    Q.flags |= VB_QMP_PRETTY;
+    vb_qmp_reply_status(&Q, &c, "paused", reply, sizeof reply);
+    ASSERT_STR_EQ("{\n"
+                  "    \"return\": {\n"
+                  "        \"status\": \"paused\",\n"
+                  "        \"singlestep\": false,\n"
+                  "        \"running\": false\n"
+                  "    },\n"
+                  "    \"id\": \"x\"\n"
+                  "}",
+                  reply);
+    in = "{\"execute\": \"query-status\", \"arguments\": {\"x\": 1, \"y\": 2}}";
+    ASSERT(vb_qmp_parse(in, strlen(in), &c));
+    ASSERT_EQ(0, vb_qmp_args_only(&c, names, 0));
+    ASSERT_EQ(strlen(GEN("Parameter 'x' is unexpected")), vb_qmp_reply_status(NULL, &c, "running", reply, sizeof reply));
+    ASSERT_STR_EQ(GEN("Parameter 'x' is unexpected"), reply);
+    ASSERT_EQ(0, vb_qmp_args_only(&c, names + 1, 0));
+    PASS();
+}
+
+/* vb_qmp_event: what QEMU 7.2 sent before its replies to stop, cont and quit. */
+TEST event_any(void)
+{
+#define STOP_EVENT "{\"timestamp\": {\"seconds\": 1796453911, \"microseconds\": 375015}, \"event\": \"STOP\"}"
+    ASSERT_EQ(strlen(STOP_EVENT), vb_qmp_event("STOP", NULL, 1796453911, 375015, reply, sizeof reply));
+    ASSERT_STR_EQ("{\"timestamp\": {\"seconds\": 1796453911, \"microseconds\": 375015}, \"event\": \"STOP\"}", reply);
+    vb_qmp_event("RESUME", NULL, 1796453911, 374211, reply, sizeof reply);
+    ASSERT_STR_EQ("{\"timestamp\": {\"seconds\": 1796453911, \"microseconds\": 374211}, \"event\": \"RESUME\"}", reply);
+    vb_qmp_event("SHUTDOWN", "{\"guest\": false, \"reason\": \"host-qmp-quit\"}", 1796453911, 376935, reply, sizeof reply);
+    ASSERT_STR_EQ("{\"timestamp\": {\"seconds\": 1796453911, \"microseconds\": 376935}, \"event\": \"SHUTDOWN\", "
+                  "\"data\": {\"guest\": false, \"reason\": \"host-qmp-quit\"}}",
+                  reply);
+    ASSERT_EQ(strlen(STOP_EVENT), vb_qmp_event("STOP", NULL, 1796453911, 375015, reply, 10)); /* snprintf-style */
+    ASSERT_STR_EQ("{\"timesta", reply);
     PASS();
 }
 
@@ -1259,16 +1542,56 @@ TEST pretty_qom_list_and_scalars(void)
                   "            \"type\": \"string\"\n"
                   "        },\n"
                   "        {\n"
-                  "            \"name\": \"guest-stats\",\n"
-                  "            \"type\": \"guest statistics\"\n"
+                  "            \"name\": \"realized\",\n"
+                  "            \"type\": \"bool\"\n"
+                  "        },\n"
+                  "        {\n"
+                  "            \"name\": \"hotplugged\",\n"
+                  "            \"type\": \"bool\"\n"
+                  "        },\n"
+                  "        {\n"
+                  "            \"name\": \"hotpluggable\",\n"
+                  "            \"type\": \"bool\"\n"
+                  "        },\n"
+                  "        {\n"
+                  "            \"name\": \"event_idx\",\n"
+                  "            \"type\": \"bool\"\n"
+                  "        },\n"
+                  "        {\n"
+                  "            \"name\": \"indirect_desc\",\n"
+                  "            \"type\": \"bool\"\n"
+                  "        },\n"
+                  "        {\n"
+                  "            \"name\": \"deflate-on-oom\",\n"
+                  "            \"type\": \"bool\"\n"
+                  "        },\n"
+                  "        {\n"
+                  "            \"name\": \"free-page-hint\",\n"
+                  "            \"type\": \"bool\"\n"
+                  "        },\n"
+                  "        {\n"
+                  "            \"name\": \"page-poison\",\n"
+                  "            \"type\": \"bool\"\n"
+                  "        },\n"
+                  "        {\n"
+                  "            \"name\": \"qemu-4-0-config-size\",\n"
+                  "            \"type\": \"bool\"\n"
+                  "        },\n"
+                  "        {\n"
+                  "            \"name\": \"free-page-reporting\",\n"
+                  "            \"type\": \"bool\"\n"
                   "        },\n"
                   "        {\n"
                   "            \"name\": \"guest-stats-polling-interval\",\n"
                   "            \"type\": \"int\"\n"
+                  "        },\n"
+                  "        {\n"
+                  "            \"name\": \"guest-stats\",\n"
+                  "            \"type\": \"guest statistics\"\n"
                   "        }\n"
                   "    ]\n"
                   "}",
-                  run("{\"execute\": \"qom-list\", \"arguments\": {\"path\": \"" PATH "\"}}"));
+                  run(QOM_LIST(PATH BACKEND)));
     ASSERT_STR_EQ("{\n    \"return\": 0\n}", run(QOM_GET(PATH, IVL)));
     ASSERT_STR_EQ("{\n    \"return\": \"virtio-balloon-pci\"\n}", run(QOM_GET(PATH, "type")));
     ASSERT_STR_EQ("{\n    \"return\": {\n        \"actual\": 536870912\n    }\n}", run(QUERY));
@@ -2371,8 +2694,13 @@ TEST reply_max_holds_replies_without_client_text(void)
         "{\"execute\": \"qom-list\", \"arguments\": {\"path\": \"" PATH "\"}}", QUERY, BALLOON("1"),
         QOM_SET(PATH, IVL, "4294967295"), QOM_SET(PATH, "type", "1"), QOM_SET(PATH, IVL, "-1"), CAPS,
         "{\"execute\": \"balloon\"}", "{\"execute\": \"balloon\", \"arguments\": {\"value\": 0}}",
-        "{\"execute\": \"query-balloon\", \"arguments\": {\"x\": 1}}", "{\"execute\": 1}"};
+        "{\"execute\": \"query-balloon\", \"arguments\": {\"x\": 1}}", "{\"execute\": 1}",
+        QOM_LIST(PATH BACKEND), QOM_GET(PATH BACKEND, "type"), QOM_GET(PATH, "deflate-on-oom"),
+        QOM_SET(PATH, "realized", "false"), QOM_SET(PATH, "hotpluggable", "1"),
+        QOM_SET(PATH BACKEND, "free-page-reporting", "1"), QOM_GET(PATH, "nope"),
+        "{\"execute\": \"query-version\"}", "{\"execute\": \"query-commands\"}"};
     static char host[65];
+    const char *host_commands[9];
     uint16_t tags[VB_STAT_COUNT];
     uint64_t vals[VB_STAT_COUNT];
     unsigned i, pretty;
@@ -2385,6 +2713,9 @@ TEST reply_max_holds_replies_without_client_text(void)
         ASSERT_EQ(0, tg_start(&T, &c, TG_LINUX_FEATURES));
         vb_qmp_init(&Q, &T.dev, pretty ? VB_QMP_PRETTY : 0u);
         Q.package = host;
+        for (i = 0; i < 8; i++) host_commands[i] = host; /* at most 8 */
+        host_commands[8] = NULL;
+        Q.host_commands = host_commands;
         Q.qemu_version[0] = Q.qemu_version[1] = Q.qemu_version[2] = UINT32_MAX;
         for (i = 0; i < VB_STAT_COUNT; i++) { /* the longest values, from the guest */
             tags[i] = (uint16_t)i;
@@ -2401,8 +2732,9 @@ TEST reply_max_holds_replies_without_client_text(void)
         }
         ASSERT(vb_qmp_greeting(&Q, NULL, 0) < VB_QMP_REPLY_MAX);
         ASSERT(vb_qmp_event_balloon_change(&T.dev, INT64_MIN, INT64_MIN, NULL, 0) < VB_QMP_REPLY_MAX);
+        ASSERT(vb_qmp_event(host, host, INT64_MIN, INT64_MIN, NULL, 0) < VB_QMP_REPLY_MAX);
     }
-    ASSERT(biggest > VB_QMP_REPLY_MAX / 2); /* the pretty guest-stats: the bound is not loose */
+    ASSERT(biggest > VB_QMP_REPLY_MAX * 3 / 4); /* the pretty query-commands: the bound is not loose */
     PASS();
 }
 
@@ -2572,6 +2904,15 @@ SUITE(qmp)
 
     RUN_TEST(qom_list_exact);
     RUN_TEST(qom_list_errors);
+    RUN_TEST(qom_get_every_listed_property);
+    RUN_TEST(qom_get_features_follow_the_options);
+    RUN_TEST(qom_virtio_backend_child);
+    RUN_TEST(qom_set_read_only_properties);
+    RUN_TEST(qom_set_static_property_of_mmio_device);
+    RUN_TEST(query_version_as_qemu);
+    RUN_TEST(query_commands_lists_what_the_session_answers);
+    RUN_TEST(host_reply_status);
+    RUN_TEST(event_any);
 
     RUN_TEST(query_balloon_follows_actual);
     RUN_TEST(query_balloon_argument_errors);

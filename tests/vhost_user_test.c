@@ -6,9 +6,11 @@
    Starts the back-end (--persistent, QMP on), plays a vhost-user front-end against it: a full
    handshake with memfd guest memory and a stats ring driven by hand (the stats round trip, a
    poll on the call eventfd, CONFIG_CHANGE_MSG on the back-end channel after a QMP balloon
-   command, GET_CONFIG's reply), then one connection per malformed message, each of which must
-   end that connection (EOF) while the back-end goes on serving the next one; and a memory file
-   truncated under the back-end (SIGBUS) must be a device error, not a crash. Prints
+   command, GET_CONFIG's reply), the VM's run state over QMP (query-status, stop: no polls until
+   cont, with QEMU's events), then one connection per malformed message, each of which must
+   end that connection (EOF) while the back-end goes on serving the next one; a memory file
+   truncated under the back-end (SIGBUS) must be a device error, not a crash; QMP quit ends the
+   back-end cleanly. Prints
    "FAIL <name>" for failures and ends with "vhost-user: N passed, M failed". */
 #define _GNU_SOURCE /* NOLINT(cert-dcl51-cpp): glibc feature macro */
 #include <errno.h>
@@ -314,41 +316,43 @@ static void post_stats(int kick, uint16_t *avail_idx, uint64_t free_mem)
 
 /* ---- a QMP command, the simplest way ---- */
 
-static int qmp(const char *cmd, char *out, size_t cap)
+/* A new connection: the greeting, qmp_capabilities, then `cmd`; `lines` lines after the
+   capabilities reply (events come before the command's reply) into `out`, CR LF -> LF, the
+   last line end dropped. 1 if they came. */
+static int qmp_n(const char *cmd, int lines, char *out, size_t cap)
 {
     int fd = unix_connect(qmp_path);
     size_t have = 0;
-    int lines = 0;
-    char buf[8192];
+    int got = 0;
+    char buf[8192], *p, *q;
     if (fd < 0) return 0;
     if (send(fd, "{\"execute\": \"qmp_capabilities\"}\n", 32, MSG_NOSIGNAL) != 32 ||
         send(fd, cmd, strlen(cmd), MSG_NOSIGNAL) != (ssize_t)strlen(cmd)) {
         close(fd);
         return 0;
     }
-    while (lines < 3 && have < sizeof buf - 1) { /* greeting, capabilities, the reply */
-        struct pollfd p = {fd, POLLIN, 0};
+    while (got < 2 + lines && have < sizeof buf - 1) { /* greeting, capabilities, the rest */
+        struct pollfd pl = {fd, POLLIN, 0};
         ssize_t n;
-        if (poll(&p, 1, WAIT_MS) <= 0) break;
+        if (poll(&pl, 1, WAIT_MS) <= 0) break;
         n = recv(fd, buf + have, sizeof buf - 1 - have, 0);
         if (n <= 0) break;
         have += (size_t)n;
         buf[have] = 0;
-        lines = 0;
-        for (n = 0; (size_t)n < have; n++) lines += buf[n] == '\n';
+        got = 0;
+        for (n = 0; (size_t)n < have; n++) got += buf[n] == '\n';
     }
     close(fd);
-    if (lines < 3) return 0;
-    {
-        char *last = buf, *nl;
-        int k;
-        for (k = 0; k < 2; k++) last = strchr(last, '\n') + 1;
-        nl = strchr(last, '\r');
-        if (nl) *nl = 0;
-        snprintf(out, cap, "%s", last);
-    }
+    if (got < 2 + lines) return 0;
+    p = strchr(strchr(buf, '\n') + 1, '\n') + 1;
+    for (q = p; *q; q++) /* CR LF -> LF */
+        if (*q == '\r') memmove(q, q + 1, strlen(q + 1) + 1);
+    if (q > p && q[-1] == '\n') q[-1] = 0;
+    snprintf(out, cap, "%s", p);
     return 1;
 }
+
+static int qmp(const char *cmd, char *out, size_t cap) { return qmp_n(cmd, 1, out, cap); }
 
 static int wait_readable(int fd, int ms)
 {
@@ -491,6 +495,66 @@ static void run_bad(const bad_case *c)
 #define U32(v) (unsigned char)((v) & 0xff), (unsigned char)((v) >> 8 & 0xff), (unsigned char)((v) >> 16 & 0xff), (unsigned char)((v) >> 24)
 #define U64(v) U32((uint64_t)(v) & 0xffffffffu), U32((uint64_t)(v) >> 32)
 
+/* `text` is "{timestamp}\n" + what follows: QEMU's event line with its time masked. */
+static int event_then(const char *text, const char *event, const char *rest)
+{
+    static const char pre[] = "{\"timestamp\": {\"seconds\": ";
+    const char *e = strstr(text, "}, \"event\": \""), *nl = strchr(text, '\n');
+    size_t n = strlen(event);
+    return !strncmp(text, pre, sizeof pre - 1) && e && nl && e < nl && !strncmp(e + 13, event, n) &&
+           !strncmp(e + 13 + n, "\"}\n", 3) && !strcmp(nl + 1, rest);
+}
+
+#define OK_EMPTY "{\"return\": {}}"
+#define SET_INTERVAL(n)                                                                              \
+    "{\"execute\": \"qom-set\", \"arguments\": {\"path\": \"/machine/peripheral/balloon0\", "        \
+    "\"property\": \"guest-stats-polling-interval\", \"value\": " #n "}}\n"
+
+/* The VM's run state, as QEMU 7.2 answers it (events before replies, none without a change).
+   The guest is not the back-end's to pause: stop stands the device's clock, so no polls. */
+static void test_run_state(void)
+{
+    int kick, call, chan, fd = start_device(&kick, &call, &chan);
+    uint16_t avail = 0;
+    char out[4096] = "";
+    uint64_t v;
+    check("run-state-running", qmp("{\"execute\": \"query-status\"}\n", out, sizeof out) &&
+          !strcmp(out, "{\"return\": {\"status\": \"running\", \"singlestep\": false, \"running\": true}}"), out);
+    check("run-state-query-commands", qmp("{\"execute\": \"query-commands\"}\n", out, sizeof out) &&
+          !strcmp(out, "{\"return\": [{\"name\": \"cont\"}, {\"name\": \"stop\"}, {\"name\": \"query-balloon\"}, "
+                       "{\"name\": \"balloon\"}, {\"name\": \"qom-set\"}, {\"name\": \"qom-get\"}, "
+                       "{\"name\": \"qom-list\"}, {\"name\": \"quit\"}, {\"name\": \"query-commands\"}, "
+                       "{\"name\": \"query-version\"}, {\"name\": \"qmp_capabilities\"}, {\"name\": \"query-status\"}]}"),
+          out);
+    check("run-state-session", fd >= 0, "");
+    if (fd < 0) return;
+    post_stats(kick, &avail, 4242 * 4096ull); /* held by the device */
+    qmp_until("{\"execute\": \"qom-get\", \"arguments\": {\"path\": \"/machine/peripheral/balloon0\", "
+              "\"property\": \"guest-stats\"}}\n", "\"stat-free-memory\": 17375232", out, sizeof out);
+    check("run-state-stop", qmp_n("{\"execute\": \"stop\", \"id\": 1}\n", 2, out, sizeof out) &&
+          event_then(out, "STOP", "{\"return\": {}, \"id\": 1}"), out);
+    check("run-state-stop-again", qmp("{\"execute\": \"stop\"}\n", out, sizeof out) && !strcmp(out, OK_EMPTY), out);
+    check("run-state-paused", qmp("{\"execute\": \"query-status\"}\n", out, sizeof out) &&
+          !strcmp(out, "{\"return\": {\"status\": \"paused\", \"singlestep\": false, \"running\": false}}"), out);
+    /* enabling polls at once, but the clock stands: no poll until cont */
+    check("run-state-set-while-stopped", qmp(SET_INTERVAL(1), out, sizeof out) && !strcmp(out, OK_EMPTY), out);
+    check("run-state-no-poll-while-stopped", !wait_readable(call, 1200), "the held buffer came back while stopped");
+    check("run-state-cont", qmp_n("{\"execute\": \"cont\"}\n", 2, out, sizeof out) && event_then(out, "RESUME", OK_EMPTY),
+          out);
+    check("run-state-cont-again", qmp("{\"execute\": \"cont\"}\n", out, sizeof out) && !strcmp(out, OK_EMPTY), out);
+    check("run-state-poll-after-cont", wait_readable(call, WAIT_MS) && read(call, &v, 8) == 8 && get32(g(USED) + 2) == 1,
+          "no poll after cont");
+    check("run-state-arguments", qmp("{\"execute\": \"stop\", \"arguments\": {\"a\": 1}}\n", out, sizeof out) &&
+          !strcmp(out, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Parameter 'a' is unexpected\"}}"), out);
+    qmp(SET_INTERVAL(0), out, sizeof out);
+    close(fd);
+    close(kick);
+    close(call);
+    close(chan);
+    munmap(mem, MEM_SIZE);
+    check("alive-after-run-state", alive(), "");
+}
+
 static void test_malformed(void)
 {
     static const bad_case cases[] = {
@@ -599,6 +663,7 @@ int main(int argc, char **argv)
         check("backend-starts", 0, bin);
     } else {
         test_positive();
+        test_run_state();
         test_malformed();
         test_sigbus();
     }
@@ -614,9 +679,25 @@ int main(int argc, char **argv)
         check("refusals-logged", reasons >= 30, "fewer refusals logged than malformed messages sent");
         check("sigbus-logged-as-device-error", device_error >= 1, "no device error in the log");
     }
-    kill(backend, SIGTERM);
-    if (waitpid(backend, &status, 0) == backend)
-        check("backend-exits-cleanly", WIFEXITED(status) && WEXITSTATUS(status) == 0, "");
+    { /* QMP quit: SHUTDOWN, the reply, then the back-end exits cleanly */
+        static const char tail[] = "}, \"event\": \"SHUTDOWN\", \"data\": {\"guest\": false, "
+                                   "\"reason\": \"host-qmp-quit\"}}\n" OK_EMPTY;
+        char out[1024] = "";
+        size_t n;
+        int i, gone = 0;
+        check("quit", qmp_n("{\"execute\": \"quit\"}\n", 2, out, sizeof out) && !strncmp(out, "{\"timestamp\": ", 14) &&
+              (n = strlen(out)) > sizeof tail && !strcmp(out + n - (sizeof tail - 1), tail), out);
+        for (i = 0; i < WAIT_MS / 20 && !gone; i++) {
+            gone = waitpid(backend, &status, WNOHANG) == backend;
+            if (!gone) usleep(20000);
+        }
+        if (!gone) { /* quit did not end it */
+            kill(backend, SIGTERM);
+            gone = waitpid(backend, &status, 0) == backend;
+            check("quit-exits", 0, "the back-end was still running after quit");
+        }
+        if (gone) check("backend-exits-cleanly", WIFEXITED(status) && WEXITSTATUS(status) == 0, "");
+    }
     if (failed) printf("  back-end log: %s\n", log_path);
     else {
         unlink(log_path);

@@ -11,7 +11,8 @@
                                 the poll timer = a timerfd), and the virtio-mmio window
                                 (vb_mmio) that KVM's MMIO exits are forwarded to
      4. the vCPU thread         KVM_RUN and its exits: the serial port, the exit port, the window
-     5. the QMP monitor         a unix socket served by the header's QMP layer, plus `quit`
+     5. the QMP monitor         a unix socket served by the header's QMP layer, plus the VM's
+                                run state: query-status, stop, cont, quit
      6. main                    one poll() loop: timer, signals, QMP clients, the vCPU's end
 
    THREADS. The vCPU thread spends its life in KVM_RUN and handles the exits; the main thread
@@ -171,6 +172,11 @@ typedef struct vm {
     pthread_t vcpu_thread;
     int done;                   /* eventfd: the vCPU thread has finished */
     volatile int stopping;      /* the main thread asked the vCPU to leave KVM_RUN */
+    pthread_cond_t resume;      /* with `lock`: a paused vCPU waits on it */
+    int paused;                 /* QMP stop (with `lock`): the vCPU waits, the VM clock stands */
+    uint64_t frozen_ms;         /* the VM clock while it stands */
+    uint64_t stood_ms;          /* CLOCK_MONOTONIC time the VM clock stood, all stops together */
+    uint64_t deadline_ms;       /* the device's poll deadline (VM clock), 0 = none */
     int guest_status;           /* value written to the exit port, -1 = none */
     int vcpu_error;             /* the vCPU thread failed (KVM error, triple fault, ...) */
 
@@ -383,9 +389,10 @@ static void load_guest(vm *v)
    3. THE DEVICE: vb_host CALLBACKS, THE MMIO WINDOW, THE POLL TIMER
    callback          KVM / Linux facility
    read, write       memcpy from/to our mmap of guest RAM, bounds-checked against the slot
-   now_ms            CLOCK_MONOTONIC (the VM never pauses here)
-   timer_arm/cancel  a timerfd armed at an absolute CLOCK_MONOTONIC deadline; the main loop
-                     calls vb_timer_expired when it fires
+   now_ms            the VM clock: CLOCK_MONOTONIC less the time the VM spent stopped (QMP
+                     stop), standing while it is stopped, so that no poll comes then (QEMU)
+   timer_arm/cancel  a timerfd armed at the deadline on CLOCK_MONOTONIC while the VM runs; the
+                     main loop calls vb_timer_expired when it fires
    wall_s            CLOCK_REALTIME (last-update)
    notify_queue      InterruptStatus bit 0 + the IRQ line (vb_mmio_interrupt -> KVM_IRQ_LINE)
    notify_config     InterruptStatus bit 1 + the IRQ line
@@ -408,29 +415,43 @@ static int host_write(void *user, uint64_t gpa, const void *src, size_t len)
     return 0;
 }
 
+/* Called with `lock` held, as every callback (and by stop/cont, which hold it too). */
 static uint64_t host_now_ms(void *user)
 {
-    (void)user;
-    return now_ns(CLOCK_MONOTONIC) / 1000000u;
+    vm *v = (vm *)user;
+    return v->paused ? v->frozen_ms : now_ns(CLOCK_MONOTONIC) / 1000000u - v->stood_ms;
+}
+
+/* The timerfd at `ms` on CLOCK_MONOTONIC (a deadline in the past fires at once). */
+static void timer_at(vm *v, uint64_t ms)
+{
+    struct itimerspec its;
+    memset(&its, 0, sizeof its);
+    its.it_value.tv_sec = (time_t)(ms / 1000u);
+    its.it_value.tv_nsec = (long)(ms % 1000u) * 1000000L;
+    if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0) its.it_value.tv_nsec = 1; /* 0 disarms */
+    if (timerfd_settime(v->timer, TFD_TIMER_ABSTIME, &its, NULL) < 0) fail(EXIT_SYSTEM, "timerfd_settime");
 }
 
 static void host_timer_arm(void *user, uint64_t deadline_ms)
 {
     vm *v = (vm *)user;
+    v->deadline_ms = deadline_ms ? deadline_ms : 1u;
+    if (!v->paused) timer_at(v, v->deadline_ms + v->stood_ms); /* else cont arms it */
+}
+
+static void timer_disarm(vm *v)
+{
     struct itimerspec its;
     memset(&its, 0, sizeof its);
-    its.it_value.tv_sec = (time_t)(deadline_ms / 1000u);
-    its.it_value.tv_nsec = (long)(deadline_ms % 1000u) * 1000000L;
-    if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0) its.it_value.tv_nsec = 1; /* 0 disarms */
-    if (timerfd_settime(v->timer, TFD_TIMER_ABSTIME, &its, NULL) < 0) fail(EXIT_SYSTEM, "timerfd_settime");
+    if (timerfd_settime(v->timer, 0, &its, NULL) < 0) fail(EXIT_SYSTEM, "timerfd_settime");
 }
 
 static void host_timer_cancel(void *user)
 {
     vm *v = (vm *)user;
-    struct itimerspec its;
-    memset(&its, 0, sizeof its);
-    if (timerfd_settime(v->timer, 0, &its, NULL) < 0) fail(EXIT_SYSTEM, "timerfd_settime");
+    v->deadline_ms = 0;
+    timer_disarm(v);
 }
 
 static int64_t host_wall_s(void *user)
@@ -482,7 +503,8 @@ static void device_init(vm *v)
     cfg.type_name = "virtio-balloon-device"; /* what QEMU calls the virtio-mmio balloon */
     v->timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (v->timer < 0) fail(EXIT_SYSTEM, "timerfd_create");
-    if (pthread_mutex_init(&v->lock, NULL) != 0) fail(EXIT_SYSTEM, "pthread_mutex_init");
+    if (pthread_mutex_init(&v->lock, NULL) != 0 || pthread_cond_init(&v->resume, NULL) != 0)
+        fail(EXIT_SYSTEM, "pthread_mutex_init");
     if (vb_init(&v->dev, &cfg, &host_ops, v) != VB_OK) {
         errno = 0;
         fail(EXIT_SYSTEM, "vb_init");
@@ -571,6 +593,14 @@ static void dump_regs(vm *v)
 
 static void sigusr1(int sig) { (void)sig; } /* only to interrupt KVM_RUN */
 
+/* A stopped VM's vCPU waits here, outside KVM_RUN, until cont (or the end). */
+static void vcpu_park(vm *v)
+{
+    pthread_mutex_lock(&v->lock);
+    while (v->paused && !v->stopping) pthread_cond_wait(&v->resume, &v->lock);
+    pthread_mutex_unlock(&v->lock);
+}
+
 static void *vcpu_main(void *arg)
 {
     vm *v = (vm *)arg;
@@ -579,6 +609,7 @@ static void *vcpu_main(void *arg)
     for (;;) {
         int ret;
         if (v->stopping) break;
+        vcpu_park(v);
         ret = ioctl(v->vcpu, KVM_RUN, 0);
         if (!v->exits++) v->first_exit_ns = now_ns(CLOCK_MONOTONIC);
         if (ret < 0) {
@@ -626,7 +657,10 @@ static void *vcpu_main(void *arg)
 /* ============================================================================================
    5. THE QMP MONITOR
    One vb_qmp session per client: the greeting on connect, qmp_capabilities first, then every
-   command through vb_qmp_execute. `quit` is the VMM's own command, answered here. The seed
+   command through vb_qmp_execute. The VM's run state is the VMM's, answered here as QEMU does
+   (vb_qmp_parse, vb_qmp_reply, vb_qmp_reply_status, vb_qmp_event): query-status; stop parks the
+   vCPU outside KVM_RUN and stands the VM clock (no polls), with a STOP event; cont undoes both
+   (RESUME); quit sends SHUTDOWN and stops the guest as SIGTERM does. The seed
    document's web page uses no-break spaces (U+00A0) for its spaces; read outside strings they
    are two plain spaces, so its commands work pasted verbatim (as in examples/sim.c).
    ============================================================================================ */
@@ -680,14 +714,78 @@ static void client_close(client *c)
     c->fd = -1;
 }
 
+/* The VMM's own commands, listed by query-commands: the VM's run state, as QEMU answers it. */
+static const char *const vmm_commands[] = {"query-status", "stop", "cont", "quit", NULL};
+
+/* An event to every negotiated client (QEMU sends it before the reply). */
+static void broadcast_event(const char *name, const char *data)
+{
+    char line[256];
+    uint64_t ns = now_ns(CLOCK_REALTIME);
+    size_t n = vb_qmp_event(name, data, (int64_t)(ns / 1000000000u), (int64_t)(ns % 1000000000u / 1000u),
+                            line, sizeof line);
+    int i;
+    for (i = 0; i < MAX_CLIENTS; i++)
+        if (clients[i].fd >= 0 && clients[i].qmp.negotiated &&
+            send_line(&clients[i], line, n < sizeof line ? n : sizeof line - 1) < 0)
+            client_close(&clients[i]);
+}
+
+/* stop parks the vCPU outside KVM_RUN and stands the VM clock (no polls); cont undoes both.
+   Returns 1 if the state changed (QEMU sends an event only then). */
+static int vm_pause(vm *v, int pause)
+{
+    int changed;
+    pthread_mutex_lock(&v->lock);
+    changed = v->paused != pause;
+    if (changed && pause) {
+        v->frozen_ms = host_now_ms(v);
+        v->paused = 1;
+        timer_disarm(v); /* the deadline waits for cont */
+    } else if (changed) {
+        v->stood_ms = now_ns(CLOCK_MONOTONIC) / 1000000u - v->frozen_ms;
+        v->paused = 0;
+        if (v->deadline_ms) timer_at(v, v->deadline_ms + v->stood_ms);
+        pthread_cond_broadcast(&v->resume);
+    }
+    pthread_mutex_unlock(&v->lock);
+    if (changed && pause) { /* out of KVM_RUN now; it parks before entering it again */
+        v->run->immediate_exit = 1;
+        pthread_kill(v->vcpu_thread, SIGUSR1);
+    }
+    return changed;
+}
+
+static void run_state_command(vm *v, const vb_qmp_command *q)
+{
+    if (vb_qmp_command_is(q, "quit")) {
+        broadcast_event("SHUTDOWN", "{\"guest\": false, \"reason\": \"host-qmp-quit\"}");
+        quit_requested = 1;
+    } else if (vb_qmp_command_is(q, "stop")) {
+        if (vm_pause(v, 1)) broadcast_event("STOP", NULL);
+    } else if (vm_pause(v, 0)) {
+        broadcast_event("RESUME", NULL);
+    }
+}
+
 static void client_command(vm *v, client *c, const char *cmd, size_t len)
 {
     vb_qmp_command q;
     size_t n;
-    if (c->qmp.negotiated && vb_qmp_parse(cmd, len, &q) && vb_qmp_command_is(&q, "quit")) {
-        int ok = vb_qmp_args_only(&q, NULL, 0); /* quit takes no arguments */
+    if (quit_requested) return; /* after quit, QEMU answers nothing more */
+    if (!c->qmp.negotiated || !vb_qmp_parse(cmd, len, &q)) {
+        pthread_mutex_lock(&v->lock);
+        n = vb_qmp_execute(&c->qmp, cmd, len, reply, sizeof reply);
+        pthread_mutex_unlock(&v->lock);
+    } else if (vb_qmp_command_is(&q, "query-status")) {
+        vb_qmp_args_only(&q, NULL, 0);
+        pthread_mutex_lock(&v->lock);
+        n = vb_qmp_reply_status(&c->qmp, &q, v->paused ? "paused" : "running", reply, sizeof reply);
+        pthread_mutex_unlock(&v->lock);
+    } else if (vb_qmp_command_is(&q, "stop") || vb_qmp_command_is(&q, "cont") || vb_qmp_command_is(&q, "quit")) {
+        int ok = vb_qmp_args_only(&q, NULL, 0); /* they take no arguments */
         n = vb_qmp_reply(&c->qmp, &q, NULL, reply, sizeof reply);
-        if (ok && n < sizeof reply) quit_requested = 1;
+        if (ok && n < sizeof reply) run_state_command(v, &q);
     } else {
         pthread_mutex_lock(&v->lock);
         n = vb_qmp_execute(&c->qmp, cmd, len, reply, sizeof reply);
@@ -696,7 +794,7 @@ static void client_command(vm *v, client *c, const char *cmd, size_t len)
     if (n >= sizeof reply) /* cannot happen (see REPLY_MAX); the command was not run */
         n = (size_t)snprintf(reply, sizeof reply, "%s",
                              "{\"error\": {\"class\": \"GenericError\", \"desc\": \"reply too long\"}}");
-    if (n > 0 && send_line(c, reply, n) < 0) client_close(c);
+    if (c->fd >= 0 && n > 0 && send_line(c, reply, n) < 0) client_close(c);
 }
 
 static void client_input(vm *v, client *c)
@@ -750,6 +848,7 @@ static void qmp_accept(vm *v, int lfd)
     clients[i].len = 0;
     pthread_mutex_lock(&v->lock);
     vb_qmp_init(&clients[i].qmp, &v->dev, 0); /* compact replies, negotiation required */
+    clients[i].qmp.host_commands = vmm_commands;
     n = vb_qmp_greeting(&clients[i].qmp, reply, sizeof reply);
     pthread_mutex_unlock(&v->lock);
     if (send_line(&clients[i], reply, n) < 0) client_close(&clients[i]);
@@ -764,6 +863,7 @@ static int stop_guest(vm *v, const char *why)
 {
     struct pollfd p = {v->done, POLLIN, 0};
     fprintf(stderr, "vballoon-minivmm: %s: asking the guest to stop\n", why);
+    vm_pause(v, 0); /* a stopped vCPU runs again to see the request */
     __atomic_store_n(&v->mailbox->stop, 1u, __ATOMIC_SEQ_CST);
     if (poll(&p, 1, 3000) > 0) return 0;
     fprintf(stderr, "vballoon-minivmm: the guest did not stop within 3 s; stopping the vCPU\n");
