@@ -2313,6 +2313,23 @@ static int vb__lex_number(unsigned *st, unsigned char c)
     return vb__lex_complete(*st) ? VB__LX_BEFORE : VB__LX_ERROR;
 }
 
+/* Past the bytes that change nothing in state st (whitespace between tokens, a string's plain
+   bytes), before `end`: the fast path. */
+static size_t vb__lex_run(const char *s, size_t pos, size_t end, unsigned st)
+{
+    const unsigned char quote = st == VB__LX_DQ ? '"' : '\'';
+    if (st == VB__LX_START) {
+        while (pos < end && vb__ws_char(s[pos])) pos++;
+    } else if (st == VB__LX_DQ || st == VB__LX_SQ) {
+        while (pos < end) {
+            const unsigned char c = (unsigned char)s[pos];
+            if (c == quote || c == '\\' || c < 0x20 || c > 0xFD) break;
+            pos++;
+        }
+    }
+    return pos;
+}
+
 /* One byte in state *st; the state after a token is the start, after an error the recovery. */
 static int vb__lex(unsigned *st, unsigned char c)
 {
@@ -2376,8 +2393,13 @@ static int vb__stream_token(vb__stream *m)
 static int vb__stream_next(vb__stream *m)
 {
     while (m->pos < m->len) {
-        const unsigned was = m->lex;
+        unsigned was;
         int r, end = VB__MSG_NONE;
+        m->pos = vb__lex_run(m->s, m->pos, /* the byte over the limit: the slow path */
+                                    m->len - m->tok_at > VB__JSON_MAX_SIZE ? m->tok_at + VB__JSON_MAX_SIZE : m->len,
+                                    m->lex);
+        if (m->pos == m->len) break;
+        was = m->lex;
         if (was == VB__LX_START) m->tok_at = m->pos;
         r = vb__lex(&m->lex, (unsigned char)m->s[m->pos]);
         if (r != VB__LX_BEFORE) m->pos++;
@@ -2453,6 +2475,7 @@ static char vb__json_token(vb__json *j, vb__span *tok)
     if (j->pos == j->len) return 0;
     tok->at = j->pos;
     do {
+        j->pos = vb__lex_run(j->s, j->pos, j->len, st);
         r = j->pos < j->len ? vb__lex(&st, (unsigned char)j->s[j->pos]) : VB__LX_BEFORE;
         if (r != VB__LX_BEFORE) j->pos++;
     } while (r == VB__LX_MORE);
