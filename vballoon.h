@@ -2313,19 +2313,15 @@ static int vb__lex_number(unsigned *st, unsigned char c)
     return vb__lex_complete(*st) ? VB__LX_BEFORE : VB__LX_ERROR;
 }
 
-/* Past the bytes that change nothing in state st (whitespace between tokens, a string's plain
-   bytes), before `end`: the fast path. */
+/* Past the plain bytes of a string in state st, before `end`: the fast path. */
 static size_t vb__lex_run(const char *s, size_t pos, size_t end, unsigned st)
 {
     const unsigned char quote = st == VB__LX_DQ ? '"' : '\'';
-    if (st == VB__LX_START) {
-        while (pos < end && vb__ws_char(s[pos])) pos++;
-    } else if (st == VB__LX_DQ || st == VB__LX_SQ) {
-        while (pos < end) {
-            const unsigned char c = (unsigned char)s[pos];
-            if (c == quote || c == '\\' || c < 0x20 || c > 0xFD) break;
-            pos++;
-        }
+    if (st != VB__LX_DQ && st != VB__LX_SQ) return pos;
+    while (pos < end) {
+        const unsigned char c = (unsigned char)s[pos];
+        if (c == quote || c == '\\' || c < 0x20 || c > 0xFD) break;
+        pos++;
     }
     return pos;
 }
