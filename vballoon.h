@@ -2374,8 +2374,10 @@ static int vb__stream_token(vb__stream *m)
     const char c = m->s[m->tok_at];
     const uint64_t n = m->pos - m->tok_at;
     if (!m->tokens) m->msg_at = m->tok_at;
-    m->braces += (c == '{') - (c == '}');
-    m->brackets += (c == '[') - (c == ']');
+    if (c == '{') m->braces++;
+    else if (c == '}') m->braces--;
+    else if (c == '[') m->brackets++;
+    else if (c == ']') m->brackets--;
     if (m->size + n + 1 > VB__JSON_MAX_SIZE) return VB__MSG_SIZE;
     if (m->tokens + 1 > VB__JSON_MAX_TOKENS) return VB__MSG_TOKENS;
     if (m->braces + m->brackets > VB__JSON_MAX_DEPTH) return VB__MSG_DEPTH;
