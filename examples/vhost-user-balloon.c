@@ -1760,30 +1760,35 @@ static size_t qmp_execute(qclient *c, const char *cmd, size_t len)
    it waits for the reply), which keeps a 64 MiB command linear instead of quadratic. */
 static void qmp_run(qclient *c, int idle)
 {
-    size_t tail = 0;
+    size_t tail;
+    int pressed;
     c->deferred = 0;
-    while (c->fd >= 0 && !qmp_backed_up(c)) {
-        const char *cmd = c->in.p + c->in.off;
-        size_t used, n;
-        tail = c->in.len - c->in.off - c->hold;
-        if (tail == 0 || tail == c->framed) break; /* nothing new since the last try */
-        if (c->framed && tail > QMP_RESCAN_MIN && tail < 2 * c->framed && !idle && !c->eof &&
-            tail + c->hold < QMP_INPUT_LIMIT) {
-            c->deferred = 1;
-            break;
+    do { /* again if the output was sent at once */
+        while (!(pressed = qmp_backed_up(c))) {
+            const char *cmd = c->in.p + c->in.off;
+            size_t used, n;
+            tail = c->in.len - c->in.off - c->hold;
+            if (tail == 0 || tail == c->framed) break; /* nothing new since the last try */
+            if (c->framed && tail > QMP_RESCAN_MIN && tail < 2 * c->framed && !idle && !c->eof &&
+                tail + c->hold < QMP_INPUT_LIMIT) {
+                c->deferred = 1;
+                break;
+            }
+            used = vb_qmp_frame(&c->qmp, cmd, tail);
+            if (!used) {
+                c->framed = tail;
+                break;
+            }
+            c->framed = 0;
+            n = qmp_execute(c, cmd, used);
+            after_device(); /* a balloon target tells the guest, a new interval arms the timer */
+            if (c->fd < 0) return;
+            if (n > 0) qmp_put(c, reply, n);
+            c->in.off += used;
         }
-        used = vb_qmp_frame(&c->qmp, cmd, tail);
-        if (!used) {
-            c->framed = tail;
-            break;
-        }
-        c->framed = 0;
-        n = qmp_execute(c, cmd, used);
-        after_device(); /* a balloon target tells the guest, a new interval arms the timer */
-        if (c->fd < 0) break;
-        if (n > 0) qmp_put(c, reply, n);
-        c->in.off += used;
-    }
+        qmp_flush(c);
+        if (c->fd < 0) return;
+    } while (pressed && !qmp_backed_up(c));
     if (reply_cap > QMP_BUF_MIN) { /* after a long reply */
         char *p = (char *)realloc(reply, QMP_BUF_MIN);
         if (p) {
@@ -1791,15 +1796,14 @@ static void qmp_run(qclient *c, int idle)
             reply_cap = QMP_BUF_MIN;
         }
     }
-    if (c->fd < 0) return;
     if (c->in.off == c->in.len) c->in.off = c->in.len = 0;
     qbuf_shrink(&c->in);
-    if (c->framed && c->framed + c->hold >= QMP_INPUT_LIMIT) {
+    tail = c->in.len - c->in.off - c->hold;
+    if (c->framed && tail == c->framed && tail + c->hold >= QMP_INPUT_LIMIT) {
         qmp_drop(c, "a message still unfinished after 65 MiB: QEMU takes at most 64 MiB of tokens in one");
         return;
     }
-    qmp_flush(c);
-    if (c->fd >= 0 && c->eof && !c->paused && c->out.len == c->out.off && (tail == 0 || tail == c->framed)) {
+    if (c->eof && !c->paused && c->out.len == c->out.off && (tail == 0 || tail == c->framed)) {
         if (tail) VERBOSE("qmp: client %d: incomplete command at its end of input ignored", (int)(c - qc));
         qmp_drop(c, "disconnected");
     }

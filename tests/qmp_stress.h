@@ -405,6 +405,56 @@ static void qs_second_client(const char *path, const char *prefix, unsigned n)
     qs_close(&a);
 }
 
+/* The documented hard limit: an unfinished message (an object left open, then `size` bytes of
+   whitespace) makes the server close the connection; a new client is served afterwards. */
+static void qs_unfinished(const char *path, const char *prefix, size_t size)
+{
+    static const char head[] = "{\"execute\": \"query-balloon\", \"arguments\": {";
+    char name[96], why[256] = "";
+    qs_conn c, d;
+    size_t sent = 0, chunk = 1u << 20;
+    char *spaces = (char *)malloc(chunk);
+    int closed = 0;
+    uint64_t t0 = qs_now_ms();
+    snprintf(name, sizeof name, "%sunfinished-message-of-%zu-MiB-closed", prefix, size >> 20);
+    if (!spaces || !qs_open(&c, path)) {
+        check(name, 0, "cannot connect and negotiate");
+        if (spaces) qs_close(&c);
+        free(spaces);
+        return;
+    }
+    memset(spaces, ' ', chunk);
+    if (qs_send(c.fd, head, sizeof head - 1, WAIT_MS) == sizeof head - 1)
+        while (sent < size) {
+            size_t n = qs_send(c.fd, spaces, size - sent < chunk ? size - sent : chunk, WAIT_MS);
+            sent += n;
+            if (n < chunk && sent < size) break; /* closed (EPIPE), or it stopped reading */
+        }
+    for (;;) { /* EOF (or a reset) within WAIT_MS, and no reply before it */
+        char b[256];
+        struct pollfd p;
+        ssize_t n;
+        p.fd = c.fd;
+        p.events = POLLIN;
+        p.revents = 0;
+        if (poll(&p, 1, WAIT_MS) <= 0) break;
+        n = recv(c.fd, b, sizeof b, 0);
+        closed = n == 0 || (n < 0 && errno == ECONNRESET);
+        if (n != 0 && !(n < 0 && errno == EINTR)) break;
+        if (closed) break;
+    }
+    if (!closed) snprintf(why, sizeof why, "still open after %zu bytes of whitespace", sent);
+    qs_close(&c);
+    if (closed && !qs_open(&d, path)) {
+        closed = 0;
+        snprintf(why, sizeof why, "no new client served afterwards");
+    }
+    if (closed) qs_close(&d);
+    printf("  measured: %s: %zu bytes sent, closed after %.3f s\n", name, sent, (double)(qs_now_ms() - t0) / 1e3);
+    check(name, closed, why);
+    free(spaces);
+}
+
 static void qs_all(const char *path, const char *prefix)
 {
     qs_pipelined(path, prefix, 20000);
