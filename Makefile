@@ -157,8 +157,8 @@ minivmm: $(MINIVMM_ALL)
 	./build/vballoon-minivmm --guest build/minivmm-guest.bin --qmp unix:build/minivmm.sock \
 	    --interval 2 --print-stats
 
-minivmm-test: $(MINIVMM_ALL)
-	sh tests/minivmm_test.sh $(MINIVMM_ALL)
+minivmm-test: $(MINIVMM_ALL) build/qmp-stress
+	sh tests/minivmm_test.sh $(MINIVMM_ALL) build/qmp-stress
 
 # ---- the vhost-user back-end and the real Linux guest (User-Mode Linux) ----
 build/vballoon-vhost-user: examples/vhost-user-balloon.c vballoon.h | build

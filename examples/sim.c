@@ -24,10 +24,14 @@
    QMP SOCKET
        --qmp unix:PATH    also listen on a unix socket, as QEMU's -qmp unix:PATH,server=on,
                           wait=off: each client gets the greeting and must send
-                          qmp_capabilities first; several clients at once, each with its own
-                          session; events go to every negotiated monitor. The sim then runs
-                          until SIGINT or SIGTERM (end of stdin closes only the stdin monitor)
-                          and removes PATH on the way out. bench/ measures qom-get over it.
+                          qmp_capabilities first; up to 16 clients at once, each with its own
+                          session (a 17th waits in the listen backlog, as a second client of
+                          QEMU's socket does); events go to every negotiated monitor. The sim
+                          then runs until SIGINT or SIGTERM (end of stdin closes only the stdin
+                          monitor) and removes PATH on the way out. bench/ measures qom-get
+                          over it. Every monitor, stdin included, takes commands of any length
+                          up to QEMU's 64 MiB and is never dropped for reading its replies
+                          slowly: it is just not read meanwhile (section 3 has the limits).
 
    GUEST PHYSICAL MEMORY
        0x00000000 .. 0x00400000   4 MiB of real bytes (guest_ram[]): the driver's rings, its
@@ -109,7 +113,8 @@ static void usage(FILE *f)
           "  --no-driver         the guest never loads its balloon driver\n"
           "  --qmp-greeting      print the QMP greeting and require qmp_capabilities\n"
           "  --qmp unix:PATH     also serve QMP on a unix socket (greeting, qmp_capabilities\n"
-          "                      required, several clients); then run until SIGINT/SIGTERM\n"
+          "                      required, up to 16 clients at once); then run until\n"
+          "                      SIGINT/SIGTERM\n"
           "  --pretty            pretty-printed replies\n"
           "  --verbose           device log, driver and host actions on stderr\n"
           "  --help              this text\n",

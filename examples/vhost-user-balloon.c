@@ -33,8 +33,10 @@
                         status, so the back-end derives it: SET_FEATURES = FEATURES_OK (after a
                         virtio reset if the driver had been running, which is how a reloaded
                         driver looks), the first ring started = DRIVER_OK.
-       5 QMP            several clients, each its own vb_qmp session (greeting, then
-                        qmp_capabilities, as QEMU); BALLOON_CHANGE at most once a second.
+       5 QMP            up to 16 clients, each its own vb_qmp session (greeting, then
+                        qmp_capabilities, as QEMU); BALLOON_CHANGE at most once a second; a
+                        client that reads its replies slowly is not read meanwhile, never
+                        dropped; commands up to QEMU's 64 MiB.
        6 main loop      poll() over the sockets, the kick eventfds and two timerfds (the
                         device's poll timer, driven by timer_arm, and the event rate limit).
 
@@ -115,7 +117,7 @@ static void usage(FILE *f)
     fputs("usage: vballoon-vhost-user --socket PATH [options]\n"
           "A vhost-user virtio-balloon back-end (vballoon.h " VB_VERSION_STRING ").\n"
           "  --socket PATH       listen for the vhost-user front-end here (required)\n"
-          "  --qmp unix:PATH     QMP monitor socket (several clients; qmp_capabilities first)\n"
+          "  --qmp unix:PATH     QMP monitor socket (up to 16 clients; qmp_capabilities first)\n"
           "  --persistent        after the front-end disconnects, accept the next one\n"
           "                      (default: exit)\n"
           "  --ram MiB           guest RAM for query-balloon and balloon (default: the size of\n"

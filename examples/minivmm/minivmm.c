@@ -85,7 +85,7 @@ static void usage(FILE *f)
     fputs("usage: vballoon-minivmm --guest FILE [options]\n"
           "A KVM virtual machine with a virtio-mmio balloon (vballoon.h " VB_VERSION_STRING ").\n"
           "  --guest FILE        flat 64-bit guest binary, loaded at 0x100000 (required)\n"
-          "  --qmp unix:PATH     serve QMP on a unix socket (several clients)\n"
+          "  --qmp unix:PATH     serve QMP on a unix socket (up to 16 clients at once)\n"
           "  --mem MiB           guest RAM, 16..2048 (default 64)\n"
           "  --interval N        initial guest-stats-polling-interval in seconds (default 0)\n"
           "  --profile doc|qemu  doc: the 2013 document (default); qemu: current QEMU\n"
