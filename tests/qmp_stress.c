@@ -4,9 +4,10 @@
    public domain (Unlicense) - see the end of vballoon.h
 
      qmp-stress [--prefix P] SOCKET [TEST...]
-         TEST: pipelined[=N] burst[=N] long-id[=BYTES] second-client[=N] unfinished[=BYTES];
-         none: the first four with their defaults (20000, 1000, 1 MiB, 20000); unfinished
-         (default 66 MiB) is the hard limit on an unfinished message. Check names start with P.
+         TEST: pipelined[=N] burst[=N] long-id[=BYTES] second-client[=N] unfinished[=BYTES]
+         backlog[=N]; none: the first four with their defaults (20000, 1000, 1 MiB, 20000);
+         unfinished (default 66 MiB) is the hard limit on an unfinished message, backlog (default
+         16) the clients served at once. Check names start with P.
    Prints "FAIL name" for a failure, "  measured: ..." lines, and ends with
    "qmp-stress: N passed, M failed"; exit status 1 if anything failed, 2 on a usage error. */
 #define _GNU_SOURCE /* NOLINT(cert-dcl51-cpp): glibc feature macro */
@@ -54,7 +55,7 @@ int main(int argc, char **argv)
         i += 2;
     }
     if (i >= argc || argv[i][0] == '-') {
-        fprintf(stderr, "usage: qmp-stress [--prefix P] SOCKET [pipelined[=N] burst[=N] long-id[=BYTES] second-client[=N] unfinished[=BYTES]]...\n");
+        fprintf(stderr, "usage: qmp-stress [--prefix P] SOCKET [pipelined[=N] burst[=N] long-id[=BYTES] second-client[=N] unfinished[=BYTES] backlog[=N]]...\n");
         return 2;
     }
     path = argv[i++];
@@ -65,6 +66,7 @@ int main(int argc, char **argv)
         else if (!strncmp(t, "burst", 5)) qs_burst(path, prefix, (unsigned)arg_number(t, 1000));
         else if (!strncmp(t, "long-id", 7)) qs_long_id(path, prefix, (size_t)arg_number(t, 1ul << 20));
         else if (!strncmp(t, "unfinished", 10)) qs_unfinished(path, prefix, (size_t)arg_number(t, 66ul << 20));
+        else if (!strncmp(t, "backlog", 7)) qs_backlog(path, prefix, (unsigned)arg_number(t, 16));
         else if (!strncmp(t, "second-client", 13)) qs_second_client(path, prefix, (unsigned)arg_number(t, 20000));
         else {
             fprintf(stderr, "qmp-stress: unknown test %s\n", t);

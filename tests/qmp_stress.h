@@ -455,6 +455,53 @@ static void qs_unfinished(const char *path, const char *prefix, size_t size)
     free(spaces);
 }
 
+/* `n` clients at once, each greeted; one more waits in the listen backlog, not greeted (for
+   half a second: a loaded machine only makes that likelier) and not refused, and is greeted as
+   soon as one of the others leaves: QEMU's way with a second client of its -qmp socket. */
+static void qs_backlog(const char *path, const char *prefix, unsigned n)
+{
+    char name[96], why[256] = "";
+    qs_conn *c = (qs_conn *)calloc(n + 1, sizeof *c), extra;
+    struct sockaddr_un sa;
+    struct pollfd p;
+    unsigned i, open = 0;
+    int ok = c != NULL;
+    char *line;
+    snprintf(name, sizeof name, "%s%u-clients-then-one-waits-in-the-backlog", prefix, n);
+    for (i = 0; ok && i < n; i++) {
+        ok = qs_open(&c[i], path);
+        open = i + 1;
+        if (!ok) snprintf(why, sizeof why, "client %u of %u not served", i + 1, n);
+    }
+    memset(&extra, 0, sizeof extra);
+    extra.fd = -1;
+    if (ok) { /* connects (into the backlog) but gets no greeting */
+        memset(&sa, 0, sizeof sa);
+        sa.sun_family = AF_UNIX;
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        extra.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ok = extra.fd >= 0 && connect(extra.fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+        if (!ok) snprintf(why, sizeof why, "client %u refused (%s)", n + 1, strerror(errno));
+    }
+    if (ok) {
+        p.fd = extra.fd;
+        p.events = POLLIN;
+        p.revents = 0;
+        ok = poll(&p, 1, 500) == 0;
+        if (!ok) snprintf(why, sizeof why, "client %u served (or closed) while %u others are", n + 1, n);
+    }
+    if (ok) { /* one leaves: the waiting one is greeted */
+        qs_close(&c[0]);
+        line = qs_line(&extra, NULL);
+        ok = line && strstr(line, "\"QMP\"") != NULL;
+        if (!ok) snprintf(why, sizeof why, "client %u not greeted after another left", n + 1);
+    }
+    check(name, ok, why);
+    qs_close(&extra);
+    for (i = 0; i < open; i++) qs_close(&c[i]);
+    free(c);
+}
+
 static void qs_all(const char *path, const char *prefix)
 {
     qs_pipelined(path, prefix, 20000);

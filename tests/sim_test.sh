@@ -493,13 +493,14 @@ fi
 echo "  measured: stdin-1000-written-then-read: $(wc -l <"$tmp/out" | tr -d ' ') replies read in $(($(now_ms) - t0)) ms"
 
 # The --qmp socket: 20,000 pipelined, 1,000 written then read, a 1 MiB "id", a second client served
-# while the first is backed up, and an unfinished 66 MiB message closing its client.
+# while the first is backed up, an unfinished 66 MiB message closing its client, and 16 clients
+# at once with the 17th waiting in the listen backlog.
 if [ ! -x "$QS" ]; then
     bad qmp-stress-built "$QS is not an executable (make build/qmp-stress)"
 else
     "$SIM" --qmp "unix:$tmp/qmp.sock" --fixed-stats </dev/null >"$tmp/out" 2>"$tmp/err" &
     spid=$!
-    "$QS" --prefix qmp- "$tmp/qmp.sock" pipelined burst long-id second-client unfinished >"$tmp/qs" 2>&1
+    "$QS" --prefix qmp- "$tmp/qmp.sock" pipelined burst long-id second-client unfinished backlog >"$tmp/qs" 2>&1
     kill -TERM "$spid"
     wait "$spid"
     rc=$?

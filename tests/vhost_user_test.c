@@ -13,7 +13,8 @@
    refused as QEMU refuses them by a second back-end in the QEMU profile), and the flow-control
    tests of tests/qmp_stress.h (20,000 pipelined commands, 1,000 written before any is read, a
    1 MiB "id", a second client served while the first is backed up, an unfinished message of
-   66 MiB closing its client, as the back-end documents). Prints "FAIL <name>" for
+   66 MiB closing its client, as the back-end documents; 16 clients served, the 17th waiting in
+   the listen backlog until one leaves). Prints "FAIL <name>" for
    failures, "  measured: ..." lines, and ends with "vhost-user: N passed, M failed". */
 #define _GNU_SOURCE /* NOLINT(cert-dcl51-cpp): glibc feature macro */
 #include <errno.h>
@@ -714,6 +715,7 @@ int main(int argc, char **argv)
         test_seed_doc();
         qs_all(qmp_path, "qmp-");
         qs_unfinished(qmp_path, "qmp-", 66u << 20);
+        qs_backlog(qmp_path, "qmp-", 16);
         test_malformed();
         test_sigbus();
         test_qemu_profile(bin);
