@@ -69,7 +69,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -1397,7 +1396,7 @@ int main(int argc, char **argv)
         sa.sa_handler = on_stop_signal; /* no SA_RESTART: poll() returns EINTR */
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
-        signal(SIGPIPE, SIG_IGN); /* a client that went away is an error from writev() */
+        signal(SIGPIPE, SIG_IGN); /* a client that went away is an error from write() */
         vm.listen_fd = qmp_listen(vm.opt.qmp_path);
     }
 
