@@ -69,7 +69,7 @@ unit: build/test-runner
 # elsewhere it says what to install and the tests that need it skip), then builds and runs.
 # The fuzzers are built only if $(CLANG) is there.
 TEST_BINS := build/test-runner build/test-runner-san build/test-greatest build/vballoon-sim \
-      $(MINIVMM_ALL) build/vballoon-vhost-user build/vhost-user-test
+      $(MINIVMM_ALL) build/vballoon-vhost-user build/vhost-user-test build/qmp-stress
 test: test-deps
 	@$(MAKE) --no-print-directory test-bins
 	CC="$(CC)" CLANG="$(CLANG)" CXX="$(CXX)" FUZZ_RUNS="$(FUZZ_RUNS)" sh tests/run_all.sh
@@ -157,15 +157,19 @@ minivmm: $(MINIVMM_ALL)
 	./build/vballoon-minivmm --guest build/minivmm-guest.bin --qmp unix:build/minivmm.sock \
 	    --interval 2 --print-stats
 
-minivmm-test: $(MINIVMM_ALL)
-	sh tests/minivmm_test.sh $(MINIVMM_ALL)
+minivmm-test: $(MINIVMM_ALL) build/qmp-stress
+	sh tests/minivmm_test.sh $(MINIVMM_ALL) build/qmp-stress
 
 # ---- the vhost-user back-end and the real Linux guest (User-Mode Linux) ----
 build/vballoon-vhost-user: examples/vhost-user-balloon.c vballoon.h | build
 	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -I. $< -o $@
 
-build/vhost-user-test: tests/vhost_user_test.c | build
-	$(CC) -std=gnu99 $(CFLAGS) $(WARN) $< -o $@
+build/vhost-user-test: tests/vhost_user_test.c tests/qmp_stress.h | build
+	$(CC) -std=gnu99 $(CFLAGS) $(WARN) $< -o $@ -pthread
+
+# the QMP flow-control tests (tests/qmp_stress.h) for any QMP socket: tests/sim_test.sh uses it
+build/qmp-stress: tests/qmp_stress.c tests/qmp_stress.h | build
+	$(CC) -std=gnu99 $(CFLAGS) $(WARN) $< -o $@ -pthread
 
 uml-test: build/vballoon-vhost-user
 	CC="$(CC)" bash tests/uml_test.sh build/vballoon-vhost-user

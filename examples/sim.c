@@ -24,10 +24,14 @@
    QMP SOCKET
        --qmp unix:PATH    also listen on a unix socket, as QEMU's -qmp unix:PATH,server=on,
                           wait=off: each client gets the greeting and must send
-                          qmp_capabilities first; several clients at once, each with its own
-                          session; events go to every negotiated monitor. The sim then runs
-                          until SIGINT or SIGTERM (end of stdin closes only the stdin monitor)
-                          and removes PATH on the way out. bench/ measures qom-get over it.
+                          qmp_capabilities first; up to 16 clients at once, each with its own
+                          session (a 17th waits in the listen backlog, as a second client of
+                          QEMU's socket does); events go to every negotiated monitor. The sim
+                          then runs until SIGINT or SIGTERM (end of stdin closes only the stdin
+                          monitor) and removes PATH on the way out. bench/ measures qom-get
+                          over it. Every monitor, stdin included, takes commands of any length
+                          up to QEMU's 64 MiB and is never dropped for reading its replies
+                          slowly: it is just not read meanwhile (section 3 has the limits).
 
    GUEST PHYSICAL MEMORY
        0x00000000 .. 0x00400000   4 MiB of real bytes (guest_ram[]): the driver's rings, its
@@ -71,7 +75,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -118,7 +121,8 @@ static void usage(FILE *f)
           "                      boots at the first {\"execute\": \"cont\"}\n"
           "  --qmp-greeting      print the QMP greeting and require qmp_capabilities\n"
           "  --qmp unix:PATH     also serve QMP on a unix socket (greeting, qmp_capabilities\n"
-          "                      required, several clients); then run until SIGINT/SIGTERM\n"
+          "                      required, up to 16 clients at once); then run until\n"
+          "                      SIGINT/SIGTERM\n"
           "  --pretty            pretty-printed replies\n"
           "  --verbose           device log, driver and host actions on stderr\n"
           "  --help              this text\n",
@@ -240,15 +244,27 @@ typedef struct event_throttle {
 } event_throttle;
 
 /* One QMP monitor: stdin/stdout (mon[0]) or a client of the --qmp socket. Each has its own
-   session (capabilities negotiation) and its own bytes not yet framed into commands. */
-#define INPUT_MAX 65536u
-#define CLIENTS_MAX 8 /* more wait in the listen backlog, as they would with QEMU */
+   session (capabilities negotiation), the bytes it sent that are not framed into commands yet,
+   and the replies it has not taken yet (section 3 says how much of each is kept, and why). */
+#define CLIENTS_MAX 16 /* at once; more wait in the listen backlog, as a second client of QEMU's */
+
+typedef struct buffer {
+    char *p;
+    size_t off, len, cap; /* the bytes are p[off, len) */
+} buffer;
 
 typedef struct monitor {
-    int in, out;               /* file descriptors; in == -1: the slot is free */
+    int in, out;    /* file descriptors; in == -1: the slot is free */
     vb_qmp qmp;
-    char input[INPUT_MAX + 1]; /* + a NUL after the bytes not yet framed */
-    size_t input_len;
+    buffer input;   /* bytes not yet framed */
+    buffer output;  /* replies and events not yet written */
+    int eof;        /* its input ended: answer what is complete, then close */
+    int paused;     /* its output is backed up: its input is not read, its commands wait */
+    int deferred;   /* a long unfinished command got more bytes and was not framed again yet */
+    size_t framed;  /* bytes of the unfinished command the last vb_qmp_frame saw (0: none) */
+    char quote;     /* paste_fixup: inside a '...' or "..." string, */
+    int escape;     /* after its backslash, */
+    size_t hold;    /* 1: the last byte is C2, its partner not here yet */
 } monitor;
 
 typedef struct vmm {
@@ -402,39 +418,134 @@ static const vb_host host_ops = {
    3. THE HOST: QMP OUTPUT AND BALLOON_CHANGE EVENTS
    ============================================================================================ */
 
+/* How much of a monitor's input and output is kept:
+   - Output (replies, events) waits in its buffer until the monitor's socket or stdout takes it.
+     Back-pressure: once more than OUT_HIGH bytes wait, the monitor's input is no longer read and
+     its commands wait, until all but OUT_LOW bytes are taken; the guest, the clock and the other
+     monitors go on meanwhile. A client that writes without reading thus ends up blocked in its
+     own write, as with any pipe; it is never dropped for being slow (QEMU keeps reading and
+     buffers every reply instead; a limit here keeps the sim's memory in check).
+   - Input grows for a long command up to INPUT_LIMIT: QEMU takes at most 64 MiB of tokens in one
+     message (more is an error reply); 1 MiB more leaves room for the whitespace between them.
+     A client whose unfinished command grows past that is closed with a log line (stdin ends the
+     sim): no QEMU command is that long, and keeping more would only let one client eat memory.
+   - Both shrink back to BUF_MIN bytes after a long command or reply. */
+#define BUF_MIN 65536u                        /* one read() at a time; buffers shrink back to it */
+#define INPUT_LIMIT ((64u << 20) + (1u << 20)) /* QEMU's 64 MiB per message, + 1 MiB */
+#define RESCAN_MIN (1u << 20)                 /* see run_commands */
+#define OUT_HIGH (1u << 20)                   /* output waiting that stops reading a monitor */
+#define OUT_LOW (256u << 10)                  /* ... until less than this waits */
+
+/* Room for `need` more bytes after the data: moves it to the front, then grows (doubling, but
+   not past `max` unless the data needs it). 0 if there is no memory. */
+static int buffer_room(buffer *b, size_t need, size_t max)
+{
+    size_t have = b->len - b->off, cap;
+    char *p;
+    if (b->cap - b->len >= need) return 1;
+    if (b->off) {
+        memmove(b->p, b->p + b->off, have);
+        b->off = 0;
+        b->len = have;
+        if (b->cap - b->len >= need) return 1;
+    }
+    cap = b->cap * 2 < BUF_MIN ? BUF_MIN : b->cap * 2;
+    if (cap > max) cap = max;
+    if (cap < have + need) cap = have + need;
+    p = (char *)realloc(b->p, cap);
+    if (!p) return 0;
+    b->p = p;
+    b->cap = cap;
+    return 1;
+}
+
+/* Back to BUF_MIN bytes once what is left fits in half of it. */
+static void buffer_shrink(buffer *b)
+{
+    size_t have = b->len - b->off;
+    char *p;
+    if (b->cap <= BUF_MIN || have > BUF_MIN / 2) return;
+    memmove(b->p, b->p + b->off, have);
+    b->off = 0;
+    b->len = have;
+    p = (char *)realloc(b->p, BUF_MIN);
+    if (p) {
+        b->p = p;
+        b->cap = BUF_MIN;
+    }
+}
+
 static void monitor_close(monitor *m)
 {
     if (m->in > STDIN_FILENO) close(m->in); /* a socket client: in == out */
+    free(m->input.p);
+    free(m->output.p);
+    memset(m, 0, sizeof *m);
     m->in = m->out = -1;
-    m->input_len = 0;
 }
 
-/* One reply or event and its line end. A socket client that has gone away is dropped; the
-   writes block, so a client that stops reading stalls the sim (QEMU would buffer instead). */
-static void put_line(monitor *m, const char *s, size_t len)
+/* A socket client that went away or broke a limit: closed, with the reason in the log. */
+static void client_drop(const vmm *v, monitor *m, const char *why)
 {
-    struct iovec iov[2];
-    if (m->out == STDOUT_FILENO) {
-        if (fwrite(s, 1, len, stdout) != len || fputc('\n', stdout) == EOF || fflush(stdout) != 0)
-            die("writing stdout");
-        return;
-    }
-    iov[0].iov_base = (void *)(uintptr_t)s; /* writev does not write to it */
-    iov[0].iov_len = len;
-    iov[1].iov_base = (void *)(uintptr_t)"\n";
-    iov[1].iov_len = 1;
-    while (m->out >= 0 && iov[1].iov_len) { /* one system call, unless the socket is full */
-        ssize_t n = writev(m->out, iov[0].iov_len ? iov : iov + 1, iov[0].iov_len ? 2 : 1);
-        size_t done = n > 0 ? (size_t)n : 0, first = done < iov[0].iov_len ? done : iov[0].iov_len;
+    say(v, "host", "QMP client %d closed (%s)", (int)(m - v->mon), why);
+    if (strcmp(why, "gone") != 0 && !v->opt.verbose) fprintf(stderr, "vballoon-sim: QMP client closed: %s\n", why);
+    monitor_close(m);
+}
+
+/* Back-pressure, with hysteresis: 1 while the monitor's input is not to be read. */
+static int backed_up(monitor *m)
+{
+    size_t waiting = m->output.len - m->output.off;
+    if (waiting > OUT_HIGH) m->paused = 1;
+    else if (waiting < OUT_LOW) m->paused = 0;
+    return m->paused;
+}
+
+/* Write what the monitor's output takes now, without waiting. A socket is non-blocking; stdout
+   may be a pipe or a terminal shared with other processes, so it stays blocking and gets at most
+   PIPE_BUF bytes at a time, and only while poll() says it has room (a pipe then takes them at
+   once). A client that has gone away is dropped; trouble on stdout ends the sim. */
+static void flush_output(vmm *v, monitor *m)
+{
+    buffer *b = &m->output;
+    while (m->out >= 0 && b->len > b->off) {
+        size_t len = b->len - b->off;
+        ssize_t n;
+        if (m->out == STDOUT_FILENO) {
+            struct pollfd p;
+            p.fd = STDOUT_FILENO;
+            p.events = POLLOUT;
+            p.revents = 0;
+            if (poll(&p, 1, 0) == 0) return;
+            if (len > PIPE_BUF) len = PIPE_BUF;
+        }
+        n = write(m->out, b->p + b->off, len);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            monitor_close(m); /* EPIPE and the like: SIGPIPE is ignored with --qmp */
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (n <= 0 && m->out == STDOUT_FILENO) die("writing stdout");
+        if (n <= 0) { /* EPIPE and the like: SIGPIPE is ignored with --qmp */
+            client_drop(v, m, "gone");
             return;
         }
-        iov[0].iov_base = (char *)iov[0].iov_base + first;
-        iov[0].iov_len -= first;
-        iov[1].iov_len -= done - first;
+        b->off += (size_t)n;
     }
+    if (m->out < 0) return;
+    b->off = b->len = 0;
+    buffer_shrink(b);
+}
+
+/* One reply or event and its line end, queued: flush_output writes it. */
+static void put_line(vmm *v, monitor *m, const char *s, size_t len)
+{
+    if (m->out < 0) return;
+    if (!buffer_room(&m->output, len + 1, SIZE_MAX)) {
+        if (m->out == STDOUT_FILENO) die("no memory for the output");
+        client_drop(v, m, "no memory for its output");
+        return;
+    }
+    memcpy(m->output.p + m->output.len, s, len);
+    m->output.p[m->output.len + len] = '\n';
+    m->output.len += len + 1;
 }
 
 static void emit_event(vmm *v, const char *line, size_t len)
@@ -444,7 +555,7 @@ static void emit_event(vmm *v, const char *line, size_t len)
     for (i = 0; i < 1 + CLIENTS_MAX; i++) {
         monitor *m = &v->mon[i];
         if (m->out >= 0 && ((m->qmp.flags & VB_QMP_NO_NEGOTIATION) || m->qmp.negotiated))
-            put_line(m, line, len);
+            put_line(v, m, line, len);
     }
 }
 
@@ -1011,27 +1122,49 @@ static void run_timers(vmm *v, guest *g, uint64_t until)
 
 #define ADVANCE_MAX_MS (UINT64_C(366) * 86400u * 1000u) /* at most a year per command */
 
-/* Every reply fits, even a pretty one echoing a deeply nested "id" (vb_qmp_execute would not run
-   a command whose reply does not fit, so a smaller buffer would be safe too). */
-#define REPLY_MAX VB_QMP_REPLY_BOUND(INPUT_MAX, VB_QMP_PRETTY)
+/* One reply at a time, for every monitor. It grows for a long one (an "id" of megabytes is
+   echoed) and shrinks back after: vb_qmp_execute and vb_qmp_reply are snprintf-style and run
+   nothing when the reply does not fit, so we ask again with the room they said they need. */
+#define REPLY_LIMIT ((size_t)1 << 30) /* no larger reply is attempted (a pretty 64 MiB "id") */
 
-static char reply[REPLY_MAX];
+static char *reply;
+static size_t reply_cap;
+
+/* 1 if reply[] holds n bytes and a NUL (growing it if need be). */
+static int reply_fits(size_t n)
+{
+    char *p;
+    if (n < reply_cap) return 1;
+    p = n < REPLY_LIMIT ? (char *)realloc(reply, n + 1) : NULL;
+    if (!p) return 0;
+    reply = p;
+    reply_cap = n + 1;
+    return 1;
+}
 
 /* The published seed document uses no-break spaces (U+00A0, bytes C2 A0) for its spaces; QEMU
-   would reject them. Outside strings ("..." or QEMU's '...') we read them as two plain spaces. */
-static void paste_fixup(char *buf, size_t len)
+   would reject them. Outside strings ("..." or QEMU's '...') we read them as two plain spaces.
+   The new bytes from `from` on; the state carries over from the bytes before, and a C2 at the
+   end waits for the next read (m->hold: it is not framed before). */
+static void paste_fixup(monitor *m, size_t from)
 {
-    size_t i;
-    char quote = 0;
-    for (i = 0; i < len; i++) {
-        if (quote) {
-            if (buf[i] == '\\') i++;
-            else if (buf[i] == quote) quote = 0;
-        } else if (buf[i] == '"' || buf[i] == '\'') {
-            quote = buf[i];
-        } else if ((unsigned char)buf[i] == 0xC2 && i + 1 < len &&
-                   (unsigned char)buf[i + 1] == 0xA0) {
+    char *buf = m->input.p;
+    size_t i, len = m->input.len;
+    m->hold = 0;
+    for (i = from; i < len; i++) {
+        unsigned char c = (unsigned char)buf[i];
+        if (m->escape) {
+            m->escape = 0;
+        } else if (m->quote) {
+            if (c == '\\') m->escape = 1;
+            else if (c == (unsigned char)m->quote) m->quote = 0;
+        } else if (c == '"' || c == '\'') {
+            m->quote = (char)c;
+        } else if (c == 0xC2 && i + 1 == len) {
+            m->hold = 1;
+        } else if (c == 0xC2 && (unsigned char)buf[i + 1] == 0xA0) {
             buf[i] = buf[i + 1] = ' ';
+            i++;
         }
     }
 }
@@ -1117,21 +1250,32 @@ static void advance_clock(vmm *v, guest *g, uint64_t ms)
 }
 
 /* A command the sim takes itself: 1 and the reply's length in *n; 0 for vb_qmp_execute. */
+/* A host command's reply (with the run state for query-status) into reply[], grown to fit. */
+static size_t host_reply(const monitor *m, const vb_qmp_command *c, const char *why, const char *status)
+{
+    size_t n = 0;
+    int tries;
+    for (tries = 0; tries < 2 && (tries == 0 || (n >= reply_cap && reply_fits(n))); tries++)
+        n = status ? vb_qmp_reply_status(&m->qmp, c, status, reply, reply_cap)
+                   : vb_qmp_reply(&m->qmp, c, why, reply, reply_cap);
+    return n;
+}
+
 static int sim_command(vmm *v, guest *g, monitor *m, vb_qmp_command *c, size_t *n)
 {
     if (v->opt.virtual_clock && vb_qmp_command_is(c, "x-advance-clock")) {
         uint64_t ms;
         const char *why;
         int ok = advance_args(c, &ms, &why);
-        *n = vb_qmp_reply(&m->qmp, c, why, reply, sizeof reply);
-        if (ok && *n < sizeof reply) advance_clock(v, g, ms);
+        *n = host_reply(m, c, why, NULL);
+        if (ok && *n < reply_cap) advance_clock(v, g, ms);
     } else if (vb_qmp_command_is(c, "query-status")) {
         vb_qmp_args_only(c, NULL, 0);
-        *n = vb_qmp_reply_status(&m->qmp, c, run_state_names[v->run_state], reply, sizeof reply);
+        *n = host_reply(m, c, NULL, run_state_names[v->run_state]);
     } else if (vb_qmp_command_is(c, "stop") || vb_qmp_command_is(c, "cont") || vb_qmp_command_is(c, "quit")) {
         int ok = vb_qmp_args_only(c, NULL, 0);
-        *n = vb_qmp_reply(&m->qmp, c, NULL, reply, sizeof reply);
-        if (ok && *n < sizeof reply) run_state_command(v, g, c);
+        *n = host_reply(m, c, NULL, NULL);
+        if (ok && *n < reply_cap) run_state_command(v, g, c);
     } else {
         return 0;
     }
@@ -1148,51 +1292,127 @@ static void handle_command(vmm *v, guest *g, monitor *m, const char *cmd, size_t
     size_t n;
 
     if (v->quit) return; /* after quit, QEMU answers nothing more */
-    if (!(negotiated && vb_qmp_parse(cmd, len, &c) && sim_command(v, g, m, &c, &n)))
-        n = vb_qmp_execute(&m->qmp, cmd, len, reply, sizeof reply);
-    if (n >= sizeof reply) /* cannot happen (see REPLY_MAX); the command was not run */
-        fprintf(stderr, "vballoon-sim: reply too long, command ignored\n");
-    else if (n > 0)        /* 0: nothing but whitespace */
-        put_line(m, reply, n);
+    if (!(negotiated && vb_qmp_parse(cmd, len, &c) && sim_command(v, g, m, &c, &n))) {
+        n = vb_qmp_execute(&m->qmp, cmd, len, reply, reply_cap);
+        if (n >= reply_cap && reply_fits(n)) n = vb_qmp_execute(&m->qmp, cmd, len, reply, reply_cap);
+    }
+    if (n >= reply_cap) { /* no memory for the reply: the command was not run */
+        char why[96];
+        snprintf(why, sizeof why, "no memory for a reply of %zu bytes; the command was not run", n);
+        errno = 0;
+        if (m->out == STDOUT_FILENO) die(why);
+        client_drop(v, m, why);
+        return;
+    }
+    if (n > 0) put_line(v, m, reply, n); /* 0: nothing but whitespace */
     guest_run(g);
     run_timers(v, g, vm_now(v));
 }
 
-/* Read what a monitor has, execute every complete JSON value. Returns 0 at end of input (the
-   monitor is then closed). Trouble on stdin ends the sim; trouble with a client drops it. */
-static int read_commands(vmm *v, guest *g, monitor *m)
+/* Read what a monitor's input has now (into its buffer, growing it up to INPUT_LIMIT). At the
+   end of input only m->eof is set: run_commands answers what is complete, then closes it.
+   Trouble on stdin ends the sim; trouble with a client drops it. */
+static void read_input(vmm *v, monitor *m)
 {
     const int is_stdin = m->in == STDIN_FILENO;
-    size_t used, skip;
+    size_t tail = m->input.len - m->input.off, room, from;
     ssize_t n;
-
-    do n = read(m->in, m->input + m->input_len, INPUT_MAX - m->input_len);
+    if (tail >= INPUT_LIMIT) return; /* run_commands decides */
+    if (!buffer_room(&m->input, BUF_MIN, INPUT_LIMIT)) {
+        errno = 0;
+        if (is_stdin) die("no memory for the input");
+        client_drop(v, m, "no memory for its input");
+        return;
+    }
+    room = m->input.cap - m->input.len;
+    if (room > INPUT_LIMIT - tail) room = INPUT_LIMIT - tail;
+    do n = read(m->in, m->input.p + m->input.len, room);
     while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
     if (n < 0 && is_stdin) die("reading stdin");
-    if (n <= 0) { /* like QEMU, drop a command cut short by the end of input */
-        if (n == 0 && m->input[strspn(m->input, " \t\r\n")])
-            say(v, "host", "incomplete command at end of input ignored");
+    if (n <= 0) { /* like QEMU, a command cut short by the end of input is dropped */
+        m->eof = 1;
+        m->hold = 0;
+        return;
+    }
+    from = m->input.len - m->hold;
+    m->input.len += (size_t)n;
+    paste_fixup(m, from);
+}
+
+/* Frame and execute a monitor's complete commands, in order, while its output is not backed up;
+   then write what its output takes. Framing an unfinished command reads it again from its
+   start, so past RESCAN_MIN bytes it is framed again only once it has doubled, or once the
+   monitor is idle (`idle`: nothing to read this round, it waits for the reply): a 64 MiB command
+   costs linear time, not quadratic. A monitor whose input ended is closed once its complete
+   commands are answered and its output is written. */
+static void run_commands(vmm *v, guest *g, monitor *m, int idle)
+{
+    const int is_stdin = m->in == STDIN_FILENO;
+    size_t tail;
+    int pressed;
+    m->deferred = 0;
+    do { /* again if the output was written at once */
+        while (!(pressed = backed_up(m))) {
+            const char *cmd = m->input.p + m->input.off;
+            size_t used, skip;
+            tail = m->input.len - m->input.off - m->hold;
+            if (tail == 0 || tail == m->framed) break; /* nothing new since the last try */
+            if (m->framed && tail > RESCAN_MIN && tail < 2 * m->framed && !idle && !m->eof &&
+                tail + m->hold < INPUT_LIMIT) {
+                m->deferred = 1;
+                break;
+            }
+            used = vb_qmp_frame(&m->qmp, cmd, tail, &skip);
+            if (!used) {
+                m->framed = tail;
+                break;
+            }
+            m->framed = 0;
+            if (used > skip) handle_command(v, g, m, cmd + skip, used - skip); /* else skipped */
+            if (m->in < 0) return; /* it went away while we answered */
+            m->input.off += used;
+        }
+        flush_output(v, m);
+        if (m->in < 0) return;
+    } while (pressed && !backed_up(m));
+    if (reply_cap > BUF_MIN) { /* after a long reply */
+        char *p = (char *)realloc(reply, BUF_MIN);
+        if (p) {
+            reply = p;
+            reply_cap = BUF_MIN;
+        }
+    }
+    if (m->input.off == m->input.len) m->input.off = m->input.len = 0;
+    buffer_shrink(&m->input);
+    tail = m->input.len - m->input.off - m->hold;
+    if (m->framed && tail == m->framed && tail + m->hold >= INPUT_LIMIT) {
+        static const char why[] = "a command still unfinished after 65 MiB (QEMU takes at most 64 MiB of tokens in one)";
+        errno = 0;
+        if (is_stdin) die(why);
+        client_drop(v, m, why);
+        return;
+    }
+    if (m->eof && !m->paused && m->output.len == m->output.off && (tail == 0 || tail == m->framed)) {
+        size_t i = m->input.off;
+        while (i < m->input.len && strchr(" \t\r\n", m->input.p[i])) i++;
+        if (i < m->input.len) say(v, "host", "incomplete command at end of input ignored");
         if (!is_stdin) say(v, "host", "QMP client gone");
         monitor_close(m);
-        return 0;
     }
-    m->input_len += (size_t)n;
-    paste_fixup(m->input, m->input_len);
-    while (m->input_len && (used = vb_qmp_frame(&m->qmp, m->input, m->input_len, &skip)) > 0) {
-        if (used > skip) handle_command(v, g, m, m->input + skip, used - skip); /* else skipped */
-        if (m->in < 0) return 0; /* it went away while we answered */
-        memmove(m->input, m->input + used, m->input_len - used);
-        m->input_len -= used;
-    }
-    m->input[m->input_len] = 0;
-    if (m->input_len == INPUT_MAX) {
-        errno = 0;
-        if (is_stdin) die("a command longer than 64 KiB");
-        say(v, "host", "QMP client dropped: a command longer than 64 KiB");
+}
+
+/* What poll() found for a monitor (`rin` on its input, `rout` on its output; both 0: a long
+   command deferred, framed now that the monitor is idle). */
+static void service(vmm *v, guest *g, monitor *m, short rin, short rout)
+{
+    if (rin & POLLNVAL) { /* no stdin at all: as its end */
         monitor_close(m);
-        return 0;
+        return;
     }
-    return 1;
+    if (rout & (POLLOUT | POLLHUP | POLLERR)) flush_output(v, m);
+    if (m->in >= 0 && !m->eof && !backed_up(m) && (rin & (POLLIN | POLLHUP | POLLERR))) read_input(v, m);
+    if (m->in >= 0) run_commands(v, g, m, !(rin & POLLIN));
 }
 
 /* --- the --qmp socket: QEMU's -qmp unix:PATH,server=on,wait=off --- */
@@ -1211,7 +1431,7 @@ static int qmp_listen(const char *path)
     memcpy(addr.sun_path, path, strlen(path) + 1); /* the length was checked with the option */
     unlink(path); /* a socket left behind by an earlier run, as QEMU does */
     if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0) die("bind (--qmp)");
-    if (listen(fd, 16) != 0) die("listen (--qmp)");
+    if (listen(fd, CLIENTS_MAX) != 0) die("listen (--qmp)"); /* the next ones wait here */
     return fd;
 }
 
@@ -1222,14 +1442,19 @@ static void qmp_accept(vmm *v)
     size_t n;
     int fd = accept(v->listen_fd, NULL, NULL);
     if (fd < 0) return; /* gone before we took it: nothing to do */
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) { /* writes must never wait */
+        close(fd);
+        return;
+    }
     i = 1;
     while (v->mon[i].in >= 0) i++; /* main() polls only while a slot is free */
     v->mon[i].in = v->mon[i].out = fd;
     vb_qmp_init(&v->mon[i].qmp, &v->dev, v->opt.pretty ? VB_QMP_PRETTY : 0u);
     v->mon[i].qmp.host_commands = host_commands(v);
-    n = vb_qmp_greeting(&v->mon[i].qmp, reply, sizeof reply);
+    n = vb_qmp_greeting(&v->mon[i].qmp, reply, reply_cap);
     say(v, "host", "QMP client %u connected", i);
-    put_line(&v->mon[i], reply, n < sizeof reply ? n : sizeof reply - 1);
+    put_line(v, &v->mon[i], reply, n < reply_cap ? n : reply_cap - 1);
+    flush_output(v, &v->mon[i]);
 }
 
 /* ============================================================================================
@@ -1266,12 +1491,15 @@ int main(int argc, char **argv)
     for (i = 1; i < 1 + CLIENTS_MAX; i++) vm.mon[i].in = vm.mon[i].out = -1;
     vm.mon[0].in = STDIN_FILENO;
     vm.mon[0].out = STDOUT_FILENO;
+    reply_cap = BUF_MIN;
+    reply = (char *)malloc(reply_cap);
+    if (!reply) die("malloc");
     flags = (vm.opt.pretty ? VB_QMP_PRETTY : 0u) | (vm.opt.greeting ? 0u : VB_QMP_NO_NEGOTIATION);
     vb_qmp_init(&vm.mon[0].qmp, &vm.dev, flags);
     vm.mon[0].qmp.host_commands = host_commands(&vm);
     if (vm.opt.greeting) {
-        size_t n = vb_qmp_greeting(&vm.mon[0].qmp, reply, sizeof reply);
-        put_line(&vm.mon[0], reply, n < sizeof reply ? n : sizeof reply - 1);
+        size_t n = vb_qmp_greeting(&vm.mon[0].qmp, reply, reply_cap);
+        put_line(&vm, &vm.mon[0], reply, n < reply_cap ? n : reply_cap - 1);
     }
     vm.listen_fd = -1;
     if (vm.opt.qmp_path) {
@@ -1280,7 +1508,7 @@ int main(int argc, char **argv)
         sa.sa_handler = on_stop_signal; /* no SA_RESTART: poll() returns EINTR */
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
-        signal(SIGPIPE, SIG_IGN); /* a client that went away is an error from writev() */
+        signal(SIGPIPE, SIG_IGN); /* a client that went away is an error from write() */
         vm.listen_fd = qmp_listen(vm.opt.qmp_path);
     }
 
@@ -1292,42 +1520,67 @@ int main(int argc, char **argv)
     guest_run(&gst);
     run_timers(&vm, &gst, vm_now(&vm));
 
-    /* The main loop: sleep until input, a client or the next deadline; time only moves by
-       itself in real mode (the virtual clock waits for x-advance-clock). Without --qmp the sim
-       ends with stdin; with it, at SIGINT or SIGTERM. */
+    /* The main loop: sleep until input, a client, room for output or the next deadline; time
+       only moves by itself in real mode (the virtual clock waits for x-advance-clock). A monitor
+       whose output is backed up is not read (section 3). Without --qmp the sim ends with stdin
+       (once its replies are written); with it, at SIGINT or SIGTERM. */
     while (!stop_signal && !vm.quit) {
-        struct pollfd pfd[2 + CLIENTS_MAX];
-        monitor *who[2 + CLIENTS_MAX];
+        struct pollfd pfd[2 + 1 + CLIENTS_MAX];
+        unsigned who[2 + 1 + CLIENTS_MAX]; /* the monitor of each entry; 1 + CLIENTS_MAX: listen */
+        short rin[1 + CLIENTS_MAX], rout[1 + CLIENTS_MAX];
         nfds_t nfd = 0, k;
         uint64_t next = next_timer(&vm), now = vm_now(&vm);
-        int timeout = -1, r, full = 1;
+        int timeout = -1, r, full = 1, idle = 0;
         for (i = 0; i < 1 + CLIENTS_MAX; i++) {
-            if (vm.mon[i].in < 0) {
-                full = 0;
+            monitor *m = &vm.mon[i];
+            short in = (short)(!m->eof && !backed_up(m) ? POLLIN : 0);
+            short out = (short)(m->output.len > m->output.off ? POLLOUT : 0);
+            if (m->in < 0) {
+                if (i > 0) full = 0;
                 continue;
             }
-            pfd[nfd].fd = vm.mon[i].in;
-            pfd[nfd].events = POLLIN;
-            who[nfd++] = &vm.mon[i];
+            idle |= m->deferred;
+            if (m->in == m->out || !in) { /* a socket; or stdin not to be read: left out */
+                pfd[nfd].fd = m->in == m->out ? m->in : m->out;
+                pfd[nfd].events = (short)((m->in == m->out ? in : 0) | out);
+                who[nfd++] = i;
+            } else {
+                pfd[nfd].fd = m->in;
+                pfd[nfd].events = in;
+                who[nfd++] = i;
+                if (out) {
+                    pfd[nfd].fd = m->out;
+                    pfd[nfd].events = out;
+                    who[nfd++] = i;
+                }
+            }
         }
         if (vm.listen_fd < 0 && vm.mon[0].in < 0) break; /* stdin ended and no socket */
         if (vm.listen_fd >= 0 && !full) {                 /* else clients wait in the backlog */
             pfd[nfd].fd = vm.listen_fd;
             pfd[nfd].events = POLLIN;
-            who[nfd++] = NULL;
+            who[nfd++] = 1 + CLIENTS_MAX;
         }
         if (!vm.opt.virtual_clock && next != UINT64_MAX)
             timeout = next <= now ? 0 : (next - now > INT_MAX ? INT_MAX : (int)(next - now));
+        if (idle) timeout = 0; /* a long command to frame once its monitor is idle */
+        for (k = 0; k < nfd; k++) pfd[k].revents = 0;
         r = poll(pfd, nfd, timeout);
         if (r < 0 && errno != EINTR) die("poll");
+        memset(rin, 0, sizeof rin);
+        memset(rout, 0, sizeof rout);
         for (k = 0; r > 0 && k < nfd; k++) {
-            if (!pfd[k].revents) continue;
-            if (!who[k]) qmp_accept(&vm);
-            else if (pfd[k].revents & POLLNVAL) monitor_close(who[k]); /* no stdin: as its end */
-            else read_commands(&vm, &gst, who[k]);
+            if (who[k] > CLIENTS_MAX) continue;
+            if (pfd[k].fd == vm.mon[who[k]].in) rin[who[k]] |= pfd[k].revents;
+            if (pfd[k].fd == vm.mon[who[k]].out) rout[who[k]] |= pfd[k].revents;
         }
+        for (i = 0; i < 1 + CLIENTS_MAX; i++)
+            if (vm.mon[i].in >= 0 && (rin[i] || rout[i] || vm.mon[i].deferred))
+                service(&vm, &gst, &vm.mon[i], rin[i], rout[i]);
+        if (r > 0 && nfd && who[nfd - 1] > CLIENTS_MAX && pfd[nfd - 1].revents) qmp_accept(&vm);
         if (!vm.opt.virtual_clock) run_timers(&vm, &gst, vm_now(&vm));
     }
+    if (vm.mon[0].out >= 0) flush_output(&vm, &vm.mon[0]); /* what stdout takes at once */
     if (vm.listen_fd >= 0) {
         close(vm.listen_fd);
         unlink(vm.opt.qmp_path);

@@ -33,11 +33,13 @@
                         status, so the back-end derives it: SET_FEATURES = FEATURES_OK (after a
                         virtio reset if the driver had been running, which is how a reloaded
                         driver looks), the first ring started = DRIVER_OK.
-       5 QMP            several clients, each its own vb_qmp session (greeting, then
-                        qmp_capabilities, as QEMU); BALLOON_CHANGE at most once a second.
-                        The back-end's own commands: query-status, stop and cont (the guest
-                        is UML's to run: stop stands the device's clock, so no polls until
-                        cont; what the guest posts is still served), quit (exits).
+       5 QMP            up to 16 clients, each its own vb_qmp session (greeting, then
+                        qmp_capabilities, as QEMU); BALLOON_CHANGE at most once a second; a
+                        client that reads its replies slowly is not read meanwhile, never
+                        dropped; commands up to QEMU's 64 MiB. The back-end's own commands:
+                        query-status, stop and cont (the guest is UML's to run: stop stands
+                        the device's clock, so no polls until cont; what the guest posts is
+                        still served), quit (exits).
        6 main loop      poll() over the sockets, the kick eventfds and two timerfds (the
                         device's poll timer, driven by timer_arm, and the event rate limit).
 
@@ -118,7 +120,7 @@ static void usage(FILE *f)
     fputs("usage: vballoon-vhost-user --socket PATH [options]\n"
           "A vhost-user virtio-balloon back-end (vballoon.h " VB_VERSION_STRING ").\n"
           "  --socket PATH       listen for the vhost-user front-end here (required)\n"
-          "  --qmp unix:PATH     QMP monitor socket (several clients; qmp_capabilities first)\n"
+          "  --qmp unix:PATH     QMP monitor socket (up to 16 clients; qmp_capabilities first)\n"
           "  --persistent        after the front-end disconnects, accept the next one\n"
           "                      (default: exit)\n"
           "  --ram MiB           guest RAM for query-balloon and balloon (default: the size of\n"
@@ -1482,23 +1484,49 @@ static void kick_readable(unsigned q)
 
 /* ============================================================================================
    5. QMP MONITOR
+   Up to QMP_CLIENTS clients at once, each its own vb_qmp session (greeting, then
+   qmp_capabilities, as QEMU). QEMU serves one client per -qmp socket and leaves the next one
+   waiting in the listen backlog until the first leaves; here one socket stands for several -qmp
+   monitors (a shell, an event watcher and a test at once), and a client beyond QMP_CLIENTS waits
+   in the backlog the same way. A client is closed when it goes away (EOF: its complete commands
+   are answered first), or at one of two hard limits: an unfinished message of more than
+   QMP_INPUT_LIMIT bytes, or a reply for which there is no memory.
+   Flow control: a client whose replies pile up (more than QMP_OUT_HIGH bytes it has not taken)
+   is no longer read and its commands wait, until it has taken all but QMP_OUT_LOW bytes; the
+   guest and the other clients go on meanwhile. A client that writes without reading thus ends
+   up blocked in its own write, as with any pipe, instead of being dropped. Buffers grow for a
+   long command or reply and shrink back afterwards.
    ============================================================================================ */
 
 #define QMP_CLIENTS 16
-#define QMP_INPUT_MAX 16384u
-#define QMP_REPLY_MAX VB_QMP_REPLY_BOUND(QMP_INPUT_MAX, 0) /* holds every (compact) reply */
-#define QMP_OUT_MAX (QMP_REPLY_MAX + 65536u)
+#define QMP_BUF_MIN 65536u                        /* room for one recv(); buffers shrink back to it */
+#define QMP_INPUT_LIMIT ((64u << 20) + (1u << 20)) /* QEMU's 64 MiB of tokens a message + 1 MiB */
+#define QMP_RESCAN_MIN (1u << 20)                 /* see qmp_run */
+#define QMP_OUT_HIGH (1u << 20)                   /* output not taken that stops reading a client */
+#define QMP_OUT_LOW (256u << 10)                  /* ... until it is below this */
+#define QMP_REPLY_LIMIT ((size_t)1 << 30)         /* no larger reply is attempted */
+
+typedef struct qbuf {
+    char *p;
+    size_t off, len, cap; /* the bytes are p[off, len) */
+} qbuf;
 
 typedef struct qclient {
     vb_qmp qmp;
-    size_t in_len, out_len;
     int fd;
-    char in[QMP_INPUT_MAX + 1];
-    char out[QMP_OUT_MAX];
+    int eof;       /* it sent its last byte: answer what is complete, then close */
+    int paused;    /* its output is backed up: not read, its commands wait */
+    int deferred;  /* a long unfinished message got more bytes, not framed again yet */
+    size_t framed; /* bytes of the unfinished message the last vb_qmp_frame saw (0: none) */
+    char quote;    /* paste_fixup: inside a '...' or "..." string, */
+    int escape;    /* after its backslash, */
+    size_t hold;   /* 1: the last byte is C2 and its partner has not arrived (doc profile) */
+    qbuf in, out;
 } qclient;
 
 static qclient qc[QMP_CLIENTS];
-static char reply[QMP_REPLY_MAX];
+static char *reply; /* one reply at a time; grows for a long one, then shrinks back */
+static size_t reply_cap;
 
 /* QEMU rate-limits BALLOON_CHANGE to one per second: the first of a quiet period goes out at
    once, later ones wait for the end of the period and only the newest is sent. */
@@ -1508,40 +1536,97 @@ static struct {
     size_t len;
 } ev;
 
+/* Room for `need` more bytes after the data: moves it to the front, then grows (doubling, but
+   not past `max` unless the data needs it). 0 if there is no memory. */
+static int qbuf_room(qbuf *b, size_t need, size_t max)
+{
+    size_t have = b->len - b->off, cap;
+    char *p;
+    if (b->cap - b->len >= need) return 1;
+    if (b->off) {
+        memmove(b->p, b->p + b->off, have);
+        b->off = 0;
+        b->len = have;
+        if (b->cap - b->len >= need) return 1;
+    }
+    cap = b->cap * 2 < QMP_BUF_MIN ? QMP_BUF_MIN : b->cap * 2;
+    if (cap > max) cap = max;
+    if (cap < have + need) cap = have + need;
+    p = (char *)realloc(b->p, cap);
+    if (!p) return 0;
+    b->p = p;
+    b->cap = cap;
+    return 1;
+}
+
+/* Back to QMP_BUF_MIN bytes once what is left fits in half of it (after a long command or reply). */
+static void qbuf_shrink(qbuf *b)
+{
+    size_t have = b->len - b->off;
+    char *p;
+    if (b->cap <= QMP_BUF_MIN || have > QMP_BUF_MIN / 2) return;
+    memmove(b->p, b->p + b->off, have);
+    b->off = 0;
+    b->len = have;
+    p = (char *)realloc(b->p, QMP_BUF_MIN);
+    if (p) {
+        b->p = p;
+        b->cap = QMP_BUF_MIN;
+    }
+}
+
 static void qmp_drop(qclient *c, const char *why)
 {
     if (opt.verbose || strcmp(why, "disconnected") != 0) say("qmp: client %d closed (%s)", (int)(c - qc), why);
     close_fd(&c->fd);
-    c->in_len = c->out_len = 0;
+    free(c->in.p);
+    free(c->out.p);
+    memset(&c->in, 0, sizeof c->in);
+    memset(&c->out, 0, sizeof c->out);
+}
+
+/* Back-pressure, with hysteresis: 1 while the client is not to be read. */
+static int qmp_backed_up(qclient *c)
+{
+    size_t pending = c->out.len - c->out.off;
+    if (!c->paused && pending > QMP_OUT_HIGH) {
+        c->paused = 1;
+        VERBOSE("qmp: client %d not taking its replies (%zu bytes waiting): not read for now", (int)(c - qc), pending);
+    } else if (c->paused && pending < QMP_OUT_LOW) {
+        c->paused = 0;
+        VERBOSE("qmp: client %d took its replies: read again", (int)(c - qc));
+    }
+    return c->paused;
 }
 
 static void qmp_flush(qclient *c)
 {
-    while (c->out_len) {
-        ssize_t n = send(c->fd, c->out, c->out_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    while (c->fd >= 0 && c->out.len > c->out.off) {
+        ssize_t n = send(c->fd, c->out.p + c->out.off, c->out.len - c->out.off, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-        if (n < 0) {
-            qmp_drop(c, strerror(errno));
+        if (n < 0) { /* it went away with replies not taken */
+            qmp_drop(c, errno == EPIPE || errno == ECONNRESET ? "disconnected" : strerror(errno));
             return;
         }
-        memmove(c->out, c->out + n, c->out_len - (size_t)n);
-        c->out_len -= (size_t)n;
+        c->out.off += (size_t)n;
     }
+    if (c->fd < 0) return;
+    c->out.off = c->out.len = 0;
+    qbuf_shrink(&c->out);
 }
 
-/* A line to a client, as QEMU ends them: CR LF. */
+/* A line to a client, as QEMU ends them: CR LF. It goes out when the socket takes it. */
 static void qmp_put(qclient *c, const char *s, size_t len)
 {
     if (c->fd < 0) return;
-    if (len + 2 > sizeof c->out - c->out_len) {
-        qmp_drop(c, "not reading its replies");
+    if (!qbuf_room(&c->out, len + 2, SIZE_MAX)) {
+        qmp_drop(c, "no memory for its output");
         return;
     }
-    memcpy(c->out + c->out_len, s, len);
-    memcpy(c->out + c->out_len + len, "\r\n", 2);
-    c->out_len += len + 2;
-    qmp_flush(c);
+    memcpy(c->out.p + c->out.len, s, len);
+    memcpy(c->out.p + c->out.len + len, "\r\n", 2);
+    c->out.len += len + 2;
 }
 
 static void ev_emit(void)
@@ -1616,25 +1701,15 @@ static void run_state_command(const vb_qmp_command *q)
     }
 }
 
-/* One command: the back-end's own, or the header's. The reply's length (in `reply`). */
-static size_t qmp_command(qclient *c, const char *in, size_t len)
+static int qmp_slot_free(void)
 {
-    vb_qmp_command q;
-    if (!c->qmp.negotiated || !vb_qmp_parse(in, len, &q))
-        return vb_qmp_execute(&c->qmp, in, len, reply, sizeof reply);
-    if (vb_qmp_command_is(&q, "query-status")) {
-        vb_qmp_args_only(&q, NULL, 0);
-        return vb_qmp_reply_status(&c->qmp, &q, B.stopped ? "paused" : "running", reply, sizeof reply);
-    }
-    if (vb_qmp_command_is(&q, "stop") || vb_qmp_command_is(&q, "cont") || vb_qmp_command_is(&q, "quit")) {
-        int ok = vb_qmp_args_only(&q, NULL, 0);
-        size_t n = vb_qmp_reply(&c->qmp, &q, NULL, reply, sizeof reply);
-        if (ok && n < sizeof reply) run_state_command(&q);
-        return n;
-    }
-    return vb_qmp_execute(&c->qmp, in, len, reply, sizeof reply);
+    unsigned i;
+    for (i = 0; i < QMP_CLIENTS; i++)
+        if (qc[i].fd < 0) return 1;
+    return 0;
 }
 
+/* Only called while a slot is free (the main loop watches the socket only then). */
 static void qmp_accept(void)
 {
     unsigned i;
@@ -1647,50 +1722,195 @@ static void qmp_accept(void)
         die("accept");
     }
     i = 0;
-    while (i < QMP_CLIENTS && qc[i].fd >= 0) i++;
-    if (i == QMP_CLIENTS) {
-        say("qmp: too many clients, one refused");
-        if (close(fd) != 0) die("close");
-        return;
-    }
+    while (qc[i].fd >= 0) i++;
+    memset(&qc[i], 0, sizeof qc[i]);
     qc[i].fd = fd;
-    qc[i].in_len = qc[i].out_len = 0;
     vb_qmp_init(&qc[i].qmp, &B.dev, 0); /* qmp_capabilities first, as QEMU */
     qc[i].qmp.host_commands = backend_commands;
     VERBOSE("qmp: client %u connected", i);
-    n = vb_qmp_greeting(&qc[i].qmp, reply, sizeof reply);
-    qmp_put(&qc[i], reply, n < sizeof reply ? n : sizeof reply - 1);
+    n = vb_qmp_greeting(&qc[i].qmp, reply, reply_cap);
+    qmp_put(&qc[i], reply, n < reply_cap ? n : reply_cap - 1);
+    qmp_flush(&qc[i]);
 }
 
-static void qmp_readable(qclient *c)
+/* The seed document's web page has no-break spaces (U+00A0, bytes C2 A0) for its spaces. In the
+   doc profile they are read as two plain spaces outside strings, so its commands work pasted
+   verbatim (as in examples/sim.c); the QEMU profile passes them on, and QEMU refuses them. New
+   bytes from `from` on; the state carries over from the bytes before. */
+static void paste_fixup(qclient *c, size_t from)
 {
-    size_t used, skip;
+    char *b = c->in.p;
+    size_t i, end = c->in.len;
+    c->hold = 0;
+    for (i = from; i < end; i++) {
+        unsigned char ch = (unsigned char)b[i];
+        if (c->escape) {
+            c->escape = 0;
+        } else if (c->quote) {
+            if (ch == '\\') c->escape = 1;
+            else if (ch == (unsigned char)c->quote) c->quote = 0;
+        } else if (ch == '"' || ch == '\'') {
+            c->quote = (char)ch;
+        } else if (ch == 0xC2 && i + 1 == end) {
+            c->hold = 1; /* not framed until its second byte is here */
+        } else if (ch == 0xC2 && (unsigned char)b[i + 1] == 0xA0) {
+            b[i] = b[i + 1] = ' ';
+            i++;
+        }
+    }
+}
+
+static void qmp_read(qclient *c)
+{
+    size_t tail = c->in.len - c->in.off, room, from;
     ssize_t n;
-    do n = recv(c->fd, c->in + c->in_len, QMP_INPUT_MAX - c->in_len, MSG_DONTWAIT);
-    while (n < 0 && errno == EINTR);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-    if (n <= 0) {
-        qmp_drop(c, n == 0 ? "disconnected" : strerror(errno));
+    if (tail >= QMP_INPUT_LIMIT) return; /* qmp_run decides */
+    if (!qbuf_room(&c->in, QMP_BUF_MIN, QMP_INPUT_LIMIT)) {
+        qmp_drop(c, "no memory for its input");
         return;
     }
-    c->in_len += (size_t)n;
-    while (c->fd >= 0 && c->in_len && (used = vb_qmp_frame(&c->qmp, c->in, c->in_len, &skip)) > 0) {
-        size_t r = qmp_command(c, c->in + skip, used - skip);
-        after_device(); /* a balloon target tells the guest, a new interval arms the timer */
-        if (r >= sizeof reply) say("qmp: reply too long, command ignored"); /* cannot happen */
-        else if (r > 0) qmp_put(c, reply, r);
-        if (c->fd < 0) return;
-        memmove(c->in, c->in + used, c->in_len - used);
-        c->in_len -= used;
+    room = c->in.cap - c->in.len;
+    if (room > QMP_INPUT_LIMIT - tail) room = QMP_INPUT_LIMIT - tail;
+    do n = recv(c->fd, c->in.p + c->in.len, room, MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n < 0) {
+        qmp_drop(c, strerror(errno));
+        return;
     }
-    if (c->in_len == QMP_INPUT_MAX) qmp_drop(c, "a command longer than 16 KiB");
+    if (n == 0) {
+        c->eof = 1;
+        c->hold = 0;
+        return;
+    }
+    from = c->in.len - c->hold;
+    c->in.len += (size_t)n;
+    if (opt.profile == VB_PROFILE_DOC) paste_fixup(c, from);
+}
+
+/* reply[] grown to hold n bytes and a NUL; 0 after closing the client if it cannot be. */
+static int reply_grow(qclient *c, size_t n)
+{
+    char *p = n < QMP_REPLY_LIMIT ? (char *)realloc(reply, n + 1) : NULL;
+    if (!p) {
+        char why[96];
+        snprintf(why, sizeof why, "no memory for a reply of %zu bytes; the command was not run", n);
+        qmp_drop(c, why);
+        return 0;
+    }
+    reply = p;
+    reply_cap = n + 1;
+    return 1;
+}
+
+/* The reply to a header command, in reply[] (its length returned; 0: none, or the client was
+   closed). vb_qmp_execute runs a command only if its reply fits; if it did not, it told how long
+   the reply is, and runs again with that much room. */
+static size_t qmp_execute(qclient *c, const char *cmd, size_t len)
+{
+    size_t n = vb_qmp_execute(&c->qmp, cmd, len, reply, reply_cap);
+    if (n >= reply_cap && reply_grow(c, n)) n = vb_qmp_execute(&c->qmp, cmd, len, reply, reply_cap);
+    return n < reply_cap ? n : 0;
+}
+
+/* The reply to one of the back-end's own commands (query-status with `status`), as above. */
+static size_t qmp_host_reply(qclient *c, const vb_qmp_command *q, const char *status)
+{
+    size_t n = status ? vb_qmp_reply_status(&c->qmp, q, status, reply, reply_cap)
+                      : vb_qmp_reply(&c->qmp, q, NULL, reply, reply_cap);
+    if (n >= reply_cap && reply_grow(c, n))
+        n = status ? vb_qmp_reply_status(&c->qmp, q, status, reply, reply_cap)
+                   : vb_qmp_reply(&c->qmp, q, NULL, reply, reply_cap);
+    return n < reply_cap ? n : 0;
+}
+
+/* One framed command: the back-end's own, or the header's. The reply's length (in reply[]). */
+static size_t qmp_command(qclient *c, const char *in, size_t len)
+{
+    vb_qmp_command q;
+    if (c->qmp.negotiated && vb_qmp_parse(in, len, &q)) {
+        if (vb_qmp_command_is(&q, "query-status")) {
+            vb_qmp_args_only(&q, NULL, 0);
+            return qmp_host_reply(c, &q, B.stopped ? "paused" : "running");
+        }
+        if (vb_qmp_command_is(&q, "stop") || vb_qmp_command_is(&q, "cont") || vb_qmp_command_is(&q, "quit")) {
+            int ok = vb_qmp_args_only(&q, NULL, 0);
+            size_t n = qmp_host_reply(c, &q, NULL);
+            if (ok && n > 0) run_state_command(&q);
+            return n;
+        }
+    }
+    return qmp_execute(c, in, len);
+}
+
+/* Frame and execute the client's commands in order while its output is not backed up. Framing
+   an unfinished message reads it again from its start, so past QMP_RESCAN_MIN bytes it is framed
+   again only once it has doubled, or when the client is idle (nothing more to read this round:
+   it waits for the reply), which keeps a 64 MiB command linear instead of quadratic. */
+static void qmp_run(qclient *c, int idle)
+{
+    size_t tail;
+    int pressed;
+    c->deferred = 0;
+    do { /* again if the output was sent at once */
+        while (!(pressed = qmp_backed_up(c))) {
+            const char *cmd = c->in.p + c->in.off;
+            size_t used, skip, n = 0;
+            tail = c->in.len - c->in.off - c->hold;
+            if (tail == 0 || tail == c->framed) break; /* nothing new since the last try */
+            if (c->framed && tail > QMP_RESCAN_MIN && tail < 2 * c->framed && !idle && !c->eof &&
+                tail + c->hold < QMP_INPUT_LIMIT) {
+                c->deferred = 1;
+                break;
+            }
+            used = vb_qmp_frame(&c->qmp, cmd, tail, &skip);
+            if (!used) {
+                c->framed = tail;
+                break;
+            }
+            c->framed = 0;
+            if (used > skip) n = qmp_command(c, cmd + skip, used - skip); /* else skipped */
+            after_device(); /* a balloon target tells the guest, a new interval arms the timer */
+            if (c->fd < 0) return;
+            if (n > 0) qmp_put(c, reply, n);
+            c->in.off += used;
+        }
+        qmp_flush(c);
+        if (c->fd < 0) return;
+    } while (pressed && !qmp_backed_up(c));
+    if (reply_cap > QMP_BUF_MIN) { /* after a long reply */
+        char *p = (char *)realloc(reply, QMP_BUF_MIN);
+        if (p) {
+            reply = p;
+            reply_cap = QMP_BUF_MIN;
+        }
+    }
+    if (c->in.off == c->in.len) c->in.off = c->in.len = 0;
+    qbuf_shrink(&c->in);
+    tail = c->in.len - c->in.off - c->hold;
+    if (c->framed && tail == c->framed && tail + c->hold >= QMP_INPUT_LIMIT) {
+        qmp_drop(c, "a message still unfinished after 65 MiB: QEMU takes at most 64 MiB of tokens in one");
+        return;
+    }
+    if (c->eof && !c->paused && c->out.len == c->out.off && (tail == 0 || tail == c->framed)) {
+        if (tail) VERBOSE("qmp: client %d: incomplete command at its end of input ignored", (int)(c - qc));
+        qmp_drop(c, "disconnected");
+    }
+}
+
+/* What poll() found for a client; revents 0: a deferred message, framed now that it is idle. */
+static void qmp_service(qclient *c, short revents)
+{
+    if (revents & (POLLOUT | POLLHUP | POLLERR)) qmp_flush(c);
+    if (c->fd >= 0 && !c->eof && !qmp_backed_up(c) && (revents & (POLLIN | POLLHUP | POLLERR))) qmp_read(c);
+    if (c->fd >= 0) qmp_run(c, !(revents & POLLIN));
 }
 
 /* ============================================================================================
    6. SOCKETS, TIMERS, THE MAIN LOOP
    ============================================================================================ */
 
-static int listen_unix(const char *path)
+static int listen_unix(const char *path, int backlog)
 {
     struct sockaddr_un sa;
     struct stat st;
@@ -1714,7 +1934,7 @@ static int listen_unix(const char *path)
     sa.sun_family = AF_UNIX;
     memcpy(sa.sun_path, path, strlen(path) + 1);
     if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) die(path);
-    if (listen(fd, 4) != 0) die("listen");
+    if (listen(fd, backlog) != 0) die("listen");
     return fd;
 }
 
@@ -1777,8 +1997,11 @@ int main(int argc, char **argv)
         die("vb_init refused the configuration");
     }
 
-    B.listen_fd = listen_unix(opt.socket);
-    B.qmp_fd = opt.qmp ? listen_unix(opt.qmp) : -1;
+    B.listen_fd = listen_unix(opt.socket, 4);
+    B.qmp_fd = opt.qmp ? listen_unix(opt.qmp, QMP_CLIENTS) : -1; /* the rest wait in the backlog */
+    reply_cap = QMP_BUF_MIN;
+    reply = (char *)malloc(reply_cap);
+    if (!reply) die("malloc");
     say("listening on %s%s%s (features 0x%" PRIx64 ", protocol features 0x%" PRIx64 ")", opt.socket,
         opt.qmp ? ", QMP on " : "", opt.qmp ? opt.qmp : "", offered_features(), offered_protocol());
 
@@ -1786,7 +2009,7 @@ int main(int argc, char **argv)
         struct pollfd p[8 + QUEUES + QMP_CLIENTS];
         unsigned what[8 + QUEUES + QMP_CLIENTS], idx[8 + QUEUES + QMP_CLIENTS];
         nfds_t n = 0, k;
-        int r, gen_fd, gen_backend;
+        int r, gen_fd, gen_backend, qmp_idle = 0;
 #define WATCH(fd_, ev_, w_, i_)   \
     do {                          \
         p[n].fd = (fd_);          \
@@ -1798,7 +2021,7 @@ int main(int argc, char **argv)
     } while (0)
         WATCH(B.poll_tfd, POLLIN, W_POLL_TIMER, 0);
         WATCH(B.event_tfd, POLLIN, W_EVENT_TIMER, 0);
-        if (B.qmp_fd >= 0) WATCH(B.qmp_fd, POLLIN, W_QMP_LISTEN, 0);
+        if (B.qmp_fd >= 0 && qmp_slot_free()) WATCH(B.qmp_fd, POLLIN, W_QMP_LISTEN, 0);
         if (B.s.fd >= 0) {
             WATCH(B.s.fd, POLLIN, W_SESSION, 0);
             if (B.s.backend_fd >= 0) WATCH(B.s.backend_fd, POLLIN, W_BACKEND, 0);
@@ -1806,10 +2029,17 @@ int main(int argc, char **argv)
                 if (B.s.vq[i].kick_fd >= 0) WATCH(B.s.vq[i].kick_fd, POLLIN, W_KICK, i);
         }
         WATCH(B.listen_fd, POLLIN, W_LISTEN, 0); /* after the session: its EOF goes first */
-        for (i = 0; i < QMP_CLIENTS; i++)
-            if (qc[i].fd >= 0) WATCH(qc[i].fd, (short)(POLLIN | (qc[i].out_len ? POLLOUT : 0)), W_QMP, i);
+        for (i = 0; i < QMP_CLIENTS; i++) /* a backed-up client is not read, only written */
+            if (qc[i].fd >= 0) {
+                short want = (short)((qc[i].eof || qmp_backed_up(&qc[i]) ? 0 : POLLIN) |
+                                     (qc[i].out.len > qc[i].out.off ? POLLOUT : 0));
+                qmp_idle |= qc[i].deferred;
+                WATCH(qc[i].fd, want, W_QMP, i);
+            }
 #undef WATCH
-        r = poll(p, n, vb_more_work(&B.dev) ? 0 : -1); /* left-over inflate/deflate work: no sleep */
+        /* left-over inflate/deflate work, or a long message to frame once its client is idle:
+           no sleep */
+        r = poll(p, n, vb_more_work(&B.dev) || qmp_idle ? 0 : -1);
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) die("poll");
         /* Handlers may close and reopen fds: an entry whose fd is no longer the one watched
@@ -1821,7 +2051,7 @@ int main(int argc, char **argv)
             after_device();
         }
         for (k = 0; k < n; k++) {
-            if (!p[k].revents) continue;
+            if (!p[k].revents && !(what[k] == W_QMP && qc[idx[k]].deferred)) continue;
             switch (what[k]) {
             case W_LISTEN:
                 session_accept();
@@ -1857,10 +2087,7 @@ int main(int argc, char **argv)
                 qmp_accept();
                 break;
             case W_QMP:
-                if (qc[idx[k]].fd != p[k].fd) break;
-                if (p[k].revents & POLLOUT) qmp_flush(&qc[idx[k]]);
-                if (qc[idx[k]].fd >= 0 && (p[k].revents & (POLLIN | POLLHUP | POLLERR)))
-                    qmp_readable(&qc[idx[k]]);
+                if (qc[idx[k]].fd == p[k].fd) qmp_service(&qc[idx[k]], p[k].revents);
                 break;
             }
         }

@@ -2,11 +2,14 @@
 # tests/minivmm_test.sh - the mini-VMM end to end, through real KVM exits: boots the test guest,
 # then over QMP enables polling at 1 s and sees the guest's own values arrive, changes the
 # interval, disables it and checks that the stats freeze, sends the seed document's four commands
-# verbatim, uses several clients at once, sets a balloon target, pauses and resumes the VM (QMP
-# stop and cont: no polls while stopped), and stops the VM by QMP `quit`
+# verbatim, uses several clients at once, runs the QMP flow-control tests (tests/qmp_stress.h:
+# 20,000 pipelined commands, 1,000 written before any reply is read, a 1 MiB "id", a second
+# client served while the first is backed up, an unfinished 66 MiB message closing its client,
+# 16 clients at once and the 17th waiting in the listen backlog), sets a balloon target, pauses
+# and resumes the VM (QMP stop and cont: no polls while stopped), and stops the VM by QMP `quit`
 # and by SIGTERM, checking the guest's exit status each time.
 #
-#   sh tests/minivmm_test.sh [VMM [GUEST [QMP-CLIENT]]]
+#   sh tests/minivmm_test.sh [VMM [GUEST [QMP-CLIENT [QMP-STRESS]]]]
 #
 # Without a usable /dev/kvm it says why and counts one skipped test. Every wait is bounded.
 # Last line: "minivmm: N passed, M failed[, K skipped]"; the exit status is non-zero on failure.
@@ -15,6 +18,7 @@
 VMM=${1:-build/vballoon-minivmm}
 GUEST=${2:-build/minivmm-guest.bin}
 QMP=${3:-build/minivmm-qmp}
+QS=${4:-$(dirname "$VMM")/qmp-stress}
 SEED=${SEED_COMMANDS:-$(dirname "$0")/seed-commands.txt} # the seed's commands (docs/seed.md)
 MEM_MIB=64
 MEM=$((MEM_MIB * 1048576))
@@ -36,7 +40,7 @@ finish() {
     exit $?
 }
 
-for f in "$VMM" "$GUEST" "$QMP"; do
+for f in "$VMM" "$GUEST" "$QMP" "$QS"; do
     [ -e "$f" ] || { bad build "$f not found (make build/vballoon-minivmm build/minivmm-guest.bin build/minivmm-qmp)"; finish; }
 done
 if [ ! -e /dev/kvm ]; then
@@ -243,6 +247,20 @@ if [ "$(cat "$tmp/b")" = "{\"return\": {\"actual\": $MEM}, \"id\": \"b\"}" ] &&
 else
     bad two-clients-at-once "a: $(tr '\n' ';' <"$tmp/a") b: $(cat "$tmp/b")"
 fi
+
+# ---- flow control: nothing dropped, long commands answered -------------------------------------------
+
+"$QS" --prefix qmp- "$S" pipelined burst long-id second-client unfinished backlog >"$tmp/qs" 2>&1
+grep -v '^qmp-stress: ' "$tmp/qs"
+counts=$(sed -n 's/^qmp-stress: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$tmp/qs")
+if [ -n "$counts" ]; then
+    pass=$((pass + ${counts% *}))
+    fail=$((fail + ${counts#* }))
+else
+    bad qmp-stress "no result line"
+fi
+grep -q 'QMP client closed: a message still unfinished after 65 MiB' "$tmp/err" && good unfinished-message-logged ||
+    bad unfinished-message-logged "no log line for the client closed"
 
 # ---- a balloon target: the guest inflates, and its next stats show it -------------------------------
 

@@ -74,7 +74,7 @@ need compile "$CLANG" "$CXX" clang++ -- sh tests/compile_checks.sh
 step greatest ./build/test-greatest
 step greatest-selftest sh tests/greatest_selftest.sh "$CC"
 step sim sh tests/sim_test.sh build/vballoon-sim
-step minivmm sh tests/minivmm_test.sh build/vballoon-minivmm build/minivmm-guest.bin build/minivmm-qmp
+step minivmm sh tests/minivmm_test.sh build/vballoon-minivmm build/minivmm-guest.bin build/minivmm-qmp build/qmp-stress
 step vhost-user ./build/vhost-user-test build/vballoon-vhost-user
 step uml bash tests/uml_test.sh build/vballoon-vhost-user
 need lint "$CLANG" clang-tidy cppcheck pmccabe perl -- sh tests/lint.sh

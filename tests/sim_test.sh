@@ -1,7 +1,8 @@
 #!/bin/sh
 # tests/sim_test.sh - end-to-end tests of the simulator (examples/sim.c): QMP in, replies out.
 #
-#   sh tests/sim_test.sh [path/to/vballoon-sim]        (default build/vballoon-sim)
+#   sh tests/sim_test.sh [path/to/vballoon-sim [path/to/qmp-stress]]
+#                   (defaults build/vballoon-sim, and qmp-stress next to it: tests/qmp_stress.c)
 #
 # Each scenario is one named check; a failure prints "FAIL <name>" and the details. The last line
 # is "sim: N passed, M failed"; the exit status is non-zero if anything failed. POSIX sh.
@@ -10,6 +11,7 @@
 # License: public domain (Unlicense).
 
 SIM=${1:-build/vballoon-sim}
+QS=${2:-$(dirname "$SIM")/qmp-stress}
 pass=0
 fail=0
 tmp=$(mktemp -d) || exit 1
@@ -516,6 +518,109 @@ done
 : >"$tmp/in"
 run --help
 if [ "$rc" = 0 ] && grep -q '^usage: ' "$tmp/out"; then good; else bad help "exit status $rc"; fi
+
+# ---- long commands and flow control ---------------------------------------------------------------------
+# stdin: a 1 MiB "id", 20,000 commands through pipes on both sides, 1,000 commands written before any
+# reply is read. The --qmp socket: tests/qmp_stress.h through build/qmp-stress. Waits are bounded.
+
+big_id() { awk 'BEGIN { s = "abcdefghijklmnopqrstuvwxyz0123456789"; while (length(s) < 1048576) s = s s; print substr(s, 1, 1048576) }'; }
+id=$(big_id)
+printf '{"execute": "query-balloon", "id": "%s"}\n' "$id" >"$tmp/in"
+run --virtual-clock
+printf '{"return": {"actual": 1073741824}, "id": "%s"}\n' "$id" >"$tmp/exp"
+unset id
+if [ "$rc" = 0 ] && cmp -s "$tmp/exp" "$tmp/out" && [ ! -s "$tmp/err" ]; then
+    good
+else # (no diff: the lines are a megabyte long)
+    bad stdin-id-of-1-MiB-echoed "exit status $rc; $(wc -c <"$tmp/out") bytes out, want $(wc -c <"$tmp/exp"): $(cut -c 1-60 "$tmp/out" | head -n 1)"
+fi
+
+# ids_in_order N: $tmp/out has N replies, the i-th ending with "id": i (from 0)
+ids_in_order() {
+    awk -v n="$1" '{ want = ", \"id\": " (NR - 1) "}"; if (substr($0, length($0) - length(want) + 1) != want) bad++ }
+        END { exit !(NR == n && bad == 0) }' "$tmp/out"
+}
+stats_cmds() { # N: qom-get guest-stats with ids 0 .. N-1
+    awk -v n="$1" -v p="$P" 'BEGIN { for (i = 0; i < n; i++)
+        printf "{\"execute\": \"qom-get\", \"arguments\": {\"path\": \"%s\", \"property\": \"guest-stats\"}, \"id\": %d}\n", p, i }'
+}
+now_ms() { # milliseconds, if date knows %N (GNU); else whole seconds
+    d=$(date +%s%N)
+    case $d in *N) echo $(($(date +%s) * 1000)) ;; *) echo $((d / 1000000)) ;; esac
+}
+t0=$(now_ms)
+stats_cmds 20000 | "$SIM" --virtual-clock --fixed-stats 2>"$tmp/err" | cat >"$tmp/out"
+if ids_in_order 20000 && [ ! -s "$tmp/err" ]; then
+    good
+else
+    bad stdin-20000-pipelined "$(wc -l <"$tmp/out") replies (want 20000, ids in order)"
+fi
+echo "  measured: stdin-20000-pipelined: $(wc -l <"$tmp/out" | tr -d ' ') replies in $(($(now_ms) - t0)) ms"
+
+# 1,000 at once: the sim reads them all (its replies wait in its buffer: the reader starts only
+# once the writer is done), then everything is read.
+rm -f "$tmp/cmds" "$tmp/replies"
+mkfifo "$tmp/cmds" "$tmp/replies"
+"$SIM" --virtual-clock --fixed-stats <"$tmp/cmds" >"$tmp/replies" 2>"$tmp/err" &
+spid=$!
+exec 3>"$tmp/cmds" 4<"$tmp/replies"
+stats_cmds 1000 >"$tmp/in"
+cat "$tmp/in" >&3 &
+wpid=$!
+i=0
+while kill -0 "$wpid" 2>/dev/null && [ "$i" -lt 1200 ]; do # at most 60 s
+    sleep 0.05
+    i=$((i + 1))
+done
+if kill -0 "$wpid" 2>/dev/null; then
+    written=no
+    kill "$wpid"
+else
+    written=yes
+fi
+wait "$wpid" 2>/dev/null
+exec 3>&-
+t0=$(now_ms)
+cat <&4 >"$tmp/out"
+exec 4<&-
+wait "$spid"
+rc=$?
+if [ "$written" = yes ] && [ "$rc" = 0 ] && ids_in_order 1000 && [ ! -s "$tmp/err" ]; then
+    good
+else
+    bad stdin-1000-written-then-read "all written: $written; exit status $rc; $(wc -l <"$tmp/out") replies (want 1000, ids in order)"
+fi
+echo "  measured: stdin-1000-written-then-read: $(wc -l <"$tmp/out" | tr -d ' ') replies read in $(($(now_ms) - t0)) ms"
+
+# The --qmp socket: 20,000 pipelined, 1,000 written then read, a 1 MiB "id", a second client served
+# while the first is backed up, an unfinished 66 MiB message closing its client, and 16 clients
+# at once with the 17th waiting in the listen backlog.
+if [ ! -x "$QS" ]; then
+    bad qmp-stress-built "$QS is not an executable (make build/qmp-stress)"
+else
+    "$SIM" --qmp "unix:$tmp/qmp.sock" --fixed-stats </dev/null >"$tmp/out" 2>"$tmp/err" &
+    spid=$!
+    "$QS" --prefix qmp- "$tmp/qmp.sock" pipelined burst long-id second-client unfinished backlog >"$tmp/qs" 2>&1
+    kill -TERM "$spid"
+    wait "$spid"
+    rc=$?
+    grep -v '^qmp-stress: ' "$tmp/qs"
+    counts=$(sed -n 's/^qmp-stress: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$tmp/qs")
+    if [ -n "$counts" ]; then
+        pass=$((pass + ${counts% *}))
+        fail=$((fail + ${counts#* }))
+    else
+        bad qmp-stress "no result line"
+    fi
+    # the only log line: the unfinished message's client closed, with the reason
+    if [ "$rc" = 0 ] && [ "$(wc -l <"$tmp/err")" = 1 ] &&
+        grep -q '^vballoon-sim: QMP client closed: a command still unfinished after 65 MiB' "$tmp/err"; then
+        good
+    else
+        bad qmp-stress-log "exit status $rc; stderr:"
+        sed -n '1,5s/^/  | /p' "$tmp/err"
+    fi
+fi
 
 # ---- real time (about 2.5 s unloaded) ---------------------------------------------------------------
 

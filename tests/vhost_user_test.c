@@ -8,10 +8,15 @@
    poll on the call eventfd, CONFIG_CHANGE_MSG on the back-end channel after a QMP balloon
    command, GET_CONFIG's reply), the VM's run state over QMP (query-status, stop: no polls until
    cont, with QEMU's events), then one connection per malformed message, each of which must
-   end that connection (EOF) while the back-end goes on serving the next one; a memory file
-   truncated under the back-end (SIGBUS) must be a device error, not a crash; QMP quit ends the
-   back-end cleanly. Prints
-   "FAIL <name>" for failures and ends with "vhost-user: N passed, M failed". */
+   end that connection (EOF) while the back-end goes on serving the next one; and a memory file
+   truncated under the back-end (SIGBUS) must be a device error, not a crash. On the QMP socket:
+   the seed document's four commands pasted verbatim (no-break spaces: taken in the doc profile,
+   refused as QEMU refuses them by a second back-end in the QEMU profile), and the flow-control
+   tests of tests/qmp_stress.h (20,000 pipelined commands, 1,000 written before any is read, a
+   1 MiB "id", a second client served while the first is backed up, an unfinished message of
+   66 MiB closing its client, as the back-end documents; 16 clients served, the 17th waiting in
+   the listen backlog until one leaves); QMP quit ends the back-end cleanly. Prints "FAIL <name>"
+   for failures, "  measured: ..." lines, and ends with "vhost-user: N passed, M failed". */
 #define _GNU_SOURCE /* NOLINT(cert-dcl51-cpp): glibc feature macro */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +37,7 @@
 #include <unistd.h>
 
 static int passed, failed;
-static char dir[64], sock_path[128], qmp_path[128], log_path[128];
+static char dir[64], sock_path[128], qmp_path[128], log_path[128], seed_path[512];
 static pid_t backend = -1;
 
 static void check(const char *name, int ok, const char *detail)
@@ -77,6 +82,8 @@ static int unix_connect(const char *path)
     }
     return -1;
 }
+
+#include "qmp_stress.h"
 
 /* ---- vhost-user messages ---- */
 
@@ -637,6 +644,119 @@ static void test_sigbus(void)
     munmap(mem, MEM_SIZE);
 }
 
+/* ---- QMP: the seed's commands verbatim, flow control ---- */
+
+/* The seed document's four commands, byte for byte (tests/seed-commands.txt: every space of its
+   web page is a no-break space, U+00A0). NULL if the file is not there. */
+static char *seed_bytes(size_t *len)
+{
+    static char b[4096];
+    FILE *f = fopen(seed_path, "rb");
+    if (!f) return NULL;
+    *len = fread(b, 1, sizeof b, f);
+    fclose(f);
+    return *len > 0 && *len < sizeof b && memchr(b, 0xC2, *len) ? b : NULL;
+}
+
+#define GET_INTERVAL "{\"execute\": \"qom-get\", \"arguments\": {\"path\": \"/machine/peripheral/balloon0\", " \
+                     "\"property\": \"guest-stats-polling-interval\"}, \"id\": \"end\"}\n"
+
+/* Doc profile: pasted as they are, the four work: enable at 2 s, change to 10 s, get, disable
+   (by the document's name stats-polling-interval), each reply on its line. */
+static void test_seed_doc(void)
+{
+    static const char *const want[] = {"{\"return\": {}}", "{\"return\": {}}", "{\"return\": {\"stats\": {", "{\"return\": {}}",
+                                       "{\"return\": 0, \"id\": \"end\"}"};
+    char detail[512] = "";
+    size_t len = 0;
+    char *seed = seed_bytes(&len);
+    qs_conn c;
+    int i, ok = seed != NULL;
+    if (!seed) snprintf(detail, sizeof detail, "%.400s: not readable, or without its no-break spaces", seed_path);
+    if (ok && !qs_open(&c, qmp_path)) {
+        ok = 0;
+        snprintf(detail, sizeof detail, "cannot connect and negotiate");
+    } else if (ok) {
+        ok = qs_send(c.fd, seed, len, WAIT_MS) == len && qs_send(c.fd, GET_INTERVAL, strlen(GET_INTERVAL), WAIT_MS) ==
+                                                          strlen(GET_INTERVAL);
+        for (i = 0; ok && i < 5; i++) {
+            char *line = qs_line(&c, NULL);
+            ok = line && !strncmp(line, want[i], strlen(want[i])) && (i != 2 || strstr(line, "\"last-update\": "));
+            if (!ok) snprintf(detail, sizeof detail, "reply %d: %.300s", i + 1, line ? line : "(none)");
+        }
+        qs_close(&c);
+    }
+    check("qmp-seed-commands-verbatim-doc-profile", ok, detail);
+}
+
+/* QEMU profile (a second back-end): the no-break spaces reach the lexer, which refuses them as
+   QEMU does: only errors, nothing set (the interval stays 0), and the stream goes on. */
+static void test_seed_qemu(const char *qmp)
+{
+    char detail[512] = "";
+    size_t len = 0;
+    char *seed = seed_bytes(&len), *line = NULL;
+    qs_conn c;
+    int errors = 0, ok = seed != NULL;
+    if (!seed) snprintf(detail, sizeof detail, "%.400s: not readable, or without its no-break spaces", seed_path);
+    if (ok && !qs_open(&c, qmp)) {
+        ok = 0;
+        snprintf(detail, sizeof detail, "cannot connect and negotiate");
+    } else if (ok) {
+        ok = qs_send(c.fd, seed, len, WAIT_MS) == len && qs_send(c.fd, "\n" GET_INTERVAL, strlen(GET_INTERVAL) + 1, WAIT_MS) ==
+                                                          strlen(GET_INTERVAL) + 1;
+        while (ok && (line = qs_line(&c, NULL)) && !strstr(line, "\"id\": \"end\"") && errors < 1000) {
+            ok = !strncmp(line, "{\"error\": ", 10);
+            errors++;
+            if (!ok) snprintf(detail, sizeof detail, "a reply that is not an error: %.300s", line);
+        }
+        if (ok && (!line || strcmp(line, "{\"return\": 0, \"id\": \"end\"}") != 0 || errors < 4)) {
+            ok = 0;
+            snprintf(detail, sizeof detail, "%d errors, then %.300s", errors, line ? line : "(no reply)");
+        }
+        qs_close(&c);
+    }
+    check("qmp-seed-commands-verbatim-qemu-profile-refused", ok, detail);
+}
+
+/* The back-end, logging to `log`: --persistent, QMP on `qmp`, `profile` (doc or qemu). */
+static pid_t spawn_backend(const char *bin, const char *sock, const char *qmp, const char *log, const char *profile)
+{
+    pid_t pid = fork();
+    if (pid < 0) die("fork");
+    if (pid == 0) {
+        char qarg[160];
+        int lfd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (lfd < 0 || dup2(lfd, 2) < 0) _exit(127);
+        snprintf(qarg, sizeof qarg, "unix:%s", qmp);
+        execl(bin, bin, "--socket", sock, "--qmp", qarg, "--persistent", "--ram", "128", "--profile", profile,
+              getenv("VB_TEST_VERBOSE") ? "--verbose" : (char *)0, (char *)0);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* A second back-end in the QEMU profile, for test_seed_qemu. */
+static void test_qemu_profile(const char *bin)
+{
+    char sock[160], qmp[160], log[160];
+    int status;
+    pid_t pid;
+    snprintf(sock, sizeof sock, "%s/vb-qemu.sock", dir);
+    snprintf(qmp, sizeof qmp, "%s/qmp-qemu.sock", dir);
+    snprintf(log, sizeof log, "%s/backend-qemu.log", dir);
+    pid = spawn_backend(bin, sock, qmp, log, "qemu");
+    test_seed_qemu(qmp);
+    kill(pid, SIGTERM);
+    check("qemu-profile-backend-exits-cleanly", waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+          WEXITSTATUS(status) == 0, "");
+    if (!failed) {
+        unlink(log);
+        unlink(sock);
+        unlink(qmp);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const char *bin = argc > 1 ? argv[1] : "build/vballoon-vhost-user";
@@ -649,23 +769,20 @@ int main(int argc, char **argv)
     snprintf(sock_path, sizeof sock_path, "%s/vb.sock", dir);
     snprintf(qmp_path, sizeof qmp_path, "%s/qmp.sock", dir);
     snprintf(log_path, sizeof log_path, "%s/backend.log", dir);
-    backend = fork();
-    if (backend < 0) die("fork");
-    if (backend == 0) {
-        char qarg[160];
-        int lfd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (lfd < 0 || dup2(lfd, 2) < 0) _exit(127);
-        snprintf(qarg, sizeof qarg, "unix:%s", qmp_path);
-        execl(bin, bin, "--socket", sock_path, "--qmp", qarg, "--persistent", "--ram", "128", getenv("VB_TEST_VERBOSE") ? "--verbose" : (char *)0, (char *)0);
-        _exit(127);
-    }
+    snprintf(seed_path, sizeof seed_path, "%s", getenv("SEED_COMMANDS") ? getenv("SEED_COMMANDS") : "tests/seed-commands.txt");
+    backend = spawn_backend(bin, sock_path, qmp_path, log_path, "doc");
     if (!alive()) {
         check("backend-starts", 0, bin);
     } else {
-        test_positive();
+        test_positive(); /* leaves stats behind: guest-stats answers with them */
         test_run_state();
+        test_seed_doc();
+        qs_all(qmp_path, "qmp-");
+        qs_unfinished(qmp_path, "qmp-", 66u << 20);
+        qs_backlog(qmp_path, "qmp-", 16);
         test_malformed();
         test_sigbus();
+        test_qemu_profile(bin);
     }
     log = fopen(log_path, "r");
     if (log) { /* every refusal was logged with a reason; the SIGBUS was a device error */

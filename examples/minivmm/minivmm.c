@@ -86,7 +86,7 @@ static void usage(FILE *f)
     fputs("usage: vballoon-minivmm --guest FILE [options]\n"
           "A KVM virtual machine with a virtio-mmio balloon (vballoon.h " VB_VERSION_STRING ").\n"
           "  --guest FILE        flat 64-bit guest binary, loaded at 0x100000 (required)\n"
-          "  --qmp unix:PATH     serve QMP on a unix socket (several clients)\n"
+          "  --qmp unix:PATH     serve QMP on a unix socket (up to 16 clients at once)\n"
           "  --mem MiB           guest RAM, 16..2048 (default 64)\n"
           "  --interval N        initial guest-stats-polling-interval in seconds (default 0)\n"
           "  --profile doc|qemu  doc: the 2013 document (default); qemu: current QEMU\n"
@@ -663,55 +663,172 @@ static void *vcpu_main(void *arg)
    (RESUME); quit sends SHUTDOWN and stops the guest as SIGTERM does. The seed
    document's web page uses no-break spaces (U+00A0) for its spaces; read outside strings they
    are two plain spaces, so its commands work pasted verbatim (as in examples/sim.c).
+   Up to MAX_CLIENTS clients at once; more wait in the listen backlog until one leaves, as a
+   second client of QEMU's -qmp socket waits for the first (one socket here stands for several
+   -qmp monitors: a shell and a script at once). A client is closed when it goes away (its
+   complete commands are answered first), or when a message is still unfinished after
+   INPUT_LIMIT bytes: QEMU takes at most 64 MiB of tokens in one (an error reply), 1 MiB more is
+   room for whitespace, and nothing longer is kept. Flow control: while more than OUT_HIGH bytes
+   of replies wait for a client, it is not read and its commands wait, until less than OUT_LOW
+   wait; the guest and the other clients go on. A client that writes without reading ends up
+   blocked in its own write, never dropped. Buffers grow for a long command or reply (a 1 MiB
+   "id" is echoed) and shrink back after.
    ============================================================================================ */
 
-#define MAX_CLIENTS 8
-#define INPUT_MAX 16384u
-#define REPLY_MAX VB_QMP_REPLY_BOUND(INPUT_MAX, 0) /* every (compact) reply fits */
+#define MAX_CLIENTS 16
+#define BUF_MIN 65536u                        /* one recv() at a time; buffers shrink back to it */
+#define INPUT_LIMIT ((64u << 20) + (1u << 20)) /* QEMU's 64 MiB a message, + 1 MiB */
+#define RESCAN_MIN (1u << 20)                 /* see client_run */
+#define OUT_HIGH (1u << 20)                   /* replies waiting that stop reading a client */
+#define OUT_LOW (256u << 10)                  /* ... until less than this waits */
+#define REPLY_LIMIT ((size_t)1 << 30)         /* no larger reply is attempted */
+
+typedef struct buffer {
+    char *p;
+    size_t off, len, cap; /* the bytes are p[off, len) */
+} buffer;
 
 typedef struct client {
     int fd; /* -1 = free slot */
     vb_qmp qmp;
-    char in[INPUT_MAX + 1];
-    size_t len;
+    buffer in, out;
+    int eof;       /* it sent its last byte: answer what is complete, then close */
+    int paused;    /* its replies are backed up: not read, its commands wait */
+    int deferred;  /* a long unfinished message got more bytes, not framed again yet */
+    size_t framed; /* bytes of the unfinished message the last vb_qmp_frame saw (0: none) */
+    char quote;    /* paste_fixup: inside a '...' or "..." string, */
+    int escape;    /* after its backslash, */
+    size_t hold;   /* 1: the last byte is C2, its partner not here yet */
 } client;
 
 static client clients[MAX_CLIENTS];
-static char reply[REPLY_MAX];
+static char *reply; /* one reply at a time; grows for a long one, then shrinks back */
+static size_t reply_cap;
 static int quit_requested;
 
-static void paste_fixup(char *buf, size_t len)
+/* Room for `need` more bytes after the data: moves it to the front, then grows (doubling, not
+   past `max` unless the data needs it). 0 if there is no memory. */
+static int buffer_room(buffer *b, size_t need, size_t max)
 {
-    size_t i;
-    char quote = 0;
-    for (i = 0; i < len; i++) {
-        if (quote) {
-            if (buf[i] == '\\') i++;
-            else if (buf[i] == quote) quote = 0;
-        } else if (buf[i] == '"' || buf[i] == '\'') {
-            quote = buf[i];
-        } else if ((unsigned char)buf[i] == 0xC2 && i + 1 < len && (unsigned char)buf[i + 1] == 0xA0) {
+    size_t have = b->len - b->off, cap;
+    char *p;
+    if (b->cap - b->len >= need) return 1;
+    if (b->off) {
+        memmove(b->p, b->p + b->off, have);
+        b->off = 0;
+        b->len = have;
+        if (b->cap - b->len >= need) return 1;
+    }
+    cap = b->cap * 2 < BUF_MIN ? BUF_MIN : b->cap * 2;
+    if (cap > max) cap = max;
+    if (cap < have + need) cap = have + need;
+    p = realloc(b->p, cap);
+    if (!p) return 0;
+    b->p = p;
+    b->cap = cap;
+    return 1;
+}
+
+/* Back to BUF_MIN bytes once what is left fits in half of it. */
+static void buffer_shrink(buffer *b)
+{
+    size_t have = b->len - b->off;
+    char *p;
+    if (b->cap <= BUF_MIN || have > BUF_MIN / 2) return;
+    memmove(b->p, b->p + b->off, have);
+    b->off = 0;
+    b->len = have;
+    p = realloc(b->p, BUF_MIN);
+    if (p) {
+        b->p = p;
+        b->cap = BUF_MIN;
+    }
+}
+
+static void client_close(client *c, const char *why)
+{
+    if (why) fprintf(stderr, "vballoon-minivmm: QMP client closed: %s\n", why);
+    close(c->fd);
+    free(c->in.p);
+    free(c->out.p);
+    memset(c, 0, sizeof *c);
+    c->fd = -1;
+}
+
+/* Back-pressure, with hysteresis: 1 while the client is not to be read. */
+static int backed_up(client *c)
+{
+    size_t waiting = c->out.len - c->out.off;
+    if (waiting > OUT_HIGH) c->paused = 1;
+    else if (waiting < OUT_LOW) c->paused = 0;
+    return c->paused;
+}
+
+/* Send what the socket takes now (it is non-blocking). */
+static void client_flush(client *c)
+{
+    while (c->fd >= 0 && c->out.len > c->out.off) {
+        ssize_t n = send(c->fd, c->out.p + c->out.off, c->out.len - c->out.off, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (n < 0) {
+            client_close(c, errno == EPIPE || errno == ECONNRESET ? NULL : strerror(errno));
+            return;
+        }
+        c->out.off += (size_t)n;
+    }
+    if (c->fd < 0) return;
+    c->out.off = c->out.len = 0;
+    buffer_shrink(&c->out);
+}
+
+/* A reply and its line end, queued: client_flush sends it. */
+static void put_line(client *c, const char *s, size_t n)
+{
+    if (!buffer_room(&c->out, n + 1, SIZE_MAX)) {
+        client_close(c, "no memory for its replies");
+        return;
+    }
+    memcpy(c->out.p + c->out.len, s, n);
+    c->out.p[c->out.len + n] = '\n';
+    c->out.len += n + 1;
+}
+
+/* New bytes from `from` on; the state carries over from the bytes before, and a C2 at the end
+   waits for the next read (c->hold: it is not framed before). */
+static void paste_fixup(client *c, size_t from)
+{
+    char *buf = c->in.p;
+    size_t i, len = c->in.len;
+    c->hold = 0;
+    for (i = from; i < len; i++) {
+        unsigned char ch = (unsigned char)buf[i];
+        if (c->escape) {
+            c->escape = 0;
+        } else if (c->quote) {
+            if (ch == '\\') c->escape = 1;
+            else if (ch == (unsigned char)c->quote) c->quote = 0;
+        } else if (ch == '"' || ch == '\'') {
+            c->quote = (char)ch;
+        } else if (ch == 0xC2 && i + 1 == len) {
+            c->hold = 1;
+        } else if (ch == 0xC2 && (unsigned char)buf[i + 1] == 0xA0) {
             buf[i] = buf[i + 1] = ' ';
+            i++;
         }
     }
 }
 
-static int send_line(client *c, const char *s, size_t n)
+/* 1 if reply[] holds n bytes and a NUL (growing it if need be). */
+static int reply_fits(size_t n)
 {
-    while (n) {
-        ssize_t w = send(c->fd, s, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return -1;
-        s += w;
-        n -= (size_t)w;
-    }
-    return send(c->fd, "\n", 1, MSG_NOSIGNAL) == 1 ? 0 : -1;
-}
-
-static void client_close(client *c)
-{
-    close(c->fd);
-    c->fd = -1;
+    char *p;
+    if (n < reply_cap) return 1;
+    p = n < REPLY_LIMIT ? realloc(reply, n + 1) : NULL;
+    if (!p) return 0;
+    reply = p;
+    reply_cap = n + 1;
+    return 1;
 }
 
 /* The VMM's own commands, listed by query-commands: the VM's run state, as QEMU answers it. */
@@ -726,9 +843,8 @@ static void broadcast_event(const char *name, const char *data)
                             line, sizeof line);
     int i;
     for (i = 0; i < MAX_CLIENTS; i++)
-        if (clients[i].fd >= 0 && clients[i].qmp.negotiated &&
-            send_line(&clients[i], line, n < sizeof line ? n : sizeof line - 1) < 0)
-            client_close(&clients[i]);
+        if (clients[i].fd >= 0 && clients[i].qmp.negotiated)
+            put_line(&clients[i], line, n < sizeof line ? n : sizeof line - 1);
 }
 
 /* stop parks the vCPU outside KVM_RUN and stands the VM clock (no polls); cont undoes both.
@@ -768,6 +884,8 @@ static void run_state_command(vm *v, const vb_qmp_command *q)
     }
 }
 
+/* One framed command. vb_qmp_execute and vb_qmp_reply are snprintf-style and run nothing when
+   the reply does not fit: asked again with the room they said they need. */
 static void client_command(vm *v, client *c, const char *cmd, size_t len)
 {
     vb_qmp_command q;
@@ -775,48 +893,115 @@ static void client_command(vm *v, client *c, const char *cmd, size_t len)
     if (quit_requested) return; /* after quit, QEMU answers nothing more */
     if (!c->qmp.negotiated || !vb_qmp_parse(cmd, len, &q)) {
         pthread_mutex_lock(&v->lock);
-        n = vb_qmp_execute(&c->qmp, cmd, len, reply, sizeof reply);
+        n = vb_qmp_execute(&c->qmp, cmd, len, reply, reply_cap);
+        if (n >= reply_cap && reply_fits(n)) n = vb_qmp_execute(&c->qmp, cmd, len, reply, reply_cap);
         pthread_mutex_unlock(&v->lock);
     } else if (vb_qmp_command_is(&q, "query-status")) {
+        const char *status;
         vb_qmp_args_only(&q, NULL, 0);
         pthread_mutex_lock(&v->lock);
-        n = vb_qmp_reply_status(&c->qmp, &q, v->paused ? "paused" : "running", reply, sizeof reply);
+        status = v->paused ? "paused" : "running";
         pthread_mutex_unlock(&v->lock);
+        n = vb_qmp_reply_status(&c->qmp, &q, status, reply, reply_cap);
+        if (n >= reply_cap && reply_fits(n)) n = vb_qmp_reply_status(&c->qmp, &q, status, reply, reply_cap);
     } else if (vb_qmp_command_is(&q, "stop") || vb_qmp_command_is(&q, "cont") || vb_qmp_command_is(&q, "quit")) {
         int ok = vb_qmp_args_only(&q, NULL, 0); /* they take no arguments */
-        n = vb_qmp_reply(&c->qmp, &q, NULL, reply, sizeof reply);
-        if (ok && n < sizeof reply) run_state_command(v, &q);
+        n = vb_qmp_reply(&c->qmp, &q, NULL, reply, reply_cap);
+        if (n >= reply_cap && reply_fits(n)) n = vb_qmp_reply(&c->qmp, &q, NULL, reply, reply_cap);
+        if (ok && n < reply_cap) run_state_command(v, &q);
     } else {
         pthread_mutex_lock(&v->lock);
-        n = vb_qmp_execute(&c->qmp, cmd, len, reply, sizeof reply);
+        n = vb_qmp_execute(&c->qmp, cmd, len, reply, reply_cap);
+        if (n >= reply_cap && reply_fits(n)) n = vb_qmp_execute(&c->qmp, cmd, len, reply, reply_cap);
         pthread_mutex_unlock(&v->lock);
     }
-    if (n >= sizeof reply) /* cannot happen (see REPLY_MAX); the command was not run */
-        n = (size_t)snprintf(reply, sizeof reply, "%s",
-                             "{\"error\": {\"class\": \"GenericError\", \"desc\": \"reply too long\"}}");
-    if (c->fd >= 0 && n > 0 && send_line(c, reply, n) < 0) client_close(c);
-}
-
-static void client_input(vm *v, client *c)
-{
-    size_t used, skip;
-    ssize_t n = recv(c->fd, c->in + c->len, INPUT_MAX - c->len, 0);
-    if (n < 0 && errno == EINTR) return;
-    if (n <= 0) {
-        client_close(c);
+    if (n >= reply_cap) { /* no memory for it: the command was not run */
+        client_close(c, "no memory for a reply; the command was not run");
         return;
     }
-    c->len += (size_t)n;
-    paste_fixup(c->in, c->len);
-    while (c->fd >= 0 && c->len && (used = vb_qmp_frame(&c->qmp, c->in, c->len, &skip)) > 0) {
-        if (used > skip) client_command(v, c, c->in + skip, used - skip); /* else: input QEMU skips */
-        memmove(c->in, c->in + used, c->len - used);
-        c->len -= used;
+    if (n > 0) put_line(c, reply, n);
+}
+
+/* Frame and execute the client's commands in order while its replies are not backed up, then
+   send what the socket takes. Framing an unfinished message reads it again from its start, so
+   past RESCAN_MIN bytes it is framed again only once it has doubled, or when the client is idle
+   (nothing to read this round: it waits for the reply), which keeps a 64 MiB message linear. */
+static void client_run(vm *v, client *c, int idle)
+{
+    size_t tail;
+    int pressed;
+    c->deferred = 0;
+    do { /* again if the replies were sent at once */
+        while (!(pressed = backed_up(c))) {
+            const char *cmd = c->in.p + c->in.off;
+            size_t used, skip;
+            tail = c->in.len - c->in.off - c->hold;
+            if (tail == 0 || tail == c->framed) break; /* nothing new since the last try */
+            if (c->framed && tail > RESCAN_MIN && tail < 2 * c->framed && !idle && !c->eof &&
+                tail + c->hold < INPUT_LIMIT) {
+                c->deferred = 1;
+                break;
+            }
+            used = vb_qmp_frame(&c->qmp, cmd, tail, &skip);
+            if (!used) {
+                c->framed = tail;
+                break;
+            }
+            c->framed = 0;
+            if (used > skip) client_command(v, c, cmd + skip, used - skip); /* else skipped */
+            if (c->fd < 0) return;
+            c->in.off += used;
+        }
+        client_flush(c);
+        if (c->fd < 0) return;
+    } while (pressed && !backed_up(c));
+    if (reply_cap > BUF_MIN) { /* after a long reply */
+        char *p = realloc(reply, BUF_MIN);
+        if (p) {
+            reply = p;
+            reply_cap = BUF_MIN;
+        }
     }
-    if (c->fd >= 0 && c->len == INPUT_MAX) { /* a command longer than the buffer */
-        fprintf(stderr, "vballoon-minivmm: QMP client sent a command over %u bytes; closed\n", INPUT_MAX);
-        client_close(c);
+    if (c->in.off == c->in.len) c->in.off = c->in.len = 0;
+    buffer_shrink(&c->in);
+    tail = c->in.len - c->in.off - c->hold;
+    if (c->framed && tail == c->framed && tail + c->hold >= INPUT_LIMIT)
+        client_close(c, "a message still unfinished after 65 MiB (QEMU takes at most 64 MiB of tokens in one)");
+    else if (c->eof && !c->paused && c->out.len == c->out.off && (tail == 0 || tail == c->framed))
+        client_close(c, NULL); /* it left; an unfinished command is dropped, as QEMU does */
+}
+
+/* Read what the client has now (into its buffer, growing it up to INPUT_LIMIT). */
+static void client_read(client *c)
+{
+    size_t tail = c->in.len - c->in.off, room, from;
+    ssize_t n;
+    if (tail >= INPUT_LIMIT) return; /* client_run decides */
+    if (!buffer_room(&c->in, BUF_MIN, INPUT_LIMIT)) {
+        client_close(c, "no memory for its input");
+        return;
     }
+    room = c->in.cap - c->in.len;
+    if (room > INPUT_LIMIT - tail) room = INPUT_LIMIT - tail;
+    do n = recv(c->fd, c->in.p + c->in.len, room, MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n <= 0) {
+        c->eof = 1;
+        c->hold = 0;
+        return;
+    }
+    from = c->in.len - c->hold;
+    c->in.len += (size_t)n;
+    paste_fixup(c, from);
+}
+
+/* What poll() found for a client; revents 0: a deferred message, framed now that it is idle. */
+static void client_service(vm *v, client *c, short revents)
+{
+    if (revents & (POLLOUT | POLLHUP | POLLERR)) client_flush(c);
+    if (c->fd >= 0 && !c->eof && !backed_up(c) && (revents & (POLLIN | POLLHUP | POLLERR))) client_read(c);
+    if (c->fd >= 0) client_run(v, c, !(revents & POLLIN));
 }
 
 static int qmp_listen(const char *path)
@@ -830,28 +1015,25 @@ static int qmp_listen(const char *path)
     strcpy(a.sun_path, path);
     unlink(path);
     if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0) fail(EXIT_SYSTEM, path);
-    if (listen(fd, MAX_CLIENTS) < 0) fail(EXIT_SYSTEM, "listen");
+    if (listen(fd, MAX_CLIENTS) < 0) fail(EXIT_SYSTEM, "listen"); /* the next ones wait here */
     return fd;
 }
 
+/* Called only while a slot is free (main() watches the socket only then). */
 static void qmp_accept(vm *v, int lfd)
 {
-    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC), i;
+    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK), i;
     size_t n;
     if (fd < 0) return;
-    for (i = 0; i < MAX_CLIENTS && clients[i].fd >= 0; i++) {}
-    if (i == MAX_CLIENTS) { /* QEMU would queue; we refuse */
-        close(fd);
-        return;
-    }
+    for (i = 0; clients[i].fd >= 0; i++) {}
     clients[i].fd = fd;
-    clients[i].len = 0;
     pthread_mutex_lock(&v->lock);
     vb_qmp_init(&clients[i].qmp, &v->dev, 0); /* compact replies, negotiation required */
     clients[i].qmp.host_commands = vmm_commands;
-    n = vb_qmp_greeting(&clients[i].qmp, reply, sizeof reply);
+    n = vb_qmp_greeting(&clients[i].qmp, reply, reply_cap);
     pthread_mutex_unlock(&v->lock);
-    if (send_line(&clients[i], reply, n) < 0) client_close(&clients[i]);
+    put_line(&clients[i], reply, n < reply_cap ? n : reply_cap - 1);
+    if (clients[i].fd >= 0) client_flush(&clients[i]);
 }
 
 /* ============================================================================================
@@ -905,6 +1087,9 @@ int main(int argc, char **argv)
     parse_options(argc, argv, &v->opt);
     v->guest_status = -1;
     for (i = 0; i < MAX_CLIENTS; i++) clients[i].fd = -1;
+    reply_cap = BUF_MIN;
+    reply = malloc(reply_cap);
+    if (!reply) fail(EXIT_SYSTEM, "malloc");
 
     /* Signals: SIGINT/SIGTERM come through a signalfd; SIGUSR1 kicks the vCPU out of KVM_RUN. */
     sigemptyset(&mask);
@@ -933,19 +1118,32 @@ int main(int argc, char **argv)
     say("vCPU running; QMP on %s", v->opt.qmp ? v->opt.qmp : "(none)");
 
     for (;;) {
-        struct pollfd p[3 + MAX_CLIENTS];
-        int np = 0, timeout = -1;
+        struct pollfd p[4 + MAX_CLIENTS];
+        int np = 0, timeout = -1, slot[4 + MAX_CLIENTS], free_slot = 0, idle = 0, k;
         const char *stop_why = NULL;
         p[np++] = (struct pollfd){v->done, POLLIN, 0};
         p[np++] = (struct pollfd){v->timer, POLLIN, 0};
         p[np++] = (struct pollfd){sfd, POLLIN, 0};
-        if (lfd >= 0) p[np++] = (struct pollfd){lfd, POLLIN, 0};
-        for (i = 0; i < MAX_CLIENTS; i++)
-            if (clients[i].fd >= 0) p[np++] = (struct pollfd){clients[i].fd, POLLIN, 0};
+        for (i = 0; i < MAX_CLIENTS; i++) {
+            client *c = &clients[i];
+            if (c->fd < 0) {
+                free_slot = 1;
+                continue;
+            }
+            idle |= c->deferred;
+            slot[np] = i; /* a backed-up client is not read, only written */
+            p[np++] = (struct pollfd){c->fd, (short)((c->eof || backed_up(c) ? 0 : POLLIN) |
+                                                      (c->out.len > c->out.off ? POLLOUT : 0)), 0};
+        }
+        if (lfd >= 0 && free_slot) { /* else the next clients wait in the listen backlog */
+            slot[np] = -1;
+            p[np++] = (struct pollfd){lfd, POLLIN, 0};
+        }
         if (deadline_ns) {
             uint64_t now = now_ns(CLOCK_MONOTONIC);
             timeout = now >= deadline_ns ? 0 : (int)((deadline_ns - now) / 1000000u + 1u);
         }
+        if (idle) timeout = 0; /* a long message to frame once its client is idle */
         if (poll(p, (nfds_t)np, timeout) < 0 && errno != EINTR) fail(EXIT_SYSTEM, "poll");
         if (p[0].revents) break; /* the guest exited (or the vCPU failed) */
         if (p[1].revents) {      /* the poll timer: read the expiration count, then tell the device */
@@ -961,12 +1159,11 @@ int main(int argc, char **argv)
             if (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
                 stop_why = si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM";
         }
-        if (lfd >= 0 && p[3].revents) qmp_accept(v, lfd);
-        for (i = 0; i < MAX_CLIENTS; i++) {
-            int k;
-            for (k = lfd >= 0 ? 4 : 3; k < np; k++)
-                if (clients[i].fd >= 0 && p[k].fd == clients[i].fd && p[k].revents) client_input(v, &clients[i]);
+        for (k = 3; k < np; k++) {
+            client *c = slot[k] >= 0 ? &clients[slot[k]] : NULL;
+            if (c && c->fd == p[k].fd && (p[k].revents || c->deferred)) client_service(v, c, p[k].revents);
         }
+        if (np > 3 && slot[np - 1] < 0 && p[np - 1].revents) qmp_accept(v, lfd);
         if (quit_requested) stop_why = "QMP quit";
         if (deadline_ns && now_ns(CLOCK_MONOTONIC) >= deadline_ns) stop_why = "--timeout";
         if (stop_why) {
@@ -978,7 +1175,10 @@ int main(int argc, char **argv)
     if (v->line_len) serial_out(v, '\n');
     report(v);
     for (i = 0; i < MAX_CLIENTS; i++)
-        if (clients[i].fd >= 0) client_close(&clients[i]);
+        if (clients[i].fd >= 0) {
+            client_flush(&clients[i]); /* what the socket still takes (the reply to `quit`) */
+            if (clients[i].fd >= 0) client_close(&clients[i], NULL);
+        }
     if (lfd >= 0) unlink(v->opt.qmp);
     vb_destroy(&v->dev);
 
