@@ -536,14 +536,29 @@ VB_API const char *vb_prop_name(const vb_device *dev, unsigned i);
 
 /* ---- control: snapshot ------------------------------------------------------------------------ */
 
-/* The migrated device state, as QEMU migrates it: features, status, config, queues. Stats,
-   last-update, interval and the held buffer are not in it; on load the held buffer is re-read
-   from guest memory (restore guest RAM first). */
+/* The migrated device state, as QEMU migrates it: driver features, status, whether the device
+   is broken or refuses the driver's features (FEATURES_OK), config space (num_pages, actual) and
+   each queue (rings, size, next avail index, used index, ready). Local to each device, not in
+   it: stats, last-update, counters, interval and timer, RAM size, config generation, the held
+   stats buffer. Writes VB_SNAPSHOT_SIZE bytes if `cap` allows (`buf` may then be NULL: nothing
+   written) and returns VB_SNAPSHOT_SIZE. */
 #define VB_SNAPSHOT_SIZE 144
 VB_API size_t vb_snapshot_save(const vb_device *dev, void *buf, size_t cap);
-/* Validates the whole blob before changing anything; VB_ERR_FORMAT and no change otherwise.
-   Every blob vb_snapshot_save wrote loads: buffers in flight must fit a queue only while it
-   runs on a healthy device (a stopped queue is checked against the guest when it starts). */
+/* Validates the whole blob (`buf` NULL: VB_ERR_FORMAT) before changing anything; VB_ERR_FORMAT
+   and no change otherwise. Restore guest RAM first. The rule (a property test checks it over
+   100,000 random interleavings of host calls and guest actions, tests/test_device.c):
+   - every blob vb_snapshot_save wrote loads into a device made with the same vb_config, the
+     same device or a fresh one, whatever state it was in: buffers in flight (next avail index -
+     used index) must fit a queue only while it runs on a healthy device, as the setters keep it
+     (a stopped queue may hold any index and is checked against the guest when it starts);
+   - after the load the migrated state is the blob's (saved again: the same bytes), each queue's
+     caches are reset (shadow_avail = last_avail, signalled_used = used_idx, signalled_valid 0),
+     the local state stays, the timer is re-armed (now + interval), every running
+     inflate/deflate queue counts as more work (vb_more_work) and no stats buffer is held;
+   - then the rewind: if the stats queue runs on a healthy device with DRIVER_OK and a buffer in
+     flight, the device steps back one and pops it again (one more update, its stats parsed
+     again). If the guest's ring says it is empty, the step back stays (QEMU's virtqueue_rewind);
+     a bad ring breaks the device (a guest error, as at any pop). */
 VB_API vb_result vb_snapshot_load(vb_device *dev, const void *buf, size_t len);
 
 /* ---- control: QMP (compile out with VB_NO_QMP) ------------------------------------------------ */
@@ -2051,7 +2066,8 @@ VB_API vb_result vb_prop_set_int(vb_device *d, const char *name, size_t len, int
 
 /* Snapshot blob, all little-endian:
      0  "VBSN" magic            4  u16 version (1)      6  u16 size (VB_SNAPSHOT_SIZE)
-     8  u64 driver features    16  u8 status           17  u8 flags (bit0 broken)
+     8  u64 driver features    16  u8 status           17  u8 flags (bit0 broken, bit1 refused
+                                                            features: FEATURES_OK is refused)
     18  u16 reserved (0)       20  u32 num_pages       24  u32 actual
     28  3 x 36-byte queues: u64 desc, avail, used; u16 size, last_avail, used_idx; u8 ready, 0
    136  u32 reserved (0)      140  u32 FNV-1a of bytes [0,140) */
@@ -2082,7 +2098,7 @@ VB_API size_t vb_snapshot_save(const vb_device *d, void *buf, size_t cap)
     vb__st16(p + 6, VB_SNAPSHOT_SIZE, 0);
     vb__st64(p + 8, d->driver_features);
     p[16] = d->status;
-    p[17] = (d->flags & VB__BROKEN) ? 1 : 0;
+    p[17] = (unsigned char)(((d->flags & VB__BROKEN) ? 1 : 0) | ((d->flags & VB__BAD_FEATURES) ? 2 : 0));
     vb__st32(p + 20, d->num_pages, 0);
     vb__st32(p + 24, d->actual, 0);
     for (i = 0; i < VB_QUEUE_COUNT; i++) {
@@ -2102,14 +2118,16 @@ VB_API size_t vb_snapshot_save(const vb_device *d, void *buf, size_t cap)
 }
 
 /* The blob's framing and device fields: magic, version, size, checksum, features this device
-   offers, no NEEDS_RESET in the status, reserved bytes zero. */
+   offers, no NEEDS_RESET in the status, known flags (refused features only without FEATURES_OK,
+   as the device keeps them), reserved bytes zero. */
 static int vb__snap_header_ok(const vb_device *d, const unsigned char *p)
 {
     if (p[0] != 'V' || p[1] != 'B' || p[2] != 'S' || p[3] != 'N' || vb__ld16(p + 4, 0) != 1 ||
         vb__ld16(p + 6, 0) != VB_SNAPSHOT_SIZE || vb__ld32(p + VB__SNAP_SUM, 0) != vb__fnv1a(p, VB__SNAP_SUM))
         return 0;
-    return !(vb__ld64(p + 8, 0) & ~vb_host_features(d)) && !(p[16] & VB_S_NEEDS_RESET) && p[17] <= 1 &&
-           !p[18] && !p[19] && !vb__ld32(p + 136, 0);
+    if (p[17] > 3 || ((p[17] & 2) && (p[16] & VB_S_FEATURES_OK))) return 0;
+    return !(vb__ld64(p + 8, 0) & ~vb_host_features(d)) && !(p[16] & VB_S_NEEDS_RESET) && !p[18] && !p[19] &&
+           !vb__ld32(p + 136, 0);
 }
 
 /* One queue record: 1 if it is a queue vb_queue_setup would take. Its indices bound the buffers
@@ -2141,12 +2159,13 @@ VB_API vb_result vb_snapshot_load(vb_device *d, const void *buf, size_t len)
 
     if (!buf || len != VB_SNAPSHOT_SIZE || !vb__snap_header_ok(d, p)) return VB_ERR_FORMAT;
     for (i = 0; i < VB_QUEUE_COUNT; i++)
-        if (!vb__snap_queue(d, p + VB__SNAP_QUEUE + (size_t)36u * i, p[17], &q[i])) return VB_ERR_FORMAT;
+        if (!vb__snap_queue(d, p + VB__SNAP_QUEUE + (size_t)36u * i, p[17] & 1, &q[i])) return VB_ERR_FORMAT;
     /* Valid: now replace the state. Stats, last-update and the interval are local. */
     d->driver_features = vb__ld64(p + 8, 0);
     d->status = p[16];
     d->flags &= (uint8_t)~(VB__HELD | VB__BROKEN | VB__BAD_FEATURES);
-    if (p[17]) d->flags |= VB__BROKEN;
+    if (p[17] & 1) d->flags |= VB__BROKEN;
+    if (p[17] & 2) d->flags |= VB__BAD_FEATURES;
     d->num_pages = vb__ld32(p + 20, 0);
     d->actual = vb__ld32(p + 24, 0);
     VB_MEMCPY(d->queue, q, sizeof q);
