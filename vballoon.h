@@ -59,9 +59,25 @@
    ========================
    One table of function pointers, usually `static const`, shared by any number of devices; each
    device has its own `user` pointer that is passed back as the first argument. The device calls
-   them only from inside a vb_* call made by the host, on the caller's thread; it never calls
-   back into itself from a callback, and a callback must not call vb_* functions on the same
-   device (re-entrancy is not supported; queue the work instead). NULL marks an optional one.
+   them only from inside a vb_* call made by the host, on the caller's thread. NULL marks an
+   optional one.
+
+   Re-entrancy: a callback runs in the middle of a device step, so it must not change the same
+   device; record what it has to do and do it after the vb_* call returns (an interrupt, a timer
+   that is already due: fire it from the event loop, not from inside timer_arm). The device
+   enforces it: while one of its callbacks runs (vb_in_callback(dev) is 1), every call that
+   would change it is refused before it does anything: vb_result functions return VB_ERR_STATE
+   (vb_set_poll_interval and vb_prop_set_int with the GenericError "device busy: called from
+   inside one of its callbacks"), vb_queue_notify and vb_do_work return vb_more_work(dev), void
+   functions do nothing (vb_set_status, vb_set_driver_features, vb_reset, vb_machine_reset,
+   vb_break, vb_config_write, vb_timer_expired, vb_set_target_pages, vb_set_ram_size,
+   vb_destroy), and the refusal is logged (VB_LOG_REENTERED, WARN; not from inside log itself);
+   vb_mmio_write counts an ignored access and vb_mmio_reset does nothing. Functions that take a
+   `const vb_device *` (vb_status, vb_stat, vb_queue_state, vb_render_guest_stats, vb_prop_get,
+   vb_snapshot_save, vb_qmp_event_balloon_change...) and vb_mmio_read, vb_mmio_interrupt may be
+   called: they see the state between two steps of the device's work. vb_init must not be called
+   on a device from inside its callbacks, nor vb_qmp_execute with it (a qom-set or balloon would
+   answer success and change nothing). Other devices are independent: a callback may use them.
 
      read(user, gpa, dst, len)      Copy `len` bytes of guest-physical memory at `gpa` into `dst`.
                                     Return 0 on success, non-zero if any byte is not guest RAM the
@@ -317,7 +333,8 @@ typedef enum vb_log_level { VB_LOG_ERROR = 1, VB_LOG_WARN = 2, VB_LOG_INFO = 3 }
     X(STATS_SECOND_BUFFER, WARN, "second stats buffer while one is held, old returned")   \
     X(PFN_TRUNCATED, WARN, "balloon buffer longer than VB_PFN_MAX_PER_BUFFER, rest ignored") \
     X(BAD_FEATURES, WARN, "driver acknowledged features the device did not offer")       \
-    X(QUEUE_NOT_READY, INFO, "notification for a queue that is not ready")
+    X(QUEUE_NOT_READY, INFO, "notification for a queue that is not ready")                \
+    X(REENTERED, WARN, "call from inside a callback of the same device refused")
 
 typedef enum vb_log_item {
     VB_LOG_NONE = 0,
@@ -440,6 +457,9 @@ VB_API void vb_set_driver_features(vb_device *dev, uint64_t features);
 VB_API uint8_t vb_status(const vb_device *dev); /* includes NEEDS_RESET while broken */
 VB_API void vb_set_status(vb_device *dev, uint8_t status); /* 0 = virtio reset */
 VB_API int vb_is_broken(const vb_device *dev);
+/* 1 while one of the device's host callbacks runs: the device then refuses every call that
+   would change it (see HOST CALLBACKS, re-entrancy). */
+VB_API int vb_in_callback(const vb_device *dev);
 /* Mark the device broken, as a malformed ring does (QEMU's virtio_error): a transport that finds
    the driver's setup unusable calls it. `why` (a VB_LOG_* item) goes to the log callback. The
    device then shows NEEDS_RESET, sends a config interrupt (VERSION_1, after DRIVER_OK) and
@@ -815,6 +835,8 @@ extern "C" {
 #define VB__ARMED 0x04     /* the poll timer is armed at deadline_ms */
 #define VB__HAS_STATS 0x08 /* the guest reported at least once since the machine reset */
 #define VB__BAD_FEATURES 0x10 /* the driver acked features we do not offer */
+#define VB__CALLING 0x20   /* a host callback runs: calls that change the device are refused */
+#define VB__LOGGING 0x40   /* ... and it is the log callback (a refusal is not logged again) */
 
 /* Ring layout (split virtqueue) and descriptor flags. */
 #define VB__DESC_F_NEXT 1u
@@ -928,7 +950,13 @@ static int vb__guest_be(const vb_device *d)
     return (d->options & VB_OPT_GUEST_BIG_ENDIAN) && !vb__has(d, VB_F_VERSION_1);
 }
 
-static void vb__log(const vb_device *d, vb_log_item item)
+/* Every host callback runs between vb__enter and vb__leave: a vb_* call that would change the
+   device, made from inside one on the same device, is refused before it does anything (see
+   vb_host). One flag, no nesting: the device never calls back from a refused call but to log it. */
+static void vb__enter(vb_device *d) { d->flags |= VB__CALLING; }
+static void vb__leave(vb_device *d) { d->flags &= (uint8_t)~VB__CALLING; }
+
+static void vb__log(vb_device *d, vb_log_item item)
 {
     static const struct { unsigned char level; const char *msg; } items[] = {
         {0, ""},
@@ -936,33 +964,61 @@ static void vb__log(const vb_device *d, vb_log_item item)
         VB_LOG_ITEMS(VB__LOG_ROW)
 #undef VB__LOG_ROW
     };
-    if (d->host->log)
-        d->host->log(d->user, (vb_log_level)items[item].level, item, items[item].msg);
+    uint8_t outer = d->flags & (VB__CALLING | VB__LOGGING);
+    if (!d->host->log || item <= VB_LOG_NONE || item >= VB_LOG_ITEM_COUNT) return;
+    d->flags |= VB__CALLING | VB__LOGGING;
+    d->host->log(d->user, (vb_log_level)items[item].level, item, items[item].msg);
+    d->flags = (uint8_t)((d->flags & ~(VB__CALLING | VB__LOGGING)) | outer);
+}
+
+/* A call from inside a callback of this device: refused (and logged, unless from the log). */
+static int vb__reentered(vb_device *d)
+{
+    if (!(d->flags & VB__CALLING)) return 0;
+    if (!(d->flags & VB__LOGGING)) vb__log(d, VB_LOG_REENTERED);
+    return 1;
+}
+
+VB_API int vb_in_callback(const vb_device *d) { return (d->flags & VB__CALLING) != 0; }
+
+static void vb__notify_config(vb_device *d)
+{
+    vb__enter(d);
+    d->host->notify_config(d->user);
+    vb__leave(d);
 }
 
 /* virtio_error(): the device stops until reset; VERSION_1 drivers are told (NEEDS_RESET). */
 VB_API void vb_break(vb_device *d, vb_log_item why)
 {
-    if (d->flags & VB__BROKEN) return;
+    if (vb__reentered(d) || (d->flags & VB__BROKEN)) return;
     d->flags |= VB__BROKEN;
     d->counters.ring_errors++;
     vb__log(d, why);
     if (vb__has(d, VB_F_VERSION_1) && (d->status & VB_S_DRIVER_OK)) { /* virtio_notify_config */
         d->config_generation++;
-        d->host->notify_config(d->user);
+        vb__notify_config(d);
     }
 }
 
 static int vb__read(vb_device *d, uint64_t gpa, void *dst, size_t len)
 {
+    int r;
     if (gpa > UINT64_MAX - len) return -1;
-    return d->host->read(d->user, gpa, dst, len) ? -1 : 0;
+    vb__enter(d);
+    r = d->host->read(d->user, gpa, dst, len);
+    vb__leave(d);
+    return r ? -1 : 0;
 }
 
 static int vb__write(vb_device *d, uint64_t gpa, const void *src, size_t len)
 {
+    int r;
     if (gpa > UINT64_MAX - len) return -1;
-    return d->host->write(d->user, gpa, src, len) ? -1 : 0;
+    vb__enter(d);
+    r = d->host->write(d->user, gpa, src, len);
+    vb__leave(d);
+    return r ? -1 : 0;
 }
 
 /* A descriptor chain being walked: the current table (the ring's or an indirect one). */
@@ -1158,7 +1214,10 @@ static void vb__interrupt_driver(vb_device *d, unsigned qi)
         if (vb__read(d, q->avail, raw, 2)) { vb_break(d, VB_LOG_RING_MEMORY); return; }
         send = !(vb__ld16(raw, be) & VB__AVAIL_F_NO_INTERRUPT);
     }
-    if (send) d->host->notify_queue(d->user, qi);
+    if (!send) return;
+    vb__enter(d);
+    d->host->notify_queue(d->user, qi);
+    vb__leave(d);
 }
 
 static void vb__queue_clear(vb_device *d, vb_queue *q)
@@ -1170,6 +1229,14 @@ static void vb__queue_clear(vb_device *d, vb_queue *q)
 /* ============================================================================================
    LAYER 2: INFLATE AND DEFLATE (the balloon queues: bounded work, left-over "more work")
    ============================================================================================ */
+
+static void vb__pages(vb_device *d, unsigned qi, uint64_t start, uint64_t len)
+{
+    if (!len || !d->host->pages) return;
+    vb__enter(d);
+    d->host->pages(d->user, qi, start, len);
+    vb__leave(d);
+}
 
 /* Inflate/deflate: the 4-byte PFNs of the device-readable part (records may straddle
    descriptors), contiguous pages coalesced into one pages() call. As in QEMU, nothing of a chain
@@ -1208,11 +1275,11 @@ static int vb__balloon_kick(vb_device *d, unsigned qi)
                 len += 1u << VB_PAGE_SHIFT;
                 continue;
             }
-            if (len && d->host->pages) d->host->pages(d->user, qi, start, len);
+            vb__pages(d, qi, start, len);
             start = gpa;
             len = 1u << VB_PAGE_SHIFT;
         }
-        if (len && d->host->pages) d->host->pages(d->user, qi, start, len);
+        vb__pages(d, qi, start, len);
         if (vb__push(d, q, c.head, 0)) return 0;
         vb__interrupt_driver(d, qi);
     }
@@ -1238,6 +1305,7 @@ static void vb__balloon_work(vb_device *d, unsigned qi)
 VB_API int vb_do_work(vb_device *d)
 {
     unsigned qi;
+    if (vb__reentered(d)) return vb_more_work(d);
     for (qi = VB_QUEUE_INFLATE; qi <= VB_QUEUE_DEFLATE; qi++)
         if ((d->more_work & (1u << qi)) && vb_more_work(d)) vb__balloon_work(d, qi); /* bits: running queues */
     return vb_more_work(d);
@@ -1289,20 +1357,44 @@ static const unsigned char *vb__key_order(unsigned keys)
     }
 }
 
-static uint64_t vb__now(const vb_device *d) { return d->host->now_ms ? d->host->now_ms(d->user) : 0; }
+static uint64_t vb__now(vb_device *d)
+{
+    uint64_t now;
+    if (!d->host->now_ms) return 0;
+    vb__enter(d);
+    now = d->host->now_ms(d->user);
+    vb__leave(d);
+    return now;
+}
+
+static int64_t vb__wall(vb_device *d)
+{
+    int64_t seconds;
+    if (!d->host->wall_s) return 0;
+    vb__enter(d);
+    seconds = d->host->wall_s(d->user);
+    vb__leave(d);
+    return seconds;
+}
 
 static void vb__arm(vb_device *d, uint64_t deadline)
 {
     d->deadline_ms = deadline;
     d->flags |= VB__ARMED;
-    if (d->host->timer_arm) d->host->timer_arm(d->user, deadline);
+    if (!d->host->timer_arm) return;
+    vb__enter(d);
+    d->host->timer_arm(d->user, deadline);
+    vb__leave(d);
 }
 
 static void vb__disarm(vb_device *d)
 {
     if (!(d->flags & VB__ARMED)) return;
     d->flags &= (uint8_t)~VB__ARMED;
-    if (d->host->timer_cancel) d->host->timer_cancel(d->user);
+    if (!d->host->timer_cancel) return;
+    vb__enter(d);
+    d->host->timer_cancel(d->user);
+    vb__leave(d);
 }
 
 /* balloon_stats_change_timer(): deadline = now + interval, only while polling is enabled. */
@@ -1391,7 +1483,7 @@ static void vb__stats_kick(vb_device *d)
                 d->held_head = c.head;
                 d->flags |= VB__HELD | VB__HAS_STATS;
                 VB_MEMCPY(d->stat, val, sizeof val);
-                d->last_update = d->host->wall_s ? d->host->wall_s(d->user) : 0;
+                d->last_update = vb__wall(d);
                 d->counters.updates++;
             }
         }
@@ -1402,10 +1494,10 @@ static void vb__stats_kick(vb_device *d)
 VB_API void vb_timer_expired(vb_device *d)
 {
     uint64_t now;
-    if (!(d->flags & VB__ARMED)) return; /* cancelled, or already handled */
+    if (vb__reentered(d) || !(d->flags & VB__ARMED)) return; /* cancelled, or already handled */
     now = vb__now(d);
-    if (now < d->deadline_ms) {          /* early: keep waiting */
-        if (d->host->timer_arm) d->host->timer_arm(d->user, d->deadline_ms);
+    if (now < d->deadline_ms) { /* early: keep waiting */
+        vb__arm(d, d->deadline_ms);
         return;
     }
     d->flags &= (uint8_t)~VB__ARMED;
@@ -1448,6 +1540,7 @@ static void vb__stats_clear(vb_device *d)
 
 VB_API vb_result vb_set_poll_interval_ms(vb_device *d, uint64_t ms)
 {
+    if (vb__reentered(d)) return VB_ERR_STATE;
     if (ms > VB__MAX_INTERVAL_MS) return VB_ERR_RANGE;
     if (ms == d->interval_ms) return VB_OK; /* not even a stalled poll is kicked */
     if (ms == 0) {
@@ -1479,9 +1572,17 @@ static vb_result vb__interval_check(int64_t seconds, vb_error *err)
     return VB_OK;
 }
 
+/* The error of a call refused because it came from inside a callback of the same device. */
+static vb_result vb__busy_error(vb_error *err)
+{
+    vb__generic_error(err, "device busy: called from inside one of its callbacks");
+    return VB_ERR_STATE;
+}
+
 VB_API vb_result vb_set_poll_interval(vb_device *d, int64_t seconds, vb_error *err)
 {
     vb_result r = vb__interval_check(seconds, err);
+    if (r == VB_OK && vb__reentered(d)) return vb__busy_error(err);
     return r != VB_OK ? r : vb_set_poll_interval_ms(d, (uint64_t)seconds * 1000u);
 }
 
@@ -1544,7 +1645,10 @@ VB_API vb_result vb_init(vb_device *d, const vb_config *cfg, const vb_host *host
     return VB_OK;
 }
 
-VB_API void vb_destroy(vb_device *d) { vb__disarm(d); }
+VB_API void vb_destroy(vb_device *d)
+{
+    if (!vb__reentered(d)) vb__disarm(d);
+}
 
 VB_API uint64_t vb_host_features(const vb_device *d)
 {
@@ -1561,7 +1665,7 @@ VB_API uint64_t vb_driver_features(const vb_device *d) { return d->driver_featur
 VB_API void vb_set_driver_features(vb_device *d, uint64_t features)
 {
     uint64_t offered = vb_host_features(d);
-    if (d->status & VB_S_FEATURES_OK) return;
+    if (vb__reentered(d) || (d->status & VB_S_FEATURES_OK)) return;
     d->driver_features = features & offered;
     if (features & ~offered) {
         d->flags |= VB__BAD_FEATURES;
@@ -1593,6 +1697,7 @@ VB_API vb_result vb_queue_setup(vb_device *d, unsigned qi, uint16_t size, uint64
                                  uint64_t avail, uint64_t used)
 {
     vb_queue *q;
+    if (vb__reentered(d)) return VB_ERR_STATE;
     if (qi >= VB_QUEUE_COUNT) return VB_ERR_ARG;
     q = &d->queue[qi];
     if (q->ready) return VB_ERR_STATE;
@@ -1609,6 +1714,7 @@ VB_API vb_result vb_queue_setup(vb_device *d, unsigned qi, uint16_t size, uint64
 
 VB_API vb_result vb_queue_set_base(vb_device *d, unsigned qi, uint16_t last_avail)
 {
+    if (vb__reentered(d)) return VB_ERR_STATE;
     if (qi >= VB_QUEUE_COUNT) return VB_ERR_ARG;
     if (d->queue[qi].ready) return VB_ERR_STATE;
     d->queue[qi].last_avail = d->queue[qi].shadow_avail = last_avail;
@@ -1630,6 +1736,7 @@ VB_API const vb_queue *vb_queue_state(const vb_device *d, unsigned qi)
 VB_API vb_result vb_queue_set_ready(vb_device *d, unsigned qi, int ready)
 {
     vb_queue *q;
+    if (vb__reentered(d)) return VB_ERR_STATE;
     if (qi >= VB_QUEUE_COUNT) return VB_ERR_ARG;
     q = &d->queue[qi];
     if (!ready) {
@@ -1669,11 +1776,20 @@ VB_API void vb_config_read(const vb_device *d, uint32_t offset, void *buf, uint3
         out[i] = (offset <= VB_CONFIG_SIZE - 1u && i < VB_CONFIG_SIZE - offset) ? cfg[offset + i] : 0;
 }
 
+static void vb__actual_changed(vb_device *d)
+{
+    if (!d->host->actual_changed) return;
+    vb__enter(d);
+    d->host->actual_changed(d->user, d->actual);
+    vb__leave(d);
+}
+
 VB_API void vb_config_write(vb_device *d, uint32_t offset, const void *buf, uint32_t len)
 {
     const unsigned char *in = (const unsigned char *)buf;
     unsigned char cfg[VB_CONFIG_SIZE];
     uint32_t i, actual;
+    if (vb__reentered(d)) return;
     vb__st32(cfg, d->num_pages, 0);
     vb__st32(cfg + 4, d->actual, 0);
     for (i = 0; i < len && offset <= VB_CONFIG_SIZE - 1u && i < VB_CONFIG_SIZE - offset; i++)
@@ -1681,7 +1797,7 @@ VB_API void vb_config_write(vb_device *d, uint32_t offset, const void *buf, uint
     actual = vb__ld32(cfg + 4, 0);
     if (actual != d->actual) {
         d->actual = actual;
-        if (d->host->actual_changed) d->host->actual_changed(d->user, actual);
+        vb__actual_changed(d);
     }
 }
 
@@ -1690,19 +1806,23 @@ VB_API uint8_t vb_config_generation(const vb_device *d) { return d->config_gener
 VB_API void vb_set_target_pages(vb_device *d, uint32_t num_pages)
 {
     /* Like virtio_balloon_to_target: the driver is told even if the target did not change. */
+    if (vb__reentered(d)) return;
     d->num_pages = num_pages;
     d->config_generation++;
-    if (d->status & VB_S_DRIVER_OK) d->host->notify_config(d->user);
+    if (d->status & VB_S_DRIVER_OK) vb__notify_config(d);
 }
 
 VB_API uint32_t vb_target_pages(const vb_device *d) { return d->num_pages; }
-VB_API void vb_set_ram_size(vb_device *d, uint64_t bytes) { d->ram_size = bytes; }
+VB_API void vb_set_ram_size(vb_device *d, uint64_t bytes)
+{
+    if (!vb__reentered(d)) d->ram_size = bytes;
+}
 VB_API uint64_t vb_ram_size(const vb_device *d) { return d->ram_size; }
 VB_API uint32_t vb_actual_pages(const vb_device *d) { return d->actual; }
 
 VB_API int vb_queue_notify(vb_device *d, unsigned qi)
 {
-    if (qi >= VB_QUEUE_COUNT || (d->flags & VB__BROKEN)) return vb_more_work(d);
+    if (vb__reentered(d) || qi >= VB_QUEUE_COUNT || (d->flags & VB__BROKEN)) return vb_more_work(d);
     if (!d->queue[qi].ready) {
         vb__log(d, VB_LOG_QUEUE_NOT_READY);
         return vb_more_work(d);
@@ -1717,6 +1837,7 @@ VB_API int vb_queue_notify(vb_device *d, unsigned qi)
 VB_API void vb_reset(vb_device *d)
 {
     unsigned i;
+    if (vb__reentered(d)) return;
     /* The held buffer is un-popped, not used: the rings are reinitialised below anyway. */
     d->flags &= (uint8_t)~(VB__HELD | VB__BROKEN | VB__BAD_FEATURES);
     d->more_work = 0;
@@ -1727,6 +1848,7 @@ VB_API void vb_reset(vb_device *d)
 
 VB_API void vb_set_status(vb_device *d, uint8_t status)
 {
+    if (vb__reentered(d)) return;
     if (status == 0) {
         vb_reset(d);
         return;
@@ -1739,12 +1861,12 @@ VB_API void vb_set_status(vb_device *d, uint8_t status)
 
 VB_API void vb_machine_reset(vb_device *d, int wakeup)
 {
-    if (wakeup) return; /* S3 resume keeps everything (QEMU's RESET_TYPE_WAKEUP) */
+    if (vb__reentered(d) || wakeup) return; /* S3 resume keeps everything (RESET_TYPE_WAKEUP) */
     vb_reset(d);
     vb__stats_clear(d);
     if (d->actual) { /* a rebooted guest holds no balloon pages (QEMU keeps the stale value) */
         d->actual = 0;
-        if (d->host->actual_changed) d->host->actual_changed(d->user, 0);
+        vb__actual_changed(d);
     }
 }
 
@@ -2061,6 +2183,7 @@ VB_API vb_result vb_prop_set_int(vb_device *d, const char *name, size_t len, int
                                   vb_error *err)
 {
     vb_result r = vb__prop_set_check(d, name, len, value, err);
+    if (r == VB_OK && vb__reentered(d)) return vb__busy_error(err);
     return r != VB_OK ? r : vb_set_poll_interval_ms(d, (uint64_t)value * 1000u);
 }
 
@@ -2157,6 +2280,7 @@ VB_API vb_result vb_snapshot_load(vb_device *d, const void *buf, size_t len)
     vb_queue q[VB_QUEUE_COUNT];
     unsigned i;
 
+    if (vb__reentered(d)) return VB_ERR_STATE;
     if (!buf || len != VB_SNAPSHOT_SIZE || !vb__snap_header_ok(d, p)) return VB_ERR_FORMAT;
     for (i = 0; i < VB_QUEUE_COUNT; i++)
         if (!vb__snap_queue(d, p + VB__SNAP_QUEUE + (size_t)36u * i, p[17] & 1, &q[i])) return VB_ERR_FORMAT;
@@ -3443,6 +3567,7 @@ VB_API void vb_mmio_init(vb_mmio *m, vb_device *dev, void (*irq)(void *user, int
 
 VB_API void vb_mmio_reset(vb_mmio *m)
 {
+    if (vb_in_callback(m->dev)) return; /* refused, as the device's own calls (vb_host) */
     vb_set_status(m->dev, 0);
     vb__mmio_clear(m);
 }
@@ -3613,6 +3738,10 @@ static int vb__mmio_register_write(vb_mmio *m, uint64_t offset, uint32_t value)
 
 VB_API void vb_mmio_write(vb_mmio *m, uint64_t offset, uint32_t value, unsigned width)
 {
+    if (vb_in_callback(m->dev)) { /* from inside a device callback: refused, an ignored access */
+        vb__mmio_bad(m, offset);
+        return;
+    }
     if (vb__mmio_config_access(offset, width)) {
         unsigned char b[4];
         vb__st32(b, value, 0);
@@ -3633,6 +3762,8 @@ VB_API void vb_mmio_write(vb_mmio *m, uint64_t offset, uint32_t value, unsigned 
 #undef VB__ARMED
 #undef VB__HAS_STATS
 #undef VB__BAD_FEATURES
+#undef VB__CALLING
+#undef VB__LOGGING
 #undef VB__DESC_F_NEXT
 #undef VB__DESC_F_WRITE
 #undef VB__DESC_F_INDIRECT

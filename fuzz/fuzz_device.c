@@ -344,6 +344,7 @@ static void cb_log(void *u, vb_log_level level, vb_log_item item, const char *ms
     harness *h = (harness *)u;
     CHECK(item > VB_LOG_NONE && item < VB_LOG_ITEM_COUNT && msg && msg[0]);
     CHECK(level >= VB_LOG_ERROR && level <= VB_LOG_INFO);
+    CHECK(item != VB_LOG_REENTERED); /* the harness never calls the device from a callback */
     TRACE("    log %d: %s\n", (int)item, msg);
     if (level == VB_LOG_ERROR) { /* every ERROR item is a ring error that breaks the device */
         CHECK(item <= VB_LOG_RING_MEMORY);

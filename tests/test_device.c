@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define VB_WITH_MMIO /* vb_mmio_write from inside a callback (tests/vb_impl.c compiles it in) */
 #include <greatest.h>
 #include "guest.h"
 
@@ -1369,6 +1370,264 @@ TEST two_devices_are_independent(void)
 }
 
 /* ============================================================================================
+   Re-entrancy: a host callback that calls back into its device (issue 13, item 6)
+
+   Every callback x every call that changes the device: a host whose callback makes that call on
+   the same device, each time the callback runs, through a scenario that makes every callback
+   run (vb_init's timer, bring-up with refused features, stats, a poll, inflate, actual, target,
+   interval, snapshot load with its rewind, vb_do_work, machine reset, a ring error,
+   vb_destroy). Each nested call must be refused before it does anything: the device's bytes
+   unchanged, no callback but the log of the refusal (VB_LOG_REENTERED; none from inside log
+   itself), VB_ERR_STATE where there is a result. And the scenario must end exactly as it does
+   without the nested calls: the same device bytes, guest memory, interrupts and pages.
+   ============================================================================================ */
+
+enum { CB_READ, CB_WRITE, CB_NOW, CB_ARM, CB_CANCEL, CB_WALL, CB_NOTIFY, CB_CONFIG, CB_PAGES, CB_ACTUAL,
+       CB_LOG, CB_COUNT };
+enum { E_DESTROY, E_FEATURES, E_STATUS, E_BREAK, E_SETUP, E_READY, E_BASE, E_NOTIFY, E_WORK, E_CFGWRITE,
+       E_TIMER, E_RESET, E_MRESET, E_TARGET, E_RAM, E_INTERVAL, E_INTERVAL_MS, E_PROP, E_LOAD, E_MMIO_WRITE,
+       E_MMIO_RESET, E_COUNT };
+
+static const char *const re_cb_names[CB_COUNT] = {"read", "write", "now_ms", "timer_arm", "timer_cancel", "wall_s",
+                                                  "notify_queue", "notify_config", "pages", "actual_changed", "log"};
+static const char *const re_entry_names[E_COUNT] = {
+    "vb_destroy", "vb_set_driver_features", "vb_set_status", "vb_break", "vb_queue_setup", "vb_queue_set_ready",
+    "vb_queue_set_base", "vb_queue_notify", "vb_do_work", "vb_config_write", "vb_timer_expired", "vb_reset",
+    "vb_machine_reset", "vb_set_target_pages", "vb_set_ram_size", "vb_set_poll_interval",
+    "vb_set_poll_interval_ms", "vb_prop_set_int", "vb_snapshot_load", "vb_mmio_write", "vb_mmio_reset"};
+
+static unsigned re_cb = CB_COUNT, re_entry, re_calls, re_bad_line;
+static unsigned char re_blob[VB_SNAPSHOT_SIZE];
+static vb_mmio re_mmio;
+
+/* The nested call; 1 if its result says it was refused. */
+static int re_call(unsigned entry)
+{
+    static const char name[] = "guest-stats-polling-interval";
+    unsigned char b[4] = {1, 2, 3, 4};
+    vb_error err;
+    vb_device *d = &T.dev;
+    memset(&err, 0, sizeof err);
+    switch (entry) {
+    case E_DESTROY: vb_destroy(d); return 1;
+    case E_FEATURES: vb_set_driver_features(d, TG_F(VB_F_STATS_VQ)); return 1;
+    case E_STATUS: vb_set_status(d, 0); return 1;
+    case E_BREAK: vb_break(d, VB_LOG_RING_MEMORY); return 1;
+    case E_SETUP: return vb_queue_setup(d, 2, 64, 0x8000, 0x9000, 0xa000) == VB_ERR_STATE;
+    case E_READY: return vb_queue_set_ready(d, SQ, !vb_queue_ready(d, SQ)) == VB_ERR_STATE;
+    case E_BASE: return vb_queue_set_base(d, IQ, 77) == VB_ERR_STATE;
+    case E_NOTIFY: return vb_queue_notify(d, SQ) == vb_more_work(d);
+    case E_WORK: return vb_do_work(d) == vb_more_work(d);
+    case E_CFGWRITE: vb_config_write(d, 4, b, 4); return 1;
+    case E_TIMER: vb_timer_expired(d); return 1;
+    case E_RESET: vb_reset(d); return 1;
+    case E_MRESET: vb_machine_reset(d, 0); return 1;
+    case E_TARGET: vb_set_target_pages(d, 12345); return 1;
+    case E_RAM: vb_set_ram_size(d, 1); return 1;
+    case E_INTERVAL:
+        return vb_set_poll_interval(d, 7, &err) == VB_ERR_STATE && !strcmp(err.cls, "GenericError") &&
+               !strcmp(err.part[0], "device busy: called from inside one of its callbacks");
+    case E_INTERVAL_MS: return vb_set_poll_interval_ms(d, 7777) == VB_ERR_STATE;
+    case E_PROP: return vb_prop_set_int(d, name, sizeof name - 1, 9, &err) == VB_ERR_STATE && err.cls != NULL;
+    case E_LOAD: return vb_snapshot_load(d, re_blob, sizeof re_blob) == VB_ERR_STATE;
+    case E_MMIO_WRITE: {
+        uint32_t bad = re_mmio.bad_accesses;
+        vb_mmio_write(&re_mmio, VB_MMIO_STATUS, 0, 4);
+        return re_mmio.bad_accesses == bad + 1u && re_mmio.last_bad_offset == VB_MMIO_STATUS;
+    }
+    default: {
+        static vb_mmio m0;
+        memcpy(&m0, &re_mmio, sizeof m0);
+        vb_mmio_reset(&re_mmio);
+        return !memcmp(&m0, &re_mmio, sizeof m0);
+    }
+    }
+}
+
+/* A refusal is logged once, but not from inside log itself; the transport's are not logged (it
+   reaches the device through the public API only). */
+static unsigned re_logs_one(unsigned cb)
+{
+    return cb == CB_LOG || re_entry == E_MMIO_WRITE || re_entry == E_MMIO_RESET ? 0u : 1u;
+}
+
+/* Called from inside callback `cb`: make the nested call and check that it did nothing. */
+static void re_enter(unsigned cb)
+{
+    static vb_device before;
+    unsigned reads = T.reads, writes = T.writes, irqs = T.irq[0] + T.irq[1] + T.irq[2] + T.config_irqs;
+    unsigned timer = T.arms + T.cancels, others = T.npages + T.actual_calls, logs = 0, logged, i;
+    int refused;
+    if (cb != re_cb) return;
+    for (i = 0; i < VB_LOG_ITEM_COUNT; i++) logs += T.log_count[i];
+    logged = T.log_count[VB_LOG_REENTERED];
+    memcpy(&before, &T.dev, sizeof before);
+    if (!vb_in_callback(&T.dev) && !re_bad_line) re_bad_line = __LINE__;
+    refused = re_call(re_entry);
+    re_calls++;
+    for (i = 0; i < VB_LOG_ITEM_COUNT; i++) logs -= T.log_count[i];
+    if (re_bad_line) return;
+    if (!refused) re_bad_line = __LINE__;
+    else if (memcmp(&before, &T.dev, sizeof before)) re_bad_line = __LINE__;
+    else if (reads != T.reads || writes != T.writes) re_bad_line = __LINE__;
+    else if (irqs != T.irq[0] + T.irq[1] + T.irq[2] + T.config_irqs) re_bad_line = __LINE__;
+    else if (timer != T.arms + T.cancels || others != T.npages + T.actual_calls) re_bad_line = __LINE__;
+    else if (T.log_count[VB_LOG_REENTERED] - logged != re_logs_one(cb)) re_bad_line = __LINE__;
+    else if ((unsigned)-logs != T.log_count[VB_LOG_REENTERED] - logged) re_bad_line = __LINE__;
+}
+
+static int re_read(void *u, uint64_t gpa, void *dst, size_t len) { re_enter(CB_READ); return tg_read(u, gpa, dst, len); }
+static int re_write(void *u, uint64_t gpa, const void *src, size_t len) { re_enter(CB_WRITE); return tg_write(u, gpa, src, len); }
+static uint64_t re_now(void *u) { re_enter(CB_NOW); return tg_now(u); }
+static void re_arm(void *u, uint64_t deadline) { re_enter(CB_ARM); tg_arm(u, deadline); }
+static void re_cancel(void *u) { re_enter(CB_CANCEL); tg_cancel(u); }
+static int64_t re_wall(void *u) { re_enter(CB_WALL); return tg_wall(u); }
+static void re_notify(void *u, unsigned q) { re_enter(CB_NOTIFY); tg_notify(u, q); }
+static void re_config(void *u) { re_enter(CB_CONFIG); tg_notify_config(u); }
+static void re_pages(void *u, unsigned q, uint64_t gpa, uint64_t len) { re_enter(CB_PAGES); tg_pages(u, q, gpa, len); }
+static void re_actual(void *u, uint32_t actual) { re_enter(CB_ACTUAL); tg_actual(u, actual); }
+static void re_log(void *u, vb_log_level level, vb_log_item item, const char *msg)
+{
+    tg_log(u, level, item, msg);
+    if (item != VB_LOG_REENTERED) re_enter(CB_LOG);
+}
+
+static const vb_host re_host = {re_read, re_write, re_now, re_arm, re_cancel, re_wall,
+                                re_notify, re_config, re_pages, re_actual, re_log};
+
+/* Every callback runs at least once. */
+static int re_scenario(void)
+{
+    static const vb_config c = {VB_PROFILE_QEMU, 0, 0, 0, 1, (uint64_t)1 << 30, 0};
+    unsigned char blob[VB_SNAPSHOT_SIZE];
+    if (tg_create(&T, &c) || vb_init(&T.dev, &c, &re_host, &T) != VB_OK) return -1;
+    vb_mmio_init(&re_mmio, &T.dev, NULL, NULL);
+    vb_snapshot_save(&T.dev, re_blob, sizeof re_blob);
+    vb_set_status(&T.dev, VB_S_ACKNOWLEDGE | VB_S_DRIVER);
+    vb_set_driver_features(&T.dev, TG_LINUX_FEATURES | TG_F(40)); /* refused: logged */
+    vb_set_driver_features(&T.dev, TG_LINUX_FEATURES);
+    vb_set_status(&T.dev, VB_S_ACKNOWLEDGE | VB_S_DRIVER | VB_S_FEATURES_OK);
+    if (tg_queue(&T, IQ, 128) || tg_queue(&T, DQ, 128) || tg_queue(&T, SQ, 128)) return -1;
+    tg_driver_ok(&T);
+    tg_send_stats(&T, 10, 1);
+    tg_fire(&T);
+    tg_send_stats(&T, 10, 2);
+    pfn_buf(IQ, 0, 0x10);
+    tg_kick(&T, IQ);
+    write_actual(5);
+    vb_set_target_pages(&T.dev, 100);
+    vb_set_poll_interval_ms(&T.dev, 0);
+    vb_set_poll_interval_ms(&T.dev, 500);
+    vb_snapshot_save(&T.dev, blob, sizeof blob);
+    vb_snapshot_load(&T.dev, blob, sizeof blob); /* the rewind reads the held buffer again */
+    vb_do_work(&T.dev);
+    vb_machine_reset(&T.dev, 0);
+    if (tg_probe(&T, TG_LINUX_FEATURES)) return -1;
+    tg_driver_ok(&T);
+    break_device();
+    vb_destroy(&T.dev);
+    return vb_in_callback(&T.dev) ? -1 : 0;
+}
+
+TEST reentrant_calls_are_refused(void)
+{
+    static tg ref;
+    unsigned cb, e;
+    re_cb = CB_COUNT;
+    ASSERT_EQ(0, re_scenario()); /* the reference: no nested calls */
+    ASSERT_EQ(0u, T.log_count[VB_LOG_REENTERED]);
+    memcpy(&ref, &T, sizeof ref);
+    for (cb = 0; cb < CB_COUNT; cb++) {
+        for (e = 0; e < E_COUNT; e++) {
+            re_cb = cb;
+            re_entry = e;
+            re_calls = re_bad_line = 0;
+            ASSERT_EQ(0, re_scenario());
+            re_cb = CB_COUNT;
+            if (re_calls == 0 || re_bad_line) {
+                fprintf(stdout, "\n  %s from inside %s: %s (line %u)\n", re_entry_names[e], re_cb_names[cb],
+                        re_calls ? "not refused" : "the callback never ran", re_bad_line);
+                FAIL();
+            }
+            /* the same end as without the nested calls */
+            ASSERT_MEM_EQ(&ref.dev, &T.dev, sizeof T.dev);
+            ASSERT_MEM_EQ(ref.mem, T.mem, sizeof T.mem);
+            ASSERT_MEM_EQ(ref.irq, T.irq, sizeof T.irq);
+            ASSERT_EQ(ref.config_irqs, T.config_irqs);
+            ASSERT_EQ(ref.npages, T.npages);
+            ASSERT_MEM_EQ(ref.pages, T.pages, sizeof T.pages);
+            ASSERT_EQ(ref.arms, T.arms);
+            ASSERT_EQ(ref.cancels, T.cancels);
+            ASSERT_EQ(ref.actual_calls, T.actual_calls);
+            ASSERT_EQ(re_logs_one(cb) * re_calls, T.log_count[VB_LOG_REENTERED]);
+        }
+    }
+    PASS();
+}
+
+/* The easy mistake: a timer_arm that fires at once when the deadline has passed. The expiry is
+   refused and logged, so the host sees it; fired from the event loop instead, it polls. */
+static int sync_fire_pending;
+static void sync_fire_arm(void *u, uint64_t deadline)
+{
+    tg *t = (tg *)u;
+    tg_arm(u, deadline);
+    if (deadline <= t->now_ms) {
+        vb_timer_expired(&t->dev); /* wrong: from inside the callback */
+        sync_fire_pending = 1;     /* right: note it, fire after the call returns */
+    }
+}
+
+TEST timer_fired_from_inside_timer_arm_is_refused(void)
+{
+    static const vb_host h = {tg_read,   tg_write, tg_now,    sync_fire_arm, tg_cancel, tg_wall,
+                              tg_notify, tg_notify_config, tg_pages, tg_actual, tg_log};
+    ASSERT_EQ(0, start_with(&h, &cfg, TG_LINUX_FEATURES));
+    tg_send_stats(&T, 10, 1);
+    sync_fire_pending = 0;
+    ASSERT_EQ(VB_OK, vb_set_poll_interval_ms(&T.dev, 1000)); /* from 0: a poll at once */
+    ASSERT_EQ(1u, T.log_count[VB_LOG_REENTERED]);
+    ASSERT_EQ(VB_LOG_REENTERED, T.last_log);
+    ASSERT_EQ(0u, vb_get_counters(&T.dev)->polls); /* the nested expiry did nothing */
+    ASSERT_EQ(0, tg_used_idx(&T, SQ));
+    ASSERT_FALSE(vb_in_callback(&T.dev));
+    ASSERT_EQ(1, sync_fire_pending);
+    vb_timer_expired(&T.dev); /* from the event loop */
+    ASSERT_EQ(1u, vb_get_counters(&T.dev)->polls);
+    ASSERT_EQ(1, tg_used_idx(&T, SQ));
+    PASS();
+}
+
+/* Read-only calls from inside a callback are fine: a notify_queue that reads the stats. */
+static uint64_t seen_memtot;
+static unsigned seen_in_callback;
+static void read_stats_notify(void *u, unsigned q)
+{
+    tg *t = (tg *)u;
+    char json[1024];
+    tg_notify(u, q);
+    seen_in_callback += (unsigned)vb_in_callback(&t->dev);
+    vb_stat(&t->dev, VB_STAT_MEMTOT, &seen_memtot);
+    if (vb_render_guest_stats(&t->dev, json, sizeof json, 0) >= sizeof json) seen_memtot = 0;
+}
+
+TEST read_only_calls_from_inside_a_callback(void)
+{
+    static const vb_host h = {tg_read,   tg_write, tg_now,    tg_arm,   tg_cancel, tg_wall,
+                              read_stats_notify, tg_notify_config, tg_pages, tg_actual, tg_log};
+    ASSERT_EQ(0, start_with(&h, &cfg, TG_LINUX_FEATURES));
+    ASSERT_FALSE(vb_in_callback(&T.dev));
+    tg_send_stats(&T, 10, 4);
+    ASSERT_EQ(VB_OK, vb_set_poll_interval_ms(&T.dev, 1000));
+    tg_fire(&T); /* returns the buffer: notify_queue */
+    ASSERT_EQ(1u, T.irq[SQ]);
+    ASSERT_EQ(1u, seen_in_callback);
+    ASSERT_EQ(4005u, seen_memtot);
+    ASSERT_EQ(0u, T.log_count[VB_LOG_REENTERED]);
+    PASS();
+}
+
+/* ============================================================================================
    Snapshot round trip as a property (issue 13, item 3)
 
    Random interleavings of host calls (target, interval, queue setup/base/ready/stop, resets,
@@ -2028,6 +2287,9 @@ TEST snapshot_round_trip_property(void)
 SUITE(device)
 {
     RUN_TEST(snapshot_round_trip_property);
+    RUN_TEST(reentrant_calls_are_refused);
+    RUN_TEST(timer_fired_from_inside_timer_arm_is_refused);
+    RUN_TEST(read_only_calls_from_inside_a_callback);
     RUN_TEST(two_devices_are_independent);
     RUN_TEST(snapshot_of_stopped_queues_always_loads);
     RUN_TEST(features_default_offer);
