@@ -177,6 +177,22 @@
      VB_PFN_MAX_PER_BUFFER  PFNs taken from one inflate/deflate buffer (default 256, as Linux
                             sends; they are gathered on the stack, 4 bytes each)
 
+   POINTERS AND NULL
+   =================
+   The object a function works on is required and is never checked: `dev` (vb_device), `s`
+   (vb_qmp; vb_qmp_reply excepted), `m` (vb_mmio), `cmd` (vb_qmp_command); NULL there is
+   undefined behaviour, as for memcpy. Only vb_init checks: a NULL `dev` or `host` is
+   VB_ERR_ARG. Every other pointer parameter says at its declaration what NULL means; the rules:
+     - input bytes with a length (`buf`, `in`, `name` with `len`): NULL only when the length is
+       0; vb_snapshot_load takes any NULL (VB_ERR_FORMAT);
+     - snprintf-style output (`buf`, `cap`): NULL writes nothing, whatever `cap`, and the full
+       length is still returned (a way to measure); vb_snapshot_save the same;
+     - an optional result (`value`, `out_len`, `err`): NULL = not wanted;
+     - NUL-terminated names the caller passes (`name` of vb_qmp_command_is, vb_qmp_arg_int):
+       required; strings a host configures (vb_config.type_name, vb_qmp.path, .alt_path,
+       .package): NULL allowed, each with its meaning;
+     - `user` pointers are passed back as they are, NULL included.
+
    THREAD SAFETY
    =============
    A device is a plain struct with no hidden state: use one device from one thread at a time.
@@ -440,9 +456,9 @@ VB_API const char *vb_version_string(void);
 VB_API const char *vb_result_str(vb_result r);
 
 /* Initialise `dev`. `cfg` NULL means every default (as vb_config_default()); `host` is kept
-   by pointer and must outlive the device. Returns VB_ERR_ARG for a NULL `dev` or `host`, a host
-   without read/write/notify callbacks, or an invalid config (profile, stat_keys, queue_size,
-   unknown options). */
+   by pointer and must outlive the device; `user` (any value, NULL too) is passed back to every
+   callback. Returns VB_ERR_ARG for a NULL `dev` or `host`, a host without read/write/notify
+   callbacks, or an invalid config (profile, stat_keys, queue_size, unknown options). */
 VB_API vb_result vb_init(vb_device *dev, const vb_config *cfg, const vb_host *host, void *user);
 /* Unrealize: cancel the timer. Like QEMU, a held buffer is not returned to the guest. */
 VB_API void vb_destroy(vb_device *dev);
@@ -493,7 +509,7 @@ VB_API int vb_more_work(const vb_device *dev);
 VB_API int vb_do_work(vb_device *dev);
 
 /* Config space: bytes [0,8) are num_pages and actual (LE); other bytes read as 0. The driver
-   may write `actual` only. */
+   may write `actual` only. `buf` holds `len` bytes (NULL only if `len` is 0). */
 VB_API void vb_config_read(const vb_device *dev, uint32_t offset, void *buf, uint32_t len);
 VB_API void vb_config_write(vb_device *dev, uint32_t offset, const void *buf, uint32_t len);
 VB_API uint8_t vb_config_generation(const vb_device *dev);
@@ -518,12 +534,14 @@ VB_API uint32_t vb_actual_pages(const vb_device *dev);
 
 /* QOM name of a tag ("stat-swap-in" ...), NULL for tag >= VB_STAT_COUNT. */
 VB_API const char *vb_stat_name(unsigned tag);
-/* The last value of a stat; returns 0 and sets VB_STAT_UNSET if the guest did not send it. */
+/* The last value of a stat; returns 0 and sets VB_STAT_UNSET if the guest did not send it.
+   `value` may be NULL (only the answer is wanted). */
 VB_API int vb_stat(const vb_device *dev, unsigned tag, uint64_t *value);
 VB_API int64_t vb_last_update(const vb_device *dev);
 VB_API const vb_counters *vb_get_counters(const vb_device *dev);
 
-/* Polling interval. Seconds (QOM semantics and errors) or milliseconds (C API only). */
+/* Polling interval. Seconds (QOM semantics and errors; `err` may be NULL) or milliseconds (C
+   API only). */
 VB_API vb_result vb_set_poll_interval(vb_device *dev, int64_t seconds, vb_error *err);
 VB_API vb_result vb_set_poll_interval_ms(vb_device *dev, uint64_t ms);
 VB_API int64_t vb_poll_interval(const vb_device *dev); /* seconds, rounded up */
@@ -535,23 +553,26 @@ VB_API uint64_t vb_poll_interval_ms(const vb_device *dev);
 
 /* The `guest-stats` object in the device's profile. snprintf-style: writes at most cap-1
    characters and a NUL (if cap > 0) and returns the full length; output was cut iff the return
-   value >= cap. Never fails, never allocates. */
+   value >= cap (`buf` NULL: nothing written). Never fails, never allocates. */
 VB_API size_t vb_render_guest_stats(const vb_device *dev, char *buf, size_t cap, unsigned flags);
-/* The error's text, snprintf-style. */
+/* The error's text, snprintf-style (`buf` NULL: nothing written). `err` NULL: the empty text. */
 VB_API size_t vb_error_text(const vb_error *err, char *buf, size_t cap);
 
 /* ---- control: QOM-style properties ----------------------------------------------------------- */
 
 /* Properties: "guest-stats" (read-only, type "guest statistics"), "guest-stats-polling-interval"
    (read/write, type "int"), "type" (read-only, "string"); in the doc profile also the
-   document's alias "stats-polling-interval". Names are `len` bytes, not NUL-terminated. */
+   document's alias "stats-polling-interval". Names are `len` bytes, not NUL-terminated (NULL
+   only with `len` 0: no such property). vb_prop_get writes the value as JSON, snprintf-style
+   (`buf` NULL: nothing written), and its full length to *out_len; `out_len` and `err` may be
+   NULL (not wanted). */
 VB_API vb_result vb_prop_get(const vb_device *dev, const char *name, size_t len, char *buf,
                              size_t cap, size_t *out_len, unsigned flags, vb_error *err);
 VB_API vb_result vb_prop_set_int(vb_device *dev, const char *name, size_t len, int64_t value,
                                  vb_error *err);
 /* Value type of a property as qom-list reports it, or NULL. */
 VB_API const char *vb_prop_type(const vb_device *dev, const char *name, size_t len);
-/* The i-th property name for qom-list (NULL past the end). */
+/* The i-th property name for qom-list (NULL past the end; the same for every device). */
 VB_API const char *vb_prop_name(const vb_device *dev, unsigned i);
 
 /* ---- control: snapshot ------------------------------------------------------------------------ */
@@ -625,6 +646,7 @@ typedef struct vb_qmp_command {
     vb_qmp_span bad_key;   /* or by vb_qmp_args_only */
 } vb_qmp_command;
 
+/* A session on `dev` (required: a valid device for as long as the session is used). */
 VB_API void vb_qmp_init(vb_qmp *s, vb_device *dev, unsigned flags);
 /* The greeting {"QMP": {...}} (without a line end), snprintf-style. */
 VB_API size_t vb_qmp_greeting(const vb_qmp *s, char *buf, size_t cap);
@@ -770,7 +792,8 @@ typedef struct vb_mmio {
     int level; /* the line as last driven */
 } vb_mmio;
 
-/* Wrap an initialised device; the line starts low. */
+/* Wrap an initialised device (required); the line starts low. `irq` NULL: no line (the host
+   polls InterruptStatus); `user` is passed back to `irq` as it is. */
 VB_API void vb_mmio_init(vb_mmio *m, vb_device *dev, void (*irq)(void *user, int level), void *user);
 /* A guest load of `width` (1, 2, 4) bytes at `offset` in the window; the value, little-endian
    register semantics, zero-extended. */

@@ -1239,6 +1239,67 @@ TEST snapshot_rejects_nonzero_reserved_bytes(void)
     return reject_all(m, 12, 1);
 }
 
+/* Every optional pointer parameter of the device's API, NULL as the header's POINTERS AND NULL
+   rules say: lengths 0 with NULL bytes, snprintf-style outputs that only measure, results not
+   wanted, out-of-range log items. */
+TEST null_pointers_as_documented(void)
+{
+    char buf[2048], name_err[128];
+    size_t n = 0, full;
+    vb_error err;
+    unsigned char a[VB_SNAPSHOT_SIZE], b[VB_SNAPSHOT_SIZE];
+    unsigned logs, i;
+    ASSERT_EQ(0, mid_flight());
+    vb_snapshot_save(&T.dev, a, sizeof a);
+    vb_config_read(&T.dev, 0, NULL, 0);
+    vb_config_write(&T.dev, 4, NULL, 0);
+    ASSERT_EQ(500u, vb_actual_pages(&T.dev));
+    ASSERT_EQ(0u, T.actual_calls - 1u); /* only mid_flight's write */
+    ASSERT_EQ(1, vb_stat(&T.dev, VB_STAT_MEMTOT, NULL));
+    ASSERT_EQ(0, vb_stat(&T.dev, VB_STAT_OOM_KILL, NULL));
+    ASSERT_EQ(VB_ERR_RANGE, vb_set_poll_interval(&T.dev, -1, NULL));
+    ASSERT_EQ(VB_OK, vb_set_poll_interval(&T.dev, 3, NULL));
+    ASSERT_EQ(3, vb_poll_interval(&T.dev));
+    full = vb_render_guest_stats(&T.dev, buf, sizeof buf, 0);
+    ASSERT(full > 100 && full < sizeof buf);
+    ASSERT_EQ(full, vb_render_guest_stats(&T.dev, NULL, 0, 0));
+    ASSERT_EQ(full, vb_render_guest_stats(&T.dev, NULL, sizeof buf, 0)); /* NULL: whatever cap */
+    /* vb_error_text: NULL error is the empty text; NULL buffer measures */
+    memset(buf, 'x', sizeof buf);
+    ASSERT_EQ(0u, vb_error_text(NULL, buf, sizeof buf));
+    ASSERT_EQ('\0', buf[0]);
+    ASSERT_EQ(VB_ERR_NOT_FOUND, vb_prop_get(&T.dev, NULL, 0, buf, sizeof buf, &n, 0, &err));
+    ASSERT_EQ(0u, n); /* untouched on an error */
+    ASSERT_EQ(strlen("Property 'virtio-balloon-pci.' not found"), vb_error_text(&err, NULL, 99));
+    vb_error_text(&err, name_err, sizeof name_err);
+    ASSERT_STR_EQ("Property 'virtio-balloon-pci.' not found", name_err);
+    /* vb_prop_get: no buffer (measure), no out_len, no err */
+    ASSERT_EQ(VB_OK, vb_prop_get(&T.dev, "type", 4, NULL, 99, &n, 0, NULL));
+    ASSERT_EQ(strlen("\"virtio-balloon-pci\""), n);
+    ASSERT_EQ(VB_OK, vb_prop_get(&T.dev, "guest-stats", 11, buf, sizeof buf, NULL, 0, NULL));
+    ASSERT_EQ(full, strlen(buf));
+    ASSERT_EQ(VB_ERR_NOT_FOUND, vb_prop_get(&T.dev, "nope", 4, NULL, 0, NULL, 0, NULL));
+    ASSERT_EQ(VB_ERR_NOT_FOUND, vb_prop_set_int(&T.dev, NULL, 0, 5, NULL));
+    ASSERT_EQ(VB_ERR_RANGE, vb_prop_set_int(&T.dev, "guest-stats-polling-interval", 28, -1, NULL));
+    ASSERT_EQ(VB_ERR_READ_ONLY, vb_prop_set_int(&T.dev, "type", 4, 1, NULL));
+    ASSERT_EQ(NULL, vb_prop_type(&T.dev, NULL, 0));
+    ASSERT_EQ(3, vb_poll_interval(&T.dev)); /* none of the failed sets changed it */
+    /* snapshot: NULL saves nothing and measures; NULL loads nothing */
+    ASSERT_EQ(VB_SNAPSHOT_SIZE, vb_snapshot_save(&T.dev, NULL, 1000));
+    ASSERT_EQ(VB_ERR_FORMAT, vb_snapshot_load(&T.dev, NULL, VB_SNAPSHOT_SIZE));
+    vb_snapshot_save(&T.dev, b, sizeof b);
+    ASSERT_MEM_EQ(a, b, sizeof a);
+    /* vb_break with no reason or one out of range: broken, nothing logged */
+    logs = 0;
+    for (i = 0; i < VB_LOG_ITEM_COUNT; i++) logs += T.log_count[i];
+    vb_break(&T.dev, (vb_log_item)9999);
+    ASSERT(vb_is_broken(&T.dev));
+    for (i = 0; i < VB_LOG_ITEM_COUNT; i++) logs -= T.log_count[i];
+    ASSERT_EQ(0u, logs);
+    ASSERT_EQ(1u, vb_get_counters(&T.dev)->ring_errors);
+    PASS();
+}
+
 /* ============================================================================================
    Small API functions
    ============================================================================================ */
@@ -2325,6 +2386,7 @@ SUITE(device)
     RUN_TEST(machine_reset_zeroes_actual_keeps_target);
     RUN_TEST(wakeup_reset_keeps_everything);
     RUN_TEST(init_null_arguments);
+    RUN_TEST(null_pointers_as_documented);
     RUN_TEST(init_missing_required_callbacks);
     RUN_TEST(init_stat_keys);
     RUN_TEST(init_queue_size);
