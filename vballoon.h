@@ -85,7 +85,12 @@
                                     access is a guest error and the device marks itself broken.
                                     Required. Every ring field is read exactly once per decision,
                                     so a racing vCPU cannot make the device see two values.
-     write(user, gpa, src, len)     The same for writes (used ring only). Required.
+                                    1 <= len and gpa + len <= UINT64_MAX, always: the device never
+                                    touches the last byte of the address space (2^64 - 1), so the
+                                    host may compute gpa + len (a buffer or table that would include
+                                    it breaks the device, a ring is refused by vb_queue_setup).
+     write(user, gpa, src, len)     The same for writes (used ring only), with the same bounds.
+                                    Required.
      now_ms(user)                   The VM clock in milliseconds, monotonic. To match QEMU it
                                     should stop while the VM is paused (no polls while stopped).
                                     Required if polling is used.
