@@ -75,7 +75,8 @@
    vb_mmio_write counts an ignored access and vb_mmio_reset does nothing. Functions that take a
    `const vb_device *` (vb_status, vb_stat, vb_queue_state, vb_render_guest_stats, vb_prop_get,
    vb_snapshot_save, vb_qmp_event_balloon_change...) and vb_mmio_read, vb_mmio_interrupt may be
-   called: they see the state between two steps of the device's work. vb_init must not be called
+   called: they see the device as it is at that point of its step (e.g. a buffer popped and not
+   yet returned; save a snapshot between calls, not from a callback). vb_init must not be called
    on a device from inside its callbacks, nor vb_qmp_execute with it (a qom-set or balloon would
    answer success and change nothing). Other devices are independent: a callback may use them.
 
