@@ -1704,8 +1704,9 @@ TEST read_only_calls_from_inside_a_callback(void)
    each device kept (counters, stats, interval, ram size; the timer re-armed), and the held stats
    buffer forgotten and re-read by the load's rewind (one more update, or the step back stays
    when the guest's ring says empty, or the device breaks when the guest's ring is bad).
-   VB_SNAP_INTERLEAVINGS (default 100000), VB_SNAP_SEED; a failure names the interleaving's
-   seed and step: VB_SNAP_REPLAY=<seed> replays that one with a trace.
+   VB_SNAP_INTERLEAVINGS (default 100000, about 1.5 s; 10000 under valgrind, which looks for
+   memory errors, not for more states), VB_SNAP_SEED; a failure names the interleaving's seed and
+   step: VB_SNAP_REPLAY=<seed> replays that one with a trace.
    ============================================================================================ */
 
 #define P_RINGS (3u * 0x4000u)     /* the guest's ring area, cleared per interleaving */
@@ -2311,7 +2312,9 @@ static unsigned long p_env(const char *name, unsigned long dflt)
 
 TEST snapshot_round_trip_property(void)
 {
-    unsigned long n = p_env("VB_SNAP_INTERLEAVINGS", 100000), i;
+    const char *preload = getenv("LD_PRELOAD"); /* valgrind's tools preload vgpreload_*.so */
+    int valgrind = preload && strstr(preload, "vgpreload");
+    unsigned long n = p_env("VB_SNAP_INTERLEAVINGS", valgrind ? 10000 : 100000), i;
     const char *replay = getenv("VB_SNAP_REPLAY");
     tg_rng seeds;
     p_host = tg_host;
