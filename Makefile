@@ -5,7 +5,7 @@
 #                   ... (installs its Debian packages first when run as root: tests/setup.sh)
 #   make test-loaded    make test 3 times while stress-ng keeps every core busy
 #   make install PREFIX=/usr/local    the header and a pkg-config file
-#   make fuzz / fuzz-smoke / soak / lint / coverage / valgrind        (see README, "Tests")
+#   make fuzz / fuzz-smoke / fuzz-campaign / soak / lint / coverage / valgrind  (see README, "Tests")
 CC      ?= cc
 CLANG   ?= clang
 CXX     ?= g++
@@ -27,7 +27,7 @@ FUZZERS := $(patsubst fuzz/%.c,build/%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_RUNS ?= 20000
 SOAK_SEQUENCES ?= 1000000
 
-.PHONY: all run test test-deps test-bins test-loaded unit install clean fuzz fuzz-smoke soak lint coverage valgrind \
+.PHONY: all run test test-deps test-bins test-loaded unit install clean fuzz fuzz-smoke fuzz-campaign soak lint coverage valgrind \
         bench bench-deps bench-instr bench-qemu minivmm minivmm-test uml-test vm
 
 # ---- the mini-VMM (examples/minivmm, Linux x86-64 + /dev/kvm) and its freestanding guest ----
@@ -94,8 +94,16 @@ fuzz: $(FUZZERS)
 build/fuzz_%: fuzz/fuzz_%.c vballoon.h fuzz/json_check.h | build
 	$(CLANG) -std=gnu99 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I. $< -o $@
 
+# fuzz_qmp's inputs go past libFuzzer's default 4096 bytes (depth bombs, 1 MiB strings):
+# FUZZ_QMP_MAX_LEN, empty for each script's default (smoke 128 KiB + every seed whole, campaign 2 MiB)
+FUZZ_QMP_MAX_LEN ?=
 fuzz-smoke: $(FUZZERS)
-	sh fuzz/smoke.sh $(FUZZ_RUNS)
+	FUZZ_QMP_MAX_LEN=$(FUZZ_QMP_MAX_LEN) sh fuzz/smoke.sh $(FUZZ_RUNS)
+
+# a longer campaign of one harness: make fuzz-campaign NAME=qmp FUZZ_SECONDS=600
+FUZZ_SECONDS ?= 600
+fuzz-campaign: build/fuzz_$(NAME)
+	FUZZ_QMP_MAX_LEN=$(FUZZ_QMP_MAX_LEN) sh fuzz/campaign.sh $(NAME) $(FUZZ_SECONDS)
 
 # the model-based test with a million random event sequences
 soak: build/test-runner

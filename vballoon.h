@@ -59,9 +59,26 @@
    ========================
    One table of function pointers, usually `static const`, shared by any number of devices; each
    device has its own `user` pointer that is passed back as the first argument. The device calls
-   them only from inside a vb_* call made by the host, on the caller's thread; it never calls
-   back into itself from a callback, and a callback must not call vb_* functions on the same
-   device (re-entrancy is not supported; queue the work instead). NULL marks an optional one.
+   them only from inside a vb_* call made by the host, on the caller's thread. NULL marks an
+   optional one.
+
+   Re-entrancy: a callback runs in the middle of a device step, so it must not change the same
+   device; record what it has to do and do it after the vb_* call returns (an interrupt, a timer
+   that is already due: fire it from the event loop, not from inside timer_arm). The device
+   enforces it: while one of its callbacks runs (vb_in_callback(dev) is 1), every call that
+   would change it is refused before it does anything: vb_result functions return VB_ERR_STATE
+   (vb_set_poll_interval and vb_prop_set_int with the GenericError "device busy: called from
+   inside one of its callbacks"), vb_queue_notify and vb_do_work return vb_more_work(dev), void
+   functions do nothing (vb_set_status, vb_set_driver_features, vb_reset, vb_machine_reset,
+   vb_break, vb_config_write, vb_timer_expired, vb_set_target_pages, vb_set_ram_size,
+   vb_destroy), and the refusal is logged (VB_LOG_REENTERED, WARN; not from inside log itself);
+   vb_mmio_write counts an ignored access and vb_mmio_reset does nothing. Functions that take a
+   `const vb_device *` (vb_status, vb_stat, vb_queue_state, vb_render_guest_stats, vb_prop_get,
+   vb_snapshot_save, vb_qmp_event_balloon_change...) and vb_mmio_read, vb_mmio_interrupt may be
+   called: they see the device as it is at that point of its step (e.g. a buffer popped and not
+   yet returned; save a snapshot between calls, not from a callback). vb_init must not be called
+   on a device from inside its callbacks, nor vb_qmp_execute with it (a qom-set or balloon would
+   answer success and change nothing). Other devices are independent: a callback may use them.
 
      read(user, gpa, dst, len)      Copy `len` bytes of guest-physical memory at `gpa` into `dst`.
                                     Return 0 on success, non-zero if any byte is not guest RAM the
@@ -69,7 +86,12 @@
                                     access is a guest error and the device marks itself broken.
                                     Required. Every ring field is read exactly once per decision,
                                     so a racing vCPU cannot make the device see two values.
-     write(user, gpa, src, len)     The same for writes (used ring only). Required.
+                                    1 <= len and gpa + len <= UINT64_MAX, always: the device never
+                                    touches the last byte of the address space (2^64 - 1), so the
+                                    host may compute gpa + len (a buffer or table that would include
+                                    it breaks the device, a ring is refused by vb_queue_setup).
+     write(user, gpa, src, len)     The same for writes (used ring only), with the same bounds.
+                                    Required.
      now_ms(user)                   The VM clock in milliseconds, monotonic. To match QEMU it
                                     should stop while the VM is paused (no polls while stopped).
                                     Required if polling is used.
@@ -160,6 +182,22 @@
      VB_STATS_MAX_BYTES     bytes of a stats buffer that are parsed (default 2560, 256 records)
      VB_PFN_MAX_PER_BUFFER  PFNs taken from one inflate/deflate buffer (default 256, as Linux
                             sends; they are gathered on the stack, 4 bytes each)
+
+   POINTERS AND NULL
+   =================
+   The object a function works on is required and is never checked: `dev` (vb_device), `s`
+   (vb_qmp; vb_qmp_reply excepted), `m` (vb_mmio), `cmd` (vb_qmp_command); NULL there is
+   undefined behaviour, as for memcpy. Only vb_init checks: a NULL `dev` or `host` is
+   VB_ERR_ARG. Every other pointer parameter says at its declaration what NULL means; the rules:
+     - input bytes with a length (`buf`, `in`, `name` with `len`): NULL only when the length is
+       0; vb_snapshot_load takes any NULL (VB_ERR_FORMAT);
+     - snprintf-style output (`buf`, `cap`): NULL writes nothing, whatever `cap`, and the full
+       length is still returned (a way to measure); vb_snapshot_save the same;
+     - an optional result (`value`, `out_len`, `err`): NULL = not wanted;
+     - NUL-terminated names the caller passes (`name` of vb_qmp_command_is, vb_qmp_arg_int):
+       required; strings a host configures (vb_config.type_name, vb_qmp.path, .alt_path,
+       .package): NULL allowed, each with its meaning;
+     - `user` pointers are passed back as they are, NULL included.
 
    THREAD SAFETY
    =============
@@ -323,7 +361,8 @@ typedef enum vb_log_level { VB_LOG_ERROR = 1, VB_LOG_WARN = 2, VB_LOG_INFO = 3 }
     X(STATS_SECOND_BUFFER, WARN, "second stats buffer while one is held, old returned")   \
     X(PFN_TRUNCATED, WARN, "balloon buffer longer than VB_PFN_MAX_PER_BUFFER, rest ignored") \
     X(BAD_FEATURES, WARN, "driver acknowledged features the device did not offer")       \
-    X(QUEUE_NOT_READY, INFO, "notification for a queue that is not ready")
+    X(QUEUE_NOT_READY, INFO, "notification for a queue that is not ready")                \
+    X(REENTERED, WARN, "call from inside a callback of the same device refused")
 
 typedef enum vb_log_item {
     VB_LOG_NONE = 0,
@@ -429,9 +468,9 @@ VB_API const char *vb_version_string(void);
 VB_API const char *vb_result_str(vb_result r);
 
 /* Initialise `dev`. `cfg` NULL means every default (as vb_config_default()); `host` is kept
-   by pointer and must outlive the device. Returns VB_ERR_ARG for a NULL `dev` or `host`, a host
-   without read/write/notify callbacks, or an invalid config (profile, stat_keys, queue_size,
-   unknown options). */
+   by pointer and must outlive the device; `user` (any value, NULL too) is passed back to every
+   callback. Returns VB_ERR_ARG for a NULL `dev` or `host`, a host without read/write/notify
+   callbacks, or an invalid config (profile, stat_keys, queue_size, unknown options). */
 VB_API vb_result vb_init(vb_device *dev, const vb_config *cfg, const vb_host *host, void *user);
 /* Unrealize: cancel the timer. Like QEMU, a held buffer is not returned to the guest. */
 VB_API void vb_destroy(vb_device *dev);
@@ -446,6 +485,9 @@ VB_API void vb_set_driver_features(vb_device *dev, uint64_t features);
 VB_API uint8_t vb_status(const vb_device *dev); /* includes NEEDS_RESET while broken */
 VB_API void vb_set_status(vb_device *dev, uint8_t status); /* 0 = virtio reset */
 VB_API int vb_is_broken(const vb_device *dev);
+/* 1 while one of the device's host callbacks runs: the device then refuses every call that
+   would change it (see HOST CALLBACKS, re-entrancy). */
+VB_API int vb_in_callback(const vb_device *dev);
 /* Mark the device broken, as a malformed ring does (QEMU's virtio_error): a transport that finds
    the driver's setup unusable calls it. `why` (a VB_LOG_* item) goes to the log callback. The
    device then shows NEEDS_RESET, sends a config interrupt (VERSION_1, after DRIVER_OK) and
@@ -479,7 +521,7 @@ VB_API int vb_more_work(const vb_device *dev);
 VB_API int vb_do_work(vb_device *dev);
 
 /* Config space: bytes [0,8) are num_pages and actual (LE); other bytes read as 0. The driver
-   may write `actual` only. */
+   may write `actual` only. `buf` holds `len` bytes (NULL only if `len` is 0). */
 VB_API void vb_config_read(const vb_device *dev, uint32_t offset, void *buf, uint32_t len);
 VB_API void vb_config_write(vb_device *dev, uint32_t offset, const void *buf, uint32_t len);
 VB_API uint8_t vb_config_generation(const vb_device *dev);
@@ -504,12 +546,14 @@ VB_API uint32_t vb_actual_pages(const vb_device *dev);
 
 /* QOM name of a tag ("stat-swap-in" ...), NULL for tag >= VB_STAT_COUNT. */
 VB_API const char *vb_stat_name(unsigned tag);
-/* The last value of a stat; returns 0 and sets VB_STAT_UNSET if the guest did not send it. */
+/* The last value of a stat; returns 0 and sets VB_STAT_UNSET if the guest did not send it.
+   `value` may be NULL (only the answer is wanted). */
 VB_API int vb_stat(const vb_device *dev, unsigned tag, uint64_t *value);
 VB_API int64_t vb_last_update(const vb_device *dev);
 VB_API const vb_counters *vb_get_counters(const vb_device *dev);
 
-/* Polling interval. Seconds (QOM semantics and errors) or milliseconds (C API only). */
+/* Polling interval. Seconds (QOM semantics and errors; `err` may be NULL) or milliseconds (C
+   API only). */
 VB_API vb_result vb_set_poll_interval(vb_device *dev, int64_t seconds, vb_error *err);
 VB_API vb_result vb_set_poll_interval_ms(vb_device *dev, uint64_t ms);
 VB_API int64_t vb_poll_interval(const vb_device *dev); /* seconds, rounded up */
@@ -521,16 +565,19 @@ VB_API uint64_t vb_poll_interval_ms(const vb_device *dev);
 
 /* The `guest-stats` object in the device's profile. snprintf-style: writes at most cap-1
    characters and a NUL (if cap > 0) and returns the full length; output was cut iff the return
-   value >= cap. Never fails, never allocates. */
+   value >= cap (`buf` NULL: nothing written). Never fails, never allocates. */
 VB_API size_t vb_render_guest_stats(const vb_device *dev, char *buf, size_t cap, unsigned flags);
-/* The error's text, snprintf-style. */
+/* The error's text, snprintf-style (`buf` NULL: nothing written). `err` NULL: the empty text. */
 VB_API size_t vb_error_text(const vb_error *err, char *buf, size_t cap);
 
 /* ---- control: QOM-style properties ----------------------------------------------------------- */
 
 /* Properties: "guest-stats" (read-only, type "guest statistics"), "guest-stats-polling-interval"
    (read/write, type "int"), "type" (read-only, "string"); in the doc profile also the
-   document's alias "stats-polling-interval". Names are `len` bytes, not NUL-terminated. */
+   document's alias "stats-polling-interval". Names are `len` bytes, not NUL-terminated (NULL
+   only with `len` 0: no such property). vb_prop_get writes the value as JSON, snprintf-style
+   (`buf` NULL: nothing written), and its full length to *out_len; `out_len` and `err` may be
+   NULL (not wanted). */
 VB_API vb_result vb_prop_get(const vb_device *dev, const char *name, size_t len, char *buf,
                              size_t cap, size_t *out_len, unsigned flags, vb_error *err);
 VB_API vb_result vb_prop_set_int(vb_device *dev, const char *name, size_t len, int64_t value,
@@ -543,14 +590,29 @@ VB_API const char *vb_prop_name(const vb_device *dev, unsigned i);
 
 /* ---- control: snapshot ------------------------------------------------------------------------ */
 
-/* The migrated device state, as QEMU migrates it: features, status, config, queues. Stats,
-   last-update, interval and the held buffer are not in it; on load the held buffer is re-read
-   from guest memory (restore guest RAM first). */
+/* The migrated device state, as QEMU migrates it: driver features, status, whether the device
+   is broken or refuses the driver's features (FEATURES_OK), config space (num_pages, actual) and
+   each queue (rings, size, next avail index, used index, ready). Local to each device, not in
+   it: stats, last-update, counters, interval and timer, RAM size, config generation, the held
+   stats buffer. Writes VB_SNAPSHOT_SIZE bytes if `cap` allows (`buf` may then be NULL: nothing
+   written) and returns VB_SNAPSHOT_SIZE. */
 #define VB_SNAPSHOT_SIZE 144
 VB_API size_t vb_snapshot_save(const vb_device *dev, void *buf, size_t cap);
-/* Validates the whole blob before changing anything; VB_ERR_FORMAT and no change otherwise.
-   Every blob vb_snapshot_save wrote loads: buffers in flight must fit a queue only while it
-   runs on a healthy device (a stopped queue is checked against the guest when it starts). */
+/* Validates the whole blob (`buf` NULL: VB_ERR_FORMAT) before changing anything; VB_ERR_FORMAT
+   and no change otherwise. Restore guest RAM first. The rule (a property test checks it over
+   100,000 random interleavings of host calls and guest actions, tests/test_device.c):
+   - every blob vb_snapshot_save wrote loads into a device made with the same vb_config, the
+     same device or a fresh one, whatever state it was in: buffers in flight (next avail index -
+     used index) must fit a queue only while it runs on a healthy device, as the setters keep it
+     (a stopped queue may hold any index and is checked against the guest when it starts);
+   - after the load the migrated state is the blob's (saved again: the same bytes), each queue's
+     caches are reset (shadow_avail = last_avail, signalled_used = used_idx, signalled_valid 0),
+     the local state stays, the timer is re-armed (now + interval), every running
+     inflate/deflate queue counts as more work (vb_more_work) and no stats buffer is held;
+   - then the rewind: if the stats queue runs on a healthy device with DRIVER_OK and a buffer in
+     flight, the device steps back one and pops it again (one more update, its stats parsed
+     again). If the guest's ring says it is empty, the step back stays (QEMU's virtqueue_rewind);
+     a bad ring breaks the device (a guest error, as at any pop). */
 VB_API vb_result vb_snapshot_load(vb_device *dev, const void *buf, size_t len);
 
 /* ---- control: QMP (compile out with VB_NO_QMP) ------------------------------------------------ */
@@ -603,6 +665,7 @@ typedef struct vb_qmp_command {
     vb_qmp_span bad_key;   /* or by vb_qmp_args_only */
 } vb_qmp_command;
 
+/* A session on `dev` (required: a valid device for as long as the session is used). */
 VB_API void vb_qmp_init(vb_qmp *s, vb_device *dev, unsigned flags);
 /* The greeting {"QMP": {...}} (without a line end), snprintf-style. */
 VB_API size_t vb_qmp_greeting(const vb_qmp *s, char *buf, size_t cap);
@@ -784,7 +847,8 @@ typedef struct vb_mmio {
     int level; /* the line as last driven */
 } vb_mmio;
 
-/* Wrap an initialised device; the line starts low. */
+/* Wrap an initialised device (required); the line starts low. `irq` NULL: no line (the host
+   polls InterruptStatus); `user` is passed back to `irq` as it is. */
 VB_API void vb_mmio_init(vb_mmio *m, vb_device *dev, void (*irq)(void *user, int level), void *user);
 /* A guest load of `width` (1, 2, 4) bytes at `offset` in the window; the value, little-endian
    register semantics, zero-extended. */
@@ -849,6 +913,8 @@ extern "C" {
 #define VB__ARMED 0x04     /* the poll timer is armed at deadline_ms */
 #define VB__HAS_STATS 0x08 /* the guest reported at least once since the machine reset */
 #define VB__BAD_FEATURES 0x10 /* the driver acked features we do not offer */
+#define VB__CALLING 0x20   /* a host callback runs: calls that change the device are refused */
+#define VB__LOGGING 0x40   /* ... and it is the log callback (a refusal is not logged again) */
 
 /* Ring layout (split virtqueue) and descriptor flags. */
 #define VB__DESC_F_NEXT 1u
@@ -962,7 +1028,13 @@ static int vb__guest_be(const vb_device *d)
     return (d->options & VB_OPT_GUEST_BIG_ENDIAN) && !vb__has(d, VB_F_VERSION_1);
 }
 
-static void vb__log(const vb_device *d, vb_log_item item)
+/* Every host callback runs between vb__enter and vb__leave: a vb_* call that would change the
+   device, made from inside one on the same device, is refused before it does anything (see
+   vb_host). One flag, no nesting: the device never calls back from a refused call but to log it. */
+static void vb__enter(vb_device *d) { d->flags |= VB__CALLING; }
+static void vb__leave(vb_device *d) { d->flags &= (uint8_t)~VB__CALLING; }
+
+static void vb__log(vb_device *d, vb_log_item item)
 {
     static const struct { unsigned char level; const char *msg; } items[] = {
         {0, ""},
@@ -970,33 +1042,61 @@ static void vb__log(const vb_device *d, vb_log_item item)
         VB_LOG_ITEMS(VB__LOG_ROW)
 #undef VB__LOG_ROW
     };
-    if (d->host->log)
-        d->host->log(d->user, (vb_log_level)items[item].level, item, items[item].msg);
+    uint8_t outer = d->flags & (VB__CALLING | VB__LOGGING);
+    if (!d->host->log || item <= VB_LOG_NONE || item >= VB_LOG_ITEM_COUNT) return;
+    d->flags |= VB__CALLING | VB__LOGGING;
+    d->host->log(d->user, (vb_log_level)items[item].level, item, items[item].msg);
+    d->flags = (uint8_t)((d->flags & ~(VB__CALLING | VB__LOGGING)) | outer);
+}
+
+/* A call from inside a callback of this device: refused (and logged, unless from the log). */
+static int vb__reentered(vb_device *d)
+{
+    if (!(d->flags & VB__CALLING)) return 0;
+    if (!(d->flags & VB__LOGGING)) vb__log(d, VB_LOG_REENTERED);
+    return 1;
+}
+
+VB_API int vb_in_callback(const vb_device *d) { return (d->flags & VB__CALLING) != 0; }
+
+static void vb__notify_config(vb_device *d)
+{
+    vb__enter(d);
+    d->host->notify_config(d->user);
+    vb__leave(d);
 }
 
 /* virtio_error(): the device stops until reset; VERSION_1 drivers are told (NEEDS_RESET). */
 VB_API void vb_break(vb_device *d, vb_log_item why)
 {
-    if (d->flags & VB__BROKEN) return;
+    if (vb__reentered(d) || (d->flags & VB__BROKEN)) return;
     d->flags |= VB__BROKEN;
     d->counters.ring_errors++;
     vb__log(d, why);
     if (vb__has(d, VB_F_VERSION_1) && (d->status & VB_S_DRIVER_OK)) { /* virtio_notify_config */
         d->config_generation++;
-        d->host->notify_config(d->user);
+        vb__notify_config(d);
     }
 }
 
 static int vb__read(vb_device *d, uint64_t gpa, void *dst, size_t len)
 {
+    int r;
     if (gpa > UINT64_MAX - len) return -1;
-    return d->host->read(d->user, gpa, dst, len) ? -1 : 0;
+    vb__enter(d);
+    r = d->host->read(d->user, gpa, dst, len);
+    vb__leave(d);
+    return r ? -1 : 0;
 }
 
 static int vb__write(vb_device *d, uint64_t gpa, const void *src, size_t len)
 {
+    int r;
     if (gpa > UINT64_MAX - len) return -1;
-    return d->host->write(d->user, gpa, src, len) ? -1 : 0;
+    vb__enter(d);
+    r = d->host->write(d->user, gpa, src, len);
+    vb__leave(d);
+    return r ? -1 : 0;
 }
 
 /* A descriptor chain being walked: the current table (the ring's or an indirect one). */
@@ -1192,7 +1292,10 @@ static void vb__interrupt_driver(vb_device *d, unsigned qi)
         if (vb__read(d, q->avail, raw, 2)) { vb_break(d, VB_LOG_RING_MEMORY); return; }
         send = !(vb__ld16(raw, be) & VB__AVAIL_F_NO_INTERRUPT);
     }
-    if (send) d->host->notify_queue(d->user, qi);
+    if (!send) return;
+    vb__enter(d);
+    d->host->notify_queue(d->user, qi);
+    vb__leave(d);
 }
 
 static void vb__queue_clear(vb_device *d, vb_queue *q)
@@ -1204,6 +1307,14 @@ static void vb__queue_clear(vb_device *d, vb_queue *q)
 /* ============================================================================================
    LAYER 2: INFLATE AND DEFLATE (the balloon queues: bounded work, left-over "more work")
    ============================================================================================ */
+
+static void vb__pages(vb_device *d, unsigned qi, uint64_t start, uint64_t len)
+{
+    if (!len || !d->host->pages) return;
+    vb__enter(d);
+    d->host->pages(d->user, qi, start, len);
+    vb__leave(d);
+}
 
 /* Inflate/deflate: the 4-byte PFNs of the device-readable part (records may straddle
    descriptors), contiguous pages coalesced into one pages() call. As in QEMU, nothing of a chain
@@ -1242,11 +1353,11 @@ static int vb__balloon_kick(vb_device *d, unsigned qi)
                 len += 1u << VB_PAGE_SHIFT;
                 continue;
             }
-            if (len && d->host->pages) d->host->pages(d->user, qi, start, len);
+            vb__pages(d, qi, start, len);
             start = gpa;
             len = 1u << VB_PAGE_SHIFT;
         }
-        if (len && d->host->pages) d->host->pages(d->user, qi, start, len);
+        vb__pages(d, qi, start, len);
         if (vb__push(d, q, c.head, 0)) return 0;
         vb__interrupt_driver(d, qi);
     }
@@ -1272,6 +1383,7 @@ static void vb__balloon_work(vb_device *d, unsigned qi)
 VB_API int vb_do_work(vb_device *d)
 {
     unsigned qi;
+    if (vb__reentered(d)) return vb_more_work(d);
     for (qi = VB_QUEUE_INFLATE; qi <= VB_QUEUE_DEFLATE; qi++)
         if ((d->more_work & (1u << qi)) && vb_more_work(d)) vb__balloon_work(d, qi); /* bits: running queues */
     return vb_more_work(d);
@@ -1323,20 +1435,44 @@ static const unsigned char *vb__key_order(unsigned keys)
     }
 }
 
-static uint64_t vb__now(const vb_device *d) { return d->host->now_ms ? d->host->now_ms(d->user) : 0; }
+static uint64_t vb__now(vb_device *d)
+{
+    uint64_t now;
+    if (!d->host->now_ms) return 0;
+    vb__enter(d);
+    now = d->host->now_ms(d->user);
+    vb__leave(d);
+    return now;
+}
+
+static int64_t vb__wall(vb_device *d)
+{
+    int64_t seconds;
+    if (!d->host->wall_s) return 0;
+    vb__enter(d);
+    seconds = d->host->wall_s(d->user);
+    vb__leave(d);
+    return seconds;
+}
 
 static void vb__arm(vb_device *d, uint64_t deadline)
 {
     d->deadline_ms = deadline;
     d->flags |= VB__ARMED;
-    if (d->host->timer_arm) d->host->timer_arm(d->user, deadline);
+    if (!d->host->timer_arm) return;
+    vb__enter(d);
+    d->host->timer_arm(d->user, deadline);
+    vb__leave(d);
 }
 
 static void vb__disarm(vb_device *d)
 {
     if (!(d->flags & VB__ARMED)) return;
     d->flags &= (uint8_t)~VB__ARMED;
-    if (d->host->timer_cancel) d->host->timer_cancel(d->user);
+    if (!d->host->timer_cancel) return;
+    vb__enter(d);
+    d->host->timer_cancel(d->user);
+    vb__leave(d);
 }
 
 /* balloon_stats_change_timer(): deadline = now + interval, only while polling is enabled. */
@@ -1425,7 +1561,7 @@ static void vb__stats_kick(vb_device *d)
                 d->held_head = c.head;
                 d->flags |= VB__HELD | VB__HAS_STATS;
                 VB_MEMCPY(d->stat, val, sizeof val);
-                d->last_update = d->host->wall_s ? d->host->wall_s(d->user) : 0;
+                d->last_update = vb__wall(d);
                 d->counters.updates++;
             }
         }
@@ -1436,10 +1572,10 @@ static void vb__stats_kick(vb_device *d)
 VB_API void vb_timer_expired(vb_device *d)
 {
     uint64_t now;
-    if (!(d->flags & VB__ARMED)) return; /* cancelled, or already handled */
+    if (vb__reentered(d) || !(d->flags & VB__ARMED)) return; /* cancelled, or already handled */
     now = vb__now(d);
-    if (now < d->deadline_ms) {          /* early: keep waiting */
-        if (d->host->timer_arm) d->host->timer_arm(d->user, d->deadline_ms);
+    if (now < d->deadline_ms) { /* early: keep waiting */
+        vb__arm(d, d->deadline_ms);
         return;
     }
     d->flags &= (uint8_t)~VB__ARMED;
@@ -1482,6 +1618,7 @@ static void vb__stats_clear(vb_device *d)
 
 VB_API vb_result vb_set_poll_interval_ms(vb_device *d, uint64_t ms)
 {
+    if (vb__reentered(d)) return VB_ERR_STATE;
     if (ms > VB__MAX_INTERVAL_MS) return VB_ERR_RANGE;
     if (ms == d->interval_ms) return VB_OK; /* not even a stalled poll is kicked */
     if (ms == 0) {
@@ -1513,9 +1650,17 @@ static vb_result vb__interval_check(int64_t seconds, vb_error *err)
     return VB_OK;
 }
 
+/* The error of a call refused because it came from inside a callback of the same device. */
+static vb_result vb__busy_error(vb_error *err)
+{
+    vb__generic_error(err, "device busy: called from inside one of its callbacks");
+    return VB_ERR_STATE;
+}
+
 VB_API vb_result vb_set_poll_interval(vb_device *d, int64_t seconds, vb_error *err)
 {
     vb_result r = vb__interval_check(seconds, err);
+    if (r == VB_OK && vb__reentered(d)) return vb__busy_error(err);
     return r != VB_OK ? r : vb_set_poll_interval_ms(d, (uint64_t)seconds * 1000u);
 }
 
@@ -1578,7 +1723,10 @@ VB_API vb_result vb_init(vb_device *d, const vb_config *cfg, const vb_host *host
     return VB_OK;
 }
 
-VB_API void vb_destroy(vb_device *d) { vb__disarm(d); }
+VB_API void vb_destroy(vb_device *d)
+{
+    if (!vb__reentered(d)) vb__disarm(d);
+}
 
 VB_API uint64_t vb_host_features(const vb_device *d)
 {
@@ -1595,7 +1743,7 @@ VB_API uint64_t vb_driver_features(const vb_device *d) { return d->driver_featur
 VB_API void vb_set_driver_features(vb_device *d, uint64_t features)
 {
     uint64_t offered = vb_host_features(d);
-    if (d->status & VB_S_FEATURES_OK) return;
+    if (vb__reentered(d) || (d->status & VB_S_FEATURES_OK)) return;
     d->driver_features = features & offered;
     if (features & ~offered) {
         d->flags |= VB__BAD_FEATURES;
@@ -1627,6 +1775,7 @@ VB_API vb_result vb_queue_setup(vb_device *d, unsigned qi, uint16_t size, uint64
                                  uint64_t avail, uint64_t used)
 {
     vb_queue *q;
+    if (vb__reentered(d)) return VB_ERR_STATE;
     if (qi >= VB_QUEUE_COUNT) return VB_ERR_ARG;
     q = &d->queue[qi];
     if (q->ready) return VB_ERR_STATE;
@@ -1643,6 +1792,7 @@ VB_API vb_result vb_queue_setup(vb_device *d, unsigned qi, uint16_t size, uint64
 
 VB_API vb_result vb_queue_set_base(vb_device *d, unsigned qi, uint16_t last_avail)
 {
+    if (vb__reentered(d)) return VB_ERR_STATE;
     if (qi >= VB_QUEUE_COUNT) return VB_ERR_ARG;
     if (d->queue[qi].ready) return VB_ERR_STATE;
     d->queue[qi].last_avail = d->queue[qi].shadow_avail = last_avail;
@@ -1664,6 +1814,7 @@ VB_API const vb_queue *vb_queue_state(const vb_device *d, unsigned qi)
 VB_API vb_result vb_queue_set_ready(vb_device *d, unsigned qi, int ready)
 {
     vb_queue *q;
+    if (vb__reentered(d)) return VB_ERR_STATE;
     if (qi >= VB_QUEUE_COUNT) return VB_ERR_ARG;
     q = &d->queue[qi];
     if (!ready) {
@@ -1703,11 +1854,20 @@ VB_API void vb_config_read(const vb_device *d, uint32_t offset, void *buf, uint3
         out[i] = (offset <= VB_CONFIG_SIZE - 1u && i < VB_CONFIG_SIZE - offset) ? cfg[offset + i] : 0;
 }
 
+static void vb__actual_changed(vb_device *d)
+{
+    if (!d->host->actual_changed) return;
+    vb__enter(d);
+    d->host->actual_changed(d->user, d->actual);
+    vb__leave(d);
+}
+
 VB_API void vb_config_write(vb_device *d, uint32_t offset, const void *buf, uint32_t len)
 {
     const unsigned char *in = (const unsigned char *)buf;
     unsigned char cfg[VB_CONFIG_SIZE];
     uint32_t i, actual;
+    if (vb__reentered(d)) return;
     vb__st32(cfg, d->num_pages, 0);
     vb__st32(cfg + 4, d->actual, 0);
     for (i = 0; i < len && offset <= VB_CONFIG_SIZE - 1u && i < VB_CONFIG_SIZE - offset; i++)
@@ -1715,7 +1875,7 @@ VB_API void vb_config_write(vb_device *d, uint32_t offset, const void *buf, uint
     actual = vb__ld32(cfg + 4, 0);
     if (actual != d->actual) {
         d->actual = actual;
-        if (d->host->actual_changed) d->host->actual_changed(d->user, actual);
+        vb__actual_changed(d);
     }
 }
 
@@ -1724,19 +1884,23 @@ VB_API uint8_t vb_config_generation(const vb_device *d) { return d->config_gener
 VB_API void vb_set_target_pages(vb_device *d, uint32_t num_pages)
 {
     /* Like virtio_balloon_to_target: the driver is told even if the target did not change. */
+    if (vb__reentered(d)) return;
     d->num_pages = num_pages;
     d->config_generation++;
-    if (d->status & VB_S_DRIVER_OK) d->host->notify_config(d->user);
+    if (d->status & VB_S_DRIVER_OK) vb__notify_config(d);
 }
 
 VB_API uint32_t vb_target_pages(const vb_device *d) { return d->num_pages; }
-VB_API void vb_set_ram_size(vb_device *d, uint64_t bytes) { d->ram_size = bytes; }
+VB_API void vb_set_ram_size(vb_device *d, uint64_t bytes)
+{
+    if (!vb__reentered(d)) d->ram_size = bytes;
+}
 VB_API uint64_t vb_ram_size(const vb_device *d) { return d->ram_size; }
 VB_API uint32_t vb_actual_pages(const vb_device *d) { return d->actual; }
 
 VB_API int vb_queue_notify(vb_device *d, unsigned qi)
 {
-    if (qi >= VB_QUEUE_COUNT || (d->flags & VB__BROKEN)) return vb_more_work(d);
+    if (vb__reentered(d) || qi >= VB_QUEUE_COUNT || (d->flags & VB__BROKEN)) return vb_more_work(d);
     if (!d->queue[qi].ready) {
         vb__log(d, VB_LOG_QUEUE_NOT_READY);
         return vb_more_work(d);
@@ -1751,6 +1915,7 @@ VB_API int vb_queue_notify(vb_device *d, unsigned qi)
 VB_API void vb_reset(vb_device *d)
 {
     unsigned i;
+    if (vb__reentered(d)) return;
     /* The held buffer is un-popped, not used: the rings are reinitialised below anyway. */
     d->flags &= (uint8_t)~(VB__HELD | VB__BROKEN | VB__BAD_FEATURES);
     d->more_work = 0;
@@ -1761,6 +1926,7 @@ VB_API void vb_reset(vb_device *d)
 
 VB_API void vb_set_status(vb_device *d, uint8_t status)
 {
+    if (vb__reentered(d)) return;
     if (status == 0) {
         vb_reset(d);
         return;
@@ -1773,12 +1939,12 @@ VB_API void vb_set_status(vb_device *d, uint8_t status)
 
 VB_API void vb_machine_reset(vb_device *d, int wakeup)
 {
-    if (wakeup) return; /* S3 resume keeps everything (QEMU's RESET_TYPE_WAKEUP) */
+    if (vb__reentered(d) || wakeup) return; /* S3 resume keeps everything (RESET_TYPE_WAKEUP) */
     vb_reset(d);
     vb__stats_clear(d);
     if (d->actual) { /* a rebooted guest holds no balloon pages (QEMU keeps the stale value) */
         d->actual = 0;
-        if (d->host->actual_changed) d->host->actual_changed(d->user, 0);
+        vb__actual_changed(d);
     }
 }
 
@@ -2101,12 +2267,14 @@ VB_API vb_result vb_prop_set_int(vb_device *d, const char *name, size_t len, int
                                   vb_error *err)
 {
     vb_result r = vb__prop_set_check(d, name, len, value, err);
+    if (r == VB_OK && vb__reentered(d)) return vb__busy_error(err);
     return r != VB_OK ? r : vb_set_poll_interval_ms(d, (uint64_t)value * 1000u);
 }
 
 /* Snapshot blob, all little-endian:
      0  "VBSN" magic            4  u16 version (1)      6  u16 size (VB_SNAPSHOT_SIZE)
-     8  u64 driver features    16  u8 status           17  u8 flags (bit0 broken)
+     8  u64 driver features    16  u8 status           17  u8 flags (bit0 broken, bit1 refused
+                                                            features: FEATURES_OK is refused)
     18  u16 reserved (0)       20  u32 num_pages       24  u32 actual
     28  3 x 36-byte queues: u64 desc, avail, used; u16 size, last_avail, used_idx; u8 ready, 0
    136  u32 reserved (0)      140  u32 FNV-1a of bytes [0,140) */
@@ -2137,7 +2305,7 @@ VB_API size_t vb_snapshot_save(const vb_device *d, void *buf, size_t cap)
     vb__st16(p + 6, VB_SNAPSHOT_SIZE, 0);
     vb__st64(p + 8, d->driver_features);
     p[16] = d->status;
-    p[17] = (d->flags & VB__BROKEN) ? 1 : 0;
+    p[17] = (unsigned char)(((d->flags & VB__BROKEN) ? 1 : 0) | ((d->flags & VB__BAD_FEATURES) ? 2 : 0));
     vb__st32(p + 20, d->num_pages, 0);
     vb__st32(p + 24, d->actual, 0);
     for (i = 0; i < VB_QUEUE_COUNT; i++) {
@@ -2157,14 +2325,16 @@ VB_API size_t vb_snapshot_save(const vb_device *d, void *buf, size_t cap)
 }
 
 /* The blob's framing and device fields: magic, version, size, checksum, features this device
-   offers, no NEEDS_RESET in the status, reserved bytes zero. */
+   offers, no NEEDS_RESET in the status, known flags (refused features only without FEATURES_OK,
+   as the device keeps them), reserved bytes zero. */
 static int vb__snap_header_ok(const vb_device *d, const unsigned char *p)
 {
     if (p[0] != 'V' || p[1] != 'B' || p[2] != 'S' || p[3] != 'N' || vb__ld16(p + 4, 0) != 1 ||
         vb__ld16(p + 6, 0) != VB_SNAPSHOT_SIZE || vb__ld32(p + VB__SNAP_SUM, 0) != vb__fnv1a(p, VB__SNAP_SUM))
         return 0;
-    return !(vb__ld64(p + 8, 0) & ~vb_host_features(d)) && !(p[16] & VB_S_NEEDS_RESET) && p[17] <= 1 &&
-           !p[18] && !p[19] && !vb__ld32(p + 136, 0);
+    if (p[17] > 3 || ((p[17] & 2) && (p[16] & VB_S_FEATURES_OK))) return 0;
+    return !(vb__ld64(p + 8, 0) & ~vb_host_features(d)) && !(p[16] & VB_S_NEEDS_RESET) && !p[18] && !p[19] &&
+           !vb__ld32(p + 136, 0);
 }
 
 /* One queue record: 1 if it is a queue vb_queue_setup would take. Its indices bound the buffers
@@ -2194,14 +2364,16 @@ VB_API vb_result vb_snapshot_load(vb_device *d, const void *buf, size_t len)
     vb_queue q[VB_QUEUE_COUNT];
     unsigned i;
 
+    if (vb__reentered(d)) return VB_ERR_STATE;
     if (!buf || len != VB_SNAPSHOT_SIZE || !vb__snap_header_ok(d, p)) return VB_ERR_FORMAT;
     for (i = 0; i < VB_QUEUE_COUNT; i++)
-        if (!vb__snap_queue(d, p + VB__SNAP_QUEUE + (size_t)36u * i, p[17], &q[i])) return VB_ERR_FORMAT;
+        if (!vb__snap_queue(d, p + VB__SNAP_QUEUE + (size_t)36u * i, p[17] & 1, &q[i])) return VB_ERR_FORMAT;
     /* Valid: now replace the state. Stats, last-update and the interval are local. */
     d->driver_features = vb__ld64(p + 8, 0);
     d->status = p[16];
     d->flags &= (uint8_t)~(VB__HELD | VB__BROKEN | VB__BAD_FEATURES);
-    if (p[17]) d->flags |= VB__BROKEN;
+    if (p[17] & 1) d->flags |= VB__BROKEN;
+    if (p[17] & 2) d->flags |= VB__BAD_FEATURES;
     d->num_pages = vb__ld32(p + 20, 0);
     d->actual = vb__ld32(p + 24, 0);
     VB_MEMCPY(d->queue, q, sizeof q);
@@ -3948,6 +4120,7 @@ VB_API void vb_mmio_init(vb_mmio *m, vb_device *dev, void (*irq)(void *user, int
 
 VB_API void vb_mmio_reset(vb_mmio *m)
 {
+    if (vb_in_callback(m->dev)) return; /* refused, as the device's own calls (vb_host) */
     vb_set_status(m->dev, 0);
     vb__mmio_clear(m);
 }
@@ -4118,6 +4291,10 @@ static int vb__mmio_register_write(vb_mmio *m, uint64_t offset, uint32_t value)
 
 VB_API void vb_mmio_write(vb_mmio *m, uint64_t offset, uint32_t value, unsigned width)
 {
+    if (vb_in_callback(m->dev)) { /* from inside a device callback: refused, an ignored access */
+        vb__mmio_bad(m, offset);
+        return;
+    }
     if (vb__mmio_config_access(offset, width)) {
         unsigned char b[4];
         vb__st32(b, value, 0);
@@ -4138,6 +4315,8 @@ VB_API void vb_mmio_write(vb_mmio *m, uint64_t offset, uint32_t value, unsigned 
 #undef VB__ARMED
 #undef VB__HAS_STATS
 #undef VB__BAD_FEATURES
+#undef VB__CALLING
+#undef VB__LOGGING
 #undef VB__DESC_F_NEXT
 #undef VB__DESC_F_WRITE
 #undef VB__DESC_F_INDIRECT

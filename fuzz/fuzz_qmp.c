@@ -18,7 +18,9 @@ static void nq(void *u, unsigned q) { (void)u; (void)q; }
 static void nc(void *u) { (void)u; }
 static const vb_host host = {no_mem, no_mem_w, clock_ms, 0, 0, wall, nq, nc, 0, 0, 0};
 
-static char reply[1 << 16];
+/* Every compact reply to an input of up to 1 MiB (fuzz/smoke.sh: -max_len 2 MiB; a longer one
+   may not fit, and is then checked for changing nothing). */
+static char reply[VB_QMP_REPLY_BOUND(1u << 20, 0)];
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

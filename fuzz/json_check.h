@@ -6,6 +6,11 @@
 #include <stddef.h>
 #include <string.h>
 
+/* Replies nest one level deeper than the deepest "id" they echo: QEMU's parser takes 1024 open
+   containers, so a reply may nest 1025 deep. Recursion of this depth is a few hundred KiB of
+   stack at most. */
+#define JC_MAX_DEPTH 1100
+
 typedef struct jc {
     const char *s;
     size_t n, i;
@@ -79,7 +84,7 @@ static int jc_value(jc *c)
     if (c->i >= c->n) return 0;
     switch (c->s[c->i]) {
     case '{':
-        if (++c->depth > 64) return 0;
+        if (++c->depth > JC_MAX_DEPTH) return 0;
         c->i++;
         jc_ws(c);
         if (c->i < c->n && c->s[c->i] == '}') { c->i++; c->depth--; return 1; }
@@ -95,7 +100,7 @@ static int jc_value(jc *c)
             if (c->s[c->i++] != ',') return 0;
         }
     case '[':
-        if (++c->depth > 64) return 0;
+        if (++c->depth > JC_MAX_DEPTH) return 0;
         c->i++;
         jc_ws(c);
         if (c->i < c->n && c->s[c->i] == ']') { c->i++; c->depth--; return 1; }

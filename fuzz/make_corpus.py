@@ -414,6 +414,23 @@ def qmp_corpus():
     add('blank', ' \r\n\t ')
     add('deep-nesting', '{"execute": "query-balloon", "id": ' + '[' * 31 + ']' * 31 + '}')
     add('too-deep', '{"execute": "query-balloon", "id": ' + '[' * 40 + ']' * 40 + '}')
+    # Past libFuzzer's default 4096 bytes (fuzz/smoke.sh gives fuzz_qmp -max_len=2 MiB): depth
+    # bombs around QEMU's nesting limit (1024 open containers: accepted; 1025: "JSON nesting depth
+    # limit exceeded"), 1 MiB strings echoed in replies, numbers past int64/uint64.
+    add('depth-1024', '{"execute": "query-balloon", "id": ' + '[' * 1023 + ']' * 1023 + '}')
+    add('depth-1025', '[' * 1025 + ']' * 1025)
+    add('depth-1025-then-command', '[' * 1025 + '{"execute": "query-balloon"}')
+    add('depth-bomb-open', '[' * 65536)
+    add('depth-bomb-objects', '{"a": ' * 1100 + '1' + '}' * 1100)
+    mib = 'a' * (1 << 20)
+    add('string-1mib-property', '{"execute": "qom-get", "arguments": {"path": "/machine/peripheral/balloon0", '
+        '"property": "' + mib + '"}}')
+    add('string-1mib-id', '{"execute": "query-balloon", "id": "' + mib + '"}')
+    add('number-1e400', '{"execute": "balloon", "arguments": {"value": 1e400}, "id": 1e400}')
+    add('number-2pow64', '{"execute": "balloon", "arguments": {"value": 18446744073709551616}, '
+        '"id": 18446744073709551616}')
+    add('number-2pow64-interval', '{"execute": "qom-set", "arguments": {"path": "/machine/peripheral/balloon0", '
+        '"property": "guest-stats-polling-interval", "value": 18446744073709551616}}')
     return out
 
 

@@ -1,9 +1,12 @@
 /* The device around the rings: features, status, queue setup, config space, the target,
    resets, vb_init's validation, hosts without optional callbacks, snapshots (round trip and
    every reject, with the device unchanged byte for byte), and the small API functions. */
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#define VB_WITH_MMIO /* vb_mmio_write from inside a callback (tests/vb_impl.c compiles it in) */
 #include <greatest.h>
 #include "guest.h"
 
@@ -1048,9 +1051,9 @@ TEST snapshot_rejects_feature_a_destination_does_not_offer(void)
 
 TEST snapshot_rejects_bad_status_and_flags(void)
 {
-    static const mutation m[5] = {{16, 0x0f | VB_S_NEEDS_RESET}, {17, 2}, {17, 0x80}, {Q(0) + 30, 2},
-                                  {Q(2) + 30, 0xff}};
-    return reject_all(m, 5, 1);
+    static const mutation m[6] = {{16, 0x0f | VB_S_NEEDS_RESET}, {17, 2}, {17, 4}, {17, 0x80},
+                                  {Q(0) + 30, 2}, {Q(2) + 30, 0xff}};
+    return reject_all(m, 6, 1);
 }
 
 TEST snapshot_rejects_queue_size(void)
@@ -1191,12 +1194,110 @@ TEST snapshot_of_stopped_queues_always_loads(void)
     PASS();
 }
 
+/* A driver that acknowledged features the device does not offer has FEATURES_OK refused; the
+   destination refuses it too (found by the round-trip property: the flag was not migrated). A
+   blob that says so while FEATURES_OK is set is no state the device can be in: rejected. */
+TEST snapshot_carries_refused_features(void)
+{
+    static tg dest;
+    unsigned char a[VB_SNAPSHOT_SIZE];
+    ASSERT_EQ(0, tg_create(&T, NULL));
+    vb_set_status(&T.dev, VB_S_ACKNOWLEDGE | VB_S_DRIVER);
+    vb_set_driver_features(&T.dev, TG_LINUX_FEATURES | TG_F(40));
+    ASSERT_EQ(VB_SNAPSHOT_SIZE, vb_snapshot_save(&T.dev, a, sizeof a));
+    ASSERT_EQ(2, a[17]);
+    memcpy(&dest, &T, sizeof T);
+    ASSERT_EQ(VB_OK, vb_init(&dest.dev, NULL, &tg_host, &dest));
+    ASSERT_EQ(VB_OK, vb_snapshot_load(&dest.dev, a, sizeof a));
+    vb_set_status(&dest.dev, VB_S_ACKNOWLEDGE | VB_S_DRIVER | VB_S_FEATURES_OK);
+    ASSERT_EQ(VB_S_ACKNOWLEDGE | VB_S_DRIVER, vb_status(&dest.dev)); /* refused, as on the source */
+    vb_set_driver_features(&dest.dev, TG_LINUX_FEATURES); /* the driver tries again */
+    vb_set_status(&dest.dev, VB_S_ACKNOWLEDGE | VB_S_DRIVER | VB_S_FEATURES_OK);
+    ASSERT_EQ(VB_S_ACKNOWLEDGE | VB_S_DRIVER | VB_S_FEATURES_OK, vb_status(&dest.dev));
+    ASSERT_EQ(VB_SNAPSHOT_SIZE, vb_snapshot_save(&dest.dev, a, sizeof a));
+    ASSERT_EQ(0, a[17]);
+    /* refused features with FEATURES_OK: rejected; flags above bit 1: rejected */
+    a[17] = 2;
+    reseal(a);
+    ASSERT_EQ(VB_ERR_FORMAT, vb_snapshot_load(&dest.dev, a, sizeof a));
+    a[17] = 4;
+    a[16] = VB_S_ACKNOWLEDGE;
+    reseal(a);
+    ASSERT_EQ(VB_ERR_FORMAT, vb_snapshot_load(&dest.dev, a, sizeof a));
+    a[17] = 3; /* broken and refused, without FEATURES_OK: a state the device can be in */
+    reseal(a);
+    ASSERT_EQ(VB_OK, vb_snapshot_load(&dest.dev, a, sizeof a));
+    ASSERT(vb_is_broken(&dest.dev));
+    PASS();
+}
+
 TEST snapshot_rejects_nonzero_reserved_bytes(void)
 {
     static const mutation m[12] = {{18, 1},          {19, 0x80},       {136, 1},         {137, 1},
                                    {138, 1},         {139, 0xff},      {Q(0) + 31, 1},   {Q(0) + 35, 1},
                                    {Q(1) + 32, 1},   {Q(1) + 33, 1},   {Q(2) + 34, 1},   {Q(2) + 31, 0xff}};
     return reject_all(m, 12, 1);
+}
+
+/* Every optional pointer parameter of the device's API, NULL as the header's POINTERS AND NULL
+   rules say: lengths 0 with NULL bytes, snprintf-style outputs that only measure, results not
+   wanted, out-of-range log items. */
+TEST null_pointers_as_documented(void)
+{
+    char buf[2048], name_err[128];
+    size_t n = 0, full;
+    vb_error err;
+    unsigned char a[VB_SNAPSHOT_SIZE], b[VB_SNAPSHOT_SIZE];
+    unsigned logs, i;
+    ASSERT_EQ(0, mid_flight());
+    vb_snapshot_save(&T.dev, a, sizeof a);
+    vb_config_read(&T.dev, 0, NULL, 0);
+    vb_config_write(&T.dev, 4, NULL, 0);
+    ASSERT_EQ(500u, vb_actual_pages(&T.dev));
+    ASSERT_EQ(0u, T.actual_calls - 1u); /* only mid_flight's write */
+    ASSERT_EQ(1, vb_stat(&T.dev, VB_STAT_MEMTOT, NULL));
+    ASSERT_EQ(0, vb_stat(&T.dev, VB_STAT_OOM_KILL, NULL));
+    ASSERT_EQ(VB_ERR_RANGE, vb_set_poll_interval(&T.dev, -1, NULL));
+    ASSERT_EQ(VB_OK, vb_set_poll_interval(&T.dev, 3, NULL));
+    ASSERT_EQ(3, vb_poll_interval(&T.dev));
+    full = vb_render_guest_stats(&T.dev, buf, sizeof buf, 0);
+    ASSERT(full > 100 && full < sizeof buf);
+    ASSERT_EQ(full, vb_render_guest_stats(&T.dev, NULL, 0, 0));
+    ASSERT_EQ(full, vb_render_guest_stats(&T.dev, NULL, sizeof buf, 0)); /* NULL: whatever cap */
+    /* vb_error_text: NULL error is the empty text; NULL buffer measures */
+    memset(buf, 'x', sizeof buf);
+    ASSERT_EQ(0u, vb_error_text(NULL, buf, sizeof buf));
+    ASSERT_EQ('\0', buf[0]);
+    ASSERT_EQ(VB_ERR_NOT_FOUND, vb_prop_get(&T.dev, NULL, 0, buf, sizeof buf, &n, 0, &err));
+    ASSERT_EQ(0u, n); /* untouched on an error */
+    ASSERT_EQ(strlen("Property 'virtio-balloon-pci.' not found"), vb_error_text(&err, NULL, 99));
+    vb_error_text(&err, name_err, sizeof name_err);
+    ASSERT_STR_EQ("Property 'virtio-balloon-pci.' not found", name_err);
+    /* vb_prop_get: no buffer (measure), no out_len, no err */
+    ASSERT_EQ(VB_OK, vb_prop_get(&T.dev, "type", 4, NULL, 99, &n, 0, NULL));
+    ASSERT_EQ(strlen("\"virtio-balloon-pci\""), n);
+    ASSERT_EQ(VB_OK, vb_prop_get(&T.dev, "guest-stats", 11, buf, sizeof buf, NULL, 0, NULL));
+    ASSERT_EQ(full, strlen(buf));
+    ASSERT_EQ(VB_ERR_NOT_FOUND, vb_prop_get(&T.dev, "nope", 4, NULL, 0, NULL, 0, NULL));
+    ASSERT_EQ(VB_ERR_NOT_FOUND, vb_prop_set_int(&T.dev, NULL, 0, 5, NULL));
+    ASSERT_EQ(VB_ERR_RANGE, vb_prop_set_int(&T.dev, "guest-stats-polling-interval", 28, -1, NULL));
+    ASSERT_EQ(VB_ERR_READ_ONLY, vb_prop_set_int(&T.dev, "type", 4, 1, NULL));
+    ASSERT_EQ(NULL, vb_prop_type(&T.dev, NULL, 0));
+    ASSERT_EQ(3, vb_poll_interval(&T.dev)); /* none of the failed sets changed it */
+    /* snapshot: NULL saves nothing and measures; NULL loads nothing */
+    ASSERT_EQ(VB_SNAPSHOT_SIZE, vb_snapshot_save(&T.dev, NULL, 1000));
+    ASSERT_EQ(VB_ERR_FORMAT, vb_snapshot_load(&T.dev, NULL, VB_SNAPSHOT_SIZE));
+    vb_snapshot_save(&T.dev, b, sizeof b);
+    ASSERT_MEM_EQ(a, b, sizeof a);
+    /* vb_break with no reason or one out of range: broken, nothing logged */
+    logs = 0;
+    for (i = 0; i < VB_LOG_ITEM_COUNT; i++) logs += T.log_count[i];
+    vb_break(&T.dev, (vb_log_item)9999);
+    ASSERT(vb_is_broken(&T.dev));
+    for (i = 0; i < VB_LOG_ITEM_COUNT; i++) logs -= T.log_count[i];
+    ASSERT_EQ(0u, logs);
+    ASSERT_EQ(1u, vb_get_counters(&T.dev)->ring_errors);
+    PASS();
 }
 
 /* ============================================================================================
@@ -1329,8 +1430,930 @@ TEST two_devices_are_independent(void)
     PASS();
 }
 
+/* ============================================================================================
+   Re-entrancy: a host callback that calls back into its device (issue 13, item 6)
+
+   Every callback x every call that changes the device: a host whose callback makes that call on
+   the same device, each time the callback runs, through a scenario that makes every callback
+   run (vb_init's timer, bring-up with refused features, stats, a poll, inflate, actual, target,
+   interval, snapshot load with its rewind, vb_do_work, machine reset, a ring error,
+   vb_destroy). Each nested call must be refused before it does anything: the device's bytes
+   unchanged, no callback but the log of the refusal (VB_LOG_REENTERED; none from inside log
+   itself), VB_ERR_STATE where there is a result. And the scenario must end exactly as it does
+   without the nested calls: the same device bytes, guest memory, interrupts and pages.
+   ============================================================================================ */
+
+enum { CB_READ, CB_WRITE, CB_NOW, CB_ARM, CB_CANCEL, CB_WALL, CB_NOTIFY, CB_CONFIG, CB_PAGES, CB_ACTUAL,
+       CB_LOG, CB_COUNT };
+enum { E_DESTROY, E_FEATURES, E_STATUS, E_BREAK, E_SETUP, E_READY, E_BASE, E_NOTIFY, E_WORK, E_CFGWRITE,
+       E_TIMER, E_RESET, E_MRESET, E_TARGET, E_RAM, E_INTERVAL, E_INTERVAL_MS, E_PROP, E_LOAD, E_MMIO_WRITE,
+       E_MMIO_RESET, E_COUNT };
+
+static const char *const re_cb_names[CB_COUNT] = {"read", "write", "now_ms", "timer_arm", "timer_cancel", "wall_s",
+                                                  "notify_queue", "notify_config", "pages", "actual_changed", "log"};
+static const char *const re_entry_names[E_COUNT] = {
+    "vb_destroy", "vb_set_driver_features", "vb_set_status", "vb_break", "vb_queue_setup", "vb_queue_set_ready",
+    "vb_queue_set_base", "vb_queue_notify", "vb_do_work", "vb_config_write", "vb_timer_expired", "vb_reset",
+    "vb_machine_reset", "vb_set_target_pages", "vb_set_ram_size", "vb_set_poll_interval",
+    "vb_set_poll_interval_ms", "vb_prop_set_int", "vb_snapshot_load", "vb_mmio_write", "vb_mmio_reset"};
+
+static unsigned re_cb = CB_COUNT, re_entry, re_calls, re_bad_line;
+static unsigned char re_blob[VB_SNAPSHOT_SIZE];
+static vb_mmio re_mmio;
+
+/* The nested call; 1 if its result says it was refused. */
+static int re_call(unsigned entry)
+{
+    static const char name[] = "guest-stats-polling-interval";
+    unsigned char b[4] = {1, 2, 3, 4};
+    vb_error err;
+    vb_device *d = &T.dev;
+    memset(&err, 0, sizeof err);
+    switch (entry) {
+    case E_DESTROY: vb_destroy(d); return 1;
+    case E_FEATURES: vb_set_driver_features(d, TG_F(VB_F_STATS_VQ)); return 1;
+    case E_STATUS: vb_set_status(d, 0); return 1;
+    case E_BREAK: vb_break(d, VB_LOG_RING_MEMORY); return 1;
+    case E_SETUP: return vb_queue_setup(d, 2, 64, 0x8000, 0x9000, 0xa000) == VB_ERR_STATE;
+    case E_READY: return vb_queue_set_ready(d, SQ, !vb_queue_ready(d, SQ)) == VB_ERR_STATE;
+    case E_BASE: return vb_queue_set_base(d, IQ, 77) == VB_ERR_STATE;
+    case E_NOTIFY: return vb_queue_notify(d, SQ) == vb_more_work(d);
+    case E_WORK: return vb_do_work(d) == vb_more_work(d);
+    case E_CFGWRITE: vb_config_write(d, 4, b, 4); return 1;
+    case E_TIMER: vb_timer_expired(d); return 1;
+    case E_RESET: vb_reset(d); return 1;
+    case E_MRESET: vb_machine_reset(d, 0); return 1;
+    case E_TARGET: vb_set_target_pages(d, 12345); return 1;
+    case E_RAM: vb_set_ram_size(d, 1); return 1;
+    case E_INTERVAL:
+        return vb_set_poll_interval(d, 7, &err) == VB_ERR_STATE && !strcmp(err.cls, "GenericError") &&
+               !strcmp(err.part[0], "device busy: called from inside one of its callbacks");
+    case E_INTERVAL_MS: return vb_set_poll_interval_ms(d, 7777) == VB_ERR_STATE;
+    case E_PROP: return vb_prop_set_int(d, name, sizeof name - 1, 9, &err) == VB_ERR_STATE && err.cls != NULL;
+    case E_LOAD: return vb_snapshot_load(d, re_blob, sizeof re_blob) == VB_ERR_STATE;
+    case E_MMIO_WRITE: {
+        uint32_t bad = re_mmio.bad_accesses;
+        vb_mmio_write(&re_mmio, VB_MMIO_STATUS, 0, 4);
+        return re_mmio.bad_accesses == bad + 1u && re_mmio.last_bad_offset == VB_MMIO_STATUS;
+    }
+    default: {
+        static vb_mmio m0;
+        memcpy(&m0, &re_mmio, sizeof m0);
+        vb_mmio_reset(&re_mmio);
+        return !memcmp(&m0, &re_mmio, sizeof m0);
+    }
+    }
+}
+
+/* A refusal is logged once, but not from inside log itself; the transport's are not logged (it
+   reaches the device through the public API only). */
+static unsigned re_logs_one(unsigned cb)
+{
+    return cb == CB_LOG || re_entry == E_MMIO_WRITE || re_entry == E_MMIO_RESET ? 0u : 1u;
+}
+
+/* Called from inside callback `cb`: make the nested call and check that it did nothing. */
+static void re_enter(unsigned cb)
+{
+    static vb_device before;
+    unsigned reads = T.reads, writes = T.writes, irqs = T.irq[0] + T.irq[1] + T.irq[2] + T.config_irqs;
+    unsigned timer = T.arms + T.cancels, others = T.npages + T.actual_calls, logs = 0, logged, i;
+    int refused;
+    if (cb != re_cb) return;
+    for (i = 0; i < VB_LOG_ITEM_COUNT; i++) logs += T.log_count[i];
+    logged = T.log_count[VB_LOG_REENTERED];
+    memcpy(&before, &T.dev, sizeof before);
+    if (!vb_in_callback(&T.dev) && !re_bad_line) re_bad_line = __LINE__;
+    refused = re_call(re_entry);
+    re_calls++;
+    for (i = 0; i < VB_LOG_ITEM_COUNT; i++) logs -= T.log_count[i];
+    if (re_bad_line) return;
+    if (!refused) re_bad_line = __LINE__;
+    else if (memcmp(&before, &T.dev, sizeof before)) re_bad_line = __LINE__;
+    else if (reads != T.reads || writes != T.writes) re_bad_line = __LINE__;
+    else if (irqs != T.irq[0] + T.irq[1] + T.irq[2] + T.config_irqs) re_bad_line = __LINE__;
+    else if (timer != T.arms + T.cancels || others != T.npages + T.actual_calls) re_bad_line = __LINE__;
+    else if (T.log_count[VB_LOG_REENTERED] - logged != re_logs_one(cb)) re_bad_line = __LINE__;
+    else if ((unsigned)-logs != T.log_count[VB_LOG_REENTERED] - logged) re_bad_line = __LINE__;
+}
+
+static int re_read(void *u, uint64_t gpa, void *dst, size_t len) { re_enter(CB_READ); return tg_read(u, gpa, dst, len); }
+static int re_write(void *u, uint64_t gpa, const void *src, size_t len) { re_enter(CB_WRITE); return tg_write(u, gpa, src, len); }
+static uint64_t re_now(void *u) { re_enter(CB_NOW); return tg_now(u); }
+static void re_arm(void *u, uint64_t deadline) { re_enter(CB_ARM); tg_arm(u, deadline); }
+static void re_cancel(void *u) { re_enter(CB_CANCEL); tg_cancel(u); }
+static int64_t re_wall(void *u) { re_enter(CB_WALL); return tg_wall(u); }
+static void re_notify(void *u, unsigned q) { re_enter(CB_NOTIFY); tg_notify(u, q); }
+static void re_config(void *u) { re_enter(CB_CONFIG); tg_notify_config(u); }
+static void re_pages(void *u, unsigned q, uint64_t gpa, uint64_t len) { re_enter(CB_PAGES); tg_pages(u, q, gpa, len); }
+static void re_actual(void *u, uint32_t actual) { re_enter(CB_ACTUAL); tg_actual(u, actual); }
+static void re_log(void *u, vb_log_level level, vb_log_item item, const char *msg)
+{
+    tg_log(u, level, item, msg);
+    if (item != VB_LOG_REENTERED) re_enter(CB_LOG);
+}
+
+static const vb_host re_host = {re_read, re_write, re_now, re_arm, re_cancel, re_wall,
+                                re_notify, re_config, re_pages, re_actual, re_log};
+
+/* Every callback runs at least once. */
+static int re_scenario(void)
+{
+    static const vb_config c = {VB_PROFILE_QEMU, 0, 0, 0, 1, (uint64_t)1 << 30, 0};
+    unsigned char blob[VB_SNAPSHOT_SIZE];
+    if (tg_create(&T, &c) || vb_init(&T.dev, &c, &re_host, &T) != VB_OK) return -1;
+    vb_mmio_init(&re_mmio, &T.dev, NULL, NULL);
+    vb_snapshot_save(&T.dev, re_blob, sizeof re_blob);
+    vb_set_status(&T.dev, VB_S_ACKNOWLEDGE | VB_S_DRIVER);
+    vb_set_driver_features(&T.dev, TG_LINUX_FEATURES | TG_F(40)); /* refused: logged */
+    vb_set_driver_features(&T.dev, TG_LINUX_FEATURES);
+    vb_set_status(&T.dev, VB_S_ACKNOWLEDGE | VB_S_DRIVER | VB_S_FEATURES_OK);
+    if (tg_queue(&T, IQ, 128) || tg_queue(&T, DQ, 128) || tg_queue(&T, SQ, 128)) return -1;
+    tg_driver_ok(&T);
+    tg_send_stats(&T, 10, 1);
+    tg_fire(&T);
+    tg_send_stats(&T, 10, 2);
+    pfn_buf(IQ, 0, 0x10);
+    tg_kick(&T, IQ);
+    write_actual(5);
+    vb_set_target_pages(&T.dev, 100);
+    vb_set_poll_interval_ms(&T.dev, 0);
+    vb_set_poll_interval_ms(&T.dev, 500);
+    vb_snapshot_save(&T.dev, blob, sizeof blob);
+    vb_snapshot_load(&T.dev, blob, sizeof blob); /* the rewind reads the held buffer again */
+    vb_do_work(&T.dev);
+    vb_machine_reset(&T.dev, 0);
+    if (tg_probe(&T, TG_LINUX_FEATURES)) return -1;
+    tg_driver_ok(&T);
+    break_device();
+    vb_destroy(&T.dev);
+    return vb_in_callback(&T.dev) ? -1 : 0;
+}
+
+TEST reentrant_calls_are_refused(void)
+{
+    static tg ref;
+    unsigned cb, e;
+    re_cb = CB_COUNT;
+    ASSERT_EQ(0, re_scenario()); /* the reference: no nested calls */
+    ASSERT_EQ(0u, T.log_count[VB_LOG_REENTERED]);
+    memcpy(&ref, &T, sizeof ref);
+    for (cb = 0; cb < CB_COUNT; cb++) {
+        for (e = 0; e < E_COUNT; e++) {
+            re_cb = cb;
+            re_entry = e;
+            re_calls = re_bad_line = 0;
+            ASSERT_EQ(0, re_scenario());
+            re_cb = CB_COUNT;
+            if (re_calls == 0 || re_bad_line) {
+                fprintf(stdout, "\n  %s from inside %s: %s (line %u)\n", re_entry_names[e], re_cb_names[cb],
+                        re_calls ? "not refused" : "the callback never ran", re_bad_line);
+                FAIL();
+            }
+            /* the same end as without the nested calls */
+            ASSERT_MEM_EQ(&ref.dev, &T.dev, sizeof T.dev);
+            ASSERT_MEM_EQ(ref.mem, T.mem, sizeof T.mem);
+            ASSERT_MEM_EQ(ref.irq, T.irq, sizeof T.irq);
+            ASSERT_EQ(ref.config_irqs, T.config_irqs);
+            ASSERT_EQ(ref.npages, T.npages);
+            ASSERT_MEM_EQ(ref.pages, T.pages, sizeof T.pages);
+            ASSERT_EQ(ref.arms, T.arms);
+            ASSERT_EQ(ref.cancels, T.cancels);
+            ASSERT_EQ(ref.actual_calls, T.actual_calls);
+            ASSERT_EQ(re_logs_one(cb) * re_calls, T.log_count[VB_LOG_REENTERED]);
+        }
+    }
+    PASS();
+}
+
+/* The easy mistake: a timer_arm that fires at once when the deadline has passed. The expiry is
+   refused and logged, so the host sees it; fired from the event loop instead, it polls. */
+static int sync_fire_pending;
+static void sync_fire_arm(void *u, uint64_t deadline)
+{
+    tg *t = (tg *)u;
+    tg_arm(u, deadline);
+    if (deadline <= t->now_ms) {
+        vb_timer_expired(&t->dev); /* wrong: from inside the callback */
+        sync_fire_pending = 1;     /* right: note it, fire after the call returns */
+    }
+}
+
+TEST timer_fired_from_inside_timer_arm_is_refused(void)
+{
+    static const vb_host h = {tg_read,   tg_write, tg_now,    sync_fire_arm, tg_cancel, tg_wall,
+                              tg_notify, tg_notify_config, tg_pages, tg_actual, tg_log};
+    ASSERT_EQ(0, start_with(&h, &cfg, TG_LINUX_FEATURES));
+    tg_send_stats(&T, 10, 1);
+    sync_fire_pending = 0;
+    ASSERT_EQ(VB_OK, vb_set_poll_interval_ms(&T.dev, 1000)); /* from 0: a poll at once */
+    ASSERT_EQ(1u, T.log_count[VB_LOG_REENTERED]);
+    ASSERT_EQ(VB_LOG_REENTERED, T.last_log);
+    ASSERT_EQ(0u, vb_get_counters(&T.dev)->polls); /* the nested expiry did nothing */
+    ASSERT_EQ(0, tg_used_idx(&T, SQ));
+    ASSERT_FALSE(vb_in_callback(&T.dev));
+    ASSERT_EQ(1, sync_fire_pending);
+    vb_timer_expired(&T.dev); /* from the event loop */
+    ASSERT_EQ(1u, vb_get_counters(&T.dev)->polls);
+    ASSERT_EQ(1, tg_used_idx(&T, SQ));
+    PASS();
+}
+
+/* Read-only calls from inside a callback are fine: a notify_queue that reads the stats. */
+static uint64_t seen_memtot;
+static unsigned seen_in_callback;
+static void read_stats_notify(void *u, unsigned q)
+{
+    tg *t = (tg *)u;
+    char json[1024];
+    tg_notify(u, q);
+    seen_in_callback += (unsigned)vb_in_callback(&t->dev);
+    vb_stat(&t->dev, VB_STAT_MEMTOT, &seen_memtot);
+    if (vb_render_guest_stats(&t->dev, json, sizeof json, 0) >= sizeof json) seen_memtot = 0;
+}
+
+TEST read_only_calls_from_inside_a_callback(void)
+{
+    static const vb_host h = {tg_read,   tg_write, tg_now,    tg_arm,   tg_cancel, tg_wall,
+                              read_stats_notify, tg_notify_config, tg_pages, tg_actual, tg_log};
+    ASSERT_EQ(0, start_with(&h, &cfg, TG_LINUX_FEATURES));
+    ASSERT_FALSE(vb_in_callback(&T.dev));
+    tg_send_stats(&T, 10, 4);
+    ASSERT_EQ(VB_OK, vb_set_poll_interval_ms(&T.dev, 1000));
+    tg_fire(&T); /* returns the buffer: notify_queue */
+    ASSERT_EQ(1u, T.irq[SQ]);
+    ASSERT_EQ(1u, seen_in_callback);
+    ASSERT_EQ(4005u, seen_memtot);
+    ASSERT_EQ(0u, T.log_count[VB_LOG_REENTERED]);
+    PASS();
+}
+
+/* ============================================================================================
+   Snapshot round trip as a property (issue 13, item 3)
+
+   Random interleavings of host calls (target, interval, queue setup/base/ready/stop, resets,
+   status, features, vb_break, timer, vb_do_work, ram size, loads of older blobs) and guest
+   actions (bring-up with any features, stats and inflate/deflate buffers, spurious kicks,
+   used-index and avail-index games, a queue set up again smaller, stopped queues, hostile
+   descriptors, refused memory). At random points, and at the end of every interleaving, the
+   device's blob is loaded into the same device and into a fresh device on the same guest: both
+   loads must succeed, and everything observable through the public API must be what the
+   header's rule says (docs at vb_snapshot_load): the migrated state back exactly (status,
+   features, config space, every queue field, the blob saved again, whether FEATURES_OK would be
+   refused), the caches reset (shadow avail = base, no interrupt threshold), the local state of
+   each device kept (counters, stats, interval, ram size; the timer re-armed), and the held stats
+   buffer forgotten and re-read by the load's rewind (one more update, or the step back stays
+   when the guest's ring says empty, or the device breaks when the guest's ring is bad).
+   VB_SNAP_INTERLEAVINGS (default 100000, about 1.5 s; 10000 under valgrind, which looks for
+   memory errors, not for more states), VB_SNAP_SEED; a failure names the interleaving's seed and
+   step: VB_SNAP_REPLAY=<seed> replays that one with a trace.
+   ============================================================================================ */
+
+#define P_RINGS (3u * 0x4000u)     /* the guest's ring area, cleared per interleaving */
+#define P_DATA_END (TG_MEM - 0x1000u)
+#define P_HIST 4u
+#define P_F_NEXT 1u
+
+static vb_config pcfg;
+static vb_host p_host;
+static vb_device p_fresh, p_probe;
+static unsigned char p_hist[P_HIST][VB_SNAPSHOT_SIZE];
+static unsigned p_nhist;
+static char p_why[256];
+static int p_trace;
+static unsigned long p_roundtrips, p_rewinds, p_kinds[3], p_broken_rt, p_held_rt, p_gap_rt, p_more_rt;
+
+#define PCHECK(cond)                                                                        \
+    do {                                                                                    \
+        if (!(cond)) {                                                                      \
+            snprintf(p_why, sizeof p_why, "line %d: %s", __LINE__, #cond);                   \
+            return -1;                                                                      \
+        }                                                                                   \
+    } while (0)
+
+#define PTRACE(...)                                                                         \
+    do {                                                                                    \
+        if (p_trace) printf(__VA_ARGS__);                                                   \
+    } while (0)
+
+/* Guest-memory writes made while logging, undone afterwards: the two loads see one guest. */
+typedef struct p_undo {
+    uint64_t gpa;
+    size_t len;
+    unsigned char old[16];
+} p_undo;
+static p_undo p_log[8];
+static unsigned p_nlog;
+static int p_logging, p_log_overflow;
+
+static int p_write(void *user, uint64_t gpa, const void *src, size_t len)
+{
+    tg *t = (tg *)user;
+    if (p_logging && tg_ok(t, gpa, len)) {
+        if (p_nlog < 8 && len <= 16) {
+            p_log[p_nlog].gpa = gpa;
+            p_log[p_nlog].len = len;
+            memcpy(p_log[p_nlog].old, t->mem + gpa, len);
+            p_nlog++;
+        } else {
+            p_log_overflow = 1;
+        }
+    }
+    return tg_write(user, gpa, src, len);
+}
+
+static void p_undo_writes(void)
+{
+    while (p_nlog) {
+        p_nlog--;
+        memcpy(T.mem + p_log[p_nlog].gpa, p_log[p_nlog].old, p_log[p_nlog].len);
+    }
+}
+
+/* ---- what the public API shows -------------------------------------------------------------- */
+
+typedef struct pobs {
+    uint8_t status, gen;
+    int broken, more, held, fok_refused, ready[VB_QUEUE_COUNT];
+    uint64_t features, host_features, ram, interval_ms, deadline;
+    int64_t interval_s, last_update;
+    unsigned char cfg[12];
+    uint32_t target, actual;
+    vb_queue q[VB_QUEUE_COUNT];
+    uint16_t base[VB_QUEUE_COUNT];
+    vb_counters cnt;
+    uint64_t stat[VB_STAT_COUNT];
+    vb_result pr[3];
+    size_t plen[3];
+    char prop[3][1024];
+    char render[2][1024];
+    unsigned char blob[VB_SNAPSHOT_SIZE];
+} pobs;
+
+static const char *const p_props[3] = {"type", "guest-stats", "guest-stats-polling-interval"};
+
+/* Hidden state seen through the public API on a copy (no callback is made by either probe):
+   a held stats buffer (stopping the queue un-pops it) and a refused feature set (FEATURES_OK
+   does not stick). */
+static void p_probes(const vb_device *d, pobs *o)
+{
+    uint8_t st = (uint8_t)(vb_status(d) & ~VB_S_NEEDS_RESET);
+    memcpy(&p_probe, d, sizeof p_probe);
+    vb_queue_set_ready(&p_probe, SQ, 0);
+    o->held = vb_queue_base(&p_probe, SQ) != vb_queue_base(d, SQ);
+    if (!(st & VB_S_FEATURES_OK)) {
+        memcpy(&p_probe, d, sizeof p_probe);
+        vb_set_status(&p_probe, (uint8_t)((st | VB_S_FEATURES_OK) & ~VB_S_DRIVER_OK));
+        o->fok_refused = !(vb_status(&p_probe) & VB_S_FEATURES_OK);
+    }
+}
+
+static void p_observe(const vb_device *d, pobs *o)
+{
+    unsigned i;
+    memset(o, 0, sizeof *o);
+    o->status = vb_status(d);
+    o->broken = vb_is_broken(d);
+    o->features = vb_driver_features(d);
+    o->host_features = vb_host_features(d);
+    vb_config_read(d, 0, o->cfg, sizeof o->cfg);
+    o->gen = vb_config_generation(d);
+    o->target = vb_target_pages(d);
+    o->actual = vb_actual_pages(d);
+    o->ram = vb_ram_size(d);
+    for (i = 0; i < VB_QUEUE_COUNT; i++) {
+        o->q[i] = *vb_queue_state(d, i);
+        o->ready[i] = vb_queue_ready(d, i);
+        o->base[i] = vb_queue_base(d, i);
+    }
+    o->cnt = *vb_get_counters(d);
+    for (i = 0; i < VB_STAT_COUNT; i++) vb_stat(d, i, &o->stat[i]);
+    o->last_update = vb_last_update(d);
+    o->interval_ms = vb_poll_interval_ms(d);
+    o->interval_s = vb_poll_interval(d);
+    o->deadline = vb_next_deadline(d);
+    o->more = vb_more_work(d);
+    for (i = 0; i < 3; i++)
+        o->pr[i] = vb_prop_get(d, p_props[i], strlen(p_props[i]), o->prop[i], sizeof o->prop[i],
+                               &o->plen[i], 0, NULL);
+    vb_render_guest_stats(d, o->render[0], sizeof o->render[0], 0);
+    vb_render_guest_stats(d, o->render[1], sizeof o->render[1], VB_JSON_PRETTY);
+    vb_snapshot_save(d, o->blob, sizeof o->blob);
+    p_probes(d, o);
+}
+
+static int p_ring_same(const vb_queue *a, const vb_queue *b)
+{
+    return a->desc == b->desc && a->avail == b->avail && a->used == b->used && a->size == b->size &&
+           a->used_idx == b->used_idx && a->ready == b->ready;
+}
+
+static int p_queue_eq(const vb_queue *a, const vb_queue *b)
+{
+    return p_ring_same(a, b) && a->last_avail == b->last_avail && a->shadow_avail == b->shadow_avail &&
+           a->signalled_used == b->signalled_used && a->signalled_valid == b->signalled_valid;
+}
+
+static int p_stats_eq(const pobs *a, const pobs *b)
+{
+    unsigned i;
+    for (i = 0; i < VB_STAT_COUNT; i++)
+        if (a->stat[i] != b->stat[i]) return 0;
+    return a->last_update == b->last_update && a->pr[1] == b->pr[1] && a->plen[1] == b->plen[1] &&
+           !strcmp(a->prop[1], b->prop[1]) && !strcmp(a->render[0], b->render[0]) &&
+           !strcmp(a->render[1], b->render[1]);
+}
+
+static int p_guest_be(void)
+{
+    return (pcfg.options & VB_OPT_GUEST_BIG_ENDIAN) && !((vb_driver_features(&T.dev) >> VB_F_VERSION_1) & 1u);
+}
+
+/* The guest's avail->idx of a ring the device has at `avail`, as the device reads it. */
+static uint16_t p_avail_idx(uint64_t avail)
+{
+    unsigned char b[2];
+    if (avail > TG_MEM - 4u) return 0;
+    memcpy(b, T.mem + avail + 2u, 2);
+    return p_guest_be() ? (uint16_t)((unsigned)b[0] << 8 | b[1]) : (uint16_t)((unsigned)b[1] << 8 | b[0]);
+}
+
+/* The rewind of a load: 0 none, 1 re-read (one more update), 2 the ring said empty (the step
+   back stays), 3 the ring was bad (broken). */
+static int p_rewind_kind(const pobs *s, const pobs *l)
+{
+    if (l->broken && !s->broken) return 3;
+    if (l->base[SQ] == (uint16_t)(s->base[SQ] - 1u)) return 2;
+    return 1;
+}
+
+/* The same device, after loading its own blob: everything as before but what the rule changes. */
+static int p_check_same(const pobs *s, const pobs *l, int rew, int kind)
+{
+    const int v1 = (int)((s->features >> VB_F_VERSION_1) & 1u);
+    const int told = kind == 3 && v1 && (s->status & VB_S_DRIVER_OK);
+    unsigned i;
+    PCHECK(l->broken == (s->broken || kind == 3));
+    PCHECK(l->status == (uint8_t)((s->status & ~VB_S_NEEDS_RESET) | (l->broken && v1 ? VB_S_NEEDS_RESET : 0)));
+    PCHECK(l->features == s->features && l->host_features == s->host_features);
+    PCHECK(!memcmp(l->cfg, s->cfg, sizeof s->cfg) && l->target == s->target && l->actual == s->actual);
+    PCHECK(l->ram == s->ram && l->gen == (uint8_t)(s->gen + (told ? 1 : 0)));
+    PCHECK(l->fok_refused == s->fok_refused);
+    for (i = 0; i < VB_QUEUE_COUNT; i++) {
+        const vb_queue *a = &s->q[i], *b = &l->q[i];
+        int rewound = rew && i == SQ;
+        PCHECK(p_ring_same(a, b) && l->ready[i] == s->ready[i]);
+        PCHECK(b->signalled_used == b->used_idx && b->signalled_valid == 0);
+        if (!rewound) PCHECK(b->last_avail == a->last_avail && b->shadow_avail == b->last_avail);
+        else if (kind == 1) PCHECK(b->last_avail == a->last_avail && b->shadow_avail == p_avail_idx(a->avail));
+        else if (kind == 2) PCHECK(b->shadow_avail == b->last_avail);
+        else PCHECK(b->last_avail == a->last_avail || b->last_avail == (uint16_t)(a->last_avail - 1u));
+    }
+    PCHECK(l->cnt.polls == s->cnt.polls && l->cnt.duplicates == s->cnt.duplicates);
+    PCHECK(l->cnt.updates == s->cnt.updates + (kind == 1 ? 1u : 0u));
+    PCHECK(l->cnt.ring_errors == s->cnt.ring_errors + (kind == 3 ? 1u : 0u));
+    PCHECK(rew ? l->cnt.unknown_tags >= s->cnt.unknown_tags : l->cnt.unknown_tags == s->cnt.unknown_tags);
+    if (kind != 1) PCHECK(p_stats_eq(s, l));
+    else PCHECK(l->last_update == T.wall);
+    PCHECK(l->interval_ms == s->interval_ms && l->interval_s == s->interval_s);
+    PCHECK(l->deadline == (s->interval_ms == 0 ? UINT64_MAX
+                           : T.now_ms > UINT64_MAX - s->interval_ms ? UINT64_MAX : T.now_ms + s->interval_ms));
+    PCHECK(l->more == (!l->broken && (l->ready[IQ] || l->ready[DQ])));
+    PCHECK(l->held == (kind == 1));
+    for (i = 0; i < 3; i += 2) PCHECK(l->pr[i] == s->pr[i] && !strcmp(l->prop[i], s->prop[i]));
+    if (kind == 0 || kind == 1) PCHECK(!memcmp(l->blob, s->blob, VB_SNAPSHOT_SIZE));
+    return 0;
+}
+
+/* The fresh device (a destination set up like the source's host: ram size, interval): the
+   migrated state as the same device has it, its own local state. */
+static int p_check_fresh(const pobs *s, const pobs *l, const pobs *f, int kind)
+{
+    const int told = kind == 3 && ((s->features >> VB_F_VERSION_1) & 1u) && (s->status & VB_S_DRIVER_OK);
+    unsigned i;
+    PCHECK(f->broken == l->broken && f->status == l->status && f->features == l->features);
+    PCHECK(!memcmp(f->cfg, l->cfg, sizeof l->cfg) && f->target == l->target && f->actual == l->actual);
+    PCHECK(f->ram == l->ram && f->gen == (told ? 1 : 0) && f->fok_refused == l->fok_refused);
+    for (i = 0; i < VB_QUEUE_COUNT; i++)
+        PCHECK(p_queue_eq(&f->q[i], &l->q[i]) && f->ready[i] == l->ready[i] && f->base[i] == l->base[i]);
+    PCHECK(f->cnt.updates == l->cnt.updates - s->cnt.updates && f->cnt.polls == 0 && f->cnt.duplicates == 0);
+    PCHECK(f->cnt.ring_errors == l->cnt.ring_errors - s->cnt.ring_errors);
+    PCHECK(f->cnt.unknown_tags == l->cnt.unknown_tags - s->cnt.unknown_tags);
+    if (kind == 1) {
+        PCHECK(p_stats_eq(f, l));
+    } else {
+        for (i = 0; i < VB_STAT_COUNT; i++) PCHECK(f->stat[i] == VB_STAT_UNSET);
+        PCHECK(f->last_update == 0);
+        PCHECK(f->pr[1] == (pcfg.profile == VB_PROFILE_DOC ? VB_ERR_NO_DATA : VB_OK));
+    }
+    PCHECK(f->interval_ms == l->interval_ms && f->deadline == l->deadline);
+    PCHECK(f->more == l->more && f->held == l->held);
+    for (i = 0; i < 3; i += 2) PCHECK(f->pr[i] == l->pr[i] && !strcmp(f->prop[i], l->prop[i]));
+    PCHECK(!memcmp(f->blob, l->blob, VB_SNAPSHOT_SIZE));
+    return 0;
+}
+
+typedef struct p_calls {
+    unsigned reads, writes, qirqs, cfg_irqs;
+} p_calls;
+
+static void p_calls_now(p_calls *c)
+{
+    c->reads = T.reads;
+    c->writes = T.writes;
+    c->qirqs = T.irq[0] + T.irq[1] + T.irq[2];
+    c->cfg_irqs = T.config_irqs;
+}
+
+/* A queue whose buffers in flight (base - used index) do not fit it: stopped, or broken. */
+static int p_odd_gap(const pobs *o)
+{
+    unsigned i;
+    for (i = 0; i < VB_QUEUE_COUNT; i++)
+        if ((uint16_t)(o->base[i] - o->q[i].used_idx) > o->q[i].size) return 1;
+    return 0;
+}
+
+/* Save; load into a fresh device and into the same device; check both; go on with either. */
+static int p_roundtrip(tg_rng *r)
+{
+    static pobs S, L, F;
+    p_calls c0, c1, c2;
+    int rew, kind = 0;
+    p_observe(&T.dev, &S);
+    rew = !S.broken && S.ready[SQ] && (S.status & VB_S_DRIVER_OK) && S.base[SQ] != S.q[SQ].used_idx;
+    PCHECK(vb_init(&p_fresh, &pcfg, &p_host, &T) == VB_OK);
+    vb_set_ram_size(&p_fresh, S.ram);
+    PCHECK(vb_set_poll_interval_ms(&p_fresh, S.interval_ms) == VB_OK);
+    p_calls_now(&c0);
+    p_nlog = 0;
+    p_log_overflow = 0;
+    p_logging = 1;
+    PCHECK(vb_snapshot_load(&p_fresh, S.blob, VB_SNAPSHOT_SIZE) == VB_OK);
+    p_logging = 0;
+    PCHECK(!p_log_overflow);
+    p_undo_writes();
+    p_calls_now(&c1);
+    p_observe(&p_fresh, &F);
+    PCHECK(vb_snapshot_load(&T.dev, S.blob, VB_SNAPSHOT_SIZE) == VB_OK);
+    p_calls_now(&c2);
+    p_observe(&T.dev, &L);
+    if (rew) kind = p_rewind_kind(&S, &L);
+    /* guest memory only through the rewind: a read of the ring, at most the avail_event write */
+    PCHECK(rew ? c2.reads > c1.reads : c2.reads == c1.reads);
+    PCHECK(c2.reads - c1.reads == c1.reads - c0.reads && c2.writes - c1.writes == c1.writes - c0.writes);
+    PCHECK(c2.writes - c1.writes <= 1u && c2.qirqs == c0.qirqs);
+    PCHECK(c2.cfg_irqs - c1.cfg_irqs == c1.cfg_irqs - c0.cfg_irqs && c2.cfg_irqs - c1.cfg_irqs <= 1u);
+    if (p_check_same(&S, &L, rew, kind) || p_check_fresh(&S, &L, &F, kind)) return -1;
+    p_roundtrips++;
+    p_rewinds += rew != 0;
+    if (kind) p_kinds[kind - 1]++;
+    p_broken_rt += S.broken != 0;
+    p_held_rt += S.held != 0;
+    p_gap_rt += (unsigned long)p_odd_gap(&S);
+    p_more_rt += S.more != 0;
+    PTRACE("    round trip: rewind %d kind %d\n", rew, kind);
+    if (tg_chance(r, 50)) memcpy(&T.dev, &p_fresh, sizeof T.dev); /* go on with the destination */
+    return 0;
+}
+
+/* ---- the guest ---------------------------------------------------------------------------- */
+
+static uint64_t p_alloc(uint32_t len)
+{
+    if (T.next_data + len > P_DATA_END) T.next_data = TG_DATA; /* old buffers are overwritten */
+    return tg_alloc(&T, len);
+}
+
+static uint16_t p_size(tg_rng *r, uint16_t max) /* a power of two <= max */
+{
+    unsigned k = 0;
+    while ((2u << k) <= max) k++;
+    return (uint16_t)(1u << tg_below(r, k + 1u));
+}
+
+/* The guest's rings of queue q, of `size`, set up and started; `fresh` zeroes them first. */
+static void g_queue(tg_rng *r, unsigned q, uint16_t size, int fresh)
+{
+    (void)r;
+    T.qsize[q] = size;
+    if (fresh) {
+        memset(T.mem + TG_RING(q), 0, 0x4000);
+        T.avail_idx[q] = T.used_seen[q] = 0;
+    }
+    vb_queue_setup(&T.dev, q, size, tg_desc_addr(q), tg_avail_addr(&T, q), tg_used_addr(&T, q));
+    vb_queue_set_ready(&T.dev, q, 1);
+}
+
+static void g_bringup(tg_rng *r)
+{
+    uint64_t offered = vb_host_features(&T.dev), f = TG_LINUX_FEATURES & offered;
+    unsigned q;
+    if (tg_chance(r, 20)) f = tg_rnd(r) & (offered | TG_F(3) | TG_F(40));
+    else if (tg_chance(r, 15)) f &= ~TG_F(VB_F_VERSION_1);
+    if (tg_chance(r, 70)) vb_set_status(&T.dev, 0);
+    vb_set_status(&T.dev, VB_S_ACKNOWLEDGE | VB_S_DRIVER);
+    vb_set_driver_features(&T.dev, f);
+    T.be = p_guest_be();
+    if (f & TG_F(VB_F_VERSION_1)) vb_set_status(&T.dev, VB_S_ACKNOWLEDGE | VB_S_DRIVER | VB_S_FEATURES_OK);
+    for (q = 0; q < VB_QUEUE_COUNT; q++)
+        if (!vb_queue_ready(&T.dev, q)) g_queue(r, q, p_size(r, vb_queue_size_max(&T.dev)), 1);
+    if (tg_chance(r, 85))
+        vb_set_status(&T.dev, (uint8_t)((vb_status(&T.dev) & ~VB_S_NEEDS_RESET) | VB_S_DRIVER_OK));
+}
+
+static void g_stats(tg_rng *r)
+{
+    uint16_t tags[20];
+    uint64_t vals[20], gpa;
+    unsigned n = tg_below(r, 20), i;
+    uint16_t head = (uint16_t)tg_below(r, T.qsize[SQ]);
+    for (i = 0; i < n; i++) {
+        tags[i] = (uint16_t)tg_below(r, 20);
+        vals[i] = tg_rnd(r);
+    }
+    gpa = p_alloc(10u * n + 1u);
+    tg_records(&T, gpa, tags, vals, n);
+    tg_desc(&T, SQ, head, gpa, n ? 10u * n : 1u, 0, 0);
+    tg_publish(&T, SQ, head);
+    if (tg_chance(r, 85)) tg_kick(&T, SQ);
+}
+
+/* k inflate or deflate buffers of two chained descriptors each (so that more than half a queue
+   of them leaves "more work"), then a kick. */
+static void g_pfns(tg_rng *r)
+{
+    unsigned q = tg_below(r, 2), k, i, size = T.qsize[q];
+    k = 1u + tg_below(r, tg_chance(r, 80) ? size / 2u + 1u : size); /* up to a queue's worth */
+    for (i = 0; i < k; i++) {
+        uint16_t d = (uint16_t)((2u * (T.avail_idx[q] % (size / 2u ? size / 2u : 1u))) % size);
+        uint64_t gpa = p_alloc(8);
+        tg_put32(&T, gpa, tg_below(r, 0x100));
+        tg_put32(&T, gpa + 4u, tg_below(r, 0x100));
+        if (size >= 2) {
+            tg_desc(&T, q, d, gpa, 4, P_F_NEXT, (uint16_t)(d + 1u));
+            tg_desc(&T, q, (uint16_t)(d + 1u), gpa + 4u, 4, 0, 0);
+        } else {
+            tg_desc(&T, q, d, gpa, 8, 0, 0);
+        }
+        tg_publish(&T, q, d);
+    }
+    if (tg_chance(r, 85)) tg_kick(&T, q);
+}
+
+static void g_hostile(tg_rng *r)
+{
+    unsigned q = tg_below(r, 3);
+    uint16_t head = (uint16_t)tg_below(r, T.qsize[q]);
+    if (tg_chance(r, 50)) tg_desc(&T, q, head, p_alloc(16), 0, 0, 0); /* zero length */
+    else tg_desc(&T, q, head, UINT64_MAX - 3u, 8, 0, 0);           /* wraps */
+    tg_publish(&T, q, head);
+    tg_kick(&T, q);
+}
+
+static void g_deny(tg_rng *r)
+{
+    unsigned q = tg_below(r, 3);
+    switch (tg_below(r, 6)) {
+    case 0: T.deny_lo = tg_used_addr(&T, q); T.deny_hi = T.deny_lo + 4u + 8u * T.qsize[q] + 2u; break;
+    case 1: T.deny_lo = tg_avail_addr(&T, q); T.deny_hi = T.deny_lo + 2u; break;
+    case 2: T.deny_lo = TG_DATA; T.deny_hi = TG_MEM; break;
+    default: T.deny_lo = T.deny_hi = 0; break;
+    }
+}
+
+static int g_step(tg_rng *r, unsigned a)
+{
+    unsigned q = tg_below(r, 3);
+    switch (a) {
+    case 0: g_bringup(r); break;
+    case 1: case 2: g_stats(r); break;
+    case 3: g_pfns(r); break;
+    case 4: tg_kick(&T, tg_chance(r, 90) ? q : 3u + tg_below(r, 100)); break;
+    case 5: /* the guest writes its used index (e.g. before a queue starts) */
+        tg_put16(&T, tg_used_addr(&T, q) + 2u,
+                 tg_chance(r, 50) ? (uint16_t)(vb_queue_base(&T.dev, q) - tg_below(r, 8)) : (uint16_t)tg_rnd(r));
+        break;
+    case 6: tg_set_avail_idx(&T, q, tg_chance(r, 75) ? (uint16_t)(T.avail_idx[q] + tg_below(r, 3))
+                                                     : (uint16_t)tg_rnd(r));
+        break;
+    case 7: /* stopped, set up again smaller (keeping its rings, or new ones), started */
+        vb_queue_set_ready(&T.dev, q, 0);
+        g_queue(r, q, (uint16_t)(p_size(r, T.qsize[q]) ), tg_chance(r, 50));
+        break;
+    case 8: vb_queue_set_ready(&T.dev, q, 0); break;
+    case 9: write_actual(tg_chance(r, 50) ? tg_below(r, 1000) : (uint32_t)tg_rnd(r)); break;
+    case 10: g_hostile(r); break;
+    case 11: g_deny(r); break;
+    default: /* answer a poll */
+        if (tg_used(&T, SQ, NULL, NULL, 0)) g_stats(r);
+        break;
+    }
+    return 0;
+}
+
+/* ---- the host ------------------------------------------------------------------------------ */
+
+static uint64_t p_addr(tg_rng *r, unsigned q, unsigned part, uint16_t size)
+{
+    uint64_t tgl = part == 0 ? tg_desc_addr(q) : part == 1 ? TG_RING(q) + 16u * size
+                                                            : (TG_RING(q) + 16u * size + 6u + 2u * size + 3u) & ~3ull;
+    switch (tg_below(r, 6)) {
+    case 0: return (uint64_t)tg_below(r, TG_MEM) & ~15ull;
+    case 1: return UINT64_MAX - 0xfffu - 0x1000u * tg_below(r, 3); /* at the top of the space */
+    case 2: return tgl + 1u + tg_below(r, 15);                      /* misaligned */
+    default: return tgl;
+    }
+}
+
+static void h_setup(tg_rng *r)
+{
+    unsigned q = tg_below(r, 4);
+    uint16_t size = tg_chance(r, 80) ? p_size(r, vb_queue_size_max(&T.dev)) : (uint16_t)tg_rnd(r);
+    unsigned qq = q % 3u;
+    vb_queue_setup(&T.dev, q, size, p_addr(r, qq, 0, size), p_addr(r, qq, 1, size), p_addr(r, qq, 2, size));
+}
+
+static void h_interval(tg_rng *r)
+{
+    static const int64_t secs[6] = {0, 1, 2, 3, -1, (int64_t)UINT32_MAX + 1};
+    vb_error err;
+    if (tg_chance(r, 70)) vb_set_poll_interval(&T.dev, secs[tg_below(r, 6)], &err);
+    else if (tg_chance(r, 50)) vb_set_poll_interval_ms(&T.dev, tg_below(r, 5000));
+    else vb_prop_set_int(&T.dev, "guest-stats-polling-interval", 28, (int64_t)tg_below(r, 4), &err);
+}
+
+static void h_timer(tg_rng *r)
+{
+    switch (tg_below(r, 3)) {
+    case 0: tg_fire(&T); break;
+    case 1: tg_advance(&T, tg_below(r, 3000)); break;
+    default: vb_timer_expired(&T.dev); break; /* early or stale */
+    }
+}
+
+static int h_step(tg_rng *r, unsigned a)
+{
+    unsigned q = tg_below(r, 3);
+    switch (a) {
+    case 0: vb_set_target_pages(&T.dev, tg_chance(r, 80) ? tg_below(r, 1u << 20) : (uint32_t)tg_rnd(r)); break;
+    case 1: h_interval(r); break;
+    case 2: h_setup(r); break;
+    case 3: vb_queue_set_base(&T.dev, tg_chance(r, 95) ? q : 7u,
+                              tg_chance(r, 50) ? (uint16_t)(vb_queue_base(&T.dev, q) + tg_below(r, 5) - 2u)
+                                               : (uint16_t)tg_rnd(r));
+        break;
+    case 4: vb_queue_set_ready(&T.dev, q, (int)tg_below(r, 2)); break;
+    case 5: if (tg_chance(r, 50)) vb_reset(&T.dev); else vb_set_status(&T.dev, 0); break;
+    case 6: vb_machine_reset(&T.dev, (int)tg_below(r, 2)); break;
+    case 7: vb_set_status(&T.dev, (uint8_t)tg_rnd(r)); T.be = p_guest_be(); break;
+    case 8: vb_set_driver_features(&T.dev, tg_rnd(r) & (vb_host_features(&T.dev) | TG_F(40))); T.be = p_guest_be(); break;
+    case 9: vb_break(&T.dev, (vb_log_item)(1u + tg_below(r, VB_LOG_RING_MEMORY))); break;
+    case 10: case 11: h_timer(r); break;
+    case 12: vb_do_work(&T.dev); break;
+    case 13: vb_set_ram_size(&T.dev, tg_chance(r, 20) ? 0 : (uint64_t)tg_below(r, 16) << 28); break;
+    case 14: /* keep a blob for a later load */
+        PCHECK(vb_snapshot_save(&T.dev, p_hist[p_nhist % P_HIST], VB_SNAPSHOT_SIZE) == VB_SNAPSHOT_SIZE);
+        p_nhist++;
+        break;
+    case 15: /* load a blob this device saved earlier: always taken */
+        if (p_nhist) PCHECK(vb_snapshot_load(&T.dev, p_hist[tg_below(r, p_nhist < P_HIST ? p_nhist : P_HIST)],
+                                             VB_SNAPSHOT_SIZE) == VB_OK);
+        break;
+    default: return p_roundtrip(r);
+    }
+    return 0;
+}
+
+/* ---- interleavings ------------------------------------------------------------------------- */
+
+static void p_config(tg_rng *r)
+{
+    static const unsigned keys[5] = {16, 10, 8, 7, 6};
+    memset(&pcfg, 0, sizeof pcfg);
+    pcfg.profile = tg_chance(r, 50) ? VB_PROFILE_QEMU : VB_PROFILE_DOC;
+    pcfg.stat_keys = keys[tg_below(r, 5)];
+    pcfg.queue_size = 2u << tg_below(r, 8); /* 2 .. 256: the guest's rings are 16 KiB apart */
+    pcfg.options = tg_below(r, 32);
+    pcfg.poll_interval_s = tg_below(r, 3);
+    pcfg.ram_size = tg_chance(r, 20) ? 0 : (uint64_t)1 << 30;
+}
+
+/* A new device and a fresh guest (its rings zeroed; data left over is only ever read after
+   the guest wrote it, or as a hostile guest's garbage). */
+static int p_create(tg_rng *r)
+{
+    unsigned q;
+    p_config(r);
+    memset(T.mem + TG_RING(0), 0, P_RINGS);
+    memset(&T.deny_lo, 0, sizeof T - offsetof(tg, deny_lo));
+    T.now_ms = 1000u + tg_below(r, 100000);
+    T.wall = 1358529861;
+    T.next_data = TG_DATA;
+    for (q = 0; q < VB_QUEUE_COUNT; q++) T.qsize[q] = (uint16_t)pcfg.queue_size;
+    p_nhist = 0;
+    return vb_init(&T.dev, &pcfg, &p_host, &T) == VB_OK ? 0 : -1;
+}
+
+/* Action weights: guest actions g_step 0-12, then host actions h_step 0-16. */
+#define P_GUEST_ACTIONS 13u
+static const unsigned char p_weight[P_GUEST_ACTIONS + 17u] = {
+    4, 12, 8, 3, 3, 2, 3, 2, 3, 1, 2, 8, 8, /* guest: bring-up, stats x2, pfns, kick, used, avail,
+                                              smaller, stop, actual, hostile, deny, poll answer */
+    3, 3, 2, 3, 3, 1, 1, 1, 1, 1, 4, 4, 3, 1, 1, 2, 8}; /* host: target, interval, setup, base,
+              ready, reset, machine reset, status, features, break, timer x2, work, ram, save,
+              load an old blob, round trip */
+
+static unsigned p_pick(tg_rng *r)
+{
+    unsigned total = 0, i, x;
+    for (i = 0; i < sizeof p_weight; i++) total += p_weight[i];
+    x = tg_below(r, total);
+    for (i = 0; x >= p_weight[i]; i++) x -= p_weight[i];
+    return i;
+}
+
+static int p_interleaving(uint64_t seed)
+{
+    tg_rng r;
+    unsigned steps, i;
+    r.s = seed;
+    if (p_create(&r)) {
+        snprintf(p_why, sizeof p_why, "vb_init failed");
+        return -1;
+    }
+    if (tg_chance(&r, 80)) g_bringup(&r);
+    steps = 1u + tg_below(&r, 40);
+    for (i = 0; i < steps; i++) {
+        unsigned a = p_pick(&r), guest = a < P_GUEST_ACTIONS;
+        int bad;
+        T.wall++;
+        bad = guest ? g_step(&r, a) : h_step(&r, a - P_GUEST_ACTIONS);
+        PTRACE("step %u: %s %u -> status %#x broken %d bases %u/%u/%u used %u/%u/%u\n", i,
+               guest ? "guest" : "host", guest ? a : a - P_GUEST_ACTIONS,
+               vb_status(&T.dev), vb_is_broken(&T.dev), vb_queue_base(&T.dev, 0), vb_queue_base(&T.dev, 1),
+               vb_queue_base(&T.dev, 2), vb_queue_state(&T.dev, 0)->used_idx,
+               vb_queue_state(&T.dev, 1)->used_idx, vb_queue_state(&T.dev, 2)->used_idx);
+        if (bad) {
+            char tmp[sizeof p_why];
+            memcpy(tmp, p_why, sizeof tmp);
+            snprintf(p_why, sizeof p_why, "step %u: %.200s", i, tmp);
+            return -1;
+        }
+    }
+    return p_roundtrip(&r); /* and always at the end */
+}
+
+static unsigned long p_env(const char *name, unsigned long dflt)
+{
+    const char *s = getenv(name);
+    return s && *s ? strtoul(s, NULL, 0) : dflt;
+}
+
+TEST snapshot_round_trip_property(void)
+{
+    const char *preload = getenv("LD_PRELOAD"); /* valgrind's tools preload vgpreload_*.so */
+    int valgrind = preload && strstr(preload, "vgpreload");
+    unsigned long n = p_env("VB_SNAP_INTERLEAVINGS", valgrind ? 10000 : 100000), i;
+    const char *replay = getenv("VB_SNAP_REPLAY");
+    tg_rng seeds;
+    p_host = tg_host;
+    p_host.write = p_write;
+    p_roundtrips = p_rewinds = p_broken_rt = p_held_rt = p_gap_rt = p_more_rt = 0;
+    memset(p_kinds, 0, sizeof p_kinds);
+    if (replay && *replay) {
+        p_trace = 1;
+        if (p_interleaving((uint64_t)strtoull(replay, NULL, 0))) FAILm(p_why);
+        p_trace = 0;
+        PASS();
+    }
+    seeds.s = (uint64_t)p_env("VB_SNAP_SEED", 0x5A4B5407u);
+    for (i = 0; i < n; i++) {
+        uint64_t seed = tg_rnd(&seeds);
+        if (p_interleaving(seed)) {
+            fprintf(stdout, "\n  interleaving %lu, seed %#llx (VB_SNAP_REPLAY=%#llx): %s\n", i,
+                    (unsigned long long)seed, (unsigned long long)seed, p_why);
+            FAILm(p_why);
+        }
+    }
+    /* the interleavings reached the interesting states */
+    if (getenv("VB_SNAP_STATS"))
+        printf("\n  %lu round trips: %lu rewinds (%lu re-read, %lu empty, %lu broke), %lu broken, "
+               "%lu held, %lu with a gap over the queue size, %lu with work left\n",
+               p_roundtrips, p_rewinds, p_kinds[0], p_kinds[1], p_kinds[2], p_broken_rt, p_held_rt,
+               p_gap_rt, p_more_rt);
+    ASSERT(p_roundtrips >= n);
+    ASSERT(n < 1000 || (p_kinds[0] && p_kinds[1] && p_kinds[2] && p_broken_rt && p_held_rt && p_gap_rt &&
+                        p_more_rt));
+    PASS();
+}
+
 SUITE(device)
 {
+    RUN_TEST(snapshot_round_trip_property);
+    RUN_TEST(reentrant_calls_are_refused);
+    RUN_TEST(timer_fired_from_inside_timer_arm_is_refused);
+    RUN_TEST(read_only_calls_from_inside_a_callback);
     RUN_TEST(two_devices_are_independent);
     RUN_TEST(snapshot_of_stopped_queues_always_loads);
     RUN_TEST(features_default_offer);
@@ -1366,6 +2389,7 @@ SUITE(device)
     RUN_TEST(machine_reset_zeroes_actual_keeps_target);
     RUN_TEST(wakeup_reset_keeps_everything);
     RUN_TEST(init_null_arguments);
+    RUN_TEST(null_pointers_as_documented);
     RUN_TEST(init_missing_required_callbacks);
     RUN_TEST(init_stat_keys);
     RUN_TEST(init_queue_size);
@@ -1393,6 +2417,7 @@ SUITE(device)
     RUN_TEST(snapshot_rejects_misaligned_rings);
     RUN_TEST(snapshot_rejects_rings_that_wrap);
     RUN_TEST(snapshot_rejects_too_many_in_flight);
+    RUN_TEST(snapshot_carries_refused_features);
     RUN_TEST(snapshot_rejects_nonzero_reserved_bytes);
     RUN_TEST(result_strings);
     RUN_TEST(version_string);

@@ -2860,8 +2860,278 @@ TEST top_level_members_checked_in_qdict_order_utf8(void)
     PASS();
 }
 
+/* ============================================================================================
+   Inputs past libFuzzer's default 4,096 bytes (issue 13, item 6): numbers past int64/uint64,
+   strings of 1 MiB, depth bombs. Expected bytes are QEMU 7.2's (qemu-system-x86_64 -machine pc
+   -device virtio-balloon-pci,id=balloon0, -qmp on a unix socket, after qmp_capabilities).
+   ============================================================================================ */
+
+#define NOT_INT(name) GEN("Invalid parameter type for '" name "', expected: integer")
+
+/* 1e400 parses as a double (inf), 2^64 as a double too (past int64 and uint64): neither is an
+   integer argument. */
+TEST huge_numbers_are_not_integers(void)
+{
+    static const char *const nums[] = {"1e400", "-1e400", "18446744073709551616", "-18446744073709551616",
+                                       "1e-400", "18446744073709551615"};
+    static char cmd[256];
+    unsigned i;
+    ASSERT_EQ(0, start_qemu());
+    save_state();
+    for (i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+        snprintf(cmd, sizeof cmd, BALLOON("%s"), nums[i]);
+        ASSERT_STR_EQm(cmd, NOT_INT("value"), run(cmd));
+        snprintf(cmd, sizeof cmd, QOM_SET(PATH, IVL, "%s"), nums[i]);
+        ASSERT_STR_EQm(cmd, BAD_INT, run(cmd));
+    }
+    ASSERT_UNCHANGED();
+    PASS();
+}
+
+/* Documented deviation (README, QMP): QEMU 7.2 echoes an "id" of 1e400 as `inf` (-1e400 as
+   `-inf`), which is not JSON, and 2^64 as 1.8446744073709552e+19; the library echoes a number
+   that is not an int64/uint64 as written. */
+TEST huge_number_ids_echoed_as_written_deviation(void)
+{
+    static const char *const ids[] = {"1e400", "-1e400", "18446744073709551616", "1e-400"};
+    static char cmd[256], want[256];
+    unsigned i;
+    ASSERT_EQ(0, start_qemu());
+    for (i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        snprintf(cmd, sizeof cmd, "{\"execute\": \"qom-get\", \"arguments\": {\"path\": \"" PATH
+                 "\", \"property\": \"type\"}, \"id\": %s}", ids[i]);
+        snprintf(want, sizeof want, "{\"return\": \"virtio-balloon-pci\", \"id\": %s}", ids[i]);
+        ASSERT_STR_EQm(cmd, want, run(cmd));
+    }
+    PASS();
+}
+
+/* A command around a 1 MiB string (1 MiB of 'a' at the %s, if any), on the heap. */
+static char *big_command(const char *fmt, size_t *len)
+{
+    const char *at = strstr(fmt, "%s");
+    size_t mib = at ? (size_t)1 << 20 : 0, n = strlen(fmt) - (at ? 2u : 0u) + mib;
+    char *s = (char *)malloc(n + 1);
+    if (!s) return NULL;
+    if (!at) {
+        memcpy(s, fmt, n + 1);
+        *len = n;
+        return s;
+    }
+    memcpy(s, fmt, (size_t)(at - fmt));
+    memset(s + (at - fmt), 'a', mib);
+    strcpy(s + (at - fmt) + mib, at + 2);
+    *len = n;
+    return s;
+}
+
+/* The reply to a 1 MiB command, checked against QEMU's: `fmt` with the same 1 MiB string. */
+static enum greatest_test_res one_mib(const char *cmd_fmt, const char *reply_fmt)
+{
+    size_t len = 0, want_len = 0, cap, n;
+    char *cmd = big_command(cmd_fmt, &len), *want = big_command(reply_fmt, &want_len), *out;
+    ASSERT(cmd && want);
+    cap = VB_QMP_REPLY_BOUND(len, Q.flags);
+    out = (char *)malloc(cap);
+    ASSERT(out != NULL);
+    /* transactional: too small a buffer says how much is needed and executes nothing */
+    save_state();
+    ASSERT_EQ(want_len, exec_n(&Q, cmd, len, reply, sizeof reply));
+    ASSERT_UNCHANGED();
+    /* the stream frames it whole, and the reply is QEMU's byte for byte */
+    ASSERT_EQ(len, frame(cmd, len));
+    ASSERT_EQ(0u, frame(cmd, len - 1u));
+    n = exec_n(&Q, cmd, len, out, cap);
+    ASSERT_EQ(want_len, n);
+    ASSERT_EQ(want_len, strlen(out));
+    ASSERT(memcmp(want, out, want_len) == 0);
+    free(cmd);
+    free(want);
+    free(out);
+    PASS();
+}
+
+TEST strings_of_1_mib(void)
+{
+    ASSERT_EQ(0, start_qemu());
+    CHECK_CALL(one_mib("{\"execute\": \"qom-get\", \"arguments\": {\"path\": \"" PATH "\", \"property\": \"%s\"}}",
+                       GEN("Property 'virtio-balloon-pci.%s' not found")));
+    CHECK_CALL(one_mib("{\"execute\": \"qom-get\", \"arguments\": {\"path\": \"%s\", \"property\": \"type\"}}",
+                       ERR("DeviceNotFound", "Device '%s' not found")));
+    CHECK_CALL(one_mib("{\"execute\": \"%s\"}", ERR("CommandNotFound", "The command %s has not been found")));
+    CHECK_CALL(one_mib("{\"execute\": \"balloon\", \"arguments\": {\"value\": \"%s\"}}", NOT_INT("value")));
+    CHECK_CALL(one_mib("{\"execute\": \"query-balloon\", \"id\": \"%s\"}",
+                       "{\"return\": {\"actual\": 536870912}, \"id\": \"%s\"}"));
+    /* and one that succeeds: qom-set with a 1 MiB id */
+    CHECK_CALL(one_mib("{\"execute\": \"qom-set\", \"arguments\": {\"path\": \"" PATH "\", \"property\": \"" IVL
+                       "\", \"value\": 3}, \"id\": \"%s\"}",
+                       "{\"return\": {}, \"id\": \"%s\"}"));
+    ASSERT_EQ(3, vb_poll_interval(&T.dev));
+    PASS();
+}
+
+/* NULL as the header's POINTERS AND NULL rules allow it in the QMP API. */
+TEST qmp_null_pointers_as_documented(void)
+{
+    static const char caps[] = CAPS, x7[] = "{\"execute\": \"x\", \"arguments\": {\"value\": 7}}";
+    vb_qmp_command c;
+    int64_t v = 5;
+    size_t n;
+    ASSERT_EQ(0, start(VB_PROFILE_QEMU, 10, 0));
+    save_state();
+    ASSERT_EQ(0u, vb_qmp_execute(&Q, NULL, 0, reply, sizeof reply)); /* no input, no reply */
+    ASSERT_EQ(0u, vb_qmp_frame(&Q, NULL, 0, &n));
+    ASSERT_EQ(0, vb_qmp_parse(NULL, 0, &c));
+    ASSERT_UNCHANGED();
+    n = vb_qmp_greeting(&Q, reply, sizeof reply);
+    ASSERT_EQ(n, vb_qmp_greeting(&Q, NULL, 0)); /* NULL output: the length */
+    ASSERT_EQ(n, vb_qmp_greeting(&Q, NULL, 100));
+    ASSERT_EQ(strlen(OK_EMPTY), vb_qmp_execute(&Q, caps, sizeof caps - 1, NULL, 0)); /* not executed */
+    ASSERT_EQ(0, Q.negotiated);
+    ASSERT_EQ(1, vb_qmp_parse(caps, sizeof caps - 1, &c));
+    ASSERT_EQ(0, vb_qmp_arg_int(&c, "value", NULL));
+    ASSERT_EQ(1, vb_qmp_args_only(&c, NULL, 0));
+    ASSERT_EQ(strlen(OK_EMPTY), vb_qmp_reply(NULL, &c, NULL, reply, sizeof reply)); /* compact, success */
+    ASSERT_STR_EQ(OK_EMPTY, reply);
+    ASSERT_EQ(strlen(OK_EMPTY), vb_qmp_reply(&Q, &c, NULL, NULL, 0));
+    ASSERT(vb_qmp_parse(x7, sizeof x7 - 1, &c));
+    ASSERT_EQ(1, vb_qmp_arg_int(&c, "value", NULL));
+    ASSERT_EQ(1, vb_qmp_arg_int(&c, "value", &v));
+    ASSERT_EQ(7, v);
+    ASSERT_EQ(vb_qmp_event_balloon_change(&T.dev, 1, 2, reply, sizeof reply),
+              vb_qmp_event_balloon_change(&T.dev, 1, 2, NULL, 0));
+    PASS();
+}
+
+/* ---- QEMU's nesting limit through a stream ---------------------------------------------------
+   QEMU's JSON streamer takes up to 1024 open containers (MAX_NESTING); the 1025th opening bracket
+   is answered at once with "JSON nesting depth limit exceeded", the tokens so far are dropped and
+   lexing goes on: every stray closing bracket after it gets its own "JSON parse error, expecting
+   value", a scalar its own "QMP input must be a JSON object". The tests hold QEMU 7.2's bytes. */
+
+static char *repeat(const char *head, const char *open, unsigned n_open, const char *mid, const char *close,
+                    unsigned n_close, const char *tail, size_t *len)
+{
+    size_t n = strlen(head) + strlen(open) * n_open + strlen(mid) + strlen(close) * n_close + strlen(tail), at = 0;
+    char *s = (char *)malloc(n + 1);
+    unsigned i;
+    if (!s) return NULL;
+#define REPEAT_PUT(str) (memcpy(s + at, (str), strlen(str)), at += strlen(str))
+    REPEAT_PUT(head);
+    for (i = 0; i < n_open; i++) REPEAT_PUT(open);
+    REPEAT_PUT(mid);
+    for (i = 0; i < n_close; i++) REPEAT_PUT(close);
+    REPEAT_PUT(tail);
+#undef REPEAT_PUT
+    s[at] = 0;
+    *len = at;
+    return s;
+}
+
+/* 33 and 1024 open containers: accepted, the id echoed. */
+TEST nesting_up_to_1024_is_accepted(void)
+{
+    static const unsigned depth[2] = {32, 1023}; /* arrays inside the command object */
+    unsigned i;
+    ASSERT_EQ(0, start_qemu());
+    for (i = 0; i < 2; i++) {
+        size_t len, wlen;
+        char *cmd = repeat("{\"execute\": \"query-balloon\", \"id\": ", "[", depth[i], "", "]", depth[i], "}", &len);
+        char *want = repeat("{\"return\": {\"actual\": 536870912}, \"id\": ", "[", depth[i], "", "]", depth[i], "}",
+                            &wlen);
+        ASSERT(cmd && want);
+        ASSERT_EQ(len, frame(cmd, len));
+        ASSERT_STR_EQ(want, qmpn(cmd, len));
+        free(cmd);
+        free(want);
+    }
+    {
+        size_t len;
+        char *bare = repeat("", "[", 1024, "", "]", 1024, "", &len); /* 1024 deep, not an object */
+        ASSERT(bare != NULL);
+        ASSERT_STR_EQ(GEN("QMP input must be a JSON object"), qmpn(bare, len));
+        free(bare);
+    }
+    PASS();
+}
+
+/* The replies to a byte stream, as a host's loop makes them (vb_qmp_frame, vb_qmp_execute), run
+   length encoded: want[i] is expected count[i] times in a row. */
+static enum greatest_test_res stream_replies(const char *in, size_t len, const char *const *want,
+                                             const unsigned *count, unsigned n)
+{
+    size_t pos = 0, k, skip;
+    unsigned i = 0, seen = 0;
+    while (pos < len && (k = vb_qmp_frame(&Q, in + pos, len - pos, &skip)) > 0) {
+        const char *r = qmpn(in + pos + skip, k - skip);
+        pos += k;
+        if (!*r) continue; /* blank: no reply */
+        ASSERTm("more replies than QEMU's", i < n);
+        ASSERT_STR_EQ(want[i], r);
+        if (++seen == count[i]) {
+            i++;
+            seen = 0;
+        }
+    }
+    ASSERT_EQ(n, i);
+    PASS();
+}
+
+#define NESTING GEN("JSON nesting depth limit exceeded")
+#define EXPECTING GEN("JSON parse error, expecting value")
+#define NOT_OBJECT GEN("QMP input must be a JSON object")
+
+TEST nesting_1025_stream_recovery(void)
+{
+    static const char *const w1[2] = {NESTING, EXPECTING};
+    static const unsigned c1[2] = {1, 1025};
+    static const char *const w2[5] = {NESTING, NOT_OBJECT, EXPECTING, NOT_OBJECT, EXPECTING};
+    static const unsigned c2[5] = {1, 1, 1, 1, 1025};
+    static const char *const w3[3] = {NESTING, NOT_OBJECT, EXPECTING};
+    static const unsigned c3[3] = {1, 1, 1025};
+    static const char *const w4[1] = {NESTING};
+    static const unsigned c4[1] = {1};
+    static const char *w5[2] = {NESTING, NULL};
+    static const unsigned c5[2] = {1, 1};
+    size_t len;
+    char *s;
+    ASSERT_EQ(0, start_qemu());
+    /* the command object and 1024 arrays: 1 + 1025 replies */
+    s = repeat("{\"execute\": \"query-balloon\", \"id\": ", "[", 1024, "", "]", 1024, "}", &len);
+    CHECK_CALL(stream_replies(s, len, w1, c1, 2));
+    free(s);
+    /* 1025 bare arrays: the same */
+    s = repeat("", "[", 1025, "", "]", 1025, "", &len);
+    CHECK_CALL(stream_replies(s, len, w1, c1, 2));
+    free(s);
+    /* 1025 objects: "a", ':', 1 and 1025 '}' after the error */
+    s = repeat("", "{\"a\": ", 1025, "1", "}", 1025, "", &len);
+    CHECK_CALL(stream_replies(s, len, w2, c2, 5));
+    free(s);
+    /* 2000 arrays: the 975 after the error nest again, and close; 1025 strays */
+    s = repeat("", "[", 2000, "", "]", 2000, "", &len);
+    CHECK_CALL(stream_replies(s, len, w3, c3, 3));
+    free(s);
+    /* only opening brackets: one reply, nothing pending */
+    s = repeat("", "[", 1025, "", "]", 0, "", &len);
+    CHECK_CALL(stream_replies(s, len, w4, c4, 1));
+    free(s);
+    /* then a command: the stream recovered */
+    w5[1] = run(QUERY);
+    s = repeat("", "[", 1025, QUERY, "]", 0, "", &len);
+    CHECK_CALL(stream_replies(s, len, w5, c5, 2));
+    free(s);
+    PASS();
+}
+
 SUITE(qmp)
 {
+    RUN_TEST(huge_numbers_are_not_integers);
+    RUN_TEST(huge_number_ids_echoed_as_written_deviation);
+    RUN_TEST(strings_of_1_mib);
+    RUN_TEST(qmp_null_pointers_as_documented);
+    RUN_TEST(nesting_up_to_1024_is_accepted);
+    RUN_TEST(nesting_1025_stream_recovery);
     RUN_TEST(top_level_members_checked_in_qdict_order_utf8);
     RUN_TEST(init_defaults);
     RUN_TEST(balloon_without_ram_size_is_not_active);

@@ -2173,6 +2173,373 @@ TEST legacy_be_no_interrupt_flag(void)
 }
 
 /* ============================================================================================
+   The last byte of the address space, and the top of guest RAM (issue 13, item 6)
+
+   A host that also maps the top 64 KiB of the address space, [2^64 - 64 KiB, 2^64), last byte
+   included, and counts every request whose gpa + len would not fit in 64 bits. The device's
+   rule: no access ever includes the last byte 2^64 - 1, so gpa + len never overflows, not even
+   to exactly 2^64 (a host may compute it): a buffer, table or ring that ends just below it is
+   served; one that includes it, or wraps past it, is a guest error (the device breaks for a
+   descriptor, vb_queue_setup refuses a ring) and the host is never asked. At the top of guest
+   RAM (TG_MEM here): what ends exactly there is served, one byte more is refused by the host
+   and breaks the device.
+   ============================================================================================ */
+
+#define TOP_SIZE 0x10000u
+#define TOP_BASE (UINT64_MAX - TOP_SIZE + 1u)
+
+static unsigned char top_mem[TOP_SIZE];
+static unsigned top_reads, top_writes, top_wraps, top_low;
+
+static unsigned char *top_at(uint64_t gpa, size_t len)
+{
+    if (gpa >= TOP_BASE && len <= TOP_SIZE - (gpa - TOP_BASE)) return top_mem + (gpa - TOP_BASE);
+    if (gpa <= TG_MEM && len <= TG_MEM - gpa) return T.mem + gpa;
+    return NULL;
+}
+
+static void top_check(uint64_t gpa, size_t len)
+{
+    if (len == 0 || gpa > UINT64_MAX - len) top_wraps++; /* would wrap, or end at 2^64 */
+    if (gpa < 0x1000u) top_low++;                           /* nothing lives down there */
+}
+
+static int top_read(void *user, uint64_t gpa, void *dst, size_t len)
+{
+    unsigned char *p;
+    top_check(gpa, len);
+    if (gpa < TOP_BASE) return tg_read(user, gpa, dst, len);
+    T.reads++;
+    top_reads++;
+    if (!(p = top_at(gpa, len))) return T.failed_reads++, -1;
+    memcpy(dst, p, len);
+    return 0;
+}
+
+static int top_write(void *user, uint64_t gpa, const void *src, size_t len)
+{
+    unsigned char *p;
+    top_check(gpa, len);
+    if (gpa < TOP_BASE) return tg_write(user, gpa, src, len);
+    T.writes++;
+    top_writes++;
+    if (!(p = top_at(gpa, len))) return T.failed_writes++, -1;
+    memcpy(p, src, len);
+    return 0;
+}
+
+static const vb_host top_host = {top_read,  top_write, tg_now,    tg_arm,   tg_cancel, tg_wall,
+                                 tg_notify, tg_notify_config, tg_pages, tg_actual, tg_log};
+
+/* Little-endian stores anywhere the host maps (a VERSION_1 guest). */
+static void x16(uint64_t gpa, uint16_t v)
+{
+    unsigned char *p = top_at(gpa, 2);
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+}
+static void x32(uint64_t gpa, uint32_t v) { x16(gpa, (uint16_t)v), x16(gpa + 2u, (uint16_t)(v >> 16)); }
+static void x64(uint64_t gpa, uint64_t v) { x32(gpa, (uint32_t)v), x32(gpa + 4u, (uint32_t)(v >> 32)); }
+static uint16_t xget16(uint64_t gpa)
+{
+    const unsigned char *p = top_at(gpa, 2);
+    return (uint16_t)(p[0] | (unsigned)p[1] << 8);
+}
+
+static void xdesc(uint64_t table, uint32_t i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
+{
+    x64(table + 16u * i, addr);
+    x32(table + 16u * i + 8u, len);
+    x16(table + 16u * i + 12u, flags);
+    x16(table + 16u * i + 14u, next);
+}
+
+static void xrecord(uint64_t gpa, uint16_t tag, uint64_t val)
+{
+    x16(gpa, tag);
+    x64(gpa + 2u, val);
+}
+
+static int start_top(uint64_t features)
+{
+    memset(top_mem, 0, sizeof top_mem);
+    top_reads = top_writes = top_wraps = top_low = 0;
+    return start_with(&top_host, &cfg, features);
+}
+
+/* One stats buffer of `len` bytes at `gpa` in descriptor 1, published and kicked. */
+static void kick_stats_at(uint64_t gpa, uint32_t len)
+{
+    tg_desc(&T, SQ, 1, gpa, len, 0, 0);
+    tg_publish(&T, SQ, 1);
+    tg_kick(&T, SQ);
+}
+
+TEST top_buffer_below_the_last_byte_is_served(void)
+{
+    ASSERT_EQ(0, start_top(TG_LINUX_FEATURES));
+    hold_good();
+    xrecord(UINT64_MAX - 10u, VB_STAT_MEMFREE, 0x1234); /* [2^64 - 11, 2^64 - 1) */
+    kick_stats_at(UINT64_MAX - 10u, 10);
+    CHECK_CALL(healthy());
+    ASSERT_U64(0x1234, tg_stat(&T, VB_STAT_MEMFREE));
+    ASSERT_EQ(1u, top_reads);
+    ASSERT_EQ(0u, top_wraps + top_low);
+    PASS();
+}
+
+TEST top_buffer_with_the_last_byte_breaks(void)
+{
+    ASSERT_EQ(0, start_top(TG_LINUX_FEATURES));
+    hold_good();
+    xrecord(UINT64_MAX - 9u, VB_STAT_MEMFREE, 0x1234); /* [2^64 - 10, 2^64): the last byte */
+    kick_stats_at(UINT64_MAX - 9u, 10);
+    CHECK_CALL(broken(VB_LOG_LEN_OVERFLOW, 0));
+    CHECK_CALL(stats_unchanged());
+    ASSERT_EQ(0u, top_reads + top_wraps + top_low); /* the host was never asked */
+    PASS();
+}
+
+TEST top_buffer_wrapping_by_one_breaks(void)
+{
+    ASSERT_EQ(0, start_top(TG_LINUX_FEATURES));
+    hold_good();
+    tg_put16(&T, 0, VB_STAT_MEMFREE); /* what a wrapped read would find at 0 */
+    kick_stats_at(UINT64_MAX - 8u, 10); /* [2^64 - 9, 2^64 + 1) */
+    CHECK_CALL(broken(VB_LOG_LEN_OVERFLOW, 0));
+    CHECK_CALL(stats_unchanged());
+    ASSERT_EQ(0u, top_reads + top_wraps + top_low);
+    PASS();
+}
+
+/* A chain whose first buffer is served at the top and whose second includes the last byte:
+   nothing of it is taken. */
+TEST top_chain_ending_on_the_last_byte_takes_nothing(void)
+{
+    ASSERT_EQ(0, start_top(TG_LINUX_FEATURES));
+    hold_good();
+    xrecord(UINT64_MAX - 30u, VB_STAT_MEMFREE, 0x77);
+    tg_desc(&T, SQ, 1, UINT64_MAX - 30u, 10, F_NEXT, 2);
+    tg_desc(&T, SQ, 2, UINT64_MAX - 9u, 10, 0, 0);
+    tg_publish(&T, SQ, 1);
+    tg_kick(&T, SQ);
+    CHECK_CALL(broken(VB_LOG_LEN_OVERFLOW, 0));
+    CHECK_CALL(stats_unchanged());
+    ASSERT_EQ(0u, top_wraps + top_low);
+    PASS();
+}
+
+TEST top_inflate_buffer(void)
+{
+    uint32_t pfns[2] = {0x123, 0x124};
+    ASSERT_EQ(0, start_top(TG_LINUX_FEATURES));
+    x32(UINT64_MAX - 8u, pfns[0]);
+    x32(UINT64_MAX - 4u, pfns[1]);
+    tg_desc(&T, IQ, 0, UINT64_MAX - 8u, 8, 0, 0); /* ends just below the last byte: served */
+    tg_publish(&T, IQ, 0);
+    tg_kick(&T, IQ);
+    CHECK_CALL(healthy());
+    ASSERT_EQ(1u, T.npages);
+    ASSERT_U64(0x123000u, T.pages[0].gpa);
+    ASSERT_U64(0x2000u, T.pages[0].len);
+    tg_desc(&T, IQ, 1, UINT64_MAX - 7u, 8, 0, 0); /* the last byte */
+    tg_publish(&T, IQ, 1);
+    tg_kick(&T, IQ);
+    CHECK_CALL(broken(VB_LOG_LEN_OVERFLOW, 0));
+    ASSERT_EQ(1u, T.npages);
+    ASSERT_EQ(0u, top_wraps + top_low);
+    PASS();
+}
+
+TEST top_indirect_table(void)
+{
+    uint64_t table = UINT64_MAX - 32u; /* two entries, [2^64 - 33, 2^64 - 1) */
+    ASSERT_EQ(0, start_top(TG_LINUX_FEATURES));
+    hold_good();
+    xdesc(table, 0, rec1(VB_STAT_MEMFREE, 0x51), 10, F_NEXT, 1);
+    xdesc(table, 1, rec1(VB_STAT_MEMTOT, 0x52), 10, 0, 0);
+    tg_desc(&T, SQ, 1, table, 32, F_INDIRECT, 0);
+    tg_publish(&T, SQ, 1);
+    tg_kick(&T, SQ);
+    CHECK_CALL(healthy());
+    ASSERT_U64(0x51, tg_stat(&T, VB_STAT_MEMFREE));
+    ASSERT_U64(0x52, tg_stat(&T, VB_STAT_MEMTOT));
+    save_stats();
+    xdesc(table + 1u, 0, rec1(VB_STAT_MEMFREE, 0x61), 10, F_NEXT, 1); /* now up to the last byte */
+    xdesc(table + 1u, 1, rec1(VB_STAT_MEMTOT, 0x62), 10, 0, 0);
+    tg_desc(&T, SQ, 2, table + 1u, 32, F_INDIRECT, 0);
+    tg_publish(&T, SQ, 2);
+    T.config_irqs = 0;
+    T.reads = T.writes = 0;
+    tg_kick(&T, SQ);
+    CHECK_CALL(broken(VB_LOG_LEN_OVERFLOW, 0));
+    CHECK_CALL(stats_unchanged());
+    ASSERT_EQ(0u, top_wraps + top_low);
+    PASS();
+}
+
+/* One queue's three rings: each at the highest address vb_queue_setup takes (the ring ends
+   just below the last byte), the next aligned address refused; then a whole stats cycle with
+   EVENT_IDX (pop, avail_event, parse, poll, used element, used_event) at the top. */
+typedef struct xq {
+    uint64_t desc, avail, used;
+    uint16_t size;
+} xq;
+
+static enum greatest_test_res top_rings_cycle(const xq *x)
+{
+    uint64_t data = UINT64_MAX - 100u;
+    ASSERT_EQ(VB_OK, vb_queue_set_ready(&T.dev, SQ, 0));
+    ASSERT_EQ(VB_OK, vb_queue_setup(&T.dev, SQ, x->size, x->desc, x->avail, x->used));
+    x16(x->used + 2u, 0);
+    x16(x->avail + 2u, 0);
+    ASSERT_EQ(VB_OK, vb_queue_set_ready(&T.dev, SQ, 1));
+    xrecord(data, VB_STAT_MEMFREE, 0xabc);
+    xdesc(x->desc, x->size - 1u, data, 10, 0, 0);
+    x16(x->avail + 4u, (uint16_t)(x->size - 1u)); /* ring[0] = the last descriptor */
+    x16(x->avail + 2u, 1);
+    tg_kick(&T, SQ);
+    CHECK_CALL(healthy());
+    ASSERT_U64(0xabc, tg_stat(&T, VB_STAT_MEMFREE));
+    ASSERT_EQ(1, xget16(x->used + 4u + 8u * x->size)); /* avail_event, the used ring's last field */
+    x16(x->avail + 4u + 2u * x->size, 0);               /* used_event: interrupt for the first */
+    ASSERT_EQ(VB_OK, vb_set_poll_interval_ms(&T.dev, 1000));
+    tg_fire(&T);
+    ASSERT_EQ(1, xget16(x->used + 2u));
+    ASSERT_EQ(x->size - 1u, xget16(x->used + 4u));
+    ASSERT_EQ(1u, T.irq[SQ]);
+    CHECK_CALL(healthy());
+    ASSERT_EQ(0u, top_wraps + top_low);
+    PASS();
+}
+
+TEST top_rings(void)
+{
+    static const uint16_t sizes[3] = {1, 16, 128};
+    unsigned i;
+    for (i = 0; i < 3; i++) {
+        const uint64_t n = sizes[i];
+        xq lo = {tg_desc_addr(SQ), 0, 0, sizes[i]}, x;
+        const uint64_t desc_max = UINT64_MAX + 1u - 16u * n - 16u;               /* 16-aligned */
+        const uint64_t avail_max = (UINT64_MAX - (6u + 2u * n)) & ~(uint64_t)1;  /* 2-aligned */
+        const uint64_t used_max = (UINT64_MAX - (6u + 8u * n)) & ~(uint64_t)3;   /* 4-aligned */
+        ASSERT_EQ(0, start_top(TG_LINUX_FEATURES));
+        lo.avail = TG_RING(SQ) + 0x1000u;
+        lo.used = TG_RING(SQ) + 0x2000u;
+        /* one step higher: the ring would include the last byte */
+        ASSERT_EQ(VB_OK, vb_queue_set_ready(&T.dev, SQ, 0));
+        ASSERT_EQ(VB_ERR_RANGE, vb_queue_setup(&T.dev, SQ, sizes[i], desc_max + 16u, lo.avail, lo.used));
+        ASSERT_EQ(VB_ERR_RANGE, vb_queue_setup(&T.dev, SQ, sizes[i], lo.desc, avail_max + 2u, lo.used));
+        ASSERT_EQ(VB_ERR_RANGE, vb_queue_setup(&T.dev, SQ, sizes[i], lo.desc, lo.avail, used_max + 4u));
+        x = lo;
+        x.desc = desc_max;
+        CHECK_CALL(top_rings_cycle(&x));
+        ASSERT_EQ(0, start_top(TG_LINUX_FEATURES));
+        x = lo;
+        x.avail = avail_max;
+        CHECK_CALL(top_rings_cycle(&x));
+        ASSERT_EQ(0, start_top(TG_LINUX_FEATURES));
+        x = lo;
+        x.used = used_max;
+        CHECK_CALL(top_rings_cycle(&x));
+    }
+    PASS();
+}
+
+/* ---- the top of guest RAM ------------------------------------------------------------------ */
+
+TEST ram_end_buffer(void)
+{
+    ASSERT_EQ(0, start());
+    hold_good();
+    xrecord(TG_MEM - 10u, VB_STAT_MEMFREE, 0x99);
+    kick_stats_at(TG_MEM - 10u, 10); /* ends exactly at the end of RAM */
+    CHECK_CALL(healthy());
+    ASSERT_U64(0x99, tg_stat(&T, VB_STAT_MEMFREE));
+    save_stats();
+    tg_desc(&T, SQ, 2, TG_MEM - 9u, 10, 0, 0); /* one byte past it */
+    tg_publish(&T, SQ, 2);
+    T.reads = T.writes = 0;
+    tg_kick(&T, SQ);
+    CHECK_CALL(broken(VB_LOG_BAD_MEMORY, 1));
+    CHECK_CALL(stats_unchanged());
+    PASS();
+}
+
+/* The stats queue's avail ring (used = 0) or used ring (used = 1) at the end of RAM: ending
+   exactly there (the used ring ends 2 bytes before: 6 + 8 * 128 is not a multiple of 4), served;
+   one step higher (`short_ring`), so that only its EVENT_IDX field lies past the end: a ring
+   error with EVENT_IDX, at the first access of that field; without EVENT_IDX the field is never
+   touched and all is served. */
+static enum greatest_test_res ram_end_rings_case(uint64_t features, int used, int short_ring)
+{
+    const uint64_t n = 128;
+    const int event_idx = (features & TG_F(VB_F_RING_EVENT_IDX)) != 0;
+    xq x;
+    x.size = 128;
+    x.desc = TG_MEM - 0x3000u;
+    x.avail = used ? TG_MEM - 0x2000u : TG_MEM - (6u + 2u * n) + (short_ring ? 2u : 0u);
+    x.used = used ? TG_MEM - (8u + 8u * n) + (short_ring ? 4u : 0u) : TG_MEM - 0x1800u;
+    ASSERT_EQ(0, start_top(features));
+    ASSERT_EQ(VB_OK, vb_queue_set_ready(&T.dev, SQ, 0));
+    ASSERT_EQ(VB_OK, vb_queue_setup(&T.dev, SQ, x.size, x.desc, x.avail, x.used));
+    ASSERT_EQ(VB_OK, vb_queue_set_ready(&T.dev, SQ, 1));
+    xrecord(TG_DATA, VB_STAT_MEMFREE, 0x42);
+    xdesc(x.desc, 127, TG_DATA, 10, 0, 0);
+    x16(x.avail + 4u, 127);
+    x16(x.avail + 2u, 1);
+    T.reads = T.writes = 0;
+    tg_kick(&T, SQ);
+    if (used && short_ring && event_idx) {
+        CHECK_CALL(broken(VB_LOG_RING_MEMORY, 1)); /* the avail_event write of the pop */
+        ASSERT_U64(UINT64_MAX, tg_stat(&T, VB_STAT_MEMFREE));
+        PASS();
+    }
+    CHECK_CALL(healthy());
+    ASSERT_U64(0x42, tg_stat(&T, VB_STAT_MEMFREE));
+    ASSERT_EQ(VB_OK, vb_set_poll_interval_ms(&T.dev, 1000));
+    tg_fire(&T);
+    ASSERT_EQ(1, xget16(x.used + 2u));
+    ASSERT_EQ(127, xget16(x.used + 4u));
+    if (!used && short_ring && event_idx) {
+        CHECK_CALL(broken(VB_LOG_RING_MEMORY, 1)); /* the used_event read of the interrupt */
+        PASS();
+    }
+    CHECK_CALL(healthy());
+    ASSERT_EQ(1u, T.irq[SQ]);
+    ASSERT_EQ(0u, top_wraps + top_low);
+    PASS();
+}
+
+TEST ram_end_rings(void)
+{
+    unsigned used, short_ring;
+    for (used = 0; used < 2; used++) {
+        for (short_ring = 0; short_ring < 2; short_ring++) {
+            CHECK_CALL(ram_end_rings_case(TG_LINUX_FEATURES, (int)used, (int)short_ring));
+            CHECK_CALL(ram_end_rings_case(NO_EVENT_IDX_FEATURES, (int)used, (int)short_ring));
+        }
+    }
+    PASS();
+}
+
+/* PFNs at the top of the 32-bit PFN space: coalesced up to 2^44, never across the wrap to 0. */
+TEST pfns_at_the_top_of_the_pfn_space(void)
+{
+    static const uint32_t pfns[4] = {0xfffffffeu, 0xffffffffu, 0u, 1u};
+    ASSERT_EQ(0, start());
+    pfn_buf(IQ, 0, pfns, 4);
+    tg_kick(&T, IQ);
+    CHECK_CALL(healthy());
+    ASSERT_EQ(2u, T.npages);
+    ASSERT_U64(0xfffffffe000u, T.pages[0].gpa);
+    ASSERT_U64(0x2000u, T.pages[0].len);
+    ASSERT_U64(0, T.pages[1].gpa);
+    ASSERT_U64(0x2000u, T.pages[1].len);
+    PASS();
+}
+
+/* ============================================================================================
    Peer bugs around migration, snapshots and the stats name table
    ============================================================================================ */
 
@@ -2441,6 +2808,16 @@ TEST inflate_stops_when_the_notify_breaks_the_device(void)
 
 SUITE(ring)
 {
+    RUN_TEST(top_buffer_below_the_last_byte_is_served);
+    RUN_TEST(top_buffer_with_the_last_byte_breaks);
+    RUN_TEST(top_buffer_wrapping_by_one_breaks);
+    RUN_TEST(top_chain_ending_on_the_last_byte_takes_nothing);
+    RUN_TEST(top_inflate_buffer);
+    RUN_TEST(top_indirect_table);
+    RUN_TEST(top_rings);
+    RUN_TEST(ram_end_buffer);
+    RUN_TEST(ram_end_rings);
+    RUN_TEST(pfns_at_the_top_of_the_pfn_space);
     RUN_TEST(inflate_stops_when_the_notify_breaks_the_device);
     RUN_TEST(size_one_stats_queue_spurious_kick);
     RUN_TEST(inflate_budget_reports_more_work);
