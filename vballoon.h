@@ -3923,6 +3923,13 @@ VB_API size_t vb_qmp_execute(vb_qmp *s, const char *in, size_t len, char *buf, s
     vb__effect fx = vb__fx_none;
     vb__reply_init(&r, in, s->flags, buf, cap);
     if (vb__qmp_envelope(&r, len, &c)) fx = vb__qmp_dispatch(&r, s, &c);
+    if (fx.kind != VB__FX_NONE && fx.kind != VB__FX_NEGOTIATED && vb_in_callback(s->dev)) {
+        vb_error e; /* a change asked from inside a device callback: refused, and said so */
+        vb__busy_error(&e);
+        vb__out_init(&r.o, buf, cap);
+        vb__reply_error(&r, &e);
+        fx = vb__fx_none;
+    }
     if (r.o.len < r.o.cap) vb__qmp_apply(s, fx); /* transactional: only a reply that fits */
     return vb__out_end(&r.o);
 }

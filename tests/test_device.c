@@ -1688,6 +1688,44 @@ TEST read_only_calls_from_inside_a_callback(void)
     PASS();
 }
 
+/* QMP from inside a callback: reading answers as usual; a change (balloon, qom-set) is refused
+   with the busy error, not answered {"return": {}} while nothing happens. */
+static char cb_replies[3][256];
+static void qmp_notify(void *u, unsigned q)
+{
+    static const char *const cmds[3] = {
+        "{\"execute\": \"balloon\", \"arguments\": {\"value\": 268435456}, \"id\": 1}",
+        "{\"execute\": \"qom-set\", \"arguments\": {\"path\": \"/machine/peripheral/balloon0\", "
+        "\"property\": \"guest-stats-polling-interval\", \"value\": 7}}",
+        "{\"execute\": \"query-balloon\"}"};
+    tg *t = (tg *)u;
+    vb_qmp s;
+    unsigned i;
+    tg_notify(u, q);
+    vb_qmp_init(&s, &t->dev, VB_QMP_NO_NEGOTIATION);
+    for (i = 0; i < 3; i++) vb_qmp_execute(&s, cmds[i], strlen(cmds[i]), cb_replies[i], sizeof cb_replies[i]);
+}
+
+TEST qmp_changes_from_inside_a_callback_are_refused(void)
+{
+    static const vb_host h = {tg_read,   tg_write, tg_now,    tg_arm,   tg_cancel, tg_wall,
+                              qmp_notify, tg_notify_config, tg_pages, tg_actual, tg_log};
+    vb_config c = cfg;
+    c.ram_size = 1024u << 20;
+    ASSERT_EQ(0, start_with(&h, &c, TG_LINUX_FEATURES));
+    tg_send_stats(&T, 10, 4);
+    ASSERT_EQ(VB_OK, vb_set_poll_interval_ms(&T.dev, 1000));
+    tg_fire(&T); /* returns the buffer: notify_queue */
+    ASSERT_STR_EQ("{\"id\": 1, \"error\": {\"class\": \"GenericError\", \"desc\": \"device busy: called "
+                  "from inside one of its callbacks\"}}", cb_replies[0]);
+    ASSERT_STR_EQ("{\"error\": {\"class\": \"GenericError\", \"desc\": \"device busy: called from "
+                  "inside one of its callbacks\"}}", cb_replies[1]);
+    ASSERT_STR_EQ("{\"return\": {\"actual\": 1073741824}}", cb_replies[2]);
+    ASSERT_EQ(0u, vb_target_pages(&T.dev));
+    ASSERT_EQ(1000u, vb_poll_interval_ms(&T.dev));
+    PASS();
+}
+
 /* ============================================================================================
    Snapshot round trip as a property (issue 13, item 3)
 
@@ -2352,6 +2390,7 @@ SUITE(device)
 {
     RUN_TEST(snapshot_round_trip_property);
     RUN_TEST(reentrant_calls_are_refused);
+    RUN_TEST(qmp_changes_from_inside_a_callback_are_refused);
     RUN_TEST(timer_fired_from_inside_timer_arm_is_refused);
     RUN_TEST(read_only_calls_from_inside_a_callback);
     RUN_TEST(two_devices_are_independent);
