@@ -2010,7 +2010,7 @@ static int vb__nonchar(uint32_t cp) { return (cp >= 0xFDD0 && cp <= 0xFDEF) || (
    not a noncharacter, at most U+10FFFF). */
 static int vb__utf8(const unsigned char *p, size_t n, uint32_t *cp, size_t *used)
 {
-    static const uint32_t min_cp[5] = {0x80, 0x800, 0x10000, 0x200000, 0x4000000};
+    static const uint32_t min_cp[9] = {0, 0, 0x80, 0x800, 0x10000, 0x200000, 0x4000000, 0, 0}; /* by length */
     uint32_t c = p[0], mask, len = 0, i;
     *used = 1;
     *cp = c;
@@ -2025,7 +2025,7 @@ static int vb__utf8(const unsigned char *p, size_t n, uint32_t *cp, size_t *used
     }
     *cp = c;
     return c <= 0x10FFFF && !vb__nonchar(c) && !(c >= 0xD800 && c <= 0xDFFF) &&
-           (c >= min_cp[len - 2] || (c == 0 && len == 2));
+           (c >= min_cp[len] || (c == 0 && len == 2));
 }
 
 /* JSON string contents the way QEMU's json-writer escapes them. */
@@ -2590,8 +2590,8 @@ static int vb__stream_next(vb__stream *m)
    progress is complete, any other token a lexical error; what is there is parsed. */
 static int vb__stream_flush(vb__stream *m)
 {
-    int end;
     if (vb__lex_complete(m->lex)) {
+        int end;
         m->lex = VB__LX_START;
         end = vb__stream_token(m);
         if (end) return end;
@@ -3794,11 +3794,11 @@ static int vb__qmp_message(vb__reply *r, size_t len, size_t *at)
     vb__stream m;
     vb__json j;
     int end;
-    size_t n;
     vb__stream_init(&m, r->in, len);
     end = vb__stream_next(&m);
     if (end == VB__MSG_NONE) end = vb__stream_flush(&m);
     if (end == VB__MSG_STRAY) { /* the token so far, as a C string: up to a NUL */
+        size_t n;
         for (n = 0; m.tok_at + n < m.pos && r->in[m.tok_at + n]; n++) {}
         vb__reply_parse_error(r, "stray '", r->in + m.tok_at, n, "'");
     } else if (end >= VB__MSG_SIZE) {
