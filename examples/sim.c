@@ -25,7 +25,8 @@
        --qmp unix:PATH    also listen on a unix socket, as QEMU's -qmp unix:PATH,server=on,
                           wait=off: each client gets the greeting and must send
                           qmp_capabilities first; several clients at once, each with its own
-                          session; events go to every negotiated monitor. The sim then runs
+                          session; events go to every negotiated monitor; every line ends
+                          with CR LF, as QEMU's monitor writes it. The sim then runs
                           until SIGINT or SIGTERM (end of stdin closes only the stdin monitor)
                           and removes PATH on the way out. bench/ measures qom-get over it.
 
@@ -385,8 +386,29 @@ static void monitor_close(monitor *m)
     m->input_len = 0;
 }
 
-/* One reply or event and its line end. A socket client that has gone away is dropped; the
-   writes block, so a client that stops reading stalls the sim (QEMU would buffer instead). */
+/* Bytes to a socket client; 0 (and the client dropped) if it has gone away. The writes block,
+   so a client that stops reading stalls the sim (QEMU would buffer instead). */
+static int put_bytes(monitor *m, struct iovec *iov, int cnt)
+{
+    while (m->out >= 0 && cnt > 0) { /* one system call, unless the socket is full */
+        ssize_t n = writev(m->out, iov, cnt);
+        size_t done = n > 0 ? (size_t)n : 0;
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            monitor_close(m); /* EPIPE and the like: SIGPIPE is ignored with --qmp */
+            return 0;
+        }
+        for (; cnt > 0 && done >= iov->iov_len; iov++, cnt--) done -= iov->iov_len;
+        if (cnt > 0) {
+            iov->iov_base = (char *)iov->iov_base + done;
+            iov->iov_len -= done;
+        }
+    }
+    return m->out >= 0;
+}
+
+/* One reply or event and its line end. On stdout a plain LF; on a socket QEMU's monitor
+   output, which ends every line, those inside a pretty reply included, with CR LF. */
 static void put_line(monitor *m, const char *s, size_t len)
 {
     struct iovec iov[2];
@@ -395,21 +417,16 @@ static void put_line(monitor *m, const char *s, size_t len)
             die("writing stdout");
         return;
     }
-    iov[0].iov_base = (void *)(uintptr_t)s; /* writev does not write to it */
-    iov[0].iov_len = len;
-    iov[1].iov_base = (void *)(uintptr_t)"\n";
-    iov[1].iov_len = 1;
-    while (m->out >= 0 && iov[1].iov_len) { /* one system call, unless the socket is full */
-        ssize_t n = writev(m->out, iov[0].iov_len ? iov : iov + 1, iov[0].iov_len ? 2 : 1);
-        size_t done = n > 0 ? (size_t)n : 0, first = done < iov[0].iov_len ? done : iov[0].iov_len;
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            monitor_close(m); /* EPIPE and the like: SIGPIPE is ignored with --qmp */
-            return;
-        }
-        iov[0].iov_base = (char *)iov[0].iov_base + first;
-        iov[0].iov_len -= first;
-        iov[1].iov_len -= done - first;
+    for (;;) {
+        const char *nl = memchr(s, '\n', len);
+        size_t part = nl ? (size_t)(nl - s) : len;
+        iov[0].iov_base = (void *)(uintptr_t)s; /* writev does not write to it */
+        iov[0].iov_len = part;
+        iov[1].iov_base = (void *)(uintptr_t)"\r\n";
+        iov[1].iov_len = 2;
+        if (!put_bytes(m, iov, 2) || !nl) return;
+        s += part + 1;
+        len -= part + 1;
     }
 }
 
