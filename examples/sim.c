@@ -1008,7 +1008,8 @@ static void run_timers(vmm *v, guest *g, uint64_t until)
 static char reply[REPLY_MAX];
 
 /* The published seed document uses no-break spaces (U+00A0, bytes C2 A0) for its spaces; QEMU
-   would reject them. Outside strings ("..." or QEMU's '...') we read them as two plain spaces. */
+   would reject them. Outside strings ("..." or QEMU's '...') we read them as two plain spaces,
+   on stdin only: a socket client gets QEMU's handshake and QEMU's parse errors. */
 static void paste_fixup(char *buf, size_t len)
 {
     size_t i;
@@ -1097,7 +1098,7 @@ static int read_commands(vmm *v, guest *g, monitor *m)
         return 0;
     }
     m->input_len += (size_t)n;
-    paste_fixup(m->input, m->input_len);
+    if (is_stdin) paste_fixup(m->input, m->input_len);
     while (m->input_len && (used = vb_qmp_frame(&m->qmp, m->input, m->input_len)) > 0) {
         handle_command(v, g, m, m->input, used);
         if (m->in < 0) return 0; /* it went away while we answered */
