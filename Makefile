@@ -102,7 +102,7 @@ fuzz-smoke: $(FUZZERS)
 # ---- the differential QMP test (tests/qmp_diff.c, tests/qmp_diff.sh, docs/qmp-diff.md): the
 # same bytes to QEMU 7.2 (qemu-system-x86, paused, no guest) and to build/vballoon-sim, replies
 # compared byte for byte. qmp-diff: every fixed stream and QMP_DIFF_STREAMS generated ones
-# (mutations, random bytes) from a fixed seed, about a minute; make test runs it too.
+# (mutations, grammar commands, random bytes) from a fixed seed, about a minute; make test runs it.
 # qmp-diff-long: a campaign of QMP_DIFF_LONG_STREAMS generated streams from a new seed (printed;
 # QMP_DIFF_LONG_SEED=N repeats one), reported as streams compared / agreed / differing.
 QMP_DIFF_STREAMS ?= 100
@@ -117,7 +117,7 @@ qmp-diff: build/qmp_diff build/vballoon-sim
 
 qmp-diff-long: build/qmp_diff build/vballoon-sim
 	sh tests/qmp_diff.sh --long --show 20 --seed $(QMP_DIFF_LONG_SEED) --streams $(QMP_DIFF_LONG_STREAMS) \
-	    --groups mutation,random
+	    --groups mutation,grammar,random
 
 # the model-based test with a million random event sequences
 soak: build/test-runner

@@ -17,8 +17,9 @@
 
    Options:
      --seed N          seed of the generated groups (mutation, random); default 13
-     --streams N       how many generated streams (3/4 mutations, 1/4 random bytes); default 400
-     --groups LIST     comma-separated: corpus,preneg,framing,unsupported,mutation,random
+     --streams N       how many generated streams (1/2 mutations, 1/4 grammar, 1/4 random
+                       bytes); default 400
+     --groups LIST     comma-separated: corpus,preneg,framing,unsupported,mutation,grammar,random
                        (default: all)
      --only I          run stream I only (the index printed with a failure)
      --quiet-ms N      silence that ends the wait for a swallowed end marker (default 250)
@@ -784,11 +785,71 @@ static uint64_t stream_seed(uint64_t seed, unsigned group, unsigned long i)
     return s;
 }
 
-static void make_generated(stream *st, uint64_t seed, unsigned long i, unsigned long nmut)
+/* --- (c') well-formed commands from a small grammar: valid JSON, random meaning --- */
+
+static const char *pick(uint64_t *s, const char *const *v, size_t n) { return v[rnd(s, (uint32_t)n)]; }
+#define PICK(s, v) pick(s, v, sizeof v / sizeof v[0])
+
+static void gen_value(buf *b, uint64_t *s, const char *key, const char *path)
 {
+    static const char *const values[] = {
+        "0", "1", "5", "-1", "4294967295", "4294967296", "9223372036854775807", "-9223372036854775808",
+        "18446744073709551615", "268435456", "134217728", "1.5", "\"5\"", "true", "null", "[]", "{}", "[1]",
+        "{\"a\": 1}", "\"\"", "\"oob\"", "[\"oob\"]", "\"" IVL "\"", "\"guest-stats\""};
+    static const char *const props[] = {"guest-stats", IVL, "type", "stats-polling-interval", "nope", ""};
+    static const char *const paths[] = {"/nope", "", "/machine/peripheral/nope"};
+    static const char *const enables[] = {"[]", "[\"oob\"]", "\"oob\"", "[1]", "[\"x\"]", "null", "[\"oob\", \"x\"]"};
+    unsigned r = rnd(s, 10);
+    if (!strcmp(key, "path") && r < 8) buf_printf(b, "\"%s\"", r < 6 ? path : PICK(s, paths));
+    else if (!strcmp(key, "property") && r < 8) buf_printf(b, "\"%s\"", PICK(s, props));
+    else if (!strcmp(key, "enable") && r < 8) buf_puts(b, PICK(s, enables));
+    else buf_puts(b, PICK(s, values));
+}
+
+static void gen_command(buf *b, uint64_t *s, const char *path)
+{
+    static const char *const names[] = {"qmp_capabilities", "qom-get", "qom-set", "qom-list", "query-balloon", "balloon", "nope"};
+    static const char *const keys[] = {"path", "property", "value", "enable", "x", "target", "Path"};
+    static const char *const ids[] = {"1", "-7", "\"a\"", "[1, \"b\"]", "{\"k\": null}", "18446744073709551615", "\"\\u00e9\""};
+    static const char *const extra[] = {"\"x\": 1", "\"control\": {}", "\"exec-oob\": \"query-balloon\"", "\"ID\": 2"};
+    const char *member[4];
+    buf args = {0, 0, 0}, m[4];
+    unsigned n = 0, k, j, used = 0, nargs = rnd(s, 5);
+    memset(m, 0, sizeof m);
+    for (k = 0; k < nargs; k++) { /* distinct keys: duplicates are a parse error in QEMU */
+        unsigned key = rnd(s, sizeof keys / sizeof keys[0]);
+        if (used & (1u << key)) continue;
+        used |= 1u << key;
+        buf_printf(&args, "%s\"%s\": ", args.len ? ", " : "", keys[key]);
+        gen_value(&args, s, keys[key], path);
+    }
+    if (rnd(s, 10)) buf_printf(&m[n++], "\"execute\": \"%s\"", PICK(s, names));
+    else buf_printf(&m[n++], "\"execute\": %s", rnd(s, 2) ? "1" : "null");
+    if (rnd(s, 8)) buf_printf(&m[n++], "\"arguments\": {%s}", args.p ? args.p : "");
+    if (rnd(s, 2)) buf_printf(&m[n++], "\"id\": %s", PICK(s, ids));
+    if (!rnd(s, 12)) buf_puts(&m[n++], PICK(s, extra));
+    for (k = 0; k < n; k++) member[k] = m[k].p;
+    for (k = n; k > 1; k--) { /* any member order */
+        const char *t;
+        j = rnd(s, k);
+        t = member[k - 1];
+        member[k - 1] = member[j];
+        member[j] = t;
+    }
+    buf_putc(b, '{');
+    for (k = 0; k < n; k++) buf_printf(b, "%s%s", k ? ", " : "", member[k]);
+    buf_puts(b, "}\n");
+    for (k = 0; k < 4; k++) buf_free(&m[k]);
+    buf_free(&args);
+}
+
+/* Generated stream i: by i % 8, a mutation (0-3), a grammar command (4, 5) or random bytes. */
+static void make_generated(stream *st, uint64_t seed, unsigned long i)
+{
+    unsigned kind = (unsigned)(i % 8);
     memset(st, 0, sizeof *st);
     st->negotiate = 1;
-    if (i < nmut) {
+    if (kind < 4) {
         uint64_t s = stream_seed(seed, 1, i);
         unsigned k, n = 1 + rnd(&s, 2), m = 1 + rnd(&s, 4), anon = rnd(&s, 4) == 0;
         st->group = "mutation";
@@ -801,14 +862,21 @@ static void make_generated(stream *st, uint64_t seed, unsigned long i, unsigned 
         }
         for (k = 0; k < m; k++) mutate_once(&st->bytes, &s);
         buf_puts(&st->bytes, "\n");
-        snprintf(st->name, sizeof st->name, "mutation %lu (%u ops)", i, m);
+        snprintf(st->name, sizeof st->name, "mutation (%u ops)", m);
+    } else if (kind < 6) {
+        uint64_t s = stream_seed(seed, 3, i);
+        unsigned k, n = 1 + rnd(&s, 3);
+        const char *path = rnd(&s, 4) ? P_MAIN : P_ANON;
+        st->group = "grammar";
+        for (k = 0; k < n; k++) gen_command(&st->bytes, &s, path);
+        snprintf(st->name, sizeof st->name, "grammar (%u commands)", n);
     } else {
         uint64_t s = stream_seed(seed, 2, i);
         unsigned k, n = 1 + rnd(&s, 300), any = rnd(&s, 3) == 0;
         st->group = "random";
         st->negotiate = rnd(&s, 8) != 0;
         for (k = 0; k < n; k++) buf_putc(&st->bytes, any ? (int)rnd(&s, 256) : pick_byte(&s));
-        snprintf(st->name, sizeof st->name, "random %lu (%u bytes%s)", i - nmut, n, any ? ", any" : "");
+        snprintf(st->name, sizeof st->name, "random (%u bytes%s)", n, any ? ", any" : "");
     }
 }
 
@@ -1398,7 +1466,7 @@ static int pump(peer *pr, done_fn done, const void *arg, uint64_t quiet0, int ad
         else if (adaptive && ds) quiet = QEMU_LAG_MS;
         for (k = 0; k < 2; k++) {
             peer *p = &pr[k];
-            pf[k].fd = p->fd;
+            pf[k].fd = p->eof ? -1 : p->fd; /* poll() skips a negative fd */
             pf[k].events = POLLIN;
             pf[k].revents = 0;
             if (p->out_off < p->out_len && !p->eof) {
@@ -1867,7 +1935,7 @@ static int online_self_test(void)
 int main(int argc, char **argv)
 {
     uint64_t seed = 13;
-    unsigned long nstreams = 400, only = (unsigned long)-1, i, nmut, total;
+    unsigned long nstreams = 400, only = (unsigned long)-1, i, total;
     const char *groups = NULL;
     int self_test = 0, list = 0, verbose = 0, st_ok = 1, a;
     stats S;
@@ -1906,7 +1974,6 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     build_fixed(seed);
-    nmut = nstreams - nstreams / 4;
     total = nfixed + nstreams;
     if (list) {
         for (i = 0; i < nfixed; i++) printf("%lu %s %s\n", i, fixed[i].group, fixed[i].name);
@@ -1931,7 +1998,7 @@ int main(int argc, char **argv)
         if (only != (unsigned long)-1 && i != only) continue;
         if (i < nfixed) st = &fixed[i];
         else {
-            make_generated(&gen, seed, i - nfixed, nmut);
+            make_generated(&gen, seed, i - nfixed);
             st = &gen;
         }
         if (only == (unsigned long)-1 && !group_on(groups, st->group)) {
