@@ -1528,6 +1528,7 @@ typedef struct result {
 } result;
 
 static const char *sock_qemu[2], *sock_sim;
+static int unreachable; /* a server could not be reached: the run stops */
 
 static void run_stream(const stream *st, result *res)
 {
@@ -1545,6 +1546,7 @@ static void run_stream(const stream *st, result *res)
     if (pr[0].fd < 0 || pr[1].fd < 0) {
         snprintf(res->why, sizeof res->why, "cannot connect to %s", pr[0].fd < 0 ? sock_qemu[route] : sock_sim);
         res->setup_failed = 1;
+        unreachable = 1;
         goto out;
     }
     if (!pump(pr, done_lines, &one, CONNECT_MS, 0) || pr[0].eof || pr[1].eof) {
@@ -1917,7 +1919,7 @@ static int online_self_test(void)
     S.show = 0;
     int was = sabotage;
     sabotage = 1;
-    for (i = 0; i < n && i < nfixed; i++) {
+    for (i = 0; i < n && i < nfixed && !unreachable; i++) {
         result res;
         run_stream(&fixed[i], &res);
         if (!res.setup_failed && !compare(&fixed[i], i, &res, &S)) caught++;
@@ -1992,7 +1994,7 @@ int main(int argc, char **argv)
     }
     if (self_test) st_ok = online_self_test() && st_ok;
     t0 = now_ms();
-    for (i = 0; i < total; i++) {
+    for (i = 0; i < total && !unreachable; i++) {
         stream gen, *st;
         result res;
         if (only != (unsigned long)-1 && i != only) continue;
@@ -2014,6 +2016,7 @@ int main(int argc, char **argv)
         buf_free(&res.sent);
         if (st == &gen) buf_free(&gen.bytes);
     }
+    if (unreachable) printf("a server could not be reached within %u s: the run stopped\n", (unsigned)(CONNECT_MS / 1000));
     if (S.differing > S.show) printf("(%lu more differing streams not shown: --show N)\n", S.differing - S.show);
     if (nsigs) {
         printf("differences by signature (first differing line; count, an example):\n");

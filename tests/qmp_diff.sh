@@ -46,9 +46,25 @@ qemu "$tmp/qemu-anon.sock" -device pvpanic -device virtio-balloon-pci
     </dev/null >"$tmp/sim.log" 2>&1 &
 pids="$pids $!"
 
-"$BIN" --qemu "$tmp/qemu.sock" --qemu-anon "$tmp/qemu-anon.sock" --sim "$tmp/sim.sock" --self-test "$@"
-rc=$?
-for p in $pids; do
-    kill -0 "$p" 2>/dev/null || { echo "qmp-diff: a server died during the run:"; cat "$tmp/qemu.log" "$tmp/sim.log"; rc=1; }
-done
-exit $rc
+# The harness's output goes out as it comes, but for its closing line, held back until we know
+# that the servers lived through the run (a death adds one failure, and the closing line stays last).
+{
+    "$BIN" --qemu "$tmp/qemu.sock" --qemu-anon "$tmp/qemu-anon.sock" --sim "$tmp/sim.sock" --self-test "$@"
+    echo $? >"$tmp/rc"
+} | awk -v last="$tmp/last" 'NR > 1 {print prev; fflush()} {prev = $0} END {print prev > last}'
+rc=$(cat "$tmp/rc")
+dead=0
+for p in $pids; do kill -0 "$p" 2>/dev/null || dead=1; done
+if [ "$dead" = 1 ]; then
+    echo "qmp-diff: a server died during the run; their output:"
+    cat "$tmp/qemu.log" "$tmp/sim.log"
+    rc=1
+fi
+if grep -Eq '^qmp-diff: [0-9]+ passed, [0-9]+ failed$' "$tmp/last"; then
+    awk -v d="$dead" '{print $1, $2, $3, $4 + d, $5}' "$tmp/last"
+else
+    cat "$tmp/last"
+    echo "qmp-diff: 0 passed, 1 failed"
+    rc=1
+fi
+exit "$rc"
