@@ -6,6 +6,7 @@
 #   make test-loaded    make test 3 times while stress-ng keeps every core busy
 #   make install PREFIX=/usr/local    the header and a pkg-config file
 #   make fuzz / fuzz-smoke / fuzz-campaign / soak / lint / coverage / valgrind  (see README, "Tests")
+#   make qmp-diff / qmp-diff-long    the simulator's QMP against a real QEMU 7.2, byte for byte
 CC      ?= cc
 CLANG   ?= clang
 CXX     ?= g++
@@ -28,7 +29,7 @@ FUZZ_RUNS ?= 20000
 SOAK_SEQUENCES ?= 1000000
 
 .PHONY: all run test test-deps test-bins test-loaded unit install clean fuzz fuzz-smoke fuzz-campaign soak lint coverage valgrind \
-        bench bench-deps bench-instr bench-qemu minivmm minivmm-test uml-test vm
+        bench bench-deps bench-instr bench-qemu minivmm minivmm-test uml-test vm qmp-diff qmp-diff-long
 
 # ---- the mini-VMM (examples/minivmm, Linux x86-64 + /dev/kvm) and its freestanding guest ----
 GUEST_CFLAGS := -std=gnu99 -O2 $(WARN) -ffreestanding -nostdlib -fno-pic -mno-red-zone \
@@ -69,10 +70,11 @@ unit: build/test-runner
 # elsewhere it says what to install and the tests that need it skip), then builds and runs.
 # The fuzzers are built only if $(CLANG) is there.
 TEST_BINS := build/test-runner build/test-runner-san build/test-greatest build/vballoon-sim \
-      $(MINIVMM_ALL) build/vballoon-vhost-user build/vhost-user-test build/qmp-stress
+      $(MINIVMM_ALL) build/vballoon-vhost-user build/vhost-user-test build/qmp-stress build/qmp_diff
 test: test-deps
 	@$(MAKE) --no-print-directory test-bins
-	CC="$(CC)" CLANG="$(CLANG)" CXX="$(CXX)" FUZZ_RUNS="$(FUZZ_RUNS)" sh tests/run_all.sh
+	CC="$(CC)" CLANG="$(CLANG)" CXX="$(CXX)" FUZZ_RUNS="$(FUZZ_RUNS)" QMP_DIFF_STREAMS="$(QMP_DIFF_STREAMS)" \
+	    sh tests/run_all.sh
 test: build/vballoon-minimal
 
 test-deps:
@@ -104,6 +106,26 @@ fuzz-smoke: $(FUZZERS)
 FUZZ_SECONDS ?= 600
 fuzz-campaign: build/fuzz_$(NAME)
 	FUZZ_QMP_MAX_LEN=$(FUZZ_QMP_MAX_LEN) sh fuzz/campaign.sh $(NAME) $(FUZZ_SECONDS)
+
+# ---- the differential QMP test (tests/qmp_diff.c, tests/qmp_diff.sh, docs/qmp-diff.md): the
+# same bytes to QEMU 7.2 (qemu-system-x86, paused, no guest) and to build/vballoon-sim, replies
+# compared byte for byte. qmp-diff: every fixed stream and QMP_DIFF_STREAMS generated ones
+# (mutations, grammar commands, random bytes) from a fixed seed, about a minute; make test runs it.
+# qmp-diff-long: a campaign of QMP_DIFF_LONG_STREAMS generated streams from a new seed (printed;
+# QMP_DIFF_LONG_SEED=N repeats one), reported as streams compared / agreed / differing.
+QMP_DIFF_STREAMS ?= 100
+QMP_DIFF_SEED ?= 13
+QMP_DIFF_LONG_STREAMS ?= 20000
+QMP_DIFF_LONG_SEED ?= $(shell date +%s)
+build/qmp_diff: tests/qmp_diff.c | build
+	$(CC) -std=c99 $(CFLAGS) $(WARN) $< -o $@
+
+qmp-diff: build/qmp_diff build/vballoon-sim
+	sh tests/qmp_diff.sh --seed $(QMP_DIFF_SEED) --streams $(QMP_DIFF_STREAMS)
+
+qmp-diff-long: build/qmp_diff build/vballoon-sim
+	sh tests/qmp_diff.sh --long --show 20 --seed $(QMP_DIFF_LONG_SEED) --streams $(QMP_DIFF_LONG_STREAMS) \
+	    --groups mutation,grammar,random
 
 # the model-based test with a million random event sequences
 soak: build/test-runner

@@ -31,7 +31,8 @@
                           monitor) and removes PATH on the way out. bench/ measures qom-get
                           over it. Every monitor, stdin included, takes commands of any length
                           up to QEMU's 64 MiB and is never dropped for reading its replies
-                          slowly: it is just not read meanwhile (section 3 has the limits).
+                          slowly: it is just not read meanwhile (section 3 has the limits). Socket
+                          lines end with CR LF, as QEMU's monitor writes them.
 
    GUEST PHYSICAL MEMORY
        0x00000000 .. 0x00400000   4 MiB of real bytes (guest_ram[]): the driver's rings, its
@@ -535,17 +536,28 @@ static void flush_output(vmm *v, monitor *m)
 }
 
 /* One reply or event and its line end, queued: flush_output writes it. */
+/* One reply or event and its line end, queued: on stdout a plain LF; on a socket QEMU's monitor
+   output, which ends every line, those inside a pretty reply included, with CR LF. */
 static void put_line(vmm *v, monitor *m, const char *s, size_t len)
 {
+    const int crlf = m->out != STDOUT_FILENO;
+    size_t i, lines = 1;
+    char *o;
     if (m->out < 0) return;
-    if (!buffer_room(&m->output, len + 1, SIZE_MAX)) {
+    for (i = 0; crlf && i < len; i++) lines += s[i] == '\n';
+    if (!buffer_room(&m->output, len + 1 + (crlf ? lines : 0), SIZE_MAX)) {
         if (m->out == STDOUT_FILENO) die("no memory for the output");
         client_drop(v, m, "no memory for its output");
         return;
     }
-    memcpy(m->output.p + m->output.len, s, len);
-    m->output.p[m->output.len + len] = '\n';
-    m->output.len += len + 1;
+    o = m->output.p + m->output.len;
+    for (i = 0; i < len; i++) {
+        if (crlf && s[i] == '\n') *o++ = '\r';
+        *o++ = s[i];
+    }
+    if (crlf) *o++ = '\r';
+    *o++ = '\n';
+    m->output.len = (size_t)(o - m->output.p);
 }
 
 static void emit_event(vmm *v, const char *line, size_t len)
@@ -1143,8 +1155,8 @@ static int reply_fits(size_t n)
 }
 
 /* The published seed document uses no-break spaces (U+00A0, bytes C2 A0) for its spaces; QEMU
-   would reject them. Outside strings ("..." or QEMU's '...') we read them as two plain spaces.
-   The new bytes from `from` on; the state carries over from the bytes before, and a C2 at the
+   would reject them. Outside strings ("..." or QEMU's '...') we read them as two plain spaces,
+   on stdin only: a socket client gets QEMU's parse errors. The new bytes from `from` on; the state carries over from the bytes before, and a C2 at the
    end waits for the next read (m->hold: it is not framed before). */
 static void paste_fixup(monitor *m, size_t from)
 {
@@ -1337,7 +1349,7 @@ static void read_input(vmm *v, monitor *m)
     }
     from = m->input.len - m->hold;
     m->input.len += (size_t)n;
-    paste_fixup(m, from);
+    if (is_stdin) paste_fixup(m, from); /* a socket client gets QEMU's parse errors */
 }
 
 /* Frame and execute a monitor's complete commands, in order, while its output is not backed up;

@@ -50,6 +50,7 @@ missing() {
 pkg_of() {
     case $1 in
     clang) echo "clang libclang-rt-14-dev" ;;
+    qemu-system-x86_64) echo "--no-install-recommends qemu-system-x86" ;;
     *) echo "$1" ;;
     esac
 }
@@ -74,6 +75,8 @@ need compile "$CLANG" "$CXX" clang++ -- sh tests/compile_checks.sh
 step greatest ./build/test-greatest
 step greatest-selftest sh tests/greatest_selftest.sh "$CC"
 step sim sh tests/sim_test.sh build/vballoon-sim
+# the simulator's QMP socket against a real QEMU 7.2, byte for byte (docs/qmp-diff.md)
+need qmp-diff qemu-system-x86_64 -- sh tests/qmp_diff.sh --streams "${QMP_DIFF_STREAMS:-100}" --show 10
 step minivmm sh tests/minivmm_test.sh build/vballoon-minivmm build/minivmm-guest.bin build/minivmm-qmp build/qmp-stress
 step vhost-user ./build/vhost-user-test build/vballoon-vhost-user
 step uml bash tests/uml_test.sh build/vballoon-vhost-user
