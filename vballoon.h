@@ -740,9 +740,9 @@ VB_API size_t vb_qmp_reply_status(const vb_qmp *s, const vb_qmp_command *cmd, co
    A message is a JSON value (leading whitespace included) or what QEMU answers on its own: a
    bare token, a closing bracket that was not opened, a lexical error, a value over QEMU's limits
    (64 MiB of tokens, 2 Mi tokens, 1024 open brackets). After a lexical error QEMU skips input up
-   to the next bracket or control character other than tab: such input comes back as a message
-   of its own that is all skip (*skip = length), which gets no reply; the session remembers the
-   lexer's state in s->recovering. */
+   to the next structural character ({ } [ ] , :) or control character other than tab: such
+   input comes back as a message of its own that is all skip (*skip = length), which gets no
+   reply; the session remembers the lexer's state in s->recovering. */
 VB_API size_t vb_qmp_frame(vb_qmp *s, const char *buf, size_t len, size_t *skip);
 /* A BALLOON_CHANGE event (compact) for the device's current `actual`, with the given host
    timestamp, snprintf-style. */
@@ -2414,11 +2414,12 @@ enum { /* what a byte does */
     VB__LX_ERROR   /* taken; a lexical error, reported with the token so far */
 };
 
-/* After an error QEMU skips input up to a bracket, a control character other than tab, or a
-   byte that is never UTF-8: the points at which a client can make it listen again. */
+/* After an error QEMU skips input up to a structural character ({ } [ ] , :), a control
+   character other than tab, or a byte that is never UTF-8: where a client can make it listen. */
 static int vb__lex_resync(unsigned char c)
 {
-    return (c < 0x20 && c != '\t') || c >= 0xFE || c == '[' || c == ']' || c == '{' || c == '}';
+    return (c < 0x20 && c != '\t') || c >= 0xFE || c == '[' || c == ']' || c == '{' || c == '}' ||
+           c == ',' || c == ':';
 }
 
 static int vb__lex_start(unsigned *st, unsigned char c)

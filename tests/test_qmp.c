@@ -2364,7 +2364,7 @@ static const char *stream(const char *in, size_t len, size_t chunk)
 #define STRAY(tok) GEN("JSON parse error, stray '" tok "'") "\n"
 
 /* QEMU 7.2's replies to streams with lexical errors (recorded from a running QEMU): each error
-   is answered at once, then the input up to the next bracket or control character is skipped;
+   is answered at once, then the input up to the next structural or control character is skipped;
    the same replies whatever the reads' sizes. */
 TEST stream_resynchronises_as_qemu(void)
 {
@@ -2386,6 +2386,12 @@ TEST stream_resynchronises_as_qemu(void)
         {"- 1\n", STRAY("- ")},
         {"%d " NOPE, STRAY("%") NOT_FOUND},
         {"@ab\tcd" NOPE, STRAY("@") NOT_FOUND}, /* a tab does not end the skipping */
+        {"@x\"y\"}", STRAY("@") GEN("JSON parse error, expecting value") "\n"}, /* nor a quote */
+        {"@x:y}", STRAY("@") GEN("JSON parse error, expecting value") "\n"
+                  GEN("JSON parse error, invalid keyword 'y'") "\n" GEN("JSON parse error, expecting value") "\n"},
+        {"@alloon\", \"id\": \"ok\"}", STRAY("@") GEN("JSON parse error, expecting value") "\n"
+            GEN("QMP input must be a JSON object") "\n" GEN("JSON parse error, expecting value") "\n"
+            GEN("QMP input must be a JSON object") "\n" GEN("JSON parse error, expecting value") "\n"},
         {"@ab\xfe" "cd" NOPE, STRAY("@") STRAY("\\uFFFD") NOT_FOUND},
         {"@ab\x7f" "cd]" NOPE, STRAY("@") GEN("JSON parse error, expecting value") "\n" NOT_FOUND},
     };
