@@ -2697,7 +2697,7 @@ static int vb__hex4(const char *p, uint32_t *v)
 }
 
 /* \uXXXX at p (the backslash) in the string token t; a surrogate pair is one character. QEMU
-   quotes up to 6 bytes from the backslash, up to the token's end. */
+   quotes the escape (both of a pair) from the backslash, up to the token's end. */
 static int vb__json_uescape(vb__json *j, vb__span t, size_t *p)
 {
     const size_t at = *p;
@@ -2710,7 +2710,7 @@ static int vb__json_uescape(vb__json *j, vb__span t, size_t *p)
         if (ok) *p = at + 12;
     }
     if (!ok || (cp >= 0xD800 && cp <= 0xDFFF) || vb__nonchar(cp)) /* \u0000 is fine */
-        return vb__jfail_tok(j, "", at, t.end - at < 6 ? t.end - at : 6,
+        return vb__jfail_tok(j, "", at, t.end - at < *p - at ? t.end - at : *p - at,
                              " is not a valid Unicode character");
     return VB__J_AFTER;
 }

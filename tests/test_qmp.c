@@ -2386,6 +2386,7 @@ TEST stream_resynchronises_as_qemu(void)
         {"- 1\n", STRAY("- ")},
         {"%d " NOPE, STRAY("%") NOT_FOUND},
         {"@ab\tcd" NOPE, STRAY("@") NOT_FOUND}, /* a tab does not end the skipping */
+        {"\"\\uD87F\\uDFFE\"", GEN("JSON parse error, \\\\uD87F\\\\uDFFE is not a valid Unicode character") "\n"},
         {"@x\"y\"}", STRAY("@") GEN("JSON parse error, expecting value") "\n"}, /* nor a quote */
         {"@x:y}", STRAY("@") GEN("JSON parse error, expecting value") "\n"
                   GEN("JSON parse error, invalid keyword 'y'") "\n" GEN("JSON parse error, expecting value") "\n"},
