@@ -3313,23 +3313,94 @@ typedef struct vb__obj {
     unsigned backend, child;   /* a virtio-balloon-device; the proxy's virtio-backend child */
 } vb__obj;
 
-/* Consume the literal from a string's code points; 0 if they differ. */
-static int vb__str_eat(vb__str *c, const char *lit)
+/* A QOM path as QEMU's object_resolve_path reads it: its components, empty ones dropped
+   ("/machine//peripheral/balloon0/" is the device), read from the client's string or from host
+   strings (lit, then lit2), joined by single '/'s. */
+typedef struct vb__qpath {
+    vb__str c;
+    const char *lit, *lit2; /* host strings, or NULL for the client's */
+    int32_t held;           /* a character read ahead (-1: none) */
+    int started;            /* a component was read */
+} vb__qpath;
+
+static void vb__qpath_init(vb__qpath *p, const char *lit, const char *lit2)
 {
-    while (*lit)
-        if (c->pos >= c->end || vb__str_next(c) != (unsigned char)*lit++) return 0;
-    return 1;
+    p->lit = lit;
+    p->lit2 = lit2;
+    p->held = -1;
+    p->started = 0;
+}
+
+static int32_t vb__qpath_raw(vb__qpath *p)
+{
+    if (!p->lit) return p->c.pos < p->c.end ? (int32_t)vb__str_next(&p->c) : -1;
+    if (!*p->lit && p->lit2) {
+        p->lit = p->lit2;
+        p->lit2 = 0;
+    }
+    return *p->lit ? (int32_t)(unsigned char)*p->lit++ : -1;
+}
+
+/* The next character of the normalized path; -1 at its end. */
+static int32_t vb__qpath_next(vb__qpath *p)
+{
+    int32_t ch = p->held;
+    p->held = -1;
+    if (ch >= 0) return ch;
+    ch = vb__qpath_raw(p);
+    while (ch == '/') {
+        ch = vb__qpath_raw(p);
+        if (ch >= 0 && ch != '/' && p->started) {
+            p->held = ch;
+            return '/';
+        }
+    }
+    if (ch >= 0) p->started = 1;
+    return ch;
+}
+
+static unsigned vb__qpath_components(vb__qpath p) /* a copy: counting reads it */
+{
+    unsigned n = 0;
+    int32_t ch, prev = '/';
+    while ((ch = vb__qpath_next(&p)) >= 0) {
+        n += prev == '/';
+        prev = ch;
+    }
+    return n;
+}
+
+/* Does the client's path name the object at `base` + `tail`? An absolute path must name all of
+   its components; a partial one (no leading '/') its last ones, as QEMU resolves a partial path
+   that is unique. */
+static int vb__path_names(const char *in, vb__span path, const char *base, const char *tail)
+{
+    vb__qpath want, have;
+    vb__str first;
+    unsigned k, m;
+    int32_t a, b;
+    vb__qpath_init(&want, 0, 0);
+    vb__str_init(&want.c, in, path);
+    vb__qpath_init(&have, base, tail);
+    k = vb__qpath_components(want);
+    m = vb__qpath_components(have);
+    first = want.c;
+    if (k == 0 || k > m || (vb__str_next(&first) == '/' && k != m)) return 0;
+    for (; m > k; m--) /* the components a partial path leaves out */
+        while (vb__qpath_next(&have) != '/') {}
+    do {
+        a = vb__qpath_next(&want);
+        b = vb__qpath_next(&have);
+    } while (a == b && a >= 0);
+    return a == b;
 }
 
 /* 1: the path is `base`, 2: base + "/virtio-backend", 0: neither. */
 static int vb__path_is(const char *in, vb__span path, const char *base)
 {
-    vb__str c;
     if (!base) return 0;
-    vb__str_init(&c, in, path);
-    if (!vb__str_eat(&c, base)) return 0;
-    if (c.pos == c.end) return 1;
-    return vb__str_eat(&c, "/virtio-backend") && c.pos == c.end ? 2 : 0;
+    if (vb__path_names(in, path, base, 0)) return 1;
+    return vb__path_names(in, path, base, "/virtio-backend") ? 2 : 0;
 }
 
 static int vb__qmp_path(vb__reply *r, const vb_qmp *s, vb__span path, vb__obj *obj)
