@@ -2187,6 +2187,13 @@ typedef vb_qmp_span vb__span; /* [at, end) of the input; a string's span include
 #define VB__JSON_MAX_SIZE ((uint64_t)64 << 20)
 #define VB__JSON_MAX_TOKENS ((uint64_t)2 << 20)
 #define VB__JSON_MAX_DEPTH 1024
+/* Work of our own, as QEMU needs none (its parser builds a hash table per object; this one
+   keeps no memory per member and walks the earlier members again): bytes walked to look for
+   repeated keys in one message, and to put the objects of one "id" in QDict order when it is
+   echoed. A message over either limit gets a parse error of its own (VB__JSON_TOO_BIG). */
+#define VB__JSON_WORK ((uint64_t)16 << 20)
+#define VB__JSON_TOO_BIG "objects too big to check for duplicate keys"
+#define VB__JSON_TOO_BIG_ID "objects of 'id' too big to order"
 
 static int vb__ws_char(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
@@ -2388,8 +2395,12 @@ typedef struct vb__json {
     const char *after;
     size_t tok_at, tok_len;
     unsigned depth;      /* open containers; two bits each in `open`: object, and key next */
-    int key_ok;          /* the value just parsed was a string */
+    int key_ok;          /* the value just parsed was a string: `key` */
+    vb__span key;
+    unsigned dup;        /* the level whose current key repeats an earlier one (0: none) */
+    uint64_t work;       /* bytes walked to look for repeated keys (at most VB__JSON_WORK) */
     unsigned char open[VB__JSON_MAX_DEPTH / 4];
+    size_t obj[VB__JSON_MAX_DEPTH]; /* where the container of each level starts */
 } vb__json;
 
 #define VB__J_OBJECT 1u /* the bits of a level */
@@ -2424,6 +2435,8 @@ static char vb__json_token(vb__json *j, vb__span *tok)
 }
 
 enum { VB__J_VALUE, VB__J_AFTER, VB__J_DONE, VB__J_FAIL }; /* what the parser expects */
+
+static int vb__json_repeat(vb__json *j); /* below, with the walks of validated text */
 
 static int vb__jfail(vb__json *j, const char *why)
 {
@@ -2504,6 +2517,7 @@ static int vb__json_string(vb__json *j, vb__span t)
         }
     }
     j->key_ok = 1;
+    j->key = t;
     return VB__J_AFTER;
 }
 
@@ -2522,7 +2536,7 @@ static int vb__json_open(vb__json *j, int object)
     const size_t at = j->pos;
     vb__span t;
     if (j->depth == VB__JSON_MAX_DEPTH) return vb__jfail(j, "nesting depth limit exceeded");
-    j->depth++;
+    j->obj[j->depth++] = at - 1;
     vb__json_set_top(j, object ? VB__J_OBJECT | VB__J_KEY : 0u);
     if (vb__json_token(j, &t) == (object ? '}' : ']')) {
         j->depth--;
@@ -2544,8 +2558,9 @@ static int vb__json_value(vb__json *j)
     return vb__jfail(j, c ? "expecting value" : "premature EOI");
 }
 
-/* After a value: in an object a key must be a string followed by ':'; then a separator or the
-   closing bracket. */
+/* After a value: in an object a key must be a string (looked up among the earlier keys) followed
+   by ':'; a member's value that completes a repeated key is QEMU's "duplicate key" (checked
+   after the value, as QEMU's parse_pair); then a separator or the closing bracket. */
 static int vb__json_after(vb__json *j)
 {
     unsigned top;
@@ -2553,7 +2568,9 @@ static int vb__json_after(vb__json *j)
     char c;
     if (j->depth == 0) return VB__J_DONE;
     top = vb__json_top(j);
+    if (top == VB__J_OBJECT && j->dup == j->depth) return vb__jfail(j, "duplicate key");
     if ((top & VB__J_KEY) && !j->key_ok) return vb__jfail(j, "key is not a string in object");
+    if ((top & VB__J_KEY) && vb__json_repeat(j) == VB__J_FAIL) return VB__J_FAIL;
     c = vb__json_token(j, &t);
     j->key_ok = 0;
     if (!c) return vb__jfail(j, "premature EOI");
@@ -2576,7 +2593,8 @@ static int vb__json_after(vb__json *j)
 static int vb__json_parse(vb__json *j)
 {
     int state = VB__J_VALUE;
-    j->depth = 0;
+    j->depth = j->dup = 0;
+    j->work = 0;
     j->why = 0;
     while (state != VB__J_DONE && state != VB__J_FAIL)
         state = state == VB__J_VALUE ? vb__json_value(j) : vb__json_after(j);
@@ -2630,18 +2648,29 @@ static size_t vb__skip_ws(const char *s, size_t pos)
     return pos;
 }
 
+/* In a validated container, from just after its bracket or after an element: the next element
+   (an object's: its key), or the closing bracket. */
+static size_t vb__next_item(const char *s, size_t pos)
+{
+    pos = vb__skip_ws(s, pos);
+    return s[pos] == ',' ? vb__skip_ws(s, pos + 1) : pos;
+}
+
+/* The value of the member whose key is at `key`. */
+static size_t vb__member_value(const char *s, size_t key)
+{
+    return vb__skip_ws(s, vb__skip_ws(s, vb__skip_string(s, key)) + 1);
+}
+
 /* Members of a validated object: *pos starts just after '{'. 0 at the closing brace. */
 static int vb__json_member(const char *s, size_t *pos, vb__span *key, vb__span *val)
 {
-    size_t p = vb__skip_ws(s, *pos);
-    if (s[p] == ',') p = vb__skip_ws(s, p + 1);
+    size_t p = vb__next_item(s, *pos);
     if (s[p] == '}') return 0;
     key->at = p;
-    key->end = p = vb__json_skip(s, p);
-    p = vb__skip_ws(s, vb__skip_ws(s, p) + 1); /* the colon */
-    val->at = p;
-    val->end = p = vb__json_skip(s, p);
-    *pos = p;
+    key->end = vb__skip_string(s, p);
+    val->at = vb__member_value(s, p);
+    val->end = *pos = vb__json_skip(s, val->at);
     return 1;
 }
 
@@ -2748,6 +2777,43 @@ static int vb__str_is(const char *s, vb__span sp, const char *lit)
 
 static int vb__is_string(const char *s, vb__span v) { return s[v.at] == '"' || s[v.at] == '\''; }
 
+/* Do the validated strings at a and b have the same characters? (QEMU compares the decoded
+   strings: "a" and "\u0061" are the same key; U+0000 is C0 80 there, so "\u0000x" is not "".) */
+static int vb__str_same(const char *s, size_t a, size_t b)
+{
+    vb__span sa, sb;
+    vb__str x, y;
+    sa.at = a;
+    sa.end = vb__skip_string(s, a);
+    sb.at = b;
+    sb.end = vb__skip_string(s, b);
+    vb__str_init(&x, s, sa);
+    vb__str_init(&y, s, sb);
+    while (x.pos < x.end && y.pos < y.end)
+        if (vb__str_next(&x) != vb__str_next(&y)) return 0;
+    return x.pos == x.end && y.pos == y.end;
+}
+
+/* After the key j->key of the innermost object: is it one of that object's earlier keys? The
+   answer waits in j->dup for the member's value (QEMU's parse_pair checks after it). Without
+   memory per member, the earlier members are walked again: the bytes walked count against
+   VB__JSON_WORK for the message, a parse error of our own beyond it. */
+static int vb__json_repeat(vb__json *j)
+{
+    const size_t start = j->obj[j->depth - 1] + 1, key = j->key.at;
+    size_t p;
+    if (key - start > VB__JSON_WORK - j->work) return vb__jfail(j, VB__JSON_TOO_BIG);
+    j->work += key - start;
+    for (p = vb__next_item(j->s, start); p < key;
+         p = vb__next_item(j->s, vb__json_skip(j->s, vb__member_value(j->s, p)))) {
+        if (vb__str_same(j->s, p, key)) {
+            j->dup = j->depth; /* an outer level's is reported after this one */
+            break;
+        }
+    }
+    return VB__J_AFTER;
+}
+
 /* An integer token: 1 = fits int64 (*i), 2 = fits only uint64 (*u), 0 = anything else. */
 static int vb__json_integer(const char *s, vb__span v, int64_t *i, uint64_t *u)
 {
@@ -2776,6 +2842,241 @@ static int vb__json_integer(const char *s, vb__span v, int64_t *i, uint64_t *u)
     return 1;
 }
 
+/* ---- numbers: QEMU reads a number token as int64, else uint64, else a double from strtod, and
+   writes a double with glibc's "%.17g". Both conversions are done here exactly, with integers
+   only, on a decimal of at most 90 units of 9 digits shifted by powers of two (the "simple
+   decimal conversion" of Go's strconv, in base 10^9). 800 digits hold every binary64 exactly
+   (767 at most) and decide the rounding of any input; digits beyond them only count as
+   nonzero ("trunc"). ---------------------------------------------------------------------- */
+
+#define VB__DEC_UNITS 90 /* 810 digits */
+#define VB__E9 1000000000u
+
+typedef struct vb__dec {
+    int nu;    /* units used: u[0] and u[nu - 1] are not 0 (no unit: the value is 0) */
+    long dp;   /* the value is 0.u[0] u[1] ... u[nu - 1] (base 10^9) x 10^(9 dp) */
+    int trunc; /* nonzero digits were dropped after u[nu - 1] */
+    uint32_t u[VB__DEC_UNITS + 2]; /* room for the 2 new units of a left shift */
+} vb__dec;
+
+static void vb__dec_trim(vb__dec *a)
+{
+    while (a->nu > 0 && a->u[a->nu - 1] == 0) a->nu--;
+    if (a->nu == 0) a->dp = 0;
+}
+
+/* a / 2^k, 1 <= k <= 34 (then n * 10^9 + unit < 2^64); units past the last are dropped. */
+static void vb__dec_rshift(vb__dec *a, unsigned k)
+{
+    const uint64_t mask = ((uint64_t)1 << k) - 1u;
+    int r = 0, w = 0;
+    uint64_t n = 0;
+    for (; n >> k == 0; r++) n = n * VB__E9 + (r < a->nu ? a->u[r] : 0u); /* the first unit out */
+    a->dp -= r - 1;
+    for (; r < a->nu; r++) {
+        a->u[w++] = (uint32_t)(n >> k);
+        n = (n & mask) * VB__E9 + a->u[r];
+    }
+    for (; n; n = (n & mask) * VB__E9) {
+        if (w < VB__DEC_UNITS) a->u[w++] = (uint32_t)(n >> k);
+        else if (n >> k) a->trunc = 1;
+    }
+    a->nu = w;
+    vb__dec_trim(a);
+}
+
+/* a * 2^k, 1 <= k <= 34: written from the last unit up to 2 places on (2^34 < 10^18), then
+   moved back to the start. */
+static void vb__dec_lshift(vb__dec *a, unsigned k)
+{
+    int r = a->nu, w = a->nu + 2, i;
+    uint64_t n = 0;
+    while (r > 0 || n) {
+        if (r > 0) n += (uint64_t)a->u[--r] << k;
+        a->u[--w] = (uint32_t)(n % VB__E9);
+        n /= VB__E9;
+    }
+    a->dp += 2 - w;
+    a->nu += 2 - w;
+    for (i = 0; i < a->nu; i++) a->u[i] = a->u[i + w];
+    for (; a->nu > VB__DEC_UNITS; a->nu--)
+        if (a->u[a->nu - 1]) a->trunc = 1;
+    vb__dec_trim(a);
+}
+
+/* a * 2^k for any k. */
+static void vb__dec_shift(vb__dec *a, long k)
+{
+    for (; a->nu && k > 0; k -= k > 34 ? 34 : k) vb__dec_lshift(a, k > 34 ? 34u : (unsigned)k);
+    for (; a->nu && k < 0; k += k < -34 ? 34 : -k) vb__dec_rshift(a, k < -34 ? 34u : (unsigned)-k);
+}
+
+/* The decimal exponent of a number token [at, end) of valid JSON, which is 0.ddd x 10^result
+   with ddd its digits from the first nonzero one, at *first (end: none). Counts are clamped far
+   beyond what can matter. */
+static long vb__dec_exponent(const char *s, size_t at, size_t end, size_t *first)
+{
+    const long big = 1000000000L;
+    long dp = 0, e = 0;
+    int dot = 0, esign = 1;
+    *first = end;
+    for (; at < end && s[at] != 'e' && s[at] != 'E'; at++) {
+        if (s[at] == '.') dot = 1;
+        else if (*first == end && s[at] == '0') dp -= dot && dp > -big; /* a leading zero */
+        else {
+            if (*first == end) *first = at;
+            dp += !dot && dp < big;
+        }
+    }
+    if (at < end && (s[++at] == '-' || s[at] == '+')) esign = s[at++] == '-' ? -1 : 1;
+    for (; at < end; at++) e = e < big / 10 ? e * 10 + (s[at] - '0') : big;
+    return dp + esign * e;
+}
+
+/* A number token [at, end) of valid JSON as a decimal; 1 if it is negative. The digits from the
+   first nonzero one go into units after as many zeros as put the point at a unit's edge. */
+static int vb__dec_read(vb__dec *a, const char *s, size_t at, size_t end)
+{
+    size_t p;
+    const long dp = vb__dec_exponent(s, at + (s[at] == '-'), end, &p);
+    long pad = (9 - (dp % 9 + 9) % 9) % 9; /* digits in the unit being filled */
+    uint32_t unit = 0;
+    a->dp = (dp + pad) / 9;
+    a->nu = a->trunc = 0;
+    for (; p < end && s[p] != 'e' && s[p] != 'E'; p++) {
+        if (s[p] == '.') continue;
+        unit = unit * 10u + (uint32_t)(s[p] - '0');
+        if (++pad < 9) continue;
+        if (a->nu < VB__DEC_UNITS) a->u[a->nu++] = unit;
+        else if (unit) a->trunc = 1;
+        unit = 0;
+        pad = 0;
+    }
+    for (; pad && pad < 9; pad++) unit *= 10u;
+    if (unit && a->nu < VB__DEC_UNITS) a->u[a->nu++] = unit;
+    else if (unit) a->trunc = 1;
+    vb__dec_trim(a);
+    return s[at] == '-';
+}
+
+/* The decimal rounded to an integer (half to even; trunc is above half). At most 10^18. */
+static uint64_t vb__dec_integer(const vb__dec *a)
+{
+    uint64_t n = 0;
+    long i;
+    uint32_t next;
+    for (i = 0; i < a->dp; i++) n = n * VB__E9 + (i < a->nu ? a->u[i] : 0u);
+    if (a->dp < 0 || a->dp >= a->nu) return n;
+    next = a->u[a->dp];
+    return n + (next > VB__E9 / 2 || (next == VB__E9 / 2 && (a->dp + 1 < a->nu || a->trunc || (n & 1u))));
+}
+
+/* The binary64 nearest to the decimal (strtod's result), as its bits. */
+static uint64_t vb__dec_to_bits(vb__dec *a, int neg)
+{
+    const uint64_t sign = (uint64_t)neg << 63, one = (uint64_t)1 << 52, inf = (uint64_t)0x7FF << 52;
+    long exp = 0;
+    uint64_t mant;
+    if (a->nu == 0 || a->dp < -36) return sign; /* below 10^-324: under half the least denormal */
+    if (a->dp > 35) return sign | inf;        /* at least 10^315 */
+    for (; a->dp > 0; exp += 34) vb__dec_rshift(a, 34);
+    while (a->dp < 0 || a->u[0] < VB__E9 / 2) { /* up to [0.5, 1), never reaching 1 */
+        unsigned n = a->dp < -1 ? 34u : a->dp < 0 ? 29u : 1u;
+        while (a->dp == 0 && ((uint64_t)a->u[0] + 1u) << (n + 1) <= VB__E9) n++;
+        vb__dec_lshift(a, n);
+        exp -= (long)n;
+    }
+    exp--; /* the value is 2^exp times [1, 2) */
+    if (exp < -1022) { /* a denormal: the exponent stays, the mantissa loses bits */
+        vb__dec_shift(a, exp + 1022);
+        exp = -1022;
+    }
+    vb__dec_shift(a, 53);
+    mant = vb__dec_integer(a);
+    if (mant == one << 1) { /* rounding carried into a new bit */
+        mant >>= 1;
+        exp++;
+    }
+    if (exp > 1023) return sign | inf;
+    if (!(mant & one)) exp = -1023;
+    return sign | (mant & (one - 1u)) | (uint64_t)(exp + 1023) << 52;
+}
+
+/* Digits d[0..nd) (d[0] != 0) times 10^(dp - nd) as "%.17g" writes them, from out[n]. */
+static size_t vb__g17_layout(const char *d, int nd, long dp, char *out, size_t n)
+{
+    long x = dp - 1, i; /* x: the exponent of the first digit */
+    if (x < -4 || x >= 17) {
+        out[n++] = d[0];
+        if (nd > 1) out[n++] = '.';
+        for (i = 1; i < nd; i++) out[n++] = d[i];
+        out[n++] = 'e';
+        out[n++] = x < 0 ? '-' : '+';
+        if (x < 0) x = -x;
+        if (x >= 100) out[n++] = (char)('0' + x / 100);
+        out[n++] = (char)('0' + x / 10 % 10);
+        out[n++] = (char)('0' + x % 10);
+        return n;
+    }
+    if (dp <= 0) {
+        out[n++] = '0';
+        out[n++] = '.';
+        for (i = dp; i < 0; i++) out[n++] = '0';
+    }
+    for (i = 0; i < nd || i < dp; i++) {
+        if (i == dp && i > 0) out[n++] = '.';
+        out[n++] = i < nd ? d[i] : '0';
+    }
+    return n;
+}
+
+/* glibc's "%.17g" of the binary64 `bits` (no NaN) into out[24]: its exact decimal (at most 767
+   digits) rounded to 17 digits, half to even. The length. */
+static size_t vb__dbl_g17(uint64_t bits, char *out)
+{
+    const uint64_t one = (uint64_t)1 << 52;
+    uint64_t m = bits & (one - 1u);
+    long e = (long)(bits >> 52 & 0x7FFu), dp;
+    size_t n = bits >> 63 ? 1u : 0u;
+    char d[27];
+    int i, k, lz = 0, nd = 17, up, rest;
+    vb__dec a;
+    out[0] = '-';
+    if (e == 0x7FF) {
+        VB_MEMCPY(out + n, "inf", 3);
+        return n + 3;
+    }
+    if (e) m |= one;
+    else e = 1;
+    a.trunc = 0;
+    a.nu = m >= VB__E9 ? 2 : 1;
+    a.dp = a.nu; /* m < 10^18 */
+    a.u[0] = (uint32_t)(m >= VB__E9 ? m / VB__E9 : m);
+    a.u[1] = (uint32_t)(m % VB__E9);
+    vb__dec_trim(&a);
+    vb__dec_shift(&a, e - 1075); /* exact */
+    if (a.nu == 0) {
+        out[n] = '0';
+        return n + 1;
+    }
+    for (k = 0; k < 3; k++) { /* the digits of the first 3 units */
+        uint32_t u = k < a.nu ? a.u[k] : 0u;
+        for (i = 8; i >= 0; i--, u /= 10u) d[9 * k + i] = (char)('0' + u % 10u);
+    }
+    while (d[lz] == '0') lz++;
+    rest = a.nu > 3; /* anything after the 18th digit */
+    for (i = lz + 18; i < 27; i++) rest |= d[i] != '0';
+    up = d[lz + 17] > '5' || (d[lz + 17] == '5' && (rest || (d[lz + 16] - '0') % 2));
+    dp = 9 * a.dp - lz;
+    if (up) {
+        for (; nd > 0 && d[lz + nd - 1] == '9'; nd--) {}
+        if (nd == 0) d[lz + nd++] = '0', dp++;
+        d[lz + nd - 1]++;
+    }
+    while (d[lz + nd - 1] == '0') nd--;
+    return vb__g17_layout(d + lz, nd, dp, out, n);
+}
+
 /* ---- writing JSON the way QEMU's json-writer does ------------------------------------------- */
 
 /* The inside of an input string, re-escaped. */
@@ -2786,56 +3087,150 @@ static void vb__put_span_text(vb__out *o, const char *s, vb__span sp)
     while (c.pos < c.end) vb__put_cp(o, vb__str_next(&c));
 }
 
-/* Echo an input value (the "id") as QEMU re-serialises it. Depth is bounded by validation. */
-static void vb__put_value(vb__out *o, const char *s, vb__span v, unsigned flags, unsigned level)
+/* A number token as QEMU re-reads it: int64, else uint64, else the nearest double, "%.17g". */
+static void vb__put_number(vb__out *o, const char *s, vb__span v)
 {
-    char c = s[v.at];
     int64_t i;
     uint64_t u;
-    int kind;
-    if (c == '{') {
-        size_t pos = v.at + 1;
-        vb__span key, val;
-        int first = 1;
-        vb__put(o, "{", 1);
-        while (vb__json_member(s, &pos, &key, &val)) {
-            if (!first) vb__sep(o, flags);
-            vb__newline(o, flags, level + 1);
-            vb__put(o, "\"", 1);
-            vb__put_span_text(o, s, key);
-            vb__put(o, "\": ", 3);
-            vb__put_value(o, s, val, flags, level + 1);
-            first = 0;
-        }
-        vb__close(o, flags, level); /* QEMU breaks the line even in an empty object */
-    } else if (c == '[') {
-        size_t pos = vb__skip_ws(s, v.at + 1);
-        int first = 1;
-        vb__put(o, "[", 1);
-        while (s[pos] != ']') {
-            vb__span e;
-            e.at = pos;
-            e.end = vb__json_skip(s, pos);
-            if (!first) vb__sep(o, flags);
-            vb__newline(o, flags, level + 1);
-            vb__put_value(o, s, e, flags, level + 1);
-            first = 0;
-            pos = vb__skip_ws(s, e.end);
-            if (s[pos] == ',') pos = vb__skip_ws(s, pos + 1);
-        }
-        vb__newline(o, flags, level);
-        vb__put(o, "]", 1);
-    } else if (c == '"' || c == '\'') {
-        vb__put(o, "\"", 1);
-        vb__put_span_text(o, s, v);
-        vb__put(o, "\"", 1);
-    } else if ((kind = vb__json_integer(s, v, &i, &u)) == 1) {
+    const int kind = vb__json_integer(s, v, &i, &u);
+    if (kind == 1) {
         vb__put_i64(o, i);
     } else if (kind == 2) {
         vb__put_u64(o, u);
     } else {
-        vb__put(o, s + v.at, v.end - v.at); /* true, false, null, or a double as written */
+        vb__dec a;
+        char text[24];
+        const int neg = vb__dec_read(&a, s, v.at, v.end);
+        vb__put(o, text, vb__dbl_g17(vb__dec_to_bits(&a, neg), text));
     }
+}
+
+/* The scalar at `at`; the position after it. */
+static size_t vb__put_scalar(vb__out *o, const char *s, size_t at)
+{
+    vb__span v;
+    v.at = at;
+    if (s[at] == '"' || s[at] == '\'') {
+        v.end = vb__skip_string(s, at);
+        vb__put(o, "\"", 1);
+        vb__put_span_text(o, s, v);
+        vb__put(o, "\"", 1);
+        return v.end;
+    }
+    v.end = vb__skip_scalar(s, at);
+    if (s[at] == '-' || (s[at] >= '0' && s[at] <= '9')) vb__put_number(o, s, v);
+    else vb__put(o, s + at, v.end - at); /* true, false, null */
+    return v.end;
+}
+
+/* The open containers of an echo. Each is reached `via` the key of its member if its parent is
+   an object, else via its own bracket: what a return to an object needs (where the object
+   starts, which member comes next). */
+typedef struct vb__echo {
+    const char *s;
+    uint64_t work; /* bytes walked to order objects (at most VB__JSON_WORK) */
+    unsigned depth;
+    unsigned char is_obj[VB__JSON_MAX_DEPTH / 8];
+    size_t via[VB__JSON_MAX_DEPTH];
+} vb__echo;
+
+static int vb__echo_obj(const vb__echo *e, unsigned d) /* d = 1: the outermost; 0: none */
+{
+    return d && (e->is_obj[(d - 1) / 8] >> ((d - 1) % 8) & 1);
+}
+
+/* QDict order (qobject/qdict.c): buckets ascending, within one the later key first. The member
+   of the object at depth d that comes after the member whose key is at `cur` (0: the first):
+   its key, or 0 after the last, with *end just past the object. One walk of the object. */
+static size_t vb__qdict_next(vb__echo *e, unsigned d, size_t cur, size_t *end)
+{
+    const char *s = e->s;
+    const size_t start = vb__echo_obj(e, d - 1) ? vb__member_value(s, e->via[d - 1]) : e->via[d - 1];
+    unsigned cb = 0, best_b = 512;
+    size_t best = 0, p;
+    vb__span k;
+    if (cur) {
+        k.at = cur;
+        k.end = vb__skip_string(s, cur);
+        cb = vb__qdict_bucket(s, k);
+    }
+    for (p = vb__next_item(s, start + 1); s[p] != '}'; p = vb__next_item(s, vb__json_skip(s, vb__member_value(s, p)))) {
+        unsigned b;
+        k.at = p;
+        k.end = vb__skip_string(s, p);
+        b = vb__qdict_bucket(s, k);
+        if ((!cur || b > cb || (b == cb && p < cur)) && (b < best_b || (b == best_b && p > best))) {
+            best = p;
+            best_b = b;
+        }
+    }
+    e->work += p - start;
+    *end = p + 1;
+    return best;
+}
+
+/* Echo an input value (the "id") as QEMU re-serialises its QObject: numbers re-read, strings
+   re-escaped, objects in QDict order, at nesting `level`. Iterative: a container is opened, its
+   first element written, and a finished value is followed by the next element of the innermost
+   container that has one. 0, the output cut short, if ordering the objects walks more than
+   VB__JSON_WORK bytes: vb__qmp_envelope refuses such an "id" before any reply. */
+static int vb__put_value(vb__out *o, const char *s, vb__span v, unsigned flags, unsigned level)
+{
+    vb__echo e;
+    size_t at = v.at, via = v.at, end = 0, next; /* the value to write, how it is reached */
+    int first;
+    e.s = s;
+    e.work = 0;
+    e.depth = 0;
+    for (;;) {
+        if (s[at] == '{' || s[at] == '[') {
+            const unsigned char bit = (unsigned char)(1u << e.depth % 8);
+            e.is_obj[e.depth / 8] = (unsigned char)(s[at] == '{' ? e.is_obj[e.depth / 8] | bit
+                                                                 : e.is_obj[e.depth / 8] & ~bit);
+            e.via[e.depth++] = via;
+            vb__put(o, s + at, 1);
+            end = at + 1;
+            via = 0; /* no member of it written yet */
+            first = 1;
+        } else {
+            end = vb__put_scalar(o, s, at);
+            first = 0;
+        }
+        for (;;) { /* the next value, or close containers */
+            if (!e.depth) return 1;
+            if (vb__echo_obj(&e, e.depth)) {
+                next = vb__qdict_next(&e, e.depth, via, &end);
+                if (e.work > VB__JSON_WORK) return 0;
+            } else if (s[next = vb__next_item(s, end)] == ']') {
+                end = next + 1;
+                next = 0;
+            }
+            if (next) break;
+            vb__newline(o, flags, level + e.depth - 1); /* QEMU breaks even an empty one */
+            vb__put(o, vb__echo_obj(&e, e.depth) ? "}" : "]", 1);
+            via = e.via[--e.depth];
+            first = 0;
+        }
+        if (!first) vb__sep(o, flags);
+        vb__newline(o, flags, level + e.depth);
+        at = via = next;
+        if (vb__echo_obj(&e, e.depth)) {
+            v.at = next;
+            v.end = vb__skip_string(s, next);
+            vb__put(o, "\"", 1);
+            vb__put_span_text(o, s, v);
+            vb__put(o, "\": ", 3);
+            at = vb__member_value(s, next);
+        }
+    }
+}
+
+/* Can the "id" be echoed within the work limit? A dry run, nothing written. */
+static int vb__id_echoes(const char *s, vb__span id)
+{
+    vb__out o;
+    vb__out_init(&o, 0, 0);
+    return vb__put_value(&o, s, id, 0, 0);
 }
 
 /* ---- replies --------------------------------------------------------------------------------- */
@@ -3376,6 +3771,10 @@ static int vb__qmp_envelope(vb__reply *r, size_t len, vb_qmp_command *c)
         return 0;
     }
     vb__qmp_members(r->in, at, c, &bad, &bad_bucket);
+    if (c->id.end && !vb__id_echoes(r->in, c->id)) {
+        vb__reply_parse_error(r, VB__JSON_TOO_BIG_ID, "", 0, "");
+        return 0;
+    }
     r->id = c->id;
     r->has_id = c->id.end != 0;
     return vb__qmp_envelope_ok(r, c, bad, bad_bucket);
