@@ -2399,6 +2399,7 @@ typedef struct vb__json {
     vb__span key;
     unsigned dup;        /* the level whose current key repeats an earlier one (0: none) */
     uint64_t work;       /* bytes walked to look for repeated keys (at most VB__JSON_WORK) */
+    size_t last_at, last_end; /* the container closed last: walks jump over it */
     unsigned char open[VB__JSON_MAX_DEPTH / 4];
     size_t obj[VB__JSON_MAX_DEPTH]; /* where the container of each level starts */
 } vb__json;
@@ -2580,7 +2581,8 @@ static int vb__json_after(vb__json *j)
         return VB__J_VALUE;
     }
     if (c == ((top & VB__J_OBJECT) ? '}' : ']')) {
-        j->depth--;
+        j->last_at = j->obj[--j->depth];
+        j->last_end = j->pos;
         return VB__J_AFTER;
     }
     if (c != ',')
@@ -2595,6 +2597,7 @@ static int vb__json_parse(vb__json *j)
     int state = VB__J_VALUE;
     j->depth = j->dup = 0;
     j->work = 0;
+    j->last_at = j->last_end = 0;
     j->why = 0;
     while (state != VB__J_DONE && state != VB__J_FAIL)
         state = state == VB__J_VALUE ? vb__json_value(j) : vb__json_after(j);
@@ -2801,11 +2804,14 @@ static int vb__str_same(const char *s, size_t a, size_t b)
 static int vb__json_repeat(vb__json *j)
 {
     const size_t start = j->obj[j->depth - 1] + 1, key = j->key.at;
-    size_t p;
-    if (key - start > VB__JSON_WORK - j->work) return vb__jfail(j, VB__JSON_TOO_BIG);
-    j->work += key - start;
-    for (p = vb__next_item(j->s, start); p < key;
-         p = vb__next_item(j->s, vb__json_skip(j->s, vb__member_value(j->s, p)))) {
+    const int jump = j->last_at > start && j->last_at < key; /* a member's value, closed last */
+    const size_t walk = key - start - (jump ? j->last_end - j->last_at : 0u);
+    size_t p, v;
+    if (walk > VB__JSON_WORK - j->work) return vb__jfail(j, VB__JSON_TOO_BIG);
+    j->work += walk;
+    for (p = vb__next_item(j->s, start); p < key; p = vb__next_item(j->s, v)) {
+        v = vb__member_value(j->s, p);
+        v = jump && v == j->last_at ? j->last_end : vb__json_skip(j->s, v);
         if (vb__str_same(j->s, p, key)) {
             j->dup = j->depth; /* an outer level's is reported after this one */
             break;
@@ -2844,15 +2850,19 @@ static int vb__json_integer(const char *s, vb__span v, int64_t *i, uint64_t *u)
 
 /* ---- numbers: QEMU reads a number token as int64, else uint64, else a double from strtod, and
    writes a double with glibc's "%.17g". Both conversions are done here exactly, with integers
-   only, on a decimal of at most 90 units of 9 digits shifted by powers of two (the "simple
-   decimal conversion" of Go's strconv, in base 10^9). 800 digits hold every binary64 exactly
-   (767 at most) and decide the rounding of any input; digits beyond them only count as
-   nonzero ("trunc"). ---------------------------------------------------------------------- */
+   only, on a decimal of units of 9 digits shifted by powers of two (the "simple decimal
+   conversion" of Go's strconv, in base 10^9). 800 digits hold every binary64 exactly (767 at
+   most) and decide the rounding of any input; digits beyond them only count as nonzero
+   ("trunc"). A first pass keeps 6 units: its result stands unless the digits it dropped could
+   move it across a halfway point (the kept digits after the rounding point are 4 then 9s),
+   which the exact pass with 90 units then decides. ---------------------------------------- */
 
 #define VB__DEC_UNITS 90 /* 810 digits */
+#define VB__DEC_FAST 6   /* 54 digits */
 #define VB__E9 1000000000u
 
 typedef struct vb__dec {
+    int max;   /* units kept: VB__DEC_FAST or VB__DEC_UNITS */
     int nu;    /* units used: u[0] and u[nu - 1] are not 0 (no unit: the value is 0) */
     long dp;   /* the value is 0.u[0] u[1] ... u[nu - 1] (base 10^9) x 10^(9 dp) */
     int trunc; /* nonzero digits were dropped after u[nu - 1] */
@@ -2878,7 +2888,7 @@ static void vb__dec_rshift(vb__dec *a, unsigned k)
         n = (n & mask) * VB__E9 + a->u[r];
     }
     for (; n; n = (n & mask) * VB__E9) {
-        if (w < VB__DEC_UNITS) a->u[w++] = (uint32_t)(n >> k);
+        if (w < a->max) a->u[w++] = (uint32_t)(n >> k);
         else if (n >> k) a->trunc = 1;
     }
     a->nu = w;
@@ -2899,7 +2909,7 @@ static void vb__dec_lshift(vb__dec *a, unsigned k)
     a->dp += 2 - w;
     a->nu += 2 - w;
     for (i = 0; i < a->nu; i++) a->u[i] = a->u[i + w];
-    for (; a->nu > VB__DEC_UNITS; a->nu--)
+    for (; a->nu > a->max; a->nu--)
         if (a->u[a->nu - 1]) a->trunc = 1;
     vb__dec_trim(a);
 }
@@ -2933,8 +2943,9 @@ static long vb__dec_exponent(const char *s, size_t at, size_t end, size_t *first
     return dp + esign * e;
 }
 
-/* A number token [at, end) of valid JSON as a decimal; 1 if it is negative. The digits from the
-   first nonzero one go into units after as many zeros as put the point at a unit's edge. */
+/* A number token [at, end) of valid JSON as a decimal of a->max units; 1 if it is negative. The
+   digits from the first nonzero one go into units after as many zeros as put the point at a
+   unit's edge. */
 static int vb__dec_read(vb__dec *a, const char *s, size_t at, size_t end)
 {
     size_t p;
@@ -2947,13 +2958,13 @@ static int vb__dec_read(vb__dec *a, const char *s, size_t at, size_t end)
         if (s[p] == '.') continue;
         unit = unit * 10u + (uint32_t)(s[p] - '0');
         if (++pad < 9) continue;
-        if (a->nu < VB__DEC_UNITS) a->u[a->nu++] = unit;
+        if (a->nu < a->max) a->u[a->nu++] = unit;
         else if (unit) a->trunc = 1;
         unit = 0;
         pad = 0;
     }
     for (; pad && pad < 9; pad++) unit *= 10u;
-    if (unit && a->nu < VB__DEC_UNITS) a->u[a->nu++] = unit;
+    if (unit && a->nu < a->max) a->u[a->nu++] = unit;
     else if (unit) a->trunc = 1;
     vb__dec_trim(a);
     return s[at] == '-';
@@ -2971,12 +2982,15 @@ static uint64_t vb__dec_integer(const vb__dec *a)
     return n + (next > VB__E9 / 2 || (next == VB__E9 / 2 && (a->dp + 1 < a->nu || a->trunc || (n & 1u))));
 }
 
-/* The binary64 nearest to the decimal (strtod's result), as its bits. */
-static uint64_t vb__dec_to_bits(vb__dec *a, int neg)
+/* The binary64 nearest to the decimal (strtod's result), as its bits; *unsure if digits were
+   dropped and the fraction at the rounding point is 0.499999999...: the dropped ones decide. */
+static uint64_t vb__dec_to_bits(vb__dec *a, int neg, int *unsure)
 {
     const uint64_t sign = (uint64_t)neg << 63, one = (uint64_t)1 << 52, inf = (uint64_t)0x7FF << 52;
     long exp = 0;
     uint64_t mant;
+    uint32_t next;
+    *unsure = 0;
     if (a->nu == 0 || a->dp < -36) return sign; /* below 10^-324: under half the least denormal */
     if (a->dp > 35) return sign | inf;        /* at least 10^315 */
     for (; a->dp > 0; exp += 34) vb__dec_rshift(a, 34);
@@ -2993,6 +3007,8 @@ static uint64_t vb__dec_to_bits(vb__dec *a, int neg)
     }
     vb__dec_shift(a, 53);
     mant = vb__dec_integer(a);
+    next = a->dp >= 0 && a->dp < a->nu ? a->u[a->dp] : 0u;
+    *unsure = a->trunc && next == VB__E9 / 2 - 1u;
     if (mant == one << 1) { /* rounding carried into a new bit */
         mant >>= 1;
         exp++;
@@ -3030,51 +3046,90 @@ static size_t vb__g17_layout(const char *d, int nd, long dp, char *out, size_t n
     return n;
 }
 
-/* glibc's "%.17g" of the binary64 `bits` (no NaN) into out[24]: its exact decimal (at most 767
-   digits) rounded to 17 digits, half to even. The length. */
-static size_t vb__dbl_g17(uint64_t bits, char *out)
+/* The binary64 nearest to the number token [at, end) (strtod), as its bits. */
+static uint64_t vb__strtod(const char *s, size_t at, size_t end)
+{
+    vb__dec a;
+    int unsure;
+    uint64_t bits;
+    a.max = VB__DEC_FAST;
+    bits = vb__dec_to_bits(&a, vb__dec_read(&a, s, at, end), &unsure);
+    if (!unsure) return bits;
+    a.max = VB__DEC_UNITS;
+    return vb__dec_to_bits(&a, vb__dec_read(&a, s, at, end), &unsure);
+}
+
+/* Digits t[0..27) (t[0] != '0') rounded to 17, half to even; `rest`: a nonzero digit after the
+   18th. The number of digits left without trailing zeros; *dp + 1 if 9s carried into a new one. */
+static int vb__round17(char *t, int rest, long *dp)
+{
+    const int up = t[17] > '5' || (t[17] == '5' && (rest || (t[16] - '0') % 2));
+    int nd = 17;
+    while (up && nd > 0 && t[nd - 1] == '9') nd--;
+    if (up && nd == 0) { /* 99...9 became 100...0 */
+        t[nd++] = '0';
+        ++*dp;
+    }
+    t[nd - 1] = (char)(t[nd - 1] + up);
+    while (t[nd - 1] == '0') nd--;
+    return nd;
+}
+
+/* The decimal of a finite nonzero binary64, with a.max units kept, rounded to 17 significant
+   digits half to even: d[0..*nd) (no trailing zero) x 10^(*dp - *nd). 1 (and nothing written)
+   if units were dropped and the 18th digit is 4 followed by 9s: too close to call. */
+static int vb__dbl_digits(uint64_t bits, int max, char *d, int *nd, long *dp)
 {
     const uint64_t one = (uint64_t)1 << 52;
     uint64_t m = bits & (one - 1u);
-    long e = (long)(bits >> 52 & 0x7FFu), dp;
-    size_t n = bits >> 63 ? 1u : 0u;
-    char d[27];
-    int i, k, lz = 0, nd = 17, up, rest;
+    const long e = (long)(bits >> 52 & 0x7FFu);
+    char all[36];
+    int i, k, lz = 0, rest, nines = 1;
     vb__dec a;
-    out[0] = '-';
-    if (e == 0x7FF) {
-        VB_MEMCPY(out + n, "inf", 3);
-        return n + 3;
-    }
     if (e) m |= one;
-    else e = 1;
+    a.max = max;
     a.trunc = 0;
-    a.nu = m >= VB__E9 ? 2 : 1;
-    a.dp = a.nu; /* m < 10^18 */
+    a.nu = m >= VB__E9 ? 2 : 1; /* m < 10^18 */
+    a.dp = a.nu;
     a.u[0] = (uint32_t)(m >= VB__E9 ? m / VB__E9 : m);
     a.u[1] = (uint32_t)(m % VB__E9);
     vb__dec_trim(&a);
-    vb__dec_shift(&a, e - 1075); /* exact */
-    if (a.nu == 0) {
+    vb__dec_shift(&a, (e ? e : 1) - 1075); /* exact with 90 units: at most 767 digits */
+    for (k = 0; k < 4; k++) { /* the digits of the first 4 units */
+        uint32_t u = k < a.nu ? a.u[k] : 0u;
+        for (i = 8; i >= 0; i--, u /= 10u) all[9 * k + i] = (char)('0' + u % 10u);
+    }
+    while (all[lz] == '0') lz++;
+    rest = a.nu > 4 || a.trunc; /* anything after the 18th digit */
+    for (i = lz + 18; i < 36; i++) {
+        rest |= all[i] != '0';
+        if (i < lz + 27) nines &= all[i] == '9';
+    }
+    if (a.trunc && nines && all[lz + 17] == '4') return 1;
+    *dp = 9 * a.dp - lz;
+    *nd = vb__round17(all + lz, rest, dp);
+    VB_MEMCPY(d, all + lz, (size_t)*nd);
+    return 0;
+}
+
+/* glibc's "%.17g" of the binary64 `bits` (no NaN) into out[24]; the length. */
+static size_t vb__dbl_g17(uint64_t bits, char *out)
+{
+    size_t n = bits >> 63 ? 1u : 0u;
+    char d[17];
+    int nd;
+    long dp;
+    out[0] = '-';
+    if ((bits & 0x7FFFFFFFFFFFFFFFu) == 0) {
         out[n] = '0';
         return n + 1;
     }
-    for (k = 0; k < 3; k++) { /* the digits of the first 3 units */
-        uint32_t u = k < a.nu ? a.u[k] : 0u;
-        for (i = 8; i >= 0; i--, u /= 10u) d[9 * k + i] = (char)('0' + u % 10u);
+    if ((bits >> 52 & 0x7FFu) == 0x7FF) {
+        VB_MEMCPY(out + n, "inf", 3);
+        return n + 3;
     }
-    while (d[lz] == '0') lz++;
-    rest = a.nu > 3; /* anything after the 18th digit */
-    for (i = lz + 18; i < 27; i++) rest |= d[i] != '0';
-    up = d[lz + 17] > '5' || (d[lz + 17] == '5' && (rest || (d[lz + 16] - '0') % 2));
-    dp = 9 * a.dp - lz;
-    if (up) {
-        for (; nd > 0 && d[lz + nd - 1] == '9'; nd--) {}
-        if (nd == 0) d[lz + nd++] = '0', dp++;
-        d[lz + nd - 1]++;
-    }
-    while (d[lz + nd - 1] == '0') nd--;
-    return vb__g17_layout(d + lz, nd, dp, out, n);
+    if (vb__dbl_digits(bits, VB__DEC_FAST, d, &nd, &dp)) vb__dbl_digits(bits, VB__DEC_UNITS, d, &nd, &dp);
+    return vb__g17_layout(d, nd, dp, out, n);
 }
 
 /* ---- writing JSON the way QEMU's json-writer does ------------------------------------------- */
@@ -3098,10 +3153,8 @@ static void vb__put_number(vb__out *o, const char *s, vb__span v)
     } else if (kind == 2) {
         vb__put_u64(o, u);
     } else {
-        vb__dec a;
         char text[24];
-        const int neg = vb__dec_read(&a, s, v.at, v.end);
-        vb__put(o, text, vb__dbl_g17(vb__dec_to_bits(&a, neg), text));
+        vb__put(o, text, vb__dbl_g17(vb__strtod(s, v.at, v.end), text));
     }
 }
 
@@ -3125,11 +3178,19 @@ static size_t vb__put_scalar(vb__out *o, const char *s, size_t at)
 
 /* The open containers of an echo. Each is reached `via` the key of its member if its parent is
    an object, else via its own bracket: what a return to an object needs (where the object
-   starts, which member comes next). */
+   starts, which member comes next). For the innermost object, one walk finds the next members
+   in QDict order, up to VB__ECHO_BATCH of them; the walk jumps over a value whose end is known
+   (the child just finished), so that an object is not walked again per member. */
+#define VB__ECHO_BATCH 8
+
 typedef struct vb__echo {
     const char *s;
     uint64_t work; /* bytes walked to order objects (at most VB__JSON_WORK) */
-    unsigned depth;
+    unsigned depth, n, taken; /* open containers; the batch: members found, written */
+    int batch, rest;          /* the batch is the innermost object's; more members after it */
+    size_t end, skip_at, skip_end; /* past the object; a value [skip_at, skip_end) to jump */
+    size_t next[VB__ECHO_BATCH];
+    unsigned bucket[VB__ECHO_BATCH];
     unsigned char is_obj[VB__JSON_MAX_DEPTH / 8];
     size_t via[VB__JSON_MAX_DEPTH];
 } vb__echo;
@@ -3139,68 +3200,117 @@ static int vb__echo_obj(const vb__echo *e, unsigned d) /* d = 1: the outermost; 
     return d && (e->is_obj[(d - 1) / 8] >> ((d - 1) % 8) & 1);
 }
 
-/* QDict order (qobject/qdict.c): buckets ascending, within one the later key first. The member
-   of the object at depth d that comes after the member whose key is at `cur` (0: the first):
-   its key, or 0 after the last, with *end just past the object. One walk of the object. */
-static size_t vb__qdict_next(vb__echo *e, unsigned d, size_t cur, size_t *end)
+/* Into the batch, kept in QDict order (buckets ascending, within one the later key first), if
+   it is among the first VB__ECHO_BATCH: the member with key p in bucket b. */
+static void vb__echo_take(vb__echo *e, size_t p, unsigned b)
+{
+    unsigned i = e->n;
+    while (i > 0 && (e->bucket[i - 1] > b || (e->bucket[i - 1] == b && e->next[i - 1] < p))) i--;
+    if (i == VB__ECHO_BATCH) {
+        e->rest = 1;
+        return;
+    }
+    if (e->n == VB__ECHO_BATCH) e->rest = 1; /* the last one drops out */
+    else e->n++;
+    for (; i < e->n; i++) {
+        const size_t tp = e->next[i];
+        const unsigned tb = e->bucket[i];
+        e->next[i] = p;
+        e->bucket[i] = b;
+        p = tp;
+        b = tb;
+    }
+}
+
+/* One walk of the object at depth d: the batch of members that QDict order puts after the
+   member whose key is at `cur` (0: from the first), and e->end just past the object. */
+static void vb__echo_walk(vb__echo *e, unsigned d, size_t cur)
 {
     const char *s = e->s;
     const size_t start = vb__echo_obj(e, d - 1) ? vb__member_value(s, e->via[d - 1]) : e->via[d - 1];
-    unsigned cb = 0, best_b = 512;
-    size_t best = 0, p;
+    unsigned cb = 0;
+    size_t p, v;
     vb__span k;
     if (cur) {
         k.at = cur;
         k.end = vb__skip_string(s, cur);
         cb = vb__qdict_bucket(s, k);
     }
-    for (p = vb__next_item(s, start + 1); s[p] != '}'; p = vb__next_item(s, vb__json_skip(s, vb__member_value(s, p)))) {
+    e->n = e->taken = 0;
+    e->rest = 0;
+    for (p = vb__next_item(s, start + 1); s[p] != '}'; p = vb__next_item(s, v)) {
         unsigned b;
         k.at = p;
         k.end = vb__skip_string(s, p);
         b = vb__qdict_bucket(s, k);
-        if ((!cur || b > cb || (b == cb && p < cur)) && (b < best_b || (b == best_b && p > best))) {
-            best = p;
-            best_b = b;
+        if (!cur || b > cb || (b == cb && p < cur)) vb__echo_take(e, p, b);
+        v = vb__member_value(s, p);
+        if (v == e->skip_at) {
+            e->work += e->skip_at - p;
+            v = e->skip_end;
+        } else {
+            v = vb__json_skip(s, v);
+            e->work += v - p;
         }
     }
-    e->work += p - start;
-    *end = p + 1;
-    return best;
+    e->end = p + 1;
+    e->batch = 1;
+}
+
+/* Open the container at `at`, reached via `via`: its bracket; no element written yet. */
+static void vb__echo_open(vb__echo *e, vb__out *o, size_t at, size_t via)
+{
+    const unsigned char bit = (unsigned char)(1u << e->depth % 8);
+    if (e->s[at] == '{') e->is_obj[e->depth / 8] |= bit;
+    else e->is_obj[e->depth / 8] &= (unsigned char)~bit;
+    e->via[e->depth++] = via;
+    e->batch = 0;
+    vb__put(o, e->s + at, 1);
+}
+
+/* The next member of the innermost object (its key), or 0 after the last. */
+static size_t vb__echo_next_member(vb__echo *e, size_t cur)
+{
+    if (!e->batch || (e->taken == e->n && e->rest)) vb__echo_walk(e, e->depth, cur);
+    return e->taken < e->n ? e->next[e->taken++] : 0u;
 }
 
 /* Echo an input value (the "id") as QEMU re-serialises its QObject: numbers re-read, strings
    re-escaped, objects in QDict order, at nesting `level`. Iterative: a container is opened, its
    first element written, and a finished value is followed by the next element of the innermost
    container that has one. 0, the output cut short, if ordering the objects walks more than
-   VB__JSON_WORK bytes: vb__qmp_envelope refuses such an "id" before any reply. */
+   VB__JSON_WORK bytes: vb__qmp_envelope refuses such an "id" before any reply, with a dry run
+   (o NULL: scalars are only skipped). */
 static int vb__put_value(vb__out *o, const char *s, vb__span v, unsigned flags, unsigned level)
 {
     vb__echo e;
+    vb__out none;
     size_t at = v.at, via = v.at, end = 0, next; /* the value to write, how it is reached */
     int first;
+    const int dry = !o;
+    if (dry) vb__out_init(o = &none, 0, 0);
     e.s = s;
     e.work = 0;
-    e.depth = 0;
+    e.depth = e.n = e.taken = 0;
+    e.batch = e.rest = 0;
+    e.end = e.skip_at = e.skip_end = 0;
     for (;;) {
         if (s[at] == '{' || s[at] == '[') {
-            const unsigned char bit = (unsigned char)(1u << e.depth % 8);
-            e.is_obj[e.depth / 8] = (unsigned char)(s[at] == '{' ? e.is_obj[e.depth / 8] | bit
-                                                                 : e.is_obj[e.depth / 8] & ~bit);
-            e.via[e.depth++] = via;
-            vb__put(o, s + at, 1);
+            vb__echo_open(&e, o, at, via);
             end = at + 1;
             via = 0; /* no member of it written yet */
             first = 1;
         } else {
-            end = vb__put_scalar(o, s, at);
+            end = dry ? (s[at] == '"' || s[at] == '\'' ? vb__skip_string : vb__skip_scalar)(s, at)
+                      : vb__put_scalar(o, s, at);
             first = 0;
         }
         for (;;) { /* the next value, or close containers */
             if (!e.depth) return 1;
             if (vb__echo_obj(&e, e.depth)) {
-                next = vb__qdict_next(&e, e.depth, via, &end);
+                next = vb__echo_next_member(&e, via);
                 if (e.work > VB__JSON_WORK) return 0;
+                if (!next) end = e.end;
             } else if (s[next = vb__next_item(s, end)] == ']') {
                 end = next + 1;
                 next = 0;
@@ -3208,8 +3318,10 @@ static int vb__put_value(vb__out *o, const char *s, vb__span v, unsigned flags, 
             if (next) break;
             vb__newline(o, flags, level + e.depth - 1); /* QEMU breaks even an empty one */
             vb__put(o, vb__echo_obj(&e, e.depth) ? "}" : "]", 1);
+            e.skip_at = vb__echo_obj(&e, e.depth - 1) ? vb__member_value(s, e.via[e.depth - 1]) : 0u;
+            e.skip_end = end;
             via = e.via[--e.depth];
-            first = 0;
+            e.batch = first = 0;
         }
         if (!first) vb__sep(o, flags);
         vb__newline(o, flags, level + e.depth);
@@ -3225,13 +3337,8 @@ static int vb__put_value(vb__out *o, const char *s, vb__span v, unsigned flags, 
     }
 }
 
-/* Can the "id" be echoed within the work limit? A dry run, nothing written. */
-static int vb__id_echoes(const char *s, vb__span id)
-{
-    vb__out o;
-    vb__out_init(&o, 0, 0);
-    return vb__put_value(&o, s, id, 0, 0);
-}
+/* Can the "id" be echoed within the work limit? A dry run. */
+static int vb__id_echoes(const char *s, vb__span id) { return vb__put_value(0, s, id, 0, 0); }
 
 /* ---- replies --------------------------------------------------------------------------------- */
 
