@@ -2604,13 +2604,16 @@ static int vb__json_parse(vb__json *j)
     return state == VB__J_DONE;
 }
 
-/* Past a string token of validated text. */
+/* Past a string token of validated text (a plain run first: each byte's address does not wait
+   for the one before). */
 static size_t vb__skip_string(const char *s, size_t pos)
 {
-    const char quote = s[pos];
-    for (pos++; s[pos] != quote; pos++)
-        if (s[pos] == '\\') pos++;
-    return pos + 1;
+    const char quote = s[pos++];
+    for (;;) {
+        while (s[pos] != quote && s[pos] != '\\') pos++;
+        if (s[pos] == quote) return pos + 1;
+        pos += 2;
+    }
 }
 
 /* Past a number or keyword of validated text. */
@@ -2792,6 +2795,15 @@ static int vb__str_same(const char *s, size_t a, size_t b)
     sb.end = vb__skip_string(s, b);
     vb__str_init(&x, s, sa);
     vb__str_init(&y, s, sb);
+    while (x.pos < x.end && y.pos < y.end && s[x.pos] == s[y.pos] && s[x.pos] != '\\') {
+        x.pos++; /* equal bytes and no escape: the same characters so far */
+        y.pos++;
+    }
+    if (x.pos < x.end && y.pos < y.end && s[x.pos] != '\\' && s[y.pos] != '\\') return 0;
+    while (x.pos > sa.at + 1 && ((unsigned char)s[x.pos] & 0xC0u) == 0x80u) {
+        x.pos--; /* back to the start of a character, then decoded */
+        y.pos--;
+    }
     while (x.pos < x.end && y.pos < y.end)
         if (vb__str_next(&x) != vb__str_next(&y)) return 0;
     return x.pos == x.end && y.pos == y.end;
