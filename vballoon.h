@@ -557,10 +557,11 @@ VB_API vb_result vb_snapshot_load(vb_device *dev, const void *buf, size_t len);
 #define VB_QMP_REPLY_MAX 1024u
 /* Bytes (NUL included) that hold any reply to a command of `in_len` bytes (vb_qmp_execute or
    vb_qmp_reply) for a session with `flags` (VB_QMP_*), under the same host-string limit: client
-   text is echoed escaped, at most 6 bytes per input byte; pretty-printing an "id" adds a line
-   and its indentation (at most 4 * 1024 spaces: QEMU's nesting limit) per bracket or comma, so
-   a deeply nested "id" in pretty mode is the one case that needs thousands of bytes per input
-   byte. A constant expression for constant arguments. */
+   text is echoed escaped, at most 6 bytes per input byte (a number is re-printed in at most 24
+   bytes: a token that is no integer has 3 bytes or more, with its separator 4); pretty-printing
+   an "id" adds a line and its indentation (at most 4 * 1024 spaces: QEMU's nesting limit) per
+   bracket or comma, so a deeply nested "id" in pretty mode is the one case that needs thousands
+   of bytes per input byte. A constant expression for constant arguments. */
 #define VB_QMP_REPLY_BOUND(in_len, flags) \
     (VB_QMP_REPLY_MAX + (size_t)(in_len) * (((flags) & VB_QMP_PRETTY) ? 4098u : 6u))
 
@@ -601,12 +602,22 @@ VB_API size_t vb_qmp_greeting(const vb_qmp *s, char *buf, size_t cap);
    reply but a long "id" echo or a long path in an error; VB_QMP_REPLY_BOUND(len, s->flags) holds
    every reply. Input of only whitespace gives no reply (0).
    Commands: qmp_capabilities, qom-get, qom-set, qom-list, query-balloon, balloon; any other
-   name is "The command X has not been found" (class CommandNotFound). */
+   name is "The command X has not been found" (class CommandNotFound).
+   The JSON is read as QEMU 7.2 reads it: an object with a repeated key (compared decoded, "a"
+   and "\u0061" are one) is "JSON parse error, duplicate key", reported after that member's
+   value. The "id" is echoed as QEMU writes the QObject it parsed: strings re-escaped, an
+   integer token as int64, else uint64, any other number as the nearest double printed with
+   glibc's "%.17g" (1.0 -> 1, 0.1 -> 0.10000000000000001, 1e400 -> inf: not JSON, as QEMU's),
+   object members in QDict order. Without memory per member, both the duplicate check and that
+   order walk earlier members again: a message that would walk more than 16 MiB for either
+   gets a parse error of our own, "objects too big to check for duplicate keys" or "objects of
+   'id' too big to order" (objects of about 1,500 short members are within). */
 VB_API size_t vb_qmp_execute(vb_qmp *s, const char *in, size_t len, char *buf, size_t cap);
 
 /* A host's own commands. vb_qmp_parse returns 1 if `len` bytes at `in` are a command that
-   vb_qmp_execute would dispatch by its name (one valid JSON object with a string "execute", an
-   object "arguments" if any, an "id" if any, and nothing else), and fills *cmd, whose spans
+   vb_qmp_execute would dispatch by its name (one valid JSON object, no key repeated at any
+   level, with a string "execute", an object "arguments" if any, an "id" if any, and nothing
+   else), and fills *cmd, whose spans
    point into `in` (keep it while using *cmd); else 0 (then vb_qmp_execute answers the error).
    It does not look at negotiation: a host that requires it checks s->negotiated (or
    VB_QMP_NO_NEGOTIATION) itself. A host that takes a command answers it with vb_qmp_reply
@@ -619,10 +630,11 @@ VB_API size_t vb_qmp_execute(vb_qmp *s, const char *in, size_t len, char *buf, s
 VB_API int vb_qmp_parse(const char *in, size_t len, vb_qmp_command *cmd);
 /* 1 if the command's name (escapes decoded) is `name`. */
 VB_API int vb_qmp_command_is(const vb_qmp_command *cmd, const char *name);
-/* The argument `name` (the last one if repeated, as in QEMU): 1 and *value (`value` may be
-   NULL) if it is an integer in int64 range; 0 if absent (*value untouched); -1 if it is
-   anything else, and the reply becomes "Invalid parameter type for 'NAME', expected: integer"
-   unless an argument error was found before. */
+/* The argument `name` (keys are unique: vb_qmp_parse refuses a repeated one): 1 and *value
+   (`value` may be NULL) if it is an integer token in int64 range; 0 if absent (*value
+   untouched); -1 if it is anything else, and the reply becomes "Invalid parameter type for
+   'NAME', expected: integer" unless an argument error was found before. As QEMU's input
+   visitor, a number that QEMU reads as a double (1.0, 1e3, -0.0) or as a uint64 is no integer. */
 VB_API int vb_qmp_arg_int(vb_qmp_command *cmd, const char *name, int64_t *value);
 /* 1 if every argument is one of the `n` names (`names` may be NULL if n is 0); else 0, and the
    reply becomes "Parameter 'KEY' is unexpected" for the first other one, unless an argument
@@ -1821,7 +1833,7 @@ static int vb__utf8(const unsigned char *p, size_t n, uint32_t *cp, size_t *used
     }
     *cp = c;
     return c <= 0x10FFFF && !vb__nonchar(c) && !(c >= 0xD800 && c <= 0xDFFF) &&
-           (c >= min_cp[len - 2] || (c == 0 && len == 2));
+           len >= 2 && len <= 6 && (c >= min_cp[len - 2] || (c == 0 && len == 2));
 }
 
 /* JSON string contents the way QEMU's json-writer escapes them. */
@@ -2178,7 +2190,10 @@ VB_API vb_result vb_snapshot_load(vb_device *d, const void *buf, size_t len)
 /* ============================================================================================
    LAYER 7: QMP (QEMU's JSON lexer, streamer and parser, bounded and allocation-free, and QEMU's
    dispatcher). A message ends where QEMU's streamer ends it and is validated once, token by
-   token, as QEMU's parser would; members are then found by walking the valid text.
+   token, as QEMU's parser would (repeated keys included); members are then found by walking the
+   valid text. An echoed value is written as QEMU's json-writer writes the QObject it parsed:
+   numbers re-read (int64, uint64, else strtod) and printed with "%.17g", objects in QDict
+   order; the numbers section does both conversions exactly, in integers.
    ============================================================================================ */
 
 typedef vb_qmp_span vb__span; /* [at, end) of the input; a string's span includes its quotes */
@@ -2367,8 +2382,8 @@ static int vb__stream_next(vb__stream *m)
    progress is complete, any other token a lexical error; what is there is parsed. */
 static int vb__stream_flush(vb__stream *m)
 {
-    int end;
     if (vb__lex_complete(m->lex)) {
+        int end;
         m->lex = VB__LX_START;
         end = vb__stream_token(m);
         if (end) return end;
@@ -3053,7 +3068,7 @@ static size_t vb__g17_layout(const char *d, int nd, long dp, char *out, size_t n
     }
     for (i = 0; i < nd || i < dp; i++) {
         if (i == dp && i > 0) out[n++] = '.';
-        out[n++] = i < nd ? d[i] : '0';
+        out[n++] = (char)(i < nd ? d[i] : '0');
     }
     return n;
 }
@@ -3062,13 +3077,15 @@ static size_t vb__g17_layout(const char *d, int nd, long dp, char *out, size_t n
 static uint64_t vb__strtod(const char *s, size_t at, size_t end)
 {
     vb__dec a;
-    int unsure;
+    int unsure, neg;
     uint64_t bits;
     a.max = VB__DEC_FAST;
-    bits = vb__dec_to_bits(&a, vb__dec_read(&a, s, at, end), &unsure);
+    neg = vb__dec_read(&a, s, at, end);
+    bits = vb__dec_to_bits(&a, neg, &unsure);
     if (!unsure) return bits;
     a.max = VB__DEC_UNITS;
-    return vb__dec_to_bits(&a, vb__dec_read(&a, s, at, end), &unsure);
+    neg = vb__dec_read(&a, s, at, end);
+    return vb__dec_to_bits(&a, neg, &unsure);
 }
 
 /* Digits t[0..27) (t[0] != '0') rounded to 17, half to even; `rest`: a nonzero digit after the
@@ -3297,10 +3314,12 @@ static int vb__put_value(vb__out *o, const char *s, vb__span v, unsigned flags, 
 {
     vb__echo e;
     vb__out none;
-    size_t at = v.at, via = v.at, end = 0, next; /* the value to write, how it is reached */
+    size_t at = v.at, via, end, next; /* the value to write, how it is reached */
     int first;
     const int dry = !o;
     if (dry) vb__out_init(o = &none, 0, 0);
+    via = at;
+    VB_MEMSET(e.is_obj, 0, sizeof e.is_obj);
     e.s = s;
     e.work = 0;
     e.depth = e.n = e.taken = 0;
@@ -3459,8 +3478,8 @@ typedef struct vb__param {
     unsigned char optional;
 } vb__param;
 
-/* The value of each parameter in the arguments object (end 0: absent; a duplicate key: the
-   last one wins, as in a QDict) and the first key that is no parameter (end 0: none). */
+/* The value of each parameter in the arguments object (end 0: absent; keys are unique, the
+   parser refused repeated ones) and the first key that is no parameter (end 0: none). */
 static vb__span vb__args_collect(const char *in, vb__span args, const vb__param *p, unsigned n,
                                  vb__span *out)
 {
@@ -3805,11 +3824,11 @@ static int vb__qmp_message(vb__reply *r, size_t len, size_t *at)
     vb__stream m;
     vb__json j;
     int end;
-    size_t n;
     vb__stream_init(&m, r->in, len);
     end = vb__stream_next(&m);
     if (end == VB__MSG_NONE) end = vb__stream_flush(&m);
     if (end == VB__MSG_STRAY) { /* the token so far, as a C string: up to a NUL */
+        size_t n;
         for (n = 0; m.tok_at + n < m.pos && r->in[m.tok_at + n]; n++) {}
         vb__reply_parse_error(r, "stray '", r->in + m.tok_at, n, "'");
     } else if (end >= VB__MSG_SIZE) {
@@ -3830,9 +3849,9 @@ static int vb__qmp_message(vb__reply *r, size_t len, size_t *at)
     return 1;
 }
 
-/* The members of the command object. QEMU checks them in its QDict's order (hash buckets; the
-   later key first within one); the last of duplicate keys is the value. The first bad member in
-   that order is returned in *bad with its bucket. */
+/* The members of the command object (unique: the parser refused repeated keys). QEMU checks
+   them in its QDict's order (hash buckets; the later key first within one): the first bad
+   member in that order is returned in *bad with its bucket. */
 static void vb__qmp_members(const char *in, size_t at, vb_qmp_command *c, vb__span *bad,
                             unsigned *bad_bucket)
 {
@@ -3954,7 +3973,7 @@ VB_API int vb_qmp_command_is(const vb_qmp_command *cmd, const char *name)
     return cmd->name.end != 0 && vb__str_is(cmd->in, cmd->name, name);
 }
 
-/* The value of the argument `name` (the last of duplicates, as in a QDict); end 0: absent. */
+/* The value of the argument `name`; end 0: absent. */
 static vb__span vb__arg_find(const vb_qmp_command *c, const char *name)
 {
     vb__param p;

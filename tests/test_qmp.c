@@ -3207,6 +3207,29 @@ static size_t boundary_number(char *p, size_t cap)
     return n + (size_t)sprintf(p + n, "%s", exp);
 }
 
+/* Re-printed numbers stay within VB_QMP_REPLY_BOUND: the shortest tokens that grow most. */
+TEST numbers_within_reply_bound(void)
+{
+    static const char *const toks[] = {"0.1", "0.3", "-0.1", "1e-7", "-1e-7", "4.9e-324", "1.1", "9e99"};
+    size_t len, n;
+    unsigned t, pretty;
+    ASSERT(big_in || (big_in = (char *)malloc(BIG_IN)) != NULL);
+    for (pretty = 0; pretty < 2; pretty++) {
+        ASSERT_EQ(0, start(VB_PROFILE_QEMU, 10, VB_QMP_NO_NEGOTIATION | (pretty ? VB_QMP_PRETTY : 0u)));
+        for (t = 0; t < sizeof toks / sizeof toks[0]; t++) {
+            unsigned i;
+            len = (size_t)sprintf(big_in, "{\"execute\":\"x\",\"id\":%s}", toks[t]);
+            ASSERTm(toks[t], within_bound(big_in, len, &n));
+            len = (size_t)sprintf(big_in, "{\"execute\":\"x\",\"id\":[");
+            for (i = 0; i < 5000; i++) len += (size_t)sprintf(big_in + len, "%s%s", i ? "," : "", toks[t]);
+            len += (size_t)sprintf(big_in + len, "]}");
+            ASSERTm(toks[t], within_bound(big_in, len, &n));
+            ASSERT(n > 2u * len); /* the re-printed tokens did grow */
+        }
+    }
+    PASS();
+}
+
 #define NUMBERS_PER_COMMAND 200
 
 /* At least a million number tokens through vb_qmp_execute, each echoed as QEMU with glibc
@@ -3407,5 +3430,6 @@ SUITE(qmp)
     RUN_TEST(id_deep_objects_walked_once_each);
     RUN_TEST(numbers_echoed_as_qemu);
     RUN_TEST(numbers_as_arguments);
+    RUN_TEST(numbers_within_reply_bound);
     RUN_TEST(numbers_match_glibc);
 }
