@@ -628,10 +628,11 @@ VB_API vb_result vb_snapshot_load(vb_device *dev, const void *buf, size_t len);
 #define VB_QMP_REPLY_MAX 4096u
 /* Bytes (NUL included) that hold any reply to a command of `in_len` bytes (vb_qmp_execute or
    vb_qmp_reply) for a session with `flags` (VB_QMP_*), under the same host-string limit: client
-   text is echoed escaped, at most 6 bytes per input byte; pretty-printing an "id" adds a line
-   and its indentation (at most 4 * 1024 spaces: QEMU's nesting limit) per bracket or comma, so
-   a deeply nested "id" in pretty mode is the one case that needs thousands of bytes per input
-   byte. A constant expression for constant arguments. */
+   text is echoed escaped, at most 6 bytes per input byte (a number is re-printed in at most 24
+   bytes: a token that is no integer has 3 bytes or more, with its separator 4); pretty-printing
+   an "id" adds a line and its indentation (at most 4 * 1024 spaces: QEMU's nesting limit) per
+   bracket or comma, so a deeply nested "id" in pretty mode is the one case that needs thousands
+   of bytes per input byte. A constant expression for constant arguments. */
 #define VB_QMP_REPLY_BOUND(in_len, flags) \
     (VB_QMP_REPLY_MAX + (size_t)(in_len) * (((flags) & VB_QMP_PRETTY) ? 4098u : 6u))
 
@@ -691,12 +692,22 @@ VB_API size_t vb_qmp_greeting(const vb_qmp *s, char *buf, size_t cap);
                               regions, links and virtio-core knobs are not listed.
      query-balloon, balloon   the balloon (DeviceNotActive while vb_ram_size is 0)
    Any other name is "The command X has not been found" (class CommandNotFound): the VM's run
-   state (query-status, cont, stop, quit) is the host's, see vb_qmp_parse. */
+   state (query-status, cont, stop, quit) is the host's, see vb_qmp_parse.
+   The JSON is read as QEMU 7.2 reads it: an object with a repeated key (compared decoded, "a"
+   and "\u0061" are one) is "JSON parse error, duplicate key", reported after that member's
+   value. The "id" is echoed as QEMU writes the QObject it parsed: strings re-escaped, an
+   integer token as int64, else uint64, any other number as the nearest double printed with
+   glibc's "%.17g" (1.0 -> 1, 0.1 -> 0.10000000000000001, 1e400 -> inf: not JSON, as QEMU's),
+   object members in QDict order. Without memory per member, both the duplicate check and that
+   order walk earlier members again: a message that would walk more than 16 MiB for either
+   gets a parse error of our own, "objects too big to check for duplicate keys" or "objects of
+   'id' too big to order" (objects of about 1,500 short members are within). */
 VB_API size_t vb_qmp_execute(vb_qmp *s, const char *in, size_t len, char *buf, size_t cap);
 
 /* A host's own commands. vb_qmp_parse returns 1 if `len` bytes at `in` are a command that
-   vb_qmp_execute would dispatch by its name (one valid JSON object with a string "execute", an
-   object "arguments" if any, an "id" if any, and nothing else), and fills *cmd, whose spans
+   vb_qmp_execute would dispatch by its name (one valid JSON object, no key repeated at any
+   level, with a string "execute", an object "arguments" if any, an "id" if any, and nothing
+   else), and fills *cmd, whose spans
    point into `in` (keep it while using *cmd); else 0 (then vb_qmp_execute answers the error).
    It does not look at negotiation: a host that requires it checks s->negotiated (or
    VB_QMP_NO_NEGOTIATION) itself. A host that takes a command answers it with vb_qmp_reply
@@ -709,10 +720,11 @@ VB_API size_t vb_qmp_execute(vb_qmp *s, const char *in, size_t len, char *buf, s
 VB_API int vb_qmp_parse(const char *in, size_t len, vb_qmp_command *cmd);
 /* 1 if the command's name (escapes decoded) is `name`. */
 VB_API int vb_qmp_command_is(const vb_qmp_command *cmd, const char *name);
-/* The argument `name` (the last one if repeated, as in QEMU): 1 and *value (`value` may be
-   NULL) if it is an integer in int64 range; 0 if absent (*value untouched); -1 if it is
-   anything else, and the reply becomes "Invalid parameter type for 'NAME', expected: integer"
-   unless an argument error was found before. */
+/* The argument `name` (keys are unique: vb_qmp_parse refuses a repeated one): 1 and *value
+   (`value` may be NULL) if it is an integer token in int64 range; 0 if absent (*value
+   untouched); -1 if it is anything else, and the reply becomes "Invalid parameter type for
+   'NAME', expected: integer" unless an argument error was found before. As QEMU's input
+   visitor, a number that QEMU reads as a double (1.0, 1e3, -0.0) or as a uint64 is no integer. */
 VB_API int vb_qmp_arg_int(vb_qmp_command *cmd, const char *name, int64_t *value);
 /* 1 if every argument is one of the `n` names (`names` may be NULL if n is 0); else 0, and the
    reply becomes "Parameter 'KEY' is unexpected" for the first other one, unless an argument
@@ -2388,7 +2400,10 @@ VB_API vb_result vb_snapshot_load(vb_device *d, const void *buf, size_t len)
 /* ============================================================================================
    LAYER 7: QMP (QEMU's JSON lexer, streamer and parser, bounded and allocation-free, and QEMU's
    dispatcher). A message ends where QEMU's streamer ends it and is validated once, token by
-   token, as QEMU's parser would; members are then found by walking the valid text.
+   token, as QEMU's parser would (repeated keys included); members are then found by walking the
+   valid text. An echoed value is written as QEMU's json-writer writes the QObject it parsed:
+   numbers re-read (int64, uint64, else strtod) and printed with "%.17g", objects in QDict
+   order; the numbers section does both conversions exactly, in integers.
    ============================================================================================ */
 
 typedef vb_qmp_span vb__span; /* [at, end) of the input; a string's span includes its quotes */
@@ -2397,6 +2412,13 @@ typedef vb_qmp_span vb__span; /* [at, end) of the input; a string's span include
 #define VB__JSON_MAX_SIZE ((uint64_t)64 << 20)
 #define VB__JSON_MAX_TOKENS ((uint64_t)2 << 20)
 #define VB__JSON_MAX_DEPTH 1024
+/* Work of our own, as QEMU needs none (its parser builds a hash table per object; this one
+   keeps no memory per member and walks the earlier members again): bytes walked to look for
+   repeated keys in one message, and to put the objects of one "id" in QDict order when it is
+   echoed. A message over either limit gets a parse error of its own (VB__JSON_TOO_BIG). */
+#define VB__JSON_WORK ((uint64_t)16 << 20)
+#define VB__JSON_TOO_BIG "objects too big to check for duplicate keys"
+#define VB__JSON_TOO_BIG_ID "objects of 'id' too big to order"
 
 static int vb__ws_char(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
@@ -2619,8 +2641,13 @@ typedef struct vb__json {
     const char *after;
     size_t tok_at, tok_len;
     unsigned depth;      /* open containers; two bits each in `open`: object, and key next */
-    int key_ok;          /* the value just parsed was a string */
+    int key_ok;          /* the value just parsed was a string: `key` */
+    vb__span key;
+    unsigned dup;        /* the level whose current key repeats an earlier one (0: none) */
+    uint64_t work;       /* bytes walked to look for repeated keys (at most VB__JSON_WORK) */
+    size_t last_at, last_end; /* the container closed last: walks jump over it */
     unsigned char open[VB__JSON_MAX_DEPTH / 4];
+    size_t obj[VB__JSON_MAX_DEPTH]; /* where the container of each level starts */
 } vb__json;
 
 #define VB__J_OBJECT 1u /* the bits of a level */
@@ -2656,6 +2683,8 @@ static char vb__json_token(vb__json *j, vb__span *tok)
 }
 
 enum { VB__J_VALUE, VB__J_AFTER, VB__J_DONE, VB__J_FAIL }; /* what the parser expects */
+
+static int vb__json_repeat(vb__json *j); /* below, with the walks of validated text */
 
 static int vb__jfail(vb__json *j, const char *why)
 {
@@ -2736,6 +2765,7 @@ static int vb__json_string(vb__json *j, vb__span t)
         }
     }
     j->key_ok = 1;
+    j->key = t;
     return VB__J_AFTER;
 }
 
@@ -2754,7 +2784,7 @@ static int vb__json_open(vb__json *j, int object)
     const size_t at = j->pos;
     vb__span t;
     if (j->depth == VB__JSON_MAX_DEPTH) return vb__jfail(j, "nesting depth limit exceeded");
-    j->depth++;
+    j->obj[j->depth++] = at - 1;
     vb__json_set_top(j, object ? VB__J_OBJECT | VB__J_KEY : 0u);
     if (vb__json_token(j, &t) == (object ? '}' : ']')) {
         j->depth--;
@@ -2776,8 +2806,9 @@ static int vb__json_value(vb__json *j)
     return vb__jfail(j, c ? "expecting value" : "premature EOI");
 }
 
-/* After a value: in an object a key must be a string followed by ':'; then a separator or the
-   closing bracket. */
+/* After a value: in an object a key must be a string (looked up among the earlier keys) followed
+   by ':'; a member's value that completes a repeated key is QEMU's "duplicate key" (checked
+   after the value, as QEMU's parse_pair); then a separator or the closing bracket. */
 static int vb__json_after(vb__json *j)
 {
     unsigned top;
@@ -2785,7 +2816,9 @@ static int vb__json_after(vb__json *j)
     char c;
     if (j->depth == 0) return VB__J_DONE;
     top = vb__json_top(j);
+    if (top == VB__J_OBJECT && j->dup == j->depth) return vb__jfail(j, "duplicate key");
     if ((top & VB__J_KEY) && !j->key_ok) return vb__jfail(j, "key is not a string in object");
+    if ((top & VB__J_KEY) && vb__json_repeat(j) == VB__J_FAIL) return VB__J_FAIL;
     c = vb__json_token(j, &t);
     j->key_ok = 0;
     if (!c) return vb__jfail(j, "premature EOI");
@@ -2795,7 +2828,8 @@ static int vb__json_after(vb__json *j)
         return VB__J_VALUE;
     }
     if (c == ((top & VB__J_OBJECT) ? '}' : ']')) {
-        j->depth--;
+        j->last_at = j->obj[--j->depth];
+        j->last_end = j->pos;
         return VB__J_AFTER;
     }
     if (c != ',')
@@ -2808,20 +2842,25 @@ static int vb__json_after(vb__json *j)
 static int vb__json_parse(vb__json *j)
 {
     int state = VB__J_VALUE;
-    j->depth = 0;
+    j->depth = j->dup = 0;
+    j->work = 0;
+    j->last_at = j->last_end = 0;
     j->why = 0;
     while (state != VB__J_DONE && state != VB__J_FAIL)
         state = state == VB__J_VALUE ? vb__json_value(j) : vb__json_after(j);
     return state == VB__J_DONE;
 }
 
-/* Past a string token of validated text. */
+/* Past a string token of validated text (a plain run first: each byte's address does not wait
+   for the one before). */
 static size_t vb__skip_string(const char *s, size_t pos)
 {
-    const char quote = s[pos];
-    for (pos++; s[pos] != quote; pos++)
-        if (s[pos] == '\\') pos++;
-    return pos + 1;
+    const char quote = s[pos++];
+    for (;;) {
+        while (s[pos] != quote && s[pos] != '\\') pos++;
+        if (s[pos] == quote) return pos + 1;
+        pos += 2;
+    }
 }
 
 /* Past a number or keyword of validated text. */
@@ -2862,18 +2901,29 @@ static size_t vb__skip_ws(const char *s, size_t pos)
     return pos;
 }
 
+/* In a validated container, from just after its bracket or after an element: the next element
+   (an object's: its key), or the closing bracket. */
+static size_t vb__next_item(const char *s, size_t pos)
+{
+    pos = vb__skip_ws(s, pos);
+    return s[pos] == ',' ? vb__skip_ws(s, pos + 1) : pos;
+}
+
+/* The value of the member whose key is at `key`. */
+static size_t vb__member_value(const char *s, size_t key)
+{
+    return vb__skip_ws(s, vb__skip_ws(s, vb__skip_string(s, key)) + 1);
+}
+
 /* Members of a validated object: *pos starts just after '{'. 0 at the closing brace. */
 static int vb__json_member(const char *s, size_t *pos, vb__span *key, vb__span *val)
 {
-    size_t p = vb__skip_ws(s, *pos);
-    if (s[p] == ',') p = vb__skip_ws(s, p + 1);
+    size_t p = vb__next_item(s, *pos);
     if (s[p] == '}') return 0;
     key->at = p;
-    key->end = p = vb__json_skip(s, p);
-    p = vb__skip_ws(s, vb__skip_ws(s, p) + 1); /* the colon */
-    val->at = p;
-    val->end = p = vb__json_skip(s, p);
-    *pos = p;
+    key->end = vb__skip_string(s, p);
+    val->at = vb__member_value(s, p);
+    val->end = *pos = vb__json_skip(s, val->at);
     return 1;
 }
 
@@ -2980,6 +3030,55 @@ static int vb__str_is(const char *s, vb__span sp, const char *lit)
 
 static int vb__is_string(const char *s, vb__span v) { return s[v.at] == '"' || s[v.at] == '\''; }
 
+/* Do the validated strings at a and b have the same characters? (QEMU compares the decoded
+   strings: "a" and "\u0061" are the same key; U+0000 is C0 80 there, so "\u0000x" is not "".) */
+static int vb__str_same(const char *s, size_t a, size_t b)
+{
+    vb__span sa, sb;
+    vb__str x, y;
+    sa.at = a;
+    sa.end = vb__skip_string(s, a);
+    sb.at = b;
+    sb.end = vb__skip_string(s, b);
+    vb__str_init(&x, s, sa);
+    vb__str_init(&y, s, sb);
+    while (x.pos < x.end && y.pos < y.end && s[x.pos] == s[y.pos] && s[x.pos] != '\\') {
+        x.pos++; /* equal bytes and no escape: the same characters so far */
+        y.pos++;
+    }
+    if (x.pos < x.end && y.pos < y.end && s[x.pos] != '\\' && s[y.pos] != '\\') return 0;
+    while (x.pos > sa.at + 1 && ((unsigned char)s[x.pos] & 0xC0u) == 0x80u) {
+        x.pos--; /* back to the start of a character, then decoded */
+        y.pos--;
+    }
+    while (x.pos < x.end && y.pos < y.end)
+        if (vb__str_next(&x) != vb__str_next(&y)) return 0;
+    return x.pos == x.end && y.pos == y.end;
+}
+
+/* After the key j->key of the innermost object: is it one of that object's earlier keys? The
+   answer waits in j->dup for the member's value (QEMU's parse_pair checks after it). Without
+   memory per member, the earlier members are walked again: the bytes walked count against
+   VB__JSON_WORK for the message, a parse error of our own beyond it. */
+static int vb__json_repeat(vb__json *j)
+{
+    const size_t start = j->obj[j->depth - 1] + 1, key = j->key.at;
+    const int jump = j->last_at > start && j->last_at < key; /* a member's value, closed last */
+    const size_t walk = key - start - (jump ? j->last_end - j->last_at : 0u);
+    size_t p, v;
+    if (walk > VB__JSON_WORK - j->work) return vb__jfail(j, VB__JSON_TOO_BIG);
+    j->work += walk;
+    for (p = vb__next_item(j->s, start); p < key; p = vb__next_item(j->s, v)) {
+        v = vb__member_value(j->s, p);
+        v = jump && v == j->last_at ? j->last_end : vb__json_skip(j->s, v);
+        if (vb__str_same(j->s, p, key)) {
+            j->dup = j->depth; /* an outer level's is reported after this one */
+            break;
+        }
+    }
+    return VB__J_AFTER;
+}
+
 /* An integer token: 1 = fits int64 (*i), 2 = fits only uint64 (*u), 0 = anything else. */
 static int vb__json_integer(const char *s, vb__span v, int64_t *i, uint64_t *u)
 {
@@ -3008,6 +3107,292 @@ static int vb__json_integer(const char *s, vb__span v, int64_t *i, uint64_t *u)
     return 1;
 }
 
+/* ---- numbers: QEMU reads a number token as int64, else uint64, else a double from strtod, and
+   writes a double with glibc's "%.17g". Both conversions are done here exactly, with integers
+   only, on a decimal of units of 9 digits shifted by powers of two (the "simple decimal
+   conversion" of Go's strconv, in base 10^9). 800 digits hold every binary64 exactly (767 at
+   most) and decide the rounding of any input; digits beyond them only count as nonzero
+   ("trunc"). A first pass keeps 6 units: its result stands unless the digits it dropped could
+   move it across a halfway point (the kept digits after the rounding point are 4 then 9s),
+   which the exact pass with 90 units then decides. ---------------------------------------- */
+
+#define VB__DEC_UNITS 90 /* 810 digits */
+#define VB__DEC_FAST 6   /* 54 digits */
+#define VB__E9 1000000000u
+
+typedef struct vb__dec {
+    int max;   /* units kept: VB__DEC_FAST or VB__DEC_UNITS */
+    int nu;    /* units used: u[0] and u[nu - 1] are not 0 (no unit: the value is 0) */
+    long dp;   /* the value is 0.u[0] u[1] ... u[nu - 1] (base 10^9) x 10^(9 dp) */
+    int trunc; /* nonzero digits were dropped after u[nu - 1] */
+    uint32_t u[VB__DEC_UNITS + 2]; /* room for the 2 new units of a left shift */
+} vb__dec;
+
+static void vb__dec_trim(vb__dec *a)
+{
+    while (a->nu > 0 && a->u[a->nu - 1] == 0) a->nu--;
+    if (a->nu == 0) a->dp = 0;
+}
+
+/* a / 2^k, 1 <= k <= 34 (then n * 10^9 + unit < 2^64); units past the last are dropped. */
+static void vb__dec_rshift(vb__dec *a, unsigned k)
+{
+    const uint64_t mask = ((uint64_t)1 << k) - 1u;
+    int r = 0, w = 0;
+    uint64_t n = 0;
+    for (; n >> k == 0; r++) n = n * VB__E9 + (r < a->nu ? a->u[r] : 0u); /* the first unit out */
+    a->dp -= r - 1;
+    for (; r < a->nu; r++) {
+        a->u[w++] = (uint32_t)(n >> k);
+        n = (n & mask) * VB__E9 + a->u[r];
+    }
+    for (; n; n = (n & mask) * VB__E9) {
+        if (w < a->max) a->u[w++] = (uint32_t)(n >> k);
+        else if (n >> k) a->trunc = 1;
+    }
+    a->nu = w;
+    vb__dec_trim(a);
+}
+
+/* a * 2^k, 1 <= k <= 34: written from the last unit up to 2 places on (2^34 < 10^18), then
+   moved back to the start. */
+static void vb__dec_lshift(vb__dec *a, unsigned k)
+{
+    int r = a->nu, w = a->nu + 2, i;
+    uint64_t n = 0;
+    while (r > 0 || n) {
+        if (r > 0) n += (uint64_t)a->u[--r] << k;
+        a->u[--w] = (uint32_t)(n % VB__E9);
+        n /= VB__E9;
+    }
+    a->dp += 2 - w;
+    a->nu += 2 - w;
+    for (i = 0; i < a->nu; i++) a->u[i] = a->u[i + w];
+    for (; a->nu > a->max; a->nu--)
+        if (a->u[a->nu - 1]) a->trunc = 1;
+    vb__dec_trim(a);
+}
+
+/* a * 2^k for any k. */
+static void vb__dec_shift(vb__dec *a, long k)
+{
+    for (; a->nu && k > 0; k -= k > 34 ? 34 : k) vb__dec_lshift(a, k > 34 ? 34u : (unsigned)k);
+    for (; a->nu && k < 0; k += k < -34 ? 34 : -k) vb__dec_rshift(a, k < -34 ? 34u : (unsigned)-k);
+}
+
+/* The decimal exponent of a number token [at, end) of valid JSON, which is 0.ddd x 10^result
+   with ddd its digits from the first nonzero one, at *first (end: none). Counts are clamped far
+   beyond what can matter. */
+static long vb__dec_exponent(const char *s, size_t at, size_t end, size_t *first)
+{
+    const long big = 1000000000L;
+    long dp = 0, e = 0;
+    int dot = 0, esign = 1;
+    *first = end;
+    for (; at < end && s[at] != 'e' && s[at] != 'E'; at++) {
+        if (s[at] == '.') dot = 1;
+        else if (*first == end && s[at] == '0') dp -= dot && dp > -big; /* a leading zero */
+        else {
+            if (*first == end) *first = at;
+            dp += !dot && dp < big;
+        }
+    }
+    if (at < end && (s[++at] == '-' || s[at] == '+')) esign = s[at++] == '-' ? -1 : 1;
+    for (; at < end; at++) e = e < big / 10 ? e * 10 + (s[at] - '0') : big;
+    return dp + esign * e;
+}
+
+/* A number token [at, end) of valid JSON as a decimal of a->max units; 1 if it is negative. The
+   digits from the first nonzero one go into units after as many zeros as put the point at a
+   unit's edge. */
+static int vb__dec_read(vb__dec *a, const char *s, size_t at, size_t end)
+{
+    size_t p;
+    const long dp = vb__dec_exponent(s, at + (s[at] == '-'), end, &p);
+    long pad = (9 - (dp % 9 + 9) % 9) % 9; /* digits in the unit being filled */
+    uint32_t unit = 0;
+    a->dp = (dp + pad) / 9;
+    a->nu = a->trunc = 0;
+    for (; p < end && s[p] != 'e' && s[p] != 'E'; p++) {
+        if (s[p] == '.') continue;
+        unit = unit * 10u + (uint32_t)(s[p] - '0');
+        if (++pad < 9) continue;
+        if (a->nu < a->max) a->u[a->nu++] = unit;
+        else if (unit) a->trunc = 1;
+        unit = 0;
+        pad = 0;
+    }
+    for (; pad && pad < 9; pad++) unit *= 10u;
+    if (unit && a->nu < a->max) a->u[a->nu++] = unit;
+    else if (unit) a->trunc = 1;
+    vb__dec_trim(a);
+    return s[at] == '-';
+}
+
+/* The decimal rounded to an integer (half to even; trunc is above half). At most 10^18. */
+static uint64_t vb__dec_integer(const vb__dec *a)
+{
+    uint64_t n = 0;
+    long i;
+    uint32_t next;
+    for (i = 0; i < a->dp; i++) n = n * VB__E9 + (i < a->nu ? a->u[i] : 0u);
+    if (a->dp < 0 || a->dp >= a->nu) return n;
+    next = a->u[a->dp];
+    return n + (next > VB__E9 / 2 || (next == VB__E9 / 2 && (a->dp + 1 < a->nu || a->trunc || (n & 1u))));
+}
+
+/* The binary64 nearest to the decimal (strtod's result), as its bits; *unsure if digits were
+   dropped and the fraction at the rounding point is 0.499999999...: the dropped ones decide. */
+static uint64_t vb__dec_to_bits(vb__dec *a, int neg, int *unsure)
+{
+    const uint64_t sign = (uint64_t)neg << 63, one = (uint64_t)1 << 52, inf = (uint64_t)0x7FF << 52;
+    long exp = 0;
+    uint64_t mant;
+    uint32_t next;
+    *unsure = 0;
+    if (a->nu == 0 || a->dp < -36) return sign; /* below 10^-324: under half the least denormal */
+    if (a->dp > 35) return sign | inf;        /* at least 10^315 */
+    for (; a->dp > 0; exp += 34) vb__dec_rshift(a, 34);
+    while (a->dp < 0 || a->u[0] < VB__E9 / 2) { /* up to [0.5, 1), never reaching 1 */
+        unsigned n = a->dp < -1 ? 34u : a->dp < 0 ? 29u : 1u;
+        while (a->dp == 0 && ((uint64_t)a->u[0] + 1u) << (n + 1) <= VB__E9) n++;
+        vb__dec_lshift(a, n);
+        exp -= (long)n;
+    }
+    exp--; /* the value is 2^exp times [1, 2) */
+    if (exp < -1022) { /* a denormal: the exponent stays, the mantissa loses bits */
+        vb__dec_shift(a, exp + 1022);
+        exp = -1022;
+    }
+    vb__dec_shift(a, 53);
+    mant = vb__dec_integer(a);
+    next = a->dp >= 0 && a->dp < a->nu ? a->u[a->dp] : 0u;
+    *unsure = a->trunc && next == VB__E9 / 2 - 1u;
+    if (mant == one << 1) { /* rounding carried into a new bit */
+        mant >>= 1;
+        exp++;
+    }
+    if (exp > 1023) return sign | inf;
+    if (!(mant & one)) exp = -1023;
+    return sign | (mant & (one - 1u)) | (uint64_t)(exp + 1023) << 52;
+}
+
+/* Digits d[0..nd) (d[0] != 0) times 10^(dp - nd) as "%.17g" writes them, from out[n]. */
+static size_t vb__g17_layout(const char *d, int nd, long dp, char *out, size_t n)
+{
+    long x = dp - 1, i; /* x: the exponent of the first digit */
+    if (x < -4 || x >= 17) {
+        out[n++] = d[0];
+        if (nd > 1) out[n++] = '.';
+        for (i = 1; i < nd; i++) out[n++] = d[i];
+        out[n++] = 'e';
+        out[n++] = x < 0 ? '-' : '+';
+        if (x < 0) x = -x;
+        if (x >= 100) out[n++] = (char)('0' + x / 100);
+        out[n++] = (char)('0' + x / 10 % 10);
+        out[n++] = (char)('0' + x % 10);
+        return n;
+    }
+    if (dp <= 0) {
+        out[n++] = '0';
+        out[n++] = '.';
+        for (i = dp; i < 0; i++) out[n++] = '0';
+    }
+    for (i = 0; i < nd || i < dp; i++) {
+        if (i == dp && i > 0) out[n++] = '.';
+        out[n++] = (char)(i < nd ? d[i] : '0');
+    }
+    return n;
+}
+
+/* The binary64 nearest to the number token [at, end) (strtod), as its bits. */
+static uint64_t vb__strtod(const char *s, size_t at, size_t end)
+{
+    vb__dec a;
+    int unsure, neg;
+    uint64_t bits;
+    a.max = VB__DEC_FAST;
+    neg = vb__dec_read(&a, s, at, end);
+    bits = vb__dec_to_bits(&a, neg, &unsure);
+    if (!unsure) return bits;
+    a.max = VB__DEC_UNITS;
+    neg = vb__dec_read(&a, s, at, end);
+    return vb__dec_to_bits(&a, neg, &unsure);
+}
+
+/* Digits t[0..27) (t[0] != '0') rounded to 17, half to even; `rest`: a nonzero digit after the
+   18th. The number of digits left without trailing zeros; *dp + 1 if 9s carried into a new one. */
+static int vb__round17(char *t, int rest, long *dp)
+{
+    const int up = t[17] > '5' || (t[17] == '5' && (rest || (t[16] - '0') % 2));
+    int nd = 17;
+    while (up && nd > 0 && t[nd - 1] == '9') nd--;
+    if (up && nd == 0) { /* 99...9 became 100...0 */
+        t[nd++] = '0';
+        ++*dp;
+    }
+    t[nd - 1] = (char)(t[nd - 1] + up);
+    while (t[nd - 1] == '0') nd--;
+    return nd;
+}
+
+/* The decimal of a finite nonzero binary64, with a.max units kept, rounded to 17 significant
+   digits half to even: d[0..*nd) (no trailing zero) x 10^(*dp - *nd). 1 (and nothing written)
+   if units were dropped and the 18th digit is 4 followed by 9s: too close to call. */
+static int vb__dbl_digits(uint64_t bits, int max, char *d, int *nd, long *dp)
+{
+    const uint64_t one = (uint64_t)1 << 52;
+    uint64_t m = bits & (one - 1u);
+    const long e = (long)(bits >> 52 & 0x7FFu);
+    char all[36];
+    int i, k, lz = 0, rest, nines = 1;
+    vb__dec a;
+    if (e) m |= one;
+    a.max = max;
+    a.trunc = 0;
+    a.nu = m >= VB__E9 ? 2 : 1; /* m < 10^18 */
+    a.dp = a.nu;
+    a.u[0] = (uint32_t)(m >= VB__E9 ? m / VB__E9 : m);
+    a.u[1] = (uint32_t)(m % VB__E9);
+    vb__dec_trim(&a);
+    vb__dec_shift(&a, (e ? e : 1) - 1075); /* exact with 90 units: at most 767 digits */
+    for (k = 0; k < 4; k++) { /* the digits of the first 4 units */
+        uint32_t u = k < a.nu ? a.u[k] : 0u;
+        for (i = 8; i >= 0; i--, u /= 10u) all[9 * k + i] = (char)('0' + u % 10u);
+    }
+    while (all[lz] == '0') lz++;
+    rest = a.nu > 4 || a.trunc; /* anything after the 18th digit */
+    for (i = lz + 18; i < 36; i++) {
+        rest |= all[i] != '0';
+        if (i < lz + 27) nines &= all[i] == '9';
+    }
+    if (a.trunc && nines && all[lz + 17] == '4') return 1;
+    *dp = 9 * a.dp - lz;
+    *nd = vb__round17(all + lz, rest, dp);
+    VB_MEMCPY(d, all + lz, (size_t)*nd);
+    return 0;
+}
+
+/* glibc's "%.17g" of the binary64 `bits` (no NaN) into out[24]; the length. */
+static size_t vb__dbl_g17(uint64_t bits, char *out)
+{
+    size_t n = bits >> 63 ? 1u : 0u;
+    char d[17];
+    int nd;
+    long dp;
+    out[0] = '-';
+    if ((bits & 0x7FFFFFFFFFFFFFFFu) == 0) {
+        out[n] = '0';
+        return n + 1;
+    }
+    if ((bits >> 52 & 0x7FFu) == 0x7FF) {
+        VB_MEMCPY(out + n, "inf", 3);
+        return n + 3;
+    }
+    if (vb__dbl_digits(bits, VB__DEC_FAST, d, &nd, &dp)) vb__dbl_digits(bits, VB__DEC_UNITS, d, &nd, &dp);
+    return vb__g17_layout(d, nd, dp, out, n);
+}
+
 /* ---- writing JSON the way QEMU's json-writer does ------------------------------------------- */
 
 /* The inside of an input string, re-escaped. */
@@ -3018,57 +3403,205 @@ static void vb__put_span_text(vb__out *o, const char *s, vb__span sp)
     while (c.pos < c.end) vb__put_cp(o, vb__str_next(&c));
 }
 
-/* Echo an input value (the "id") as QEMU re-serialises it. Depth is bounded by validation. */
-static void vb__put_value(vb__out *o, const char *s, vb__span v, unsigned flags, unsigned level)
+/* A number token as QEMU re-reads it: int64, else uint64, else the nearest double, "%.17g". */
+static void vb__put_number(vb__out *o, const char *s, vb__span v)
 {
-    char c = s[v.at];
     int64_t i;
     uint64_t u;
-    int kind;
-    if (c == '{') {
-        size_t pos = v.at + 1;
-        vb__span key, val;
-        int first = 1;
-        vb__put(o, "{", 1);
-        while (vb__json_member(s, &pos, &key, &val)) {
-            if (!first) vb__sep(o, flags);
-            vb__newline(o, flags, level + 1);
-            vb__put(o, "\"", 1);
-            vb__put_span_text(o, s, key);
-            vb__put(o, "\": ", 3);
-            vb__put_value(o, s, val, flags, level + 1);
-            first = 0;
-        }
-        vb__close(o, flags, level); /* QEMU breaks the line even in an empty object */
-    } else if (c == '[') {
-        size_t pos = vb__skip_ws(s, v.at + 1);
-        int first = 1;
-        vb__put(o, "[", 1);
-        while (s[pos] != ']') {
-            vb__span e;
-            e.at = pos;
-            e.end = vb__json_skip(s, pos);
-            if (!first) vb__sep(o, flags);
-            vb__newline(o, flags, level + 1);
-            vb__put_value(o, s, e, flags, level + 1);
-            first = 0;
-            pos = vb__skip_ws(s, e.end);
-            if (s[pos] == ',') pos = vb__skip_ws(s, pos + 1);
-        }
-        vb__newline(o, flags, level);
-        vb__put(o, "]", 1);
-    } else if (c == '"' || c == '\'') {
-        vb__put(o, "\"", 1);
-        vb__put_span_text(o, s, v);
-        vb__put(o, "\"", 1);
-    } else if ((kind = vb__json_integer(s, v, &i, &u)) == 1) {
+    const int kind = vb__json_integer(s, v, &i, &u);
+    if (kind == 1) {
         vb__put_i64(o, i);
     } else if (kind == 2) {
         vb__put_u64(o, u);
     } else {
-        vb__put(o, s + v.at, v.end - v.at); /* true, false, null, or a double as written */
+        char text[24];
+        vb__put(o, text, vb__dbl_g17(vb__strtod(s, v.at, v.end), text));
     }
 }
+
+/* The scalar at `at`; the position after it. */
+static size_t vb__put_scalar(vb__out *o, const char *s, size_t at)
+{
+    vb__span v;
+    v.at = at;
+    if (s[at] == '"' || s[at] == '\'') {
+        v.end = vb__skip_string(s, at);
+        vb__put(o, "\"", 1);
+        vb__put_span_text(o, s, v);
+        vb__put(o, "\"", 1);
+        return v.end;
+    }
+    v.end = vb__skip_scalar(s, at);
+    if (s[at] == '-' || (s[at] >= '0' && s[at] <= '9')) vb__put_number(o, s, v);
+    else vb__put(o, s + at, v.end - at); /* true, false, null */
+    return v.end;
+}
+
+/* The open containers of an echo. Each is reached `via` the key of its member if its parent is
+   an object, else via its own bracket: what a return to an object needs (where the object
+   starts, which member comes next). For the innermost object, one walk finds the next members
+   in QDict order, up to VB__ECHO_BATCH of them; the walk jumps over a value whose end is known
+   (the child just finished), so that an object is not walked again per member. */
+#define VB__ECHO_BATCH 8
+
+typedef struct vb__echo {
+    const char *s;
+    uint64_t work; /* bytes walked to order objects (at most VB__JSON_WORK) */
+    unsigned depth, n, taken; /* open containers; the batch: members found, written */
+    int batch, rest;          /* the batch is the innermost object's; more members after it */
+    size_t end, skip_at, skip_end; /* past the object; a value [skip_at, skip_end) to jump */
+    size_t next[VB__ECHO_BATCH];
+    unsigned bucket[VB__ECHO_BATCH];
+    unsigned char is_obj[VB__JSON_MAX_DEPTH / 8];
+    size_t via[VB__JSON_MAX_DEPTH];
+} vb__echo;
+
+static int vb__echo_obj(const vb__echo *e, unsigned d) /* d = 1: the outermost; 0: none */
+{
+    return d && (e->is_obj[(d - 1) / 8] >> ((d - 1) % 8) & 1);
+}
+
+/* Into the batch, kept in QDict order (buckets ascending, within one the later key first), if
+   it is among the first VB__ECHO_BATCH: the member with key p in bucket b. */
+static void vb__echo_take(vb__echo *e, size_t p, unsigned b)
+{
+    unsigned i = e->n;
+    while (i > 0 && (e->bucket[i - 1] > b || (e->bucket[i - 1] == b && e->next[i - 1] < p))) i--;
+    if (i == VB__ECHO_BATCH) {
+        e->rest = 1;
+        return;
+    }
+    if (e->n == VB__ECHO_BATCH) e->rest = 1; /* the last one drops out */
+    else e->n++;
+    for (; i < e->n; i++) {
+        const size_t tp = e->next[i];
+        const unsigned tb = e->bucket[i];
+        e->next[i] = p;
+        e->bucket[i] = b;
+        p = tp;
+        b = tb;
+    }
+}
+
+/* One walk of the object at depth d: the batch of members that QDict order puts after the
+   member whose key is at `cur` (0: from the first), and e->end just past the object. */
+static void vb__echo_walk(vb__echo *e, unsigned d, size_t cur)
+{
+    const char *s = e->s;
+    const size_t start = vb__echo_obj(e, d - 1) ? vb__member_value(s, e->via[d - 1]) : e->via[d - 1];
+    unsigned cb = 0;
+    size_t p, v;
+    vb__span k;
+    if (cur) {
+        k.at = cur;
+        k.end = vb__skip_string(s, cur);
+        cb = vb__qdict_bucket(s, k);
+    }
+    e->n = e->taken = 0;
+    e->rest = 0;
+    for (p = vb__next_item(s, start + 1); s[p] != '}'; p = vb__next_item(s, v)) {
+        unsigned b;
+        k.at = p;
+        k.end = vb__skip_string(s, p);
+        b = vb__qdict_bucket(s, k);
+        if (!cur || b > cb || (b == cb && p < cur)) vb__echo_take(e, p, b);
+        v = vb__member_value(s, p);
+        if (v == e->skip_at) {
+            e->work += e->skip_at - p;
+            v = e->skip_end;
+        } else {
+            v = vb__json_skip(s, v);
+            e->work += v - p;
+        }
+    }
+    e->end = p + 1;
+    e->batch = 1;
+}
+
+/* Open the container at `at`, reached via `via`: its bracket; no element written yet. */
+static void vb__echo_open(vb__echo *e, vb__out *o, size_t at, size_t via)
+{
+    const unsigned char bit = (unsigned char)(1u << e->depth % 8);
+    if (e->s[at] == '{') e->is_obj[e->depth / 8] |= bit;
+    else e->is_obj[e->depth / 8] &= (unsigned char)~bit;
+    e->via[e->depth++] = via;
+    e->batch = 0;
+    vb__put(o, e->s + at, 1);
+}
+
+/* The next member of the innermost object (its key), or 0 after the last. */
+static size_t vb__echo_next_member(vb__echo *e, size_t cur)
+{
+    if (!e->batch || (e->taken == e->n && e->rest)) vb__echo_walk(e, e->depth, cur);
+    return e->taken < e->n ? e->next[e->taken++] : 0u;
+}
+
+/* Echo an input value (the "id") as QEMU re-serialises its QObject: numbers re-read, strings
+   re-escaped, objects in QDict order, at nesting `level`. Iterative: a container is opened, its
+   first element written, and a finished value is followed by the next element of the innermost
+   container that has one. 0, the output cut short, if ordering the objects walks more than
+   VB__JSON_WORK bytes: vb__qmp_envelope refuses such an "id" before any reply, with a dry run
+   (o NULL: scalars are only skipped). */
+static int vb__put_value(vb__out *o, const char *s, vb__span v, unsigned flags, unsigned level)
+{
+    vb__echo e;
+    vb__out none;
+    size_t at = v.at, via, end, next; /* the value to write, how it is reached */
+    int first;
+    const int dry = !o;
+    if (dry) vb__out_init(o = &none, 0, 0);
+    via = at;
+    VB_MEMSET(e.is_obj, 0, sizeof e.is_obj);
+    e.s = s;
+    e.work = 0;
+    e.depth = e.n = e.taken = 0;
+    e.batch = e.rest = 0;
+    e.end = e.skip_at = e.skip_end = 0;
+    for (;;) {
+        if (s[at] == '{' || s[at] == '[') {
+            vb__echo_open(&e, o, at, via);
+            end = at + 1;
+            via = 0; /* no member of it written yet */
+            first = 1;
+        } else {
+            end = dry ? (s[at] == '"' || s[at] == '\'' ? vb__skip_string : vb__skip_scalar)(s, at)
+                      : vb__put_scalar(o, s, at);
+            first = 0;
+        }
+        for (;;) { /* the next value, or close containers */
+            if (!e.depth) return 1;
+            if (vb__echo_obj(&e, e.depth)) {
+                next = vb__echo_next_member(&e, via);
+                if (e.work > VB__JSON_WORK) return 0;
+                if (!next) end = e.end;
+            } else if (s[next = vb__next_item(s, end)] == ']') {
+                end = next + 1;
+                next = 0;
+            }
+            if (next) break;
+            vb__newline(o, flags, level + e.depth - 1); /* QEMU breaks even an empty one */
+            vb__put(o, vb__echo_obj(&e, e.depth) ? "}" : "]", 1);
+            e.skip_at = vb__echo_obj(&e, e.depth - 1) ? vb__member_value(s, e.via[e.depth - 1]) : 0u;
+            e.skip_end = end;
+            via = e.via[--e.depth];
+            e.batch = first = 0;
+        }
+        if (!first) vb__sep(o, flags);
+        vb__newline(o, flags, level + e.depth);
+        at = via = next;
+        if (vb__echo_obj(&e, e.depth)) {
+            v.at = next;
+            v.end = vb__skip_string(s, next);
+            vb__put(o, "\"", 1);
+            vb__put_span_text(o, s, v);
+            vb__put(o, "\": ", 3);
+            at = vb__member_value(s, next);
+        }
+    }
+}
+
+/* Can the "id" be echoed within the work limit? A dry run. */
+static int vb__id_echoes(const char *s, vb__span id) { return vb__put_value(0, s, id, 0, 0); }
 
 /* ---- replies --------------------------------------------------------------------------------- */
 
@@ -3177,8 +3710,8 @@ typedef struct vb__param {
     unsigned char optional;
 } vb__param;
 
-/* The value of each parameter in the arguments object (end 0: absent; a duplicate key: the
-   last one wins, as in a QDict) and the first key that is no parameter (end 0: none). */
+/* The value of each parameter in the arguments object (end 0: absent; keys are unique, the
+   parser refused repeated ones) and the first key that is no parameter (end 0: none). */
 static vb__span vb__args_collect(const char *in, vb__span args, const vb__param *p, unsigned n,
                                  vb__span *out)
 {
@@ -3891,9 +4424,9 @@ static int vb__qmp_message(vb__reply *r, size_t len, size_t *at)
     return 1;
 }
 
-/* The members of the command object. QEMU checks them in its QDict's order (hash buckets; the
-   later key first within one); the last of duplicate keys is the value. The first bad member in
-   that order is returned in *bad with its bucket. */
+/* The members of the command object (unique: the parser refused repeated keys). QEMU checks
+   them in its QDict's order (hash buckets; the later key first within one): the first bad
+   member in that order is returned in *bad with its bucket. */
 static void vb__qmp_members(const char *in, size_t at, vb_qmp_command *c, vb__span *bad,
                             unsigned *bad_bucket)
 {
@@ -3951,6 +4484,10 @@ static int vb__qmp_envelope(vb__reply *r, size_t len, vb_qmp_command *c)
         return 0;
     }
     vb__qmp_members(r->in, at, c, &bad, &bad_bucket);
+    if (c->id.end && !vb__id_echoes(r->in, c->id)) {
+        vb__reply_parse_error(r, VB__JSON_TOO_BIG_ID, "", 0, "");
+        return 0;
+    }
     r->id = c->id;
     r->has_id = c->id.end != 0;
     return vb__qmp_envelope_ok(r, c, bad, bad_bucket);
@@ -4019,7 +4556,7 @@ VB_API int vb_qmp_command_is(const vb_qmp_command *cmd, const char *name)
     return cmd->name.end != 0 && vb__str_is(cmd->in, cmd->name, name);
 }
 
-/* The value of the argument `name` (the last of duplicates, as in a QDict); end 0: absent. */
+/* The value of the argument `name`; end 0: absent. */
 static vb__span vb__arg_find(const vb_qmp_command *c, const char *name)
 {
     vb__param p;
