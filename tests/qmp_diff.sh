@@ -42,7 +42,7 @@ qemu() { # socket, devices...
 qemu "$tmp/qemu.sock" -device virtio-balloon-pci,id=balloon0
 qemu "$tmp/qemu-anon.sock" -device pvpanic -device virtio-balloon-pci
 # QEMU 7.2 has ten stats; paused, its guest never loaded a driver.
-"$SIM" --profile qemu --keys 10 --stats 10 --no-driver --ram 256 --qmp "unix:$tmp/sim.sock" \
+"$SIM" --profile qemu --keys 10 --stats 10 --no-driver -S --ram 256 --qmp "unix:$tmp/sim.sock" \
     </dev/null >"$tmp/sim.log" 2>&1 &
 pids="$pids $!"
 
