@@ -3737,12 +3737,14 @@ static int vb__arg_type_ok(const char *in, vb__span v, unsigned type)
 }
 
 /* Match the arguments (args.end 0: none given) to the parameters; out[i] is the value of p[i]
-   (end 0: an absent optional one). 0 after replying with the first error. */
-static int vb__args(vb__reply *r, vb__span args, const vb__param *p, unsigned n, vb__span *out)
+   (end 0: an absent optional one). 0 after replying with the first error (missing, then type);
+   *unexpected is the first argument no parameter takes, left to the caller. */
+static int vb__args_typed(vb__reply *r, vb__span args, const vb__param *p, unsigned n, vb__span *out,
+                          vb__span *unexpected)
 {
     static const char *const type_names[] = {"string", "integer", "any", "array"};
-    vb__span unexpected = vb__args_collect(r->in, args, p, n, out);
     unsigned i;
+    *unexpected = vb__args_collect(r->in, args, p, n, out);
     for (i = 0; i < n; i++) {
         if (!out[i].end && p[i].optional) continue;
         if (!out[i].end) {
@@ -3758,6 +3760,14 @@ static int vb__args(vb__reply *r, vb__span args, const vb__param *p, unsigned n,
             return 0;
         }
     }
+    return 1;
+}
+
+/* Then an argument no parameter takes, which QAPI's visitor checks last. */
+static int vb__args(vb__reply *r, vb__span args, const vb__param *p, unsigned n, vb__span *out)
+{
+    vb__span unexpected;
+    if (!vb__args_typed(r, args, p, n, out, &unexpected)) return 0;
     if (unexpected.end) vb__reply_unexpected(r, unexpected);
     return !unexpected.end;
 }
@@ -4239,9 +4249,14 @@ static int vb__qmp_caps_enable(vb__reply *r, vb__span list)
 static vb__effect vb__qmp_capabilities(vb__reply *r, vb_qmp *s, vb__span args)
 {
     static const vb__param params[1] = {{"enable", VB__ARG_ARRAY, 1}};
-    vb__span v[1];
-    if (!vb__args(r, args, params, 1, v) || (v[0].end && !vb__qmp_caps_enable(r, v[0])))
+    vb__span v[1], unexpected;
+    /* the visitor checks each element of "enable" before it looks for unexpected arguments */
+    if (!vb__args_typed(r, args, params, 1, v, &unexpected) || (v[0].end && !vb__qmp_caps_enable(r, v[0])))
         return vb__fx_none;
+    if (unexpected.end) {
+        vb__reply_unexpected(r, unexpected);
+        return vb__fx_none;
+    }
     if (s->negotiated && !(s->flags & VB_QMP_NO_NEGOTIATION)) {
         vb_error e;
         vb__error_msg(&e, "CommandNotFound", "Capabilities negotiation is already complete, command ignored");

@@ -2339,6 +2339,21 @@ TEST fuzz_random_mutations(void)
     PASS();
 }
 
+/* qmp_capabilities: QAPI's visitor checks each element of "enable" before it looks for an
+   unexpected argument (QEMU 7.2's replies, found by the differential run). */
+TEST caps_enable_elements_before_unexpected(void)
+{
+    ASSERT_EQ(0, start(VB_PROFILE_QEMU, 10, 0));
+    ASSERT_STR_EQ(GEN("Parameter 'null' does not accept value 'x'"),
+                  run("{\"execute\": \"qmp_capabilities\", \"arguments\": {\"enable\": [\"x\"], \"y\": 1}}"));
+    ASSERT_STR_EQ(GEN("Invalid parameter type for 'enable[0]', expected: string"),
+                  run("{\"execute\": \"qmp_capabilities\", \"arguments\": {\"enable\": [1], \"y\": 1}}"));
+    ASSERT_STR_EQ(GEN("Parameter 'y' is unexpected"),
+                  run("{\"execute\": \"qmp_capabilities\", \"arguments\": {\"enable\": [\"oob\"], \"y\": 1}}"));
+    ASSERT_EQ(0, Q.negotiated);
+    PASS();
+}
+
 /* A stream through vb_qmp_frame and vb_qmp_execute, fed `chunk` bytes at a time (0: all at
    once), as the examples read a socket: the replies, one per line, in `out`. */
 static const char *stream(const char *in, size_t len, size_t chunk)
@@ -4005,6 +4020,7 @@ SUITE(qmp)
     RUN_TEST(fuzz_every_prefix);
     RUN_TEST(fuzz_every_substitution);
     RUN_TEST(fuzz_random_mutations);
+    RUN_TEST(caps_enable_elements_before_unexpected);
     RUN_TEST(stream_resynchronises_as_qemu);
     RUN_TEST(fuzz_frame);
     RUN_TEST(host_parse_fills_the_spans);
