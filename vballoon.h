@@ -3918,22 +3918,22 @@ static unsigned vb__qpath_components(vb__qpath p) /* a copy: counting reads it *
    that is unique. */
 static int vb__path_names(const char *in, vb__span path, const char *base, const char *tail)
 {
-    vb__qpath want, have;
+    vb__qpath want, target;
     vb__str first;
     unsigned k, m;
     int32_t a, b;
     vb__qpath_init(&want, 0, 0);
     vb__str_init(&want.c, in, path);
-    vb__qpath_init(&have, base, tail);
+    vb__qpath_init(&target, base, tail);
     k = vb__qpath_components(want);
-    m = vb__qpath_components(have);
+    m = vb__qpath_components(target);
     first = want.c;
     if (k == 0 || k > m || (vb__str_next(&first) == '/' && k != m)) return 0;
     for (; m > k; m--) /* the components a partial path leaves out */
-        while (vb__qpath_next(&have) != '/') {}
+        while (vb__qpath_next(&target) != '/') {}
     do {
         a = vb__qpath_next(&want);
-        b = vb__qpath_next(&have);
+        b = vb__qpath_next(&target);
     } while (a == b && a >= 0);
     return a == b;
 }
