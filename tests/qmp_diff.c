@@ -690,14 +690,11 @@ static void build_fixed(uint64_t seed)
         qom_get(&st->bytes, P_MAIN, "type", "2");
         buf_puts(&st->bytes, "{\"execute\": \"nope\", \"id\": 3}\n" NEG "{\"execute\": \"query-balloon\", \"id\": 4}\n" NEG);
     }
+    /* in-band commands only: QEMU answers an exec-oob at once, ahead of in-band replies still
+       queued (and of the negotiation itself), so their order in one stream is a race */
     addc("preneg", 0, "oob negotiated, then commands",
          "{\"execute\": \"qmp_capabilities\", \"arguments\": {\"enable\": [\"oob\"]}}\n"
-         "{\"execute\": \"query-balloon\"}\n{\"execute\": \"query-balloon\", \"id\": 1}\n"
-         "{\"exec-oob\": \"query-balloon\"}\n{\"exec-oob\": \"query-balloon\", \"id\": 2}\n"
-         "{\"exec-oob\": \"nope\", \"id\": 3}\n{\"exec-oob\": \"qmp_capabilities\", \"id\": 4}\n"
-         "{\"execute\": \"query-balloon\", \"exec-oob\": \"query-balloon\"}\n{\"exec-oob\": 1}\n"
-         "{\"exec-oob\": \"query-balloon\", \"arguments\": 1}\n{\"exec-oob\": \"nope\", \"x\": 1}\n"
-         "{\"exec-oob\": \"qom-get\", \"arguments\": {}}\n");
+         "{\"execute\": \"query-balloon\"}\n{\"execute\": \"query-balloon\", \"id\": 1}\n");
     framing(seed);
     unsupported();
 }
