@@ -106,8 +106,13 @@
      notify_queue(user, queue)      Inject the used-buffer interrupt of a queue. The device has
                                     already applied EVENT_IDX / NO_INTERRUPT suppression. Required.
      notify_config(user)            Inject the configuration-change interrupt. Required.
-     pages(user, queue, gpa, len)   Inflate (queue 0) or deflate (queue 1) of a guest-physical
-                                    range, contiguous 4 KiB pages coalesced. Optional.
+     pages(user, kind, gpa, len)    A guest-physical range of whole 4 KiB pages, `kind` a
+                                    vb_range_kind: inflated (0) or deflated (1), contiguous
+                                    PFNs coalesced; reported free (2, REPORTING) or hinted free
+                                    (3, FREE_PAGE_HINT) as the guest sent it. The device has
+                                    checked alignment and overflow, not that it is RAM: the host
+                                    clamps it to the RAM it gave the guest (a range may lie
+                                    outside or cross a region's end). Optional.
      actual_changed(user, actual)   The driver wrote a new `actual` (pages in the balloon).
                                     Optional (QMP's BALLOON_CHANGE event hangs here).
      log(user, level, item, msg)    Diagnostics: a numeric item (VB_LOG_*) and a static message.
@@ -183,6 +188,8 @@
      VB_STATS_MAX_BYTES     bytes of a stats buffer that are parsed (default 2560, 256 records)
      VB_PFN_MAX_PER_BUFFER  PFNs taken from one inflate/deflate buffer (default 256, as Linux
                             sends; they are gathered on the stack, 4 bytes each)
+     VB_RANGES_MAX_PER_BUFFER  ranges taken from one reporting or free page buffer (default 32,
+                            Linux's most; gathered on the stack, 12 bytes each)
 
    POINTERS AND NULL
    =================
@@ -257,6 +264,9 @@
 #ifndef VB_PFN_MAX_PER_BUFFER
 #define VB_PFN_MAX_PER_BUFFER 256 /* Linux sends at most 256 (VIRTIO_BALLOON_ARRAY_PFNS_MAX) */
 #endif
+#ifndef VB_RANGES_MAX_PER_BUFFER
+#define VB_RANGES_MAX_PER_BUFFER 32 /* Linux reports at most 32 ranges a buffer, hints 1 */
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -269,10 +279,15 @@ enum {
     VB_QUEUE_INFLATE = 0,
     VB_QUEUE_DEFLATE = 1,
     VB_QUEUE_STATS = 2,
-    VB_QUEUE_COUNT = 3,
+    VB_QUEUE_FREE_PAGE = 3, /* with FREE_PAGE_HINT; 3 and 4 are the spec's numbers (roles): */
+    VB_QUEUE_REPORTING = 4, /* the index a queue has is vb_queue_index(dev, role) */
+    VB_QUEUE_COUNT = 3,     /* queues of a device without FREE_PAGE_HINT and REPORTING */
+    VB_QUEUE_MAX = 5,       /* queues of a device with every feature */
     VB_QUEUE_SIZE_DEFAULT = 128,
     VB_QUEUE_SIZE_MAX = 1024, /* QEMU's VIRTQUEUE_MAX_SIZE; bounds the work per notification */
+    VB_REPORTING_QUEUE_MIN = 32, /* Linux refuses a smaller reporting queue (its capacity) */
     VB_CONFIG_SIZE = 8, /* num_pages, actual: both little-endian u32, even for legacy guests */
+    VB_CONFIG_SIZE_MAX = 16, /* + free_page_hint_cmd_id, poison_val (vb_config_size) */
     VB_PAGE_SHIFT = 12
 };
 
@@ -280,6 +295,9 @@ enum {
 #define VB_F_MUST_TELL_HOST 0
 #define VB_F_STATS_VQ 1
 #define VB_F_DEFLATE_ON_OOM 2
+#define VB_F_FREE_PAGE_HINT 3
+#define VB_F_PAGE_POISON 4
+#define VB_F_REPORTING 5 /* VIRTIO_BALLOON_F_FREE_PAGE_REPORTING in the spec */
 #define VB_F_RING_INDIRECT_DESC 28
 #define VB_F_RING_EVENT_IDX 29
 #define VB_F_VERSION_1 32
@@ -361,6 +379,9 @@ typedef enum vb_log_level { VB_LOG_ERROR = 1, VB_LOG_WARN = 2, VB_LOG_INFO = 3 }
     X(STATS_TRUNCATED, WARN, "stats buffer longer than VB_STATS_MAX_BYTES, rest ignored") \
     X(STATS_SECOND_BUFFER, WARN, "second stats buffer while one is held, old returned")   \
     X(PFN_TRUNCATED, WARN, "balloon buffer longer than VB_PFN_MAX_PER_BUFFER, rest ignored") \
+    X(RANGES_TRUNCATED, WARN, "more ranges in a buffer than VB_RANGES_MAX_PER_BUFFER, rest ignored") \
+    X(RANGE_UNALIGNED, WARN, "reported or hinted range not 4 KiB aligned, ignored")       \
+    X(HINT_CMD_ID, ERROR, "received an incorrect cmd id")                                \
     X(BAD_FEATURES, WARN, "driver acknowledged features the device did not offer")       \
     X(QUEUE_NOT_READY, INFO, "notification for a queue that is not ready")                \
     X(REENTERED, WARN, "call from inside a callback of the same device refused")
@@ -372,6 +393,18 @@ typedef enum vb_log_item {
 #undef VB__LOG_ENUM
     VB_LOG_ITEM_COUNT
 } vb_log_item;
+
+/* What a pages() range is (see vb_host). */
+typedef enum vb_range_kind {
+    VB_RANGE_INFLATE = 0,  /* the guest gives these pages to the host */
+    VB_RANGE_DEFLATE = 1,  /* ... takes them back (they must be usable when the callback returns) */
+    VB_RANGE_REPORTED = 2, /* free page reporting: free in the guest, the host may discard them
+                              (they read as zero or as they were; the guest does not care) */
+    VB_RANGE_HINTED = 3,   /* free page hinting: free under the current command id; a migration
+                              may skip them, but the guest may reuse them at any time: discarding
+                              them loses data a reusing guest wrote (QEMU only skips them) */
+    VB_RANGE_KINDS = 4
+} vb_range_kind;
 
 typedef struct vb_host {
     int (*read)(void *user, uint64_t gpa, void *dst, size_t len);
@@ -397,6 +430,15 @@ typedef enum vb_profile { VB_PROFILE_DOC = 0, VB_PROFILE_QEMU = 1 } vb_profile;
 #define VB_OPT_GUEST_BIG_ENDIAN 0x04 /* a legacy (pre-VERSION_1) guest is big-endian */
 #define VB_OPT_NO_EVENT_IDX 0x08     /* do not offer VIRTIO_RING_F_EVENT_IDX */
 #define VB_OPT_NO_INDIRECT 0x10      /* do not offer VIRTIO_RING_F_INDIRECT_DESC */
+#define VB_OPT_FREE_PAGE_HINT 0x20   /* offer VIRTIO_BALLOON_F_FREE_PAGE_HINT (vb_hint_start) */
+#define VB_OPT_PAGE_POISON 0x40      /* offer VIRTIO_BALLOON_F_PAGE_POISON (config poison_val) */
+#define VB_OPT_REPORTING 0x80        /* offer VIRTIO_BALLOON_F_REPORTING (queue size >= 32) */
+/* Queue numbering (see vb_queue_index): by default as Linux numbers the queues, over the
+   features the driver accepted. These number them over the features offered (QEMU, crosvm,
+   Firecracker) or at the spec's fixed numbers 0-4 (what older peers did; no Linux driver works
+   with it unless it accepts every queue feature). At most one of the two. */
+#define VB_OPT_QUEUES_OFFERED 0x100
+#define VB_OPT_QUEUES_FIXED 0x200
 
 /* Zero means default for every field: start from vb_config_default() (valid C and C++) and
    change what you need, or pass NULL to vb_init for all defaults. */
@@ -434,14 +476,36 @@ typedef struct vb_counters {
     uint32_t duplicates;  /* second buffers returned while one was held */
     uint32_t unknown_tags; /* records with a tag >= VB_STAT_COUNT */
     uint32_t ring_errors; /* times the device was marked broken */
+    uint32_t reports;     /* free page reporting buffers used */
+    uint32_t hint_buffers; /* free page hinting buffers used (ids and pages) */
+    uint64_t bytes[VB_RANGE_KINDS]; /* bytes given to pages(), by vb_range_kind */
+    uint64_t bytes_ignored; /* reported or hinted bytes not given to pages(): unaligned, page
+                               poison in use, a stale command id or no running command */
 } vb_counters;
+
+/* Free page hinting, as QEMU's states (vb_hint). The config space shows the driver STOP as 0,
+   DONE as 1 and the command id otherwise. */
+typedef enum vb_hint_status {
+    VB_HINT_STOP = 0,      /* no command: hinted pages are ignored */
+    VB_HINT_REQUESTED = 1, /* vb_hint_start: a new id shown, waiting for the guest to echo it */
+    VB_HINT_START = 2,     /* the guest echoed it: its pages are hinted (pages(), kind 3) */
+    VB_HINT_DONE = 3       /* the host no longer needs the pages: the guest frees them */
+} vb_hint_status;
+
+typedef struct vb_hint_info {
+    uint32_t cmd_id;       /* the last id issued (0x80000001 first, never 0 or 1) */
+    vb_hint_status status;
+    uint32_t guest_cmd_id; /* the last id the guest sent (its STOP is 0) */
+    uint32_t ranges;       /* ranges hinted under cmd_id */
+    uint64_t bytes;        /* bytes hinted under cmd_id */
+} vb_hint_info;
 
 /* The device. Every field is private: hosts use the functions below (`make lint` checks that
    no example, test, fuzzer or benchmark reads one). */
 typedef struct vb_device {
     const vb_host *host;
     void *user;
-    vb_queue queue[VB_QUEUE_COUNT];
+    vb_queue queue[VB_QUEUE_MAX]; /* by role (VB_QUEUE_*), not by index */
     uint64_t stat[VB_STAT_COUNT];
     int64_t last_update;  /* wall-clock seconds of the last parsed buffer, 0 = never */
     uint64_t interval_ms; /* 0 = polling disabled */
@@ -451,16 +515,18 @@ typedef struct vb_device {
     const char *type_name;
     uint32_t num_pages; /* config: target balloon size in 4 KiB pages */
     uint32_t actual;    /* config: pages the driver says it holds */
+    uint32_t poison_val; /* config: the driver's page poison value (PAGE_POISON) */
+    vb_hint_info hint;
     vb_counters counters;
     uint16_t held_head; /* valid while VB__HELD */
     uint16_t queue_size_max;
+    uint16_t options;
     uint8_t status;
     uint8_t flags;
-    uint8_t options;
     uint8_t profile;
     uint8_t stat_keys;
     uint8_t config_generation;
-    uint8_t more_work; /* bit q: inflate/deflate queue q has buffers left over by a budget */
+    uint8_t more_work; /* bit r: the queue of role r has buffers left over by a budget */
 } vb_device;
 
 /* ---- lifecycle -------------------------------------------------------------------------- */
@@ -510,6 +576,17 @@ VB_API uint16_t vb_queue_base(const vb_device *dev, unsigned queue);
 VB_API int vb_queue_ready(const vb_device *dev, unsigned queue);
 /* The queue's rings, size and indices, read-only; NULL if there is no such queue. */
 VB_API const vb_queue *vb_queue_state(const vb_device *dev, unsigned queue);
+/* Queue numbering. Each queue has a role (VB_QUEUE_INFLATE ... VB_QUEUE_REPORTING); indices go
+   contiguously, in that order, over the roles that exist: inflate 0, deflate 1, then the stats,
+   free page and reporting queues of the features the driver accepted, as Linux numbers them
+   (VB_OPT_QUEUES_OFFERED and _FIXED number as other implementations do). The stats queue is 2
+   unless the driver accepts FREE_PAGE_HINT or REPORTING without STATS_VQ. Every function that
+   takes a `queue` takes its index, under the numbering of the last vb_set_driver_features;
+   notify_queue() gives one. vb_queue_count: the queues that exist; vb_queue_index: a role's
+   index, vb_queue_role: an index's role, -1 if there is no such queue. */
+VB_API unsigned vb_queue_count(const vb_device *dev);
+VB_API int vb_queue_index(const vb_device *dev, unsigned role);
+VB_API int vb_queue_role(const vb_device *dev, unsigned queue);
 /* The guest kicked a queue. Unknown queues and queues that are not ready are ignored. An
    inflate/deflate kick handles at most about two queues' worth of descriptors; buffers left
    over are "more work". Returns vb_more_work(dev). */
@@ -521,10 +598,18 @@ VB_API int vb_more_work(const vb_device *dev);
 /* One more budget for every queue with left-over buffers. Returns vb_more_work(dev). */
 VB_API int vb_do_work(vb_device *dev);
 
-/* Config space: bytes [0,8) are num_pages and actual (LE); other bytes read as 0. The driver
-   may write `actual` only. `buf` holds `len` bytes (NULL only if `len` is 0). */
+/* Config space, all fields LE u32 (legacy too): num_pages at 0, actual at 4, then, sized as
+   QEMU sizes it from the offered features, free_page_hint_cmd_id at 8 (FREE_PAGE_HINT or
+   PAGE_POISON offered) and poison_val at 12 (PAGE_POISON offered): vb_config_size is 8, 12 or
+   16. Bytes past it read as 0 and writes there are ignored. The driver may write `actual` and
+   `poison_val` (kept only while PAGE_POISON is negotiated, else it stays 0; a reset clears it).
+   `buf` holds `len` bytes (NULL only if `len` is 0). */
 VB_API void vb_config_read(const vb_device *dev, uint32_t offset, void *buf, uint32_t len);
 VB_API void vb_config_write(vb_device *dev, uint32_t offset, const void *buf, uint32_t len);
+VB_API uint32_t vb_config_size(const vb_device *dev);
+/* The driver's poison_val: what its free pages contain (0 with init_on_free). While it is not
+   0, reported and hinted ranges are not given to pages() (discarding would lose the poison). */
+VB_API uint32_t vb_poison_value(const vb_device *dev);
 VB_API uint8_t vb_config_generation(const vb_device *dev);
 
 /* ---- host side: timer, resets, target ------------------------------------------------------ */
@@ -542,6 +627,23 @@ VB_API uint32_t vb_target_pages(const vb_device *dev);
 VB_API void vb_set_ram_size(vb_device *dev, uint64_t bytes);
 VB_API uint64_t vb_ram_size(const vb_device *dev);
 VB_API uint32_t vb_actual_pages(const vb_device *dev);
+
+/* ---- host side: free page hinting (FREE_PAGE_HINT) ------------------------------------------- */
+
+/* What a migrating VMM calls, as QEMU's precopy notifier does: vb_hint_start after a sync of its
+   dirty bitmap, while the VM runs (the guest then echoes the new id and hints free pages until
+   it runs out: pages(), kind VB_RANGE_HINTED, that the pass may skip); vb_hint_stop before the
+   next sync; vb_hint_done when the migration ends, fails or is cancelled, and before the device
+   state is saved (the guest then frees the pages it held). Each change the driver can see sends
+   a config interrupt (after DRIVER_OK). vb_hint_start: VB_ERR_STATE unless the driver accepted
+   FREE_PAGE_HINT and the device is healthy; the new id is the last one + 1 (never 0 or 1).
+   stop and done change nothing in that state already. A virtio reset stops, the ids go on. The
+   config space shows the id during START too (QEMU shows 0 there, so that any other config
+   interrupt, e.g. a new balloon target, makes Linux read STOP and end the round early). */
+VB_API vb_result vb_hint_start(vb_device *dev);
+VB_API void vb_hint_stop(vb_device *dev);
+VB_API void vb_hint_done(vb_device *dev);
+VB_API const vb_hint_info *vb_hint(const vb_device *dev);
 
 /* ---- stats --------------------------------------------------------------------------------- */
 
@@ -592,12 +694,13 @@ VB_API const char *vb_prop_name(const vb_device *dev, unsigned i);
 /* ---- control: snapshot ------------------------------------------------------------------------ */
 
 /* The migrated device state, as QEMU migrates it: driver features, status, whether the device
-   is broken or refuses the driver's features (FEATURES_OK), config space (num_pages, actual) and
-   each queue (rings, size, next avail index, used index, ready). Local to each device, not in
+   is broken or refuses the driver's features (FEATURES_OK), config space (num_pages, actual,
+   poison_val), the free page hint's status and id (QEMU's subsections) and each queue (rings,
+   size, next avail index, used index, ready). Local to each device, not in
    it: stats, last-update, counters, interval and timer, RAM size, config generation, the held
    stats buffer. Writes VB_SNAPSHOT_SIZE bytes if `cap` allows (`buf` may then be NULL: nothing
    written) and returns VB_SNAPSHOT_SIZE. */
-#define VB_SNAPSHOT_SIZE 144
+#define VB_SNAPSHOT_SIZE 224
 VB_API size_t vb_snapshot_save(const vb_device *dev, void *buf, size_t cap);
 /* Validates the whole blob (`buf` NULL: VB_ERR_FORMAT) before changing anything; VB_ERR_FORMAT
    and no change otherwise. Restore guest RAM first. The rule (a property test checks it over
@@ -856,7 +959,7 @@ typedef struct vb_mmio {
     uint32_t device_features_sel, driver_features_sel, queue_sel;
     uint32_t interrupt_status;
     uint64_t driver_features; /* accumulated through DriverFeaturesSel, given at FEATURES_OK */
-    vb_mmio_queue queue[VB_QUEUE_COUNT];
+    vb_mmio_queue queue[VB_QUEUE_MAX]; /* by index */
     int level; /* the line as last driven */
 } vb_mmio;
 
@@ -897,6 +1000,9 @@ VB_API void vb_mmio_reset(vb_mmio *m);
 #endif
 #if VB_PFN_MAX_PER_BUFFER < 1 || VB_PFN_MAX_PER_BUFFER > 65536
 #error "vballoon.h: VB_PFN_MAX_PER_BUFFER must be in [1, 65536]"
+#endif
+#if VB_RANGES_MAX_PER_BUFFER < 1 || VB_RANGES_MAX_PER_BUFFER > 1024
+#error "vballoon.h: VB_RANGES_MAX_PER_BUFFER must be in [1, 1024]"
 #endif
 
 #if !defined(VB_NO_STDLIB) && !defined(VB_MEMCPY)
@@ -1281,10 +1387,11 @@ static int vb__push(vb_device *d, vb_queue *q, uint16_t head, uint32_t len)
     return 0;
 }
 
-/* Interrupt the driver unless it asked not to be (EVENT_IDX used_event, or NO_INTERRUPT). */
-static void vb__interrupt_driver(vb_device *d, unsigned qi)
+/* Interrupt the driver about the queue of `role` unless it asked not to be (EVENT_IDX
+   used_event, or NO_INTERRUPT). */
+static void vb__interrupt_driver(vb_device *d, unsigned role)
 {
-    vb_queue *q = &d->queue[qi];
+    vb_queue *q = &d->queue[role];
     const int be = vb__guest_be(d);
     unsigned char raw[2];
     int send;
@@ -1307,7 +1414,7 @@ static void vb__interrupt_driver(vb_device *d, unsigned qi)
     }
     if (!send) return;
     vb__enter(d);
-    d->host->notify_queue(d->user, qi);
+    d->host->notify_queue(d->user, (unsigned)vb_queue_index(d, role));
     vb__leave(d);
 }
 
@@ -1318,61 +1425,164 @@ static void vb__queue_clear(vb_device *d, vb_queue *q)
 }
 
 /* ============================================================================================
-   LAYER 2: INFLATE AND DEFLATE (the balloon queues: bounded work, left-over "more work")
+   LAYER 2: THE PAGE QUEUES (inflate, deflate, free page reporting and hinting: guest ranges to
+   the host after the whole buffer is validated, bounded work, left-over "more work")
    ============================================================================================ */
 
-static void vb__pages(vb_device *d, unsigned qi, uint64_t start, uint64_t len)
+static void vb__pages(vb_device *d, unsigned kind, uint64_t start, uint64_t len)
 {
-    if (!len || !d->host->pages) return;
+    if (!len) return;
+    d->counters.bytes[kind] += len;
+    if (!d->host->pages) return;
     vb__enter(d);
-    d->host->pages(d->user, qi, start, len);
+    d->host->pages(d->user, kind, start, len);
     vb__leave(d);
 }
 
 /* Inflate/deflate: the 4-byte PFNs of the device-readable part (records may straddle
    descriptors), contiguous pages coalesced into one pages() call. As in QEMU, nothing of a chain
    is acted on before the whole chain has been validated, so the PFNs are gathered first (the
-   reason VB_PFN_MAX_PER_BUFFER bounds the stack: 4 bytes per PFN). Each buffer goes back with
-   used length 0, as in QEMU >= 7.0. */
-static int vb__balloon_kick(vb_device *d, unsigned qi)
+   reason VB_PFN_MAX_PER_BUFFER bounds the stack: 4 bytes per PFN). 0 = done, -1 = ring error. */
+static int vb__balloon_buffer(vb_device *d, unsigned kind, vb__chain *c)
 {
-    vb_queue *q = &d->queue[qi];
     const int be = vb__guest_be(d);
-    uint32_t walked = 0; /* descriptors read: at most about two queues' worth per call */
+    unsigned char raw[4 * VB_PFN_MAX_PER_BUFFER];
+    uint64_t start = 0, len = 0, offered = 0;
+    uint32_t got = 0, i;
+    vb__desc dsc;
+    int r;
+    while ((r = vb__chain_next(c, &dsc)) > 0) {
+        uint32_t take = dsc.len < sizeof raw - got ? dsc.len : (uint32_t)sizeof raw - got;
+        if (dsc.writable) continue;
+        offered += dsc.len;
+        if (take && vb__read(d, dsc.addr, raw + got, take)) {
+            vb_break(d, VB_LOG_BAD_MEMORY);
+            return -1;
+        }
+        got += take;
+    }
+    if (r < 0) return -1;
+    if (offered > sizeof raw) vb__log(d, VB_LOG_PFN_TRUNCATED);
+    for (i = 0; i + 4 <= got; i += 4) {
+        uint64_t gpa = (uint64_t)vb__ld32(raw + i, be) << VB_PAGE_SHIFT;
+        if (len && gpa == start + len) {
+            len += 1u << VB_PAGE_SHIFT;
+            continue;
+        }
+        vb__pages(d, kind, start, len);
+        start = gpa;
+        len = 1u << VB_PAGE_SHIFT;
+    }
+    vb__pages(d, kind, start, len);
+    return 0;
+}
+
+/* A reporting or free page buffer, walked whole before anything is acted on: the first 4 bytes
+   of its device-readable part (a hint command id) and its device-writable ranges. */
+typedef struct vb__ranges {
+    unsigned char id[4];
+    uint64_t readable; /* bytes in the device-readable part */
+    uint32_t n;        /* ranges kept (the rest is ignored: logged, never acted on) */
+    uint64_t addr[VB_RANGES_MAX_PER_BUFFER];
+    uint32_t len[VB_RANGES_MAX_PER_BUFFER];
+} vb__ranges;
+
+static int vb__ranges_gather(vb_device *d, vb__chain *c, vb__ranges *g)
+{
+    vb__desc dsc;
+    int r, dropped = 0;
+    g->readable = 0;
+    g->n = 0;
+    while ((r = vb__chain_next(c, &dsc)) > 0) {
+        if (!dsc.writable) {
+            uint32_t kept = g->readable < 4 ? (uint32_t)g->readable : 4u;
+            uint32_t take = dsc.len < 4u - kept ? dsc.len : 4u - kept;
+            if (take && vb__read(d, dsc.addr, g->id + kept, take)) {
+                vb_break(d, VB_LOG_BAD_MEMORY);
+                return -1;
+            }
+            g->readable += dsc.len;
+        } else if (g->n < VB_RANGES_MAX_PER_BUFFER) {
+            g->addr[g->n] = dsc.addr;
+            g->len[g->n++] = dsc.len;
+        } else {
+            dropped = 1;
+        }
+    }
+    if (dropped && r == 0) vb__log(d, VB_LOG_RANGES_TRUNCATED);
+    return r;
+}
+
+/* Free ranges to the host if `act`, they are whole 4 KiB pages and the guest does not poison
+   its free pages (QEMU's rule: discarding would lose the poison); else only counted. */
+static void vb__ranges_give(vb_device *d, unsigned kind, const vb__ranges *g, int act)
+{
+    uint32_t i;
+    for (i = 0; i < g->n; i++) {
+        int aligned = !((g->addr[i] | g->len[i]) & ((1u << VB_PAGE_SHIFT) - 1u));
+        if (act && !aligned) vb__log(d, VB_LOG_RANGE_UNALIGNED);
+        if (!act || !aligned || d->poison_val) {
+            d->counters.bytes_ignored += g->len[i];
+            continue;
+        }
+        if (kind == VB_RANGE_HINTED) {
+            d->hint.ranges++;
+            d->hint.bytes += g->len[i];
+        }
+        vb__pages(d, kind, g->addr[i], g->len[i]);
+    }
+}
+
+/* Free page hinting (QEMU's get_free_page_hints): a device-readable part is a command id (less
+   than 4 bytes is a guest error): the current one moves REQUESTED to START, any other one in
+   START ends the round (normally the guest's STOP), otherwise it is stale and changes nothing.
+   Writable ranges count only in START. 0 = done, -1 = device broken. */
+static int vb__hint_buffer(vb_device *d, const vb__ranges *g)
+{
+    d->counters.hint_buffers++;
+    if (g->readable) {
+        uint32_t id;
+        if (g->readable < 4) {
+            vb_break(d, VB_LOG_HINT_CMD_ID);
+            return -1;
+        }
+        id = vb__ld32(g->id, vb__guest_be(d)); /* guest-endian for a legacy guest, as QEMU */
+        d->hint.guest_cmd_id = id;
+        if (d->hint.status == VB_HINT_REQUESTED && id == d->hint.cmd_id)
+            d->hint.status = VB_HINT_START;
+        else if (d->hint.status == VB_HINT_START)
+            d->hint.status = VB_HINT_STOP;
+    }
+    vb__ranges_give(d, VB_RANGE_HINTED, g, d->hint.status == VB_HINT_START);
+    return 0;
+}
+
+/* One budget of a page queue: about two queues' worth of descriptors. Every buffer goes back
+   with used length 0 (QEMU >= 7.0; a reporting guest waits for it). 1 = buffers are left. */
+static int vb__page_queue_kick(vb_device *d, unsigned role)
+{
+    vb_queue *q = &d->queue[role];
+    uint32_t walked = 0;
     while (walked < q->size) {
-        unsigned char raw[4 * VB_PFN_MAX_PER_BUFFER];
-        uint64_t start = 0, len = 0, offered = 0;
-        uint32_t got = 0, i;
         vb__chain c;
-        vb__desc dsc;
         int r = vb__pop(d, q, &c);
         if (r <= 0) return 0;
-        while ((r = vb__chain_next(&c, &dsc)) > 0) {
-            uint32_t take = dsc.len < sizeof raw - got ? dsc.len : (uint32_t)sizeof raw - got;
-            if (dsc.writable) continue;
-            offered += dsc.len;
-            if (take && vb__read(d, dsc.addr, raw + got, take)) {
-                vb_break(d, VB_LOG_BAD_MEMORY);
-                return 0;
+        if (role <= VB_QUEUE_DEFLATE) {
+            r = vb__balloon_buffer(d, role, &c);
+        } else {
+            vb__ranges g;
+            r = vb__ranges_gather(d, &c, &g);
+            if (r == 0 && role == VB_QUEUE_FREE_PAGE) {
+                r = vb__hint_buffer(d, &g);
+            } else if (r == 0) {
+                d->counters.reports++;
+                vb__ranges_give(d, VB_RANGE_REPORTED, &g, vb__has(d, VB_F_REPORTING));
             }
-            got += take;
         }
         if (r < 0) return 0;
         walked += c.count + c.indirect;
-        if (offered > sizeof raw) vb__log(d, VB_LOG_PFN_TRUNCATED);
-        for (i = 0; i + 4 <= got; i += 4) {
-            uint64_t gpa = (uint64_t)vb__ld32(raw + i, be) << VB_PAGE_SHIFT;
-            if (len && gpa == start + len) {
-                len += 1u << VB_PAGE_SHIFT;
-                continue;
-            }
-            vb__pages(d, qi, start, len);
-            start = gpa;
-            len = 1u << VB_PAGE_SHIFT;
-        }
-        vb__pages(d, qi, start, len);
         if (vb__push(d, q, c.head, 0)) return 0;
-        vb__interrupt_driver(d, qi);
+        vb__interrupt_driver(d, role);
     }
     /* Out of budget with buffers left: the driver may not kick again (EVENT_IDX). */
     return q->shadow_avail != q->last_avail;
@@ -1383,11 +1593,11 @@ VB_API int vb_more_work(const vb_device *d)
     return d->more_work != 0 && !(d->flags & VB__BROKEN);
 }
 
-/* One work budget for an inflate/deflate queue; remembers whether buffers are left. */
-static void vb__balloon_work(vb_device *d, unsigned qi)
+/* One work budget for a page queue; remembers whether buffers are left. */
+static void vb__page_queue_work(vb_device *d, unsigned role)
 {
-    uint8_t bit = (uint8_t)(1u << qi);
-    if (vb__balloon_kick(d, qi))
+    uint8_t bit = (uint8_t)(1u << role);
+    if (vb__page_queue_kick(d, role))
         d->more_work |= bit;
     else
         d->more_work &= (uint8_t)~bit;
@@ -1395,12 +1605,47 @@ static void vb__balloon_work(vb_device *d, unsigned qi)
 
 VB_API int vb_do_work(vb_device *d)
 {
-    unsigned qi;
+    unsigned role;
     if (vb__reentered(d)) return vb_more_work(d);
-    for (qi = VB_QUEUE_INFLATE; qi <= VB_QUEUE_DEFLATE; qi++)
-        if ((d->more_work & (1u << qi)) && vb_more_work(d)) vb__balloon_work(d, qi); /* bits: running queues */
+    for (role = 0; role < VB_QUEUE_MAX; role++) /* bits: running page queues */
+        if ((d->more_work & (1u << role)) && vb_more_work(d)) vb__page_queue_work(d, role);
     return vb_more_work(d);
 }
+
+/* ---- free page hinting: the host's side --------------------------------------------------- */
+
+#define VB__HINT_ID_MIN 0x80000000u /* QEMU's first id is MIN + 1; it wraps back to MIN */
+
+/* A change the driver sees in the config space: the driver looks only after an interrupt. */
+static void vb__hint_show(vb_device *d, vb_hint_status status)
+{
+    d->hint.status = status;
+    d->config_generation++;
+    if (d->status & VB_S_DRIVER_OK) vb__notify_config(d);
+}
+
+VB_API vb_result vb_hint_start(vb_device *d)
+{
+    if (vb__reentered(d) || !vb__has(d, VB_F_FREE_PAGE_HINT) || (d->flags & VB__BROKEN))
+        return VB_ERR_STATE;
+    d->hint.cmd_id = d->hint.cmd_id == UINT32_MAX ? VB__HINT_ID_MIN : d->hint.cmd_id + 1u;
+    d->hint.ranges = 0;
+    d->hint.bytes = 0;
+    vb__hint_show(d, VB_HINT_REQUESTED);
+    return VB_OK;
+}
+
+VB_API void vb_hint_stop(vb_device *d)
+{
+    if (!vb__reentered(d) && d->hint.status != VB_HINT_STOP) vb__hint_show(d, VB_HINT_STOP);
+}
+
+VB_API void vb_hint_done(vb_device *d)
+{
+    if (!vb__reentered(d) && d->hint.status != VB_HINT_DONE) vb__hint_show(d, VB_HINT_DONE);
+}
+
+VB_API const vb_hint_info *vb_hint(const vb_device *d) { return &d->hint; }
 
 /* ============================================================================================
    LAYER 3: THE STATS PROTOCOL (the stats and their key sets, held buffer, parsing, polling timer)
@@ -1709,6 +1954,16 @@ VB_API vb_config vb_config_default(void)
     return c;
 }
 
+/* Profile, queue size (a power of two; >= 32 for reporting) and options (one numbering). */
+static int vb__config_ok(const vb_config *cfg, unsigned qsize)
+{
+    unsigned options = cfg->options;
+    if (cfg->profile != VB_PROFILE_DOC && cfg->profile != VB_PROFILE_QEMU) return 0;
+    if (qsize > VB_QUEUE_SIZE_MAX || (qsize & (qsize - 1u)) || options > 0x3ffu) return 0;
+    if ((options & VB_OPT_QUEUES_OFFERED) && (options & VB_OPT_QUEUES_FIXED)) return 0;
+    return !(options & VB_OPT_REPORTING) || qsize >= VB_REPORTING_QUEUE_MIN;
+}
+
 VB_API vb_result vb_init(vb_device *d, const vb_config *cfg, const vb_host *host, void *user)
 {
     const vb_config defaults = vb_config_default();
@@ -1718,19 +1973,18 @@ VB_API vb_result vb_init(vb_device *d, const vb_config *cfg, const vb_host *host
     if (!cfg) cfg = &defaults;
     keys = cfg->stat_keys ? cfg->stat_keys : (unsigned)VB_STAT_COUNT;
     qsize = cfg->queue_size ? cfg->queue_size : (unsigned)VB_QUEUE_SIZE_DEFAULT;
-    if (!vb__key_order(keys) || qsize > VB_QUEUE_SIZE_MAX || (qsize & (qsize - 1u)) ||
-        (cfg->profile != VB_PROFILE_DOC && cfg->profile != VB_PROFILE_QEMU) || cfg->options > 0x1f)
-        return VB_ERR_ARG;
+    if (!vb__key_order(keys) || !vb__config_ok(cfg, qsize)) return VB_ERR_ARG;
     VB_MEMSET(d, 0, sizeof *d);
     d->host = host;
     d->user = user;
     d->profile = (uint8_t)cfg->profile;
     d->stat_keys = (uint8_t)keys;
     d->queue_size_max = (uint16_t)qsize;
-    d->options = (uint8_t)cfg->options;
+    d->options = (uint16_t)cfg->options;
+    d->hint.cmd_id = VB__HINT_ID_MIN;
     d->ram_size = cfg->ram_size;
     d->type_name = cfg->type_name ? cfg->type_name : "virtio-balloon-pci";
-    for (i = 0; i < VB_QUEUE_COUNT; i++) vb__queue_clear(d, &d->queue[i]);
+    for (i = 0; i < VB_QUEUE_MAX; i++) vb__queue_clear(d, &d->queue[i]);
     vb__stats_clear(d);
     if (cfg->poll_interval_s) vb_set_poll_interval_ms(d, (uint64_t)cfg->poll_interval_s * 1000u);
     return VB_OK;
@@ -1748,7 +2002,51 @@ VB_API uint64_t vb_host_features(const vb_device *d)
     if (!(d->options & VB_OPT_NO_INDIRECT)) f |= (uint64_t)1 << VB_F_RING_INDIRECT_DESC;
     if (d->options & VB_OPT_MUST_TELL_HOST) f |= (uint64_t)1 << VB_F_MUST_TELL_HOST;
     if (d->options & VB_OPT_DEFLATE_ON_OOM) f |= (uint64_t)1 << VB_F_DEFLATE_ON_OOM;
+    if (d->options & VB_OPT_FREE_PAGE_HINT) f |= (uint64_t)1 << VB_F_FREE_PAGE_HINT;
+    if (d->options & VB_OPT_PAGE_POISON) f |= (uint64_t)1 << VB_F_PAGE_POISON;
+    if (d->options & VB_OPT_REPORTING) f |= (uint64_t)1 << VB_F_REPORTING;
     return f;
+}
+
+/* Queue numbering: whether the queue of a role exists, over the features that number them. */
+static int vb__role_exists(const vb_device *d, unsigned role)
+{
+    uint64_t f = (d->options & VB_OPT_QUEUES_FIXED)     ? ~(uint64_t)0
+                 : (d->options & VB_OPT_QUEUES_OFFERED) ? vb_host_features(d)
+                                                        : d->driver_features;
+    unsigned later = (unsigned)((f >> VB_F_FREE_PAGE_HINT | f >> VB_F_REPORTING) & 1u);
+    switch (role) {
+    case VB_QUEUE_INFLATE:
+    case VB_QUEUE_DEFLATE: return 1;
+    case VB_QUEUE_STATS: return ((f >> VB_F_STATS_VQ) & 1u) || later == 0;
+    case VB_QUEUE_FREE_PAGE: return (int)((f >> VB_F_FREE_PAGE_HINT) & 1u);
+    case VB_QUEUE_REPORTING: return (int)((f >> VB_F_REPORTING) & 1u);
+    default: return 0;
+    }
+}
+
+VB_API int vb_queue_role(const vb_device *d, unsigned qi)
+{
+    unsigned role;
+    for (role = 0; role < VB_QUEUE_MAX; role++)
+        if (vb__role_exists(d, role) && qi-- == 0) return (int)role;
+    return -1;
+}
+
+VB_API int vb_queue_index(const vb_device *d, unsigned role)
+{
+    unsigned r;
+    int qi = 0;
+    if (!vb__role_exists(d, role)) return -1;
+    for (r = 0; r < role; r++) qi += vb__role_exists(d, r);
+    return qi;
+}
+
+VB_API unsigned vb_queue_count(const vb_device *d)
+{
+    unsigned role, n = 0;
+    for (role = 0; role < VB_QUEUE_MAX; role++) n += (unsigned)vb__role_exists(d, role);
+    return n;
 }
 
 VB_API uint64_t vb_driver_features(const vb_device *d) { return d->driver_features; }
@@ -1788,9 +2086,10 @@ VB_API vb_result vb_queue_setup(vb_device *d, unsigned qi, uint16_t size, uint64
                                  uint64_t avail, uint64_t used)
 {
     vb_queue *q;
+    int role = vb_queue_role(d, qi);
     if (vb__reentered(d)) return VB_ERR_STATE;
-    if (qi >= VB_QUEUE_COUNT) return VB_ERR_ARG;
-    q = &d->queue[qi];
+    if (role < 0) return VB_ERR_ARG;
+    q = &d->queue[role];
     if (q->ready) return VB_ERR_STATE;
     if (size == 0 || (size & (size - 1u)) || size > d->queue_size_max ||
         !vb__rings_fit(desc, avail, used, size))
@@ -1805,39 +2104,47 @@ VB_API vb_result vb_queue_setup(vb_device *d, unsigned qi, uint16_t size, uint64
 
 VB_API vb_result vb_queue_set_base(vb_device *d, unsigned qi, uint16_t last_avail)
 {
+    int role = vb_queue_role(d, qi);
     if (vb__reentered(d)) return VB_ERR_STATE;
-    if (qi >= VB_QUEUE_COUNT) return VB_ERR_ARG;
-    if (d->queue[qi].ready) return VB_ERR_STATE;
-    d->queue[qi].last_avail = d->queue[qi].shadow_avail = last_avail;
+    if (role < 0) return VB_ERR_ARG;
+    if (d->queue[role].ready) return VB_ERR_STATE;
+    d->queue[role].last_avail = d->queue[role].shadow_avail = last_avail;
     return VB_OK;
+}
+
+VB_API const vb_queue *vb_queue_state(const vb_device *d, unsigned qi)
+{
+    int role = vb_queue_role(d, qi);
+    return role < 0 ? 0 : &d->queue[role];
 }
 
 VB_API uint16_t vb_queue_base(const vb_device *d, unsigned qi)
 {
-    return qi < VB_QUEUE_COUNT ? d->queue[qi].last_avail : 0;
+    const vb_queue *q = vb_queue_state(d, qi);
+    return q ? q->last_avail : 0;
 }
 
-VB_API int vb_queue_ready(const vb_device *d, unsigned qi) { return qi < VB_QUEUE_COUNT && d->queue[qi].ready; }
-
-VB_API const vb_queue *vb_queue_state(const vb_device *d, unsigned qi)
+VB_API int vb_queue_ready(const vb_device *d, unsigned qi)
 {
-    return qi < VB_QUEUE_COUNT ? &d->queue[qi] : 0;
+    const vb_queue *q = vb_queue_state(d, qi);
+    return q && q->ready;
 }
 
 VB_API vb_result vb_queue_set_ready(vb_device *d, unsigned qi, int ready)
 {
     vb_queue *q;
+    int role = vb_queue_role(d, qi);
     if (vb__reentered(d)) return VB_ERR_STATE;
-    if (qi >= VB_QUEUE_COUNT) return VB_ERR_ARG;
-    q = &d->queue[qi];
+    if (role < 0) return VB_ERR_ARG;
+    q = &d->queue[role];
     if (!ready) {
-        if (qi == VB_QUEUE_STATS && (d->flags & VB__HELD)) { /* un-pop it: a restart re-reads it */
+        if (role == VB_QUEUE_STATS && (d->flags & VB__HELD)) { /* un-pop it: a restart re-reads it */
             d->flags &= (uint8_t)~VB__HELD;
             q->last_avail--;
         }
         q->shadow_avail = q->last_avail;
         q->ready = 0;
-        d->more_work &= (uint8_t)~(1u << qi);
+        d->more_work &= (uint8_t)~(1u << role);
         return VB_OK;
     }
     if (q->ready) return VB_OK;
@@ -1857,14 +2164,31 @@ VB_API vb_result vb_queue_set_ready(vb_device *d, unsigned qi, int ready)
     return VB_OK;
 }
 
-VB_API void vb_config_read(const vb_device *d, uint32_t offset, void *buf, uint32_t len)
+VB_API uint32_t vb_config_size(const vb_device *d)
 {
-    unsigned char cfg[VB_CONFIG_SIZE], *out = (unsigned char *)buf;
-    uint32_t i;
+    uint64_t f = vb_host_features(d); /* QEMU's virtio_balloon_config_size */
+    if ((f >> VB_F_PAGE_POISON) & 1u) return VB_CONFIG_SIZE_MAX;
+    return ((f >> VB_F_FREE_PAGE_HINT) & 1u) ? 12u : (uint32_t)VB_CONFIG_SIZE;
+}
+
+VB_API uint32_t vb_poison_value(const vb_device *d) { return d->poison_val; }
+
+/* The config space as the driver sees it; the cmd id is STOP 0, DONE 1, else the id. */
+static void vb__config_bytes(const vb_device *d, unsigned char cfg[VB_CONFIG_SIZE_MAX])
+{
+    vb_hint_status st = d->hint.status;
     vb__st32(cfg, d->num_pages, 0);
     vb__st32(cfg + 4, d->actual, 0);
-    for (i = 0; i < len; i++)
-        out[i] = (offset <= VB_CONFIG_SIZE - 1u && i < VB_CONFIG_SIZE - offset) ? cfg[offset + i] : 0;
+    vb__st32(cfg + 8, st == VB_HINT_STOP ? 0u : st == VB_HINT_DONE ? 1u : d->hint.cmd_id, 0);
+    vb__st32(cfg + 12, d->poison_val, 0);
+}
+
+VB_API void vb_config_read(const vb_device *d, uint32_t offset, void *buf, uint32_t len)
+{
+    unsigned char cfg[VB_CONFIG_SIZE_MAX], *out = (unsigned char *)buf;
+    uint32_t i, size = vb_config_size(d);
+    vb__config_bytes(d, cfg);
+    for (i = 0; i < len; i++) out[i] = (offset < size && i < size - offset) ? cfg[offset + i] : 0;
 }
 
 static void vb__actual_changed(vb_device *d)
@@ -1878,13 +2202,13 @@ static void vb__actual_changed(vb_device *d)
 VB_API void vb_config_write(vb_device *d, uint32_t offset, const void *buf, uint32_t len)
 {
     const unsigned char *in = (const unsigned char *)buf;
-    unsigned char cfg[VB_CONFIG_SIZE];
-    uint32_t i, actual;
+    unsigned char cfg[VB_CONFIG_SIZE_MAX];
+    uint32_t i, actual, size = vb_config_size(d);
     if (vb__reentered(d)) return;
-    vb__st32(cfg, d->num_pages, 0);
-    vb__st32(cfg + 4, d->actual, 0);
-    for (i = 0; i < len && offset <= VB_CONFIG_SIZE - 1u && i < VB_CONFIG_SIZE - offset; i++)
-        if (offset + i >= 4) cfg[offset + i] = in[i]; /* num_pages is read-only for the driver */
+    vb__config_bytes(d, cfg);
+    for (i = 0; i < len && offset < size && i < size - offset; i++)
+        if ((offset + i) / 4u == 1u || (offset + i) / 4u == 3u) cfg[offset + i] = in[i]; /* actual, poison */
+    d->poison_val = vb__has(d, VB_F_PAGE_POISON) ? vb__ld32(cfg + 12, 0) : 0; /* as QEMU */
     actual = vb__ld32(cfg + 4, 0);
     if (actual != d->actual) {
         d->actual = actual;
@@ -1913,15 +2237,16 @@ VB_API uint32_t vb_actual_pages(const vb_device *d) { return d->actual; }
 
 VB_API int vb_queue_notify(vb_device *d, unsigned qi)
 {
-    if (vb__reentered(d) || qi >= VB_QUEUE_COUNT || (d->flags & VB__BROKEN)) return vb_more_work(d);
-    if (!d->queue[qi].ready) {
+    int role = vb_queue_role(d, qi);
+    if (vb__reentered(d) || role < 0 || (d->flags & VB__BROKEN)) return vb_more_work(d);
+    if (!d->queue[role].ready) {
         vb__log(d, VB_LOG_QUEUE_NOT_READY);
         return vb_more_work(d);
     }
-    if (qi == VB_QUEUE_STATS)
+    if (role == VB_QUEUE_STATS)
         vb__stats_kick(d); /* one buffer per notification, as QEMU */
     else
-        vb__balloon_work(d, qi);
+        vb__page_queue_work(d, (unsigned)role);
     return vb_more_work(d);
 }
 
@@ -1934,7 +2259,9 @@ VB_API void vb_reset(vb_device *d)
     d->more_work = 0;
     d->status = 0;
     d->driver_features = 0;
-    for (i = 0; i < VB_QUEUE_COUNT; i++) vb__queue_clear(d, &d->queue[i]);
+    d->poison_val = 0;
+    d->hint.status = VB_HINT_STOP; /* QEMU's stop at reset; the ids go on */
+    for (i = 0; i < VB_QUEUE_MAX; i++) vb__queue_clear(d, &d->queue[i]);
 }
 
 VB_API void vb_set_status(vb_device *d, uint8_t status)
@@ -2284,15 +2611,18 @@ VB_API vb_result vb_prop_set_int(vb_device *d, const char *name, size_t len, int
     return r != VB_OK ? r : vb_set_poll_interval_ms(d, (uint64_t)value * 1000u);
 }
 
-/* Snapshot blob, all little-endian:
-     0  "VBSN" magic            4  u16 version (1)      6  u16 size (VB_SNAPSHOT_SIZE)
+/* Snapshot blob, all little-endian (version 2; version 1 blobs, 144 bytes, still load):
+     0  "VBSN" magic            4  u16 version (2)      6  u16 size (VB_SNAPSHOT_SIZE)
      8  u64 driver features    16  u8 status           17  u8 flags (bit0 broken, bit1 refused
                                                             features: FEATURES_OK is refused)
-    18  u16 reserved (0)       20  u32 num_pages       24  u32 actual
-    28  3 x 36-byte queues: u64 desc, avail, used; u16 size, last_avail, used_idx; u8 ready, 0
-   136  u32 reserved (0)      140  u32 FNV-1a of bytes [0,140) */
-#define VB__SNAP_QUEUE 28u
-#define VB__SNAP_SUM 140u
+    18  u8 hint status         19  u8 reserved (0)     20  u32 num_pages      24  u32 actual
+    28  u32 poison_val         32  u32 hint cmd id (>= 0x80000000)
+    36  5 x 36-byte queues by role: u64 desc, avail, used; u16 size, last_avail, used_idx;
+        u8 ready, 0 0 0 0 0
+   216  u32 reserved (0)      220  u32 FNV-1a of bytes [0,220)
+   Version 1: no hint status (byte 18 reserved: the hint is stopped), poison 0, the device's own
+   ids go on; 3 queues at 28; reserved u32 at 136, FNV-1a of [0,140) at 140. */
+#define VB__SNAP_V1_SIZE 144u
 
 static uint32_t vb__fnv1a(const unsigned char *p, size_t n)
 {
@@ -2314,16 +2644,19 @@ VB_API size_t vb_snapshot_save(const vb_device *d, void *buf, size_t cap)
     if (!buf || cap < VB_SNAPSHOT_SIZE) return VB_SNAPSHOT_SIZE;
     VB_MEMSET(p, 0, VB_SNAPSHOT_SIZE);
     VB_MEMCPY(p, "VBSN", 4);
-    vb__st16(p + 4, 1, 0);
+    vb__st16(p + 4, 2, 0);
     vb__st16(p + 6, VB_SNAPSHOT_SIZE, 0);
     vb__st64(p + 8, d->driver_features);
     p[16] = d->status;
     p[17] = (unsigned char)(((d->flags & VB__BROKEN) ? 1 : 0) | ((d->flags & VB__BAD_FEATURES) ? 2 : 0));
+    p[18] = (unsigned char)d->hint.status;
     vb__st32(p + 20, d->num_pages, 0);
     vb__st32(p + 24, d->actual, 0);
-    for (i = 0; i < VB_QUEUE_COUNT; i++) {
+    vb__st32(p + 28, d->poison_val, 0);
+    vb__st32(p + 32, d->hint.cmd_id, 0);
+    for (i = 0; i < VB_QUEUE_MAX; i++) {
         const vb_queue *q = &d->queue[i];
-        unsigned char *s = p + VB__SNAP_QUEUE + (size_t)36u * i;
+        unsigned char *s = p + 36u + (size_t)36u * i;
         /* A held stats buffer counts as consumed but not used: the rewind finds it. */
         vb__st64(s, q->desc);
         vb__st64(s + 8, q->avail);
@@ -2333,21 +2666,32 @@ VB_API size_t vb_snapshot_save(const vb_device *d, void *buf, size_t cap)
         vb__st16(s + 28, q->used_idx, 0);
         s[30] = q->ready;
     }
-    vb__st32(p + VB__SNAP_SUM, vb__fnv1a(p, VB__SNAP_SUM), 0);
+    vb__st32(p + VB_SNAPSHOT_SIZE - 4u, vb__fnv1a(p, VB_SNAPSHOT_SIZE - 4u), 0);
     return VB_SNAPSHOT_SIZE;
 }
 
-/* The blob's framing and device fields: magic, version, size, checksum, features this device
-   offers, no NEEDS_RESET in the status, known flags (refused features only without FEATURES_OK,
-   as the device keeps them), reserved bytes zero. */
-static int vb__snap_header_ok(const vb_device *d, const unsigned char *p)
+/* The blob's version if its framing is right (magic, version, size, checksum, the reserved
+   word before it), else 0. */
+static unsigned vb__snap_version(const unsigned char *p, size_t len)
 {
-    if (p[0] != 'V' || p[1] != 'B' || p[2] != 'S' || p[3] != 'N' || vb__ld16(p + 4, 0) != 1 ||
-        vb__ld16(p + 6, 0) != VB_SNAPSHOT_SIZE || vb__ld32(p + VB__SNAP_SUM, 0) != vb__fnv1a(p, VB__SNAP_SUM))
-        return 0;
+    unsigned version = len >= 8 ? vb__ld16(p + 4, 0) : 0;
+    size_t size = version == 1 ? VB__SNAP_V1_SIZE : version == 2 ? (size_t)VB_SNAPSHOT_SIZE : 0;
+    if (!size || len != size || vb__ld32(p, 1) != 0x5642534eu /* "VBSN" */) return 0;
+    if (vb__ld16(p + 6, 0) != size || vb__ld32(p + size - 4u, 0) != vb__fnv1a(p, size - 4u)) return 0;
+    return vb__ld32(p + size - 8u, 0) ? 0 : version;
+}
+
+/* The device fields: features this device offers, no NEEDS_RESET in the status, known flags
+   (refused features only without FEATURES_OK, as the device keeps them), a hint status and id
+   the device can have, reserved bytes zero. Returns the version, 0 if the blob is not valid. */
+static unsigned vb__snap_header_ok(const vb_device *d, const unsigned char *p, size_t len)
+{
+    unsigned version = vb__snap_version(p, len);
+    if (!version) return 0;
     if (p[17] > 3 || ((p[17] & 2) && (p[16] & VB_S_FEATURES_OK))) return 0;
-    return !(vb__ld64(p + 8, 0) & ~vb_host_features(d)) && !(p[16] & VB_S_NEEDS_RESET) && !p[18] && !p[19] &&
-           !vb__ld32(p + 136, 0);
+    if (vb__ld64(p + 8, 0) & ~vb_host_features(d) || (p[16] & VB_S_NEEDS_RESET) || p[19]) return 0;
+    if (version == 1) return p[18] ? 0 : 1;
+    return p[18] <= VB_HINT_DONE && vb__ld32(p + 32, 0) >= VB__HINT_ID_MIN ? 2 : 0;
 }
 
 /* One queue record: 1 if it is a queue vb_queue_setup would take. Its indices bound the buffers
@@ -2374,13 +2718,19 @@ static int vb__snap_queue(const vb_device *d, const unsigned char *s, int broken
 VB_API vb_result vb_snapshot_load(vb_device *d, const void *buf, size_t len)
 {
     const unsigned char *p = (const unsigned char *)buf;
-    vb_queue q[VB_QUEUE_COUNT];
-    unsigned i;
+    vb_queue q[VB_QUEUE_MAX];
+    unsigned i, version, queues;
 
     if (vb__reentered(d)) return VB_ERR_STATE;
-    if (!buf || len != VB_SNAPSHOT_SIZE || !vb__snap_header_ok(d, p)) return VB_ERR_FORMAT;
-    for (i = 0; i < VB_QUEUE_COUNT; i++)
-        if (!vb__snap_queue(d, p + VB__SNAP_QUEUE + (size_t)36u * i, p[17] & 1, &q[i])) return VB_ERR_FORMAT;
+    if (!buf || !(version = vb__snap_header_ok(d, p, len))) return VB_ERR_FORMAT;
+    queues = version == 1 ? (unsigned)VB_QUEUE_COUNT : (unsigned)VB_QUEUE_MAX;
+    for (i = 0; i < VB_QUEUE_MAX; i++) {
+        const unsigned char *s = p + (version == 1 ? 28u : 36u) + (size_t)36u * i;
+        if (i >= queues)
+            vb__queue_clear(d, &q[i]);
+        else if (!vb__snap_queue(d, s, p[17] & 1, &q[i]))
+            return VB_ERR_FORMAT;
+    }
     /* Valid: now replace the state. Stats, last-update and the interval are local. */
     d->driver_features = vb__ld64(p + 8, 0);
     d->status = p[16];
@@ -2389,8 +2739,13 @@ VB_API vb_result vb_snapshot_load(vb_device *d, const void *buf, size_t len)
     if (p[17] & 2) d->flags |= VB__BAD_FEATURES;
     d->num_pages = vb__ld32(p + 20, 0);
     d->actual = vb__ld32(p + 24, 0);
+    d->hint.status = (vb_hint_status)p[18];
+    d->poison_val = version == 1 ? 0 : vb__ld32(p + 28, 0);
+    if (version == 2) d->hint.cmd_id = vb__ld32(p + 32, 0);
     VB_MEMCPY(d->queue, q, sizeof q);
-    d->more_work = (uint8_t)(q[VB_QUEUE_INFLATE].ready | q[VB_QUEUE_DEFLATE].ready << 1); /* look */
+    d->more_work = 0;
+    for (i = 0; i < VB_QUEUE_MAX; i++) /* look at every running page queue */
+        if (i != VB_QUEUE_STATS && q[i].ready) d->more_work |= (uint8_t)(1u << i);
     vb__rearm(d);          /* virtio_balloon_post_load_device */
     vb__stats_rewind(d);   /* and, as the VM starts, the rewind of set_status */
     return VB_OK;
@@ -3818,17 +4173,18 @@ typedef struct vb__qom_prop {
 /* What qom-list shows, in QEMU 7.2's order: of QEMU's 60 properties of virtio-balloon-pci and
    24 of virtio-balloon-device, the balloon's own, the device's state and the virtio features
    vb_config sets; not the PCI transport's, memory regions, links, nor virtio-core knobs the
-   device does not model. page-poison is false: the device does not offer PAGE_POISON. */
+   device does not model. The feature properties show what the device offers (QEMU's
+   page-poison defaults to on, ours to off: vb_config.options). */
 static const vb__qom_prop vb__qom_proxy[] = {
     VB__QOM_COMMON(1),
-    VB__QOM_BOOL("free-page-reporting", 0),
+    VB__QOM_FEATURE("free-page-reporting", VB_F_REPORTING),
     VB__QOM_FEATURE("indirect_desc", VB_F_RING_INDIRECT_DESC),
     VB__QOM_FEATURE("deflate-on-oom", VB_F_DEFLATE_ON_OOM),
     VB__QOM_FEATURE("event_idx", VB_F_RING_EVENT_IDX),
-    VB__QOM_BOOL("page-poison", 0),
+    VB__QOM_FEATURE("page-poison", VB_F_PAGE_POISON),
     VB__QOM_STATS,
     VB__QOM_BOOL("qemu-4-0-config-size", 0),
-    VB__QOM_BOOL("free-page-hint", 0),
+    VB__QOM_FEATURE("free-page-hint", VB_F_FREE_PAGE_HINT),
     {"virtio-backend", "child<virtio-balloon-device>", VB__QV_CHILD, 0, VB__QS_READ_ONLY},
 };
 
@@ -3837,10 +4193,10 @@ static const vb__qom_prop vb__qom_backend[] = {
     VB__QOM_FEATURE("event_idx", VB_F_RING_EVENT_IDX),
     VB__QOM_FEATURE("indirect_desc", VB_F_RING_INDIRECT_DESC),
     VB__QOM_FEATURE("deflate-on-oom", VB_F_DEFLATE_ON_OOM),
-    VB__QOM_BOOL("free-page-hint", 0),
-    VB__QOM_BOOL("page-poison", 0),
+    VB__QOM_FEATURE("free-page-hint", VB_F_FREE_PAGE_HINT),
+    VB__QOM_FEATURE("page-poison", VB_F_PAGE_POISON),
     VB__QOM_BOOL("qemu-4-0-config-size", 0),
-    VB__QOM_BOOL("free-page-reporting", 0),
+    VB__QOM_FEATURE("free-page-reporting", VB_F_REPORTING),
     VB__QOM_STATS,
 };
 
@@ -4733,7 +5089,7 @@ static void vb__mmio_clear(vb_mmio *m)
     m->device_features_sel = m->driver_features_sel = m->queue_sel = 0;
     m->driver_features = 0;
     m->interrupt_status = 0;
-    for (i = 0; i < VB_QUEUE_COUNT; i++) {
+    for (i = 0; i < VB_QUEUE_MAX; i++) {
         VB_MEMSET(&m->queue[i], 0, sizeof m->queue[i]);
         m->queue[i].num = vb_queue_size_max(m->dev);
     }
@@ -4833,7 +5189,7 @@ static int vb__mmio_register_access(uint64_t offset, unsigned width)
 static uint32_t vb__mmio_register(const vb_mmio *m, uint64_t offset, int *ok)
 {
     const vb_device *d = m->dev;
-    int queue = m->queue_sel < VB_QUEUE_COUNT;
+    int queue = m->queue_sel < vb_queue_count(d);
     *ok = 1;
     switch (offset) {
     case VB_MMIO_MAGIC_VALUE: return VB_MMIO_MAGIC;
@@ -4873,10 +5229,10 @@ VB_API uint32_t vb_mmio_read(vb_mmio *m, uint64_t offset, unsigned width)
    0 if the write is one the device ignores. */
 static int vb__mmio_queue_write(vb_mmio *m, uint64_t offset, uint32_t value)
 {
-    vb_mmio_queue *q = m->queue_sel < VB_QUEUE_COUNT ? &m->queue[m->queue_sel] : 0;
+    vb_mmio_queue *q = m->queue_sel < vb_queue_count(m->dev) ? &m->queue[m->queue_sel] : 0;
     uint64_t *ring = q ? vb__mmio_ring_reg(q, offset) : 0;
     if (offset == VB_MMIO_QUEUE_NOTIFY) {
-        if (value >= VB_QUEUE_COUNT) return 0;
+        if (value >= vb_queue_count(m->dev)) return 0;
         if (!vb_queue_ready(m->dev, value)) vb__mmio_bad(m, offset); /* the device logs, ignores */
         vb_queue_notify(m->dev, value);
         return 1;

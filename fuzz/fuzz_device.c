@@ -411,6 +411,8 @@ static int rings_fit(uint64_t desc, uint64_t avail, uint64_t used, uint16_t size
 
 static int pow2(uint32_t v) { return v && !(v & (v - 1u)); }
 
+#define SNAP_SUM (VB_SNAPSHOT_SIZE - 4) /* the checksum's offset (format version 2) */
+
 static uint32_t fnv1a(const unsigned char *p, size_t n)
 {
     uint32_t x = 2166136261u;
@@ -422,13 +424,14 @@ static uint32_t fnv1a(const unsigned char *p, size_t n)
 static int snap_valid(const harness *h, const unsigned char *p)
 {
     unsigned i, k;
-    if (memcmp(p, "VBSN", 4) || ld16(p + 4, 0) != 1 || ld16(p + 6, 0) != VB_SNAPSHOT_SIZE) return 0;
-    if (ld32(p + 140, 0) != fnv1a(p, 140)) return 0;
+    if (memcmp(p, "VBSN", 4) || ld16(p + 4, 0) != 2 || ld16(p + 6, 0) != VB_SNAPSHOT_SIZE) return 0;
+    if (ld32(p + SNAP_SUM, 0) != fnv1a(p, SNAP_SUM)) return 0;
     if (ld64le(p + 8) & ~offered_features(h->options)) return 0;
-    if ((p[16] & VB_S_NEEDS_RESET) || p[17] > 3 || p[18] || p[19] || ld32(p + 136, 0)) return 0;
+    if ((p[16] & VB_S_NEEDS_RESET) || p[17] > 3 || p[18] > 3 || p[19] || ld32(p + SNAP_SUM - 4, 0)) return 0;
+    if (ld32(p + 32, 0) < 0x80000000u) return 0; /* hint command ids start there */
     if ((p[17] & 2) && (p[16] & VB_S_FEATURES_OK)) return 0; /* refused features, yet FEATURES_OK */
-    for (i = 0; i < VB_QUEUE_COUNT; i++) {
-        const unsigned char *s = p + 28 + 36 * i;
+    for (i = 0; i < VB_QUEUE_MAX; i++) {
+        const unsigned char *s = p + 36 + 36 * i;
         uint64_t desc = ld64le(s), avail = ld64le(s + 8), used = ld64le(s + 16);
         uint16_t size = ld16(s + 24, 0), last = ld16(s + 26, 0), uidx = ld16(s + 28, 0);
         if (!pow2(size) || size > h->qmax || s[30] > 1) return 0;
@@ -1058,7 +1061,7 @@ static void snap_load(harness *h, const unsigned char *blob)
         h->bad_features = (blob[17] & 2) != 0;
         h->elem_pending = 0;
         for (i = 0; i < VB_QUEUE_COUNT; i++) {
-            const unsigned char *s = blob + 28 + 36 * i;
+            const unsigned char *s = blob + 36 + 36 * i;
             h->q[i].desc = ld64le(s);
             h->q[i].avail = ld64le(s + 8);
             h->q[i].used = ld64le(s + 16);
@@ -1079,14 +1082,14 @@ static void snap_load(harness *h, const unsigned char *blob)
         CHECK(vb_target_pages(&h->dev) == ld32(blob + 20, 0) && vb_actual_pages(&h->dev) == ld32(blob + 24, 0));
         if (vb_poll_interval_ms(&h->dev)) CHECK(h->armed); /* post-load re-arm */
         if (!h->broken || (blob[17] & 1)) { /* unless the rewind broke it, it saves back the same */
-            const unsigned la = 28 + 36 * VB_QUEUE_STATS + 26;
+            const unsigned la = 36 + 36 * VB_QUEUE_STATS + 26;
             CHECK(vb_snapshot_save(&h->dev, again, sizeof again) == VB_SNAPSHOT_SIZE);
             /* ... except that a rewind which found the stats queue empty (guest memory that
                contradicts the blob) leaves the buffer un-popped, as QEMU's virtqueue_rewind */
             if (ld16(again + la, 0) == (uint16_t)(ld16(blob + la, 0) - 1u) &&
                 vb_get_counters(&h->dev)->updates == b0.cnt.updates) {
                 st16(again + la, ld16(blob + la, 0), 0);
-                st32(again + 140, fnv1a(again, 140), 0);
+                st32(again + SNAP_SUM, fnv1a(again, SNAP_SUM), 0);
             }
 #ifdef FUZZ_TRACE
             for (i = 0; i < VB_SNAPSHOT_SIZE; i++)
@@ -1104,7 +1107,7 @@ static void ev_snapshot(harness *h, reader *r, int mutate)
     CHECK(vb_snapshot_save(&h->dev, NULL, 0) == VB_SNAPSHOT_SIZE);
     CHECK(vb_snapshot_save(&h->dev, blob, VB_SNAPSHOT_SIZE - 1) == VB_SNAPSHOT_SIZE);
     CHECK(vb_snapshot_save(&h->dev, blob, sizeof blob) == VB_SNAPSHOT_SIZE);
-    CHECK(ld32(blob + 140, 0) == fnv1a(blob, 140));
+    CHECK(ld32(blob + SNAP_SUM, 0) == fnv1a(blob, SNAP_SUM));
     if (mutate) {
         uint8_t b;
         unsigned k, n;
@@ -1118,7 +1121,7 @@ static void ev_snapshot(harness *h, reader *r, int mutate)
             uint8_t pos = u8(r), x = u8(r);
             blob[pos % VB_SNAPSHOT_SIZE] ^= x;
         }
-        if (fix) st32(blob + 140, fnv1a(blob, 140), 0);
+        if (fix) st32(blob + SNAP_SUM, fnv1a(blob, SNAP_SUM), 0);
     } else {
         /* a state the device is in always loads (a stopped queue or a broken device may hold any
            gap; a running queue of a healthy device never more than its size), and the flags

@@ -651,10 +651,10 @@ TEST item41_stats_not_in_migrated_state(void)
     tg_send_stats(&T, 10, 4);
     ASSERT_EQ(VB_SNAPSHOT_SIZE, vb_snapshot_save(&T.dev, b, sizeof b));
     /* features, status, config, two queues and the stats queue's addresses: unchanged */
-    ASSERT_EQ(0, memcmp(a, b, 28 + 72 + 26));
+    ASSERT_EQ(0, memcmp(a, b, 36 + 72 + 26));
     /* the stats queue's indices moved by exactly one round trip */
-    ASSERT_EQ(a[28 + 72 + 26] + 1, b[28 + 72 + 26]);
-    ASSERT_EQ(a[28 + 72 + 28] + 1, b[28 + 72 + 28]);
+    ASSERT_EQ(a[36 + 72 + 26] + 1, b[36 + 72 + 26]);
+    ASSERT_EQ(a[36 + 72 + 28] + 1, b[36 + 72 + 28]);
     PASS();
 }
 
@@ -685,11 +685,8 @@ TEST item43_driver_ok_rewinds_the_held_buffer(void)
         /* re-seal: the checksum covers the status byte */
         uint32_t h = 2166136261u;
         unsigned i;
-        for (i = 0; i < 140; i++) h = (h ^ blob[i]) * 16777619u;
-        blob[140] = (unsigned char)h;
-        blob[141] = (unsigned char)(h >> 8);
-        blob[142] = (unsigned char)(h >> 16);
-        blob[143] = (unsigned char)(h >> 24);
+        for (i = 0; i < VB_SNAPSHOT_SIZE - 4; i++) h = (h ^ blob[i]) * 16777619u;
+        for (i = 0; i < 4; i++) blob[VB_SNAPSHOT_SIZE - 4 + i] = (unsigned char)(h >> (8 * i));
     }
     ASSERT_EQ(VB_OK, vb_snapshot_load(&T.dev, blob, sizeof blob));
     ASSERT_EQ(UINT64_MAX, tg_stat(&T, VB_STAT_MEMTOT)); /* empty until the VM starts */

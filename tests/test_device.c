@@ -671,9 +671,16 @@ TEST init_bad_profile_and_options(void)
     c.profile = (vb_profile)-1;
     ASSERT_EQ(VB_ERR_ARG, vb_init(&T.dev, &c, &tg_host, &T));
     c.profile = VB_PROFILE_DOC;
-    c.options = 0x20;
+    c.options = 0x400;
     ASSERT_EQ(VB_ERR_ARG, vb_init(&T.dev, &c, &tg_host, &T));
-    c.options = 0x1f;
+    c.options = VB_OPT_QUEUES_OFFERED | VB_OPT_QUEUES_FIXED; /* one numbering */
+    ASSERT_EQ(VB_ERR_ARG, vb_init(&T.dev, &c, &tg_host, &T));
+    c.options = VB_OPT_REPORTING;
+    c.queue_size = 16; /* Linux refuses a reporting queue of less than 32 */
+    ASSERT_EQ(VB_ERR_ARG, vb_init(&T.dev, &c, &tg_host, &T));
+    c.queue_size = 32;
+    ASSERT_EQ(VB_OK, vb_init(&T.dev, &c, &tg_host, &T));
+    c.options = 0x1ff;
     ASSERT_EQ(VB_OK, vb_init(&T.dev, &c, &tg_host, &T));
     PASS();
 }
@@ -803,11 +810,8 @@ static void reseal(unsigned char *b)
 {
     uint32_t h = 2166136261u;
     unsigned i;
-    for (i = 0; i < 140; i++) h = (h ^ b[i]) * 16777619u;
-    b[140] = (unsigned char)h;
-    b[141] = (unsigned char)(h >> 8);
-    b[142] = (unsigned char)(h >> 16);
-    b[143] = (unsigned char)(h >> 24);
+    for (i = 0; i < VB_SNAPSHOT_SIZE - 4; i++) h = (h ^ b[i]) * 16777619u;
+    for (i = 0; i < 4; i++) b[VB_SNAPSHOT_SIZE - 4 + i] = (unsigned char)(h >> (8u * i));
 }
 
 /* A device in mid-flight: config set, two inflate buffers done, one stats round trip done and
@@ -911,7 +915,7 @@ TEST snapshot_of_broken_device(void)
 
 TEST snapshot_save_needs_room(void)
 {
-    unsigned char buf[200];
+    unsigned char buf[VB_SNAPSHOT_SIZE + 16];
     ASSERT_EQ(0, mid_flight());
     memset(buf, 0xaa, sizeof buf);
     ASSERT_EQ(VB_SNAPSHOT_SIZE, vb_snapshot_save(&T.dev, buf, VB_SNAPSHOT_SIZE - 1));
@@ -979,7 +983,7 @@ static enum greatest_test_res reject_all(const mutation *m, unsigned n, int seal
     PASS();
 }
 
-#define Q(i) (28u + 36u * (i)) /* queue i's record */
+#define Q(i) (36u + 36u * (i)) /* queue i's record */
 
 TEST snapshot_rejects_wrong_size(void)
 {
@@ -1003,8 +1007,8 @@ TEST snapshot_rejects_bad_magic(void)
 
 TEST snapshot_rejects_bad_version(void)
 {
-    static const mutation m[3] = {{4, 0}, {4, 2}, {5, 1}};
-    return reject_all(m, 3, 1);
+    static const mutation m[4] = {{4, 0}, {4, 1}, {4, 3}, {5, 2}};
+    return reject_all(m, 4, 1);
 }
 
 TEST snapshot_rejects_bad_size_field(void)
@@ -1233,8 +1237,8 @@ TEST snapshot_carries_refused_features(void)
 
 TEST snapshot_rejects_nonzero_reserved_bytes(void)
 {
-    static const mutation m[12] = {{18, 1},          {19, 0x80},       {136, 1},         {137, 1},
-                                   {138, 1},         {139, 0xff},      {Q(0) + 31, 1},   {Q(0) + 35, 1},
+    static const mutation m[12] = {{18, 4},          {19, 0x80},       {216, 1},         {217, 1},
+                                   {218, 1},         {219, 0xff},      {Q(0) + 31, 1},   {Q(0) + 35, 1},
                                    {Q(1) + 32, 1},   {Q(1) + 33, 1},   {Q(2) + 34, 1},   {Q(2) + 31, 0xff}};
     return reject_all(m, 12, 1);
 }

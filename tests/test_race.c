@@ -984,8 +984,8 @@ static int migrate_for_rewind(void)
     cfg.options = R.be ? VB_OPT_GUEST_BIG_ENDIAN : 0u;
     if (vb_init(&T.dev, &cfg, &race_host, &T) != VB_OK) return fail("vb_init (destination)");
     blob[16] &= (unsigned char)~VB_S_DRIVER_OK; /* the VM is not running yet */
-    for (i = 0; i < 140; i++) h = (h ^ blob[i]) * 16777619u;
-    for (i = 0; i < 4; i++) blob[140 + i] = (unsigned char)(h >> (8 * i));
+    for (i = 0; i < VB_SNAPSHOT_SIZE - 4; i++) h = (h ^ blob[i]) * 16777619u;
+    for (i = 0; i < 4; i++) blob[VB_SNAPSHOT_SIZE - 4 + i] = (unsigned char)(h >> (8 * i));
     if (vb_snapshot_load(&T.dev, blob, sizeof blob) != VB_OK) return fail("snapshot load");
     return 0;
 }

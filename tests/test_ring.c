@@ -2555,8 +2555,8 @@ static enum greatest_test_res restore_into_new_device(int vm_running)
         uint32_t h = 2166136261u;
         unsigned i;
         blob[16] &= (unsigned char)~VB_S_DRIVER_OK; /* the status is replayed when the VM runs */
-        for (i = 0; i < 140; i++) h = (h ^ blob[i]) * 16777619u;
-        for (i = 0; i < 4; i++) blob[140 + i] = (unsigned char)(h >> (8 * i));
+        for (i = 0; i < VB_SNAPSHOT_SIZE - 4; i++) h = (h ^ blob[i]) * 16777619u;
+        for (i = 0; i < 4; i++) blob[VB_SNAPSHOT_SIZE - 4 + i] = (unsigned char)(h >> (8 * i));
     }
     ASSERT_EQ(VB_OK, vb_snapshot_load(&T.dev, blob, sizeof blob));
     PASS();
