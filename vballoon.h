@@ -794,6 +794,12 @@ VB_API size_t vb_qmp_greeting(const vb_qmp *s, char *buf, size_t cap);
                               path). Of QEMU's 60 and 24 properties, the PCI transport's, memory
                               regions, links and virtio-core knobs are not listed.
      query-balloon, balloon   the balloon (DeviceNotActive while vb_ram_size is 0)
+     x-balloon-free-page-hint {"action": "start" | "stop" | "done"}: vb_hint_start, _stop,
+                              _done (experimental, as QMP names what is not stable; start
+                              fails unless the guest accepted FREE_PAGE_HINT)
+     x-query-balloon-free-page-hint
+                              {"status": "stop" | "requested" | "start" | "done", "cmd-id",
+                              "guest-cmd-id", "ranges", "bytes"}: vb_hint()
    Any other name is "The command X has not been found" (class CommandNotFound): the VM's run
    state (query-status, cont, stop, quit) is the host's, see vb_qmp_parse.
    The JSON is read as QEMU 7.2 reads it: an object with a repeated key (compared decoded, "a"
@@ -4130,11 +4136,11 @@ static int vb__args(vb__reply *r, vb__span args, const vb__param *p, unsigned n,
 /* ---- commands ------------------------------------------------------------------------------- */
 
 /* What a command changes, applied by the dispatcher only once the whole reply has fit. */
-enum { VB__FX_NONE, VB__FX_INTERVAL, VB__FX_TARGET, VB__FX_NEGOTIATED };
+enum { VB__FX_NONE, VB__FX_INTERVAL, VB__FX_TARGET, VB__FX_NEGOTIATED, VB__FX_HINT };
 
 typedef struct vb__effect {
     int kind;      /* VB__FX_* */
-    int64_t value; /* the interval in seconds, or the target in pages */
+    int64_t value; /* the interval in seconds, the target in pages or a vb_hint_status */
 } vb__effect;
 
 static vb__effect vb__fx(int kind, int64_t value)
@@ -4573,6 +4579,49 @@ static vb__effect vb__qmp_balloon(vb__reply *r, vb_qmp *s, vb__span args)
     return vb__fx(VB__FX_TARGET, (int64_t)((total - (uint64_t)target) >> VB_PAGE_SHIFT));
 }
 
+/* Free page hinting, experimental (QMP's "x-" prefix): what a migration would do, by hand. */
+static const char *const vb__hint_names[4] = {"stop", "requested", "start", "done"};
+
+static vb__effect vb__qmp_hint(vb__reply *r, vb_qmp *s, vb__span args)
+{
+    static const vb__param params[1] = {{"action", VB__ARG_STR, 0}};
+    vb__span v[1];
+    int64_t i;
+    if (!vb__args(r, args, params, 1, v)) return vb__fx_none;
+    for (i = 0; i < 4 && (i == VB_HINT_REQUESTED || !vb__str_is(r->in, v[0], vb__hint_names[i])); i++) {}
+    if (i == 4) {
+        vb__reply_error_quote(r, "GenericError", "Parameter 'action' does not accept value '", v[0], "'");
+        return vb__fx_none;
+    }
+    if (i == VB_HINT_START && (!vb__has(s->dev, VB_F_FREE_PAGE_HINT) || vb_is_broken(s->dev))) {
+        vb__reply_generic(r, "The guest has not negotiated free page hinting");
+        return vb__fx_none;
+    }
+    vb__reply_empty(r);
+    return vb__fx(VB__FX_HINT, i);
+}
+
+static vb__effect vb__qmp_query_hint(vb__reply *r, vb_qmp *s, vb__span args)
+{
+    const vb_hint_info *h = vb_hint(s->dev);
+    if (!vb__args(r, args, 0, 0, 0)) return vb__fx_none;
+    vb__reply_return(r);
+    vb__put(&r->o, "{", 1);
+    vb__member(&r->o, r->flags, 2, 1, "status");
+    vb__put_str(&r->o, vb__hint_names[h->status & 3u]);
+    vb__member(&r->o, r->flags, 2, 0, "cmd-id");
+    vb__put_u64(&r->o, h->cmd_id);
+    vb__member(&r->o, r->flags, 2, 0, "guest-cmd-id");
+    vb__put_u64(&r->o, h->guest_cmd_id);
+    vb__member(&r->o, r->flags, 2, 0, "ranges");
+    vb__put_u64(&r->o, h->ranges);
+    vb__member(&r->o, r->flags, 2, 0, "bytes");
+    vb__put_u64(&r->o, h->bytes);
+    vb__close(&r->o, r->flags, 1);
+    vb__reply_end(r);
+    return vb__fx_none;
+}
+
 /* qmp_capabilities' "enable": a list of QMPCapability, of which only "oob" exists. 0 after
    replying with the error of the first bad element. */
 static int vb__qmp_caps_enable(vb__reply *r, vb__span list)
@@ -4662,6 +4711,8 @@ static const struct vb__command {
     {"balloon", vb__qmp_balloon, 0},
     {"query-version", vb__qmp_query_version, 0},
     {"query-commands", vb__qmp_query_commands, 0},
+    {"x-balloon-free-page-hint", vb__qmp_hint, 0},
+    {"x-query-balloon-free-page-hint", vb__qmp_query_hint, 0},
 };
 
 /* query-commands lists the session's commands and the host's (vb_qmp.host_commands) in QEMU
@@ -4730,6 +4781,9 @@ static void vb__qmp_apply(vb_qmp *s, vb__effect fx)
     if (fx.kind == VB__FX_INTERVAL) vb_set_poll_interval(s->dev, fx.value, 0);
     else if (fx.kind == VB__FX_TARGET) vb_set_target_pages(s->dev, (uint32_t)fx.value);
     else if (fx.kind == VB__FX_NEGOTIATED) s->negotiated = 1;
+    else if (fx.kind == VB__FX_HINT && fx.value == VB_HINT_START) vb_hint_start(s->dev);
+    else if (fx.kind == VB__FX_HINT && fx.value == VB_HINT_STOP) vb_hint_stop(s->dev);
+    else if (fx.kind == VB__FX_HINT) vb_hint_done(s->dev);
 }
 
 /* ---- the envelope: one JSON object {"execute": ..., "arguments": ..., "id": ...} --------------- */

@@ -776,6 +776,68 @@ TEST qom_get_features_follow_the_options(void)
     PASS();
 }
 
+/* The feature properties QEMU has for the rest of the device follow the options too, and
+   stay read-only after realize. */
+TEST qom_get_full_device_features(void)
+{
+    vb_config c = config(VB_PROFILE_QEMU, 10);
+    c.options = VB_OPT_FREE_PAGE_HINT | VB_OPT_PAGE_POISON | VB_OPT_REPORTING;
+    ASSERT_EQ(0, tg_start(&T, &c, TG_F(VB_F_VERSION_1)));
+    vb_qmp_init(&Q, &T.dev, VB_QMP_NO_NEGOTIATION);
+    ASSERT_STR_EQ("{\"return\": true}", run(QOM_GET(PATH, "free-page-hint")));
+    ASSERT_STR_EQ("{\"return\": true}", run(QOM_GET(PATH BACKEND, "page-poison")));
+    ASSERT_STR_EQ("{\"return\": true}", run(QOM_GET(PATH, "free-page-reporting")));
+    ASSERT_STR_EQ("{\"return\": false}", run(QOM_GET(PATH, "deflate-on-oom")));
+    ASSERT_STR_EQ(GEN("Attempt to set property 'free-page-reporting' on anonymous device (type "
+                      "'virtio-balloon-device') after it was realized"),
+                  run("{\"execute\": \"qom-set\", \"arguments\": {\"path\": \"" PATH BACKEND
+                      "\", \"property\": \"free-page-reporting\", \"value\": false}}"));
+    ASSERT_STR_EQ("{\"return\": true}", run(QOM_GET(PATH, "free-page-reporting")));
+    PASS();
+}
+
+#define HINT(action) "{\"execute\": \"x-balloon-free-page-hint\", \"arguments\": {\"action\": \"" action "\"}}"
+#define QUERY_HINT "{\"execute\": \"x-query-balloon-free-page-hint\"}"
+
+/* The experimental hinting commands drive vb_hint_start/stop/done and report vb_hint(). */
+TEST qmp_free_page_hint_commands(void)
+{
+    vb_config c = config(VB_PROFILE_QEMU, 10);
+    unsigned irqs;
+    c.options = VB_OPT_FREE_PAGE_HINT;
+    ASSERT_EQ(0, tg_start(&T, &c, TG_LINUX_FEATURES));
+    vb_qmp_init(&Q, &T.dev, VB_QMP_NO_NEGOTIATION);
+    /* the driver did not accept it: start fails and changes nothing */
+    ASSERT_STR_EQ(GEN("The guest has not negotiated free page hinting"), run(HINT("start")));
+    ASSERT_STR_EQ("{\"return\": {\"status\": \"stop\", \"cmd-id\": 2147483648, \"guest-cmd-id\": 0, "
+                  "\"ranges\": 0, \"bytes\": 0}}", run(QUERY_HINT));
+    ASSERT_EQ(0, tg_start(&T, &c, TG_LINUX_FEATURES | TG_F(VB_F_FREE_PAGE_HINT)));
+    vb_qmp_init(&Q, &T.dev, VB_QMP_NO_NEGOTIATION);
+    irqs = T.config_irqs;
+    ASSERT_STR_EQ(OK_EMPTY, run(HINT("start")));
+    ASSERT_EQ(irqs + 1, T.config_irqs);
+    ASSERT_STR_EQ("{\"return\": {\"status\": \"requested\", \"cmd-id\": 2147483649, \"guest-cmd-id\": 0, "
+                  "\"ranges\": 0, \"bytes\": 0}}", run(QUERY_HINT));
+    ASSERT_STR_EQ(OK_EMPTY, run(HINT("done")));
+    ASSERT_EQ(VB_HINT_DONE, vb_hint(&T.dev)->status);
+    ASSERT_STR_EQ(OK_EMPTY, run(HINT("stop")));
+    ASSERT_EQ(VB_HINT_STOP, vb_hint(&T.dev)->status);
+    ASSERT_EQ(irqs + 3, T.config_irqs);
+    ASSERT_STR_EQ(OK_EMPTY, run(HINT("stop"))); /* no change: no interrupt */
+    ASSERT_EQ(irqs + 3, T.config_irqs);
+    /* bad input changes nothing */
+    ASSERT_STR_EQ(GEN("Parameter 'action' does not accept value 'requested'"), run(HINT("requested")));
+    ASSERT_STR_EQ(GEN("Parameter 'action' does not accept value 'go'"), run(HINT("go")));
+    ASSERT_STR_EQ(GEN("Parameter 'action' is missing"), run("{\"execute\": \"x-balloon-free-page-hint\"}"));
+    ASSERT_STR_EQ(GEN("Invalid parameter type for 'action', expected: string"),
+                  run("{\"execute\": \"x-balloon-free-page-hint\", \"arguments\": {\"action\": 1}}"));
+    ASSERT_STR_EQ(GEN("Parameter 'a' is unexpected"),
+                  run("{\"execute\": \"x-query-balloon-free-page-hint\", \"arguments\": {\"a\": 1}}"));
+    ASSERT_EQ(irqs + 3, T.config_irqs);
+    ASSERT_EQ(VB_HINT_STOP, vb_hint(&T.dev)->status);
+    PASS();
+}
+
 /* The child's path, as QEMU answers it, and guest-stats read through it. */
 TEST qom_virtio_backend_child(void)
 {
@@ -907,6 +969,7 @@ TEST query_version_as_qemu(void)
 }
 
 #define CMD_ENTRY(name) "{\"name\": \"" name "\"}"
+#define XCMDS CMD_ENTRY("x-balloon-free-page-hint") ", " CMD_ENTRY("x-query-balloon-free-page-hint")
 
 /* QEMU lists its 216 commands; a session lists those it answers, in QEMU's order (its reply
    filtered to them), then the host's names QEMU does not have. */
@@ -920,26 +983,26 @@ TEST query_commands_lists_what_the_session_answers(void)
     ASSERT_STR_EQ(OK_EMPTY, run(CAPS));
     ASSERT_STR_EQ("{\"return\": [" CMD_ENTRY("query-balloon") ", " CMD_ENTRY("balloon") ", " CMD_ENTRY("qom-set") ", "
                   CMD_ENTRY("qom-get") ", " CMD_ENTRY("qom-list") ", " CMD_ENTRY("query-commands") ", "
-                  CMD_ENTRY("query-version") ", " CMD_ENTRY("qmp_capabilities") "]}",
+                  CMD_ENTRY("query-version") ", " CMD_ENTRY("qmp_capabilities") ", " XCMDS "]}",
                   run("{\"execute\": \"query-commands\"}"));
     Q.host_commands = host;
     ASSERT_STR_EQ("{\"return\": [" CMD_ENTRY("cont") ", " CMD_ENTRY("stop") ", " CMD_ENTRY("query-balloon") ", "
                   CMD_ENTRY("balloon") ", " CMD_ENTRY("qom-set") ", " CMD_ENTRY("qom-get") ", "
                   CMD_ENTRY("qom-list") ", " CMD_ENTRY("quit") ", " CMD_ENTRY("query-commands") ", "
                   CMD_ENTRY("query-version") ", " CMD_ENTRY("qmp_capabilities") ", " CMD_ENTRY("query-status") ", "
-                  CMD_ENTRY("x-advance-clock") "], \"id\": 1}",
+                  XCMDS ", " CMD_ENTRY("x-advance-clock") "], \"id\": 1}",
                   run("{\"execute\": \"query-commands\", \"id\": 1}"));
     Q.host_commands = shadow; /* a host that takes one of the session's commands: listed once */
     ASSERT_STR_EQ("{\"return\": [" CMD_ENTRY("query-balloon") ", " CMD_ENTRY("balloon") ", " CMD_ENTRY("qom-set") ", "
                   CMD_ENTRY("qom-get") ", " CMD_ENTRY("qom-list") ", " CMD_ENTRY("query-commands") ", "
-                  CMD_ENTRY("query-version") ", " CMD_ENTRY("qmp_capabilities") "]}",
+                  CMD_ENTRY("query-version") ", " CMD_ENTRY("qmp_capabilities") ", " XCMDS "]}",
                   run("{\"execute\": \"query-commands\"}"));
     ASSERT_STR_EQ(GEN("Parameter 'a' is unexpected"), run("{\"execute\": \"query-commands\", \"arguments\": {\"a\": 1}}"));
     Q.flags |= VB_QMP_PRETTY;
     ASSERT_EQ(0, strncmp(run("{\"execute\": \"query-commands\"}"),
                          "{\n    \"return\": [\n        {\n            \"name\": \"query-balloon\"\n        },\n"
                          "        {\n            \"name\": \"balloon\"\n        },\n", 103));
-    tail = "        {\n            \"name\": \"qmp_capabilities\"\n        }\n    ]\n}";
+    tail = "        {\n            \"name\": \"x-query-balloon-free-page-hint\"\n        }\n    ]\n}";
     ASSERT_STR_EQ(tail, reply + strlen(reply) - strlen(tail));
     PASS();
 }
@@ -3944,6 +4007,8 @@ SUITE(qmp)
     RUN_TEST(qom_list_errors);
     RUN_TEST(qom_get_every_listed_property);
     RUN_TEST(qom_get_features_follow_the_options);
+    RUN_TEST(qom_get_full_device_features);
+    RUN_TEST(qmp_free_page_hint_commands);
     RUN_TEST(qom_virtio_backend_child);
     RUN_TEST(qom_set_read_only_properties);
     RUN_TEST(qom_set_static_property_of_mmio_device);
