@@ -594,7 +594,6 @@ TEST hint_round_trip(void)
     ASSERT_EQ(3u, vb_hint(&T.dev)->ranges);
     ASSERT_U64(3 * PAGE, vb_hint(&T.dev)->bytes);
     ASSERT_U64(3 * PAGE, ctr()->bytes[VB_RANGE_HINTED]);
-    /* an id with ranges in the same buffer, while START: the id ends the round first */
     ASSERT_EQ(4u, ctr()->hint_buffers);
     ASSERT_EQ(4u, T.irq[hq]);
     /* the guest's STOP */
@@ -607,6 +606,25 @@ TEST hint_round_trip(void)
     ASSERT_EQ(3u, vb_hint(&T.dev)->ranges);
     ASSERT_EQ(6u, tg_used(&T, hq, NULL, NULL, 0));
     ASSERT_FALSE(vb_is_broken(&T.dev));
+    PASS();
+}
+
+/* An id and ranges in one buffer: the id is acted on first. */
+TEST hint_id_and_ranges_in_one_buffer(void)
+{
+    uint32_t id;
+    ASSERT_EQ(0, hint_start(HINT_OPTS, HINT_FEATS));
+    ASSERT_EQ(VB_OK, vb_hint_start(&T.dev));
+    id = vb_hint(&T.dev)->cmd_id;
+    hint_buf(4, id, 2, 0x40000u); /* REQUESTED -> START, then its ranges are hinted */
+    ASSERT_EQ(VB_HINT_START, vb_hint(&T.dev)->status);
+    ASSERT_EQ(2u, T.npages);
+    ASSERT_EQ(2u, vb_hint(&T.dev)->ranges);
+    hint_buf(4, 0, 2, 0x50000u); /* the guest's STOP ends the round: its ranges are not */
+    ASSERT_EQ(VB_HINT_STOP, vb_hint(&T.dev)->status);
+    ASSERT_EQ(2u, T.npages);
+    ASSERT_U64(2 * PAGE, ctr()->bytes_ignored);
+    ASSERT_EQ(2u, ctr()->hint_buffers);
     PASS();
 }
 
@@ -976,6 +994,7 @@ SUITE(fulldevice)
     RUN_TEST(hint_needs_fph_negotiated);
     RUN_TEST(hint_config_interrupts);
     RUN_TEST(hint_round_trip);
+    RUN_TEST(hint_id_and_ranges_in_one_buffer);
     RUN_TEST(hint_stale_and_never_issued_ids);
     RUN_TEST(hint_short_id_breaks);
     RUN_TEST(hint_id_wraps);
