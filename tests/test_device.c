@@ -1699,8 +1699,8 @@ static void qmp_notify(void *u, unsigned q)
 {
     static const char *const cmds[3] = {
         "{\"execute\": \"balloon\", \"arguments\": {\"value\": 268435456}, \"id\": 1}",
-        "{\"execute\": \"qom-set\", \"arguments\": {\"path\": \"/machine/peripheral/balloon0\", "
-        "\"property\": \"guest-stats-polling-interval\", \"value\": 7}}",
+        ("{\"execute\": \"qom-set\", \"arguments\": {\"path\": \"/machine/peripheral/balloon0\", "
+         "\"property\": \"guest-stats-polling-interval\", \"value\": 7}}"),
         "{\"execute\": \"query-balloon\"}"};
     tg *t = (tg *)u;
     vb_qmp s;
