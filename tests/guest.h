@@ -34,7 +34,7 @@ typedef struct tg {
 
     /* what the device did */
     unsigned reads, writes, failed_reads, failed_writes;
-    unsigned irq[VB_QUEUE_COUNT], config_irqs;
+    unsigned irq[VB_QUEUE_MAX], config_irqs; /* by queue index */
     unsigned arms, cancels;
     int armed;
     uint64_t deadline;
@@ -46,9 +46,9 @@ typedef struct tg {
     unsigned actual_calls;
 
     /* driver side */
-    uint16_t qsize[VB_QUEUE_COUNT];
-    uint16_t avail_idx[VB_QUEUE_COUNT];
-    uint16_t used_seen[VB_QUEUE_COUNT];
+    uint16_t qsize[VB_QUEUE_MAX];
+    uint16_t avail_idx[VB_QUEUE_MAX];
+    uint16_t used_seen[VB_QUEUE_MAX];
     uint64_t next_data;
     char out[4096];
 } tg;

@@ -1699,8 +1699,8 @@ static void qmp_notify(void *u, unsigned q)
 {
     static const char *const cmds[3] = {
         "{\"execute\": \"balloon\", \"arguments\": {\"value\": 268435456}, \"id\": 1}",
-        "{\"execute\": \"qom-set\", \"arguments\": {\"path\": \"/machine/peripheral/balloon0\", "
-        "\"property\": \"guest-stats-polling-interval\", \"value\": 7}}",
+        ("{\"execute\": \"qom-set\", \"arguments\": {\"path\": \"/machine/peripheral/balloon0\", "
+         "\"property\": \"guest-stats-polling-interval\", \"value\": 7}}"),
         "{\"execute\": \"query-balloon\"}"};
     tg *t = (tg *)u;
     vb_qmp s;
@@ -1734,8 +1734,9 @@ TEST qmp_changes_from_inside_a_callback_are_refused(void)
    Snapshot round trip as a property (issue 13, item 3)
 
    Random interleavings of host calls (target, interval, queue setup/base/ready/stop, resets,
-   status, features, vb_break, timer, vb_do_work, ram size, loads of older blobs) and guest
-   actions (bring-up with any features, stats and inflate/deflate buffers, spurious kicks,
+   status, features, vb_break, timer, vb_do_work, ram size, loads of older blobs, free page
+   hinting start/stop/done and poison_val writes with FREE_PAGE_HINT, PAGE_POISON and REPORTING
+   offered) and guest actions (bring-up with any features, stats and inflate/deflate buffers, spurious kicks,
    used-index and avail-index games, a queue set up again smaller, stopped queues, hostile
    descriptors, refused memory). At random points, and at the end of every interleaving, the
    device's blob is loaded into the same device and into a fresh device on the same guest: both
@@ -1764,6 +1765,7 @@ static unsigned p_nhist;
 static char p_why[256];
 static int p_trace;
 static unsigned long p_roundtrips, p_rewinds, p_kinds[3], p_broken_rt, p_held_rt, p_gap_rt, p_more_rt;
+static unsigned long p_hint_rt, p_poison_rt;
 
 #define PCHECK(cond)                                                                        \
     do {                                                                                    \
@@ -1819,8 +1821,9 @@ typedef struct pobs {
     int broken, more, held, fok_refused, ready[VB_QUEUE_COUNT];
     uint64_t features, host_features, ram, interval_ms, deadline;
     int64_t interval_s, last_update;
-    unsigned char cfg[12];
-    uint32_t target, actual;
+    unsigned char cfg[VB_CONFIG_SIZE_MAX];
+    uint32_t target, actual, poison, hint_id;
+    vb_hint_status hint;
     vb_queue q[VB_QUEUE_COUNT];
     uint16_t base[VB_QUEUE_COUNT];
     vb_counters cnt;
@@ -1862,6 +1865,9 @@ static void p_observe(const vb_device *d, pobs *o)
     o->gen = vb_config_generation(d);
     o->target = vb_target_pages(d);
     o->actual = vb_actual_pages(d);
+    o->poison = vb_poison_value(d);
+    o->hint = vb_hint(d)->status;
+    o->hint_id = vb_hint(d)->cmd_id;
     o->ram = vb_ram_size(d);
     for (i = 0; i < VB_QUEUE_COUNT; i++) {
         o->q[i] = *vb_queue_state(d, i);
@@ -1939,6 +1945,7 @@ static int p_check_same(const pobs *s, const pobs *l, int rew, int kind)
     PCHECK(l->status == (uint8_t)((s->status & ~VB_S_NEEDS_RESET) | (l->broken && v1 ? VB_S_NEEDS_RESET : 0)));
     PCHECK(l->features == s->features && l->host_features == s->host_features);
     PCHECK(!memcmp(l->cfg, s->cfg, sizeof s->cfg) && l->target == s->target && l->actual == s->actual);
+    PCHECK(l->poison == s->poison && l->hint == s->hint && l->hint_id == s->hint_id);
     PCHECK(l->ram == s->ram && l->gen == (uint8_t)(s->gen + (told ? 1 : 0)));
     PCHECK(l->fok_refused == s->fok_refused);
     for (i = 0; i < VB_QUEUE_COUNT; i++) {
@@ -1975,6 +1982,7 @@ static int p_check_fresh(const pobs *s, const pobs *l, const pobs *f, int kind)
     unsigned i;
     PCHECK(f->broken == l->broken && f->status == l->status && f->features == l->features);
     PCHECK(!memcmp(f->cfg, l->cfg, sizeof l->cfg) && f->target == l->target && f->actual == l->actual);
+    PCHECK(f->poison == l->poison && f->hint == l->hint && f->hint_id == l->hint_id);
     PCHECK(f->ram == l->ram && f->gen == (told ? 1 : 0) && f->fok_refused == l->fok_refused);
     for (i = 0; i < VB_QUEUE_COUNT; i++)
         PCHECK(p_queue_eq(&f->q[i], &l->q[i]) && f->ready[i] == l->ready[i] && f->base[i] == l->base[i]);
@@ -2054,6 +2062,8 @@ static int p_roundtrip(tg_rng *r)
     p_held_rt += S.held != 0;
     p_gap_rt += (unsigned long)p_odd_gap(&S);
     p_more_rt += S.more != 0;
+    p_hint_rt += S.hint != VB_HINT_STOP;
+    p_poison_rt += S.poison != 0;
     PTRACE("    round trip: rewind %d kind %d\n", rew, kind);
     if (tg_chance(r, 50)) memcpy(&T.dev, &p_fresh, sizeof T.dev); /* go on with the destination */
     return 0;
@@ -2087,12 +2097,23 @@ static void g_queue(tg_rng *r, unsigned q, uint16_t size, int fresh)
     vb_queue_set_ready(&T.dev, q, 1);
 }
 
+/* FREE_PAGE_HINT, PAGE_POISON, REPORTING. The property's guest and observations know queues
+   0-2 with the stats queue at 2: a driver that accepts FREE_PAGE_HINT or REPORTING here also
+   accepts STATS_VQ (test_fulldevice.c covers the other numberings). */
+#define P_QUEUE_FEATURES (TG_F(VB_F_FREE_PAGE_HINT) | TG_F(VB_F_PAGE_POISON) | TG_F(VB_F_REPORTING))
+static uint64_t p_stats_first(uint64_t f)
+{
+    return (f & (TG_F(VB_F_FREE_PAGE_HINT) | TG_F(VB_F_REPORTING))) ? f | TG_F(VB_F_STATS_VQ) : f;
+}
+
 static void g_bringup(tg_rng *r)
 {
     uint64_t offered = vb_host_features(&T.dev), f = TG_LINUX_FEATURES & offered;
     unsigned q;
     if (tg_chance(r, 20)) f = tg_rnd(r) & (offered | TG_F(3) | TG_F(40));
     else if (tg_chance(r, 15)) f &= ~TG_F(VB_F_VERSION_1);
+    if (tg_chance(r, 60)) f |= offered & P_QUEUE_FEATURES;
+    f = p_stats_first(f);
     if (tg_chance(r, 70)) vb_set_status(&T.dev, 0);
     vb_set_status(&T.dev, VB_S_ACKNOWLEDGE | VB_S_DRIVER);
     vb_set_driver_features(&T.dev, f);
@@ -2249,7 +2270,7 @@ static int h_step(tg_rng *r, unsigned a)
     case 5: if (tg_chance(r, 50)) vb_reset(&T.dev); else vb_set_status(&T.dev, 0); break;
     case 6: vb_machine_reset(&T.dev, (int)tg_below(r, 2)); break;
     case 7: vb_set_status(&T.dev, (uint8_t)tg_rnd(r)); T.be = p_guest_be(); break;
-    case 8: vb_set_driver_features(&T.dev, tg_rnd(r) & (vb_host_features(&T.dev) | TG_F(40))); T.be = p_guest_be(); break;
+    case 8: vb_set_driver_features(&T.dev, p_stats_first(tg_rnd(r) & (vb_host_features(&T.dev) | TG_F(40)))); T.be = p_guest_be(); break;
     case 9: vb_break(&T.dev, (vb_log_item)(1u + tg_below(r, VB_LOG_RING_MEMORY))); break;
     case 10: case 11: h_timer(r); break;
     case 12: vb_do_work(&T.dev); break;
@@ -2262,6 +2283,23 @@ static int h_step(tg_rng *r, unsigned a)
         if (p_nhist) PCHECK(vb_snapshot_load(&T.dev, p_hist[tg_below(r, p_nhist < P_HIST ? p_nhist : P_HIST)],
                                              VB_SNAPSHOT_SIZE) == VB_OK);
         break;
+    case 16: /* free page hinting, as a migrating host drives it */
+        switch (tg_below(r, 3)) {
+        case 0: vb_hint_start(&T.dev); break;
+        case 1: vb_hint_stop(&T.dev); break;
+        default: vb_hint_done(&T.dev); break;
+        }
+        break;
+    case 17: { /* the driver's poison_val (whole or 1-2 bytes of it; kept only if negotiated) */
+        unsigned char b[4];
+        uint32_t v = tg_chance(r, 30) ? 0u : (uint32_t)tg_rnd(r), len = 1u + tg_below(r, 4);
+        b[0] = (unsigned char)v;
+        b[1] = (unsigned char)(v >> 8);
+        b[2] = (unsigned char)(v >> 16);
+        b[3] = (unsigned char)(v >> 24);
+        vb_config_write(&T.dev, 12u + tg_below(r, 5 - len), b, len);
+        break;
+    }
     default: return p_roundtrip(r);
     }
     return 0;
@@ -2277,6 +2315,8 @@ static void p_config(tg_rng *r)
     pcfg.stat_keys = keys[tg_below(r, 5)];
     pcfg.queue_size = 2u << tg_below(r, 8); /* 2 .. 256: the guest's rings are 16 KiB apart */
     pcfg.options = tg_below(r, 32);
+    if (tg_chance(r, 50)) /* FREE_PAGE_HINT, PAGE_POISON, REPORTING (REPORTING needs queues of 32) */
+        pcfg.options |= (tg_below(r, 8) << 5) & (pcfg.queue_size >= VB_REPORTING_QUEUE_MIN ? 0xe0u : 0x60u);
     pcfg.poll_interval_s = tg_below(r, 3);
     pcfg.ram_size = tg_chance(r, 20) ? 0 : (uint64_t)1 << 30;
 }
@@ -2297,14 +2337,14 @@ static int p_create(tg_rng *r)
     return vb_init(&T.dev, &pcfg, &p_host, &T) == VB_OK ? 0 : -1;
 }
 
-/* Action weights: guest actions g_step 0-12, then host actions h_step 0-16. */
+/* Action weights: guest actions g_step 0-12, then host actions h_step 0-18. */
 #define P_GUEST_ACTIONS 13u
-static const unsigned char p_weight[P_GUEST_ACTIONS + 17u] = {
+static const unsigned char p_weight[P_GUEST_ACTIONS + 19u] = {
     4, 12, 8, 3, 3, 2, 3, 2, 3, 1, 2, 8, 8, /* guest: bring-up, stats x2, pfns, kick, used, avail,
                                               smaller, stop, actual, hostile, deny, poll answer */
-    3, 3, 2, 3, 3, 1, 1, 1, 1, 1, 4, 4, 3, 1, 1, 2, 8}; /* host: target, interval, setup, base,
-              ready, reset, machine reset, status, features, break, timer x2, work, ram, save,
-              load an old blob, round trip */
+    3, 3, 2, 3, 3, 1, 1, 1, 1, 1, 4, 4, 3, 1, 1, 2, 3, 2, 8}; /* host: target, interval, setup,
+              base, ready, reset, machine reset, status, features, break, timer x2, work, ram, save,
+              load an old blob, hint start/stop/done, poison_val, round trip */
 
 static unsigned p_pick(tg_rng *r)
 {
@@ -2361,7 +2401,7 @@ TEST snapshot_round_trip_property(void)
     tg_rng seeds;
     p_host = tg_host;
     p_host.write = p_write;
-    p_roundtrips = p_rewinds = p_broken_rt = p_held_rt = p_gap_rt = p_more_rt = 0;
+    p_roundtrips = p_rewinds = p_broken_rt = p_held_rt = p_gap_rt = p_more_rt = p_hint_rt = p_poison_rt = 0;
     memset(p_kinds, 0, sizeof p_kinds);
     if (replay && *replay) {
         p_trace = 1;
@@ -2381,12 +2421,13 @@ TEST snapshot_round_trip_property(void)
     /* the interleavings reached the interesting states */
     if (getenv("VB_SNAP_STATS"))
         printf("\n  %lu round trips: %lu rewinds (%lu re-read, %lu empty, %lu broke), %lu broken, "
-               "%lu held, %lu with a gap over the queue size, %lu with work left\n",
+               "%lu held, %lu with a gap over the queue size, %lu with work left, %lu hinting, "
+               "%lu with poison_val\n",
                p_roundtrips, p_rewinds, p_kinds[0], p_kinds[1], p_kinds[2], p_broken_rt, p_held_rt,
-               p_gap_rt, p_more_rt);
+               p_gap_rt, p_more_rt, p_hint_rt, p_poison_rt);
     ASSERT(p_roundtrips >= n);
     ASSERT(n < 1000 || (p_kinds[0] && p_kinds[1] && p_kinds[2] && p_broken_rt && p_held_rt && p_gap_rt &&
-                        p_more_rt));
+                        p_more_rt && p_hint_rt && p_poison_rt));
     PASS();
 }
 

@@ -12,6 +12,7 @@ SUITE_EXTERN(qmp);
 SUITE_EXTERN(mmio);
 SUITE_EXTERN(model);
 SUITE_EXTERN(race);
+SUITE_EXTERN(fulldevice);
 
 GREATEST_MAIN_DEFS();
 
@@ -28,6 +29,7 @@ int main(int argc, char **argv)
     RUN_SUITE(mmio);
     RUN_SUITE(model);
     RUN_SUITE(race);
+    RUN_SUITE(fulldevice);
     GREATEST_PRINT_REPORT();
     greatest_get_report(&report);
     if (!(greatest_info.flags & GREATEST_FLAG_LIST_ONLY))
