@@ -442,6 +442,7 @@ typedef struct backend {
     /* pages() by vb_range_kind: ranges, bytes, bytes the host released (st_blocks) */
     uint64_t kind_ranges[VB_RANGE_KINDS], kind_bytes[VB_RANGE_KINDS], kind_released[VB_RANGE_KINDS];
     uint64_t logged_ranges[VB_RANGE_KINDS]; /* kind_ranges at the last report/hint log line */
+    uint32_t logged_guest_id;               /* vb_hint()->guest_cmd_id at the last log line */
     uint32_t sessions;
     /* QMP stop/cont: the device's VM clock (CLOCK_MONOTONIC less the time it stood) stands */
     int stopped;
@@ -1034,6 +1035,11 @@ static void log_balloon_kick(void)
         say("hint: %" PRIu64 " ranges, %.1f MiB in all%s", B.kind_ranges[VB_RANGE_HINTED],
             (double)B.kind_bytes[VB_RANGE_HINTED] / 1048576.0,
             opt.discard_hinted ? " (discarded)" : " (kept on the host)");
+    if (vb_hint(&B.dev)->guest_cmd_id != B.logged_guest_id) {
+        B.logged_guest_id = vb_hint(&B.dev)->guest_cmd_id;
+        say("hint: the guest's last command id 0x%" PRIx32 "%s", B.logged_guest_id,
+            B.logged_guest_id == 0 ? " (STOP: its round ended)" : "");
+    }
     B.logged_ranges[VB_RANGE_REPORTED] = B.kind_ranges[VB_RANGE_REPORTED];
     B.logged_ranges[VB_RANGE_HINTED] = B.kind_ranges[VB_RANGE_HINTED];
 }
@@ -2052,8 +2058,9 @@ static void hint_readable(void)
                     say("hint: cannot start (the driver has not accepted FREE_PAGE_HINT, or the device is broken)");
             } else {
                 const vb_hint_info *h = vb_hint(&B.dev);
-                say("hint: done, command id 0x%" PRIx32 ": %" PRIu32 " ranges, %.1f MiB hinted",
-                    h->cmd_id, h->ranges, (double)h->bytes / 1048576.0);
+                say("hint: done, command id 0x%" PRIx32 " (the guest's last 0x%" PRIx32 "): %" PRIu32
+                    " ranges, %.1f MiB hinted",
+                    h->cmd_id, h->guest_cmd_id, h->ranges, (double)h->bytes / 1048576.0);
                 vb_hint_done(&B.dev);
             }
             after_device();

@@ -527,6 +527,51 @@ if start_backend "$RLOG" --ram 512 --free-page-reporting --free-page-hint --page
     measured "free page reporting: $((r1 - r0)) MiB reported, host memory file $(mib "$h0") -> $(mib "$h1") (released $(mib $((h0 - h1)))) within $((t1 - t0)) ms of the rm"
     line=$(grep 'report:' "$RLOG" | tail -n 1)
     [ -n "$line" ] && measured "back-end: ${line#*] }"
+    # free page hinting: SIGUSR1 = vb_hint_start (config interrupt; the guest echoes the id and
+    # hints free pages until it runs out), SIGUSR2 = vb_hint_done (the guest frees them again)
+    gcmd hint-memfree 'sed -n "s/^MemFree: *\([0-9]*\) kB.*/\1/p" /proc/meminfo'
+    mf0=${OUT:-0}
+    hh0=$(host_mem)
+    t0=$(now)
+    kill -USR1 "$bpid"
+    hinted=0
+    while [ $(($(now) - t0)) -lt 30000 ]; do
+        hinted=$(sed -n 's/.*hint: [0-9]* ranges, \([0-9]*\)\.[0-9] MiB in all.*/\1/p' "$RLOG" | tail -n 1)
+        hinted=${hinted:-0}
+        [ $((hinted * 1024)) -ge $((mf0 / 4)) ] && break
+        sleep 0.1
+    done
+    t1=$(now)
+    sleep 0.5 # (the rest of the round)
+    hinted=$(sed -n 's/.*hint: [0-9]* ranges, \([0-9]*\)\.[0-9] MiB in all.*/\1/p' "$RLOG" | tail -n 1)
+    hinted=${hinted:-0}
+    hh1=$(host_mem)
+    check hint-covers-quarter-of-memfree '[ $((hinted * 1024)) -ge $((mf0 / 4)) ]' \
+        "hinted ${hinted} MiB, guest MemFree before $((mf0 / 1024)) MiB" "$(grep 'hint:' "$RLOG" | tail -n 3)"
+    measured "free page hinting: ${hinted} MiB hinted of $((mf0 / 1024)) MiB MemFree, quarter reached in $((t1 - t0)) ms; host memory file $(mib "$hh0") -> $(mib "$hh1") (hinted pages kept)"
+    kill -USR2 "$bpid"
+    done_line=
+    for _ in $(seq 200); do
+        done_line=$(grep 'hint: done' "$RLOG" | tail -n 1)
+        [ -n "$done_line" ] && break
+        sleep 0.05
+    done
+    id=$(sed -n 's/.*hint: started, command id \(0x[0-9a-f]*\).*/\1/p' "$RLOG" | tail -n 1)
+    # (the device hands out hinted ranges only under an id the guest echoed: ranges under it
+    # prove the echo; the guest may echo, hint and send STOP within one kick)
+    n=$(echo "$done_line" | sed -n "s/.*command id $id (the guest.s last 0x[0-9a-f]*): \([0-9]*\) ranges.*/\1/p")
+    check hint-guest-echoed-id '[ -n "$id" ] && [ "${n:-0}" -gt 0 ]' \
+        "started: ${id:-none}" "$(grep 'hint:' "$RLOG" | head -n 4)"
+    mf1=0
+    for _ in $(seq 40); do
+        gcmd hint-memfree-back 'sed -n "s/^MemFree: *\([0-9]*\) kB.*/\1/p" /proc/meminfo' || break
+        mf1=${OUT:-0}
+        [ $((mf1 * 4)) -ge $((mf0 * 3)) ] && break
+        sleep 0.25
+    done
+    check hint-done-frees-guest-memory '[ $((mf1 * 4)) -ge $((mf0 * 3)) ]' \
+        "guest MemFree $((mf0 / 1024)) MiB before hinting, $((mf1 / 1024)) MiB after done"
+    measured "hint done: guest MemFree $((mf0 / 1024)) MiB before, $((mf1 / 1024)) MiB after"
     check report-no-ring-error '! grep -q "device error\|malformed\|protocol error" "$RLOG"' \
         "$(grep 'device error\|malformed\|protocol error' "$RLOG" | head -n 3)"
     kill_guest
