@@ -1449,6 +1449,8 @@ static const char *vu_dispatch(vu_msg *m, int *replied)
         if (flags > 1) return "unknown config flags";
         if (m->req == VU_SET_CONFIG) {
             vb_config_write(&B.dev, off, m->p + 12, len);
+            if (off < 16u && off + len > 12u) /* (the driver's page poison value) */
+                say("config: the driver wrote poison_val, now 0x%08" PRIx32, vb_poison_value(&B.dev));
             after_device();
             return 0;
         }

@@ -579,6 +579,24 @@ else
     bad report-backend "the back-end did not start with --free-page-reporting"
 fi
 
+# ---- 11. init_on_free=1: PAGE_POISON negotiated, poison_val 0 --------------------------------
+
+kill "$bpid" 2>/dev/null
+wait "$bpid" 2>/dev/null
+PLOG=$D/backend-poison.log
+if start_backend "$PLOG" --free-page-reporting --page-poison; then
+    boot "$D/console5.log" 128M init_on_free=1
+    gcmd poison-guest-up 'echo up'
+    feat=$(grep 'driver: features' "$PLOG" | tail -n 1 | sed -n 's/.*features 0x\([0-9a-f]*\),.*/\1/p')
+    pv=$(grep 'poison_val, now' "$PLOG" | tail -n 1 | sed -n 's/.*now \(0x[0-9a-f]*\).*/\1/p')
+    check poison-negotiated-with-init-on-free '[ -n "$feat" ] && [ $((0x$feat & 0x10)) != 0 ] && [ "$pv" = 0x00000000 ]' \
+        "features: ${feat:-none}, poison_val: ${pv:-never written}" "$(grep 'driver:\|config:' "$PLOG" | tail -n 3)"
+    measured "init_on_free=1: features 0x${feat:-?}, poison_val ${pv:-never written}"
+    kill_guest
+else
+    bad poison-backend "the back-end did not start with --page-poison"
+fi
+
 if [ "$fail" -ne 0 ]; then
     echo "  back-end log: $D/backend.log (kept below)"
     sed -n '1,400p' "$D/backend.log" | grep -v 'stats: update' | tail -n 30 | sed 's/^/  | /'
