@@ -52,7 +52,11 @@
 
    FEATURES OFFERED
        virtio: VERSION_1, STATS_VQ, RING_EVENT_IDX and RING_INDIRECT_DESC (vb_host_features;
-       --no-event-idx / --no-indirect drop the last two; --deflate-on-oom adds DEFLATE_ON_OOM)
+       --no-event-idx / --no-indirect drop the last two; --deflate-on-oom adds DEFLATE_ON_OOM;
+       --free-page-hint, --page-poison, --free-page-reporting add FREE_PAGE_HINT, PAGE_POISON,
+       REPORTING: up to VB_QUEUE_MAX rings, numbered by the negotiated features; reported pages
+       are punched out like inflated ones, hinted ones only counted unless --discard-hinted;
+       SIGUSR1 / SIGUSR2 start / end a hinting round; per-kind totals are logged per session)
        and VHOST_USER_F_PROTOCOL_FEATURES. UML 6.1 accepts EVENT_IDX and INDIRECT_DESC (its
        driver then uses EVENT_IDX; the balloon driver never builds indirect tables).
        protocol: REPLY_ACK, BACKEND_REQ, CONFIG, RESET_DEVICE, and INBAND_NOTIFICATIONS with

@@ -11,7 +11,7 @@
 # 1 skipped". Each check prints "FAIL <name>" when it fails; the numbers measured are printed
 # as "uml: measured ..." lines; the last line is "uml: N passed, M failed". Every wait ends as
 # soon as what it waits for is there, with a deadline long enough for a starved machine, and a
-# watchdog stops everything at UML_WATCHDOG s (default 300). Takes about 45 s unloaded. A time
+# watchdog stops everything at UML_WATCHDOG s (default 300). Takes about 60 s unloaded (with free page reporting, hinting and init_on_free boots). A time
 # the check depends on is the device's own (the back-end log's poll times and round trips, the
 # events' timestamps), or a client-side bound less the guest's measured round trip.
 #
