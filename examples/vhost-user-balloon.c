@@ -52,7 +52,11 @@
 
    FEATURES OFFERED
        virtio: VERSION_1, STATS_VQ, RING_EVENT_IDX and RING_INDIRECT_DESC (vb_host_features;
-       --no-event-idx / --no-indirect drop the last two; --deflate-on-oom adds DEFLATE_ON_OOM)
+       --no-event-idx / --no-indirect drop the last two; --deflate-on-oom adds DEFLATE_ON_OOM;
+       --free-page-hint, --page-poison, --free-page-reporting add FREE_PAGE_HINT, PAGE_POISON,
+       REPORTING: up to VB_QUEUE_MAX rings, numbered by the negotiated features; reported pages
+       are punched out like inflated ones, hinted ones only counted unless --discard-hinted;
+       SIGUSR1 / SIGUSR2 start / end a hinting round; per-kind totals are logged per session)
        and VHOST_USER_F_PROTOCOL_FEATURES. UML 6.1 accepts EVENT_IDX and INDIRECT_DESC (its
        driver then uses EVENT_IDX; the balloon driver never builds indirect tables).
        protocol: REPLY_ACK, BACKEND_REQ, CONFIG, RESET_DEVICE, and INBAND_NOTIFICATIONS with
@@ -110,6 +114,7 @@ typedef struct options {
     uint32_t interval;     /* --interval: initial guest-stats-polling-interval */
     const char *type_name; /* --transport */
     int persistent, inband, deflate_on_oom, no_event_idx, no_indirect, no_punch, verbose;
+    int free_page_hint, page_poison, reporting, discard_hinted;
 } options;
 
 static options opt;
@@ -134,6 +139,13 @@ static void usage(FILE *f)
           "  --inband            offer in-band notifications (VRING_KICK / VRING_CALL)\n"
           "  --deflate-on-oom    offer VIRTIO_BALLOON_F_DEFLATE_ON_OOM (the guest takes pages\n"
           "                      back from the balloon rather than OOM-kill)\n"
+          "  --free-page-hint    offer VIRTIO_BALLOON_F_FREE_PAGE_HINT (SIGUSR1 starts a hinting\n"
+          "                      round, vb_hint_start; SIGUSR2 ends it, vb_hint_done)\n"
+          "  --page-poison       offer VIRTIO_BALLOON_F_PAGE_POISON (config poison_val)\n"
+          "  --free-page-reporting  offer VIRTIO_BALLOON_F_REPORTING: reported pages are\n"
+          "                      released on the host like inflated ones\n"
+          "  --discard-hinted    release hinted pages on the host too (unsafe: the guest may\n"
+          "                      reuse them at any time; default: only count them)\n"
           "  --no-event-idx      do not offer VIRTIO_RING_F_EVENT_IDX\n"
           "  --no-indirect       do not offer VIRTIO_RING_F_INDIRECT_DESC\n"
           "  --no-punch          keep inflated pages on the host (no fallocate)\n"
@@ -215,6 +227,14 @@ static void parse_options(int argc, char **argv)
             opt.inband = 1;
         } else if (!strcmp(name, "--deflate-on-oom")) {
             opt.deflate_on_oom = 1;
+        } else if (!strcmp(name, "--free-page-hint")) {
+            opt.free_page_hint = 1;
+        } else if (!strcmp(name, "--page-poison")) {
+            opt.page_poison = 1;
+        } else if (!strcmp(name, "--free-page-reporting")) {
+            opt.reporting = 1;
+        } else if (!strcmp(name, "--discard-hinted")) {
+            opt.discard_hinted = 1;
         } else if (!strcmp(name, "--no-event-idx")) {
             opt.no_event_idx = 1;
         } else if (!strcmp(name, "--no-indirect")) {
@@ -381,7 +401,7 @@ static const region *region_find(const region *mem, unsigned n, uint64_t addr, u
    3. THE BACK-END STATE AND THE vb_host CALLBACKS
    ============================================================================================ */
 
-#define QUEUES VB_QUEUE_COUNT
+#define QUEUES VB_QUEUE_MAX /* arrays; the queues that exist: queue_limit() */
 
 typedef struct vring {
     int kick_fd, call_fd;   /* -1 when none */
@@ -423,6 +443,10 @@ typedef struct backend {
     /* inflate/deflate accounting */
     uint64_t inflated_bytes, deflated_bytes, released_bytes, refused_bytes;
     uint64_t kick_inflated, kick_deflated, kick_released;
+    /* pages() by vb_range_kind: ranges, bytes, bytes the host released (st_blocks) */
+    uint64_t kind_ranges[VB_RANGE_KINDS], kind_bytes[VB_RANGE_KINDS], kind_released[VB_RANGE_KINDS];
+    uint64_t logged_ranges[VB_RANGE_KINDS]; /* kind_ranges at the last report/hint log line */
+    uint32_t logged_guest_id;               /* vb_hint()->guest_cmd_id at the last log line */
     uint32_t sessions;
     /* QMP stop/cont: the device's VM clock (CLOCK_MONOTONIC less the time it stood) stands */
     int stopped;
@@ -455,6 +479,12 @@ static uint64_t offered_protocol(void)
 }
 
 static int has_protocol(uint64_t bit) { return (B.s.protocol & PROTO_BIT(bit)) != 0; }
+
+/* Queues of a driver that accepts every feature offered: 3, + free page, + reporting. */
+static unsigned queues_offered(void)
+{
+    return (unsigned)VB_QUEUE_COUNT + (opt.free_page_hint ? 1u : 0u) + (opt.reporting ? 1u : 0u);
+}
 
 static int host_read(void *user, uint64_t gpa, void *dst, size_t len)
 {
@@ -518,7 +548,7 @@ static void host_notify_queue(void *user, unsigned queue)
 {
     (void)user;
     B.irq_pending |= 1u << queue;
-    if (queue == VB_QUEUE_STATS && B.in_timer) B.poll_push_ns = mono_ns();
+    if (vb_queue_role(&B.dev, queue) == VB_QUEUE_STATS && B.in_timer) B.poll_push_ns = mono_ns();
 }
 
 static void host_notify_config(void *user)
@@ -531,17 +561,18 @@ static void host_notify_config(void *user)
    (the guest gets zero pages if it ever touches them again). Only whole host pages strictly
    inside one mapped region are punched: anything else is a guest error and is left alone. The
    released bytes are measured, not assumed: st_blocks of the file before and after. */
-static void punch(uint64_t gpa, uint64_t len)
+static uint64_t punch(const char *what, uint64_t gpa, uint64_t len)
 {
+    uint64_t released = 0;
     while (len) {
         const region *r = region_find(B.s.mem, B.s.nmem, gpa, 1, 0);
         uint64_t in, off, start, end, pg = (uint64_t)host_page;
         struct stat before, after;
         if (!r) {
             B.refused_bytes += len;
-            VERBOSE("inflate: %" PRIu64 " bytes at gpa 0x%" PRIx64 " are not guest RAM, ignored",
+            VERBOSE("%s: %" PRIu64 " bytes at gpa 0x%" PRIx64 " are not guest RAM, ignored", what,
                     len, gpa);
-            return;
+            return released;
         }
         in = r->size - (gpa - r->gpa);
         if (in > len) in = len;
@@ -552,28 +583,67 @@ static void punch(uint64_t gpa, uint64_t len)
             if (fstat(r->fd, &before) != 0) die("fstat");
             if (fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)start,
                           (off_t)(end - start)) != 0) {
-                say("inflate: fallocate(PUNCH_HOLE) failed: %s (pages stay on the host)",
+                say("%s: fallocate(PUNCH_HOLE) failed: %s (pages stay on the host)", what,
                     strerror(errno));
             } else {
                 if (fstat(r->fd, &after) != 0) die("fstat");
                 if (before.st_blocks > after.st_blocks)
-                    B.kick_released += (uint64_t)(before.st_blocks - after.st_blocks) * 512u;
+                    released += (uint64_t)(before.st_blocks - after.st_blocks) * 512u;
             }
         }
-        gpa += in;
+        gpa += in; /* (the next region, if the range goes on past this one's end) */
         len -= in;
     }
+    return released;
 }
 
-static void host_pages(void *user, unsigned queue, uint64_t gpa, uint64_t len)
+/* pages(): inflated and reported ranges are punched out (reported pages are free in the guest,
+   which does not care what they read as); deflated ones come back when touched; hinted ones are
+   only counted unless --discard-hinted (the guest may reuse a hinted page at any time, and a
+   punched page it had written since would read as zero: QEMU only skips them in a migration). */
+static void host_pages(void *user, unsigned kind, uint64_t gpa, uint64_t len)
 {
+    uint64_t released = 0;
     (void)user;
-    if (queue == VB_QUEUE_INFLATE) {
+    if (kind >= VB_RANGE_KINDS) return;
+    B.kind_ranges[kind]++;
+    B.kind_bytes[kind] += len;
+    switch (kind) {
+    case VB_RANGE_INFLATE:
         B.kick_inflated += len;
-        punch(gpa, len);
-    } else {
+        released = punch("inflate", gpa, len);
+        B.kick_released += released;
+        break;
+    case VB_RANGE_DEFLATE:
         B.kick_deflated += len; /* nothing to do: the pages come back when touched */
+        break;
+    case VB_RANGE_REPORTED:
+        released = punch("report", gpa, len);
+        VERBOSE("report: %" PRIu64 " KiB at gpa 0x%" PRIx64 ", host released %" PRIu64 " KiB",
+                len >> 10, gpa, released >> 10);
+        break;
+    default: /* VB_RANGE_HINTED */
+        if (opt.discard_hinted) released = punch("hint", gpa, len);
+        break;
     }
+    B.kind_released[kind] += released;
+}
+
+/* The per-kind counters, one line (at each session's end and at exit). */
+static void log_ranges(const char *when)
+{
+    static const char *const names[VB_RANGE_KINDS] = {"inflated", "deflated", "reported", "hinted"};
+    char line[512];
+    size_t n = 0;
+    unsigned k;
+    for (k = 0; k < VB_RANGE_KINDS; k++) {
+        int w = snprintf(line + n, sizeof line - n, "%s%s %" PRIu64 " ranges %.1f MiB (host released %.1f MiB)",
+                         k ? ", " : "", names[k], B.kind_ranges[k], (double)B.kind_bytes[k] / 1048576.0,
+                         (double)B.kind_released[k] / 1048576.0);
+        if (w < 0 || (size_t)w >= sizeof line - n) break;
+        n += (size_t)w;
+    }
+    say("pages %s: %s", when, line);
 }
 
 static void host_actual_changed(void *user, uint32_t actual)
@@ -960,6 +1030,22 @@ static void log_balloon_kick(void)
                 B.deflated_bytes >> 10);
     }
     B.kick_inflated = B.kick_deflated = B.kick_released = 0;
+    /* reported and hinted ranges: one line per batch the device handled */
+    if (B.kind_ranges[VB_RANGE_REPORTED] != B.logged_ranges[VB_RANGE_REPORTED])
+        say("report: %" PRIu64 " ranges, %.1f MiB in all; host released %.1f MiB in all",
+            B.kind_ranges[VB_RANGE_REPORTED], (double)B.kind_bytes[VB_RANGE_REPORTED] / 1048576.0,
+            (double)B.kind_released[VB_RANGE_REPORTED] / 1048576.0);
+    if (B.kind_ranges[VB_RANGE_HINTED] != B.logged_ranges[VB_RANGE_HINTED])
+        say("hint: %" PRIu64 " ranges, %.1f MiB in all%s", B.kind_ranges[VB_RANGE_HINTED],
+            (double)B.kind_bytes[VB_RANGE_HINTED] / 1048576.0,
+            opt.discard_hinted ? " (discarded)" : " (kept on the host)");
+    if (vb_hint(&B.dev)->guest_cmd_id != B.logged_guest_id) {
+        B.logged_guest_id = vb_hint(&B.dev)->guest_cmd_id;
+        say("hint: the guest's last command id 0x%" PRIx32 "%s", B.logged_guest_id,
+            B.logged_guest_id == 0 ? " (STOP: its round ended)" : "");
+    }
+    B.logged_ranges[VB_RANGE_REPORTED] = B.kind_ranges[VB_RANGE_REPORTED];
+    B.logged_ranges[VB_RANGE_HINTED] = B.kind_ranges[VB_RANGE_HINTED];
 }
 
 /* Everything the callbacks recorded during a vb_* call, done now that the call has returned. */
@@ -1180,11 +1266,19 @@ static const char *set_mem_table(vu_msg *m)
 
 /* ---- the dispatcher ---- */
 
+/* The queues a vring message may name: those of the negotiated features once SET_FEATURES came
+   (vb_queue_count; the free page and reporting queues shift with them), before it all those
+   the offered features could give. */
+static unsigned queue_limit(void)
+{
+    return B.s.features_set ? vb_queue_count(&B.dev) : queues_offered();
+}
+
 /* The queue index of a vring message; *ok = 0 if out of range. */
 static unsigned vring_index(const vu_msg *m, int *ok)
 {
     uint32_t q = ld32(m->p);
-    *ok = q < QUEUES;
+    *ok = q < queue_limit() && q < QUEUES;
     return *ok ? q : 0;
 }
 
@@ -1193,7 +1287,7 @@ static const char *vring_fd_arg(vu_msg *m, unsigned *q, int *fd)
 {
     uint64_t v = ld64(m->p);
     if (v & ~(uint64_t)(0xffu | VU_FD_INVALID)) return "reserved bits set in a vring fd message";
-    if ((v & 0xffu) >= QUEUES) return "queue index out of range";
+    if ((v & 0xffu) >= queue_limit() || (v & 0xffu) >= QUEUES) return "queue index out of range";
     *q = (unsigned)(v & 0xffu);
     if (v & VU_FD_INVALID) {
         if (m->nfds != 0) return "file descriptor sent with the no-fd flag";
@@ -1329,7 +1423,7 @@ static const char *vu_dispatch(vu_msg *m, int *replied)
         return 0;
     case VU_GET_QUEUE_NUM:
         *replied = 1;
-        return vu_reply_u64(m, QUEUES) ? 0 : "reply failed";
+        return vu_reply_u64(m, queues_offered()) ? 0 : "reply failed";
     case VU_SET_VRING_ENABLE: {
         uint32_t on = ld32(m->p + 4);
         q = vring_index(m, &ok);
@@ -1359,6 +1453,8 @@ static const char *vu_dispatch(vu_msg *m, int *replied)
         if (flags > 1) return "unknown config flags";
         if (m->req == VU_SET_CONFIG) {
             vb_config_write(&B.dev, off, m->p + 12, len);
+            if (off < 16u && off + len > 12u) /* (the driver's page poison value) */
+                say("config: the driver wrote poison_val, now 0x%08" PRIx32, vb_poison_value(&B.dev));
             after_device();
             return 0;
         }
@@ -1407,6 +1503,7 @@ static void session_end(const char *why)
         B.sessions, why, B.s.messages, vb_get_counters(&B.dev)->updates,
         (double)B.inflated_bytes / 1048576.0, (double)B.deflated_bytes / 1048576.0,
         (double)B.released_bytes / 1048576.0);
+    log_ranges("after the session");
     session_reset_state();
     if (!opt.persistent) running = 0;
 }
@@ -1941,6 +2038,41 @@ static int listen_unix(const char *path, int backlog)
 static volatile sig_atomic_t stop_signal;
 static void on_stop(int sig) { stop_signal = sig; }
 
+/* SIGUSR1 / SIGUSR2 with --free-page-hint: a self-pipe to the main loop, which calls
+   vb_hint_start / vb_hint_done (a stand-in for a migration's precopy notifier). */
+static int hint_pipe[2] = {-1, -1};
+static void on_hint(int sig)
+{
+    int saved = errno;
+    unsigned char c = (unsigned char)(sig == SIGUSR1 ? 1 : 2);
+    if (write(hint_pipe[1], &c, 1) < 0) { /* full: the main loop has work queued already */
+    }
+    errno = saved;
+}
+
+static void hint_readable(void)
+{
+    unsigned char c[16];
+    ssize_t n, i;
+    while ((n = read(hint_pipe[0], c, sizeof c)) > 0)
+        for (i = 0; i < n; i++) {
+            if (c[i] == 1) {
+                vb_result r = vb_hint_start(&B.dev);
+                if (r == VB_OK)
+                    say("hint: started, command id 0x%" PRIx32, vb_hint(&B.dev)->cmd_id);
+                else
+                    say("hint: cannot start (the driver has not accepted FREE_PAGE_HINT, or the device is broken)");
+            } else {
+                const vb_hint_info *h = vb_hint(&B.dev);
+                say("hint: done, command id 0x%" PRIx32 " (the guest's last 0x%" PRIx32 "): %" PRIu32
+                    " ranges, %.1f MiB hinted",
+                    h->cmd_id, h->guest_cmd_id, h->ranges, (double)h->bytes / 1048576.0);
+                vb_hint_done(&B.dev);
+            }
+            after_device();
+        }
+}
+
 static void install_signals(void)
 {
     struct sigaction sa;
@@ -1949,6 +2081,11 @@ static void install_signals(void)
     if (sigaction(SIGPIPE, &sa, NULL) != 0) die("sigaction");
     sa.sa_handler = on_stop;
     if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0) die("sigaction");
+    if (opt.free_page_hint) {
+        if (pipe2(hint_pipe, O_NONBLOCK | O_CLOEXEC) != 0) die("pipe2");
+        sa.sa_handler = on_hint;
+        if (sigaction(SIGUSR1, &sa, NULL) != 0 || sigaction(SIGUSR2, &sa, NULL) != 0) die("sigaction");
+    }
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_sigbus;
     sa.sa_flags = SA_SIGINFO | SA_NODEFER;
@@ -1964,7 +2101,7 @@ static void drain_timerfd(int fd)
     if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) die("read timerfd");
 }
 
-enum { W_LISTEN, W_SESSION, W_BACKEND, W_KICK, W_POLL_TIMER, W_EVENT_TIMER, W_QMP_LISTEN, W_QMP };
+enum { W_LISTEN, W_SESSION, W_BACKEND, W_KICK, W_POLL_TIMER, W_EVENT_TIMER, W_QMP_LISTEN, W_QMP, W_HINT };
 
 int main(int argc, char **argv)
 {
@@ -1991,7 +2128,9 @@ int main(int argc, char **argv)
     cfg.ram_size = opt.ram_mib << 20;
     cfg.type_name = opt.type_name;
     cfg.options = (opt.no_event_idx ? VB_OPT_NO_EVENT_IDX : 0u) | (opt.no_indirect ? VB_OPT_NO_INDIRECT : 0u) |
-                  (opt.deflate_on_oom ? VB_OPT_DEFLATE_ON_OOM : 0u);
+                  (opt.deflate_on_oom ? VB_OPT_DEFLATE_ON_OOM : 0u) |
+                  (opt.free_page_hint ? VB_OPT_FREE_PAGE_HINT : 0u) |
+                  (opt.page_poison ? VB_OPT_PAGE_POISON : 0u) | (opt.reporting ? VB_OPT_REPORTING : 0u);
     if (vb_init(&B.dev, &cfg, &host_ops, NULL) != VB_OK) {
         errno = 0;
         die("vb_init refused the configuration");
@@ -2021,6 +2160,7 @@ int main(int argc, char **argv)
     } while (0)
         WATCH(B.poll_tfd, POLLIN, W_POLL_TIMER, 0);
         WATCH(B.event_tfd, POLLIN, W_EVENT_TIMER, 0);
+        if (hint_pipe[0] >= 0) WATCH(hint_pipe[0], POLLIN, W_HINT, 0);
         if (B.qmp_fd >= 0 && qmp_slot_free()) WATCH(B.qmp_fd, POLLIN, W_QMP_LISTEN, 0);
         if (B.s.fd >= 0) {
             WATCH(B.s.fd, POLLIN, W_SESSION, 0);
@@ -2086,6 +2226,9 @@ int main(int argc, char **argv)
             case W_QMP_LISTEN:
                 qmp_accept();
                 break;
+            case W_HINT:
+                hint_readable();
+                break;
             case W_QMP:
                 if (qc[idx[k]].fd == p[k].fd) qmp_service(&qc[idx[k]], p[k].revents);
                 break;
@@ -2094,6 +2237,7 @@ int main(int argc, char **argv)
     }
     if (stop_signal) say("signal %d: exiting", (int)stop_signal);
     session_end("back-end exiting");
+    log_ranges("at exit");
     vb_destroy(&B.dev);
     if (unlink(opt.socket) != 0 && errno != ENOENT) die("unlink");
     if (opt.qmp && unlink(opt.qmp) != 0 && errno != ENOENT) die("unlink");
