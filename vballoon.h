@@ -219,7 +219,10 @@
                     (with the host's commands, vb_qmp.host_commands), the balloon's QOM
                     properties as QEMU 7.2 lists them and its "virtio-backend" child path;
                     vb_qmp_reply_status and vb_qmp_event for a host's query-status, stop, cont
-                    and quit; VB_QMP_REPLY_MAX is 4096.
+                    and quit; VB_QMP_REPLY_MAX is 4096. The rest of the device: FREE_PAGE_HINT,
+                    PAGE_POISON, REPORTING (VB_OPT_*), queues numbered by negotiated features
+                    (vb_queue_index/_role/_count), config space up to 16 bytes, pages() takes a
+                    vb_range_kind, vb_hint_*, snapshot format 2 (224 bytes; format 1 loads).
    0.2.0 (2026-12)  First contact. Transport API (vb_queue_ready, vb_queue_state, vb_break) and
                     one device-level "more work" (vb_more_work, vb_do_work: vb_queue_notify
                     returns it; vb_mmio.renotify is gone, vb_mmio's public fields come first);
