@@ -429,7 +429,8 @@ run --virtual-clock --fixed-stats --profile qemu --keys 10 --stats 10 -S
     printf '{"return": [{"name": "cont"}, {"name": "stop"}, {"name": "query-balloon"}, {"name": "balloon"}, '
     printf '{"name": "qom-set"}, {"name": "qom-get"}, {"name": "qom-list"}, {"name": "quit"}, '
     printf '{"name": "query-commands"}, {"name": "query-version"}, {"name": "qmp_capabilities"}, '
-    printf '{"name": "query-status"}, {"name": "x-advance-clock"}]}\n'
+    printf '{"name": "query-status"}, {"name": "x-balloon-free-page-hint"}, '
+    printf '{"name": "x-query-balloon-free-page-hint"}, {"name": "x-advance-clock"}]}\n'
     echo '{"return": {"stats": {"stat-htlb-pgalloc": 18446744073709551615, "stat-swap-out": 18446744073709551615, "stat-available-memory": 18446744073709551615, "stat-htlb-pgfail": 18446744073709551615, "stat-free-memory": 18446744073709551615, "stat-minor-faults": 18446744073709551615, "stat-major-faults": 18446744073709551615, "stat-total-memory": 18446744073709551615, "stat-swap-in": 18446744073709551615, "stat-disk-caches": 18446744073709551615}, "last-update": 0}}'
     echo "$OK"; status_ prelaunch false
     event_ $E RESUME; echo "$OK"
@@ -496,7 +497,7 @@ else
 fi
 cmd_ query-commands >"$tmp/in"
 run
-if [ "$rc" = 0 ] && [ "$(lines)" = 1 ] && line 1 | grep -q '{"name": "query-status"}]}$'; then
+if [ "$rc" = 0 ] && [ "$(lines)" = 1 ] && line 1 | grep -q '{"name": "x-query-balloon-free-page-hint"}]}$'; then
     good
 else
     bad query-commands-without-virtual-clock "exit status $rc; output:"

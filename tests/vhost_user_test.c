@@ -531,7 +531,8 @@ static void test_run_state(void)
           !strcmp(out, "{\"return\": [{\"name\": \"cont\"}, {\"name\": \"stop\"}, {\"name\": \"query-balloon\"}, "
                        "{\"name\": \"balloon\"}, {\"name\": \"qom-set\"}, {\"name\": \"qom-get\"}, "
                        "{\"name\": \"qom-list\"}, {\"name\": \"quit\"}, {\"name\": \"query-commands\"}, "
-                       "{\"name\": \"query-version\"}, {\"name\": \"qmp_capabilities\"}, {\"name\": \"query-status\"}]}"),
+                       "{\"name\": \"query-version\"}, {\"name\": \"qmp_capabilities\"}, {\"name\": \"query-status\"}, "
+                       "{\"name\": \"x-balloon-free-page-hint\"}, {\"name\": \"x-query-balloon-free-page-hint\"}]}"),
           out);
     check("run-state-session", fd >= 0, "");
     if (fd < 0) return;
