@@ -177,6 +177,7 @@
      VB_API                 decoration of public functions (default extern)
      VB_CONFIG_FILE         a header included first, to set options for every file at once
      VB_NO_QMP              compile out the QMP layer (JSON reader, command dispatcher)
+     VB_NO_METRICS          compile out the Prometheus / OpenMetrics renderer
      VB_WITH_MMIO           compile in the virtio-mmio transport (vb_mmio_read/vb_mmio_write
                             turn a VMM's MMIO exits into device calls and interrupt bits)
      VB_NO_STDLIB           freestanding: include no libc header and call no libc function
@@ -676,6 +677,32 @@ VB_API size_t vb_render_guest_stats(const vb_device *dev, char *buf, size_t cap,
 /* The error's text, snprintf-style (`buf` NULL: nothing written). `err` NULL: the empty text. */
 VB_API size_t vb_error_text(const vb_error *err, char *buf, size_t cap);
 
+/* ---- rendering: Prometheus / OpenMetrics (compile out with VB_NO_METRICS) ------------------ */
+#ifndef VB_NO_METRICS
+#define VB_METRICS_OPENMETRICS 0x1 /* OpenMetrics 1.0 ("# EOF", counters' family without _total) */
+
+typedef struct vb_label {
+    const char *name;  /* [a-zA-Z_][a-zA-Z0-9_]*, not starting "__", not "kind" (used inside) */
+    const char *value; /* UTF-8 (a malformed sequence is written as U+FFFD), escaped here */
+} vb_label;
+
+/* One device of a scrape with the labels that tell it apart from the others, e.g.
+   {"domain", "vm1"}: no two devices of one call may have the same label set. */
+typedef struct vb_metrics_device {
+    const vb_device *dev;
+    const vb_label *labels; /* NULL only with nlabels 0 */
+    unsigned nlabels;
+} vb_metrics_device;
+
+/* The metrics of `ndevs` devices as one Prometheus text exposition (or OpenMetrics with
+   VB_METRICS_OPENMETRICS): each family once (HELP, TYPE, one sample per device that has a value:
+   stats the guest did not send are left out, not -1), snprintf-style as vb_render_guest_stats.
+   Refused (nothing written, 0 returned) when a device is NULL, a label name is invalid or
+   repeated, a value is NULL, or two devices have the same label set. README lists the metrics. */
+VB_API size_t vb_render_metrics(const vb_metrics_device *devs, unsigned ndevs, char *buf,
+                                size_t cap, unsigned flags);
+#endif
+
 /* ---- control: QOM-style properties ----------------------------------------------------------- */
 
 /* Properties: "guest-stats" (read-only, type "guest statistics"), "guest-stats-polling-interval"
@@ -1084,6 +1111,8 @@ static int vb__name_is(const char *name, size_t len, const char *lit)
         if (lit[i] == 0 || lit[i] != name[i]) return 0;
     return lit[len] == 0;
 }
+
+static int vb__cstr_is(const char *s, const char *lit) { return vb__name_is(s, vb__strlen(s), lit); }
 
 static uint16_t vb__ld16(const unsigned char *p, int be)
 {
@@ -2298,7 +2327,8 @@ VB_API void vb_machine_reset(vb_device *d, int wakeup)
 }
 
 /* ============================================================================================
-   LAYER 5: RENDERING (guest-stats JSON and error text, snprintf-style, no allocation)
+   LAYER 5: RENDERING (guest-stats JSON, error text and Prometheus metrics, snprintf-style, no
+   allocation)
    ============================================================================================ */
 
 typedef struct vb__out {
@@ -2514,6 +2544,231 @@ VB_API size_t vb_error_text(const vb_error *e, char *buf, size_t cap)
     if (e) vb__put_error_text(&o, e, 0);
     return vb__out_end(&o);
 }
+
+/* ---- Prometheus / OpenMetrics text ------------------------------------------------------- */
+#ifndef VB_NO_METRICS
+
+/* A metric family: its name (without _total), HELP, and where the value comes from. */
+enum { VB__M_STAT, VB__M_LAST_UPDATE, VB__M_ACTUAL, VB__M_TARGET, VB__M_INTERVAL, VB__M_BROKEN,
+       VB__M_COUNTER, VB__M_RANGE_BYTES, VB__M_IGNORED_BYTES };
+
+typedef struct vb__family {
+    const char *name;
+    const char *help;
+    unsigned char counter; /* 1: a counter (sample name + "_total") */
+    unsigned char source;  /* VB__M_* */
+    unsigned char arg;     /* the stat's tag or the vb_counters field */
+} vb__family;
+
+/* The names libvirt's Prometheus exporters use for the same meaning where they have one
+   (libvirt's "available" is the guest's total memory and its "usable" is MemAvailable), the
+   Prometheus conventions (base units, _total) otherwise. Order of the stats: by tag. */
+static const vb__family vb__families[] = {
+    {"libvirt_domain_memory_stats_swap_in_bytes", "Memory swapped in by the guest (stat-swap-in).", 1, VB__M_STAT, 0},
+    {"libvirt_domain_memory_stats_swap_out_bytes", "Memory swapped out by the guest (stat-swap-out).", 1, VB__M_STAT, 1},
+    {"libvirt_domain_memory_stats_major_fault", "Guest page faults that needed I/O (stat-major-faults).", 1, VB__M_STAT, 2},
+    {"libvirt_domain_memory_stats_minor_fault", "Guest page faults without I/O (stat-minor-faults).", 1, VB__M_STAT, 3},
+    {"libvirt_domain_memory_stats_unused_bytes", "Guest memory left completely unused (stat-free-memory).", 0, VB__M_STAT, 4},
+    {"libvirt_domain_memory_stats_available_bytes", "Guest memory the guest can use in all (stat-total-memory).", 0, VB__M_STAT, 5},
+    {"libvirt_domain_memory_stats_usable_bytes", "Guest memory available without swapping, MemAvailable (stat-available-memory).", 0, VB__M_STAT, 6},
+    {"libvirt_domain_memory_stats_disk_cache_bytes", "Guest memory in reclaimable disk caches (stat-disk-caches).", 0, VB__M_STAT, 7},
+    {"libvirt_domain_memory_stats_hugetlb_pgalloc", "Guest huge page allocations (stat-htlb-pgalloc).", 1, VB__M_STAT, 8},
+    {"libvirt_domain_memory_stats_hugetlb_pgfail", "Guest huge page allocation failures (stat-htlb-pgfail).", 1, VB__M_STAT, 9},
+    {"vballoon_guest_oom_kills", "Processes the guest's OOM killer killed (stat-oom-kills).", 1, VB__M_STAT, 10},
+    {"vballoon_guest_alloc_stalls", "Guest allocations that stalled for reclaim (stat-alloc-stalls).", 1, VB__M_STAT, 11},
+    {"vballoon_guest_async_scans", "Pages the guest's kswapd scanned (stat-async-scans).", 1, VB__M_STAT, 12},
+    {"vballoon_guest_direct_scans", "Pages the guest scanned in direct reclaim (stat-direct-scans).", 1, VB__M_STAT, 13},
+    {"vballoon_guest_async_reclaims", "Pages the guest's kswapd reclaimed (stat-async-reclaims).", 1, VB__M_STAT, 14},
+    {"vballoon_guest_direct_reclaims", "Pages the guest reclaimed directly (stat-direct-reclaims).", 1, VB__M_STAT, 15},
+    {"vballoon_stats_last_update_timestamp_seconds", "Host wall-clock time of the guest's last stats (last-update).", 0, VB__M_LAST_UPDATE, 0},
+    {"libvirt_domain_memory_stats_actual_balloon_bytes", "Guest RAM less the balloon, as query-balloon's actual.", 0, VB__M_ACTUAL, 0},
+    {"vballoon_balloon_target_bytes", "Guest RAM less the balloon target (what actual is asked to reach).", 0, VB__M_TARGET, 0},
+    {"vballoon_stats_poll_interval_seconds", "The guest-stats polling interval, 0 when polling is off.", 0, VB__M_INTERVAL, 0},
+    {"vballoon_device_broken", "1 while the device is broken by a guest error (NEEDS_RESET).", 0, VB__M_BROKEN, 0},
+    {"vballoon_stats_updates", "Stats buffers the guest sent.", 1, VB__M_COUNTER, 0},
+    {"vballoon_stats_polls", "Stats buffers returned to the guest to ask for new stats.", 1, VB__M_COUNTER, 1},
+    {"vballoon_stats_duplicate_buffers", "Second stats buffers sent while one was held.", 1, VB__M_COUNTER, 2},
+    {"vballoon_stats_unknown_tags", "Stats records with a tag the device does not know.", 1, VB__M_COUNTER, 3},
+    {"vballoon_ring_errors", "Times a guest error broke the device.", 1, VB__M_COUNTER, 4},
+    {"vballoon_free_page_reports", "Free page reporting buffers the guest sent.", 1, VB__M_COUNTER, 5},
+    {"vballoon_free_page_hint_buffers", "Free page hinting buffers the guest sent.", 1, VB__M_COUNTER, 6},
+    {"vballoon_range_bytes", "Guest memory given to the host's pages callback, by kind.", 1, VB__M_RANGE_BYTES, 0},
+    {"vballoon_range_ignored_bytes", "Reported or hinted guest memory not given to the host.", 1, VB__M_IGNORED_BYTES, 0},
+};
+
+static const char *const vb__range_kind_names[VB_RANGE_KINDS] = {"inflate", "deflate", "reported", "hinted"};
+
+/* The value of family f (sub: the range kind) on d; 0 if d has none (a stat not sent or not in
+   the key set, no last update, RAM size unknown). */
+static int vb__metric_value(const vb_device *d, const vb__family *f, unsigned sub, uint64_t *v)
+{
+    const vb_counters *c = &d->counters;
+    const uint32_t counts[] = {c->updates, c->polls, c->duplicates, c->unknown_tags, c->ring_errors,
+                               c->reports, c->hint_buffers};
+    const unsigned char *order = vb__key_order(d->stat_keys);
+    uint64_t pages;
+    unsigned i;
+    switch (f->source) {
+    case VB__M_STAT:
+        for (i = 0; i < d->stat_keys && order[i] != f->arg; i++) {}
+        *v = d->stat[f->arg];
+        return i < d->stat_keys && *v != VB_STAT_UNSET;
+    case VB__M_LAST_UPDATE: *v = (uint64_t)d->last_update; return d->last_update > 0;
+    case VB__M_ACTUAL:
+    case VB__M_TARGET:
+        pages = (uint64_t)(f->source == VB__M_ACTUAL ? d->actual : d->num_pages) << 12;
+        *v = d->ram_size > pages ? d->ram_size - pages : 0;
+        return d->ram_size != 0;
+    case VB__M_INTERVAL: *v = d->interval_ms; return 1;
+    case VB__M_BROKEN: *v = (d->flags & VB__BROKEN) != 0; return 1;
+    case VB__M_COUNTER: *v = counts[f->arg]; return 1;
+    case VB__M_RANGE_BYTES: *v = c->bytes[sub]; return 1;
+    default: *v = c->bytes_ignored; return 1;
+    }
+}
+
+/* Label names as Prometheus allows them, not reserved (__*) and not the renderer's own (kind). */
+static int vb__label_name_ok(const char *s)
+{
+    const char *p = s;
+    if (!s || !*s || (s[0] == '_' && s[1] == '_') || vb__cstr_is(s, "kind")) return 0;
+    for (; *p; p++) {
+        int alpha = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_';
+        if (!alpha && !(p > s && *p >= '0' && *p <= '9')) return 0;
+    }
+    return 1;
+}
+
+/* The value of label `name` on m, or NULL. */
+static const char *vb__label(const vb_metrics_device *m, const char *name)
+{
+    unsigned i;
+    for (i = 0; i < m->nlabels; i++)
+        if (vb__cstr_is(m->labels[i].name, name)) return m->labels[i].value;
+    return 0;
+}
+
+/* Each device valid, label names valid and distinct, no two devices with the same label set
+   (their series would be duplicates). */
+static int vb__metrics_ok(const vb_metrics_device *m, unsigned n)
+{
+    unsigned i, j, k;
+    if (n && !m) return 0;
+    for (i = 0; i < n; i++) {
+        if (!m[i].dev || (m[i].nlabels && !m[i].labels)) return 0;
+        for (k = 0; k < m[i].nlabels; k++) {
+            if (!vb__label_name_ok(m[i].labels[k].name) || !m[i].labels[k].value) return 0;
+            if (vb__label(&m[i], m[i].labels[k].name) != m[i].labels[k].value) return 0; /* twice */
+        }
+        for (j = 0; j < i; j++) {
+            int same = m[i].nlabels == m[j].nlabels;
+            for (k = 0; same && k < m[i].nlabels; k++) {
+                const char *other = vb__label(&m[j], m[i].labels[k].name);
+                same = other && vb__cstr_is(other, m[i].labels[k].value);
+            }
+            if (same) return 0;
+        }
+    }
+    return 1;
+}
+
+/* A label value: \ " and newline escaped, malformed UTF-8 (and what QEMU's JSON refuses) as
+   U+FFFD, so that the text is always valid UTF-8. */
+static void vb__put_label_value(vb__out *o, const char *s)
+{
+    size_t n = vb__strlen(s);
+    while (n) {
+        uint32_t cp;
+        size_t k = 1;
+        if (*s == '\\' || *s == '"') {
+            vb__put(o, "\\", 1);
+            vb__put(o, s, 1);
+        } else if (*s == '\n') {
+            vb__put(o, "\\n", 2);
+        } else if (vb__utf8((const unsigned char *)s, n, &cp, &k) && cp) {
+            vb__put(o, s, k);
+        } else {
+            vb__put(o, "\xEF\xBF\xBD", 3);
+        }
+        s += k;
+        n -= k;
+    }
+}
+
+static void vb__put_sample(vb__out *o, const vb__family *f, const vb_metrics_device *m, int kind,
+                           uint64_t v)
+{
+    unsigned i;
+    vb__puts(o, f->name);
+    if (f->counter) vb__put(o, "_total", 6);
+    if (m->nlabels || kind >= 0) {
+        vb__put(o, "{", 1);
+        for (i = 0; i < m->nlabels; i++) {
+            if (i) vb__put(o, ",", 1);
+            vb__puts(o, m->labels[i].name);
+            vb__put(o, "=\"", 2);
+            vb__put_label_value(o, m->labels[i].value);
+            vb__put(o, "\"", 1);
+        }
+        if (kind >= 0) {
+            vb__put(o, m->nlabels ? ",kind=\"" : "kind=\"", m->nlabels ? 7u : 6u);
+            vb__puts(o, vb__range_kind_names[kind]);
+            vb__put(o, "\"", 1);
+        }
+        vb__put(o, "}", 1);
+    }
+    vb__put(o, " ", 1);
+    if (f->source == VB__M_INTERVAL) { /* milliseconds as seconds */
+        char ms[4] = {'.', (char)('0' + v / 100u % 10u), (char)('0' + v / 10u % 10u), (char)('0' + v % 10u)};
+        vb__put_u64(o, v / 1000u);
+        if (v % 1000u) vb__put(o, ms, 4);
+    } else {
+        vb__put_u64(o, v);
+    }
+    vb__put(o, "\n", 1);
+}
+
+/* "# HELP" and "# TYPE" lines: OpenMetrics names a counter's family without "_total". */
+static void vb__put_family_head(vb__out *o, const vb__family *f, int openmetrics)
+{
+    static const char *const what[2] = {"# HELP ", "# TYPE "};
+    unsigned i;
+    for (i = 0; i < 2; i++) {
+        vb__puts(o, what[i]);
+        vb__puts(o, f->name);
+        if (f->counter && !openmetrics) vb__put(o, "_total", 6);
+        vb__put(o, " ", 1);
+        vb__puts(o, i ? (f->counter ? "counter" : "gauge") : f->help);
+        vb__put(o, "\n", 1);
+    }
+}
+
+VB_API size_t vb_render_metrics(const vb_metrics_device *devs, unsigned ndevs, char *buf,
+                                size_t cap, unsigned flags)
+{
+    const int om = (flags & VB_METRICS_OPENMETRICS) != 0;
+    vb__out o;
+    unsigned f, i, kind;
+    vb__out_init(&o, buf, cap);
+    if (!vb__metrics_ok(devs, ndevs)) return vb__out_end(&o);
+    for (f = 0; f < sizeof vb__families / sizeof vb__families[0]; f++) {
+        const vb__family *fam = &vb__families[f];
+        const unsigned kinds = fam->source == VB__M_RANGE_BYTES ? VB_RANGE_KINDS : 1u;
+        int head = 0;
+        for (i = 0; i < ndevs; i++) {
+            for (kind = 0; kind < kinds; kind++) {
+                uint64_t v;
+                if (!vb__metric_value(devs[i].dev, fam, kind, &v)) continue;
+                if (!head++) vb__put_family_head(&o, fam, om);
+                vb__put_sample(&o, fam, &devs[i], kinds > 1 ? (int)kind : -1, v);
+            }
+        }
+    }
+    if (om) vb__put(&o, "# EOF\n", 6);
+    return vb__out_end(&o);
+}
+
+#endif /* VB_NO_METRICS */
 
 /* ============================================================================================
    LAYER 6: CONTROL (QOM-style properties, snapshot)
