@@ -71,7 +71,8 @@ unit: build/test-runner
 # elsewhere it says what to install and the tests that need it skip), then builds and runs.
 # The fuzzers are built only if $(CLANG) is there.
 TEST_BINS := build/test-runner build/test-runner-san build/test-greatest build/vballoon-sim \
-      $(MINIVMM_ALL) build/vballoon-vhost-user build/vhost-user-test build/qmp-stress build/qmp_diff
+      $(MINIVMM_ALL) build/vballoon-vhost-user build/vhost-user-test build/qmp-stress build/qmp_diff \
+      build/metrics-states
 test: test-deps
 	@$(MAKE) --no-print-directory test-bins
 	CC="$(CC)" CLANG="$(CLANG)" CXX="$(CXX)" FUZZ_RUNS="$(FUZZ_RUNS)" QMP_DIFF_STREAMS="$(QMP_DIFF_STREAMS)" \
@@ -190,6 +191,10 @@ minivmm: $(MINIVMM_ALL)
 
 minivmm-test: $(MINIVMM_ALL) build/qmp-stress
 	sh tests/minivmm_test.sh $(MINIVMM_ALL) build/qmp-stress
+
+# every state's metrics text, for tests/metrics_test.sh (promtool and the OpenMetrics parser)
+build/metrics-states: tests/metrics_states.c tests/guest.h vballoon.h | build
+	$(CC) -std=c99 $(CFLAGS) $(WARN) -Itests -I. $< -o $@
 
 # ---- the vhost-user back-end and the real Linux guest (User-Mode Linux) ----
 build/vballoon-vhost-user: examples/vhost-user-balloon.c vballoon.h | build

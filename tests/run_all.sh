@@ -51,6 +51,7 @@ pkg_of() {
     case $1 in
     clang) echo "clang libclang-rt-14-dev" ;;
     qemu-system-x86_64) echo "--no-install-recommends qemu-system-x86" ;;
+    promtool) echo "--no-install-recommends prometheus python3-prometheus-client" ;;
     *) echo "$1" ;;
     esac
 }
@@ -79,6 +80,7 @@ step sim sh tests/sim_test.sh build/vballoon-sim
 need qmp-diff qemu-system-x86_64 -- sh tests/qmp_diff.sh --streams "${QMP_DIFF_STREAMS:-100}" --show 10
 step minivmm sh tests/minivmm_test.sh build/vballoon-minivmm build/minivmm-guest.bin build/minivmm-qmp build/qmp-stress
 step vhost-user ./build/vhost-user-test build/vballoon-vhost-user
+need metrics promtool -- sh tests/metrics_test.sh build/metrics-states
 step uml bash tests/uml_test.sh build/vballoon-vhost-user
 need lint "$CLANG" clang-tidy cppcheck pmccabe perl -- sh tests/lint.sh
 if ls build/fuzz_* >/dev/null 2>&1; then
