@@ -117,6 +117,8 @@
                                     Optional (QMP's BALLOON_CHANGE event hangs here).
      log(user, level, item, msg)    Diagnostics: a numeric item (VB_LOG_*) and a static message.
                                     Optional; without it the library is silent.
+     stats_stale(user, stale)       The stats became stale (1) or fresh again (0): see
+                                    vb_telemetry. Optional (QMP's stale event hangs here).
 
    THE STATS PROTOCOL (as QEMU implements it)
    ==========================================
@@ -422,6 +424,7 @@ typedef struct vb_host {
     void (*pages)(void *user, unsigned queue, uint64_t gpa, uint64_t len);
     void (*actual_changed)(void *user, uint32_t actual);
     void (*log)(void *user, vb_log_level level, vb_log_item item, const char *msg);
+    void (*stats_stale)(void *user, int stale);
 } vb_host;
 
 /* ---- configuration ---------------------------------------------------------------------- */
@@ -455,6 +458,8 @@ typedef struct vb_config {
     uint64_t ram_size;     /* guest RAM in bytes (query-balloon, balloon target clamp); 0 =
                               unknown: both commands fail as QEMU's do without a balloon */
     const char *type_name; /* QOM type in error messages, default "virtio-balloon-pci" */
+    unsigned stale_after;  /* polling intervals in a row without stats before the stats count
+                              as stale (vb_telemetry): 0 = 3 */
 } vb_config;
 
 /* Every field zero: the doc profile, 16 keys, queues of 128, no options, no polling. */
@@ -504,6 +509,25 @@ typedef struct vb_hint_info {
     uint64_t bytes;        /* bytes hinted under cmd_id */
 } vb_hint_info;
 
+/* Freshness of the stats (vb_get_telemetry), on the VM clock. A polling interval that ends
+   without a stats buffer since the one before (no answer to the poll, or no driver to ask) is
+   missed; after `stale_after` missed in a row the stats are stale, until the next buffer. */
+#define VB_LATENCY_BUCKETS 8 /* answers within 1, 4, 16, 64, 256, 1024, 4096 ms, and slower */
+typedef struct vb_telemetry {
+    uint32_t answers;      /* stats buffers that answered a poll */
+    uint32_t late;         /* ... after a missed interval (later than poll + interval) */
+    uint32_t missed;       /* polling intervals missed in a row (0 after each buffer) */
+    uint32_t stale_count;  /* times the stats became stale */
+    uint32_t latency_last_ms, latency_min_ms, latency_max_ms; /* poll to answer */
+    uint32_t latency_buckets[VB_LATENCY_BUCKETS]; /* answers by latency, not cumulative */
+    uint64_t latency_sum_ms;
+    uint64_t last_poll_ms;  /* when the last poll went out (0 = none) */
+    uint64_t last_stats_ms; /* when the last stats buffer came (0 = none) */
+    uint16_t last_records;  /* records in the last stats buffer */
+    uint16_t last_unknown;  /* ... of which with a tag the device does not know */
+    uint8_t stale;          /* 1 while stale */
+} vb_telemetry;
+
 /* The device. Every field is private: hosts use the functions below (`make lint` checks that
    no example, test, fuzzer or benchmark reads one). */
 typedef struct vb_device {
@@ -522,11 +546,13 @@ typedef struct vb_device {
     uint32_t poison_val; /* config: the driver's page poison value (PAGE_POISON) */
     vb_hint_info hint;
     vb_counters counters;
+    vb_telemetry tele;
+    uint32_t stale_after;
     uint16_t held_head; /* valid while VB__HELD */
     uint16_t queue_size_max;
     uint16_t options;
+    uint16_t flags;
     uint8_t status;
-    uint8_t flags;
     uint8_t profile;
     uint8_t stat_keys;
     uint8_t config_generation;
@@ -619,8 +645,13 @@ VB_API uint8_t vb_config_generation(const vb_device *dev);
 /* ---- host side: timer, resets, target ------------------------------------------------------ */
 
 VB_API void vb_timer_expired(vb_device *dev);
-/* The armed deadline (VM clock, ms), or UINT64_MAX when the timer is not armed. */
+/* When vb_timer_expired has work next (VM clock, ms; the timer_arm deadline), or UINT64_MAX
+   when the timer is not armed: the polling timer's deadline, or, while a poll waits for its
+   answer, the end of the interval (to count it missed, vb_telemetry; nothing is sent). */
 VB_API uint64_t vb_next_deadline(const vb_device *dev);
+/* The polling timer alone (QEMU's): UINT64_MAX while it is not armed, as after a poll until the
+   guest answers ("only re-armed when the guest responds"). */
+VB_API uint64_t vb_poll_deadline(const vb_device *dev);
 VB_API void vb_reset(vb_device *dev);                      /* virtio device reset */
 VB_API void vb_machine_reset(vb_device *dev, int wakeup);  /* system reset; wakeup = S3 resume */
 /* Set the balloon target in 4 KiB pages (config num_pages) and tell the driver. */
@@ -658,6 +689,10 @@ VB_API const char *vb_stat_name(unsigned tag);
 VB_API int vb_stat(const vb_device *dev, unsigned tag, uint64_t *value);
 VB_API int64_t vb_last_update(const vb_device *dev);
 VB_API const vb_counters *vb_get_counters(const vb_device *dev);
+VB_API const vb_telemetry *vb_get_telemetry(const vb_device *dev);
+/* VM-clock ms since the last stats buffer; UINT64_MAX if none came since the machine reset (or
+   vb_init, or a snapshot load). Calls now_ms. */
+VB_API uint64_t vb_stats_age_ms(const vb_device *dev);
 
 /* Polling interval. Seconds (QOM semantics and errors; `err` may be NULL) or milliseconds (C
    API only). */
@@ -682,7 +717,7 @@ VB_API size_t vb_error_text(const vb_error *err, char *buf, size_t cap);
 #define VB_METRICS_OPENMETRICS 0x1 /* OpenMetrics 1.0 ("# EOF", counters' family without _total) */
 
 typedef struct vb_label {
-    const char *name;  /* [a-zA-Z_][a-zA-Z0-9_]*, not starting "__", not "kind" (used inside) */
+    const char *name;  /* [a-zA-Z_][a-zA-Z0-9_]*, not starting "__", not "kind" or "le" (used inside) */
     const char *value; /* UTF-8 (a malformed sequence is written as U+FFFD), escaped here */
 } vb_label;
 
@@ -1070,6 +1105,9 @@ extern "C" {
 #define VB__BAD_FEATURES 0x10 /* the driver acked features we do not offer */
 #define VB__CALLING 0x20   /* a host callback runs: calls that change the device are refused */
 #define VB__LOGGING 0x40   /* ... and it is the log callback (a refusal is not logged again) */
+#define VB__POLLED 0x80    /* a poll went out and no stats buffer came since */
+#define VB__WATCH 0x100    /* the timer is armed only to end an interval after a poll (the
+                              polling timer proper is not: the guest's answer re-arms it) */
 
 /* Ring layout (split virtqueue) and descriptor flags. */
 #define VB__DESC_F_NEXT 1u
@@ -1189,7 +1227,7 @@ static int vb__guest_be(const vb_device *d)
    device, made from inside one on the same device, is refused before it does anything (see
    vb_host). One flag, no nesting: the device never calls back from a refused call but to log it. */
 static void vb__enter(vb_device *d) { d->flags |= VB__CALLING; }
-static void vb__leave(vb_device *d) { d->flags &= (uint8_t)~VB__CALLING; }
+static void vb__leave(vb_device *d) { d->flags &= (uint16_t)~VB__CALLING; }
 
 static void vb__log(vb_device *d, vb_log_item item)
 {
@@ -1199,11 +1237,11 @@ static void vb__log(vb_device *d, vb_log_item item)
         VB_LOG_ITEMS(VB__LOG_ROW)
 #undef VB__LOG_ROW
     };
-    uint8_t outer = d->flags & (VB__CALLING | VB__LOGGING);
+    uint16_t outer = d->flags & (VB__CALLING | VB__LOGGING);
     if (!d->host->log || item <= VB_LOG_NONE || item >= VB_LOG_ITEM_COUNT) return;
     d->flags |= VB__CALLING | VB__LOGGING;
     d->host->log(d->user, (vb_log_level)items[item].level, item, items[item].msg);
-    d->flags = (uint8_t)((d->flags & ~(VB__CALLING | VB__LOGGING)) | outer);
+    d->flags = (uint16_t)((d->flags & ~(VB__CALLING | VB__LOGGING)) | outer);
 }
 
 /* A call from inside a callback of this device: refused (and logged, unless from the log). */
@@ -1741,6 +1779,75 @@ static uint64_t vb__now(vb_device *d)
     return now;
 }
 
+/* ---- freshness telemetry: polls, answers, missed intervals, stale ---- */
+
+VB_API const vb_telemetry *vb_get_telemetry(const vb_device *d) { return &d->tele; }
+
+VB_API uint64_t vb_stats_age_ms(const vb_device *d)
+{
+    uint64_t now;
+    if (!d->tele.last_stats_ms || !d->host->now_ms) return UINT64_MAX;
+    now = d->host->now_ms(d->user); /* a clock read: no guard needed, nothing can change */
+    return now > d->tele.last_stats_ms ? now - d->tele.last_stats_ms : 0;
+}
+
+static void vb__tell_stale(vb_device *d, int stale)
+{
+    if (!d->host->stats_stale) return;
+    vb__enter(d);
+    d->host->stats_stale(d->user, stale);
+    vb__leave(d);
+}
+
+static void vb__set_stale(vb_device *d, int stale)
+{
+    if (d->tele.stale == stale) return;
+    d->tele.stale = (uint8_t)stale;
+    if (stale) d->tele.stale_count++;
+    vb__tell_stale(d, stale);
+}
+
+/* A polling interval ended without a stats buffer. */
+static void vb__missed(vb_device *d)
+{
+    if (d->tele.missed < UINT32_MAX) d->tele.missed++;
+    if (d->tele.missed == d->stale_after) vb__set_stale(d, 1);
+}
+
+/* A stats buffer of `records` records (`unknown` of them unknown) came at `now`. */
+static void vb__answered(vb_device *d, uint64_t now, uint32_t records, uint32_t unknown)
+{
+    static const uint32_t bound[VB_LATENCY_BUCKETS - 1] = {1, 4, 16, 64, 256, 1024, 4096};
+    vb_telemetry *t = &d->tele;
+    if (d->flags & VB__POLLED) {
+        uint64_t wait = now > t->last_poll_ms ? now - t->last_poll_ms : 0;
+        uint32_t ms = wait > UINT32_MAX ? UINT32_MAX : (uint32_t)wait;
+        unsigned b = 0;
+        d->flags &= (uint16_t)~VB__POLLED;
+        while (b < VB_LATENCY_BUCKETS - 1 && ms > bound[b]) b++;
+        t->latency_buckets[b]++;
+        t->latency_sum_ms += ms;
+        t->latency_last_ms = ms;
+        if (!t->answers++ || ms < t->latency_min_ms) t->latency_min_ms = ms;
+        if (ms > t->latency_max_ms) t->latency_max_ms = ms;
+        if (t->missed) t->late++;
+    }
+    t->missed = 0;
+    t->last_stats_ms = now ? now : 1; /* 0 means never */
+    t->last_records = (uint16_t)(records > UINT16_MAX ? UINT16_MAX : records);
+    t->last_unknown = (uint16_t)(unknown > UINT16_MAX ? UINT16_MAX : unknown);
+    vb__set_stale(d, 0);
+}
+
+/* Machine reset, snapshot load: the telemetry starts again (leaving stale is reported). */
+static void vb__telemetry_clear(vb_device *d)
+{
+    int was_stale = d->tele.stale;
+    VB_MEMSET(&d->tele, 0, sizeof d->tele);
+    d->flags &= (uint16_t)~VB__POLLED;
+    if (was_stale) vb__tell_stale(d, 0);
+}
+
 static int64_t vb__wall(vb_device *d)
 {
     int64_t seconds;
@@ -1754,7 +1861,7 @@ static int64_t vb__wall(vb_device *d)
 static void vb__arm(vb_device *d, uint64_t deadline)
 {
     d->deadline_ms = deadline;
-    d->flags |= VB__ARMED;
+    d->flags = (uint16_t)((d->flags & ~VB__WATCH) | VB__ARMED);
     if (!d->host->timer_arm) return;
     vb__enter(d);
     d->host->timer_arm(d->user, deadline);
@@ -1764,7 +1871,7 @@ static void vb__arm(vb_device *d, uint64_t deadline)
 static void vb__disarm(vb_device *d)
 {
     if (!(d->flags & VB__ARMED)) return;
-    d->flags &= (uint8_t)~VB__ARMED;
+    d->flags &= (uint16_t)~(VB__ARMED | VB__WATCH);
     if (!d->host->timer_cancel) return;
     vb__enter(d);
     d->host->timer_cancel(d->user);
@@ -1772,17 +1879,27 @@ static void vb__disarm(vb_device *d)
 }
 
 /* balloon_stats_change_timer(): deadline = now + interval, only while polling is enabled. */
+static void vb__rearm_from(vb_device *d, uint64_t now)
+{
+    if (!d->interval_ms) return;
+    vb__arm(d, now > UINT64_MAX - d->interval_ms ? UINT64_MAX : now + d->interval_ms);
+}
+
 static void vb__rearm(vb_device *d)
 {
-    uint64_t now;
-    if (!d->interval_ms) return;
-    now = vb__now(d);
-    vb__arm(d, now > UINT64_MAX - d->interval_ms ? UINT64_MAX : now + d->interval_ms);
+    if (d->interval_ms) vb__rearm_from(d, vb__now(d));
+}
+
+/* The timer set only to end an interval (VB__WATCH). */
+static void vb__watch_from(vb_device *d, uint64_t now)
+{
+    vb__rearm_from(d, now);
+    if (d->interval_ms) d->flags |= VB__WATCH;
 }
 
 /* Parse the device-readable bytes of a chain into `val` (10-byte records, straddling
    descriptors allowed, trailing partial record ignored). 0 = ok, -1 = ring error. */
-static int vb__stats_parse(vb__chain *c, uint64_t val[VB_STAT_COUNT])
+static int vb__stats_parse(vb__chain *c, uint64_t val[VB_STAT_COUNT], uint32_t *records)
 {
     vb_device *d = c->dev;
     const int be = vb__guest_be(d);
@@ -1819,6 +1936,7 @@ static int vb__stats_parse(vb__chain *c, uint64_t val[VB_STAT_COUNT])
                     p = rec;
                 }
                 tag = vb__ld16(p, be);
+                ++*records;
                 if (tag < VB_STAT_COUNT)
                     val[tag] = vb__ld64(p + 2, be); /* a duplicate tag: the last one wins */
                 else
@@ -1845,20 +1963,26 @@ static void vb__stats_kick(vb_device *d)
 
     if (vb__pop(d, q, &c) > 0) {
         uint64_t val[VB_STAT_COUNT];
+        uint32_t records = 0, unknown = d->counters.unknown_tags;
         unsigned i;
         for (i = 0; i < VB_STAT_COUNT; i++) val[i] = VB_STAT_UNSET;
-        if (vb__stats_parse(&c, val) == 0) {
+        if (vb__stats_parse(&c, val, &records) == 0) {
             if (d->flags & VB__HELD) { /* "should never happen": give the old one back */
                 d->counters.duplicates++;
                 vb__log(d, VB_LOG_STATS_SECOND_BUFFER);
                 vb__stats_return(d);
             }
             if (!(d->flags & VB__BROKEN)) {
+                uint64_t now;
                 d->held_head = c.head;
                 d->flags |= VB__HELD | VB__HAS_STATS;
                 VB_MEMCPY(d->stat, val, sizeof val);
                 d->last_update = vb__wall(d);
                 d->counters.updates++;
+                now = vb__now(d);
+                vb__answered(d, now, records, d->counters.unknown_tags - unknown);
+                vb__rearm_from(d, now);
+                return;
             }
         }
     }
@@ -1868,26 +1992,42 @@ static void vb__stats_kick(vb_device *d)
 VB_API void vb_timer_expired(vb_device *d)
 {
     uint64_t now;
+    uint16_t watch;
     if (vb__reentered(d) || !(d->flags & VB__ARMED)) return; /* cancelled, or already handled */
     now = vb__now(d);
+    watch = d->flags & VB__WATCH;
     if (now < d->deadline_ms) { /* early: keep waiting */
         vb__arm(d, d->deadline_ms);
+        d->flags |= watch;
         return;
     }
-    d->flags &= (uint8_t)~VB__ARMED;
-    if (!(d->flags & VB__HELD) || !vb__has(d, VB_F_STATS_VQ) || (d->flags & VB__BROKEN) ||
-        !d->queue[VB_QUEUE_STATS].ready) {
-        vb__rearm(d); /* nobody to ask yet: try again one interval later */
+    d->flags &= (uint16_t)~(VB__ARMED | VB__WATCH);
+    if (watch || !(d->flags & VB__HELD) || !vb__has(d, VB_F_STATS_VQ) ||
+        (d->flags & VB__BROKEN) || !d->queue[VB_QUEUE_STATS].ready) {
+        vb__missed(d); /* no stats this interval */
+        if (watch)
+            vb__watch_from(d, now);
+        else
+            vb__rearm_from(d, now); /* nobody to ask yet: try again one interval later */
         return;
     }
-    d->flags &= (uint8_t)~VB__HELD;
+    d->flags = (uint16_t)((d->flags & ~VB__HELD) | VB__POLLED);
     d->counters.polls++;
-    vb__stats_return(d); /* no re-arm: the guest's answer re-arms */
+    d->tele.last_poll_ms = now;
+    vb__stats_return(d);
+    /* The polling timer is re-armed by the guest's answer only (QEMU); until then the timer
+       just ends each interval, to count it missed. */
+    vb__watch_from(d, now);
 }
 
 VB_API uint64_t vb_next_deadline(const vb_device *d)
 {
     return (d->flags & VB__ARMED) ? d->deadline_ms : UINT64_MAX;
+}
+
+VB_API uint64_t vb_poll_deadline(const vb_device *d)
+{
+    return (d->flags & (VB__ARMED | VB__WATCH)) == VB__ARMED ? d->deadline_ms : UINT64_MAX;
 }
 
 /* After a migration the destination has no held buffer although the source popped one
@@ -1907,7 +2047,7 @@ static void vb__stats_clear(vb_device *d)
     unsigned i;
     for (i = 0; i < VB_STAT_COUNT; i++) d->stat[i] = VB_STAT_UNSET;
     d->last_update = 0;
-    d->flags &= (uint8_t)~VB__HAS_STATS;
+    d->flags &= (uint16_t)~VB__HAS_STATS;
 }
 
 #define VB__MAX_INTERVAL_MS ((uint64_t)UINT32_MAX * 1000u)
@@ -1917,9 +2057,11 @@ VB_API vb_result vb_set_poll_interval_ms(vb_device *d, uint64_t ms)
     if (vb__reentered(d)) return VB_ERR_STATE;
     if (ms > VB__MAX_INTERVAL_MS) return VB_ERR_RANGE;
     if (ms == d->interval_ms) return VB_OK; /* not even a stalled poll is kicked */
-    if (ms == 0) {
+    if (ms == 0) { /* no polls: no interval can be missed, so no stats can be stale */
         d->interval_ms = 0;
         vb__disarm(d);
+        d->tele.missed = 0;
+        vb__set_stale(d, 0);
         return VB_OK;
     }
     if (d->interval_ms) {
@@ -2022,6 +2164,7 @@ VB_API vb_result vb_init(vb_device *d, const vb_config *cfg, const vb_host *host
     d->hint.cmd_id = VB__HINT_ID_MIN;
     d->ram_size = cfg->ram_size;
     d->type_name = cfg->type_name ? cfg->type_name : "virtio-balloon-pci";
+    d->stale_after = cfg->stale_after ? cfg->stale_after : 3u;
     for (i = 0; i < VB_QUEUE_MAX; i++) vb__queue_clear(d, &d->queue[i]);
     vb__stats_clear(d);
     if (cfg->poll_interval_s) vb_set_poll_interval_ms(d, (uint64_t)cfg->poll_interval_s * 1000u);
@@ -2098,7 +2241,7 @@ VB_API void vb_set_driver_features(vb_device *d, uint64_t features)
         d->flags |= VB__BAD_FEATURES;
         vb__log(d, VB_LOG_BAD_FEATURES);
     } else {
-        d->flags &= (uint8_t)~VB__BAD_FEATURES;
+        d->flags &= (uint16_t)~VB__BAD_FEATURES;
     }
 }
 
@@ -2177,7 +2320,7 @@ VB_API vb_result vb_queue_set_ready(vb_device *d, unsigned qi, int ready)
     q = &d->queue[role];
     if (!ready) {
         if (role == VB_QUEUE_STATS && (d->flags & VB__HELD)) { /* un-pop it: a restart re-reads it */
-            d->flags &= (uint8_t)~VB__HELD;
+            d->flags &= (uint16_t)~VB__HELD;
             q->last_avail--;
         }
         q->shadow_avail = q->last_avail;
@@ -2292,8 +2435,9 @@ VB_API void vb_reset(vb_device *d)
 {
     unsigned i;
     if (vb__reentered(d)) return;
-    /* The held buffer is un-popped, not used: the rings are reinitialised below anyway. */
-    d->flags &= (uint8_t)~(VB__HELD | VB__BROKEN | VB__BAD_FEATURES);
+    /* The held buffer is un-popped, not used: the rings are reinitialised below anyway (and
+       an answer to a poll can no longer come). */
+    d->flags &= (uint16_t)~(VB__HELD | VB__BROKEN | VB__BAD_FEATURES | VB__POLLED);
     d->more_work = 0;
     d->status = 0;
     d->driver_features = 0;
@@ -2320,6 +2464,7 @@ VB_API void vb_machine_reset(vb_device *d, int wakeup)
     if (vb__reentered(d) || wakeup) return; /* S3 resume keeps everything (RESET_TYPE_WAKEUP) */
     vb_reset(d);
     vb__stats_clear(d);
+    vb__telemetry_clear(d);
     if (d->actual) { /* a rebooted guest holds no balloon pages (QEMU keeps the stale value) */
         d->actual = 0;
         vb__actual_changed(d);
@@ -2548,71 +2693,94 @@ VB_API size_t vb_error_text(const vb_error *e, char *buf, size_t cap)
 /* ---- Prometheus / OpenMetrics text ------------------------------------------------------- */
 #ifndef VB_NO_METRICS
 
-/* A metric family: its name (without _total), HELP, and where the value comes from. */
+/* A metric family: its name (without _total), HELP, type and where the value comes from. */
+enum { VB__M_GAUGE, VB__M_COUNTER, VB__M_HISTOGRAM };
 enum { VB__M_STAT, VB__M_LAST_UPDATE, VB__M_ACTUAL, VB__M_TARGET, VB__M_INTERVAL, VB__M_BROKEN,
-       VB__M_COUNTER, VB__M_RANGE_BYTES, VB__M_IGNORED_BYTES };
+       VB__M_STALE, VB__M_MISSED, VB__M_AGE, VB__M_RECORDS, VB__M_LATENCY, VB__M_LATENCY_LAST,
+       VB__M_TELEMETRY, VB__M_COUNTS, VB__M_RANGE_BYTES, VB__M_IGNORED_BYTES };
 
 typedef struct vb__family {
     const char *name;
     const char *help;
-    unsigned char counter; /* 1: a counter (sample name + "_total") */
-    unsigned char source;  /* VB__M_* */
-    unsigned char arg;     /* the stat's tag or the vb_counters field */
+    unsigned char type;   /* VB__M_GAUGE, _COUNTER (sample name + "_total"), _HISTOGRAM */
+    unsigned char source; /* VB__M_STAT ... */
+    unsigned char arg;    /* the stat's tag, or which counter */
 } vb__family;
 
 /* The names libvirt's Prometheus exporters use for the same meaning where they have one
    (libvirt's "available" is the guest's total memory and its "usable" is MemAvailable), the
    Prometheus conventions (base units, _total) otherwise. Order of the stats: by tag. */
 static const vb__family vb__families[] = {
-    {"libvirt_domain_memory_stats_swap_in_bytes", "Memory swapped in by the guest (stat-swap-in).", 1, VB__M_STAT, 0},
-    {"libvirt_domain_memory_stats_swap_out_bytes", "Memory swapped out by the guest (stat-swap-out).", 1, VB__M_STAT, 1},
-    {"libvirt_domain_memory_stats_major_fault", "Guest page faults that needed I/O (stat-major-faults).", 1, VB__M_STAT, 2},
-    {"libvirt_domain_memory_stats_minor_fault", "Guest page faults without I/O (stat-minor-faults).", 1, VB__M_STAT, 3},
-    {"libvirt_domain_memory_stats_unused_bytes", "Guest memory left completely unused (stat-free-memory).", 0, VB__M_STAT, 4},
-    {"libvirt_domain_memory_stats_available_bytes", "Guest memory the guest can use in all (stat-total-memory).", 0, VB__M_STAT, 5},
-    {"libvirt_domain_memory_stats_usable_bytes", "Guest memory available without swapping, MemAvailable (stat-available-memory).", 0, VB__M_STAT, 6},
-    {"libvirt_domain_memory_stats_disk_cache_bytes", "Guest memory in reclaimable disk caches (stat-disk-caches).", 0, VB__M_STAT, 7},
-    {"libvirt_domain_memory_stats_hugetlb_pgalloc", "Guest huge page allocations (stat-htlb-pgalloc).", 1, VB__M_STAT, 8},
-    {"libvirt_domain_memory_stats_hugetlb_pgfail", "Guest huge page allocation failures (stat-htlb-pgfail).", 1, VB__M_STAT, 9},
-    {"vballoon_guest_oom_kills", "Processes the guest's OOM killer killed (stat-oom-kills).", 1, VB__M_STAT, 10},
-    {"vballoon_guest_alloc_stalls", "Guest allocations that stalled for reclaim (stat-alloc-stalls).", 1, VB__M_STAT, 11},
-    {"vballoon_guest_async_scans", "Pages the guest's kswapd scanned (stat-async-scans).", 1, VB__M_STAT, 12},
-    {"vballoon_guest_direct_scans", "Pages the guest scanned in direct reclaim (stat-direct-scans).", 1, VB__M_STAT, 13},
-    {"vballoon_guest_async_reclaims", "Pages the guest's kswapd reclaimed (stat-async-reclaims).", 1, VB__M_STAT, 14},
-    {"vballoon_guest_direct_reclaims", "Pages the guest reclaimed directly (stat-direct-reclaims).", 1, VB__M_STAT, 15},
-    {"vballoon_stats_last_update_timestamp_seconds", "Host wall-clock time of the guest's last stats (last-update).", 0, VB__M_LAST_UPDATE, 0},
-    {"libvirt_domain_memory_stats_actual_balloon_bytes", "Guest RAM less the balloon, as query-balloon's actual.", 0, VB__M_ACTUAL, 0},
-    {"vballoon_balloon_target_bytes", "Guest RAM less the balloon target (what actual is asked to reach).", 0, VB__M_TARGET, 0},
-    {"vballoon_stats_poll_interval_seconds", "The guest-stats polling interval, 0 when polling is off.", 0, VB__M_INTERVAL, 0},
-    {"vballoon_device_broken", "1 while the device is broken by a guest error (NEEDS_RESET).", 0, VB__M_BROKEN, 0},
-    {"vballoon_stats_updates", "Stats buffers the guest sent.", 1, VB__M_COUNTER, 0},
-    {"vballoon_stats_polls", "Stats buffers returned to the guest to ask for new stats.", 1, VB__M_COUNTER, 1},
-    {"vballoon_stats_duplicate_buffers", "Second stats buffers sent while one was held.", 1, VB__M_COUNTER, 2},
-    {"vballoon_stats_unknown_tags", "Stats records with a tag the device does not know.", 1, VB__M_COUNTER, 3},
-    {"vballoon_ring_errors", "Times a guest error broke the device.", 1, VB__M_COUNTER, 4},
-    {"vballoon_free_page_reports", "Free page reporting buffers the guest sent.", 1, VB__M_COUNTER, 5},
-    {"vballoon_free_page_hint_buffers", "Free page hinting buffers the guest sent.", 1, VB__M_COUNTER, 6},
-    {"vballoon_range_bytes", "Guest memory given to the host's pages callback, by kind.", 1, VB__M_RANGE_BYTES, 0},
-    {"vballoon_range_ignored_bytes", "Reported or hinted guest memory not given to the host.", 1, VB__M_IGNORED_BYTES, 0},
+    {"libvirt_domain_memory_stats_swap_in_bytes", "Memory swapped in by the guest (stat-swap-in).", VB__M_COUNTER, VB__M_STAT, 0},
+    {"libvirt_domain_memory_stats_swap_out_bytes", "Memory swapped out by the guest (stat-swap-out).", VB__M_COUNTER, VB__M_STAT, 1},
+    {"libvirt_domain_memory_stats_major_fault", "Guest page faults that needed I/O (stat-major-faults).", VB__M_COUNTER, VB__M_STAT, 2},
+    {"libvirt_domain_memory_stats_minor_fault", "Guest page faults without I/O (stat-minor-faults).", VB__M_COUNTER, VB__M_STAT, 3},
+    {"libvirt_domain_memory_stats_unused_bytes", "Guest memory left completely unused (stat-free-memory).", VB__M_GAUGE, VB__M_STAT, 4},
+    {"libvirt_domain_memory_stats_available_bytes", "Guest memory the guest can use in all (stat-total-memory).", VB__M_GAUGE, VB__M_STAT, 5},
+    {"libvirt_domain_memory_stats_usable_bytes", "Guest memory available without swapping, MemAvailable (stat-available-memory).", VB__M_GAUGE, VB__M_STAT, 6},
+    {"libvirt_domain_memory_stats_disk_cache_bytes", "Guest memory in reclaimable disk caches (stat-disk-caches).", VB__M_GAUGE, VB__M_STAT, 7},
+    {"libvirt_domain_memory_stats_hugetlb_pgalloc", "Guest huge page allocations (stat-htlb-pgalloc).", VB__M_COUNTER, VB__M_STAT, 8},
+    {"libvirt_domain_memory_stats_hugetlb_pgfail", "Guest huge page allocation failures (stat-htlb-pgfail).", VB__M_COUNTER, VB__M_STAT, 9},
+    {"vballoon_guest_oom_kills", "Processes the guest's OOM killer killed (stat-oom-kills).", VB__M_COUNTER, VB__M_STAT, 10},
+    {"vballoon_guest_alloc_stalls", "Guest allocations that stalled for reclaim (stat-alloc-stalls).", VB__M_COUNTER, VB__M_STAT, 11},
+    {"vballoon_guest_async_scans", "Pages the guest's kswapd scanned (stat-async-scans).", VB__M_COUNTER, VB__M_STAT, 12},
+    {"vballoon_guest_direct_scans", "Pages the guest scanned in direct reclaim (stat-direct-scans).", VB__M_COUNTER, VB__M_STAT, 13},
+    {"vballoon_guest_async_reclaims", "Pages the guest's kswapd reclaimed (stat-async-reclaims).", VB__M_COUNTER, VB__M_STAT, 14},
+    {"vballoon_guest_direct_reclaims", "Pages the guest reclaimed directly (stat-direct-reclaims).", VB__M_COUNTER, VB__M_STAT, 15},
+    {"vballoon_stats_last_update_timestamp_seconds", "Host wall-clock time of the guest's last stats (last-update).", VB__M_GAUGE, VB__M_LAST_UPDATE, 0},
+    {"libvirt_domain_memory_stats_actual_balloon_bytes", "Guest RAM less the balloon, as query-balloon's actual.", VB__M_GAUGE, VB__M_ACTUAL, 0},
+    {"vballoon_balloon_target_bytes", "Guest RAM less the balloon target (what actual is asked to reach).", VB__M_GAUGE, VB__M_TARGET, 0},
+    {"vballoon_stats_poll_interval_seconds", "The guest-stats polling interval, 0 when polling is off.", VB__M_GAUGE, VB__M_INTERVAL, 0},
+    {"vballoon_stats_stale", "1 while the stats are stale: stale_after polling intervals in a row without stats.", VB__M_GAUGE, VB__M_STALE, 0},
+    {"vballoon_stats_missed_intervals", "Polling intervals in a row that ended without stats.", VB__M_GAUGE, VB__M_MISSED, 0},
+    {"vballoon_stats_age_seconds", "VM time since the last stats buffer.", VB__M_GAUGE, VB__M_AGE, 0},
+    {"vballoon_stats_last_buffer_records", "Records in the last stats buffer.", VB__M_GAUGE, VB__M_RECORDS, 0},
+    {"vballoon_stats_last_buffer_unknown_tags", "Records with an unknown tag in the last stats buffer.", VB__M_GAUGE, VB__M_RECORDS, 1},
+    {"vballoon_stats_answer_latency_seconds", "VM time from a poll to the guest's answer.", VB__M_HISTOGRAM, VB__M_LATENCY, 0},
+    {"vballoon_stats_last_answer_latency_seconds", "VM time from the last answered poll to its answer.", VB__M_GAUGE, VB__M_LATENCY_LAST, 0},
+    {"vballoon_stats_answers", "Stats buffers that answered a poll.", VB__M_COUNTER, VB__M_TELEMETRY, 0},
+    {"vballoon_stats_late_answers", "Answers that came after a missed polling interval.", VB__M_COUNTER, VB__M_TELEMETRY, 1},
+    {"vballoon_stats_stale_episodes", "Times the stats became stale.", VB__M_COUNTER, VB__M_TELEMETRY, 2},
+    {"vballoon_device_broken", "1 while the device is broken by a guest error (NEEDS_RESET).", VB__M_GAUGE, VB__M_BROKEN, 0},
+    {"vballoon_stats_updates", "Stats buffers the guest sent.", VB__M_COUNTER, VB__M_COUNTS, 0},
+    {"vballoon_stats_polls", "Stats buffers returned to the guest to ask for new stats.", VB__M_COUNTER, VB__M_COUNTS, 1},
+    {"vballoon_stats_duplicate_buffers", "Second stats buffers sent while one was held.", VB__M_COUNTER, VB__M_COUNTS, 2},
+    {"vballoon_stats_unknown_tags", "Stats records with a tag the device does not know.", VB__M_COUNTER, VB__M_COUNTS, 3},
+    {"vballoon_ring_errors", "Times a guest error broke the device.", VB__M_COUNTER, VB__M_COUNTS, 4},
+    {"vballoon_free_page_reports", "Free page reporting buffers the guest sent.", VB__M_COUNTER, VB__M_COUNTS, 5},
+    {"vballoon_free_page_hint_buffers", "Free page hinting buffers the guest sent.", VB__M_COUNTER, VB__M_COUNTS, 6},
+    {"vballoon_range_bytes", "Guest memory given to the host's pages callback, by kind.", VB__M_COUNTER, VB__M_RANGE_BYTES, 0},
+    {"vballoon_range_ignored_bytes", "Reported or hinted guest memory not given to the host.", VB__M_COUNTER, VB__M_IGNORED_BYTES, 0},
 };
 
 static const char *const vb__range_kind_names[VB_RANGE_KINDS] = {"inflate", "deflate", "reported", "hinted"};
+/* The latency buckets' upper bounds (vb_telemetry.latency_buckets), in seconds. */
+static const char *const vb__latency_le[VB_LATENCY_BUCKETS] = {"0.001", "0.004", "0.016", "0.064",
+                                                               "0.256", "1.024", "4.096", "+Inf"};
 
-/* The value of family f (sub: the range kind) on d; 0 if d has none (a stat not sent or not in
-   the key set, no last update, RAM size unknown). */
+static int vb__in_key_set(const vb_device *d, unsigned tag)
+{
+    const unsigned char *key = vb__key_order(d->stat_keys), *end = key + d->stat_keys;
+    while (key < end)
+        if (*key++ == tag) return 1;
+    return 0;
+}
+
+/* The value of family f (sub: the range kind) on d, in the family's unit (milliseconds for
+   seconds, written as seconds); 0 if d has none (a stat not sent or not in the key set, no last
+   update, RAM size unknown, no stats or no answer yet). */
 static int vb__metric_value(const vb_device *d, const vb__family *f, unsigned sub, uint64_t *v)
 {
     const vb_counters *c = &d->counters;
+    const vb_telemetry *t = &d->tele;
     const uint32_t counts[] = {c->updates, c->polls, c->duplicates, c->unknown_tags, c->ring_errors,
                                c->reports, c->hint_buffers};
-    const unsigned char *order = vb__key_order(d->stat_keys);
+    const uint32_t tele[] = {t->answers, t->late, t->stale_count};
     uint64_t pages;
-    unsigned i;
     switch (f->source) {
     case VB__M_STAT:
-        for (i = 0; i < d->stat_keys && order[i] != f->arg; i++) {}
         *v = d->stat[f->arg];
-        return i < d->stat_keys && *v != VB_STAT_UNSET;
+        return vb__in_key_set(d, f->arg) && *v != VB_STAT_UNSET;
     case VB__M_LAST_UPDATE: *v = (uint64_t)d->last_update; return d->last_update > 0;
     case VB__M_ACTUAL:
     case VB__M_TARGET:
@@ -2621,24 +2789,30 @@ static int vb__metric_value(const vb_device *d, const vb__family *f, unsigned su
         return d->ram_size != 0;
     case VB__M_INTERVAL: *v = d->interval_ms; return 1;
     case VB__M_BROKEN: *v = (d->flags & VB__BROKEN) != 0; return 1;
-    case VB__M_COUNTER: *v = counts[f->arg]; return 1;
+    case VB__M_STALE: *v = t->stale; return 1;
+    case VB__M_MISSED: *v = t->missed; return 1;
+    case VB__M_AGE: *v = vb_stats_age_ms(d); return *v != UINT64_MAX;
+    case VB__M_RECORDS: *v = f->arg ? t->last_unknown : t->last_records; return t->last_stats_ms != 0;
+    case VB__M_LATENCY_LAST: *v = t->latency_last_ms; return t->answers != 0;
+    case VB__M_TELEMETRY: *v = tele[f->arg]; return 1;
+    case VB__M_COUNTS: *v = counts[f->arg]; return 1;
     case VB__M_RANGE_BYTES: *v = c->bytes[sub]; return 1;
     default: *v = c->bytes_ignored; return 1;
     }
 }
 
-/* Label names as Prometheus allows them, not reserved (__*) and not the renderer's own (kind). */
+/* Label names as Prometheus allows them, not reserved (__*) and not the renderer's own. */
 static int vb__label_name_ok(const char *s)
 {
     const char *p = s;
-    if (!s || !*s || (s[0] == '_' && s[1] == '_') || vb__cstr_is(s, "kind")) return 0;
+    if (!s || !*s || (s[0] == '_' && s[1] == '_') || vb__cstr_is(s, "kind") || vb__cstr_is(s, "le"))
+        return 0;
     for (; *p; p++) {
         int alpha = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_';
         if (!alpha && !(p > s && *p >= '0' && *p <= '9')) return 0;
     }
     return 1;
 }
-
 /* The value of label `name` on m, or NULL. */
 static const char *vb__label(const vb_metrics_device *m, const char *name)
 {
@@ -2695,51 +2869,92 @@ static void vb__put_label_value(vb__out *o, const char *s)
     }
 }
 
-static void vb__put_sample(vb__out *o, const vb__family *f, const vb_metrics_device *m, int kind,
-                           uint64_t v)
+/* {the device's labels[,extra="value"]}, nothing when there are none. */
+static void vb__put_labels(vb__out *o, const vb_metrics_device *m, const char *extra, const char *value)
 {
     unsigned i;
-    vb__puts(o, f->name);
-    if (f->counter) vb__put(o, "_total", 6);
-    if (m->nlabels || kind >= 0) {
-        vb__put(o, "{", 1);
-        for (i = 0; i < m->nlabels; i++) {
-            if (i) vb__put(o, ",", 1);
-            vb__puts(o, m->labels[i].name);
-            vb__put(o, "=\"", 2);
-            vb__put_label_value(o, m->labels[i].value);
-            vb__put(o, "\"", 1);
-        }
-        if (kind >= 0) {
-            vb__put(o, m->nlabels ? ",kind=\"" : "kind=\"", m->nlabels ? 7u : 6u);
-            vb__puts(o, vb__range_kind_names[kind]);
-            vb__put(o, "\"", 1);
-        }
-        vb__put(o, "}", 1);
+    if (!m->nlabels && !extra) return;
+    vb__put(o, "{", 1);
+    for (i = 0; i < m->nlabels; i++) {
+        if (i) vb__put(o, ",", 1);
+        vb__puts(o, m->labels[i].name);
+        vb__put(o, "=\"", 2);
+        vb__put_label_value(o, m->labels[i].value);
+        vb__put(o, "\"", 1);
     }
+    if (extra) {
+        if (m->nlabels) vb__put(o, ",", 1);
+        vb__puts(o, extra);
+        vb__put(o, "=\"", 2);
+        vb__puts(o, value);
+        vb__put(o, "\"", 1);
+    }
+    vb__put(o, "}", 1);
+}
+
+/* One sample line: NAME[SUFFIX]{labels} VALUE, milliseconds written as seconds. */
+static void vb__put_sample(vb__out *o, const char *name, const char *suffix, const vb_metrics_device *m,
+                           const char *extra, const char *value, uint64_t v, int ms)
+{
+    vb__puts(o, name);
+    vb__puts(o, suffix);
+    vb__put_labels(o, m, extra, value);
     vb__put(o, " ", 1);
-    if (f->source == VB__M_INTERVAL) { /* milliseconds as seconds */
-        char ms[4] = {'.', (char)('0' + v / 100u % 10u), (char)('0' + v / 10u % 10u), (char)('0' + v % 10u)};
-        vb__put_u64(o, v / 1000u);
-        if (v % 1000u) vb__put(o, ms, 4);
-    } else {
-        vb__put_u64(o, v);
+    vb__put_u64(o, ms ? v / 1000u : v);
+    if (ms && v % 1000u) {
+        char frac[4] = {'.', (char)('0' + v / 100u % 10u), (char)('0' + v / 10u % 10u), (char)('0' + v % 10u)};
+        vb__put(o, frac, 4);
     }
     vb__put(o, "\n", 1);
+}
+
+/* The answer latency histogram of one device: cumulative buckets, sum and count. */
+static void vb__put_latency(vb__out *o, const vb__family *f, const vb_metrics_device *m)
+{
+    const vb_telemetry *t = &m->dev->tele;
+    uint64_t below = 0;
+    unsigned b;
+    for (b = 0; b < VB_LATENCY_BUCKETS; b++) {
+        below += t->latency_buckets[b];
+        vb__put_sample(o, f->name, "_bucket", m, "le", vb__latency_le[b], below, 0);
+    }
+    vb__put_sample(o, f->name, "_sum", m, 0, 0, t->latency_sum_ms, 1);
+    vb__put_sample(o, f->name, "_count", m, 0, 0, t->answers, 0);
 }
 
 /* "# HELP" and "# TYPE" lines: OpenMetrics names a counter's family without "_total". */
 static void vb__put_family_head(vb__out *o, const vb__family *f, int openmetrics)
 {
+    static const char *const types[3] = {"gauge", "counter", "histogram"};
     static const char *const what[2] = {"# HELP ", "# TYPE "};
     unsigned i;
     for (i = 0; i < 2; i++) {
         vb__puts(o, what[i]);
         vb__puts(o, f->name);
-        if (f->counter && !openmetrics) vb__put(o, "_total", 6);
+        if (f->type == VB__M_COUNTER && !openmetrics) vb__put(o, "_total", 6);
         vb__put(o, " ", 1);
-        vb__puts(o, i ? (f->counter ? "counter" : "gauge") : f->help);
+        vb__puts(o, i ? types[f->type] : f->help);
         vb__put(o, "\n", 1);
+    }
+}
+
+/* The samples of family f on one device; the family's head first if *head is 0. */
+static void vb__put_family(vb__out *o, const vb__family *f, const vb_metrics_device *m, int om, int *head)
+{
+    const unsigned kinds = f->source == VB__M_RANGE_BYTES ? (unsigned)VB_RANGE_KINDS : 1u;
+    const int ms = f->source == VB__M_INTERVAL || f->source == VB__M_AGE || f->source == VB__M_LATENCY_LAST;
+    unsigned kind;
+    if (f->type == VB__M_HISTOGRAM) {
+        if (!(*head)++) vb__put_family_head(o, f, om);
+        vb__put_latency(o, f, m);
+        return;
+    }
+    for (kind = 0; kind < kinds; kind++) {
+        uint64_t v;
+        if (!vb__metric_value(m->dev, f, kind, &v)) continue;
+        if (!(*head)++) vb__put_family_head(o, f, om);
+        vb__put_sample(o, f->name, f->type == VB__M_COUNTER ? "_total" : "", m,
+                       kinds > 1 ? "kind" : 0, vb__range_kind_names[kind], v, ms);
     }
 }
 
@@ -2748,21 +2963,12 @@ VB_API size_t vb_render_metrics(const vb_metrics_device *devs, unsigned ndevs, c
 {
     const int om = (flags & VB_METRICS_OPENMETRICS) != 0;
     vb__out o;
-    unsigned f, i, kind;
+    unsigned f, i;
     vb__out_init(&o, buf, cap);
     if (!vb__metrics_ok(devs, ndevs)) return vb__out_end(&o);
     for (f = 0; f < sizeof vb__families / sizeof vb__families[0]; f++) {
-        const vb__family *fam = &vb__families[f];
-        const unsigned kinds = fam->source == VB__M_RANGE_BYTES ? VB_RANGE_KINDS : 1u;
         int head = 0;
-        for (i = 0; i < ndevs; i++) {
-            for (kind = 0; kind < kinds; kind++) {
-                uint64_t v;
-                if (!vb__metric_value(devs[i].dev, fam, kind, &v)) continue;
-                if (!head++) vb__put_family_head(&o, fam, om);
-                vb__put_sample(&o, fam, &devs[i], kinds > 1 ? (int)kind : -1, v);
-            }
-        }
+        for (i = 0; i < ndevs; i++) vb__put_family(&o, &vb__families[f], &devs[i], om, &head);
     }
     if (om) vb__put(&o, "# EOF\n", 6);
     return vb__out_end(&o);
@@ -2995,10 +3201,11 @@ VB_API vb_result vb_snapshot_load(vb_device *d, const void *buf, size_t len)
         else if (!vb__snap_queue(d, s, p[17] & 1, &q[i]))
             return VB_ERR_FORMAT;
     }
-    /* Valid: now replace the state. Stats, last-update and the interval are local. */
+    /* Valid: now replace the state. Stats, last-update, the interval and the telemetry are
+       local (a poll that was out is forgotten: its buffer is read again below). */
     d->driver_features = vb__ld64(p + 8, 0);
     d->status = p[16];
-    d->flags &= (uint8_t)~(VB__HELD | VB__BROKEN | VB__BAD_FEATURES);
+    d->flags &= (uint16_t)~(VB__HELD | VB__BROKEN | VB__BAD_FEATURES | VB__POLLED);
     if (p[17] & 1) d->flags |= VB__BROKEN;
     if (p[17] & 2) d->flags |= VB__BAD_FEATURES;
     d->num_pages = vb__ld32(p + 20, 0);

@@ -180,7 +180,7 @@ static void lean_arm(void *user, uint64_t deadline)
 static void lean_notify(void *user, unsigned q) { ((tg *)user)->irq[q]++; }
 
 static const vb_host lean_host = {lean_read, lean_write, tg_now, lean_arm, tg_cancel,
-                                  tg_wall,   lean_notify, tg_notify_config, NULL, NULL, NULL};
+                                  tg_wall,   lean_notify, tg_notify_config, NULL, NULL, NULL, NULL};
 
 static tg tguest; /* 1 MiB of guest RAM: static */
 
@@ -679,7 +679,7 @@ static void s_notify(void *user, unsigned q) { ((sdev *)user)->irq |= (uint8_t)(
 static void s_config(void *user) { (void)user; }
 
 static const vb_host scale_host = {s_read, s_write, s_now, s_arm, s_cancel, s_wall, s_notify, s_config,
-                                   NULL,   NULL,    NULL};
+                                   NULL,   NULL,    NULL, NULL};
 
 static void s_put16(unsigned char *p, uint16_t v)
 {

@@ -76,7 +76,7 @@ static int wr(void *u, uint64_t a, const void *s, size_t n)
 }
 static void nq(void *u, unsigned q) { (void)u; (void)q; }
 static void nc(void *u) { (void)u; }
-static const vb_host host = {rd, wr, 0, 0, 0, 0, nq, nc, 0, 0, 0};
+static const vb_host host = {rd, wr, 0, 0, 0, 0, nq, nc, 0, 0, 0, 0};
 static vb_device dev;
 static char out[2048];
 volatile size_t sink;

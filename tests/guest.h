@@ -44,6 +44,8 @@ typedef struct tg {
     unsigned npages;
     uint32_t actual_seen;
     unsigned actual_calls;
+    unsigned stale_calls; /* stats_stale() calls */
+    int stale_seen;       /* ... and the last one's argument */
 
     /* driver side */
     uint16_t qsize[VB_QUEUE_MAX];
@@ -134,9 +136,16 @@ static inline void tg_log(void *user, vb_log_level level, vb_log_item item, cons
     t->last_log = item;
 }
 
+static inline void tg_stale(void *user, int stale)
+{
+    tg *t = (tg *)user;
+    t->stale_calls++;
+    t->stale_seen = stale;
+}
+
 static const vb_host tg_host = {tg_read,   tg_write,        tg_now,   tg_arm,
                                 tg_cancel, tg_wall,         tg_notify, tg_notify_config,
-                                tg_pages,  tg_actual,       tg_log};
+                                tg_pages,  tg_actual,       tg_log,   tg_stale};
 
 /* ---- guest memory helpers (in the guest's byte order) ----------------------------------------- */
 

@@ -2,7 +2,8 @@
    state and format (DIR/NAME.prom, Prometheus text; DIR/NAME.om, OpenMetrics), for
    tests/metrics_test.sh to give to Prometheus's own parsers. The states: each profile and key
    set before any stats, after the first buffer and after a reset; a broken device; labels with
-   quotes, backslashes, newlines and bad UTF-8; two devices in one scrape; RAM size unknown. */
+   quotes, backslashes, newlines and bad UTF-8; stale stats; two devices in one scrape; RAM size
+   unknown. */
 #define VBALLOON_IMPLEMENTATION
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +99,19 @@ int main(int argc, char **argv)
     all_tags(&T);
     vb_set_poll_interval_ms(&T.dev, 2500);
     emit1("odd-labels", &T.dev, odd, 3);
+    for (k = 0; k < 6; k++) { /* a poll answered after 7 ms, then a guest gone silent */
+        T.now_ms = vb_next_deadline(&T.dev);
+        vb_timer_expired(&T.dev);
+        if (k == 0) {
+            T.now_ms += 7;
+            all_tags(&T);
+        }
+    }
+    if (!vb_get_telemetry(&T.dev)->stale) {
+        fprintf(stderr, "metrics-states: the silent guest is not stale\n");
+        return 1;
+    }
+    emit1("stale", &T.dev, a, 1);
     vb_break(&T.dev, VB_LOG_BAD_MEMORY);
     emit1("broken", &T.dev, a, 1);
     vb_set_ram_size(&T.dev, 0);

@@ -14,6 +14,7 @@ SUITE_EXTERN(model);
 SUITE_EXTERN(race);
 SUITE_EXTERN(fulldevice);
 SUITE_EXTERN(metrics);
+SUITE_EXTERN(telemetry);
 
 GREATEST_MAIN_DEFS();
 
@@ -32,6 +33,7 @@ int main(int argc, char **argv)
     RUN_SUITE(race);
     RUN_SUITE(fulldevice);
     RUN_SUITE(metrics);
+    RUN_SUITE(telemetry);
     GREATEST_PRINT_REPORT();
     greatest_get_report(&report);
     if (!(greatest_info.flags & GREATEST_FLAG_LIST_ONLY))

@@ -109,7 +109,7 @@ TEST bad_labels_refused(void)
     static const vb_label bad[][2] = {
         {{"", "x"}, {"b", "y"}},       {{"1a", "x"}, {"b", "y"}},   {{"a-b", "x"}, {"b", "y"}},
         {{"__a", "x"}, {"b", "y"}},    {{"kind", "x"}, {"b", "y"}}, {{"a", "x"}, {"a", "y"}},
-        {{"a", 0}, {"b", "y"}},        {{0, "x"}, {"b", "y"}},
+        {{"a", 0}, {"b", "y"}},        {{0, "x"}, {"b", "y"}},      {{"le", "x"}, {"b", "y"}},
     };
     static const vb_label good[2] = {{"_a9", "x"}, {"Zz", ""}};
     unsigned i;
@@ -198,6 +198,43 @@ TEST values_follow_the_device(void)
     PASS();
 }
 
+TEST telemetry_of_a_silent_guest(void)
+{
+    unsigned i;
+    ASSERT_EQ(0, start(&T, 16));
+    primer(&T);
+    ASSERT_EQ(VB_OK, vb_set_poll_interval_ms(&T.dev, 1000));
+    T.now_ms = vb_next_deadline(&T.dev);
+    vb_timer_expired(&T.dev); /* poll */
+    T.now_ms += 20;
+    primer(&T); /* answered in 20 ms */
+    for (i = 0; i < 4; i++) { /* poll, then three intervals without an answer */
+        T.now_ms = vb_next_deadline(&T.dev);
+        vb_timer_expired(&T.dev);
+    }
+    T.now_ms += 250;
+    render1(&T.dev, 0, 0, 0);
+    ASSERT(strstr(out, "# TYPE vballoon_stats_stale gauge\nvballoon_stats_stale 1\n"));
+    ASSERT(strstr(out, "\nvballoon_stats_missed_intervals 3\n"));
+    ASSERT(strstr(out, "\nvballoon_stats_age_seconds 4.250\n"));
+    ASSERT(strstr(out, "# TYPE vballoon_stats_answer_latency_seconds histogram\n"
+                       "vballoon_stats_answer_latency_seconds_bucket{le=\"0.001\"} 0\n"
+                       "vballoon_stats_answer_latency_seconds_bucket{le=\"0.004\"} 0\n"
+                       "vballoon_stats_answer_latency_seconds_bucket{le=\"0.016\"} 0\n"
+                       "vballoon_stats_answer_latency_seconds_bucket{le=\"0.064\"} 1\n"));
+    ASSERT(strstr(out, "\nvballoon_stats_answer_latency_seconds_bucket{le=\"+Inf\"} 1\n"
+                       "vballoon_stats_answer_latency_seconds_sum 0.020\n"
+                       "vballoon_stats_answer_latency_seconds_count 1\n"));
+    ASSERT(strstr(out, "\nvballoon_stats_stale_episodes_total 1\n"));
+    ASSERT(strstr(out, "\nvballoon_stats_last_buffer_records 10\n"));
+    primer(&T); /* the answer: fresh again, and late */
+    render1(&T.dev, 0, 0, 0);
+    ASSERT(strstr(out, "\nvballoon_stats_stale 0\n"));
+    ASSERT(strstr(out, "\nvballoon_stats_late_answers_total 1\n"));
+    ASSERT(strstr(out, "\nvballoon_stats_age_seconds 0\n"));
+    PASS();
+}
+
 /* Every cap gives a prefix of the whole text, NUL-terminated, and the same full length. */
 TEST snprintf_contract(void)
 {
@@ -236,5 +273,6 @@ SUITE(metrics)
     RUN_TEST(two_devices_one_family_each);
     RUN_TEST(openmetrics_families_and_eof);
     RUN_TEST(values_follow_the_device);
+    RUN_TEST(telemetry_of_a_silent_guest);
     RUN_TEST(snprintf_contract);
 }

@@ -80,13 +80,23 @@ typedef struct mdl {
     /* the stats state machine */
     int held;
     unsigned held_slot;
-    int armed;
+    int armed;         /* the polling timer */
     uint64_t deadline;
+    int watch;         /* after a poll: the end of the interval is watched (telemetry) */
+    uint64_t watch_deadline;
     uint64_t interval_ms;
     uint64_t stat[VB_STAT_COUNT];
     int64_t last_update;
     int reported; /* the guest reported since creation / the last machine reset */
     uint32_t updates, polls, duplicates, unknown;
+    /* freshness telemetry (vb_telemetry), from the header manual's definitions */
+    unsigned stale_after;
+    int polled, stale, stale_last; /* stale_last: the last stats_stale() argument */
+    uint64_t poll_ms, stats_ms;
+    uint32_t answers, late, missed, stale_count, stale_calls;
+    uint32_t lat_last, lat_min, lat_max, lat_bucket[VB_LATENCY_BUCKETS];
+    uint64_t lat_sum;
+    uint32_t records, records_unknown;
     unsigned irq[VB_QUEUE_COUNT];
     /* the stats queue as the device should run it */
     int ready;         /* the driver set the queues up */
@@ -194,6 +204,11 @@ static void m_cancel(void *user)
     if (!P.active) tg_cancel(user);
 }
 
+static void m_stale(void *user, int stale)
+{
+    if (!P.active) tg_stale(user, stale);
+}
+
 static void m_notify(void *user, unsigned q)
 {
     if (P.active)
@@ -209,7 +224,7 @@ static void m_notify_config(void *user)
 
 static const vb_host model_host = {m_read,   m_write,         tg_now,   m_arm,
                                    m_cancel, tg_wall,         m_notify, m_notify_config,
-                                   tg_pages, tg_actual,       tg_log};
+                                   tg_pages, tg_actual,       tg_log,   m_stale};
 
 /* ============================================================================================
    Byte helpers of the model (guest byte order), independent of guest.h's and the header's
@@ -262,7 +277,8 @@ static void m_stats_unset(mdl *m)
 }
 
 /* 10-byte records of the readable bytes, parsed up to VB_STATS_MAX_BYTES (header manual). */
-static void m_parse(ctx *c, unsigned s, uint64_t val[VB_STAT_COUNT], uint32_t *unknown)
+static void m_parse(ctx *c, unsigned s, uint64_t val[VB_STAT_COUNT], uint32_t *unknown,
+                    uint32_t *records)
 {
     const gslot *b = &c->g.slot[s];
     uint32_t n = b->clen < VB_STATS_MAX_BYTES ? b->clen : (uint32_t)VB_STATS_MAX_BYTES, off;
@@ -270,6 +286,7 @@ static void m_parse(ctx *c, unsigned s, uint64_t val[VB_STAT_COUNT], uint32_t *u
     for (i = 0; i < VB_STAT_COUNT; i++) val[i] = UNSET;
     for (off = 0; off + 10u <= n; off += 10u) {
         uint16_t tag = (uint16_t)m_ld(b->content + off, 2, g_be(c));
+        ++*records;
         if (tag < VB_STAT_COUNT)
             val[tag] = m_ld(b->content + off + 2, 8, g_be(c));
         else
@@ -321,12 +338,67 @@ static int m_pop(ctx *c)
     return (int)s;
 }
 
-/* balloon_stats_change_timer(): only while enabled. */
+/* balloon_stats_change_timer(): only while enabled (the watch then ends: no poll is out). */
 static void m_rearm(ctx *c)
 {
     if (!c->m.interval_ms) return;
     c->m.armed = 1;
+    c->m.watch = 0;
     c->m.deadline = c->t->now_ms + c->m.interval_ms;
+}
+
+/* ---- freshness: an interval ends with stats or is missed; K missed in a row: stale ---- */
+
+static void m_set_stale(mdl *m, int stale)
+{
+    if (m->stale == stale) return;
+    m->stale = m->stale_last = stale;
+    m->stale_calls++;
+    if (stale) m->stale_count++;
+}
+
+static void m_missed(mdl *m)
+{
+    m->missed++;
+    if (m->missed == m->stale_after) m_set_stale(m, 1);
+}
+
+static void m_answered(ctx *c, uint32_t records, uint32_t unknown)
+{
+    static const uint32_t le[VB_LATENCY_BUCKETS - 1] = {1, 4, 16, 64, 256, 1024, 4096};
+    mdl *m = &c->m;
+    uint64_t now = c->t->now_ms;
+    if (m->polled) {
+        uint32_t ms = (uint32_t)(now - m->poll_ms), b = 0;
+        while (b < VB_LATENCY_BUCKETS - 1 && ms > le[b]) b++;
+        m->lat_bucket[b]++;
+        m->lat_sum += ms;
+        m->lat_last = ms;
+        if (m->answers == 0 || ms < m->lat_min) m->lat_min = ms;
+        if (ms > m->lat_max) m->lat_max = ms;
+        m->answers++;
+        if (m->missed) m->late++;
+        m->polled = 0;
+    }
+    m->missed = 0;
+    m->stats_ms = now;
+    m->records = records;
+    m->records_unknown = unknown;
+    m_set_stale(m, 0);
+}
+
+/* Machine reset (tell: a stale one says it is no longer) or a fresh device: everything zero. */
+static void m_telemetry_clear(mdl *m, int tell)
+{
+    uint32_t calls = m->stale_calls + (tell && m->stale ? 1u : 0u);
+    if (tell && m->stale) m->stale_last = 0;
+    m->polled = m->stale = 0;
+    m->poll_ms = m->stats_ms = m->lat_sum = 0;
+    m->answers = m->late = m->missed = m->stale_count = 0;
+    m->lat_last = m->lat_min = m->lat_max = 0;
+    memset(m->lat_bucket, 0, sizeof m->lat_bucket);
+    m->records = m->records_unknown = 0;
+    m->stale_calls = calls;
 }
 
 /* virtio_balloon_receive_stats(). */
@@ -338,8 +410,8 @@ static void m_kick(ctx *c)
     s = m_pop(c);
     if (s >= 0) {
         uint64_t val[VB_STAT_COUNT];
-        uint32_t unknown = 0;
-        m_parse(c, (unsigned)s, val, &unknown);
+        uint32_t unknown = 0, records = 0;
+        m_parse(c, (unsigned)s, val, &unknown, &records);
         if (m->held) {
             m->duplicates++;
             m_push(c, m->held_slot);
@@ -351,6 +423,7 @@ static void m_kick(ctx *c)
         m->reported = 1;
         m->updates++;
         m->unknown += unknown;
+        m_answered(c, records, unknown);
     }
     m_rearm(c);
 }
@@ -359,15 +432,25 @@ static void m_kick(ctx *c)
 static void m_fire(ctx *c)
 {
     mdl *m = &c->m;
+    if (m->watch && c->t->now_ms >= m->watch_deadline) { /* an interval without the answer */
+        m_missed(m);
+        m->watch_deadline = c->t->now_ms + m->interval_ms;
+        return;
+    }
     if (!m->armed || c->t->now_ms < m->deadline) return;
     m->armed = 0;
     if (!m->held || !m_has(m, VB_F_STATS_VQ) || !m->qready) {
+        m_missed(m);
         m_rearm(c);
         return;
     }
     m->held = 0;
     m->polls++;
     m_push(c, m->held_slot);
+    m->polled = 1;
+    m->poll_ms = c->t->now_ms;
+    m->watch = 1;
+    m->watch_deadline = c->t->now_ms + m->interval_ms;
 }
 
 /* balloon_stats_set_poll_interval(), in milliseconds. */
@@ -377,7 +460,9 @@ static void m_set_interval_ms(ctx *c, uint64_t ms)
     if (ms == m->interval_ms) return;
     if (ms == 0) {
         m->interval_ms = 0;
-        m->armed = 0;
+        m->armed = m->watch = 0;
+        m->missed = 0;
+        m_set_stale(m, 0);
         return;
     }
     if (m->interval_ms) {
@@ -395,6 +480,7 @@ static void m_virtio_reset(ctx *c)
 {
     mdl *m = &c->m;
     m->held = 0;
+    m->polled = 0; /* the poll's buffer is gone */
     m->ready = m->qready = 0;
     m->features = 0;
     m->last_avail = m->used_idx = m->signalled_used = 0;
@@ -409,6 +495,7 @@ static void m_machine_reset(ctx *c, int wakeup)
     m_stats_unset(&c->m);
     c->m.last_update = 0;
     c->m.reported = 0;
+    m_telemetry_clear(&c->m, 1);
 }
 
 /* The driver set up fresh (zeroed) rings. */
@@ -457,8 +544,9 @@ static void m_migrate(ctx *c, uint32_t dest_interval_s)
     m->last_update = 0;
     m->reported = 0;
     m->updates = m->polls = m->duplicates = m->unknown = 0;
+    m_telemetry_clear(m, 0); /* a fresh device: nothing to tell */
     m->interval_ms = 0;
-    m->armed = 0;
+    m->armed = m->watch = 0;
     m_set_interval_ms(c, (uint64_t)dest_interval_s * 1000u); /* the property at creation */
     m->signalled_valid = 0;                                  /* virtio_load */
     m_rearm(c);                                              /* post_load */
@@ -671,11 +759,35 @@ static int check(ctx *c)
 
     if (vb_is_broken(&t->dev)) return mismatch(c, "broken", "yes", "no");
     CHECK_U64("config interrupts", t->config_irqs, 0);
-    CHECK_U64("deadline (UINT64_MAX = not armed)", vb_next_deadline(&t->dev),
+    CHECK_U64("polling deadline (UINT64_MAX = not armed)", vb_poll_deadline(&t->dev),
               m->armed ? m->deadline : UINT64_MAX);
-    if (m->armed) {
+    CHECK_U64("next deadline", vb_next_deadline(&t->dev),
+              m->armed ? m->deadline : m->watch ? m->watch_deadline : UINT64_MAX);
+    if (m->armed || m->watch) {
         CHECK_U64("host timer armed", t->armed, 1);
-        CHECK_U64("host timer deadline", t->deadline, m->deadline);
+        CHECK_U64("host timer deadline", t->deadline, m->armed ? m->deadline : m->watch_deadline);
+    }
+    {
+        const vb_telemetry *y = vb_get_telemetry(&t->dev);
+        unsigned b;
+        CHECK_U64("stale", y->stale, (uint64_t)m->stale);
+        CHECK_U64("stale callbacks", t->stale_calls, m->stale_calls);
+        if (t->stale_calls) CHECK_U64("last stale callback", (uint64_t)t->stale_seen, (uint64_t)m->stale_last);
+        CHECK_U64("stale count", y->stale_count, m->stale_count);
+        CHECK_U64("missed intervals", y->missed, m->missed);
+        CHECK_U64("answers", y->answers, m->answers);
+        CHECK_U64("late answers", y->late, m->late);
+        CHECK_U64("latency last", y->latency_last_ms, m->lat_last);
+        CHECK_U64("latency min", y->latency_min_ms, m->lat_min);
+        CHECK_U64("latency max", y->latency_max_ms, m->lat_max);
+        CHECK_U64("latency sum", y->latency_sum_ms, m->lat_sum);
+        for (b = 0; b < VB_LATENCY_BUCKETS; b++)
+            CHECK_U64("latency bucket", y->latency_buckets[b], m->lat_bucket[b]);
+        CHECK_U64("last poll", y->last_poll_ms, m->poll_ms);
+        CHECK_U64("last stats", y->last_stats_ms, m->stats_ms);
+        CHECK_U64("records of the last buffer", y->last_records, m->records);
+        CHECK_U64("unknown tags of the last buffer", y->last_unknown, m->records_unknown);
+        CHECK_U64("stats age", vb_stats_age_ms(&t->dev), m->stats_ms ? t->now_ms - m->stats_ms : UINT64_MAX);
     }
     CHECK_U64("interval ms", vb_poll_interval_ms(&t->dev), m->interval_ms);
     CHECK_U64("interval s", (uint64_t)vb_poll_interval(&t->dev), (m->interval_ms + 999u) / 1000u);
@@ -1261,7 +1373,9 @@ static int start(ctx *c, uint64_t seed, int profile, int verbose)
                      (tg_chance(&c->r, 15) ? VB_OPT_NO_EVENT_IDX : 0u) |
                      (tg_chance(&c->r, 15) ? VB_OPT_NO_INDIRECT : 0u);
     c->cfg.poll_interval_s = tg_chance(&c->r, 40) ? 1 + tg_below(&c->r, 5) : 0u;
+    c->cfg.stale_after = tg_chance(&c->r, 50) ? 0u : 1u + tg_below(&c->r, 4);
     if (vb_init(&t->dev, &c->cfg, &model_host, t) != VB_OK) return mismatch(c, "vb_init", "failed", "ok");
+    c->m.stale_after = c->cfg.stale_after ? c->cfg.stale_after : 3u;
 
     c->m.profile = profile;
     c->m.keys = c->cfg.stat_keys;
@@ -1373,6 +1487,7 @@ static int run_random(int profile)
     unsigned long n = (env_ulong("VB_MODEL_SEQUENCES", 10000) + 1u) / 2u, i; /* half per profile */
     uint64_t base = (uint64_t)env_ulong("VB_MODEL_SEED", 0x5EED0B411u) ^ (profile ? 0xC0FFEEu : 0u);
     const char *replay = getenv("VB_MODEL_REPLAY");
+    unsigned long stale_seqs = 0, late_seqs = 0;
     tg_rng r;
     if (replay && *replay) {
         uint64_t seed = (uint64_t)strtoull(replay, NULL, 0);
@@ -1383,6 +1498,14 @@ static int run_random(int profile)
     for (i = 0; i < n; i++) {
         uint64_t seed = tg_rnd(&r);
         if (run_sequence(&C, (unsigned)i, seed, profile, 0)) return -1;
+        stale_seqs += C.m.stale_count > 0;
+        late_seqs += C.m.late > 0;
+    }
+    /* the sequences must reach what the telemetry tells apart, not only quiet guests */
+    if (n >= 100 && (stale_seqs * 50u < n || late_seqs * 50u < n)) {
+        snprintf(C.fail, sizeof C.fail, "of %lu sequences only %lu went stale and %lu had a late answer",
+                 n, stale_seqs, late_seqs);
+        return -1;
     }
     return 0;
 }
@@ -1419,15 +1542,18 @@ static int directed_start(uint64_t seed, unsigned options, uint64_t features)
     C.cfg.stat_keys = 16;
     C.cfg.options = options;
     C.cfg.poll_interval_s = 0;
+    C.cfg.stale_after = 0;
     vb_destroy(&T.dev);
     if (vb_init(&T.dev, &C.cfg, &model_host, &T) != VB_OK) return -1;
     memset(&C.m, 0, sizeof C.m);
     C.m.profile = VB_PROFILE_QEMU;
     C.m.keys = 16;
     C.m.be_opt = (options & VB_OPT_GUEST_BIG_ENDIAN) != 0;
+    C.m.stale_after = 3;
     m_stats_unset(&C.m);
     memset(T.irq, 0, sizeof T.irq);
     T.armed = 0;
+    T.stale_calls = 0;
     C.step = 0;
     event(&C, "directed boot");
     return boot(&C, features, 1) || check(&C);
@@ -1444,7 +1570,8 @@ TEST model_interval_change_with_poll_outstanding(void)
     ASSERT_EQ(T.now_ms, vb_next_deadline(&T.dev)); /* enabling polls at once */
     STEP(ev_advance(&C, 0, 0, 0));                 /* the poll returns the primer */
     ASSERT_EQ(0, C.m.held);
-    ASSERT_EQ(UINT64_MAX, vb_next_deadline(&T.dev));
+    ASSERT_EQ(UINT64_MAX, vb_poll_deadline(&T.dev));
+    ASSERT_EQ(T.now_ms + 2000u, vb_next_deadline(&T.dev)); /* only the watch */
     STEP(ev_set_seconds(&C, 5, 1)); /* N -> M with the poll outstanding */
     ASSERT_EQ(T.now_ms + 5000u, vb_next_deadline(&T.dev));
     STEP(ev_advance(&C, 5000, 0, 0)); /* nothing held: re-arm only */
@@ -1531,8 +1658,8 @@ TEST model_early_late_spurious_fires(void)
     STEP(ev_fire_early(&C)); /* too early: nothing, the host timer is armed again */
     ASSERT_EQ(1, T.armed);
     STEP(ev_advance(&C, 90000, 1, 0)); /* late: one poll at the late time */
-    ASSERT_EQ(UINT64_MAX, vb_next_deadline(&T.dev));
-    STEP(ev_fire_early(&C)); /* nothing armed */
+    ASSERT_EQ(UINT64_MAX, vb_poll_deadline(&T.dev));
+    STEP(ev_fire_early(&C)); /* before the watch's deadline: nothing */
     STEP(ev_answer(&C, 0, 0));
     ASSERT_EQ(T.now_ms + 1500u, vb_next_deadline(&T.dev));
     PASS();

@@ -11,7 +11,7 @@ static tg T;
 
 static int start(vb_profile profile, unsigned keys)
 {
-    vb_config cfg = {VB_PROFILE_DOC, 0, 0, 0, 0, 0, 0};
+    vb_config cfg = {VB_PROFILE_DOC, 0, 0, 0, 0, 0, 0, 0};
     cfg.profile = profile;
     cfg.stat_keys = keys;
     return tg_start(&T, &cfg, TG_LINUX_FEATURES);
@@ -253,7 +253,7 @@ TEST property_get_renders_like_render(void)
 
 TEST type_name_is_configurable(void)
 {
-    vb_config cfg = {VB_PROFILE_QEMU, 0, 0, 0, 0, 0, "virtio-balloon-device"};
+    vb_config cfg = {VB_PROFILE_QEMU, 0, 0, 0, 0, 0, "virtio-balloon-device", 0};
     vb_error e;
     char buf[128];
     ASSERT_EQ(0, tg_create(&T, &cfg));
