@@ -731,6 +731,136 @@ else
     bad oom-backend "the back-end did not start with --deflate-on-oom"
 fi
 
+# ---- 13. feature combinations: 16 offers x init_on_free ----------------------------------------
+
+# Each subset of STATS_VQ (S), FREE_PAGE_HINT (H), PAGE_POISON (P) and REPORTING (R) offered
+# (S hidden with the back-end's --no-stats), booted without and with init_on_free=1 at mem=64M.
+# Linux's validate drops P without init_on_free, and R when it has init_on_free but P was not
+# offered; then the driver writes its features twice (the first time with all it was offered
+# and vhost-user's bit 30, then without both) and sends no SET_VRING_ENABLE, so the rings count
+# as enabled; otherwise one write and one SET_VRING_ENABLE per ring. The rings are numbered
+# contiguously over what was negotiated: inflate, deflate, then S, H, R. Per boot: the features
+# (both writes), the rings started, stats flowing on their queue (an update with sane values
+# after setting an interval of 1 s), a hinting round through QMP (the guest's echo moves
+# "requested" to "start", its STOP back to "stop"; refused without H), poison_val 0 with P under
+# init_on_free, and, where R is negotiated without P or init_on_free (each of its four queue
+# numbers once), a free page report (page_reporting_order 5: 128 KiB blocks report at 64M).
+kill "$bpid" 2>/dev/null
+wait "$bpid" 2>/dev/null
+CLOG=$D/backend-combo.log
+combo_t0=$(now)
+combo_boots=0 combo_reneg=0 combo_ok=0 combo_up_max=0
+for iof in 0 1; do
+    for m in $(seq 0 15); do
+        cs=$((m & 1)) ch=$((m >> 1 & 1)) cp=$((m >> 2 & 1)) cr=$((m >> 3 & 1))
+        label=$([ $cs = 1 ] && printf S || printf -)$([ $ch = 1 ] && printf H || printf -)$([ $cp = 1 ] && printf P || printf -)$([ $cr = 1 ] && printf R || printf -)
+        [ $iof = 1 ] && label=$label+iof
+        offered=$((cs << 1 | ch << 3 | cp << 4 | cr << 5))
+        expect=$offered
+        if [ $iof = 0 ]; then expect=$((expect & ~0x10)); elif [ $cp = 0 ]; then expect=$((expect & ~0x20)); fi
+        reneg=$((expect != offered))
+        crn=$((expect >> 5 & 1))
+        nq_exp=$((2 + cs + ch + crn))
+        opts="--ram 64 --verbose"
+        [ $cs = 0 ] && opts="$opts --no-stats"
+        [ $ch = 1 ] && opts="$opts --free-page-hint"
+        [ $cp = 1 ] && opts="$opts --page-poison"
+        [ $cr = 1 ] && opts="$opts --free-page-reporting"
+        fails0=$fail
+        # shellcheck disable=SC2086 # (the options are words)
+        if ! start_backend "$CLOG" $opts; then
+            bad "combo-backend[$label]" "the back-end did not start with $opts"
+            continue
+        fi
+        combo_boots=$((combo_boots + 1))
+        tb=$(now)
+        boot "$D/console-combo.log" 64M "$([ $iof = 1 ] && echo init_on_free=1)"
+        if ! gcmd "combo-guest-up[$label]" 'echo up'; then
+            kill_guest
+            kill "$bpid" 2>/dev/null
+            wait "$bpid" 2>/dev/null
+            continue
+        fi
+        tup=$(($(now) - tb))
+        [ "$tup" -gt "$combo_up_max" ] && combo_up_max=$tup
+        # features: every write, the rings started, SET_VRING_ENABLE
+        fl=$(grep 'driver: features' "$CLOG" | sed -n 's/.*features 0x\([0-9a-f]*\),.*/\1/p')
+        nset=$(echo "$fl" | grep -c .)
+        f1=$(echo "$fl" | head -n 1)
+        fz=$(echo "$fl" | tail -n 1)
+        nen=$(grep -c '<- SET_VRING_ENABLE' "$CLOG")
+        qs=$(sed -n 's/.*queue \([0-9]*\) started:.*/\1/p' "$CLOG" | sort -n | tr '\n' ' ')
+        nq=$(echo "$qs" | wc -w)
+        if [ $reneg = 1 ]; then
+            combo_reneg=$((combo_reneg + 1))
+            fok='[ "$nset" = 2 ] && [ $((0x$f1 & 0x3f)) = "$offered" ] && [ $((0x$f1 >> 30 & 1)) = 1 ] && [ $((0x$fz >> 30 & 1)) = 0 ] && [ "$nen" = 0 ]'
+        else
+            fok='[ "$nset" = 1 ] && [ $((0x$fz >> 30 & 1)) = 1 ] && [ "$nen" = "$nq_exp" ]'
+        fi
+        check "combo-features[$label]" "[ -n \"\$fz\" ] && [ \$((0x\$fz & 0x3f)) = $expect ] && [ \$((0x\$fz >> 32 & 1)) = 1 ] && $fok" \
+            "offered $(printf 0x%x $offered), expected $(printf 0x%x $expect) ($([ $reneg = 1 ] && echo "validate drops a bit: two writes, no SET_VRING_ENABLE" || echo "one write, SET_VRING_ENABLE per ring")); writes: $(echo $fl); SET_VRING_ENABLE: $nen"
+        want_qs=$(seq 0 $((nq_exp - 1)) | tr '\n' ' ')
+        check "combo-queues[$label]" '[ "$qs" = "$want_qs" ]' "rings started: ${qs:-none}; expected $want_qs"
+        # stats on their queue
+        st=none
+        if [ $cs = 1 ]; then
+            before=$(sample)
+            seed_interval 1 >/dev/null
+            upd=$(watch_from 1 15000 "${before#* }")
+            read -r _ lu _ cfree ctotal <<<"${upd:-- - - - -}"
+            mt=$(sed -n 's/^MemTotal: *\([0-9]*\) kB.*/\1/p' "$SHARE/meminfo")
+            check "combo-stats[$label]" '[ "$ctotal" != - ] && [ -n "$mt" ] && [ "$ctotal" = $((mt * 1024)) ] && [ "$cfree" -gt 0 ] && [ "$cfree" -lt "$ctotal" ] && grep -q "stats: first buffer" "$CLOG"' \
+                "update after setting interval 1: ${upd:-none} (before: $before); guest MemTotal ${mt:-?} kB"
+            st="free $((${cfree/-/0} / 1048576)) of $((${ctotal/-/0} / 1048576)) MiB"
+        else
+            out=$(seed_get)
+            check "combo-no-stats[$label]" '! grep -q "stats:" "$CLOG" && echo "$out" | grep -q "guest hasn'"'"'t updated any stats yet"' \
+                "qom-get guest-stats: $out" "$(grep 'stats:' "$CLOG" | head -n 2)"
+        fi
+        # free page hinting through QMP
+        ht=refused
+        if [ $ch = 1 ]; then
+            hint_round 0 15000
+            check "combo-hint[$label]" '[ "$H_REPLY" = "{\"return\": {}}" ] && [ "$H_STATUS" = stop ] && [ "$H_GUEST" = 0 ]' \
+                "start: $H_REPLY; after $H_TEND ms: $H_Q"
+            ht="round ${H_TEND} ms, ${H_RANGES:-?} ranges"
+            hint_act done >/dev/null
+        else
+            out=$(hint_act start)
+            check "combo-hint-refused[$label]" 'echo "$out" | grep -q "The guest has not negotiated free page hinting"' "start: $out"
+        fi
+        # poison_val
+        pv=$(sed -n 's/.*poison_val, now \(0x[0-9a-f]*\).*/\1/p' "$CLOG" | tail -n 1)
+        if [ $((expect >> 4 & 1)) = 1 ]; then
+            check "combo-poison[$label]" '[ "$pv" = 0x00000000 ]' "poison_val: ${pv:-never written}"
+        else
+            check "combo-no-poison[$label]" '[ -z "$pv" ]' "poison_val written: $pv"
+        fi
+        # free page reporting on its queue
+        rt=-
+        if [ $crn = 1 ] && [ $iof = 0 ] && [ $cp = 0 ]; then
+            t0=$(now)
+            gcmd "combo-report-guest[$label]" 'echo 5 >/sys/module/page_reporting/parameters/page_reporting_order && mkdir -p /t && mount -t tmpfs none /t && dd if=/dev/zero of=/t/f bs=1M count=8 2>/dev/null && rm /t/f && echo freed'
+            rl=
+            while [ $(($(now) - t0)) -lt 20000 ]; do
+                rl=$(grep 'report:' "$CLOG" | head -n 1)
+                [ -n "$rl" ] && break
+                sleep 0.1
+            done
+            check "combo-report[$label]" '[ "$OUT" = freed ] && [ -n "$rl" ]' "guest: ${OUT:-?}; no report within 20 s"
+            rt="report ${rl:+after $(($(now) - t0)) ms}"
+        fi
+        check "combo-no-ring-error[$label]" '! grep -q "device error\|malformed\|protocol error\|out of range" "$CLOG"' \
+            "$(grep 'device error\|malformed\|protocol error\|out of range' "$CLOG" | head -n 3)"
+        kill_guest
+        kill "$bpid" 2>/dev/null
+        wait "$bpid" 2>/dev/null
+        [ "$fail" = "$fails0" ] && combo_ok=$((combo_ok + 1))
+        measured "combo $label: offered $(printf 0x%02x $offered), features $(echo $fl | sed 's/\([0-9a-f]*\)/0x\1/g' | sed 's/ / then /'), $nen SET_VRING_ENABLE, rings $qs| stats: $st | hint: $ht | poison_val ${pv:-none} | $rt | up in $tup ms"
+    done
+done
+measured "feature combinations: $combo_ok of $combo_boots boots right ($combo_reneg renegotiated), $(($(now) - combo_t0)) ms in all, slowest launch-to-first-command $combo_up_max ms"
+
 if [ "$fail" -ne 0 ]; then
     echo "  back-end log: $D/backend.log (kept below)"
     sed -n '1,400p' "$D/backend.log" | grep -v 'stats: update' | tail -n 30 | sed 's/^/  | /'
