@@ -11,9 +11,16 @@
 # 1 skipped". Each check prints "FAIL <name>" when it fails; the numbers measured are printed
 # as "uml: measured ..." lines; the last line is "uml: N passed, M failed". Every wait ends as
 # soon as what it waits for is there, with a deadline long enough for a starved machine, and a
-# watchdog stops everything at UML_WATCHDOG s (default 300). Takes about 60 s unloaded (with free page reporting, hinting and init_on_free boots). A time
-# the check depends on is the device's own (the back-end log's poll times and round trips, the
-# events' timestamps), or a client-side bound less the guest's measured round trip.
+# watchdog stops everything at UML_WATCHDOG s (default 900). A time the check depends on is the
+# device's own (the back-end log's poll times and round trips, the events' timestamps), or a
+# client-side bound less the guest's measured round trip.
+#
+# Sections: 1-9 stats, balloon, reload, sessions and in-band notifications at mem=128M; 10 free
+# page reporting and hinting (through QMP's x-balloon-free-page-hint) at mem=512M; 11
+# init_on_free=1; 12 --discard-hinted and deflate-on-OOM at mem=192M; 13 the 16 subsets of
+# {STATS_VQ, FREE_PAGE_HINT, PAGE_POISON, REPORTING} offered, each booted with and without
+# init_on_free=1 at mem=64M (32 boots of about 3 s). Takes about 4 minutes unloaded (sections
+# 1-12 about 75 s, section 13 about 2.5 minutes); on a loaded 2-core machine allow twice that.
 #
 # The guest runs the commands this script drops into a shared host directory (hostfs): cmd.N is
 # run with sh, its output appears as out.N.
@@ -125,7 +132,7 @@ if ! (cd "$D/root" && find . | "$BUSYBOX" cpio -o -H newc 2>/dev/null | gzip -1 
 fi
 
 # the watchdog: a stuck step must not hang the test (every wait below has its own deadline too)
-WATCHDOG=${UML_WATCHDOG:-300}
+WATCHDOG=${UML_WATCHDOG:-900}
 (
     trap 'kill "$s" 2>/dev/null; exit 0' TERM
     sleep "$WATCHDOG" &
@@ -596,7 +603,7 @@ if start_backend "$RLOG" --ram 512 --free-page-reporting --free-page-hint --page
     mfs=${OUT:-0}
     check hint-stop-keeps-guest-pages '[ "$out" = "{\"return\": {}}" ] && [ "$H_STATUS" = stop ] && [ "$H_GUEST" = 0 ] && [ $((mfs * 1024)) -le $((mf0 * 1024 - hbytes / 2)) ]' \
         "stop: $out; query: $H_Q; guest MemFree $((mf0 / 1024)) MiB before the round, $((mfs / 1024)) MiB after stop"
-    out=$(hint_act done)
+    out=$(hint_act "done")
     hint_query
     check hint-done-shown '[ "$out" = "{\"return\": {}}" ] && [ "$H_STATUS" = done ]' "done: $out; query: $H_Q"
     mf1=0
@@ -669,7 +676,7 @@ if start_backend "$OLOG" --ram "$OOM_MEM" --free-page-hint --discard-hinted --de
         "guest memory file: $(mib "$hh0") before the round, $(mib "$hh1") after; hinted $((hbytes / 1048576)) MiB" \
         "$(grep 'hint:' "$OLOG" | tail -n 2)"
     measured "--discard-hinted: ${H_RANGES:-?} ranges, $((hbytes / 1048576)) MiB hinted of $((mf0 / 1024)) MiB MemFree in $H_TEND ms; host memory file $(mib "$hh0") -> $(mib "$hh1") (released $(mib $((hh0 - hh1))))"
-    hint_act done >/dev/null
+    hint_act "done" >/dev/null
     mf1=0
     for _ in $(seq 40); do
         memfree oom-memfree || break
@@ -691,6 +698,7 @@ if start_backend "$OLOG" --ram "$OOM_MEM" --free-page-hint --discard-hinted --de
     measured "deflate-on-OOM setup: $(mib "$inflate") inflated in ${ms:-?} ms, guest MemFree $((mf1 / 1024)) -> $((mfi / 1024)) MiB"
     nconf=$(grep -c -- '-> CONFIG_CHANGE_MSG' "$OLOG")
     ndefl=$(grep -c 'deflate: ' "$OLOG")
+    ninfl=$(grep -c 'inflate: ' "$OLOG")
     nev=$(grep -c BALLOON_CHANGE "$D/events-oom.log")
     t0=$(now)
     gcmd oom-guest-allocates 'dd if=/dev/zero of=/t/g bs=1M count=96 2>&1 | tail -n 1; ls -l /t/g | tr -s " " | cut -d" " -f5'
@@ -713,17 +721,25 @@ if start_backend "$OLOG" --ram "$OOM_MEM" --free-page-hint --discard-hinted --de
     check oom-actual-grows-back '[ -n "$act" ] && [ "$act" -gt "$target" ]' \
         "query-balloon actual ${act:-?} after the OOM, target $target"
     check oom-balloon-change-event '[ -n "$ev" ] && [ "${evlast:-0}" -gt "$target" ]' "events since the dd: ${ev:-none}"
-    # the device's own times: its first and last deflate after the dd started
-    dl=$(grep 'deflate: ' "$OLOG" | tail -n +$((ndefl + 1)))
-    nd=$(echo "$dl" | grep -c .)
-    dspan=$(echo "$dl" | sed -n '1p;$p' | sed 's/^\[ *\([0-9.]*\)\].*/\1/' | awk 'NR == 1 {a = $1} END {printf "%d", ($1 - a) * 1000}')
     sleep 1
     act2=$(qmp '{"execute": "query-balloon"}' | jnum actual)
     nconf2=$(grep -c -- '-> CONFIG_CHANGE_MSG' "$OLOG")
+    # what the device was given since the dd started: the OOM notifier's 1 MiB (256-page)
+    # deflates, and balloon compaction's 4 KiB moves (inflate the new page, deflate the old);
+    # the device's own times of the first and last 1 MiB deflate
+    dl=$(grep 'deflate: ' "$OLOG" | tail -n +$((ndefl + 1)))
+    dkib=$(echo "$dl" | sed -n 's/.*deflate: \([0-9]*\) KiB.*/\1/p' | awk '{s += $1} END {print s + 0}')
+    ikib=$(grep 'inflate: ' "$OLOG" | tail -n +$((ninfl + 1)) | sed -n 's/.*inflate: \([0-9]*\) KiB.*/\1/p' | awk '{s += $1} END {print s + 0}')
+    d1m=$(echo "$dl" | grep 'deflate: 1024 KiB')
+    nd=$(echo "$d1m" | grep -c .)
+    nmove=$(echo "$dl" | grep -c 'deflate: 4 KiB')
+    dspan=$(echo "$d1m" | sed -n '1p;$p' | sed 's/^\[ *\([0-9.]*\)\].*/\1/' | awk 'NR == 1 {a = $1} END {printf "%d", ($1 - a) * 1000}')
     check oom-no-reinflation '[ "$act2" = "$act" ] && [ "$nconf2" = "$nconf" ]' \
         "query-balloon actual $act, 1 s later $act2; config interrupts $nconf before the dd, $nconf2 after"
-    deflated=$(( ${act:-0} - target ))
-    measured "deflate-on-OOM: guest wrote 96 MiB with $((mfi / 1024)) MiB free: $(mib "$deflated") deflated in $nd deflate buffers over $dspan ms (device clock; the guest command took $((t1 - t0)) ms), query-balloon actual $target -> ${act:-?}, $(echo "$ev" | grep -c .) BALLOON_CHANGE event(s), last ${evlast:-none}"
+    deflated=$((${act:-0} - target))
+    check oom-deflates-match-actual '[ "$nd" -gt 0 ] && [ $(((dkib - ikib) * 1024)) = $((${act2:-0} - target)) ]' \
+        "query-balloon actual grew by $((${act2:-0} - target)) bytes (1 s after the dd); the device was given $dkib KiB of deflates ($nd of 1 MiB) and $ikib KiB of inflates since the dd"
+    measured "deflate-on-OOM: guest wrote 96 MiB with $((mfi / 1024)) MiB free: $(mib "$deflated") deflated, $nd OOM deflates of 1 MiB over $dspan ms (device clock; the guest command took $((t1 - t0)) ms) and $nmove compaction moves of 4 KiB; query-balloon actual $target -> ${act:-?}, $(echo "$ev" | grep -c .) BALLOON_CHANGE event(s), last ${evlast:-none}"
     check oom-no-ring-error '! grep -q "device error\|malformed\|protocol error" "$OLOG"' \
         "$(grep 'device error\|malformed\|protocol error' "$OLOG" | head -n 3)"
     kill_guest
@@ -788,9 +804,9 @@ for iof in 0 1; do
         nset=$(echo "$fl" | grep -c .)
         f1=$(echo "$fl" | head -n 1)
         fz=$(echo "$fl" | tail -n 1)
+        fw=$(echo "$fl" | sed 's/^/0x/' | paste -sd '|' | sed 's/|/ then /')
         nen=$(grep -c '<- SET_VRING_ENABLE' "$CLOG")
         qs=$(sed -n 's/.*queue \([0-9]*\) started:.*/\1/p' "$CLOG" | sort -n | tr '\n' ' ')
-        nq=$(echo "$qs" | wc -w)
         if [ $reneg = 1 ]; then
             combo_reneg=$((combo_reneg + 1))
             fok='[ "$nset" = 2 ] && [ $((0x$f1 & 0x3f)) = "$offered" ] && [ $((0x$f1 >> 30 & 1)) = 1 ] && [ $((0x$fz >> 30 & 1)) = 0 ] && [ "$nen" = 0 ]'
@@ -798,7 +814,7 @@ for iof in 0 1; do
             fok='[ "$nset" = 1 ] && [ $((0x$fz >> 30 & 1)) = 1 ] && [ "$nen" = "$nq_exp" ]'
         fi
         check "combo-features[$label]" "[ -n \"\$fz\" ] && [ \$((0x\$fz & 0x3f)) = $expect ] && [ \$((0x\$fz >> 32 & 1)) = 1 ] && $fok" \
-            "offered $(printf 0x%x $offered), expected $(printf 0x%x $expect) ($([ $reneg = 1 ] && echo "validate drops a bit: two writes, no SET_VRING_ENABLE" || echo "one write, SET_VRING_ENABLE per ring")); writes: $(echo $fl); SET_VRING_ENABLE: $nen"
+            "offered $(printf 0x%x $offered), expected $(printf 0x%x $expect) ($([ $reneg = 1 ] && echo "validate drops a bit: two writes, no SET_VRING_ENABLE" || echo "one write, SET_VRING_ENABLE per ring")); writes: ${fw:-none}; SET_VRING_ENABLE: $nen"
         want_qs=$(seq 0 $((nq_exp - 1)) | tr '\n' ' ')
         check "combo-queues[$label]" '[ "$qs" = "$want_qs" ]' "rings started: ${qs:-none}; expected $want_qs"
         # stats on their queue
@@ -824,7 +840,7 @@ for iof in 0 1; do
             check "combo-hint[$label]" '[ "$H_REPLY" = "{\"return\": {}}" ] && [ "$H_STATUS" = stop ] && [ "$H_GUEST" = 0 ]' \
                 "start: $H_REPLY; after $H_TEND ms: $H_Q"
             ht="round ${H_TEND} ms, ${H_RANGES:-?} ranges"
-            hint_act done >/dev/null
+            hint_act "done" >/dev/null
         else
             out=$(hint_act start)
             check "combo-hint-refused[$label]" 'echo "$out" | grep -q "The guest has not negotiated free page hinting"' "start: $out"
@@ -856,7 +872,7 @@ for iof in 0 1; do
         kill "$bpid" 2>/dev/null
         wait "$bpid" 2>/dev/null
         [ "$fail" = "$fails0" ] && combo_ok=$((combo_ok + 1))
-        measured "combo $label: offered $(printf 0x%02x $offered), features $(echo $fl | sed 's/\([0-9a-f]*\)/0x\1/g' | sed 's/ / then /'), $nen SET_VRING_ENABLE, rings $qs| stats: $st | hint: $ht | poison_val ${pv:-none} | $rt | up in $tup ms"
+        measured "combo $label: offered $(printf 0x%02x $offered), features ${fw:-none}, $nen SET_VRING_ENABLE, rings $qs| stats: $st | hint: $ht | poison_val ${pv:-none} | $rt | up in $tup ms"
     done
 done
 measured "feature combinations: $combo_ok of $combo_boots boots right ($combo_reneg renegotiated), $(($(now) - combo_t0)) ms in all, slowest launch-to-first-command $combo_up_max ms"
