@@ -53,11 +53,11 @@
    FEATURES OFFERED
        virtio: VERSION_1, STATS_VQ, RING_EVENT_IDX and RING_INDIRECT_DESC (vb_host_features;
        --no-stats hides STATS_VQ from the front-end; --no-event-idx / --no-indirect drop the
-       last two; --deflate-on-oom adds DEFLATE_ON_OOM;
-       --free-page-hint, --page-poison, --free-page-reporting add FREE_PAGE_HINT, PAGE_POISON,
-       REPORTING: up to VB_QUEUE_MAX rings, numbered by the negotiated features; reported pages
+       last two; --deflate-on-oom adds DEFLATE_ON_OOM; --free-page-hint, --page-poison,
+       --free-page-reporting add FREE_PAGE_HINT, PAGE_POISON, REPORTING: up to VB_QUEUE_MAX rings, numbered by the negotiated features; reported pages
        are punched out like inflated ones, hinted ones only counted unless --discard-hinted;
-       SIGUSR1 / SIGUSR2 start / end a hinting round; per-kind totals are logged per session)
+       QMP's x-balloon-free-page-hint, or SIGUSR1 / SIGUSR2, start / end a hinting round;
+       per-kind totals are logged per session)
        and VHOST_USER_F_PROTOCOL_FEATURES. UML 6.1 accepts EVENT_IDX and INDIRECT_DESC (its
        driver then uses EVENT_IDX; the balloon driver never builds indirect tables).
        protocol: REPLY_ACK, BACKEND_REQ, CONFIG, RESET_DEVICE, and INBAND_NOTIFICATIONS with
@@ -140,7 +140,9 @@ static void usage(FILE *f)
           "  --inband            offer in-band notifications (VRING_KICK / VRING_CALL)\n"
           "  --deflate-on-oom    offer VIRTIO_BALLOON_F_DEFLATE_ON_OOM (the guest takes pages\n"
           "                      back from the balloon rather than OOM-kill)\n"
-          "  --free-page-hint    offer VIRTIO_BALLOON_F_FREE_PAGE_HINT (SIGUSR1 starts a hinting\n"
+          "  --free-page-hint    offer VIRTIO_BALLOON_F_FREE_PAGE_HINT (QMP's experimental\n"
+          "                      x-balloon-free-page-hint start|stop|done and\n"
+          "                      x-query-balloon-free-page-hint; or SIGUSR1 starts a hinting\n"
           "                      round, vb_hint_start; SIGUSR2 ends it, vb_hint_done)\n"
           "  --page-poison       offer VIRTIO_BALLOON_F_PAGE_POISON (config poison_val)\n"
           "  --free-page-reporting  offer VIRTIO_BALLOON_F_REPORTING: reported pages are\n"
