@@ -52,11 +52,12 @@
 
    FEATURES OFFERED
        virtio: VERSION_1, STATS_VQ, RING_EVENT_IDX and RING_INDIRECT_DESC (vb_host_features;
-       --no-event-idx / --no-indirect drop the last two; --deflate-on-oom adds DEFLATE_ON_OOM;
-       --free-page-hint, --page-poison, --free-page-reporting add FREE_PAGE_HINT, PAGE_POISON,
-       REPORTING: up to VB_QUEUE_MAX rings, numbered by the negotiated features; reported pages
+       --no-stats hides STATS_VQ from the front-end; --no-event-idx / --no-indirect drop the
+       last two; --deflate-on-oom adds DEFLATE_ON_OOM; --free-page-hint, --page-poison,
+       --free-page-reporting add FREE_PAGE_HINT, PAGE_POISON, REPORTING: up to VB_QUEUE_MAX rings, numbered by the negotiated features; reported pages
        are punched out like inflated ones, hinted ones only counted unless --discard-hinted;
-       SIGUSR1 / SIGUSR2 start / end a hinting round; per-kind totals are logged per session)
+       QMP's x-balloon-free-page-hint, or SIGUSR1 / SIGUSR2, start / end a hinting round;
+       per-kind totals are logged per session)
        and VHOST_USER_F_PROTOCOL_FEATURES. UML 6.1 accepts EVENT_IDX and INDIRECT_DESC (its
        driver then uses EVENT_IDX; the balloon driver never builds indirect tables).
        protocol: REPLY_ACK, BACKEND_REQ, CONFIG, RESET_DEVICE, and INBAND_NOTIFICATIONS with
@@ -114,7 +115,7 @@ typedef struct options {
     uint32_t interval;     /* --interval: initial guest-stats-polling-interval */
     const char *type_name; /* --transport */
     int persistent, inband, deflate_on_oom, no_event_idx, no_indirect, no_punch, verbose;
-    int free_page_hint, page_poison, reporting, discard_hinted;
+    int free_page_hint, page_poison, reporting, discard_hinted, no_stats;
 } options;
 
 static options opt;
@@ -139,13 +140,18 @@ static void usage(FILE *f)
           "  --inband            offer in-band notifications (VRING_KICK / VRING_CALL)\n"
           "  --deflate-on-oom    offer VIRTIO_BALLOON_F_DEFLATE_ON_OOM (the guest takes pages\n"
           "                      back from the balloon rather than OOM-kill)\n"
-          "  --free-page-hint    offer VIRTIO_BALLOON_F_FREE_PAGE_HINT (SIGUSR1 starts a hinting\n"
+          "  --free-page-hint    offer VIRTIO_BALLOON_F_FREE_PAGE_HINT (QMP's experimental\n"
+          "                      x-balloon-free-page-hint start|stop|done and\n"
+          "                      x-query-balloon-free-page-hint; or SIGUSR1 starts a hinting\n"
           "                      round, vb_hint_start; SIGUSR2 ends it, vb_hint_done)\n"
           "  --page-poison       offer VIRTIO_BALLOON_F_PAGE_POISON (config poison_val)\n"
           "  --free-page-reporting  offer VIRTIO_BALLOON_F_REPORTING: reported pages are\n"
           "                      released on the host like inflated ones\n"
           "  --discard-hinted    release hinted pages on the host too (unsafe: the guest may\n"
           "                      reuse them at any time; default: only count them)\n"
+          "  --no-stats          do not offer VIRTIO_BALLOON_F_STATS_VQ to the front-end (the\n"
+          "                      driver then has no stats queue; queues are numbered by the\n"
+          "                      negotiated features, as Linux numbers them)\n"
           "  --no-event-idx      do not offer VIRTIO_RING_F_EVENT_IDX\n"
           "  --no-indirect       do not offer VIRTIO_RING_F_INDIRECT_DESC\n"
           "  --no-punch          keep inflated pages on the host (no fallocate)\n"
@@ -235,6 +241,8 @@ static void parse_options(int argc, char **argv)
             opt.reporting = 1;
         } else if (!strcmp(name, "--discard-hinted")) {
             opt.discard_hinted = 1;
+        } else if (!strcmp(name, "--no-stats")) {
+            opt.no_stats = 1;
         } else if (!strcmp(name, "--no-event-idx")) {
             opt.no_event_idx = 1;
         } else if (!strcmp(name, "--no-indirect")) {
@@ -465,9 +473,13 @@ static backend B;
 #define P_RESET_DEVICE 13
 #define P_INBAND 14
 
+/* --no-stats hides STATS_VQ here, in what GET_FEATURES answers: vballoon.h always offers it,
+   and takes a driver's features without it as any subset of its offer. */
 static uint64_t offered_features(void)
 {
-    return vb_host_features(&B.dev) | PROTO_BIT(VHOST_USER_F_PROTOCOL_FEATURES);
+    uint64_t f = vb_host_features(&B.dev) | PROTO_BIT(VHOST_USER_F_PROTOCOL_FEATURES);
+    if (opt.no_stats) f &= ~((uint64_t)1 << VB_F_STATS_VQ);
+    return f;
 }
 
 static uint64_t offered_protocol(void)
@@ -480,10 +492,12 @@ static uint64_t offered_protocol(void)
 
 static int has_protocol(uint64_t bit) { return (B.s.protocol & PROTO_BIT(bit)) != 0; }
 
-/* Queues of a driver that accepts every feature offered: 3, + free page, + reporting. */
+/* Queues of a driver that accepts every feature offered: 3 (2 with --no-stats), + free page,
+   + reporting. */
 static unsigned queues_offered(void)
 {
-    return (unsigned)VB_QUEUE_COUNT + (opt.free_page_hint ? 1u : 0u) + (opt.reporting ? 1u : 0u);
+    return (unsigned)VB_QUEUE_COUNT - (opt.no_stats ? 1u : 0u) + (opt.free_page_hint ? 1u : 0u) +
+           (opt.reporting ? 1u : 0u);
 }
 
 static int host_read(void *user, uint64_t gpa, void *dst, size_t len)

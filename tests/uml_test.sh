@@ -11,9 +11,16 @@
 # 1 skipped". Each check prints "FAIL <name>" when it fails; the numbers measured are printed
 # as "uml: measured ..." lines; the last line is "uml: N passed, M failed". Every wait ends as
 # soon as what it waits for is there, with a deadline long enough for a starved machine, and a
-# watchdog stops everything at UML_WATCHDOG s (default 300). Takes about 60 s unloaded (with free page reporting, hinting and init_on_free boots). A time
-# the check depends on is the device's own (the back-end log's poll times and round trips, the
-# events' timestamps), or a client-side bound less the guest's measured round trip.
+# watchdog stops everything at UML_WATCHDOG s (default 900). A time the check depends on is the
+# device's own (the back-end log's poll times and round trips, the events' timestamps), or a
+# client-side bound less the guest's measured round trip.
+#
+# Sections: 1-9 stats, balloon, reload, sessions and in-band notifications at mem=128M; 10 free
+# page reporting and hinting (through QMP's x-balloon-free-page-hint) at mem=512M; 11
+# init_on_free=1; 12 --discard-hinted and deflate-on-OOM at mem=192M; 13 the 16 subsets of
+# {STATS_VQ, FREE_PAGE_HINT, PAGE_POISON, REPORTING} offered, each booted with and without
+# init_on_free=1 at mem=64M (32 boots of about 3 s). Takes about 3 minutes unloaded (sections
+# 1-12 about 65 s, section 13 about 110 s); on a loaded 2-core machine allow twice that.
 #
 # The guest runs the commands this script drops into a shared host directory (hostfs): cmd.N is
 # run with sh, its output appears as out.N.
@@ -125,7 +132,7 @@ if ! (cd "$D/root" && find . | "$BUSYBOX" cpio -o -H newc 2>/dev/null | gzip -1 
 fi
 
 # the watchdog: a stuck step must not hang the test (every wait below has its own deadline too)
-WATCHDOG=${UML_WATCHDOG:-300}
+WATCHDOG=${UML_WATCHDOG:-900}
 (
     trap 'kill "$s" 2>/dev/null; exit 0' TERM
     sleep "$WATCHDOG" &
@@ -241,6 +248,45 @@ wait_for_balloon() { # expected actual bytes, ms; prints the ms it took
         sleep 0.05
     done
     return 1
+}
+
+# the value of a JSON member "KEY": "STRING" in stdin
+jstr() { sed -n "s/.*\"$1\": \"\([^\"]*\)\".*/\1/p" | head -n 1; }
+# the guest's MemFree in kB (in $OUT; NAME for the failure if the guest does not answer)
+memfree() { gcmd "$1" 'sed -n "s/^MemFree: *\([0-9]*\) kB.*/\1/p" /proc/meminfo'; }
+
+# free page hinting through QMP (the experimental commands the back-end serves)
+hint_act() { qmp "{\"execute\": \"x-balloon-free-page-hint\", \"arguments\": {\"action\": \"$1\"}}"; }
+hint_query() { # sets H_STATUS H_ID H_GUEST H_RANGES H_BYTES from x-query-balloon-free-page-hint
+    H_Q=$(qmp '{"execute": "x-query-balloon-free-page-hint"}')
+    H_STATUS=$(echo "$H_Q" | jstr status)
+    H_ID=$(echo "$H_Q" | jnum cmd-id)
+    H_GUEST=$(echo "$H_Q" | jnum guest-cmd-id)
+    H_RANGES=$(echo "$H_Q" | jnum ranges)
+    H_BYTES=$(echo "$H_Q" | jnum bytes)
+}
+# hint_round QUARTER_BYTES MS: x-balloon-free-page-hint start, then the query every few ms until
+# the round is over (status back to "stop": the guest's STOP ended it) or MS pass. Sets H_REPLY
+# (start's answer), H_ID0 (cmd-id before), H_ECHO (1 if guest-cmd-id == cmd-id was seen in
+# "start"), H_TQ (ms from the start to QUARTER_BYTES hinted, empty if never), H_TEND (ms to the
+# end of the round) and the H_ values of the last query.
+hint_round() {
+    local t0 t
+    hint_query
+    H_ID0=${H_ID:-0} H_ECHO=0 H_TQ= H_TEND=
+    t0=$(now)
+    H_REPLY=$(hint_act start)
+    while :; do
+        hint_query
+        t=$(($(now) - t0))
+        [ "$H_STATUS" = start ] && [ -n "$H_ID" ] && [ "$H_GUEST" = "$H_ID" ] && H_ECHO=1
+        [ -z "$H_TQ" ] && [ "${H_BYTES:-0}" -ge "$1" ] && H_TQ=$t
+        if [ "$H_STATUS" = stop ] || [ "$t" -ge "$2" ]; then
+            H_TEND=$t
+            return
+        fi
+        sleep 0.01
+    done
 }
 
 SEED_PATH='/machine/peripheral-anon/device[1]'
@@ -527,51 +573,49 @@ if start_backend "$RLOG" --ram 512 --free-page-reporting --free-page-hint --page
     measured "free page reporting: $((r1 - r0)) MiB reported, host memory file $(mib "$h0") -> $(mib "$h1") (released $(mib $((h0 - h1)))) within $((t1 - t0)) ms of the rm"
     line=$(grep 'report:' "$RLOG" | tail -n 1)
     [ -n "$line" ] && measured "back-end: ${line#*] }"
-    # free page hinting: SIGUSR1 = vb_hint_start (config interrupt; the guest echoes the id and
-    # hints free pages until it runs out), SIGUSR2 = vb_hint_done (the guest frees them again)
-    gcmd hint-memfree 'sed -n "s/^MemFree: *\([0-9]*\) kB.*/\1/p" /proc/meminfo'
+    # free page hinting through QMP: start shows a new id (config interrupt); the guest echoes it,
+    # hints 4 MiB blocks until it runs out and sends STOP (0), which ends the round; the device
+    # counts hints only after the echo. The guest keeps its hinted blocks through stop, and
+    # frees them once the device shows DONE. (Hinted pages are only counted here: no
+    # --discard-hinted; section 12 discards them.)
+    memfree hint-memfree
     mf0=${OUT:-0}
     hh0=$(host_mem)
-    t0=$(now)
-    kill -USR1 "$bpid"
-    hinted=0
-    while [ $(($(now) - t0)) -lt 30000 ]; do
-        hinted=$(sed -n 's/.*hint: [0-9]* ranges, \([0-9]*\)\.[0-9] MiB in all.*/\1/p' "$RLOG" | tail -n 1)
-        hinted=${hinted:-0}
-        [ $((hinted * 1024)) -ge $((mf0 / 4)) ] && break
-        sleep 0.1
-    done
-    t1=$(now)
-    sleep 0.5 # (the rest of the round)
-    hinted=$(sed -n 's/.*hint: [0-9]* ranges, \([0-9]*\)\.[0-9] MiB in all.*/\1/p' "$RLOG" | tail -n 1)
-    hinted=${hinted:-0}
+    hint_round $((mf0 * 1024 / 4)) 30000
     hh1=$(host_mem)
-    check hint-covers-quarter-of-memfree '[ $((hinted * 1024)) -ge $((mf0 / 4)) ]' \
-        "hinted ${hinted} MiB, guest MemFree before $((mf0 / 1024)) MiB" "$(grep 'hint:' "$RLOG" | tail -n 3)"
-    measured "free page hinting: ${hinted} MiB hinted of $((mf0 / 1024)) MiB MemFree, quarter reached in $((t1 - t0)) ms; host memory file $(mib "$hh0") -> $(mib "$hh1") (hinted pages kept)"
-    kill -USR2 "$bpid"
-    done_line=
-    for _ in $(seq 200); do
-        done_line=$(grep 'hint: done' "$RLOG" | tail -n 1)
-        [ -n "$done_line" ] && break
-        sleep 0.05
-    done
-    id=$(sed -n 's/.*hint: started, command id \(0x[0-9a-f]*\).*/\1/p' "$RLOG" | tail -n 1)
-    # (the device hands out hinted ranges only under an id the guest echoed: ranges under it
-    # prove the echo; the guest may echo, hint and send STOP within one kick)
-    n=$(echo "$done_line" | sed -n "s/.*command id $id (the guest.s last 0x[0-9a-f]*): \([0-9]*\) ranges.*/\1/p")
-    check hint-guest-echoed-id '[ -n "$id" ] && [ "${n:-0}" -gt 0 ]' \
-        "started: ${id:-none}" "$(grep 'hint:' "$RLOG" | head -n 4)"
+    check hint-qmp-start '[ "$H_REPLY" = "{\"return\": {}}" ]' "$H_REPLY"
+    check hint-new-command-id '[ "${H_ID:-0}" -ge $((0x80000001)) ] && [ "$H_ID" != "$H_ID0" ]' \
+        "cmd-id ${H_ID:-?} after start, ${H_ID0} before"
+    # (the guest echoes, hints and sends STOP within a few ms: the echo itself is seen as
+    # guest-cmd-id == cmd-id only if a query falls inside the round; hints counted under the new
+    # id prove it too, as the device takes them only after the guest sent that id)
+    check hint-guest-echoed-id '[ "$H_ECHO" = 1 ] || [ "${H_RANGES:-0}" -gt 0 ]' "$H_Q"
+    check hint-round-ended-by-guest-stop '[ "$H_STATUS" = stop ] && [ "$H_GUEST" = 0 ]' \
+        "after $H_TEND ms: $H_Q"
+    check hint-covers-quarter-of-memfree '[ -n "$H_TQ" ]' \
+        "hinted ${H_BYTES:-?} bytes in ${H_RANGES:-?} ranges, guest MemFree before $((mf0 / 1024)) MiB" \
+        "$(grep 'hint:' "$RLOG" | tail -n 3)"
+    hbytes=${H_BYTES:-0}
+    measured "free page hinting (QMP): cmd-id $(printf 0x%x "${H_ID:-0}"), ${H_RANGES:-?} ranges, $((hbytes / 1048576)) MiB hinted of $((mf0 / 1024)) MiB MemFree; a quarter in ${H_TQ:-?} ms, round over (guest STOP) in $H_TEND ms (echo seen by a query: $([ "$H_ECHO" = 1 ] && echo yes || echo no)); host memory file $(mib "$hh0") -> $(mib "$hh1") (hinted pages kept)"
+    out=$(hint_act stop)
+    hint_query
+    memfree hint-memfree-after-stop
+    mfs=${OUT:-0}
+    check hint-stop-keeps-guest-pages '[ "$out" = "{\"return\": {}}" ] && [ "$H_STATUS" = stop ] && [ "$H_GUEST" = 0 ] && [ $((mfs * 1024)) -le $((mf0 * 1024 - hbytes / 2)) ]' \
+        "stop: $out; query: $H_Q; guest MemFree $((mf0 / 1024)) MiB before the round, $((mfs / 1024)) MiB after stop"
+    out=$(hint_act "done")
+    hint_query
+    check hint-done-shown '[ "$out" = "{\"return\": {}}" ] && [ "$H_STATUS" = done ]' "done: $out; query: $H_Q"
     mf1=0
     for _ in $(seq 40); do
-        gcmd hint-memfree-back 'sed -n "s/^MemFree: *\([0-9]*\) kB.*/\1/p" /proc/meminfo' || break
+        memfree hint-memfree-back || break
         mf1=${OUT:-0}
         [ $((mf1 * 4)) -ge $((mf0 * 3)) ] && break
         sleep 0.25
     done
     check hint-done-frees-guest-memory '[ $((mf1 * 4)) -ge $((mf0 * 3)) ]' \
-        "guest MemFree $((mf0 / 1024)) MiB before hinting, $((mf1 / 1024)) MiB after done"
-    measured "hint done: guest MemFree $((mf0 / 1024)) MiB before, $((mf1 / 1024)) MiB after"
+        "guest MemFree $((mf0 / 1024)) MiB before hinting, $((mfs / 1024)) MiB after stop, $((mf1 / 1024)) MiB after done"
+    measured "hint stop/done: guest MemFree $((mf0 / 1024)) MiB before, $((mfs / 1024)) MiB after stop (blocks held), $((mf1 / 1024)) MiB after done"
     check report-no-ring-error '! grep -q "device error\|malformed\|protocol error" "$RLOG"' \
         "$(grep 'device error\|malformed\|protocol error' "$RLOG" | head -n 3)"
     kill_guest
@@ -596,6 +640,242 @@ if start_backend "$PLOG" --free-page-reporting --page-poison; then
 else
     bad poison-backend "the back-end did not start with --page-poison"
 fi
+
+# ---- 12. --discard-hinted, then deflate-on-OOM -------------------------------------------------
+
+# One boot offering FREE_PAGE_HINT (hinted pages discarded on the host) and DEFLATE_ON_OOM. The
+# guest first touches 64 MiB and frees it, so its free memory is backed on the host; a hinting
+# round then punches what it hints. Then the balloon leaves the guest about 32 MiB free and the
+# guest writes 96 MiB to tmpfs: Linux's OOM notifier deflates 1 MiB (256 pages) per call and
+# writes `actual` after each, so the guest lives, query-balloon's actual grows back and
+# BALLOON_CHANGE follows; the device asks nothing back (no config interrupt, no re-inflation).
+kill "$bpid" 2>/dev/null
+wait "$bpid" 2>/dev/null
+[ -n "$epid" ] && kill "$epid" 2>/dev/null && wait "$epid" 2>/dev/null
+epid=
+OLOG=$D/backend-oom.log
+OOM_MEM=192 # MiB: 128 leaves the balloon less than the 64 MiB the guest must get back
+if start_backend "$OLOG" --ram "$OOM_MEM" --free-page-hint --discard-hinted --deflate-on-oom --verbose; then
+    "$QC" --events --timeout 600000 "$Q" >"$D/events-oom.log" 2>/dev/null &
+    epid=$!
+    boot "$D/console6.log" "${OOM_MEM}M"
+    gcmd oom-guest-up 'mkdir -p /t && mount -t tmpfs -o size=400m none /t && echo up'
+    feat=$(grep 'driver: features' "$OLOG" | tail -n 1 | sed -n 's/.*features 0x\([0-9a-f]*\),.*/\1/p')
+    check oom-features-negotiated '[ -n "$feat" ] && [ $((0x$feat & 0x3e)) = $((0xe)) ]' \
+        "features: ${feat:-none} (want STATS_VQ, DEFLATE_ON_OOM, FREE_PAGE_HINT)"
+    gcmd discard-guest-touches 'dd if=/dev/zero of=/t/f bs=1M count=64 2>/dev/null; rm /t/f; echo done'
+    memfree discard-memfree
+    mf0=${OUT:-0}
+    hh0=$(host_mem)
+    hint_round $((mf0 * 1024 / 4)) 30000
+    hh1=$(host_mem)
+    hbytes=${H_BYTES:-0}
+    check discard-hint-round '[ "$H_STATUS" = stop ] && [ "${H_RANGES:-0}" -gt 0 ] && [ -n "$H_TQ" ]' \
+        "after $H_TEND ms: $H_Q; guest MemFree $((mf0 / 1024)) MiB"
+    check discard-hinted-releases-host-memory '[ $((hh0 - hh1)) -ge $((32 * 1048576)) ]' \
+        "guest memory file: $(mib "$hh0") before the round, $(mib "$hh1") after; hinted $((hbytes / 1048576)) MiB" \
+        "$(grep 'hint:' "$OLOG" | tail -n 2)"
+    measured "--discard-hinted: ${H_RANGES:-?} ranges, $((hbytes / 1048576)) MiB hinted of $((mf0 / 1024)) MiB MemFree in $H_TEND ms; host memory file $(mib "$hh0") -> $(mib "$hh1") (released $(mib $((hh0 - hh1))))"
+    hint_act "done" >/dev/null
+    mf1=0
+    for _ in $(seq 40); do
+        memfree oom-memfree || break
+        mf1=${OUT:-0}
+        [ $((mf1 * 4)) -ge $((mf0 * 3)) ] && break
+        sleep 0.25
+    done
+    check discard-done-frees-guest-memory '[ $((mf1 * 4)) -ge $((mf0 * 3)) ]' \
+        "guest MemFree $((mf0 / 1024)) MiB before hinting, $((mf1 / 1024)) MiB after done"
+    # inflate until about 32 MiB stay free
+    inflate=$(((mf1 / 1024 - 32) * 1048576))
+    target=$((OOM_MEM * 1048576 - inflate))
+    out=$(qmp "{\"execute\": \"balloon\", \"arguments\": {\"value\": $target}}")
+    ms=$(wait_for_balloon "$target" 60000)
+    check oom-inflate '[ "$out" = "{\"return\": {}}" ] && [ -n "$ms" ]' \
+        "balloon $target: $out; query-balloon: $(qmp '{"execute": "query-balloon"}')"
+    memfree oom-memfree-inflated
+    mfi=${OUT:-0}
+    measured "deflate-on-OOM setup: $(mib "$inflate") inflated in ${ms:-?} ms, guest MemFree $((mf1 / 1024)) -> $((mfi / 1024)) MiB"
+    nconf=$(grep -c -- '-> CONFIG_CHANGE_MSG' "$OLOG")
+    ndefl=$(grep -c 'deflate: ' "$OLOG")
+    ninfl=$(grep -c 'inflate: ' "$OLOG")
+    nev=$(grep -c BALLOON_CHANGE "$D/events-oom.log")
+    t0=$(now)
+    gcmd oom-guest-allocates 'dd if=/dev/zero of=/t/g bs=1M count=96 2>&1 | tail -n 1; ls -l /t/g | tr -s " " | cut -d" " -f5'
+    t1=$(now)
+    ddout=$OUT
+    gcmd oom-guest-alive 'echo alive'
+    check oom-guest-survives '[ "$OUT" = alive ] && echo "$ddout" | grep -q "^96+0 records out" && echo "$ddout" | grep -qx 100663296' \
+        "dd: $ddout; then: ${OUT:-no answer}" "$(grep -i 'out of memory\|killed process' "$D/console6.log" | head -n 3)"
+    check oom-no-kill '! grep -qi "out of memory\|killed process" "$D/console6.log"' \
+        "$(grep -i 'out of memory\|killed process' "$D/console6.log" | head -n 3)"
+    # the last BALLOON_CHANGE comes at the end of its one-second window
+    ev=
+    for _ in $(seq 100); do
+        ev=$(tail -n +$((nev + 1)) "$D/events-oom.log" | grep BALLOON_CHANGE)
+        evlast=$(echo "$ev" | tail -n 1 | jnum actual)
+        [ -n "$evlast" ] && [ "$(qmp '{"execute": "query-balloon"}' | jnum actual)" = "$evlast" ] && break
+        sleep 0.05
+    done
+    act=$(qmp '{"execute": "query-balloon"}' | jnum actual)
+    check oom-actual-grows-back '[ -n "$act" ] && [ "$act" -gt "$target" ]' \
+        "query-balloon actual ${act:-?} after the OOM, target $target"
+    check oom-balloon-change-event '[ -n "$ev" ] && [ "${evlast:-0}" -gt "$target" ]' "events since the dd: ${ev:-none}"
+    sleep 1
+    act2=$(qmp '{"execute": "query-balloon"}' | jnum actual)
+    nconf2=$(grep -c -- '-> CONFIG_CHANGE_MSG' "$OLOG")
+    # what the device was given since the dd started: the OOM notifier's 1 MiB (256-page)
+    # deflates, and balloon compaction's 4 KiB moves (inflate the new page, deflate the old);
+    # the device's own times of the first and last 1 MiB deflate
+    dl=$(grep 'deflate: ' "$OLOG" | tail -n +$((ndefl + 1)))
+    dkib=$(echo "$dl" | sed -n 's/.*deflate: \([0-9]*\) KiB.*/\1/p' | awk '{s += $1} END {print s + 0}')
+    ikib=$(grep 'inflate: ' "$OLOG" | tail -n +$((ninfl + 1)) | sed -n 's/.*inflate: \([0-9]*\) KiB.*/\1/p' | awk '{s += $1} END {print s + 0}')
+    d1m=$(echo "$dl" | grep 'deflate: 1024 KiB')
+    nd=$(echo "$d1m" | grep -c .)
+    nmove=$(echo "$dl" | grep -c 'deflate: 4 KiB')
+    dspan=$(echo "$d1m" | sed -n '1p;$p' | sed 's/^\[ *\([0-9.]*\)\].*/\1/' | awk 'NR == 1 {a = $1} END {printf "%d", ($1 - a) * 1000}')
+    check oom-no-reinflation '[ "$act2" = "$act" ] && [ "$nconf2" = "$nconf" ]' \
+        "query-balloon actual $act, 1 s later $act2; config interrupts $nconf before the dd, $nconf2 after"
+    deflated=$((${act:-0} - target))
+    check oom-deflates-match-actual '[ "$nd" -gt 0 ] && [ $(((dkib - ikib) * 1024)) = $((${act2:-0} - target)) ]' \
+        "query-balloon actual grew by $((${act2:-0} - target)) bytes (1 s after the dd); the device was given $dkib KiB of deflates ($nd of 1 MiB) and $ikib KiB of inflates since the dd"
+    measured "deflate-on-OOM: guest wrote 96 MiB with $((mfi / 1024)) MiB free: $(mib "$deflated") deflated, $nd OOM deflates of 1 MiB over $dspan ms (device clock; the guest command took $((t1 - t0)) ms) and $nmove compaction moves of 4 KiB; query-balloon actual $target -> ${act:-?}, $(echo "$ev" | grep -c .) BALLOON_CHANGE event(s), last ${evlast:-none}"
+    check oom-no-ring-error '! grep -q "device error\|malformed\|protocol error" "$OLOG"' \
+        "$(grep 'device error\|malformed\|protocol error' "$OLOG" | head -n 3)"
+    kill_guest
+else
+    bad oom-backend "the back-end did not start with --deflate-on-oom"
+fi
+
+# ---- 13. feature combinations: 16 offers x init_on_free ----------------------------------------
+
+# Each subset of STATS_VQ (S), FREE_PAGE_HINT (H), PAGE_POISON (P) and REPORTING (R) offered
+# (S hidden with the back-end's --no-stats), booted without and with init_on_free=1 at mem=64M.
+# Linux's validate drops P without init_on_free, and R when it has init_on_free but P was not
+# offered; then the driver writes its features twice (the first time with all it was offered
+# and vhost-user's bit 30, then without both) and sends no SET_VRING_ENABLE, so the rings count
+# as enabled; otherwise one write and one SET_VRING_ENABLE per ring. The rings are numbered
+# contiguously over what was negotiated: inflate, deflate, then S, H, R. Per boot: the features
+# (both writes), the rings started, stats flowing on their queue (an update with sane values
+# after setting an interval of 1 s), a hinting round through QMP (the guest's echo moves
+# "requested" to "start", its STOP back to "stop"; refused without H), poison_val 0 with P under
+# init_on_free, and, where R is negotiated without P or init_on_free (each of its four queue
+# numbers once), a free page report (page_reporting_order 5: 128 KiB blocks report at 64M).
+kill "$bpid" 2>/dev/null
+wait "$bpid" 2>/dev/null
+CLOG=$D/backend-combo.log
+combo_t0=$(now)
+combo_boots=0 combo_reneg=0 combo_ok=0 combo_up_max=0
+for iof in 0 1; do
+    for m in $(seq 0 15); do
+        cs=$((m & 1)) ch=$((m >> 1 & 1)) cp=$((m >> 2 & 1)) cr=$((m >> 3 & 1))
+        label=$([ $cs = 1 ] && printf S || printf -)$([ $ch = 1 ] && printf H || printf -)$([ $cp = 1 ] && printf P || printf -)$([ $cr = 1 ] && printf R || printf -)
+        [ $iof = 1 ] && label=$label+iof
+        offered=$((cs << 1 | ch << 3 | cp << 4 | cr << 5))
+        expect=$offered
+        if [ $iof = 0 ]; then expect=$((expect & ~0x10)); elif [ $cp = 0 ]; then expect=$((expect & ~0x20)); fi
+        reneg=$((expect != offered))
+        crn=$((expect >> 5 & 1))
+        nq_exp=$((2 + cs + ch + crn))
+        opts="--ram 64 --verbose"
+        [ $cs = 0 ] && opts="$opts --no-stats"
+        [ $ch = 1 ] && opts="$opts --free-page-hint"
+        [ $cp = 1 ] && opts="$opts --page-poison"
+        [ $cr = 1 ] && opts="$opts --free-page-reporting"
+        fails0=$fail
+        # shellcheck disable=SC2086 # (the options are words)
+        if ! start_backend "$CLOG" $opts; then
+            bad "combo-backend[$label]" "the back-end did not start with $opts"
+            continue
+        fi
+        combo_boots=$((combo_boots + 1))
+        tb=$(now)
+        boot "$D/console-combo.log" 64M "$([ $iof = 1 ] && echo init_on_free=1)"
+        if ! gcmd "combo-guest-up[$label]" 'echo up'; then
+            kill_guest
+            kill "$bpid" 2>/dev/null
+            wait "$bpid" 2>/dev/null
+            continue
+        fi
+        tup=$(($(now) - tb))
+        [ "$tup" -gt "$combo_up_max" ] && combo_up_max=$tup
+        # features: every write, the rings started, SET_VRING_ENABLE
+        fl=$(grep 'driver: features' "$CLOG" | sed -n 's/.*features 0x\([0-9a-f]*\),.*/\1/p')
+        nset=$(echo "$fl" | grep -c .)
+        f1=$(echo "$fl" | head -n 1)
+        fz=$(echo "$fl" | tail -n 1)
+        fw=$(echo "$fl" | sed 's/^/0x/' | paste -sd '|' | sed 's/|/ then /')
+        nen=$(grep -c '<- SET_VRING_ENABLE' "$CLOG")
+        qs=$(sed -n 's/.*queue \([0-9]*\) started:.*/\1/p' "$CLOG" | sort -n | tr '\n' ' ')
+        if [ $reneg = 1 ]; then
+            combo_reneg=$((combo_reneg + 1))
+            fok='[ "$nset" = 2 ] && [ $((0x$f1 & 0x3f)) = "$offered" ] && [ $((0x$f1 >> 30 & 1)) = 1 ] && [ $((0x$fz >> 30 & 1)) = 0 ] && [ "$nen" = 0 ]'
+        else
+            fok='[ "$nset" = 1 ] && [ $((0x$fz >> 30 & 1)) = 1 ] && [ "$nen" = "$nq_exp" ]'
+        fi
+        check "combo-features[$label]" "[ -n \"\$fz\" ] && [ \$((0x\$fz & 0x3f)) = $expect ] && [ \$((0x\$fz >> 32 & 1)) = 1 ] && $fok" \
+            "offered $(printf 0x%x $offered), expected $(printf 0x%x $expect) ($([ $reneg = 1 ] && echo "validate drops a bit: two writes, no SET_VRING_ENABLE" || echo "one write, SET_VRING_ENABLE per ring")); writes: ${fw:-none}; SET_VRING_ENABLE: $nen"
+        want_qs=$(seq 0 $((nq_exp - 1)) | tr '\n' ' ')
+        check "combo-queues[$label]" '[ "$qs" = "$want_qs" ]' "rings started: ${qs:-none}; expected $want_qs"
+        # stats on their queue
+        st=none
+        if [ $cs = 1 ]; then
+            before=$(sample)
+            seed_interval 1 >/dev/null
+            upd=$(watch_from 1 15000 "${before#* }")
+            read -r _ lu _ cfree ctotal <<<"${upd:-- - - - -}"
+            mt=$(sed -n 's/^MemTotal: *\([0-9]*\) kB.*/\1/p' "$SHARE/meminfo")
+            check "combo-stats[$label]" '[ "$ctotal" != - ] && [ -n "$mt" ] && [ "$ctotal" = $((mt * 1024)) ] && [ "$cfree" -gt 0 ] && [ "$cfree" -lt "$ctotal" ] && grep -q "stats: first buffer" "$CLOG"' \
+                "update after setting interval 1: ${upd:-none} (before: $before); guest MemTotal ${mt:-?} kB"
+            st="free $((${cfree/-/0} / 1048576)) of $((${ctotal/-/0} / 1048576)) MiB"
+        else
+            out=$(seed_get)
+            check "combo-no-stats[$label]" '! grep -q "stats:" "$CLOG" && echo "$out" | grep -q "guest hasn'"'"'t updated any stats yet"' \
+                "qom-get guest-stats: $out" "$(grep 'stats:' "$CLOG" | head -n 2)"
+        fi
+        # free page hinting through QMP
+        ht=refused
+        if [ $ch = 1 ]; then
+            hint_round 0 15000
+            check "combo-hint[$label]" '[ "$H_REPLY" = "{\"return\": {}}" ] && [ "$H_STATUS" = stop ] && [ "$H_GUEST" = 0 ]' \
+                "start: $H_REPLY; after $H_TEND ms: $H_Q"
+            ht="round ${H_TEND} ms, ${H_RANGES:-?} ranges"
+            hint_act "done" >/dev/null
+        else
+            out=$(hint_act start)
+            check "combo-hint-refused[$label]" 'echo "$out" | grep -q "The guest has not negotiated free page hinting"' "start: $out"
+        fi
+        # poison_val
+        pv=$(sed -n 's/.*poison_val, now \(0x[0-9a-f]*\).*/\1/p' "$CLOG" | tail -n 1)
+        if [ $((expect >> 4 & 1)) = 1 ]; then
+            check "combo-poison[$label]" '[ "$pv" = 0x00000000 ]' "poison_val: ${pv:-never written}"
+        else
+            check "combo-no-poison[$label]" '[ -z "$pv" ]' "poison_val written: $pv"
+        fi
+        # free page reporting on its queue
+        rt=-
+        if [ $crn = 1 ] && [ $iof = 0 ] && [ $cp = 0 ]; then
+            t0=$(now)
+            gcmd "combo-report-guest[$label]" 'echo 5 >/sys/module/page_reporting/parameters/page_reporting_order && mkdir -p /t && mount -t tmpfs none /t && dd if=/dev/zero of=/t/f bs=1M count=8 2>/dev/null && rm /t/f && echo freed'
+            rl=
+            while [ $(($(now) - t0)) -lt 20000 ]; do
+                rl=$(grep 'report:' "$CLOG" | head -n 1)
+                [ -n "$rl" ] && break
+                sleep 0.1
+            done
+            check "combo-report[$label]" '[ "$OUT" = freed ] && [ -n "$rl" ]' "guest: ${OUT:-?}; no report within 20 s"
+            rt="report ${rl:+after $(($(now) - t0)) ms}"
+        fi
+        check "combo-no-ring-error[$label]" '! grep -q "device error\|malformed\|protocol error\|out of range" "$CLOG"' \
+            "$(grep 'device error\|malformed\|protocol error\|out of range' "$CLOG" | head -n 3)"
+        kill_guest
+        kill "$bpid" 2>/dev/null
+        wait "$bpid" 2>/dev/null
+        [ "$fail" = "$fails0" ] && combo_ok=$((combo_ok + 1))
+        measured "combo $label: offered $(printf 0x%02x $offered), features ${fw:-none}, $nen SET_VRING_ENABLE, rings $qs| stats: $st | hint: $ht | poison_val ${pv:-none} | $rt | up in $tup ms"
+    done
+done
+measured "feature combinations: $combo_ok of $combo_boots boots right ($combo_reneg renegotiated), $(($(now) - combo_t0)) ms in all, slowest launch-to-first-command $combo_up_max ms"
 
 if [ "$fail" -ne 0 ]; then
     echo "  back-end log: $D/backend.log (kept below)"
