@@ -1,9 +1,10 @@
 #!/bin/sh
-# bench/instr.sh - instructions per stats round and per render, counted by callgrind (stable on a
-# noisy machine). build/bench --instr NAME switches collection on around 1000 repetitions of one
-# path, calling the library through function pointers; the inclusive cost of the entry points
-# (vb_timer_expired + vb_queue_notify, or vb_render_guest_stats) / 1000 is the figure, and the
-# part spent in the benchmark's host callbacks (bounds check + memcpy) is shown apart.
+# bench/instr.sh - instructions per stats round, per free page reporting or hint buffer and per
+# render, counted by callgrind (stable on a noisy machine). build/bench --instr NAME switches
+# collection on around 1000 repetitions of one path, calling the library through function
+# pointers; the inclusive cost of the entry points (vb_timer_expired + vb_queue_notify,
+# vb_queue_notify, or vb_render_guest_stats) / 1000 is the figure, and the part spent in the
+# benchmark's host callbacks (bounds check + memcpy; pages() counting) is shown apart.
 #
 #   sh bench/instr.sh [build/bench] [--tsv]        (needs valgrind)
 BENCH=${1:-build/bench}
@@ -45,6 +46,17 @@ for what in "round10d 10 direct" "round10i 10 indirect" "round16d 16 direct" "ro
     [ "$2" = 16 ] && goal="<= 300"
     row instr "stats round, $2 tags, $3" \
         "$(( (total - host + N / 2) / N )) instr (+$(( (host + N / 2) / N )) in host callbacks)" "$goal"
+done
+# a page queue buffer: vb_queue_notify pops it, walks it, gives its ranges to pages() (here only
+# counting: lean_pages), pushes it back and decides on the interrupt
+for what in "report 32 free page reporting buffer, 32 x 4 MiB, indirect" "hint 1 free page hint buffer, 1 x 4 MiB, direct"; do
+    set -- $what
+    name=$1
+    shift 2
+    run "$name" || exit 1
+    total=$(incl "$tmp/$name.out" 'vb_queue_notify')
+    host=$(incl "$tmp/$name.out" "$HOST|lean_pages")
+    row instr "$*" "$(( (total - host + N / 2) / N )) instr (+$(( (host + N / 2) / N )) in host callbacks)" ""
 done
 for what in "render-doc doc compact" "render-qemu qemu compact" "render-qemu-pretty qemu pretty"; do
     set -- $what

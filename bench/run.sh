@@ -1,7 +1,7 @@
 #!/bin/sh
 # bench/run.sh - the whole benchmark as one table (make bench / make bench-qemu).
 #   sh bench/run.sh [--qemu] [--quick]
-# Rows: section, what, value, goal. Sections: size and compile (bench/footprint.sh), round,
+# Rows: section, what, value, goal. Sections: size and compile (bench/footprint.sh), round, pages,
 # render, scale and qmp (build/bench), instr (bench/instr.sh, callgrind). The machine comes first:
 # these are shared, noisy machines, so compare the ratios measured in the same run.
 QEMU_ARG=""

@@ -56,6 +56,19 @@
        the guest (its interrupts wait) and the VM clock (no polls); cont resumes both; -S starts
        stopped ("prelaunch") and the guest boots at the first cont; quit ends the sim.
 
+   FREE PAGES (--free-page-reporting, --free-page-hint, --page-poison, --deflate-on-oom)
+       The device offers what these ask for and the guest accepts it as Linux 6.1 does. Reporting:
+       2 s after the driver loads, and 2 s after a deflate frees pages, the guest reports every
+       naturally aligned 4 MiB block of free memory it has not reported yet, in requests of up
+       to 32 blocks, one at a time (Linux spreads a big backlog over several passes). Hinting:
+       x-balloon-free-page-hint start (what a migration does) makes the guest echo the new id,
+       hint its free 4 MiB blocks, which it holds meanwhile (taken from the top of free memory;
+       a balloon that runs out of pages gets them back first, as Linux's shrinker does), and
+       send STOP; "done" gives them back; x-query-balloon-free-page-hint shows the round. Page
+       poison: --guest-poison init_on_free or page_poison is what the guest does to the pages it
+       frees; it then writes poison_val (0 or 0xaaaaaaaa) and the device leaves reported and
+       hinted pages alone unless it is 0. --verbose logs what each buffer gave the host.
+
    STATS
        Every refill reads this host's /proc/meminfo and /proc/vmstat, which is what Linux reads
        inside a guest; --fixed-stats uses the seed document's example values instead (its faults
@@ -94,7 +107,12 @@ typedef struct options {
     const char *qmp_path;    /* --qmp unix:PATH: a QMP socket besides stdin */
     int pretty, virtual_clock, fixed_stats, verbose, greeting, no_driver;
     int prelaunch;           /* -S: start paused; the guest boots at the first cont */
+    unsigned device_options; /* --deflate-on-oom ...: VB_OPT_* the device offers */
+    int guest_poison;        /* --guest-poison: POISON_* */
 } options;
+
+/* What the guest does to the pages it frees (Linux's init_on_free=1 or page_poison=1). */
+enum { POISON_OFF, POISON_INIT_ON_FREE, POISON_PAGE_POISON };
 
 static void usage(FILE *f)
 {
@@ -118,6 +136,17 @@ static void usage(FILE *f)
           "  --fixed-stats       deterministic stats (the document's example values) instead of\n"
           "                      this host's /proc/meminfo and /proc/vmstat\n"
           "  --no-driver         the guest never loads its balloon driver\n"
+          "  --deflate-on-oom    offer VIRTIO_BALLOON_F_DEFLATE_ON_OOM (the guest's memory\n"
+          "                      then still counts the balloon's pages in its total)\n"
+          "  --free-page-reporting  offer free page reporting: the guest reports its free\n"
+          "                      4 MiB blocks 2 s after it loads and after each deflate\n"
+          "  --free-page-hint    offer free page hinting: x-balloon-free-page-hint\n"
+          "                      {\"action\": \"start\"|\"stop\"|\"done\"} drives a round,\n"
+          "                      x-query-balloon-free-page-hint shows it\n"
+          "  --page-poison       offer VIRTIO_BALLOON_F_PAGE_POISON\n"
+          "  --guest-poison off|init_on_free|page_poison  what the guest does to freed pages\n"
+          "                      (default off; with --page-poison it writes poison_val 0 or\n"
+          "                      0xaaaaaaaa; without it, it does not accept reporting)\n"
           "  -S                  start paused (query-status prelaunch), as QEMU's -S: the guest\n"
           "                      boots at the first {\"execute\": \"cont\"}\n"
           "  --qmp-greeting      print the QMP greeting and require qmp_capabilities\n"
@@ -166,7 +195,7 @@ static void parse_options(int argc, char **argv, options *o)
         name[n] = 0;
         if (!strcmp(name, "--profile") || !strcmp(name, "--stats") || !strcmp(name, "--keys") ||
             !strcmp(name, "--interval") || !strcmp(name, "--ram") || !strcmp(name, "--transport") ||
-            !strcmp(name, "--qmp")) {
+            !strcmp(name, "--qmp") || !strcmp(name, "--guest-poison")) {
             val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : 0);
             if (!val) bad_usage("missing value for", name);
         } else if (eq) {
@@ -206,6 +235,19 @@ static void parse_options(int argc, char **argv, options *o)
             o->fixed_stats = 1;
         } else if (!strcmp(name, "--no-driver")) {
             o->no_driver = 1;
+        } else if (!strcmp(name, "--deflate-on-oom")) {
+            o->device_options |= VB_OPT_DEFLATE_ON_OOM;
+        } else if (!strcmp(name, "--free-page-reporting")) {
+            o->device_options |= VB_OPT_REPORTING;
+        } else if (!strcmp(name, "--free-page-hint")) {
+            o->device_options |= VB_OPT_FREE_PAGE_HINT;
+        } else if (!strcmp(name, "--page-poison")) {
+            o->device_options |= VB_OPT_PAGE_POISON;
+        } else if (!strcmp(name, "--guest-poison")) {
+            if (!strcmp(val, "off")) o->guest_poison = POISON_OFF;
+            else if (!strcmp(val, "init_on_free")) o->guest_poison = POISON_INIT_ON_FREE;
+            else if (!strcmp(val, "page_poison")) o->guest_poison = POISON_PAGE_POISON;
+            else bad_usage("--guest-poison must be off, init_on_free or page_poison, not", val);
         } else if (!strcmp(name, "-S")) {
             o->prelaunch = 1;
         } else if (!strcmp(name, "--qmp-greeting")) {
@@ -230,7 +272,7 @@ static void parse_options(int argc, char **argv, options *o)
 #define GUEST_BACKED 0x400000u            /* bytes of guest RAM that exist in this process */
 #define SEED_EPOCH INT64_C(1358529861)    /* the seed document's last-update */
 #define IRQ_QUEUE(q) (1u << (q))          /* the used-buffer interrupt of queue q */
-#define IRQ_CONFIG (1u << VB_QUEUE_COUNT) /* the configuration-change interrupt */
+#define IRQ_CONFIG (1u << VB_QUEUE_MAX)   /* the configuration-change interrupt */
 
 static unsigned char guest_ram[GUEST_BACKED];
 
@@ -277,7 +319,8 @@ typedef struct vmm {
     uint64_t start_ms;   /* VM clock at start, for the verbose log */
     unsigned irq;        /* interrupt lines raised by the device, not yet handled by the guest */
     int actual_changed;  /* the driver wrote a new `actual`: send BALLOON_CHANGE */
-    uint64_t kick_pages, kick_ranges; /* pages() calls during the current inflate/deflate kick */
+    uint64_t kick_pages, kick_ranges; /* pages() calls during the current page queue kick */
+    uint64_t guest_timer_ms; /* the guest's own timer (page reporting's delay), UINT64_MAX: none */
     event_throttle events;
     int run_state;         /* RUN_*: the guest runs and the VM clock moves only while running */
     uint64_t frozen_ms;    /* real clock: the VM clock while it stands */
@@ -381,7 +424,8 @@ static void host_notify_queue(void *user, unsigned queue)
 
 static void host_notify_config(void *user) { ((vmm *)user)->irq |= IRQ_CONFIG; }
 
-/* A real VMM would discard (inflate) or pre-fault (deflate) the range; we only count. */
+/* A real VMM would discard (inflate, reported) or pre-fault (deflate) the range, or skip
+   hinted ones in its migration pass; we only count. */
 static void host_pages(void *user, unsigned queue, uint64_t gpa, uint64_t len)
 {
     vmm *v = (vmm *)user;
@@ -614,7 +658,11 @@ static void event_window_end(vmm *v)
 
 static void bus_config_write(vmm *v, uint32_t offset, const void *buf, uint32_t len)
 {
+    uint32_t poison = vb_poison_value(&v->dev);
     vb_config_write(&v->dev, offset, buf, len);
+    if (vb_poison_value(&v->dev) != poison)
+        say(v, "host", "poison_val 0x%08" PRIx32 ": reported and hinted pages are left alone",
+            vb_poison_value(&v->dev));
     if (v->actual_changed) {
         v->actual_changed = 0;
         event_balloon_change(v); /* vb_* may be called now: we are out of the callback */
@@ -626,12 +674,15 @@ static void bus_config_write(vmm *v, uint32_t offset, const void *buf, uint32_t 
    do that from its next loop iteration instead of blocking the vCPU). */
 static void bus_notify(vmm *v, unsigned queue)
 {
+    static const char *const what[VB_QUEUE_MAX] = {"inflate", "deflate", "stats", "free page hint",
+                                                   "reporting"};
+    int role = vb_queue_role(&v->dev, queue); /* the index's queue, under the driver's features */
     v->kick_pages = v->kick_ranges = 0;
     vb_queue_notify(&v->dev, queue);
     while (vb_do_work(&v->dev)) {}
-    if (queue != VB_QUEUE_STATS)
-        say(v, "host", "%s: %" PRIu64 " pages in %" PRIu64 " range(s)",
-            queue == VB_QUEUE_INFLATE ? "inflate" : "deflate", v->kick_pages, v->kick_ranges);
+    if (role >= 0 && role != VB_QUEUE_STATS)
+        say(v, "host", "%s: %" PRIu64 " pages in %" PRIu64 " range(s)", what[role], v->kick_pages,
+            v->kick_ranges);
 }
 
 /* ============================================================================================
@@ -647,6 +698,10 @@ static void bus_notify(vmm *v, unsigned queue)
 #define STATS_GPA 0x20000u /* Linux's vb->stats[] */
 #define PFNS_GPA 0x21000u  /* Linux's vb->pfns[] */
 #define PFNS_MAX 256u      /* VIRTIO_BALLOON_ARRAY_PFNS_MAX */
+#define CMD_ID_GPA 0x22000u      /* Linux's vb->cmd_id_active, then vb->cmd_id_stop */
+#define REPORT_TABLE_GPA 0x22100u /* the indirect table of the one reporting request in flight */
+#define REPORT_CAPACITY 32u      /* PAGE_REPORTING_CAPACITY: blocks per request */
+#define BLOCK_PFNS 1024u         /* the blocks reported and hinted: 4 MiB (order MAX_ORDER - 1) */
 #define FIRST_FREE_PFN (GUEST_BACKED >> VB_PAGE_SHIFT)
 #define VRING_USED_F_NO_NOTIFY 1u
 
@@ -705,11 +760,13 @@ typedef struct gvq {
     uint16_t last_used_idx;    /* next used entry to take */
     uint16_t next[GQ_SIZE];    /* free list (Linux's desc_extra[].next) */
     uint8_t in_flight[GQ_SIZE]; /* head given to the device (Linux's desc_state[].data) */
+    uint16_t chain_end[GQ_SIZE]; /* last descriptor of the chain at a head (its free list link) */
+    int indirect;              /* VIRTIO_RING_F_INDIRECT_DESC negotiated */
     int broken;                /* the device returned garbage: BAD_RING */
 } gvq;
 
 /* vring_create_virtqueue_split: zeroed rings, every descriptor on the free list. */
-static void gvq_init(gvq *vq, unsigned index, uint16_t num, int event)
+static void gvq_init(gvq *vq, unsigned index, uint16_t num, int event, int indirect)
 {
     unsigned i;
     memset(vq, 0, sizeof *vq);
@@ -719,23 +776,49 @@ static void gvq_init(gvq *vq, unsigned index, uint16_t num, int event)
     vq->avail = vq->desc + 0x800u;
     vq->used = vq->desc + 0x1000u;
     vq->event = event;
+    vq->indirect = indirect;
     memset(gmem(vq->desc, 0x2000u), 0, 0x2000u); /* used_event = 0: interrupt at the first use */
     for (i = 0; i < num; i++) vq->next[i] = (uint16_t)(i + 1u);
     vq->num_free = num;
 }
 
-/* virtqueue_add_outbuf with one scatterlist entry: one direct, device-readable descriptor. */
-static int gvq_add_outbuf(gvq *vq, uint64_t addr, uint32_t len)
+/* virtqueue_add_split: n scatterlist entries, all device-readable (an out buffer) or all
+   device-writable (an in buffer). One entry is one direct descriptor; more are one indirect
+   descriptor pointing to a table at `table` when INDIRECT_DESC is negotiated (Linux allocates
+   the table; our drivers have one such buffer in flight at most), else a chain. */
+static int gvq_add(gvq *vq, const uint64_t *addr, const uint32_t *len, unsigned n, int writable,
+                   uint64_t table)
 {
-    uint16_t head = vq->free_head;
-    uint64_t d = vq->desc + 16u * head;
-    if (vq->broken || vq->num_free == 0) return -1;
-    gst64(d, addr);
-    gst32(d + 8, len);
-    gst16(d + 12, 0); /* no NEXT, no WRITE */
-    gst16(d + 14, vq->next[head]);
-    vq->free_head = vq->next[head];
-    vq->num_free--;
+    const uint16_t flags = (uint16_t)(writable ? 2u /* WRITE */ : 0u);
+    uint16_t head = vq->free_head, last = head;
+    unsigned i, slots = n > 1 && vq->indirect ? 1u : n;
+    if (vq->broken || n == 0 || vq->num_free < slots) return -1;
+    if (slots == 1 && n > 1) { /* one indirect descriptor */
+        for (i = 0; i < n; i++) {
+            uint64_t e = table + 16u * i;
+            gst64(e, addr[i]);
+            gst32(e + 8, len[i]);
+            gst16(e + 12, (uint16_t)(flags | (i + 1u < n ? 1u /* NEXT */ : 0u)));
+            gst16(e + 14, (uint16_t)(i + 1u));
+        }
+        gst64(vq->desc + 16u * head, table);
+        gst32(vq->desc + 16u * head + 8, 16u * n);
+        gst16(vq->desc + 16u * head + 12, 4u /* INDIRECT */);
+        vq->free_head = vq->next[head];
+    } else {
+        for (i = 0; i < n; i++) {
+            uint64_t d = vq->desc + 16u * vq->free_head;
+            last = vq->free_head;
+            gst64(d, addr[i]);
+            gst32(d + 8, len[i]);
+            gst16(d + 12, (uint16_t)(flags | (i + 1u < n ? 1u /* NEXT */ : 0u)));
+            gst16(d + 14, vq->next[last]);
+            vq->free_head = vq->next[last];
+        }
+        vq->chain_end[head] = last;
+    }
+    if (slots == 1) vq->chain_end[head] = head;
+    vq->num_free = (uint16_t)(vq->num_free - slots);
     vq->in_flight[head] = 1;
     /* publish: ring entry first, then (after a barrier) the index that exposes it */
     gst16(vq->avail + 4u + 2u * (vq->avail_idx_shadow & (vq->num - 1u)), head);
@@ -744,6 +827,12 @@ static int gvq_add_outbuf(gvq *vq, uint64_t addr, uint32_t len)
     gst16(vq->avail + 2u, vq->avail_idx_shadow);
     vq->num_added++;
     return 0;
+}
+
+/* virtqueue_add_outbuf with one scatterlist entry: one direct, device-readable descriptor. */
+static int gvq_add_outbuf(gvq *vq, uint64_t addr, uint32_t len)
+{
+    return gvq_add(vq, &addr, &len, 1, 0, 0);
 }
 
 /* virtqueue_kick_prepare_split: with EVENT_IDX, kick only if the device's avail_event lies in
@@ -781,10 +870,14 @@ static int gvq_get_buf(gvq *vq)
         vq->broken = 1;
         return -1;
     }
-    vq->in_flight[id] = 0; /* detach_buf_split: back on the free list */
-    vq->next[id] = vq->free_head;
+    vq->in_flight[id] = 0; /* detach_buf_split: the chain back on the free list */
+    {
+        uint16_t i, n = 1;
+        for (i = (uint16_t)id; i != vq->chain_end[id]; i = vq->next[i]) n++;
+        vq->next[vq->chain_end[id]] = vq->free_head;
+        vq->num_free = (uint16_t)(vq->num_free + n);
+    }
     vq->free_head = (uint16_t)id;
-    vq->num_free++;
     vq->last_used_idx++;
     /* Callbacks stay enabled: ask for an interrupt at the next used buffer (used_event). */
     if (vq->event) {
@@ -802,18 +895,26 @@ static int gvq_get_buf(gvq *vq)
 /* What the driver knows; it acks these where the device offers them. */
 #define DRIVER_FEATURES                                                                 \
     (BIT(VB_F_MUST_TELL_HOST) | BIT(VB_F_STATS_VQ) | BIT(VB_F_DEFLATE_ON_OOM) |         \
+     BIT(VB_F_FREE_PAGE_HINT) | BIT(VB_F_PAGE_POISON) | BIT(VB_F_REPORTING) |           \
      BIT(VB_F_RING_INDIRECT_DESC) | BIT(VB_F_RING_EVENT_IDX) | BIT(VB_F_VERSION_1))
+#define CMD_ID_STOP 0u /* VIRTIO_BALLOON_CMD_ID_STOP */
+#define CMD_ID_DONE 1u /* VIRTIO_BALLOON_CMD_ID_DONE */
+#define REPORTING_DELAY_MS 2000u /* PAGE_REPORTING_DELAY */
 
 typedef struct guest {
     vmm *vmm;                /* the machine it runs in: the only way to the device */
-    gvq vq[VB_QUEUE_COUNT];
+    gvq vq[VB_QUEUE_MAX];    /* by role (VB_QUEUE_*); vq[r].index is its queue index */
     uint64_t features;
     uint64_t refills;        /* update_balloon_stats() calls so far */
     uint32_t num_pages;      /* pages in the balloon (vb->num_pages) */
     uint32_t next_pfn;       /* the page allocator: a stack of frames [FIRST_FREE_PFN, ram_pfns) */
     uint32_t ram_pfns;
+    uint32_t free_top;       /* the allocator's frames end here: hinted blocks lie above */
+    uint8_t *reported;       /* per 4 MiB block: reported free (Linux's PageReported) */
+    uint32_t cmd_id_active;  /* free page hinting: the id of the last round (STOP: none) */
     int loaded;              /* the driver probed successfully */
     int work;                /* update_balloon_size_work is queued */
+    int hint_work;           /* report_free_page_work is queued */
     int warned_reset;
 } guest;
 
@@ -964,16 +1065,144 @@ static int guest_tell_host(guest *g, gvq *vq, uint32_t npfns)
     return 0;
 }
 
+/* --- free page reporting (mm/page_reporting.c + virtballoon_free_page_report) --- */
+
+/* page_reporting_notify: freed pages schedule a pass after the delay, unless one is due. */
+static void guest_reporting_request(guest *g)
+{
+    vmm *v = g->vmm;
+    if (!(g->features & BIT(VB_F_REPORTING)) || v->guest_timer_ms != UINT64_MAX) return;
+    v->guest_timer_ms = vm_now(v) + REPORTING_DELAY_MS;
+}
+
+/* 1 if 4 MiB block b is free memory: wholly between the allocator's next frame and its top. */
+static int guest_block_free(const guest *g, uint32_t b)
+{
+    return b * BLOCK_PFNS >= g->next_pfn && (b + 1u) * BLOCK_PFNS <= g->free_top;
+}
+
+/* One request: up to 32 device-writable 4 MiB blocks, kicked, then waited for (Linux sleeps
+   until the buffer is used; our device has used it when the kick returns). */
+static int guest_report(guest *g, const uint32_t *blocks, unsigned n)
+{
+    gvq *vq = &g->vq[VB_QUEUE_REPORTING];
+    uint64_t addr[REPORT_CAPACITY];
+    uint32_t len[REPORT_CAPACITY];
+    unsigned i;
+    for (i = 0; i < n; i++) {
+        addr[i] = (uint64_t)blocks[i] * BLOCK_PFNS << VB_PAGE_SHIFT;
+        len[i] = BLOCK_PFNS << VB_PAGE_SHIFT;
+    }
+    say(g->vmm, "guest", "free page reporting: %u block(s) of 4 MiB", n);
+    if (gvq_add(vq, addr, len, n, 1, REPORT_TABLE_GPA) != 0) return -1;
+    gvq_kick(g->vmm, vq);
+    if (gvq_get_buf(vq) < 0) {
+        fprintf(stderr, "vballoon-sim: guest: the device did not return the reporting buffer\n");
+        vq->broken = 1;
+        return -1;
+    }
+    for (i = 0; i < n; i++) g->reported[blocks[i]] = 1; /* skipped until allocated again */
+    return 0;
+}
+
+/* page_reporting_process: every free block not reported yet, 32 to a request. */
+static void guest_reporting_pass(guest *g)
+{
+    uint32_t blocks[REPORT_CAPACITY], b, nblocks = g->ram_pfns / BLOCK_PFNS;
+    unsigned n = 0;
+    for (b = 0; b < nblocks; b++) {
+        if (g->reported[b] || !guest_block_free(g, b)) continue;
+        blocks[n++] = b;
+        if (n == REPORT_CAPACITY) {
+            if (guest_report(g, blocks, n) != 0) return;
+            n = 0;
+        }
+    }
+    if (n) guest_report(g, blocks, n);
+}
+
+/* --- free page hinting (report_free_page_func and its helpers) --- */
+
+static uint32_t guest_read_cmd_id(guest *g)
+{
+    unsigned char le[4];
+    vb_config_read(&g->vmm->dev, 8, le, 4); /* free_page_hint_cmd_id, little-endian */
+    return (uint32_t)le[0] | (uint32_t)le[1] << 8 | (uint32_t)le[2] << 16 | (uint32_t)le[3] << 24;
+}
+
+/* return_free_pages_to_mm: the hinted blocks go back to the page allocator. */
+static void guest_hint_release(guest *g)
+{
+    if (g->free_top == g->ram_pfns) return;
+    say(g->vmm, "guest", "free page hinting: %" PRIu32 " hinted pages freed",
+        g->ram_pfns - g->free_top);
+    g->free_top = g->ram_pfns;
+    guest_reporting_request(g);
+}
+
+/* The shrinker (virtio_balloon_shrinker_scan): under memory pressure, hinted blocks come back. */
+static void guest_hint_shrink(guest *g)
+{
+    say(g->vmm, "guest", "shrinker: out of pages, giving the hinted blocks back");
+    guest_hint_release(g);
+}
+
+/* A 4-byte out buffer holding an id (ours is little-endian: VERSION_1). */
+static int guest_send_cmd_id(guest *g, uint32_t id, uint64_t gpa)
+{
+    gvq *vq = &g->vq[VB_QUEUE_FREE_PAGE];
+    while (gvq_get_buf(vq) >= 0) {} /* drain what the device used */
+    gst32(gpa, id);
+    if (gvq_add_outbuf(vq, gpa, 4) != 0) return -1;
+    gvq_kick(g->vmm, vq);
+    return 0;
+}
+
+/* A config interrupt: DONE gives the hinted blocks back; a new id runs a round: echo the id,
+   hint one 4 MiB block per buffer from the top of free memory until none is left, send STOP. */
+static void guest_free_page_hint(guest *g)
+{
+    gvq *vq = &g->vq[VB_QUEUE_FREE_PAGE];
+    uint32_t id = guest_read_cmd_id(g), hinted = 0;
+    if (id == CMD_ID_DONE) {
+        guest_hint_release(g);
+        g->cmd_id_active = CMD_ID_STOP;
+        return;
+    }
+    if (id == CMD_ID_STOP || id == g->cmd_id_active || vq->broken) return;
+    g->cmd_id_active = id;
+    say(g->vmm, "guest", "free page hinting: round 0x%08" PRIx32, id);
+    if (guest_send_cmd_id(g, id, CMD_ID_GPA) != 0) return;
+    for (;;) {
+        uint32_t top = g->free_top / BLOCK_PFNS * BLOCK_PFNS; /* a naturally aligned block */
+        uint64_t addr;
+        uint32_t len = BLOCK_PFNS << VB_PAGE_SHIFT;
+        if (top < BLOCK_PFNS || top - BLOCK_PFNS < g->next_pfn) break; /* no block left */
+        while (gvq_get_buf(vq) >= 0) {}
+        if (vq->num_free < 2) break; /* one slot stays for STOP */
+        addr = (uint64_t)(top - BLOCK_PFNS) << VB_PAGE_SHIFT;
+        g->free_top = top - BLOCK_PFNS; /* held by the driver until DONE */
+        g->reported[g->free_top / BLOCK_PFNS] = 0;
+        if (gvq_add(vq, &addr, &len, 1, 1, 0) != 0) break;
+        gvq_kick(g->vmm, vq);
+        hinted++;
+    }
+    say(g->vmm, "guest", "free page hinting: %" PRIu32 " block(s) of 4 MiB hinted, STOP", hinted);
+    guest_send_cmd_id(g, CMD_ID_STOP, CMD_ID_GPA + 4u);
+}
+
 /* fill_balloon(): take up to 256 pages from the page allocator and give them to the host. */
 static uint32_t guest_fill(guest *g, uint32_t num)
 {
     uint32_t n;
     if (num > PFNS_MAX) num = PFNS_MAX;
     for (n = 0; n < num; n++) {
-        if (g->next_pfn >= g->ram_pfns) { /* the allocator is empty */
+        if (g->next_pfn >= g->free_top && g->free_top < g->ram_pfns) guest_hint_shrink(g);
+        if (g->next_pfn >= g->free_top) { /* the allocator is empty */
             fprintf(stderr, "vballoon-sim: guest: Out of puff! Can't get 1 pages\n");
             break;
         }
+        g->reported[g->next_pfn / BLOCK_PFNS] = 0; /* allocated: no longer reported */
         gst32(PFNS_GPA + 4u * n, g->next_pfn++);
         g->num_pages++;
     }
@@ -999,6 +1228,7 @@ static uint32_t guest_leak(guest *g, uint32_t num)
     say(g->vmm, "guest", "deflate %" PRIu32 " pages, balloon now %" PRIu32, n, g->num_pages);
     if (guest_tell_host(g, &g->vq[VB_QUEUE_DEFLATE], n) != 0) return 0;
     g->next_pfn -= n; /* release_pages_balloon() */
+    guest_reporting_request(g);
     return n;
 }
 
@@ -1037,19 +1267,30 @@ static int guest_probe(guest *g)
     vb_set_status(dev, status |= VB_S_DRIVER);
     g->features = vb_host_features(dev) & DRIVER_FEATURES;
     vb_set_driver_features(dev, g->features);
+    /* virtballoon_validate(): PAGE_POISON only for a guest that poisons or zeroes freed pages,
+       and then reporting only with it; the core writes the features again. */
+    if (v->opt.guest_poison == POISON_OFF) g->features &= ~BIT(VB_F_PAGE_POISON);
+    else if (!(g->features & BIT(VB_F_PAGE_POISON))) g->features &= ~BIT(VB_F_REPORTING);
+    if (g->features != (vb_host_features(dev) & DRIVER_FEATURES)) vb_set_driver_features(dev, g->features);
     vb_set_status(dev, status |= VB_S_FEATURES_OK);
     if (!(vb_status(dev) & VB_S_FEATURES_OK)) goto fail;
     say(v, "guest", "features offered 0x%" PRIx64 ", accepted 0x%" PRIx64, vb_host_features(dev),
         g->features);
 
-    /* init_vqs(): inflate, deflate, stats; each as big as the device allows; enabled last. */
+    /* init_vqs(): inflate, deflate, then stats, free page and reporting if accepted, numbered
+       without gaps; each as big as the device allows (reporting needs 32); enabled last. */
     if (num == 0 || num > GQ_SIZE) goto fail;
-    for (q = 0; q < VB_QUEUE_COUNT; q++) {
+    if ((g->features & BIT(VB_F_REPORTING)) && num < REPORT_CAPACITY) goto fail; /* -ENOSPC */
+    for (q = n = 0; q < VB_QUEUE_MAX; q++) {
+        static const unsigned needs[VB_QUEUE_MAX] = {0, 0, VB_F_STATS_VQ, VB_F_FREE_PAGE_HINT,
+                                                     VB_F_REPORTING};
         gvq *vq = &g->vq[q];
-        gvq_init(vq, q, num, (g->features & BIT(VB_F_RING_EVENT_IDX)) != 0);
-        if (vb_queue_setup(dev, q, num, vq->desc, vq->avail, vq->used) != VB_OK) goto fail;
+        if (q > VB_QUEUE_DEFLATE && !(g->features & BIT(needs[q]))) continue;
+        gvq_init(vq, n, num, (g->features & BIT(VB_F_RING_EVENT_IDX)) != 0,
+                 (g->features & BIT(VB_F_RING_INDIRECT_DESC)) != 0);
+        if (vb_queue_setup(dev, n++, num, vq->desc, vq->avail, vq->used) != VB_OK) goto fail;
     }
-    for (q = 0; q < VB_QUEUE_COUNT; q++)
+    for (q = 0; q < n; q++)
         if (vb_queue_set_ready(dev, q, 1) != VB_OK) goto fail;
 
     /* The stats queue gets one buffer, filled with real values, and a kick: before DRIVER_OK. */
@@ -1060,11 +1301,25 @@ static int guest_probe(guest *g)
         gvq_kick(v, &g->vq[VB_QUEUE_STATS]);
     }
 
+    /* poison_val: 0 for init_on_free, else PAGE_POISON (0xaa) in every byte. */
+    if (g->features & BIT(VB_F_PAGE_POISON)) {
+        uint32_t poison = v->opt.guest_poison == POISON_INIT_ON_FREE ? 0u : 0xaaaaaaaau;
+        unsigned char le[4];
+        le[0] = le[1] = le[2] = le[3] = (unsigned char)poison;
+        say(v, "guest", "poison_val 0x%08" PRIx32, poison);
+        bus_config_write(v, 12, le, 4);
+    }
+
     /* virtio_device_ready(), then act on a target that was set before we came. */
     vb_set_status(dev, (uint8_t)(status | VB_S_DRIVER_OK));
     say(v, "guest", "virtio_balloon loaded (DRIVER_OK)");
     g->loaded = 1;
-    if (guest_read_target(g) != g->num_pages) g->work = 1;
+    g->cmd_id_active = CMD_ID_STOP;
+    if (guest_read_target(g) != g->num_pages) {
+        g->work = 1;
+        g->hint_work = (g->features & BIT(VB_F_FREE_PAGE_HINT)) != 0;
+    }
+    guest_reporting_request(g); /* page_reporting_register: the first pass */
     return 0;
 fail:
     fprintf(stderr, "vballoon-sim: guest: virtio_balloon probe failed (status 0x%02x)\n",
@@ -1078,26 +1333,44 @@ static void guest_run(guest *g)
 {
     vmm *v = g->vmm;
     if (v->run_state != RUN_RUNNING) return; /* a stopped vCPU: interrupts wait for cont */
-    while (v->irq || g->work) {
+    while (v->irq || g->work || g->hint_work) {
         unsigned irq = v->irq;
         v->irq = 0;
-        if (irq & IRQ_CONFIG) { /* virtballoon_changed(): queue the size work */
+        if (irq & IRQ_CONFIG) { /* virtballoon_changed(): queue the size work (and the hint's) */
             if ((vb_status(&v->dev) & VB_S_NEEDS_RESET) && !g->warned_reset++)
                 fprintf(stderr, "vballoon-sim: guest: the device needs a reset (ring error)\n");
             if (g->loaded) g->work = 1;
+            if (g->loaded && (g->features & BIT(VB_F_FREE_PAGE_HINT))) g->hint_work = 1;
         }
-        if ((irq & IRQ_QUEUE(VB_QUEUE_STATS)) && g->loaded) guest_stats_request(g);
+        if ((g->features & BIT(VB_F_STATS_VQ)) && (irq & IRQ_QUEUE(g->vq[VB_QUEUE_STATS].index)) &&
+            g->loaded)
+            guest_stats_request(g);
         /* Inflate/deflate interrupts only wake tell_host(), which has its buffer already. */
         if (g->work) {
             g->work = 0;
             guest_balloon_work(g);
         }
+        if (g->hint_work) {
+            g->hint_work = 0;
+            guest_free_page_hint(g);
+        }
     }
+}
+
+/* The guest's timer: page reporting's delayed work. */
+static void guest_timer(guest *g)
+{
+    vmm *v = g->vmm;
+    v->guest_timer_ms = UINT64_MAX;
+    if (!g->loaded || g->vq[VB_QUEUE_REPORTING].broken) return;
+    guest_reporting_pass(g);
+    guest_run(g);
 }
 
 /* ============================================================================================
    7. THE HOST: TIMERS
-   Two timers: the device's poll timer (vb_next_deadline) and the event throttle's window.
+   Three timers: the device's poll timer (vb_next_deadline), the event throttle's window and the
+   guest's own (page reporting's delay), which a real guest would run on its own clock.
    ============================================================================================ */
 
 static uint64_t next_timer(const vmm *v)
@@ -1105,6 +1378,7 @@ static uint64_t next_timer(const vmm *v)
     uint64_t d = vb_next_deadline(&v->dev);
     if (v->run_state != RUN_RUNNING) return UINT64_MAX; /* the VM clock stands */
     if (v->events.open && v->events.deadline_ms < d) d = v->events.deadline_ms;
+    if (v->guest_timer_ms < d) d = v->guest_timer_ms;
     return d;
 }
 
@@ -1122,6 +1396,7 @@ static void run_timers(vmm *v, guest *g, uint64_t until)
             guest_run(g);
         }
         if (v->events.open && v->events.deadline_ms <= vm_now(v)) event_window_end(v);
+        if (v->guest_timer_ms <= vm_now(v)) guest_timer(g);
     }
 }
 
@@ -1493,6 +1768,8 @@ int main(int argc, char **argv)
     cfg.type_name = vm.opt.type_name;
     cfg.poll_interval_s = vm.opt.interval; /* -device ...,guest-stats-polling-interval=N */
     cfg.ram_size = vm.opt.ram_mib << 20;
+    cfg.options = vm.opt.device_options; /* the features offered beyond the default ones */
+    vm.guest_timer_ms = UINT64_MAX;
     if (vb_init(&vm.dev, &cfg, &host_ops, &vm) != VB_OK) {
         errno = 0;
         die("vb_init refused the configuration");
@@ -1527,7 +1804,9 @@ int main(int argc, char **argv)
     /* The guest boots and loads virtio_balloon (with -S: at the first cont). */
     gst.vmm = &vm;
     gst.next_pfn = FIRST_FREE_PFN;
-    gst.ram_pfns = (uint32_t)(cfg.ram_size >> VB_PAGE_SHIFT);
+    gst.ram_pfns = gst.free_top = (uint32_t)(cfg.ram_size >> VB_PAGE_SHIFT);
+    gst.reported = (uint8_t *)calloc(gst.ram_pfns / BLOCK_PFNS + 1u, 1);
+    if (!gst.reported) die("calloc");
     if (!vm.opt.no_driver && !vm.opt.prelaunch) guest_probe(&gst);
     guest_run(&gst);
     run_timers(&vm, &gst, vm_now(&vm));
@@ -1602,6 +1881,12 @@ int main(int argc, char **argv)
         "end of input; device counters: %" PRIu32 " stats updates, %" PRIu32 " polls, %" PRIu32
         " duplicate buffers, %" PRIu32 " unknown tags, %" PRIu32 " ring errors",
         c->updates, c->polls, c->duplicates, c->unknown_tags, c->ring_errors);
+    say(&vm, "host",
+        "free pages: %" PRIu32 " reporting buffers, %" PRIu64 " bytes reported, %" PRIu32
+        " hint buffers, %" PRIu64 " bytes hinted, %" PRIu64 " bytes ignored",
+        c->reports, c->bytes[VB_RANGE_REPORTED], c->hint_buffers, c->bytes[VB_RANGE_HINTED],
+        c->bytes_ignored);
     vb_destroy(&vm.dev);
+    free(gst.reported);
     return 0;
 }

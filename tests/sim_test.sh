@@ -347,6 +347,156 @@ case $summary in
 *) bad driver-protocol-clean "exit status $rc; $summary" ;;
 esac
 
+# ---- free pages: reporting, hinting, page poison, deflate-on-oom ------------------------------------
+# With the default 1024 MiB the guest's free memory is 255 blocks of 4 MiB (the first 4 MiB hold
+# its rings): reported 2 s after the driver loads as 8 requests (7 x 32 + 31), hinted one block a
+# buffer between the echoed id and STOP.
+
+hq() { printf '{"execute": "x-query-balloon-free-page-hint"}\n'; }
+hint() { printf '{"execute": "x-balloon-free-page-hint", "arguments": {"action": "%s"}}\n' "$1"; }
+qget() { printf '{"execute": "qom-get", "arguments": {"path": "%s", "property": "%s"}}\n' "$P" "$1"; }
+freepages() { grep 'host: free pages: ' "$tmp/err" | sed 's/^.*host: free pages: //'; }
+FREE=1069547520 # 255 x 4 MiB
+
+# reporting: nothing before the 2 s delay, then every free block once
+{ qget free-page-reporting; adv 1; } >"$tmp/in"
+run --virtual-clock --fixed-stats --free-page-reporting --verbose
+early=$(freepages)
+{ adv 3; } >"$tmp/in"
+run --virtual-clock --fixed-stats --free-page-reporting --verbose
+late=$(freepages)
+ranges=$(grep -c 'host: reporting: 32768 pages in 32 range(s)' "$tmp/err")
+indirect_ok=$(grep -c 'host: reporting: 31744 pages in 31 range(s)' "$tmp/err")
+if [ "$rc" = 0 ] && [ "$early" = "0 reporting buffers, 0 bytes reported, 0 hint buffers, 0 bytes hinted, 0 bytes ignored" ] &&
+    [ "$late" = "8 reporting buffers, $FREE bytes reported, 0 hint buffers, 0 bytes hinted, 0 bytes ignored" ] &&
+    [ "$ranges" = 7 ] && [ "$indirect_ok" = 1 ]; then
+    good
+else
+    bad free-page-reporting-after-2s "exit status $rc; before: $early; after: $late; full requests $ranges"
+fi
+
+# a deflate frees pages: the blocks it makes whole again are reported 2 s later, once
+{ balloon 536870912; adv 3; balloon 1073741824; adv 1; } >"$tmp/in"
+run --virtual-clock --fixed-stats --free-page-reporting --verbose
+one=$(freepages)
+{ balloon 536870912; adv 3; balloon 1073741824; adv 3; } >"$tmp/in"
+run --virtual-clock --fixed-stats --free-page-reporting --verbose
+two=$(freepages)
+# at 2 s: the 127 blocks above the balloon's 512 MiB (4 requests); 2 s after the deflate, the
+# 128 blocks it gave back (4 requests)
+if [ "$rc" = 0 ] && [ "$one" = "4 reporting buffers, 532676608 bytes reported, 0 hint buffers, 0 bytes hinted, 0 bytes ignored" ] &&
+    [ "$two" = "8 reporting buffers, 1069547520 bytes reported, 0 hint buffers, 0 bytes hinted, 0 bytes ignored" ]; then
+    good
+else
+    bad free-page-reporting-after-deflate "exit status $rc; 1 s after the deflate: $one; 3 s after: $two"
+fi
+
+# hinting through QMP: a round (the guest echoes the id, hints its 255 free blocks, sends STOP),
+# done (it frees them), a second round with the next id; errors as QEMU's
+{
+    qget free-page-hint; hq; hint start; hq; hint done; hq; hint start; hq; hint stop; hq
+    hint begin; printf '{"execute": "x-balloon-free-page-hint"}\n'
+} >"$tmp/in"
+run --virtual-clock --fixed-stats --free-page-hint
+hs() { printf '{"return": {"status": "%s", "cmd-id": %s, "guest-cmd-id": %s, "ranges": %s, "bytes": %s}}\n' "$@"; }
+{
+    echo '{"return": true}'
+    hs stop 2147483648 0 0 0
+    echo "$OK"
+    hs stop 2147483649 0 255 $FREE
+    echo "$OK"
+    hs done 2147483649 0 255 $FREE
+    echo "$OK"
+    hs stop 2147483650 0 255 $FREE
+    echo "$OK"
+    hs stop 2147483650 0 255 $FREE
+    echo '{"error": {"class": "GenericError", "desc": "Parameter '"'action'"' does not accept value '"'begin'"'"}}'
+    echo '{"error": {"class": "GenericError", "desc": "Parameter '"'action'"' is missing"}}'
+} >"$tmp/exp"
+expect free-page-hint-rounds
+
+# without the feature, or before the driver accepted it, start fails
+{ hint start; hq; } >"$tmp/in"
+run --virtual-clock --fixed-stats
+r1=$(line 1)
+run --virtual-clock --fixed-stats --free-page-hint --no-driver
+r2=$(line 1)
+E_HINT='{"error": {"class": "GenericError", "desc": "The guest has not negotiated free page hinting"}}'
+if [ "$rc" = 0 ] && [ "$r1" = "$E_HINT" ] && [ "$r2" = "$E_HINT" ] &&
+    [ "$(line 2)" = "$(hs stop 2147483648 0 0 0)" ]; then
+    good
+else
+    bad free-page-hint-needs-the-guest "exit status $rc; $r1; $r2"
+fi
+
+# the guest holds hinted blocks until done; a balloon that needs them gets them back (shrinker)
+{ hint start; balloon 536870912; adv 3; query; } >"$tmp/in"
+run --virtual-clock --fixed-stats --free-page-hint --verbose
+if [ "$rc" = 0 ] && [ "$(tail -n 1 "$tmp/out")" = '{"return": {"actual": 536870912}}' ] &&
+    grep -q 'guest: shrinker: out of pages, giving the hinted blocks back' "$tmp/err" &&
+    ! grep -q 'Out of puff' "$tmp/err"; then
+    good
+else
+    bad free-page-hint-shrinker "exit status $rc"
+    tail -n 3 "$tmp/out" | sed 's/^/  | /'
+fi
+
+# page poison: a page_poison guest writes 0xaaaaaaaa and its reported and hinted ranges are left
+# alone; an init_on_free guest writes 0 and they are used; without --page-poison a poisoning
+# guest does not accept reporting; a guest that does neither does not accept page poison
+{ qget page-poison; adv 3; hint start; } >"$tmp/in"
+run --virtual-clock --fixed-stats --free-page-reporting --free-page-hint --page-poison --guest-poison page_poison --verbose
+p1=$(freepages)
+pv=$(grep -c 'host: poison_val 0xaaaaaaaa' "$tmp/err")
+first=$(line 1)
+run --virtual-clock --fixed-stats --free-page-reporting --free-page-hint --page-poison --guest-poison init_on_free --verbose
+p2=$(freepages)
+run --virtual-clock --fixed-stats --free-page-reporting --guest-poison page_poison --verbose
+p3=$(freepages)
+run --virtual-clock --fixed-stats --free-page-reporting --page-poison --verbose
+p4=$(freepages)
+if [ "$first" = '{"return": true}' ] && [ "$pv" = 1 ] &&
+    [ "$p1" = "8 reporting buffers, 0 bytes reported, 257 hint buffers, 0 bytes hinted, $((2 * FREE)) bytes ignored" ] &&
+    [ "$p2" = "8 reporting buffers, $FREE bytes reported, 257 hint buffers, $FREE bytes hinted, 0 bytes ignored" ] &&
+    [ "$p3" = "0 reporting buffers, 0 bytes reported, 0 hint buffers, 0 bytes hinted, 0 bytes ignored" ] &&
+    [ "$p4" = "8 reporting buffers, $FREE bytes reported, 0 hint buffers, 0 bytes hinted, 0 bytes ignored" ]; then
+    good
+else
+    bad page-poison "page_poison: $p1 (poison_val lines $pv, $first)" "init_on_free: $p2" \
+        "no --page-poison: $p3" "no guest poison: $p4"
+fi
+
+# deflate-on-oom: offered, and the guest's total memory keeps the balloon's pages (the last line:
+# the BALLOON_CHANGE events come before)
+{ qget deflate-on-oom; set_ 1; balloon 536870912; adv 1; get_; } >"$tmp/in"
+run --virtual-clock --fixed-stats --deflate-on-oom
+t1=$(tail -n 1 "$tmp/out" | sed -n 's/.*"stat-total-memory": \([0-9]*\),.*/\1/p')
+f1=$(tail -n 1 "$tmp/out" | sed -n 's/.*"stat-free-memory": \([0-9]*\),.*/\1/p')
+run --virtual-clock --fixed-stats
+t2=$(tail -n 1 "$tmp/out" | sed -n 's/.*"stat-total-memory": \([0-9]*\),.*/\1/p')
+if [ "$rc" = 0 ] && [ "$(line 1)" = '{"return": false}' ] && [ "$t1" = 1044406272 ] &&
+    [ "$f1" = $((844943360 - 536870912)) ] && [ "$t2" = $((1044406272 - 536870912)) ]; then
+    good
+else
+    bad deflate-on-oom "exit status $rc; total $t1 (free $f1) with it, $t2 without"
+fi
+{ qget deflate-on-oom; } >"$tmp/in"
+run --virtual-clock --deflate-on-oom
+if [ "$rc" = 0 ] && [ "$(line 1)" = '{"return": true}' ]; then good; else bad deflate-on-oom-offered "$(line 1)"; fi
+
+# the options are in --help; a bad --guest-poison is a usage error
+: >"$tmp/in"
+run --help
+if [ "$rc" = 0 ] && grep -q -- '--free-page-reporting' "$tmp/out" && grep -q -- '--free-page-hint' "$tmp/out" &&
+    grep -q -- '--page-poison' "$tmp/out" && grep -q -- '--deflate-on-oom' "$tmp/out" &&
+    grep -q -- '--guest-poison off|init_on_free|page_poison' "$tmp/out"; then
+    good
+else
+    bad help-free-page-options "exit status $rc"
+fi
+run --guest-poison 0xaa
+if [ "$rc" = 2 ] && grep -q 'guest-poison must be off, init_on_free or page_poison' "$tmp/err"; then good; else bad guest-poison-usage "exit status $rc"; fi
+
 # ---- the sim-only command and the QMP session -------------------------------------------------------------
 
 {

@@ -978,6 +978,137 @@ TEST deflate_on_oom_no_config_interrupt(void)
     PASS();
 }
 
+/* ---- 7. page queue corners: split ids, unreadable ids, truncation then a ring error, calls
+   from inside a callback, a broken device ---------------------------------------------------- */
+
+/* The id split over two readable descriptors (2 + 2 bytes) and a third readable one after it:
+   the id is the first 4 bytes of the readable part, the rest is not read. */
+TEST hint_id_split_over_descriptors(void)
+{
+    unsigned q;
+    uint64_t a;
+    uint32_t id;
+    ASSERT_EQ(0, hint_start(HINT_OPTS, HINT_FEATS));
+    ASSERT_EQ(VB_OK, vb_hint_start(&T.dev));
+    id = vb_hint(&T.dev)->cmd_id;
+    q = qidx(VB_QUEUE_FREE_PAGE);
+    a = tg_alloc(&T, 8);
+    tg_put32(&T, a, id);
+    tg_put32(&T, a + 4, 0); /* a STOP after the id: never read */
+    tg_desc(&T, q, 0, a, 2, F_NEXT, 1);
+    tg_desc(&T, q, 1, a + 2, 2, F_NEXT, 2);
+    tg_desc(&T, q, 2, a + 4, 4, F_NEXT, 3);
+    tg_desc(&T, q, 3, 0x40000u, PAGE, F_WRITE, 0);
+    tg_publish(&T, q, 0);
+    tg_kick(&T, q);
+    ASSERT_FALSE(vb_is_broken(&T.dev));
+    ASSERT_EQ(VB_HINT_START, vb_hint(&T.dev)->status);
+    ASSERT_EQ_FMT(id, vb_hint(&T.dev)->guest_cmd_id, "%#x");
+    ASSERT_EQ(1u, T.npages);
+    ASSERT_EQ((unsigned)VB_RANGE_HINTED, T.pages[0].queue);
+    ASSERT_U64(0x40000u, T.pages[0].gpa);
+    ASSERT_EQ(1u, tg_used(&T, q, NULL, NULL, 0));
+    PASS();
+}
+
+/* An id the host cannot read (outside guest RAM): a ring error, nothing acted on. */
+TEST hint_id_unreadable_breaks(void)
+{
+    unsigned q;
+    ASSERT_EQ(0, hint_start(HINT_OPTS, HINT_FEATS));
+    ASSERT_EQ(VB_OK, vb_hint_start(&T.dev));
+    q = qidx(VB_QUEUE_FREE_PAGE);
+    tg_desc(&T, q, 0, TG_MEM + (uint64_t)PAGE, 4, F_NEXT, 1);
+    tg_desc(&T, q, 1, 0x40000u, PAGE, F_WRITE, 0);
+    tg_publish(&T, q, 0);
+    tg_kick(&T, q);
+    ASSERT(vb_is_broken(&T.dev));
+    ASSERT_EQ(1u, T.log_count[VB_LOG_BAD_MEMORY]);
+    ASSERT_EQ(0u, T.npages);
+    ASSERT_EQ(0u, tg_used(&T, q, NULL, NULL, 0));
+    ASSERT_EQ(VB_HINT_REQUESTED, vb_hint(&T.dev)->status);
+    ASSERT_EQ(0u, ctr()->hint_buffers);
+    /* a broken device starts no round, through the API or QMP */
+    ASSERT_EQ(VB_ERR_STATE, vb_hint_start(&T.dev));
+    {
+        static const char cmd[] = "{\"execute\": \"x-balloon-free-page-hint\", \"arguments\": {\"action\": \"start\"}}";
+        vb_qmp s;
+        char out[512];
+        size_t n;
+        vb_qmp_init(&s, &T.dev, VB_QMP_NO_NEGOTIATION);
+        n = vb_qmp_execute(&s, cmd, sizeof cmd - 1, out, sizeof out);
+        ASSERT(n < sizeof out);
+        ASSERT_STR_EQ("{\"error\": {\"class\": \"GenericError\", \"desc\": \"The guest has not negotiated free page "
+                      "hinting\"}}",
+                      out);
+    }
+    ASSERT_EQ(VB_HINT_REQUESTED, vb_hint(&T.dev)->status);
+    PASS();
+}
+
+/* 33 ranges, then a zero-length descriptor: the ring error wins, the truncation is not logged
+   and no range of the chain reaches the host. */
+TEST reporting_truncated_then_ring_error(void)
+{
+    unsigned rq, i;
+    ASSERT_EQ(0, full_start(REP_OPTS, REP_FEATS));
+    rq = qidx(VB_QUEUE_REPORTING);
+    for (i = 0; i < 33; i++)
+        tg_desc(&T, rq, i, 0x40000u + (uint64_t)2 * PAGE * i, PAGE, F_WRITE | F_NEXT, (uint16_t)(i + 1));
+    tg_desc(&T, rq, 33, 0x40000u, 0, F_WRITE, 0);
+    tg_publish(&T, rq, 0);
+    tg_kick(&T, rq);
+    ASSERT(vb_is_broken(&T.dev));
+    ASSERT_EQ(1u, T.log_count[VB_LOG_ZERO_LEN]);
+    ASSERT_EQ(0u, T.log_count[VB_LOG_RANGES_TRUNCATED]);
+    ASSERT_EQ(0u, T.npages);
+    ASSERT_EQ(0u, ctr()->reports);
+    ASSERT_EQ(0u, tg_used(&T, rq, NULL, NULL, 0));
+    PASS();
+}
+
+/* A host that tries to stop, end or restart the round from inside pages(): refused, logged. */
+static vb_result reentry_results[3];
+
+static void reentry_pages(void *user, unsigned kind, uint64_t gpa, uint64_t len)
+{
+    tg *t = (tg *)user;
+    vb_hint_stop(&t->dev);
+    vb_hint_done(&t->dev);
+    reentry_results[0] = vb_hint_start(&t->dev);
+    tg_pages(user, kind, gpa, len);
+}
+
+static const vb_host reentry_host = {tg_read,   tg_write, tg_now,    tg_arm,
+                                     tg_cancel, tg_wall,  tg_notify, tg_notify_config,
+                                     reentry_pages, tg_actual, tg_log};
+
+TEST hint_calls_from_a_callback_refused(void)
+{
+    uint32_t id;
+    hint_head = 0;
+    ASSERT_EQ(0, full_start_with(&reentry_host, HINT_OPTS, HINT_FEATS));
+    ASSERT_EQ(VB_OK, vb_hint_start(&T.dev));
+    id = vb_hint(&T.dev)->cmd_id;
+    T.config_irqs = 0;
+    reentry_results[0] = VB_OK;
+    hint_buf(4, id, 2, 0x40000u);
+    ASSERT_EQ(2u, T.npages);
+    ASSERT_EQ(VB_ERR_STATE, reentry_results[0]);
+    ASSERT_EQ(6u, T.log_count[VB_LOG_REENTERED]); /* three calls, two ranges */
+    ASSERT_EQ(VB_HINT_START, vb_hint(&T.dev)->status);
+    ASSERT_EQ_FMT(id, vb_hint(&T.dev)->cmd_id, "%#x");
+    ASSERT_EQ(0u, T.config_irqs);
+    ASSERT_FALSE(vb_is_broken(&T.dev));
+    /* outside the callback they work */
+    vb_hint_stop(&T.dev);
+    ASSERT_EQ(VB_HINT_STOP, vb_hint(&T.dev)->status);
+    vb_hint_done(&T.dev);
+    ASSERT_EQ(VB_HINT_DONE, vb_hint(&T.dev)->status);
+    ASSERT_EQ(2u, T.config_irqs);
+    PASS();
+}
+
 SUITE(fulldevice)
 {
     RUN_TEST(numbering_all_combinations);
@@ -1005,4 +1136,8 @@ SUITE(fulldevice)
     RUN_TEST(snapshot_v2_hostile_refused);
     RUN_TEST(must_tell_host_pages_before_used);
     RUN_TEST(deflate_on_oom_no_config_interrupt);
+    RUN_TEST(hint_id_split_over_descriptors);
+    RUN_TEST(hint_id_unreadable_breaks);
+    RUN_TEST(reporting_truncated_then_ring_error);
+    RUN_TEST(hint_calls_from_a_callback_refused);
 }
