@@ -13,6 +13,7 @@ SUITE_EXTERN(mmio);
 SUITE_EXTERN(model);
 SUITE_EXTERN(race);
 SUITE_EXTERN(fulldevice);
+SUITE_EXTERN(fulldevice_hostile);
 
 GREATEST_MAIN_DEFS();
 
@@ -30,6 +31,7 @@ int main(int argc, char **argv)
     RUN_SUITE(model);
     RUN_SUITE(race);
     RUN_SUITE(fulldevice);
+    RUN_SUITE(fulldevice_hostile);
     GREATEST_PRINT_REPORT();
     greatest_get_report(&report);
     if (!(greatest_info.flags & GREATEST_FLAG_LIST_ONLY))
