@@ -22,7 +22,8 @@ SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fram
 TEST_SRC := tests/vb_impl.c tests/test_main.c tests/test_checklist.c tests/test_seed.c \
             tests/test_device.c tests/test_ring.c tests/test_render.c tests/test_qmp.c \
             tests/test_mmio.c tests/test_model.c tests/test_race.c tests/test_fulldevice.c \
-            tests/test_metrics.c tests/test_telemetry.c
+            tests/test_metrics.c tests/test_telemetry.c \
+            tests/test_fulldevice_hostile.c
 TEST_DEP := $(TEST_SRC) tests/guest.h vballoon.h $(GREATEST_H)
 
 FUZZERS := $(patsubst fuzz/%.c,build/%,$(wildcard fuzz/fuzz_*.c))

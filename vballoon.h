@@ -1679,12 +1679,19 @@ static void vb__page_queue_work(vb_device *d, unsigned role)
         d->more_work &= (uint8_t)~bit;
 }
 
+static int vb__role_exists(const vb_device *d, unsigned role); /* queue numbering, layer 4 */
+
 VB_API int vb_do_work(vb_device *d)
 {
     unsigned role;
     if (vb__reentered(d)) return vb_more_work(d);
-    for (role = 0; role < VB_QUEUE_MAX; role++) /* bits: running page queues */
-        if ((d->more_work & (1u << role)) && vb_more_work(d)) vb__page_queue_work(d, role);
+    for (role = 0; role < VB_QUEUE_MAX; role++) { /* bits: running page queues */
+        if (!(d->more_work & (1u << role)) || !vb_more_work(d)) continue;
+        if (vb__role_exists(d, role))
+            vb__page_queue_work(d, role);
+        else /* renumbered away (features changed before FEATURES_OK, or a blob): no index */
+            d->more_work &= (uint8_t)~(1u << role);
+    }
     return vb_more_work(d);
 }
 

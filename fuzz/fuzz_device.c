@@ -8,20 +8,25 @@
               bit3 VB_OPT_GUEST_BIG_ENDIAN; bit4 VB_OPT_NO_EVENT_IDX; bit5 VB_OPT_NO_INDIRECT;
               bit6 VB_OPT_MUST_TELL_HOST; bit7 VB_OPT_DEFLATE_ON_OOM
      byte 1   bits0-2 maximum queue size = 2 << n (2..256); bits3-7 initial poll interval (s)
-     byte 2-3 u16 L: length of the RAM image, capped at 16 KiB
+     byte 2-3 u16 L: bits 0-13 the length of the RAM image (capped at 16 KiB); bit 15: one more
+              config byte X follows: bit0 VB_OPT_FREE_PAGE_HINT, bit1 VB_OPT_PAGE_POISON, bit2
+              VB_OPT_REPORTING (dropped, after checking that vb_init refuses it, if the queue
+              size is below 32), bits3-4 numbering: 1 VB_OPT_QUEUES_OFFERED, 2 _FIXED, else
+              Linux's (by negotiated features)
      L bytes  copied to guest RAM at 0; guest RAM is 64 KiB, the rest is zero
-     then events, at most 256, each an opcode byte (taken modulo 23) and its operands:
+     then events, at most 256, each an opcode byte (taken modulo 27) and its operands:
       0 FEATURES  f8          driver features: bit0 MUST_TELL_HOST, 1 STATS_VQ, 2 DEFLATE_ON_OOM,
-                              3 INDIRECT_DESC, 4 EVENT_IDX, 5 VERSION_1, 6 bit 3, 7 bit 40
-                              (the last two are never offered)
+                              3 INDIRECT_DESC, 4 EVENT_IDX, 5 VERSION_1, 6 bit 3 (FREE_PAGE_HINT),
+                              7 bit 40 (never offered)
       1 STATUS    s8          vb_set_status(s) (0 = virtio reset)
       2 SETUP     q8 size16 desc32 avail32 used32
                               vb_queue_setup; q8 is the raw queue number; an address a32 with
                               top byte 0xff means UINT64_MAX - (a32 & 0xffffff)
-      3 READY     b8          vb_queue_set_ready(queue(b & 0x83), (b >> 2) & 1)
+      3 READY     b8          vb_queue_set_ready(queue(b & 0xc3), (b >> 2) & 1)
       4 BASE      q8 base16   vb_queue_set_base(queue(q8), base16)
       5 NOTIFY    q8          vb_queue_notify(queue(q8)), at most 64 per input
-                              (queue(b) = b & 3, or UINT_MAX - (b & 3) if b & 0x80)
+                              (queue(b) = (b & 3) | (b >> 4 & 4), or UINT_MAX - (b & 3) if
+                              b & 0x80: indices 0-7, of which 0-4 may exist)
       6 TIMER     m8          m & 3: 0 advance the clock to the deadline and fire; 1 fire now
                               (early or stale); 2 advance (m >> 2) * 100 ms and fire if due;
                               3 advance (m >> 2) s, no fire
@@ -45,16 +50,25 @@
      17 TARGET    t32         vb_set_target_pages
      18 DENY      lo16 n16    the host refuses guest memory [lo, lo + n) from now on
      19 DESC      q8 i8 a16 n16 f8 x8
-                              the guest writes descriptor i of queue q % 3's table (as the harness
-                              last set it up) in its byte order: addr a16, len n16, flags f8, next x8
-     20 PUBLISH   c8 h8       the guest puts heads h8, h8+1, ... ((c8 >> 2) + 1 of them) in queue
-                              (c8 & 3) % 3's avail ring and bumps avail->idx (no kick)
-     21 DENYRING  q8 f8       the host refuses exactly one ring part of queue q % 3 from now on:
+                              the guest writes descriptor i of the table of queue role q % 5 (as
+                              the harness last set it up) in its byte order: addr a16, len n16,
+                              flags f8, next x8 (roles: inflate, deflate, stats, free page, reporting)
+     20 PUBLISH   c8 h8       the guest puts heads h8, h8+1, ... ((c8 >> 2 & 31) + 1 of them) in the
+                              avail ring of role (c8 & 3) % 3, or 3 + (c8 & 1) if c8 & 0x80, and
+                              bumps avail->idx (no kick)
+     21 DENYRING  q8 f8       the host refuses exactly one ring part of role q % 5 from now on:
                               f % 9 = avail flags, avail idx, avail ring, used_event, used flags,
                               used idx, used ring, avail_event, descriptor table
-     22 RINGSET   q8 f8 v16   the guest writes v16 into a 16-bit ring field of queue q % 3 in its
+     22 RINGSET   q8 f8 v16   the guest writes v16 into a 16-bit ring field of role q % 5 in its
                               byte order: f % 6 = avail flags, avail idx, used_event, used flags,
                               used idx, avail_event (e.g. moving the device's used->idx)
+     23 FEATURES2 f8          driver features: bit0 STATS_VQ, 1 FREE_PAGE_HINT, 2 PAGE_POISON,
+                              3 REPORTING, 4 INDIRECT_DESC, 5 EVENT_IDX, 6 VERSION_1, 7 DEFLATE_ON_OOM
+     24 HINT      a8          the host's free page hinting: a % 3 = vb_hint_start, _stop, _done
+     25 ECHO      a16         the guest reads the command id from the config space and writes it
+                              at a16 in its byte order (a hint buffer's id, for the next DESC)
+     26 DOWORK                vb_do_work (counts as a NOTIFY): one more budget for every page
+                              queue with left-over work
 
    INVARIANTS (abort on violation)
    ===============================
@@ -83,7 +97,15 @@
      call (error reply, bad interval, refused snapshot, bad setup) changes nothing.
    - Config space, features, status, resets, snapshot (load(save()) works and re-saves the same
      blob; the harness's own reading of the blob format predicts every verdict), per-notification
-     work bounds (stats: one chain; inflate/deflate: about two queues' worth of descriptors).
+     work bounds (stats: one chain; inflate/deflate/reporting/free page: about two queues' worth
+     of descriptors, at most VB_RANGES_MAX_PER_BUFFER ranges a buffer).
+   - The queue numbering, computed here from the options and features (Linux's contiguous rule,
+     offered, fixed): every index the device is given or gives (notify_queue) has the role the
+     harness expects; the hint state machine (status, command id; a notification of the free
+     page queue moves REQUESTED to START or START to STOP, nothing else), config interrupts of
+     vb_hint_*, the config space (sized by offered features, the id as STOP 0 / DONE 1 / id,
+     poison_val kept only while PAGE_POISON is negotiated); pages() of reported ranges only with
+     REPORTING and no poison, of hinted ones only in START and no poison, whole pages, no wrap.
 
    The host refuses guest memory after 200000 accesses in one input (the device then breaks), so
    that every input runs quickly. Build with -DFUZZ_TRACE to print each event, log item and
@@ -130,6 +152,7 @@
 #define A_CFG 0x10    /* config interrupt for a new target */
 #define A_TIMER 0x20  /* timer_arm / timer_cancel */
 #define A_ACTUAL 0x40 /* actual_changed */
+#define ACTIVE_WORK (-2) /* vb_do_work: any page queue with left-over work may be served */
 
 typedef struct hq {
     uint64_t desc, avail, used;
@@ -157,7 +180,7 @@ typedef struct harness {
     uint64_t deadline;
 
     /* device model */
-    hq q[VB_QUEUE_COUNT];
+    hq q[VB_QUEUE_MAX]; /* by role */
     int broken;    /* from the ERROR log of the break, cleared by resets */
     int held;      /* stats chains popped and not returned */
     int has_stats; /* the guest reported since the machine reset */
@@ -173,6 +196,10 @@ typedef struct harness {
     int last_read_ok;
     int render_checked;
     uint32_t actual_seen;
+    /* issue 9: hinting and poison as the harness predicts them */
+    vb_hint_status hint_status;
+    uint32_t cmd_id;
+    uint32_t poison;
 } harness;
 
 static harness H;
@@ -208,6 +235,62 @@ static void st64(unsigned char *p, uint64_t v, int be)
     st32(p + (be ? 0 : 4), (uint32_t)(v >> 32), be);
 }
 
+/* ---- queue numbering, as the harness reads the header's rule -------------------------------- */
+
+static uint64_t offered_features(unsigned options);
+
+/* The features that number the queues: the driver's (Linux), the offered ones, or all. */
+static uint64_t numbering_features(const harness *h)
+{
+    if (h->options & VB_OPT_QUEUES_FIXED) return ~(uint64_t)0;
+    if (h->options & VB_OPT_QUEUES_OFFERED) return offered_features(h->options);
+    return h->features;
+}
+
+static int role_exists(const harness *h, unsigned role)
+{
+    uint64_t f = numbering_features(h);
+    int fph = (f & F(VB_F_FREE_PAGE_HINT)) != 0, rep = (f & F(VB_F_REPORTING)) != 0;
+    switch (role) {
+    case VB_QUEUE_INFLATE: case VB_QUEUE_DEFLATE: return 1;
+    case VB_QUEUE_STATS: return (f & F(VB_F_STATS_VQ)) != 0 || (!fph && !rep);
+    case VB_QUEUE_FREE_PAGE: return fph;
+    case VB_QUEUE_REPORTING: return rep;
+    default: return 0;
+    }
+}
+
+static int index_of(const harness *h, unsigned role)
+{
+    unsigned r;
+    int n = 0;
+    if (!role_exists(h, role)) return -1;
+    for (r = 0; r < role; r++) n += role_exists(h, r);
+    return n;
+}
+
+static int role_of(const harness *h, unsigned qi)
+{
+    unsigned r;
+    for (r = 0; r < VB_QUEUE_MAX; r++)
+        if (role_exists(h, r) && qi-- == 0) return (int)r;
+    return -1;
+}
+
+static int is_page_role(int role) { return role >= 0 && role != VB_QUEUE_STATS; }
+
+/* vb_do_work: the page role whose used ring holds [a, a + n), running and with an index. */
+static int work_role_of(const harness *h, uint64_t a, size_t n)
+{
+    unsigned r;
+    for (r = 0; r < VB_QUEUE_MAX; r++) {
+        const hq *q = &h->q[r];
+        if (r == VB_QUEUE_STATS || !q->ready || !role_exists(h, r)) continue;
+        if (a >= q->used + 2u && a + n <= q->used + 6u + 8u * (uint64_t)q->size) return (int)r;
+    }
+    return -1;
+}
+
 /* ---- host callbacks ------------------------------------------------------------------------ */
 
 static int access_ok(harness *h, uint64_t a, size_t n)
@@ -241,7 +324,18 @@ static int cb_write(void *u, uint64_t a, const void *s, size_t n)
     hq *q;
     CHECK(!h->broken);
     CHECK(h->allow & A_WRITE);
-    CHECK(h->active >= 0 && h->active < VB_QUEUE_COUNT);
+    if (h->active == ACTIVE_WORK) { /* a used ring of a running page queue that has an index */
+        int r = work_role_of(h, a, n);
+        CHECK(r >= 0);
+        CHECK(n == 8 || n == 2);
+        if (n == 8) CHECK(ld32(p, be) < h->q[r].size && ld32(p + 4, be) == 0);
+        if (!access_ok(h, a, n)) return -1;
+        if (n == 2 && a == h->q[r].used + 2u) h->pushes++;
+        h->writes++;
+        memcpy(ram + a, p, n);
+        return 0;
+    }
+    CHECK(h->active >= 0 && h->active < VB_QUEUE_MAX);
     CHECK(a <= UINT64_MAX - n);
     q = &h->q[h->active];
     CHECK(q->ready);
@@ -303,7 +397,11 @@ static void cb_irq(void *u, unsigned q)
     harness *h = (harness *)u;
     CHECK(!h->broken);
     CHECK(h->allow & A_IRQ);
-    CHECK((int)q == h->active);
+    if (h->active == ACTIVE_WORK) /* an index that exists, of a running page queue */
+        CHECK(q < VB_QUEUE_MAX && is_page_role(role_of(h, q)) && h->q[role_of(h, q)].ready);
+    else
+        CHECK(h->active >= 0 && (int)q == index_of(h, (unsigned)h->active)); /* an index that exists */
+    CHECK(q < VB_QUEUE_MAX);
     h->irqs++;
 }
 
@@ -323,10 +421,25 @@ static void cb_pages(void *u, unsigned q, uint64_t gpa, uint64_t len)
     harness *h = (harness *)u;
     CHECK(!h->broken);
     CHECK(h->allow & A_PAGES);
-    CHECK((int)q == h->active && q <= VB_QUEUE_DEFLATE);
+    if (h->active == ACTIVE_WORK) {
+        CHECK(q < VB_RANGE_KINDS);
+    } else {
+        CHECK(h->active >= 0 && h->active != VB_QUEUE_STATS);
+        CHECK(q == (h->active == VB_QUEUE_REPORTING   ? (unsigned)VB_RANGE_REPORTED
+                    : h->active == VB_QUEUE_FREE_PAGE ? (unsigned)VB_RANGE_HINTED
+                                                      : (unsigned)h->active));
+    }
     CHECK((gpa & 4095u) == 0 && (len & 4095u) == 0);
-    CHECK(len >= 4096u && len <= (uint64_t)VB_PFN_MAX_PER_BUFFER << 12);
-    CHECK((gpa >> 12) + (len >> 12) <= ((uint64_t)1 << 32)); /* 32-bit PFNs, no wrap */
+    if (q <= VB_RANGE_DEFLATE) {
+        CHECK(len >= 4096u && len <= (uint64_t)VB_PFN_MAX_PER_BUFFER << 12);
+        CHECK((gpa >> 12) + (len >> 12) <= ((uint64_t)1 << 32)); /* 32-bit PFNs, no wrap */
+    } else {
+        /* one descriptor's range, as the guest sent it: whole pages, no wrap, no poison */
+        CHECK(len >= 4096u && len <= UINT32_MAX && gpa <= UINT64_MAX - len);
+        CHECK(vb_poison_value(&h->dev) == 0 && h->poison == 0);
+        if (q == VB_RANGE_REPORTED) CHECK(h->features & F(VB_F_REPORTING));
+        else CHECK(vb_hint(&h->dev)->status == VB_HINT_START);
+    }
     h->pages_calls++;
     TRACE("    pages q%u 0x%llx +0x%llx\n", q, (unsigned long long)gpa, (unsigned long long)len);
 }
@@ -347,7 +460,7 @@ static void cb_log(void *u, vb_log_level level, vb_log_item item, const char *ms
     CHECK(item != VB_LOG_REENTERED); /* the harness never calls the device from a callback */
     TRACE("    log %d: %s\n", (int)item, msg);
     if (level == VB_LOG_ERROR) { /* every ERROR item is a ring error that breaks the device */
-        CHECK(item <= VB_LOG_RING_MEMORY);
+        CHECK(item <= VB_LOG_RING_MEMORY || item == VB_LOG_HINT_CMD_ID);
         CHECK(!h->broken); /* broken once, until a reset */
         CHECK(h->allow & A_READ);
         h->broken = 1;
@@ -355,12 +468,12 @@ static void cb_log(void *u, vb_log_level level, vb_log_item item, const char *ms
         /* virtio_notify_config: VERSION_1 drivers, once DRIVER_OK is set */
         h->break_irq_due = (h->features & F(VB_F_VERSION_1)) && (h->status & VB_S_DRIVER_OK);
     } else {
-        CHECK(item > VB_LOG_RING_MEMORY);
+        CHECK(item > VB_LOG_RING_MEMORY && item != VB_LOG_HINT_CMD_ID);
     }
 }
 
 static const vb_host host = {cb_read, cb_write, cb_now,   cb_arm,    cb_cancel, cb_wall,
-                             cb_irq,  cb_cfg,   cb_pages, cb_actual, cb_log};
+                             cb_irq,  cb_cfg,   cb_pages, cb_actual, cb_log,  0};
 
 /* ---- model helpers -------------------------------------------------------------------------- */
 
@@ -371,13 +484,16 @@ static uint64_t offered_features(unsigned options)
     if (!(options & VB_OPT_NO_INDIRECT)) f |= F(VB_F_RING_INDIRECT_DESC);
     if (options & VB_OPT_MUST_TELL_HOST) f |= F(VB_F_MUST_TELL_HOST);
     if (options & VB_OPT_DEFLATE_ON_OOM) f |= F(VB_F_DEFLATE_ON_OOM);
+    if (options & VB_OPT_FREE_PAGE_HINT) f |= F(VB_F_FREE_PAGE_HINT);
+    if (options & VB_OPT_PAGE_POISON) f |= F(VB_F_PAGE_POISON);
+    if (options & VB_OPT_REPORTING) f |= F(VB_F_REPORTING);
     return f;
 }
 
 static void model_queues_reset(harness *h)
 {
     unsigned i;
-    for (i = 0; i < VB_QUEUE_COUNT; i++) {
+    for (i = 0; i < VB_QUEUE_MAX; i++) {
         memset(&h->q[i], 0, sizeof h->q[i]);
         h->q[i].size = h->qmax;
     }
@@ -392,6 +508,8 @@ static void model_reset(harness *h)
     h->bad_features = 0;
     h->elem_pending = 0;
     h->break_irq_due = 0;
+    h->hint_status = VB_HINT_STOP; /* the ids go on */
+    h->poison = 0;
 }
 
 static void step_begin(harness *h, int active, unsigned allow, size_t read_max)
@@ -470,18 +588,42 @@ static void check_render(harness *h)
 typedef struct snapshot_of_step {
     vb_device dev;
     vb_counters cnt;
-    uint16_t base[VB_QUEUE_COUNT];
+    uint16_t base[VB_QUEUE_MAX]; /* by role */
     uint64_t stat[VB_STAT_COUNT];
     int64_t last_update;
     int broken;
 } before_t;
+
+/* The next avail index of a queue role, whether the numbering has an index for it or not: read
+   from a snapshot (the public API's only view of a role without an index). */
+static uint16_t base_of(const harness *h, unsigned role)
+{
+    unsigned char blob[VB_SNAPSHOT_SIZE];
+    int qi = index_of(h, role);
+    CHECK(vb_snapshot_save(&h->dev, blob, sizeof blob) == VB_SNAPSHOT_SIZE);
+    if (qi >= 0) CHECK(vb_queue_base(&h->dev, (unsigned)qi) == ld16(blob + 36 + 36 * role + 26, 0));
+    return ld16(blob + 36 + 36 * role + 26, 0);
+}
+
+/* Every role's next avail index from one snapshot. */
+static void bases(const harness *h, uint16_t out[VB_QUEUE_MAX])
+{
+    unsigned char blob[VB_SNAPSHOT_SIZE];
+    unsigned i;
+    CHECK(vb_snapshot_save(&h->dev, blob, sizeof blob) == VB_SNAPSHOT_SIZE);
+    for (i = 0; i < VB_QUEUE_MAX; i++) {
+        int qi = index_of(h, i);
+        out[i] = ld16(blob + 36 + 36 * i + 26, 0);
+        if (qi >= 0) CHECK(vb_queue_base(&h->dev, (unsigned)qi) == out[i]);
+    }
+}
 
 static void take_before(const harness *h, before_t *b)
 {
     unsigned i;
     memcpy(&b->dev, &h->dev, sizeof h->dev);
     b->cnt = *vb_get_counters(&h->dev);
-    for (i = 0; i < VB_QUEUE_COUNT; i++) b->base[i] = vb_queue_base(&h->dev, i);
+    bases(h, b->base);
     for (i = 0; i < VB_STAT_COUNT; i++) vb_stat(&h->dev, i, &b->stat[i]);
     b->last_update = vb_last_update(&h->dev);
     b->broken = h->broken;
@@ -532,10 +674,27 @@ static void check_after(harness *h, const before_t *b, int stats_may_clear)
         if (h->active == VB_QUEUE_STATS)
             CHECK(h->pushes == polls + dups); /* every stats return is a poll or a duplicate */
         unsigned i;
-        for (i = 0; i < VB_QUEUE_COUNT; i++)
-            if (h->q[i].ready)
-                CHECK((uint16_t)(vb_queue_base(&h->dev, i) - h->q[i].used_idx) <= h->q[i].size);
+        uint16_t now[VB_QUEUE_MAX];
+        bases(h, now);
+        for (i = 0; i < VB_QUEUE_MAX; i++)
+            if (h->q[i].ready) CHECK((uint16_t)(now[i] - h->q[i].used_idx) <= h->q[i].size);
     }
+    /* the numbering: every index has the role the harness computes, and back */
+    {
+        unsigned i, n = 0;
+        for (i = 0; i < VB_QUEUE_MAX; i++) {
+            CHECK(vb_queue_index(&h->dev, i) == index_of(h, i));
+            n += (unsigned)role_exists(h, i);
+        }
+        CHECK(vb_queue_count(&h->dev) == n);
+        for (i = 0; i < VB_QUEUE_MAX + 2; i++) CHECK(vb_queue_role(&h->dev, i) == role_of(h, i));
+    }
+    /* hinting and poison as predicted */
+    CHECK(vb_hint(&h->dev)->status == h->hint_status && vb_hint(&h->dev)->cmd_id == h->cmd_id);
+    CHECK(h->cmd_id >= 0x80000000u);
+    CHECK(vb_poison_value(&h->dev) == h->poison);
+    CHECK(c->bytes_ignored >= b->cnt.bytes_ignored && c->reports >= b->cnt.reports &&
+          c->hint_buffers >= b->cnt.hint_buffers);
     CHECK(h->irqs <= h->pushes);
     CHECK(updates <= 1 && polls <= 1 && dups <= 1);
 
@@ -579,19 +738,25 @@ static uint32_t u32(reader *r)
     return v;
 }
 
-static unsigned queue_of(uint8_t b) { return (b & 0x80) ? UINT32_MAX - (b & 3u) : (b & 3u); }
+static unsigned queue_of(uint8_t b) { return (b & 0x80) ? UINT32_MAX - (b & 3u) : (b & 3u) | ((b >> 4) & 4u); }
 static uint64_t addr_of(uint32_t a) { return (a >> 24) == 0xffu ? UINT64_MAX - (a & 0xffffffu) : a; }
 static uint32_t cfg_offset(uint8_t o) { return o < 0xf0 ? o : UINT32_MAX - (o & 15u); }
 
-static void ev_features(harness *h, uint8_t b)
+static uint64_t features_of(uint8_t b)
 {
     static const unsigned bits[8] = {VB_F_MUST_TELL_HOST, VB_F_STATS_VQ, VB_F_DEFLATE_ON_OOM,
                                      VB_F_RING_INDIRECT_DESC, VB_F_RING_EVENT_IDX, VB_F_VERSION_1, 3, 40};
-    uint64_t f = 0, before = vb_driver_features(&h->dev);
-    before_t b0;
+    uint64_t f = 0;
     unsigned i;
     for (i = 0; i < 8; i++)
         if (b & (1u << i)) f |= F(bits[i]);
+    return f;
+}
+
+static void ev_features(harness *h, uint64_t f)
+{
+    uint64_t before = vb_driver_features(&h->dev);
+    before_t b0;
     take_before(h, &b0);
     step_begin(h, -1, 0, 0);
     vb_set_driver_features(&h->dev, f);
@@ -631,10 +796,10 @@ static void ev_status(harness *h, uint8_t s)
             /* one step back, then the pop: the same buffer again, or (guest memory that says
                the queue is empty) nothing, the step back stays, as QEMU's virtqueue_rewind */
             if (!h->broken && vb_get_counters(&h->dev)->updates == b0.cnt.updates)
-                CHECK(vb_queue_base(&h->dev, VB_QUEUE_STATS) == (uint16_t)(b0.base[VB_QUEUE_STATS] - 1u));
+                CHECK(base_of(h, VB_QUEUE_STATS) == (uint16_t)(b0.base[VB_QUEUE_STATS] - 1u));
             else if (!h->broken)
                 CHECK(vb_get_counters(&h->dev)->updates - b0.cnt.updates == 1 &&
-                      vb_queue_base(&h->dev, VB_QUEUE_STATS) == b0.base[VB_QUEUE_STATS]);
+                      base_of(h, VB_QUEUE_STATS) == b0.base[VB_QUEUE_STATS]);
         }
     }
     check_after(h, &b0, 0);
@@ -644,9 +809,10 @@ static void ev_setup(harness *h, unsigned qi, uint16_t size, uint64_t desc, uint
 {
     before_t b0;
     vb_result want, got;
+    int role = role_of(h, qi);
     take_before(h, &b0);
-    if (qi >= VB_QUEUE_COUNT) want = VB_ERR_ARG;
-    else if (h->q[qi].ready) want = VB_ERR_STATE;
+    if (role < 0) want = VB_ERR_ARG;
+    else if (h->q[role].ready) want = VB_ERR_STATE;
     else if (!pow2(size) || size > h->qmax || !rings_fit(desc, avail, used, size)) want = VB_ERR_RANGE;
     else if ((desc & 15u) || (avail & 1u) || (used & 3u)) want = VB_ERR_ARG;
     else want = VB_OK;
@@ -654,10 +820,10 @@ static void ev_setup(harness *h, unsigned qi, uint16_t size, uint64_t desc, uint
     got = vb_queue_setup(&h->dev, qi, size, desc, avail, used);
     CHECK(got == want);
     if (got == VB_OK) {
-        h->q[qi].desc = desc;
-        h->q[qi].avail = avail;
-        h->q[qi].used = used;
-        h->q[qi].size = size;
+        h->q[role].desc = desc;
+        h->q[role].avail = avail;
+        h->q[role].used = used;
+        h->q[role].size = size;
     } else {
         CHECK(!memcmp(&b0.dev, &h->dev, sizeof h->dev));
     }
@@ -668,37 +834,38 @@ static void ev_ready(harness *h, unsigned qi, int ready)
 {
     before_t b0;
     vb_result got;
+    int role = role_of(h, qi);
     take_before(h, &b0);
-    step_begin(h, qi < VB_QUEUE_COUNT ? (int)qi : -1, A_READ, 2);
+    step_begin(h, role, A_READ, 2);
     got = vb_queue_set_ready(&h->dev, qi, ready);
-    CHECK(got == (qi < VB_QUEUE_COUNT ? VB_OK : VB_ERR_ARG));
-    if (qi < VB_QUEUE_COUNT) {
-        hq *q = &h->q[qi];
+    CHECK(got == (role >= 0 ? VB_OK : VB_ERR_ARG));
+    if (role >= 0) {
+        hq *q = &h->q[role];
         if (ready && !q->ready && !b0.broken) {
             /* the device resumes from the guest's used->idx: one read, then in flight must fit */
             CHECK(h->reads == 1 && h->last_read == q->used + 2u);
             if (h->last_read_ok) {
                 uint16_t seen = ld16(ram + q->used + 2u, guest_be(h));
                 q->used_idx = seen;
-                CHECK(h->broken == ((uint16_t)(vb_queue_base(&h->dev, qi) - seen) > q->size));
+                CHECK(h->broken == ((uint16_t)(base_of(h, (unsigned)role) - seen) > q->size));
             } else {
                 CHECK(h->broken);
             }
         } else {
             CHECK(h->reads == 0);
         }
-        if (!ready && q->ready && qi == VB_QUEUE_STATS && b0.broken) {
+        if (!ready && q->ready && role == VB_QUEUE_STATS && b0.broken) {
             /* broken: whether a buffer is still held is not modelled (a failed return may have
                dropped it); stopping un-pops it if so */
-            CHECK(vb_queue_base(&h->dev, qi) == b0.base[qi] ||
-                  vb_queue_base(&h->dev, qi) == (uint16_t)(b0.base[qi] - 1u));
+            CHECK(vb_queue_base(&h->dev, qi) == b0.base[role] ||
+                  vb_queue_base(&h->dev, qi) == (uint16_t)(b0.base[role] - 1u));
             h->held = 0;
-        } else if (!ready && q->ready && qi == VB_QUEUE_STATS && h->held) {
+        } else if (!ready && q->ready && role == VB_QUEUE_STATS && h->held) {
             /* stopping the stats queue un-pops the held buffer: a restart re-reads it */
-            CHECK(vb_queue_base(&h->dev, qi) == (uint16_t)(b0.base[qi] - 1u));
+            CHECK(vb_queue_base(&h->dev, qi) == (uint16_t)(b0.base[role] - 1u));
             h->held = 0;
         } else {
-            CHECK(vb_queue_base(&h->dev, qi) == b0.base[qi]);
+            CHECK(vb_queue_base(&h->dev, qi) == b0.base[role]);
         }
         q->ready = ready != 0;
     }
@@ -710,7 +877,8 @@ static void ev_base(harness *h, unsigned qi, uint16_t base)
     before_t b0;
     vb_result got, want;
     take_before(h, &b0);
-    want = qi >= VB_QUEUE_COUNT ? VB_ERR_ARG : h->q[qi].ready ? VB_ERR_STATE : VB_OK;
+    int role = role_of(h, qi);
+    want = role < 0 ? VB_ERR_ARG : h->q[role].ready ? VB_ERR_STATE : VB_OK;
     step_begin(h, -1, 0, 0);
     got = vb_queue_set_base(&h->dev, qi, base);
     CHECK(got == want);
@@ -719,24 +887,39 @@ static void ev_base(harness *h, unsigned qi, uint16_t base)
     check_after(h, &b0, 0);
 }
 
+/* The hint state after notifications of the free page queue (several buffers): unchanged,
+   REQUESTED -> START (the last id was the echo), START -> STOP (any id while START), or both. */
+static void check_hint_step(harness *h, vb_hint_status before)
+{
+    const vb_hint_info *hi = vb_hint(&h->dev);
+    CHECK(hi->cmd_id == h->cmd_id);
+    if (hi->status != before) {
+        CHECK((before == VB_HINT_REQUESTED && hi->status == VB_HINT_START && hi->guest_cmd_id == h->cmd_id) ||
+              ((before == VB_HINT_START || before == VB_HINT_REQUESTED) && hi->status == VB_HINT_STOP));
+        h->hint_status = hi->status;
+    }
+}
+
 static void ev_notify(harness *h, unsigned qi)
 {
     before_t b0;
-    int live = qi < VB_QUEUE_COUNT && h->q[qi].ready && !h->broken, more;
-    uint64_t s = qi < VB_QUEUE_COUNT ? h->q[qi].size : 0;
+    int role = role_of(h, qi);
+    int live = role >= 0 && h->q[role].ready && !h->broken, more;
+    uint64_t s = role >= 0 ? h->q[role].size : 0;
+    vb_hint_status hint_before = h->hint_status;
     take_before(h, &b0);
-    if (qi == VB_QUEUE_STATS)
-        step_begin(h, (int)qi, A_READ | A_WRITE | A_IRQ | A_TIMER, STATS_CHUNK);
+    if (role == VB_QUEUE_STATS)
+        step_begin(h, role, A_READ | A_WRITE | A_IRQ | A_TIMER, STATS_CHUNK);
     else
-        step_begin(h, (int)qi, A_READ | A_WRITE | A_IRQ | A_PAGES, READ_MAX);
+        step_begin(h, role, A_READ | A_WRITE | A_IRQ | A_PAGES, READ_MAX);
     if (!live) h->allow = 0;
     more = vb_queue_notify(&h->dev, qi);
-    TRACE("    notify q%u -> %d\n", qi, more);
+    TRACE("    notify q%u (role %d) -> %d\n", qi, role, more);
     CHECK(more == vb_more_work(&h->dev) && (more == 0 || !h->broken));
     if (!live) {
         CHECK(!memcmp(&b0.dev, &h->dev, sizeof h->dev));
-    } else if (qi == VB_QUEUE_STATS) {
-        uint16_t popped = (uint16_t)(vb_queue_base(&h->dev, qi) - b0.base[qi]);
+    } else if (role == VB_QUEUE_STATS) {
+        uint16_t popped = (uint16_t)(base_of(h, (unsigned)role) - b0.base[role]);
         /* one buffer per kick: 2 avail reads + 1 for the interrupt of a returned one, a chain of
            at most 1 + size descriptors, data in pieces of <= 160 bytes */
         CHECK(popped <= 1);
@@ -749,13 +932,28 @@ static void ev_notify(harness *h, unsigned qi)
                 CHECK(h->armed && h->deadline == h->now + vb_poll_interval_ms(&h->dev));
         }
     } else {
-        uint16_t popped = (uint16_t)(vb_queue_base(&h->dev, qi) - b0.base[qi]);
+        uint16_t popped = (uint16_t)(base_of(h, (unsigned)role) - b0.base[role]);
+        const vb_counters *c = vb_get_counters(&h->dev);
         /* a budget of about two queues' worth of descriptors: at most s chains, each read costs
-           an avail entry and an interrupt check, descriptors <= 2s + 1, data reads <= those */
+           an avail entry and an interrupt check, descriptors <= 2s + 1, data reads <= those
+           (a hint id: at most 4 more reads a chain, one per byte) */
         CHECK(popped <= s);
-        CHECK(h->reads <= 6u * s + 4u);
         CHECK(h->writes <= 3u * s);
-        CHECK(h->pages_calls <= s * VB_PFN_MAX_PER_BUFFER);
+        if (role <= VB_QUEUE_DEFLATE) {
+            CHECK(h->reads <= 6u * s + 4u);
+            CHECK(h->pages_calls <= s * VB_PFN_MAX_PER_BUFFER);
+        } else {
+            CHECK(h->reads <= 10u * s + 4u);
+            CHECK(h->pages_calls <= (unsigned)popped * VB_RANGES_MAX_PER_BUFFER);
+            if (role == VB_QUEUE_REPORTING) {
+                CHECK(c->reports - b0.cnt.reports == (h->broken ? c->reports - b0.cnt.reports : popped));
+                CHECK(c->hint_buffers == b0.cnt.hint_buffers);
+            } else {
+                CHECK(c->hint_buffers - b0.cnt.hint_buffers <= popped);
+                CHECK(c->reports == b0.cnt.reports);
+                check_hint_step(h, hint_before);
+            }
+        }
         if (!h->broken) CHECK(h->pushes == popped); /* every buffer popped goes back */
         CHECK(vb_next_deadline(&h->dev) == vb_next_deadline(&b0.dev));
     }
@@ -800,18 +998,29 @@ static void ev_timer(harness *h, uint8_t m)
     check_after(h, &b0, 0);
 }
 
-static void ev_cfg_read(harness *h, uint8_t o, uint8_t n)
+/* The config space as the harness predicts it: its size from the offered features (8, 12 with
+   FREE_PAGE_HINT, 16 with PAGE_POISON), the command id as STOP 0, DONE 1, else the id. */
+static uint32_t config_bytes(const harness *h, unsigned char cfg[16])
 {
-    unsigned char buf[256], cfg[8];
-    uint32_t off = cfg_offset(o), i;
-    before_t b0;
-    take_before(h, &b0);
+    uint64_t f = offered_features(h->options);
     st32(cfg, vb_target_pages(&h->dev), 0);
     st32(cfg + 4, vb_actual_pages(&h->dev), 0);
+    st32(cfg + 8, h->hint_status == VB_HINT_STOP ? 0u : h->hint_status == VB_HINT_DONE ? 1u : h->cmd_id, 0);
+    st32(cfg + 12, h->poison, 0);
+    return (f & F(VB_F_PAGE_POISON)) ? 16u : (f & F(VB_F_FREE_PAGE_HINT)) ? 12u : 8u;
+}
+
+static void ev_cfg_read(harness *h, uint8_t o, uint8_t n)
+{
+    unsigned char buf[256], cfg[16];
+    uint32_t off = cfg_offset(o), i, size = config_bytes(h, cfg);
+    before_t b0;
+    take_before(h, &b0);
     memset(buf, 0xa5, sizeof buf);
     step_begin(h, -1, 0, 0);
+    CHECK(vb_config_size(&h->dev) == size);
     vb_config_read(&h->dev, off, buf, n);
-    for (i = 0; i < n; i++) CHECK(buf[i] == ((uint64_t)off + i < 8 ? cfg[off + i] : 0));
+    for (i = 0; i < n; i++) CHECK(buf[i] == ((uint64_t)off + i < size ? cfg[off + i] : 0));
     for (; i < sizeof buf; i++) CHECK(buf[i] == 0xa5);
     CHECK(!memcmp(&b0.dev, &h->dev, sizeof h->dev));
     check_after(h, &b0, 0);
@@ -819,19 +1028,22 @@ static void ev_cfg_read(harness *h, uint8_t o, uint8_t n)
 
 static void ev_cfg_write(harness *h, uint8_t o, uint8_t n, const uint8_t *d)
 {
-    unsigned char buf[256], cfg[8];
-    uint32_t off = cfg_offset(o), i, old = vb_actual_pages(&h->dev), want;
+    unsigned char buf[256], cfg[16];
+    uint32_t off = cfg_offset(o), i, old = vb_actual_pages(&h->dev), want, size = config_bytes(h, cfg);
     before_t b0;
     take_before(h, &b0);
     memset(buf, 0, sizeof buf);
     memcpy(buf, d, 8);
-    st32(cfg, vb_target_pages(&h->dev), 0);
-    st32(cfg + 4, old, 0);
+    /* the driver writes actual (4-7) and poison_val (12-15) within the size; the rest is the
+       device's */
     for (i = 0; i < n; i++)
-        if ((uint64_t)off + i >= 4 && (uint64_t)off + i < 8) cfg[off + i] = buf[i];
+        if ((uint64_t)off + i < size && (((uint64_t)off + i) / 4u == 1u || ((uint64_t)off + i) / 4u == 3u))
+            cfg[off + i] = buf[i];
     want = ld32(cfg + 4, 0);
     step_begin(h, -1, A_ACTUAL, 0);
     vb_config_write(&h->dev, off, buf, n);
+    /* poison_val is kept only while PAGE_POISON is negotiated (any write re-decides it) */
+    h->poison = (h->features & F(VB_F_PAGE_POISON)) ? ld32(cfg + 12, 0) : 0;
     CHECK(vb_actual_pages(&h->dev) == want);
     CHECK(vb_target_pages(&h->dev) == ld32(cfg, 0));
     CHECK(h->actual_calls == (want != old ? 1u : 0u));
@@ -1060,7 +1272,10 @@ static void snap_load(harness *h, const unsigned char *blob)
         h->held = 0;
         h->bad_features = (blob[17] & 2) != 0;
         h->elem_pending = 0;
-        for (i = 0; i < VB_QUEUE_COUNT; i++) {
+        h->hint_status = (vb_hint_status)blob[18];
+        h->poison = ld32(blob + 28, 0);
+        h->cmd_id = ld32(blob + 32, 0);
+        for (i = 0; i < VB_QUEUE_MAX; i++) {
             const unsigned char *s = blob + 36 + 36 * i;
             h->q[i].desc = ld64le(s);
             h->q[i].avail = ld64le(s + 8);
@@ -1154,7 +1369,7 @@ static void ev_target(harness *h, uint32_t t)
 
 static void ev_desc(harness *h, unsigned qi, uint8_t i, uint16_t addr, uint16_t len, uint8_t flags, uint8_t next)
 {
-    const hq *q = &h->q[qi % VB_QUEUE_COUNT];
+    const hq *q = &h->q[qi % VB_QUEUE_MAX];
     uint64_t at = q->desc + 16u * (uint64_t)(i & (q->size - 1u));
     int be = guest_be(h);
     if (q->desc > RAM || at > RAM - 16u) return;
@@ -1166,8 +1381,8 @@ static void ev_desc(harness *h, unsigned qi, uint8_t i, uint16_t addr, uint16_t 
 
 static void ev_publish(harness *h, uint8_t c, uint8_t head)
 {
-    const hq *q = &h->q[(c & 3u) % VB_QUEUE_COUNT];
-    unsigned k, count = (c >> 2) + 1u;
+    const hq *q = &h->q[(c & 0x80u) ? 3u + (c & 1u) : (c & 3u) % 3u];
+    unsigned k, count = ((c >> 2) & 31u) + 1u;
     int be = guest_be(h);
     uint16_t idx;
     if (q->avail > RAM || 4u + 2u * (uint64_t)q->size > RAM - q->avail) return;
@@ -1197,7 +1412,7 @@ static void ring_part(const hq *q, unsigned f, uint64_t *at, uint64_t *len)
 static void ev_deny_ring(harness *h, uint8_t q, uint8_t f)
 {
     uint64_t at, len;
-    ring_part(&h->q[q % VB_QUEUE_COUNT], f % 9u, &at, &len);
+    ring_part(&h->q[q % VB_QUEUE_MAX], f % 9u, &at, &len);
     h->deny_lo = at;
     h->deny_hi = at > UINT64_MAX - len ? UINT64_MAX : at + len;
 }
@@ -1206,8 +1421,81 @@ static void ev_ring_set(harness *h, uint8_t q, uint8_t f, uint16_t v)
 {
     static const unsigned char part[6] = {0, 1, 3, 4, 5, 7};
     uint64_t at, len;
-    ring_part(&h->q[q % VB_QUEUE_COUNT], part[f % 6u], &at, &len);
+    ring_part(&h->q[q % VB_QUEUE_MAX], part[f % 6u], &at, &len);
     if (at <= RAM - 2u) st16(ram + at, v, guest_be(h));
+}
+
+/* The host's free page hinting: start, stop or done, as the harness predicts them. */
+static void ev_hint(harness *h, uint8_t a)
+{
+    before_t b0;
+    uint8_t gen = vb_config_generation(&h->dev);
+    int driver_ok = (vb_status(&h->dev) & VB_S_DRIVER_OK) != 0, shown = 0;
+    take_before(h, &b0);
+    step_begin(h, -1, A_CFG, 0);
+    switch (a % 3u) {
+    case 0: {
+        vb_result want = (h->features & F(VB_F_FREE_PAGE_HINT)) && !h->broken ? VB_OK : VB_ERR_STATE;
+        CHECK(vb_hint_start(&h->dev) == want);
+        if (want == VB_OK) {
+            h->cmd_id = h->cmd_id == UINT32_MAX ? 0x80000000u : h->cmd_id + 1u;
+            h->hint_status = VB_HINT_REQUESTED;
+            shown = 1;
+            CHECK(vb_hint(&h->dev)->ranges == 0 && vb_hint(&h->dev)->bytes == 0);
+        } else {
+            CHECK(!memcmp(&b0.dev, &h->dev, sizeof h->dev));
+        }
+        break;
+    }
+    case 1:
+        shown = h->hint_status != VB_HINT_STOP;
+        vb_hint_stop(&h->dev);
+        h->hint_status = VB_HINT_STOP;
+        break;
+    default:
+        shown = h->hint_status != VB_HINT_DONE;
+        vb_hint_done(&h->dev);
+        h->hint_status = VB_HINT_DONE;
+        break;
+    }
+    /* a change the driver can see: a new generation and, after DRIVER_OK, a config interrupt */
+    CHECK(vb_config_generation(&h->dev) == (uint8_t)(gen + (shown ? 1u : 0u)));
+    CHECK(h->cfg_irqs == (shown && driver_ok ? 1u : 0u));
+    if (!shown) CHECK(!memcmp(&b0.dev, &h->dev, sizeof h->dev));
+    check_after(h, &b0, 0);
+}
+
+/* The guest echoes the command id it reads in the config space (its byte order in RAM). */
+static void ev_echo(harness *h, uint16_t a)
+{
+    unsigned char b[4];
+    vb_config_read(&h->dev, 8, b, 4);
+    if (a <= RAM - 4u) st32(ram + a, ld32(b, 0), guest_be(h));
+}
+
+/* vb_do_work: one more budget for every page queue with left-over work. */
+static void ev_do_work(harness *h)
+{
+    before_t b0;
+    vb_hint_status hint_before = h->hint_status;
+    unsigned char blob[VB_SNAPSHOT_SIZE];
+    unsigned r;
+    int more;
+    take_before(h, &b0);
+    step_begin(h, ACTIVE_WORK, A_READ | A_WRITE | A_IRQ | A_PAGES, READ_MAX);
+    if (!vb_more_work(&h->dev)) h->allow = 0;
+    more = vb_do_work(&h->dev);
+    CHECK(more == vb_more_work(&h->dev) && (more == 0 || !h->broken));
+    if (!h->allow) CHECK(!memcmp(&b0.dev, &h->dev, sizeof h->dev));
+    /* at most one budget for each of the four page queues */
+    CHECK(h->reads <= 4u * (10u * h->qmax + 4u) && h->writes <= 4u * 3u * h->qmax);
+    check_hint_step(h, hint_before);
+    CHECK(vb_next_deadline(&h->dev) == vb_next_deadline(&b0.dev));
+    /* the used indices the device wrote, for the next steps */
+    CHECK(vb_snapshot_save(&h->dev, blob, sizeof blob) == VB_SNAPSHOT_SIZE);
+    for (r = 0; r < VB_QUEUE_MAX; r++)
+        if (r != VB_QUEUE_STATS && !h->broken) h->q[r].used_idx = ld16(blob + 36 + 36 * r + 28, 0);
+    check_after(h, &b0, 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -1217,7 +1505,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     harness *h = &H;
     vb_config cfg;
     reader r;
-    size_t image;
+    size_t image, head;
     unsigned events = 0, notifies = 0;
     before_t b0;
 
@@ -1233,12 +1521,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.queue_size = 2u << (data[1] & 7u);
     cfg.poll_interval_s = (uint32_t)(data[1] >> 3);
     cfg.ram_size = (uint64_t)1 << 30;
+    image = (size_t)data[2] | (size_t)data[3] << 8;
+    head = 4;
+    if (image & 0x8000u) { /* the issue-9 options byte */
+        uint8_t x;
+        if (size < 5) return 0;
+        x = data[4];
+        head = 5;
+        cfg.options |= ((x & 1u) ? VB_OPT_FREE_PAGE_HINT : 0u) | ((x & 2u) ? VB_OPT_PAGE_POISON : 0u) |
+                       ((x & 4u) ? VB_OPT_REPORTING : 0u) |
+                       (((x >> 3) & 3u) == 1 ? VB_OPT_QUEUES_OFFERED : ((x >> 3) & 3u) == 2 ? VB_OPT_QUEUES_FIXED : 0u);
+        if ((cfg.options & VB_OPT_REPORTING) && cfg.queue_size < VB_REPORTING_QUEUE_MIN) {
+            CHECK(vb_init(&h->dev, &cfg, &host, h) == VB_ERR_ARG); /* Linux's reporting capacity */
+            cfg.options &= ~(unsigned)VB_OPT_REPORTING;
+        }
+    }
+    image &= 0x3fffu;
     h->options = cfg.options;
     h->doc = cfg.profile == VB_PROFILE_DOC;
     h->qmax = (uint16_t)cfg.queue_size;
     h->now = 0;
     h->wall = 1358529861;
     h->deny_lo = h->deny_hi = 0;
+    h->cmd_id = 0x80000000u; /* the first id issued is one more */
+    h->hint_status = VB_HINT_STOP;
     model_queues_reset(h);
     memset(&b0, 0, sizeof b0);
     step_begin(h, -1, A_TIMER, 0);
@@ -1250,15 +1556,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     take_before(h, &b0);
     check_after(h, &b0, 0);
 
-    image = (size_t)data[2] | (size_t)data[3] << 8;
     if (image > IMAGE_MAX) image = IMAGE_MAX;
-    if (image > size - 4) image = size - 4;
-    memcpy(ram, data + 4, image);
-    r.p = data + 4 + image;
-    r.n = size - 4 - image;
+    if (image > size - head) image = size - head;
+    memcpy(ram, data + head, image);
+    r.p = data + head + image;
+    r.n = size - head - image;
 
     while (r.n && events++ < MAX_EVENTS) {
-        uint8_t op = (uint8_t)(u8(&r) % 23u);
+        uint8_t op = (uint8_t)(u8(&r) % 27u);
         h->wall++;
         TRACE("event %u: op %u (broken %d, held %d, updates %u, polls %u, used %u/%u/%u, now %llu)\n",
               events, op, h->broken, h->held, vb_get_counters(&h->dev)->updates,
@@ -1267,7 +1572,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         switch (op) {
         case 0:
             if (!have(&r, 1)) return 0;
-            ev_features(h, u8(&r));
+            ev_features(h, features_of(u8(&r)));
             break;
         case 1:
             if (!have(&r, 1)) return 0;
@@ -1290,7 +1595,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             uint8_t b;
             if (!have(&r, 1)) return 0;
             b = u8(&r);
-            ev_ready(h, queue_of((uint8_t)(b & 0x83u)), (b >> 2) & 1);
+            ev_ready(h, queue_of((uint8_t)(b & 0xc3u)), (b >> 2) & 1);
             break;
         }
         case 4: {
@@ -1406,7 +1711,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             ev_deny_ring(h, q, u8(&r));
             break;
         }
-        default: {
+        case 22: {
             uint8_t q, f;
             if (!have(&r, 4)) return 0;
             q = u8(&r);
@@ -1414,6 +1719,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             ev_ring_set(h, q, f, u16(&r));
             break;
         }
+        case 23: {
+            static const unsigned bits[8] = {VB_F_STATS_VQ, VB_F_FREE_PAGE_HINT, VB_F_PAGE_POISON, VB_F_REPORTING,
+                                             VB_F_RING_INDIRECT_DESC, VB_F_RING_EVENT_IDX, VB_F_VERSION_1,
+                                             VB_F_DEFLATE_ON_OOM};
+            uint64_t f = 0;
+            uint8_t b;
+            unsigned i;
+            if (!have(&r, 1)) return 0;
+            b = u8(&r);
+            for (i = 0; i < 8; i++)
+                if (b & (1u << i)) f |= F(bits[i]);
+            ev_features(h, f);
+            break;
+        }
+        case 24:
+            if (!have(&r, 1)) return 0;
+            ev_hint(h, u8(&r));
+            break;
+        case 25:
+            if (!have(&r, 2)) return 0;
+            ev_echo(h, u16(&r));
+            break;
+        default:
+            if (notifies++ >= MAX_NOTIFY) break; /* vb_do_work counts as a notification */
+            ev_do_work(h);
+            break;
         }
     }
     return 0;

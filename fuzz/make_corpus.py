@@ -21,7 +21,8 @@ import sys
 # ---------------------------------------------------------------------------------------------
 
 FEATURES, STATUS, SETUP, READY, BASE, NOTIFY, TIMER, CFGREAD, CFGWRITE, INTERVAL, PROP, QMP, \
-    RESET, MRESET, SNAP, SNAPMUT, WRITE, TARGET, DENY, DESC, PUBLISH, DENYRING, RINGSET = range(23)
+    RESET, MRESET, SNAP, SNAPMUT, WRITE, TARGET, DENY, DESC, PUBLISH, DENYRING, RINGSET, \
+    FEATURES2, HINT, ECHO, DOWORK = range(27)
 
 # ring parts (DENYRING f % 9; RINGSET takes the 16-bit ones)
 AVAIL_FLAGS, AVAIL_IDX, AVAIL_RING, USED_EVENT, USED_FLAGS, USED_IDX, USED_RING, AVAIL_EVENT, \
@@ -38,6 +39,13 @@ F_MUST_TELL, F_STATS, F_DEFLATE, F_INDIRECT, F_EVENT_IDX, F_V1, F_BOGUS3, F_BOGU
     0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
 LINUX = F_STATS | F_INDIRECT | F_EVENT_IDX | F_V1
 
+# FEATURES2 operand bits (feature words with the issue-9 features) and the options byte X
+G_STATS, G_FPH, G_POISON, G_REP, G_INDIRECT, G_EVENT_IDX, G_V1, G_DEFLATE = \
+    0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
+LINUX2 = G_STATS | G_INDIRECT | G_EVENT_IDX | G_V1
+X_FPH, X_POISON, X_REP, X_OFFERED, X_FIXED = 0x01, 0x02, 0x04, 0x08, 0x10
+HINT_START, HINT_STOP, HINT_DONE = 0, 1, 2
+
 # status bits
 ACK, DRIVER, DRIVER_OK, FEATURES_OK = 0x01, 0x02, 0x04, 0x08
 
@@ -46,8 +54,26 @@ NEXT, WRITE_F, INDIRECT = 1, 2, 4
 
 # guest RAM layout of the seeds (64 KiB): queue q's rings, then data
 def ring(q):
+    """Rings of queue ROLE q: inflate, deflate, stats at 0x1000 + 0x2000 q; the free page
+    (3) and reporting (4) queues above the data, at 0xC000 and 0xE000 (queues of <= 128)."""
+    if q >= 3:
+        base = 0xC000 + 0x2000 * (q - 3)
+        return base, base + 0x800, base + 0x1000
     base = 0x1000 + 0x2000 * q
     return base, base + 0x800, base + 0x1000  # desc, avail, used
+
+
+def index_of(role, f2, x):
+    """The queue index of a role: Linux's contiguous numbering over the FEATURES2 word f2,
+    or over the offered features (X_OFFERED: STATS is always offered), or fixed."""
+    if x & X_FIXED:
+        return role
+    if x & X_OFFERED:
+        f2 = G_STATS | (G_FPH if x & X_FPH else 0) | (G_REP if x & X_REP else 0)
+    exists = [True, True, bool(f2 & G_STATS) or not (f2 & (G_FPH | G_REP)), bool(f2 & G_FPH), bool(f2 & G_REP)]
+    if not exists[role]:
+        return None
+    return sum(exists[:role])
 
 STATS_BUF = 0x8000
 PFN_BUF = 0x9000
@@ -68,9 +94,14 @@ def records(tags, seed, be=False, values=None):
 class Dev:
     """One fuzz_device input: config, RAM image, events."""
 
-    def __init__(self, cfg=0, qmax=128, interval=0, image=b''):
+    def __init__(self, cfg=0, qmax=128, interval=0, image=b'', x=None):
         n = {2: 0, 4: 1, 8: 2, 16: 3, 32: 4, 64: 5, 128: 6, 256: 7}[qmax]
-        self.head = bytes([cfg, n | (interval << 3)]) + struct.pack('<H', len(image)) + image
+        if x is None:
+            self.head = bytes([cfg, n | (interval << 3)]) + struct.pack('<H', len(image)) + image
+        else:  # the issue-9 options byte
+            self.head = bytes([cfg, n | (interval << 3)]) + struct.pack('<H', 0x8000 | len(image)) + \
+                bytes([x]) + image
+        self.x = x or 0
         self.ev = b''
         self.be = bool(cfg & OPT_BE)
 
@@ -120,6 +151,40 @@ class Dev:
         fmt = '>QIHH' if self.be else '<QIHH'
         return self.write(table + 16 * i, struct.pack(fmt, addr, ln, flags, nxt))
     def u16(self, addr, v): return self.write(addr, struct.pack('>H' if self.be else '<H', v))
+    # issue 9
+    def features2(self, f2): return self.op(FEATURES2, bytes([f2]))
+    def hint(self, a): return self.op(HINT, bytes([a]))
+    def echo(self, addr): return self.op(ECHO, struct.pack('<H', addr))
+    def do_work(self): return self.op(DOWORK)
+    def publish_role(self, role, head, count=1):
+        """PUBLISH on any role: 0-2 as before, 3 and 4 through bit 7."""
+        c = (0x80 | (role - 3)) if role >= 3 else role
+        return self.op(PUBLISH, bytes([c | ((count - 1) << 2), head]))
+    def notify_index(self, qi):
+        """NOTIFY of a queue index 0-7 (bit 6 of the operand gives 4)."""
+        return self.op(NOTIFY, bytes([(qi & 3) | (0x40 if qi & 4 else 0)]))
+    def ready_index(self, qi, on=1):
+        return self.op(READY, bytes([(qi & 3) | (0x40 if qi & 4 else 0) | (on << 2)]))
+
+    def probe2(self, f2, size=128, prime=None):
+        """A driver with the issue-9 features: FEATURES2, every queue its numbering has (rings by
+        role), the stats queue primed if it exists, DRIVER_OK."""
+        self.status(ACK | DRIVER).features2(f2)
+        st = ACK | DRIVER
+        if f2 & G_V1:
+            st |= FEATURES_OK
+            self.status(st)
+        for role in range(5):
+            qi = index_of(role, f2, self.x)
+            if qi is not None:
+                self.zero_rings(role).setup(qi, size, *ring(role))
+        for role in range(5):
+            qi = index_of(role, f2, self.x)
+            if qi is not None:
+                self.ready_index(qi)
+        if prime is not None and index_of(2, f2, self.x) == 2:
+            self.stats_buffer(prime)
+        return self.status(st | DRIVER_OK)
 
     def zero_rings(self, q):
         """A driver (re)initialising a queue starts from zeroed avail and used headers."""
@@ -316,6 +381,109 @@ def device_corpus():
         d.publish(0, 2)
     d.notify(0).ring_set(0, USED_EVENT, 7).notify(0)
     out['inflate-work-budget'] = d.bytes()
+
+    # ---- issue 9: free page reporting, free page hinting, page poison, queue numbering ----
+    RQ_DATA = 0xB000  # hint ids and readable bytes
+
+    # 22. Linux 6.1 with REPORTING and PAGE_POISON (init_on_free: poison 0): reports of 2 ranges,
+    #     an unaligned range, a readable-only buffer, poison written (ranges then ignored)
+    d = Dev(cfg=PROFILE_QEMU, x=X_REP | X_POISON)
+    f2 = LINUX2 | G_REP | G_POISON
+    d.probe2(f2, prime=records(LINUX61_TAGS, 1))
+    rq = index_of(4, f2, d.x)
+    d.cfg_read(0, 16).cfg_write(12, 4, struct.pack('<I', 0))
+    d.desc(4, 0, 0x3000, 0x2000, WRITE_F | NEXT, 1).desc(4, 1, 0x6000, 0x1000, WRITE_F)
+    d.publish_role(4, 0).notify_index(rq)
+    d.desc(4, 2, 0x3800, 0x1000, WRITE_F | NEXT, 3).desc(4, 3, 0x7000, 0x1001, WRITE_F)
+    d.publish_role(4, 2).notify_index(rq)
+    d.desc(4, 4, RQ_DATA, 16).publish_role(4, 4).notify_index(rq)
+    d.cfg_write(12, 4, struct.pack('<I', 0xaa)).cfg_read(12, 4)
+    d.desc(4, 5, 0x4000, 0x4000, WRITE_F).publish_role(4, 5).notify_index(rq)
+    d.cfg_write(12, 4, struct.pack('<I', 0)).publish_role(4, 0).notify_index(rq).snap()
+    out['reporting-linux'] = d.bytes()
+
+    # 23. free page hinting: host start, the guest echoes the id, hints ranges, the guest's STOP,
+    #     stale ids, host stop and done, a new round; poison written between
+    d = Dev(cfg=PROFILE_QEMU, x=X_FPH | X_POISON)
+    f2 = LINUX2 | G_FPH | G_POISON
+    d.probe2(f2, prime=records(LINUX61_TAGS, 1))
+    hq = index_of(3, f2, d.x)
+    d.hint(HINT_START).cfg_read(8, 4).echo(RQ_DATA)
+    d.desc(3, 0, RQ_DATA, 4).publish_role(3, 0).notify_index(hq)            # REQUESTED -> START
+    d.desc(3, 1, 0x3000, 0x1000, WRITE_F | NEXT, 2).desc(3, 2, 0x5000, 0x3000, WRITE_F)
+    d.publish_role(3, 1).notify_index(hq)                                  # hinted
+    d.write(RQ_DATA + 8, b'\0\0\0\0').desc(3, 3, RQ_DATA + 8, 4, NEXT, 4)
+    d.desc(3, 4, 0x6000, 0x1000, WRITE_F).publish_role(3, 3).notify_index(hq)  # the guest's STOP
+    d.hint(HINT_START).echo(RQ_DATA + 16).desc(3, 5, RQ_DATA + 16, 4, NEXT, 6)
+    d.desc(3, 6, 0x7000, 0x2000, WRITE_F).publish_role(3, 5).notify_index(hq)  # id + ranges
+    d.hint(HINT_STOP).publish_role(3, 5).notify_index(hq)                     # stale
+    d.hint(HINT_DONE).hint(HINT_DONE).cfg_read(8, 4).hint(HINT_START).snap()
+    d.desc(3, 7, RQ_DATA, 2).publish_role(3, 7).notify_index(hq)             # a 2-byte id breaks
+    d.hint(HINT_START).status(0).hint(HINT_START).probe2(f2).hint(HINT_START)
+    out['hinting-round'] = d.bytes()
+
+    # 24. every feature, Linux numbering without STATS_VQ (free page 2, reporting 3), a legacy
+    #     big-endian guest under QUEUES_OFFERED, QUEUES_FIXED without the features
+    d = Dev(cfg=PROFILE_QEMU, x=X_FPH | X_POISON | X_REP)
+    f2 = G_FPH | G_REP | G_V1 | G_INDIRECT
+    d.probe2(f2)
+    d.hint(HINT_START).echo(RQ_DATA).desc(3, 0, RQ_DATA, 4).publish_role(3, 0).notify_index(2)
+    d.desc(4, 0, 0x3000, 0x1000, WRITE_F).publish_role(4, 0).notify_index(3).notify_index(4)
+    d.timer(0).snap()
+    out['numbering-no-stats'] = d.bytes()
+    d = Dev(cfg=PROFILE_QEMU | OPT_BE | OPT_NO_EVENT_IDX, x=X_FPH | X_REP | X_OFFERED)
+    d.be = True
+    f2 = G_STATS | G_FPH | G_REP
+    d.probe2(f2, prime=records(LINUX61_TAGS, 1, be=True))
+    d.hint(HINT_START).echo(RQ_DATA).desc(3, 0, RQ_DATA, 4, NEXT, 1).desc(3, 1, 0x3000, 0x1000, WRITE_F)
+    d.publish_role(3, 0).notify_index(3).desc(4, 0, 0x4000, 0x2000, WRITE_F).publish_role(4, 0)
+    d.notify_index(4).snap()
+    out['numbering-offered-legacy-be'] = d.bytes()
+    d = Dev(cfg=PROFILE_QEMU, x=X_FPH | X_REP | X_FIXED)
+    d.probe2(LINUX2, prime=records(LINUX61_TAGS, 1))
+    d.hint(HINT_START).desc(4, 0, 0x3000, 0x1000, WRITE_F).publish_role(4, 0).notify_index(4)
+    d.desc(3, 0, 0x3000, 0x1000, WRITE_F).publish_role(3, 0).notify_index(3).notify_index(5)
+    out['numbering-fixed'] = d.bytes()
+
+    # 25. reporting work budget: indirect tables of 4 ranges in a queue of 32; the kick leaves
+    #     "more work", vb_do_work finishes it
+    d = Dev(cfg=PROFILE_QEMU, qmax=32, x=X_REP)
+    f2 = LINUX2 | G_REP
+    d.probe2(f2, size=32, prime=records(LINUX61_TAGS, 1))
+    rq = index_of(4, f2, d.x)
+    for i in range(4):
+        d.raw_desc(TABLE, i, 0x1000 * (i + 1), 0x1000, WRITE_F | (NEXT if i < 3 else 0), i + 1)
+    for i in range(32):
+        d.desc(4, i, TABLE, 64, INDIRECT)
+    d.publish_role(4, 0, 32).notify_index(rq).do_work().do_work().do_work().do_work().do_work()
+    out['reporting-work-budget'] = d.bytes()
+
+    # 26. hostile reporting and hint chains (each breaks; a reset and a clean round after)
+    def hostile9(name, build, x=X_FPH | X_REP):
+        d = Dev(cfg=PROFILE_QEMU, x=x)
+        f2 = LINUX2 | G_FPH | G_REP
+        d.probe2(f2, prime=records(LINUX61_TAGS, 1)).hint(HINT_START).echo(RQ_DATA)
+        build(d, index_of(3, f2, x), index_of(4, f2, x))
+        d.status(0).probe2(f2).hint(HINT_START).desc(4, 9, 0x3000, 0x1000, WRITE_F)
+        d.publish_role(4, 9).notify_index(index_of(4, f2, x))
+        out['hostile9-' + name] = d.bytes()
+
+    hostile9('report-overflow', lambda d, h, r: d.raw_desc(ring(4)[0], 0, 0xfffffffffffff000, 0x2000, WRITE_F)
+             .publish_role(4, 0).notify_index(r))
+    hostile9('report-zero', lambda d, h, r: d.desc(4, 0, 0x3000, 0, WRITE_F).publish_role(4, 0).notify_index(r))
+    hostile9('report-loop', lambda d, h, r: d.desc(4, 0, 0x3000, 0x1000, WRITE_F | NEXT, 1)
+             .desc(4, 1, 0x4000, 0x1000, WRITE_F | NEXT, 0).publish_role(4, 0).notify_index(r))
+    hostile9('report-order', lambda d, h, r: d.desc(4, 0, 0x3000, 0x1000, WRITE_F | NEXT, 1)
+             .desc(4, 1, RQ_DATA, 8).publish_role(4, 0).notify_index(r))
+    hostile9('report-outside-ram', lambda d, h, r: d.desc(4, 0, 0xfffe, 0x100, NEXT, 1)
+             .desc(4, 1, 0x3000, 0x1000, WRITE_F).publish_role(4, 0).notify_index(r))
+    hostile9('report-nested', lambda d, h, r: d.raw_desc(TABLE, 0, TABLE, 16, INDIRECT)
+             .desc(4, 0, TABLE, 16, INDIRECT).publish_role(4, 0).notify_index(r))
+    hostile9('hint-short-id', lambda d, h, r: d.desc(3, 0, RQ_DATA, 3).publish_role(3, 0).notify_index(h))
+    hostile9('hint-head-range', lambda d, h, r: d.publish_role(3, 200).notify_index(h))
+    hostile9('hint-runaway', lambda d, h, r: d.ring_set(3, AVAIL_IDX, 0x4000).notify_index(h))
+    hostile9('hint-used-refused', lambda d, h, r: d.desc(3, 0, RQ_DATA, 4).deny_ring(3, USED_RING)
+             .publish_role(3, 0).notify_index(h).deny(0, 0))
     return out
 
 
@@ -466,6 +634,19 @@ def regressions():
     d.desc(0, 0, PFN_BUF, 8).desc(0, 1, PFN_BUF + 8, 8)
     d.write(top + 4, struct.pack('<HH', 0, 1)).write(top + 2, struct.pack('<H', 2)).notify(0)
     out['device-balloon-kick-after-break-pages'] = d.bytes()
+
+    # Issue 9 (found by tests/test_fulldevice_hostile.c, then added here): the driver sets up
+    # the free page queue (index 3 under FREE_PAGE_HINT), leaves work behind a budget, then
+    # drops FREE_PAGE_HINT before FEATURES_OK; vb_do_work served the queue and interrupted
+    # index -1 (UINT_MAX), an index the device does not have.
+    d = Dev(cfg=PROFILE_QEMU | OPT_NO_EVENT_IDX, qmax=8, x=X_FPH)
+    d.status(ACK | DRIVER).features2(G_STATS | G_FPH | G_V1).zero_rings(3).setup(3, 8, *ring(3)).ready_index(3)
+    d.desc(3, 0, 0x3000, 0x1000, WRITE_F | NEXT, 1).desc(3, 1, 0x5000, 0x1000, WRITE_F)
+    for i in range(8):  # one chain of two, eight times: the budget runs out after four
+        d.publish_role(3, 0)
+    d.notify_index(3)
+    d.features2(G_STATS | G_V1).do_work().do_work()
+    out['device-vanished-role-do-work'] = d.bytes()
     return out
 
 

@@ -1081,7 +1081,7 @@ static void reentry_pages(void *user, unsigned kind, uint64_t gpa, uint64_t len)
 
 static const vb_host reentry_host = {tg_read,   tg_write, tg_now,    tg_arm,
                                      tg_cancel, tg_wall,  tg_notify, tg_notify_config,
-                                     reentry_pages, tg_actual, tg_log};
+                                     reentry_pages, tg_actual, tg_log, NULL};
 
 TEST hint_calls_from_a_callback_refused(void)
 {

@@ -13,6 +13,7 @@ SUITE_EXTERN(mmio);
 SUITE_EXTERN(model);
 SUITE_EXTERN(race);
 SUITE_EXTERN(fulldevice);
+SUITE_EXTERN(fulldevice_hostile);
 SUITE_EXTERN(metrics);
 SUITE_EXTERN(telemetry);
 
@@ -32,6 +33,7 @@ int main(int argc, char **argv)
     RUN_SUITE(model);
     RUN_SUITE(race);
     RUN_SUITE(fulldevice);
+    RUN_SUITE(fulldevice_hostile);
     RUN_SUITE(metrics);
     RUN_SUITE(telemetry);
     GREATEST_PRINT_REPORT();

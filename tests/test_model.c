@@ -15,6 +15,15 @@
    the stats queue, and the rendered guest-stats JSON (the model renders it itself, with the QDict
    key orders of docs/qemu-behaviour.md §1.7).
 
+   Issue 9: the device may offer FREE_PAGE_HINT, PAGE_POISON and REPORTING and the driver accept
+   them (with STATS_VQ, so that the stats queue stays index 2); the model numbers the queues
+   itself (Linux's contiguous rule) and checks vb_queue_count/_index/_role, the config space
+   byte by byte (its size by the offered features, the id field STOP 0 / DONE 1 / id, poison_val
+   kept only while PAGE_POISON is negotiated), reporting buffers (ranges given if whole pages and
+   no poison, else counted as ignored), the hint state machine (host start/stop/done with their
+   config interrupts, the guest's echo, its STOP, stale ids; ranges hinted only in START), the
+   counters, the hint info and the interrupts of queues 3 and 4 (EVENT_IDX or not).
+
    Random sequences: VB_MODEL_SEQUENCES (default 10000; half per profile), 50-200 steps each, from a
    seeded PRNG (VB_MODEL_SEED changes the base seed). A mismatch names the sequence's seed and the
    step; VB_MODEL_REPLAY=<seed> replays that one sequence and prints every step. */
@@ -97,7 +106,20 @@ typedef struct mdl {
     uint32_t lat_last, lat_min, lat_max, lat_bucket[VB_LATENCY_BUCKETS];
     uint64_t lat_sum;
     uint32_t records, records_unknown;
-    unsigned irq[VB_QUEUE_COUNT];
+    unsigned irq[VB_QUEUE_MAX]; /* by queue index */
+    /* issue 9: the free page reporting and hinting queues, page poison, the numbering */
+    unsigned options;
+    vb_hint_status hint;
+    uint32_t cmd_id, guest_cmd_id, hint_ranges, poison;
+    uint64_t hint_bytes;
+    uint32_t reports, hint_buffers;
+    uint64_t bytes_rep, bytes_hint, bytes_ignored;
+    unsigned cfg_irqs;
+    struct {
+        uint16_t used_idx, signalled_used;
+        int signalled_valid;
+    } pq[VB_QUEUE_MAX]; /* the free page and reporting queues' interrupt state, by role */
+    uint16_t pq_head[VB_QUEUE_MAX];
     /* the stats queue as the device should run it */
     int ready;         /* the driver set the queues up */
     int qready;        /* the stats queue is started (a driver may stop and restart it) */
@@ -269,6 +291,82 @@ static const char *const m_names[VB_STAT_COUNT] = {
     "stat-async-scans",  "stat-direct-scans", "stat-async-reclaims", "stat-direct-reclaims"};
 
 static int m_has(const mdl *m, unsigned bit) { return (int)((m->features >> bit) & 1u); }
+
+/* ---- issue 9: numbering, config space, reporting, hinting, poison (the header's manual,
+   QEMU's virtio_balloon_handle_report / get_free_page_hints) ---------------------------------- */
+
+/* Linux's numbering over the negotiated features: inflate 0, deflate 1, then stats (if accepted,
+   or if neither later queue is), free page, reporting, contiguously. */
+static int m_index(uint64_t f, unsigned role)
+{
+    int fph = (f & TG_F(VB_F_FREE_PAGE_HINT)) != 0, rep = (f & TG_F(VB_F_REPORTING)) != 0;
+    int stats = (f & TG_F(VB_F_STATS_VQ)) != 0 || (!fph && !rep);
+    switch (role) {
+    case VB_QUEUE_INFLATE: return 0;
+    case VB_QUEUE_DEFLATE: return 1;
+    case VB_QUEUE_STATS: return stats ? 2 : -1;
+    case VB_QUEUE_FREE_PAGE: return fph ? 2 + stats : -1;
+    case VB_QUEUE_REPORTING: return rep ? 2 + stats + fph : -1;
+    default: return -1;
+    }
+}
+
+/* The config space: num_pages, actual (0 here), the hint id field (STOP 0, DONE 1, else the
+   id) and poison_val; its size by the offered features. */
+static uint32_t m_config(const mdl *m, unsigned char cfg[16])
+{
+    memset(cfg, 0, 16);
+    m_st32(cfg + 8, m->hint == VB_HINT_STOP ? 0u : m->hint == VB_HINT_DONE ? 1u : m->cmd_id, 0);
+    m_st32(cfg + 12, m->poison, 0);
+    return (m->options & VB_OPT_PAGE_POISON) ? 16u : (m->options & VB_OPT_FREE_PAGE_HINT) ? 12u : 8u;
+}
+
+/* A used buffer of a page queue (role r): push, then virtio_notify with the guest's used_event
+   0 and avail flags 0 (this guest never sets them on these queues). */
+static void m_page_push(ctx *c, unsigned r)
+{
+    mdl *m = &c->m;
+    uint16_t old = m->pq[r].used_idx, now = (uint16_t)(old + 1u);
+    int send;
+    m->pq[r].used_idx = now;
+    if ((uint16_t)(now - m->pq[r].signalled_used) < (uint16_t)(now - old)) m->pq[r].signalled_valid = 0;
+    if (m_has(m, VB_F_RING_EVENT_IDX)) {
+        int valid = m->pq[r].signalled_valid;
+        uint16_t sold = m->pq[r].signalled_used;
+        m->pq[r].signalled_valid = 1;
+        m->pq[r].signalled_used = now;
+        send = !valid || (uint16_t)(now - 0u - 1u) < (uint16_t)(now - sold);
+    } else {
+        send = 1;
+    }
+    if (send) m->irq[m_index(m->features, r)]++;
+}
+
+/* Ranges of one buffer: given (whole pages, acted on, no poison) or ignored and counted. */
+static void m_ranges(ctx *c, int act, const uint64_t *addr, const uint32_t *len, unsigned n, int hinted)
+{
+    mdl *m = &c->m;
+    unsigned i;
+    for (i = 0; i < n; i++) {
+        int whole = !((addr[i] | len[i]) & 4095u);
+        if (!act || !whole || m->poison) {
+            m->bytes_ignored += len[i];
+        } else if (hinted) {
+            m->hint_ranges++;
+            m->hint_bytes += len[i];
+            m->bytes_hint += len[i];
+        } else {
+            m->bytes_rep += len[i];
+        }
+    }
+}
+
+static void m_page_queues_reset(mdl *m)
+{
+    memset(m->pq, 0, sizeof m->pq);
+    m->hint = VB_HINT_STOP; /* the ids go on */
+    m->poison = 0;
+}
 
 static void m_stats_unset(mdl *m)
 {
@@ -479,6 +577,7 @@ static void m_set_interval_ms(ctx *c, uint64_t ms)
 static void m_virtio_reset(ctx *c)
 {
     mdl *m = &c->m;
+    m_page_queues_reset(m);
     m->held = 0;
     m->polled = 0; /* the poll's buffer is gone */
     m->ready = m->qready = 0;
@@ -545,6 +644,17 @@ static void m_migrate(ctx *c, uint32_t dest_interval_s)
     m->reported = 0;
     m->updates = m->polls = m->duplicates = m->unknown = 0;
     m_telemetry_clear(m, 0); /* a fresh device: nothing to tell */
+    m->reports = m->hint_buffers = 0;
+    m->bytes_rep = m->bytes_hint = m->bytes_ignored = 0;
+    m->guest_cmd_id = m->hint_ranges = 0; /* not migrated: hint status, id, poison are */
+    m->hint_bytes = 0;
+    {
+        unsigned r;
+        for (r = 0; r < VB_QUEUE_MAX; r++) { /* virtio_load: caches from the used index */
+            m->pq[r].signalled_used = m->pq[r].used_idx;
+            m->pq[r].signalled_valid = 0;
+        }
+    }
     m->interval_ms = 0;
     m->armed = m->watch = 0;
     m_set_interval_ms(c, (uint64_t)dest_interval_s * 1000u); /* the property at creation */
@@ -758,7 +868,7 @@ static int check(ctx *c)
     size_t n;
 
     if (vb_is_broken(&t->dev)) return mismatch(c, "broken", "yes", "no");
-    CHECK_U64("config interrupts", t->config_irqs, 0);
+    CHECK_U64("config interrupts", t->config_irqs, m->cfg_irqs);
     CHECK_U64("polling deadline (UINT64_MAX = not armed)", vb_poll_deadline(&t->dev),
               m->armed ? m->deadline : UINT64_MAX);
     CHECK_U64("next deadline", vb_next_deadline(&t->dev),
@@ -800,6 +910,36 @@ static int check(ctx *c)
     CHECK_U64("interrupts of the inflate queue", t->irq[0], m->irq[0]);
     CHECK_U64("interrupts of the deflate queue", t->irq[1], m->irq[1]);
     CHECK_U64("interrupts of the stats queue", t->irq[2], m->irq[2]);
+    CHECK_U64("interrupts of queue 3", t->irq[3], m->irq[3]);
+    CHECK_U64("interrupts of queue 4", t->irq[4], m->irq[4]);
+    {
+        const vb_hint_info *hi = vb_hint(&t->dev);
+        unsigned char dcfg[20], mcfg[16];
+        uint32_t size = m_config(m, mcfg);
+        CHECK_U64("queue count", vb_queue_count(&t->dev), (uint64_t)(m_index(m->features, 4) >= 0 ? m_index(m->features, 4) + 1
+                                                              : m_index(m->features, 3) >= 0 ? m_index(m->features, 3) + 1 : 3));
+        for (i = 0; i < VB_QUEUE_MAX; i++) {
+            CHECK_U64("queue index", (uint64_t)(int64_t)vb_queue_index(&t->dev, i), (uint64_t)(int64_t)m_index(m->features, i));
+            if (m_index(m->features, i) >= 0)
+                CHECK_U64("queue role", (uint64_t)vb_queue_role(&t->dev, (unsigned)m_index(m->features, i)), i);
+        }
+        CHECK_U64("hint status", hi->status, m->hint);
+        CHECK_U64("hint cmd id", hi->cmd_id, m->cmd_id);
+        CHECK_U64("hint guest cmd id", hi->guest_cmd_id, m->guest_cmd_id);
+        CHECK_U64("hint ranges", hi->ranges, m->hint_ranges);
+        CHECK_U64("hint bytes", hi->bytes, m->hint_bytes);
+        CHECK_U64("poison_val", vb_poison_value(&t->dev), m->poison);
+        CHECK_U64("counter reports", k->reports, m->reports);
+        CHECK_U64("counter hint_buffers", k->hint_buffers, m->hint_buffers);
+        CHECK_U64("bytes reported", k->bytes[VB_RANGE_REPORTED], m->bytes_rep);
+        CHECK_U64("bytes hinted", k->bytes[VB_RANGE_HINTED], m->bytes_hint);
+        CHECK_U64("bytes ignored", k->bytes_ignored, m->bytes_ignored);
+        CHECK_U64("config size", vb_config_size(&t->dev), size);
+        memset(dcfg, 0xEE, sizeof dcfg);
+        vb_config_read(&t->dev, 0, dcfg, sizeof dcfg);
+        for (i = 0; i < sizeof dcfg; i++)
+            CHECK_U64("config byte", dcfg[i], i < size ? mcfg[i] : 0u);
+    }
     CHECK_U64("counter updates", k->updates, m->updates);
     CHECK_U64("counter polls", k->polls, m->polls);
     CHECK_U64("counter duplicates", k->duplicates, m->duplicates);
@@ -1039,7 +1179,7 @@ static int boot(ctx *c, uint64_t features, int prime)
 {
     tg *t = c->t;
     unsigned s;
-    memset(t->mem + TG_RING(0), 0, 3u * 0x4000u);
+    memset(t->mem + TG_RING(0), 0, 5u * 0x4000u);
     for (s = 0; s < NSLOT; s++) c->g.slot[s].busy = 0;
     c->g.features = features;
     c->g.used_event = 0;
@@ -1047,6 +1187,11 @@ static int boot(ctx *c, uint64_t features, int prime)
     t->be = g_be(c);
     memset(t->used_seen, 0, sizeof t->used_seen);
     if (tg_probe(t, features)) return mismatch(c, "probe", "failed", "ok");
+    {
+        unsigned q;
+        for (q = 3; q < vb_queue_count(&t->dev); q++)
+            if (tg_queue(t, q, QS)) return mismatch(c, "probe of the free page / reporting queue", "failed", "ok");
+    }
     m_queues_ready(c, features);
     if (prime == 1) {
         post_slot(c, 0);
@@ -1069,6 +1214,12 @@ static uint64_t rnd_features(ctx *c)
         f = TG_LINUX_FEATURES;
     else
         f = tg_rnd(&c->r) & (TG_LINUX_FEATURES | TG_F(VB_F_DEFLATE_ON_OOM));
+    /* the issue-9 features, when offered, with STATS_VQ (the stats queue stays index 2) */
+    if (f & TG_F(VB_F_STATS_VQ)) {
+        if (tg_chance(&c->r, 70)) f |= TG_F(VB_F_FREE_PAGE_HINT);
+        if (tg_chance(&c->r, 70)) f |= TG_F(VB_F_PAGE_POISON);
+        if (tg_chance(&c->r, 70)) f |= TG_F(VB_F_REPORTING);
+    }
     return f & offered;
 }
 
@@ -1344,6 +1495,131 @@ static int ev_render(ctx *c)
     return 0;
 }
 
+/* ---- issue 9 events ------------------------------------------------------------------------ */
+
+#define HINT_ID_DATA (TG_DATA + 0x19000u)
+
+/* Random ranges of one buffer: mostly whole pages, anywhere (they are never read). */
+static unsigned rnd_ranges(ctx *c, uint64_t *addr, uint32_t *len, unsigned max)
+{
+    unsigned n = tg_below(&c->r, max + 1u), i;
+    for (i = 0; i < n; i++) {
+        addr[i] = tg_chance(&c->r, 85) ? 4096u * (uint64_t)(1u + tg_below(&c->r, 1u << 24)) : 1u + tg_below(&c->r, 1u << 30);
+        len[i] = tg_chance(&c->r, 85) ? 4096u * (1u + tg_below(&c->r, 64)) : 1u + tg_below(&c->r, 3u * 4096u);
+    }
+    return n;
+}
+
+/* One buffer of role r in descriptors [head, head + n): readable id (if idlen), then ranges;
+   published and kicked. */
+static void page_buffer(ctx *c, unsigned r, const unsigned char *id, uint32_t idlen, const uint64_t *addr,
+                        const uint32_t *len, unsigned n)
+{
+    tg *t = c->t;
+    unsigned q = (unsigned)m_index(c->m.features, r), k = 0, i;
+    uint16_t head = (uint16_t)(c->m.pq_head[r] % 64u);
+    c->m.pq_head[r] = (uint16_t)(c->m.pq_head[r] + 8u);
+    if (idlen) {
+        memcpy(t->mem + HINT_ID_DATA + 16u * r, id, idlen);
+        tg_desc(t, q, head, HINT_ID_DATA + 16u * r, idlen, (uint16_t)(n ? F_NEXT : 0u), (uint16_t)(head + 1u));
+        k++;
+    }
+    for (i = 0; i < n; i++, k++)
+        tg_desc(t, q, (uint16_t)(head + k), addr[i], len[i], (uint16_t)(F_WRITE | (i + 1 < n ? F_NEXT : 0u)),
+                (uint16_t)(head + k + 1u));
+    tg_publish(t, q, head);
+    vb_queue_notify(&t->dev, q);
+    tg_used(t, q, NULL, NULL, 0);
+}
+
+/* The guest reports free pages (virtio_balloon_handle_report: writable ranges only). */
+static int ev_report(ctx *c)
+{
+    uint64_t addr[5];
+    uint32_t len[5];
+    unsigned n;
+    event(c, "report free pages");
+    if (!c->g.up || m_index(c->m.features, VB_QUEUE_REPORTING) < 0) return 0;
+    n = rnd_ranges(c, addr, len, 5);
+    if (!n) n = 1, addr[0] = 0x40000u, len[0] = 4096u; /* a zero-length chain is not a buffer */
+    page_buffer(c, VB_QUEUE_REPORTING, NULL, 0, addr, len, n);
+    c->m.reports++;
+    m_ranges(c, 1, addr, len, n, 0);
+    m_page_push(c, VB_QUEUE_REPORTING);
+    return 0;
+}
+
+/* The guest's free page hinting: an id (the one it reads in the config space, its STOP 0, or a
+   stale one) and/or ranges. */
+static int ev_hint_guest(ctx *c)
+{
+    mdl *m = &c->m;
+    uint64_t addr[3];
+    uint32_t len[3], idv = 0;
+    unsigned char id[4], cfg[4];
+    unsigned n, k;
+    int with_id;
+    event(c, "guest hint buffer");
+    if (!c->g.up || m_index(m->features, VB_QUEUE_FREE_PAGE) < 0) return 0;
+    vb_config_read(&c->t->dev, 8, cfg, 4);
+    k = tg_below(&c->r, 10);
+    idv = k < 6 ? (uint32_t)m_ld(cfg, 4, 0) : k < 8 ? 0u : m->cmd_id - 1u;
+    with_id = tg_chance(&c->r, 55);
+    n = rnd_ranges(c, addr, len, 3);
+    if (!with_id && !n) with_id = 1;
+    m_st32(id, idv, g_be(c));
+    page_buffer(c, VB_QUEUE_FREE_PAGE, with_id ? id : NULL, with_id ? 4u : 0u, addr, len, n);
+    m->hint_buffers++;
+    if (with_id) {
+        m->guest_cmd_id = idv;
+        if (m->hint == VB_HINT_REQUESTED && idv == m->cmd_id)
+            m->hint = VB_HINT_START;
+        else if (m->hint == VB_HINT_START)
+            m->hint = VB_HINT_STOP;
+    }
+    m_ranges(c, m->hint == VB_HINT_START, addr, len, n, 1);
+    m_page_push(c, VB_QUEUE_FREE_PAGE);
+    return 0;
+}
+
+/* The host's side of hinting: start (only with FREE_PAGE_HINT accepted), stop, done. */
+static int ev_hint_host(ctx *c, unsigned what)
+{
+    mdl *m = &c->m;
+    vb_hint_status before = m->hint;
+    event(c, "host hint %s", what == 0 ? "start" : what == 1 ? "stop" : "done");
+    if (what == 0) {
+        vb_result want = m_has(m, VB_F_FREE_PAGE_HINT) ? VB_OK : VB_ERR_STATE;
+        CHECK_U64("vb_hint_start", (uint64_t)(int64_t)vb_hint_start(&c->t->dev), (uint64_t)(int64_t)want);
+        if (want != VB_OK) return 0;
+        m->cmd_id = m->cmd_id == UINT32_MAX ? 0x80000000u : m->cmd_id + 1u;
+        m->hint = VB_HINT_REQUESTED;
+        m->hint_ranges = 0;
+        m->hint_bytes = 0;
+    } else if (what == 1) {
+        vb_hint_stop(&c->t->dev);
+        m->hint = VB_HINT_STOP;
+    } else {
+        vb_hint_done(&c->t->dev);
+        m->hint = VB_HINT_DONE;
+    }
+    if ((what == 0 || m->hint != before) && c->g.up) m->cfg_irqs++; /* DRIVER_OK: the driver is told */
+    return 0;
+}
+
+/* The driver writes poison_val (kept only while PAGE_POISON is negotiated). */
+static int ev_poison(ctx *c)
+{
+    unsigned char v[4];
+    uint32_t p = tg_chance(&c->r, 50) ? 0u : 0xAAu;
+    event(c, "driver writes poison_val 0x%x", (unsigned)p);
+    m_st32(v, p, 0);
+    vb_config_write(&c->t->dev, 12, v, 4);
+    if (c->m.options & VB_OPT_PAGE_POISON) c->m.poison = m_has(&c->m, VB_F_PAGE_POISON) ? p : 0u;
+    else c->m.poison = m_has(&c->m, VB_F_PAGE_POISON) ? c->m.poison : 0u;
+    return 0;
+}
+
 /* ============================================================================================
    Sequences
    ============================================================================================ */
@@ -1369,7 +1645,9 @@ static int start(ctx *c, uint64_t seed, int profile, int verbose)
     c->cfg.profile = (vb_profile)profile;
     k = tg_below(&c->r, 100);
     c->cfg.stat_keys = k < 70 ? 16u : k < 80 ? 10u : k < 88 ? 8u : k < 94 ? 7u : 6u;
-    c->cfg.options = (tg_chance(&c->r, 20) ? VB_OPT_GUEST_BIG_ENDIAN : 0u) |
+    c->cfg.options = (tg_chance(&c->r, 35) ? VB_OPT_FREE_PAGE_HINT : 0u) |
+                     (tg_chance(&c->r, 35) ? VB_OPT_PAGE_POISON : 0u) | (tg_chance(&c->r, 35) ? VB_OPT_REPORTING : 0u) |
+                     (tg_chance(&c->r, 20) ? VB_OPT_GUEST_BIG_ENDIAN : 0u) |
                      (tg_chance(&c->r, 15) ? VB_OPT_NO_EVENT_IDX : 0u) |
                      (tg_chance(&c->r, 15) ? VB_OPT_NO_INDIRECT : 0u);
     c->cfg.poll_interval_s = tg_chance(&c->r, 40) ? 1 + tg_below(&c->r, 5) : 0u;
@@ -1380,6 +1658,8 @@ static int start(ctx *c, uint64_t seed, int profile, int verbose)
     c->m.profile = profile;
     c->m.keys = c->cfg.stat_keys;
     c->m.be_opt = (c->cfg.options & VB_OPT_GUEST_BIG_ENDIAN) != 0;
+    c->m.options = c->cfg.options;
+    c->m.cmd_id = 0x80000000u; /* the first id issued is one more */
     m_stats_unset(&c->m);
     m_set_interval_ms(c, (uint64_t)c->cfg.poll_interval_s * 1000u);
     return check(c);
@@ -1422,7 +1702,7 @@ static uint64_t rnd_ms(ctx *c)
     }
 }
 
-#define NEV 13 /* kinds of random step */
+#define NEV 17 /* kinds of random step */
 
 /* One random step. Weights vary per sequence so that some sequences are reset-heavy, some
    poll-heavy, some misbehaving. */
@@ -1455,13 +1735,17 @@ static int random_step(ctx *c, const unsigned *w)
     case 9: return ev_boot(c, rnd_features(c), rnd_prime(c));
     case 10: return ev_migrate(c, tg_chance(&c->r, 50) ? 0u : 1u + tg_below(&c->r, 5));
     case 11: return ev_stats_queue(c, !c->m.qready);
-    default: return ev_render(c);
+    case 12: return ev_render(c);
+    case 13: return ev_report(c);
+    case 14: return ev_hint_guest(c);
+    case 15: return ev_hint_host(c, tg_below(&c->r, 3));
+    default: return ev_poison(c);
     }
 }
 
 static int run_sequence(ctx *c, unsigned seq, uint64_t seed, int profile, int verbose)
 {
-    static const unsigned base[NEV] = {14, 4, 24, 3, 10, 22, 3, 2, 2, 6, 2, 2, 5};
+    static const unsigned base[NEV] = {14, 4, 24, 3, 10, 22, 3, 2, 2, 6, 2, 2, 5, 6, 8, 4, 2};
     unsigned w[NEV], i, steps;
     if (start(c, seed, profile, verbose)) return -1;
     c->seq = seq;
@@ -1550,8 +1834,11 @@ static int directed_start(uint64_t seed, unsigned options, uint64_t features)
     C.m.keys = 16;
     C.m.be_opt = (options & VB_OPT_GUEST_BIG_ENDIAN) != 0;
     C.m.stale_after = 3;
+    C.m.options = options;
+    C.m.cmd_id = 0x80000000u;
     m_stats_unset(&C.m);
     memset(T.irq, 0, sizeof T.irq);
+    T.config_irqs = 0;
     T.armed = 0;
     T.stale_calls = 0;
     C.step = 0;

@@ -45,6 +45,9 @@
 #define SQ VB_QUEUE_STATS
 #define IQ VB_QUEUE_INFLATE
 #define DQ VB_QUEUE_DEFLATE
+#define FQ VB_QUEUE_FREE_PAGE /* with every feature accepted, queue index = role */
+#define RQ VB_QUEUE_REPORTING
+#define PAGE 4096u
 #define F_NEXT 1u
 #define F_WRITE 2u
 #define F_INDIRECT 4u
@@ -115,7 +118,8 @@ typedef struct rctx {
     int be;
     unsigned q; /* queue of the current operation */
     unsigned indirect_pct, writable_pct, big_pct;
-    uint16_t next_desc[VB_QUEUE_COUNT];
+    uint16_t next_desc[VB_QUEUE_MAX];
+    int newq; /* FREE_PAGE_HINT, PAGE_POISON and REPORTING offered and accepted */
     uint64_t data_next;
     unsigned itab_next;
     /* targets in play */
@@ -457,6 +461,10 @@ typedef struct seg {
     unsigned nrd, cur;   /* data cursor: descriptor ... */
     uint64_t off;        /* ... and offset in it */
     uint64_t readable;   /* total readable length (u64: the guest may lie) */
+    struct {
+        uint64_t addr, len;
+    } wr[MAXD];          /* writable descriptors (the ranges of a reporting/free page buffer) */
+    unsigned nwr;
     uint64_t tab_base;   /* indirect table the device switched to */
     uint64_t tab_len;
     int has_tab;
@@ -556,6 +564,10 @@ static int classify(unsigned q)
                     s->rd[s->nrd].len = len;
                     s->nrd++;
                     s->readable += len;
+                } else if (s->nwr < MAXD) {
+                    s->wr[s->nwr].addr = addr;
+                    s->wr[s->nwr].len = len;
+                    s->nwr++;
                 }
                 if ((flags & F_NEXT) && next < s->tmax) s->expect = s->table + 16u * next;
             }
@@ -640,6 +652,58 @@ static uint64_t stat_of(const vb_device *d, unsigned tag)
     return v;
 }
 
+/* The hint state the ids read so far lead to (the free page queue), from the state before the
+   operation, and page poison. */
+static struct {
+    vb_hint_status status;
+    uint32_t cmd_id;
+    uint32_t poison;
+} HS;
+
+/* A reporting or free page chain k: a hint id from the first 4 readable bytes as read (fewer is
+   a guest error: the device must have broken on this chain), then pages() = the first
+   VB_RANGES_MAX_PER_BUFFER writable descriptors as read that are whole pages, in order, of kind
+   REPORTED (reporting) or HINTED (while START), none with poison; nothing for a bad chain. */
+static int check_ranges(unsigned q, unsigned k, int complete, unsigned ns)
+{
+    const trace *a = &TR[0];
+    const seg *s = &SEG[k];
+    unsigned j, e = 0, want[VB_RANGES_MAX_PER_BUFFER], nwant = 0, n;
+    int act;
+    if (!complete) { /* the breaking chain: nothing of it given, unless it broke on its return
+                        (the used ring or the interrupt check refused), after the walk */
+        unsigned given = 0;
+        for (j = 0; j < a->ne; j++)
+            if (a->e[j].kind == EV_PAGES && seg_of(a->e[j].at, ns) == k) given++;
+        if (!given) return 0;
+        if (s->nrd && s->ndata < (s->readable < 4u ? s->readable : 4u))
+            return fail("chain %u broke the device before its id was read, yet pages() was called", k);
+    }
+    if (q == FQ && s->readable) {
+        uint32_t id;
+        if (s->readable < 4) return fail("chain %u: a %" PRIu64 "-byte hint id, yet pages() or no break", k, s->readable);
+        id = (uint32_t)ld(s->data, 4, R.be);
+        if (HS.status == VB_HINT_REQUESTED && id == HS.cmd_id)
+            HS.status = VB_HINT_START;
+        else if (HS.status == VB_HINT_START)
+            HS.status = VB_HINT_STOP;
+    }
+    act = (q == RQ || HS.status == VB_HINT_START) && HS.poison == 0;
+    n = s->nwr < VB_RANGES_MAX_PER_BUFFER ? s->nwr : (unsigned)VB_RANGES_MAX_PER_BUFFER;
+    for (j = 0; j < n; j++)
+        if (act && !((s->wr[j].addr | s->wr[j].len) & (PAGE - 1u))) want[nwant++] = j;
+    for (j = 0; j < a->ne; j++) {
+        const hev *x = &a->e[j];
+        if (x->kind != EV_PAGES || seg_of(x->at, ns) != k) continue;
+        if (e == nwant || x->a != (q == RQ ? (uint64_t)VB_RANGE_REPORTED : (uint64_t)VB_RANGE_HINTED) ||
+            x->b != s->wr[want[e]].addr || x->c != s->wr[want[e]].len)
+            return fail("chain %u: pages() call %u (0x%" PRIx64 "+0x%" PRIx64 ") is not a range it read", k, e, x->b, x->c);
+        e++;
+    }
+    if (e != nwant) return fail("chain %u: %u pages() calls, the ranges it read give %u", k, e, nwant);
+    return 0;
+}
+
 /* Everything about one racing operation. */
 static int verify(unsigned q, int broken0, const vb_counters *c0, const vb_device *replayed)
 {
@@ -671,11 +735,13 @@ static int verify(unsigned q, int broken0, const vb_counters *c0, const vb_devic
     for (k = 1; k < (unsigned)ns; k++) {
         seg *s = &SEG[k];
         int complete = k < last || !broken;
-        uint64_t budget = q == SQ ? VB_STATS_MAX_BYTES : PFN_BYTES;
+        uint64_t budget = q == SQ ? VB_STATS_MAX_BYTES : q <= DQ ? PFN_BYTES : 4u; /* a hint id */
         uint64_t want = s->readable < budget ? s->readable : budget;
         if (complete && s->ndata != want)
             return fail("chain %u: read %u data bytes, its readable descriptors (as read) give %" PRIu64, k, s->ndata, want);
-        if (q != SQ && complete) {
+        if (q >= FQ) {
+            if (check_ranges(q, k, complete, (unsigned)ns)) return -1;
+        } else if (q != SQ && complete) {
             /* pages(): the PFNs of the captured bytes, contiguous pages coalesced, in order */
             static uint64_t ws[VB_PFN_MAX_PER_BUFFER], wl[VB_PFN_MAX_PER_BUFFER];
             unsigned nwant = 0, j, e = 0;
@@ -749,6 +815,8 @@ static int verify(unsigned q, int broken0, const vb_counters *c0, const vb_devic
         R.held_head = s->head;
         R.updates++;
     }
+    if (q == FQ && !broken && vb_hint(&T.dev)->status != HS.status)
+        return fail("hint status %d, the ids it read say %d", (int)vb_hint(&T.dev)->status, (int)HS.status);
     if (broken && !broken0) R.broken_ops++;
     return 0;
 }
@@ -774,6 +842,9 @@ static int race_op(int op, unsigned q)
     vb_device before = T.dev, replay; /* a device is a plain struct */
     vb_counters c0 = *vb_get_counters(&T.dev);
     int broken0 = vb_is_broken(&T.dev);
+    HS.status = vb_hint(&T.dev)->status;
+    HS.cmd_id = vb_hint(&T.dev)->cmd_id;
+    HS.poison = vb_poison_value(&T.dev);
     R.q = q;
     R.op_name = names[op];
     R.op_no++;
@@ -905,13 +976,105 @@ static void post_pfns(unsigned q)
     tg_publish(&T, q, build_chain(q, c, 4u * n));
 }
 
+/* A reporting or free page buffer: an optional readable part (a hint id, its echo most of the
+   time, sometimes 0, a stale or random one, 8 bytes or a short 2; on the reporting queue a few
+   readable bytes now and then), in 1-3 pieces, then 1-4 (sometimes up to 40) writable ranges,
+   mostly whole pages; direct or through an indirect table. Published, not kicked. */
+static void post_ranges(unsigned q)
+{
+    unsigned char id[8];
+    uint32_t idlen = 0, np, nr, total, i, cut[4];
+    int indirect = tg_chance(&R.r, R.indirect_pct);
+    uint64_t addr[48];
+    uint32_t len[48];
+    uint16_t flags[48], idx[48];
+    uint32_t cap = indirect ? 32u : qsize(q) / 2u;
+    if (q == FQ && tg_chance(&R.r, 60)) {
+        uint32_t k = tg_below(&R.r, 10), v = k < 6 ? vb_hint(&T.dev)->cmd_id : k < 8 ? 0u : k < 9 ? vb_hint(&T.dev)->cmd_id - 1u : (uint32_t)tg_rnd(&R.r);
+        for (i = 0; i < 4; i++) id[R.be ? 3 - i : i] = (unsigned char)(v >> (8 * i));
+        for (i = 4; i < 8; i++) id[i] = (unsigned char)tg_rnd(&R.r);
+        k = tg_below(&R.r, 20);
+        idlen = k < 17 ? 4u : k < 19 ? 8u : 2u;
+    } else if (q == RQ && tg_chance(&R.r, 15)) {
+        idlen = 1 + tg_below(&R.r, 8);
+        for (i = 0; i < idlen; i++) id[i] = (unsigned char)tg_rnd(&R.r);
+    }
+    np = idlen ? 1 + tg_below(&R.r, idlen < 3 ? idlen : 3u) : 0;
+    nr = tg_chance(&R.r, R.big_pct) ? 30 + tg_below(&R.r, 11) : 1 + tg_below(&R.r, 4);
+    if (np + nr > cap) nr = cap > np ? cap - np : 1u;
+    total = np + nr;
+    cut[0] = 0;
+    for (i = 1; i < np; i++) cut[i] = cut[i - 1] + 1 + tg_below(&R.r, idlen - cut[i - 1] - (np - i));
+    cut[np] = idlen;
+    for (i = 0; i < np; i++) {
+        len[i] = cut[i + 1] - cut[i];
+        addr[i] = alloc_data(len[i]);
+        memcpy(T.mem + addr[i], id + cut[i], len[i]);
+        flags[i] = 0;
+        target_data(addr[i], len[i]);
+    }
+    for (i = np; i < total; i++) { /* ranges are never read: anywhere, RAM or not */
+        addr[i] = tg_chance(&R.r, 90) ? (uint64_t)PAGE * (1u + tg_below(&R.r, 1u << 20)) : tg_rnd(&R.r) >> 8;
+        len[i] = tg_chance(&R.r, 90) ? PAGE * (1u + tg_below(&R.r, 512)) : 1u + tg_below(&R.r, 3 * PAGE);
+        flags[i] = F_WRITE;
+    }
+    if (indirect) {
+        unsigned t = R.itab_next++ % 16u;
+        uint16_t head = alloc_desc(q);
+        for (i = 0; i < total; i++)
+            tg_desc_at(&T, ITAB(t), i, addr[i], len[i], (uint16_t)(flags[i] | (i + 1 < total ? F_NEXT : 0u)),
+                       (uint16_t)(i + 1 < total ? i + 1 : 0));
+        tg_desc(&T, q, head, ITAB(t), 16u * total, F_INDIRECT, 0);
+        if (R.ntabs < 16) {
+            R.tabs[R.ntabs].base = ITAB(t);
+            R.tabs[R.ntabs].n = total;
+            R.ntabs++;
+        }
+        if (R.ndescs < 64) R.descs[R.ndescs++] = head;
+        tg_publish(&T, q, head);
+        return;
+    }
+    for (i = 0; i < total; i++) idx[i] = alloc_desc(q);
+    for (i = 0; i < total; i++) {
+        tg_desc(&T, q, idx[i], addr[i], len[i], (uint16_t)(flags[i] | (i + 1 < total ? F_NEXT : 0u)),
+                i + 1 < total ? idx[i + 1] : 0);
+        if (R.ndescs < 64) R.descs[R.ndescs++] = idx[i];
+    }
+    tg_publish(&T, q, idx[0]);
+}
+
+/* The host's hinting before a free page kick: a new round (REQUESTED), a running one (START:
+   the echo sent cleanly), or none (STOP / DONE). */
+static void hint_state(void)
+{
+    unsigned k = tg_below(&R.r, 10);
+    if (vb_is_broken(&T.dev)) return;
+    if (k < 4) {
+        vb_hint_start(&T.dev);
+    } else if (k < 8 && vb_hint(&T.dev)->status != VB_HINT_START) {
+        uint64_t a = alloc_data(4);
+        uint16_t d = alloc_desc(FQ);
+        uint32_t id;
+        vb_hint_start(&T.dev);
+        id = vb_hint(&T.dev)->cmd_id;
+        tg_put32(&T, a, id);
+        tg_desc(&T, FQ, d, a, 4, 0, 0);
+        tg_publish(&T, FQ, d);
+        vb_queue_notify(&T.dev, FQ);
+    } else if (k == 8) {
+        vb_hint_stop(&T.dev);
+    } else {
+        vb_hint_done(&T.dev);
+    }
+}
+
 static void clear_targets(void)
 {
     R.ndescs = R.ntabs = R.ndata = 0;
 }
 
 /* A fresh device and driver. */
-static int fresh(uint64_t seed, int event_idx, unsigned indirect_pct, int legacy_be)
+static int fresh(uint64_t seed, int event_idx, unsigned indirect_pct, int legacy_be, int newq)
 {
     vb_config cfg;
     uint64_t f = TG_F(VB_F_STATS_VQ) | TG_F(VB_F_RING_INDIRECT_DESC);
@@ -929,10 +1092,15 @@ static int fresh(uint64_t seed, int event_idx, unsigned indirect_pct, int legacy
     R.held_head = -1;
     R.data_next = DATA_LO;
     R.be = legacy_be;
+    R.newq = newq;
     size = sizes[tg_below(&R.r, 4)];
     memset(&cfg, 0, sizeof cfg);
     cfg.profile = VB_PROFILE_QEMU;
     cfg.options = legacy_be ? VB_OPT_GUEST_BIG_ENDIAN : 0u;
+    if (newq) {
+        cfg.options |= VB_OPT_FREE_PAGE_HINT | VB_OPT_PAGE_POISON | VB_OPT_REPORTING;
+        f |= TG_F(VB_F_FREE_PAGE_HINT) | TG_F(VB_F_PAGE_POISON) | TG_F(VB_F_REPORTING);
+    }
     memset(&T, 0, offsetof(tg, mem));
     memset(T.mem, 0, MEM_USED);
     T.wall = 1358529861;
@@ -945,9 +1113,15 @@ static int fresh(uint64_t seed, int event_idx, unsigned indirect_pct, int legacy
     vb_set_status(&T.dev, VB_S_ACKNOWLEDGE | VB_S_DRIVER);
     vb_set_driver_features(&T.dev, f);
     if (!legacy_be) vb_set_status(&T.dev, VB_S_ACKNOWLEDGE | VB_S_DRIVER | VB_S_FEATURES_OK);
-    for (q = 0; q < VB_QUEUE_COUNT; q++)
+    for (q = 0; q < vb_queue_count(&T.dev); q++)
         if (tg_queue(&T, q, size)) return fail("queue setup");
+    if (newq && (vb_queue_index(&T.dev, FQ) != (int)FQ || vb_queue_index(&T.dev, RQ) != (int)RQ))
+        return fail("queue numbering");
     tg_driver_ok(&T);
+    if (newq && tg_chance(&R.r, 10)) { /* the guest poisons its free pages: nothing is given */
+        unsigned char pv[4] = {0xAA, 0, 0, 0};
+        vb_config_write(&T.dev, 12, pv, 4);
+    }
     R.schedules++;
     return 0;
 }
@@ -982,6 +1156,7 @@ static int migrate_for_rewind(void)
     memset(&cfg, 0, sizeof cfg);
     cfg.profile = VB_PROFILE_QEMU;
     cfg.options = R.be ? VB_OPT_GUEST_BIG_ENDIAN : 0u;
+    if (R.newq) cfg.options |= VB_OPT_FREE_PAGE_HINT | VB_OPT_PAGE_POISON | VB_OPT_REPORTING;
     if (vb_init(&T.dev, &cfg, &race_host, &T) != VB_OK) return fail("vb_init (destination)");
     blob[16] &= (unsigned char)~VB_S_DRIVER_OK; /* the VM is not running yet */
     for (i = 0; i < VB_SNAPSHOT_SIZE - 4; i++) h = (h ^ blob[i]) * 16777619u;
@@ -994,7 +1169,7 @@ static int migrate_for_rewind(void)
    Schedules
    ============================================================================================ */
 
-enum { V_STATS = 1, V_INFLATE = 2, V_DEFLATE = 4, V_TIMER = 8, V_REWIND = 16 };
+enum { V_STATS = 1, V_INFLATE = 2, V_DEFLATE = 4, V_TIMER = 8, V_REWIND = 16, V_REPORT = 32, V_HINT = 64 };
 
 typedef struct variant {
     unsigned what;         /* V_* mask of operations to draw from */
@@ -1008,18 +1183,26 @@ static int one_schedule(const variant *v, uint64_t seed)
     unsigned nops, i;
     int ev = v->event_idx == 2 ? (int)(seed >> 7 & 1u) : v->event_idx;
     int be = v->legacy_be == 2 ? (int)(seed >> 9 & 1u) : v->legacy_be;
-    if (fresh(seed, ev, v->indirect_pct, be)) return -1;
+    if (fresh(seed, ev, v->indirect_pct, be, (v->what & (V_REPORT | V_HINT)) != 0)) return -1;
     nops = 1 + tg_below(&R.r, 3);
     for (i = 0; i < nops; i++) {
-        unsigned choices[5], nc = 0, w;
+        unsigned choices[7], nc = 0, w;
         int broken = vb_is_broken(&T.dev);
         if (v->what & V_STATS) choices[nc++] = V_STATS;
         if (v->what & V_INFLATE) choices[nc++] = V_INFLATE;
         if (v->what & V_DEFLATE) choices[nc++] = V_DEFLATE;
         if (v->what & V_TIMER) choices[nc++] = V_TIMER;
         if (v->what & V_REWIND) choices[nc++] = V_REWIND;
+        if (v->what & V_REPORT) choices[nc++] = V_REPORT;
+        if (v->what & V_HINT) choices[nc++] = V_HINT;
         w = choices[tg_below(&R.r, nc)];
-        if (w == V_STATS) {
+        if (w == V_REPORT || w == V_HINT) {
+            unsigned q = w == V_REPORT ? RQ : FQ, n = 1 + tg_below(&R.r, qsize(q) >= 16 ? 4u : 2u), k;
+            if (w == V_HINT) hint_state();
+            clear_targets();
+            for (k = 0; k < n; k++) post_ranges(q);
+            if (race_op(OP_KICK, q)) return -1;
+        } else if (w == V_STATS) {
             unsigned n = 1 + (tg_chance(&R.r, 20) ? 1u : 0u), k;
             if (tg_chance(&R.r, 50)) ensure_held();
             clear_targets();
@@ -1105,6 +1288,12 @@ RACE_TEST(race_stats_timer_poll, V_TIMER, 2, 30, 0, 9)
 RACE_TEST(race_stats_rewind_after_migration, V_REWIND, 2, 30, 0, 10)
 RACE_TEST(race_legacy_big_endian_everything, V_STATS | V_INFLATE | V_DEFLATE | V_TIMER | V_REWIND, 2, 30, 1, 11)
 RACE_TEST(race_mixed_everything, V_STATS | V_INFLATE | V_DEFLATE | V_TIMER | V_REWIND, 2, 30, 0, 12)
+RACE_TEST(race_reporting_direct_event_idx, V_REPORT, 1, 0, 0, 13)
+RACE_TEST(race_reporting_indirect_no_event_idx, V_REPORT, 0, 100, 0, 14)
+RACE_TEST(race_free_page_direct_no_event_idx, V_HINT, 0, 0, 0, 15)
+RACE_TEST(race_free_page_indirect_event_idx, V_HINT, 1, 100, 0, 16)
+RACE_TEST(race_new_queues_legacy_big_endian, V_REPORT | V_HINT | V_STATS | V_INFLATE, 2, 30, 1, 17)
+RACE_TEST(race_all_five_queues, V_STATS | V_INFLATE | V_DEFLATE | V_TIMER | V_REWIND | V_REPORT | V_HINT, 2, 30, 0, 18)
 
 /* ============================================================================================
    Directed races: one fixed mutation at one point, with the outcome spelled out
@@ -1151,7 +1340,7 @@ static int directed_setup(int event_idx)
     static const uint64_t vals[3] = {41, 51, 61};
     uint64_t gpa;
     reset_totals();
-    if (fresh(42, event_idx, 0, 0)) return -1;
+    if (fresh(42, event_idx, 0, 0, 0)) return -1;
     R.hook = NULL;
     gpa = tg_alloc(&T, 64);
     tg_records(&T, gpa, tags, vals, 3);
@@ -1241,7 +1430,7 @@ TEST race_indirect_entry_changed_after_read(void)
     static const uint64_t vals[2] = {71, 81};
     uint64_t gpa, table;
     reset_totals();
-    ASSERT_EQ(0, fresh(43, 1, 100, 0));
+    ASSERT_EQ(0, fresh(43, 1, 100, 0, 0));
     gpa = tg_alloc(&T, 64);
     table = ITAB(0);
     tg_records(&T, gpa, tags, vals, 2);
@@ -1269,7 +1458,7 @@ TEST race_loop_revisit_sees_one_value(void)
     uint64_t gpa;
     int saved = strict_loops;
     reset_totals();
-    ASSERT_EQ(0, fresh(45, 1, 0, 0));
+    ASSERT_EQ(0, fresh(45, 1, 0, 0, 0));
     gpa = tg_alloc(&T, 64);
     tg_records(&T, gpa, tags, vals, 3);
     tg_desc(&T, SQ, 0, gpa, 10, F_NEXT, 1);
@@ -1299,7 +1488,7 @@ TEST race_checker_flags_double_reads(void)
 {
     uint64_t A, D;
     reset_totals();
-    ASSERT_EQ(0, fresh(44, 0, 0, 0));
+    ASSERT_EQ(0, fresh(44, 0, 0, 0, 0));
     (void)tg_render; /* guest.h's one non-inline helper: referenced so -Werror builds */
     R.quiet = 1;
     A = avail_of(SQ);
@@ -1354,4 +1543,10 @@ SUITE(race)
     RUN_TEST(race_stats_rewind_after_migration);
     RUN_TEST(race_legacy_big_endian_everything);
     RUN_TEST(race_mixed_everything);
+    RUN_TEST(race_reporting_direct_event_idx);
+    RUN_TEST(race_reporting_indirect_no_event_idx);
+    RUN_TEST(race_free_page_direct_no_event_idx);
+    RUN_TEST(race_free_page_indirect_event_idx);
+    RUN_TEST(race_new_queues_legacy_big_endian);
+    RUN_TEST(race_all_five_queues);
 }
