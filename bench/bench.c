@@ -311,7 +311,7 @@ static void lean_pages(void *user, unsigned kind, uint64_t gpa, uint64_t len)
 }
 
 static const vb_host page_host = {lean_read, lean_write, tg_now, lean_arm, tg_cancel,
-                                  tg_wall,   lean_notify, tg_notify_config, lean_pages, NULL, NULL};
+                                  tg_wall,   lean_notify, tg_notify_config, lean_pages, NULL, NULL, NULL};
 
 /* A device offering `role`'s feature (REPORTING or FREE_PAGE_HINT) to a Linux-like driver that
    accepts it; the buffer is posted at head 0 but not published. Hinting is in START: the host

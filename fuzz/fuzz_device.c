@@ -91,7 +91,9 @@
      NEEDS_RESET iff broken and VERSION_1 negotiated.
    - Timer: the harness's arm/cancel model equals vb_next_deadline (UINT64_MAX iff not armed);
      interval 0 => not armed; a deadline is never in the past; set-interval, stats kick and expiry
-     arm exactly as documented; an early or stale expiry changes nothing.
+     arm exactly as documented (after a poll only to end the interval: the polling deadline stays
+     UINT64_MAX); an early or stale expiry changes nothing; an expiry without a poll is one missed
+     interval more, and the stats are stale iff 3 or more were missed in a row.
    - Rendering: vb_render_guest_stats (compact, pretty, truncated), vb_prop_get and every QMP reply
      are valid JSON (fuzz/json_check.h) whose length is the snprintf-style return value; a failed
      call (error reply, bad interval, refused snapshot, bad setup) changes nothing.
@@ -588,6 +590,7 @@ static void check_render(harness *h)
 typedef struct snapshot_of_step {
     vb_device dev;
     vb_counters cnt;
+    uint32_t missed; /* vb_telemetry's missed intervals */
     uint16_t base[VB_QUEUE_MAX]; /* by role */
     uint64_t stat[VB_STAT_COUNT];
     int64_t last_update;
@@ -623,6 +626,7 @@ static void take_before(const harness *h, before_t *b)
     unsigned i;
     memcpy(&b->dev, &h->dev, sizeof h->dev);
     b->cnt = *vb_get_counters(&h->dev);
+    b->missed = vb_get_telemetry(&h->dev)->missed;
     bases(h, b->base);
     for (i = 0; i < VB_STAT_COUNT; i++) vb_stat(&h->dev, i, &b->stat[i]);
     b->last_update = vb_last_update(&h->dev);
@@ -987,13 +991,18 @@ static void ev_timer(harness *h, uint8_t m)
         CHECK(h->armed == was_armed && (!was_armed || h->deadline == deadline));
     } else {
         uint32_t polls = vb_get_counters(&h->dev)->polls - b0.cnt.polls;
+        const vb_telemetry *t = vb_get_telemetry(&h->dev);
+        /* either way the timer ends the next interval; after a poll only to count it missed */
+        CHECK(h->armed && h->deadline == h->now + vb_poll_interval_ms(&h->dev));
         if (!ask) {
             CHECK(h->pushes == 0 && polls == 0 && h->reads == 0 && h->writes == 0);
-            CHECK(h->armed && h->deadline == h->now + vb_poll_interval_ms(&h->dev));
+            CHECK(t->missed == b0.missed + 1 || t->missed == UINT32_MAX); /* an interval missed */
         } else {
-            CHECK(polls == 1 && !h->armed); /* the guest's answer re-arms */
+            CHECK(polls == 1 && vb_poll_deadline(&h->dev) == UINT64_MAX); /* the answer re-arms */
             CHECK(h->pushes == 1 || h->broken);
+            CHECK(t->missed == b0.missed);
         }
+        CHECK(t->stale == (t->missed >= 3)); /* the default stale_after */
     }
     check_after(h, &b0, 0);
 }
