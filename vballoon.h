@@ -226,6 +226,10 @@
                     PAGE_POISON, REPORTING (VB_OPT_*), queues numbered by negotiated features
                     (vb_queue_index/_role/_count), config space up to 16 bytes, pages() takes a
                     vb_range_kind, vb_hint_*, snapshot format 2 (224 bytes; format 1 loads).
+                    Freshness: vb_telemetry (missed intervals, stale after vb_config.stale_after,
+                    the stats_stale callback appended to vb_host, answer latency),
+                    vb_stats_age_ms, vb_poll_deadline (vb_next_deadline now also ends the
+                    interval after a poll); vb_render_metrics (Prometheus / OpenMetrics).
    0.2.0 (2026-12)  First contact. Transport API (vb_queue_ready, vb_queue_state, vb_break) and
                     one device-level "more work" (vb_more_work, vb_do_work: vb_queue_notify
                     returns it; vb_mmio.renotify is gone, vb_mmio's public fields come first);
