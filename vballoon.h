@@ -2824,6 +2824,7 @@ static int vb__label_name_ok(const char *s)
     }
     return 1;
 }
+
 /* The value of label `name` on m, or NULL. */
 static const char *vb__label(const vb_metrics_device *m, const char *name)
 {

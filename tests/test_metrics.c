@@ -131,6 +131,7 @@ TEST two_devices_one_family_each(void)
     static const vb_label a[2] = {{"domain", "a"}, {"zone", "1"}};
     static const vb_label b[2] = {{"zone", "1"}, {"domain", "b"}};
     static const vb_label a2[2] = {{"zone", "1"}, {"domain", "a"}}; /* a's set, other order */
+    static const vb_label c[2] = {{"host", "a"}, {"zone", "1"}};
     vb_metrics_device m[2];
     ASSERT_EQ(0, start(&T, 16));
     ASSERT_EQ(0, start(&U, 16));
@@ -153,6 +154,10 @@ TEST two_devices_one_family_each(void)
     ASSERT_EQ(0u, (unsigned)vb_render_metrics(m, 2, out, sizeof out, 0));
     m[1].nlabels = 1; /* {zone="1"} is another set */
     ASSERT(vb_render_metrics(m, 2, out, sizeof out, 0) > 0);
+    m[1].labels = c; /* as many labels, other names */
+    m[1].nlabels = 2;
+    ASSERT(vb_render_metrics(m, 2, out, sizeof out, 0) > 0);
+    ASSERT(strstr(out, "\nvballoon_device_broken{host=\"a\",zone=\"1\"} 0\n"));
     m[0].nlabels = m[1].nlabels = 0; /* two devices without labels: the same series */
     ASSERT_EQ(0u, (unsigned)vb_render_metrics(m, 2, out, sizeof out, 0));
     ASSERT_EQ(0u, (unsigned)vb_render_metrics(0, 1, out, sizeof out, 0));
