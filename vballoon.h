@@ -1850,7 +1850,7 @@ static void vb__answered(vb_device *d, uint64_t now, uint32_t records, uint32_t 
     vb__set_stale(d, 0);
 }
 
-/* Machine reset, snapshot load: the telemetry starts again (leaving stale is reported). */
+/* Machine reset: the telemetry starts again (leaving stale is reported). */
 static void vb__telemetry_clear(vb_device *d)
 {
     int was_stale = d->tele.stale;
