@@ -889,21 +889,14 @@ static void target_data(uint64_t gpa, uint32_t len)
     }
 }
 
-/* A chain of `clen` readable bytes in 1-3 pieces (+ maybe a writable tail), direct or indirect.
-   Returns the head. */
-static uint16_t build_chain(unsigned q, const unsigned char *content, uint32_t clen)
+/* `n` bytes of `content` in `np` (1-3) readable pieces of guest data at addr/len/flags[0..np). */
+static void split_readable(const unsigned char *content, uint32_t n, uint32_t np, uint64_t *addr,
+                           uint32_t *len, uint16_t *flags)
 {
-    uint32_t np = clen ? 1 + tg_below(&R.r, 3) : 0, nw, total, i, cut[4];
-    int indirect = tg_chance(&R.r, R.indirect_pct);
-    uint64_t addr[5];
-    uint32_t len[5];
-    uint16_t flags[5], idx[5];
-    if (np > clen) np = clen;
-    nw = (clen == 0 || tg_chance(&R.r, R.writable_pct)) ? 1u : 0u;
-    total = np + nw;
+    uint32_t cut[4], i;
     cut[0] = 0;
-    for (i = 1; i < np; i++) cut[i] = cut[i - 1] + 1 + tg_below(&R.r, clen - cut[i - 1] - (np - i));
-    cut[np] = clen;
+    for (i = 1; i < np; i++) cut[i] = cut[i - 1] + 1 + tg_below(&R.r, n - cut[i - 1] - (np - i));
+    cut[np] = n;
     for (i = 0; i < np; i++) {
         len[i] = cut[i + 1] - cut[i];
         addr[i] = alloc_data(len[i]);
@@ -911,11 +904,15 @@ static uint16_t build_chain(unsigned q, const unsigned char *content, uint32_t c
         flags[i] = 0;
         target_data(addr[i], len[i]);
     }
-    for (i = np; i < total; i++) {
-        len[i] = 1 + tg_below(&R.r, 40);
-        addr[i] = alloc_data(len[i]);
-        flags[i] = F_WRITE;
-    }
+}
+
+/* The descriptors of a chain (direct, or one indirect table of up to 32), remembered for the
+   mutator. Returns the head. */
+static uint16_t write_chain(unsigned q, const uint64_t *addr, const uint32_t *len,
+                            const uint16_t *flags, uint32_t total, int indirect)
+{
+    uint16_t idx[48];
+    uint32_t i;
     if (indirect) {
         unsigned t = R.itab_next++ % 16u;
         uint16_t head = alloc_desc(q);
@@ -938,6 +935,27 @@ static uint16_t build_chain(unsigned q, const unsigned char *content, uint32_t c
         if (R.ndescs < 64) R.descs[R.ndescs++] = idx[i];
     }
     return idx[0];
+}
+
+/* A chain of `clen` readable bytes in 1-3 pieces (+ maybe a writable tail), direct or indirect.
+   Returns the head. */
+static uint16_t build_chain(unsigned q, const unsigned char *content, uint32_t clen)
+{
+    uint32_t np = clen ? 1 + tg_below(&R.r, 3) : 0, nw, total, i;
+    int indirect = tg_chance(&R.r, R.indirect_pct);
+    uint64_t addr[5];
+    uint32_t len[5];
+    uint16_t flags[5];
+    if (np > clen) np = clen;
+    nw = (clen == 0 || tg_chance(&R.r, R.writable_pct)) ? 1u : 0u;
+    total = np + nw;
+    split_readable(content, clen, np, addr, len, flags);
+    for (i = np; i < total; i++) {
+        len[i] = 1 + tg_below(&R.r, 40);
+        addr[i] = alloc_data(len[i]);
+        flags[i] = F_WRITE;
+    }
+    return write_chain(q, addr, len, flags, total, indirect);
 }
 
 static void post_stats(void)
@@ -983,11 +1001,11 @@ static void post_pfns(unsigned q)
 static void post_ranges(unsigned q)
 {
     unsigned char id[8];
-    uint32_t idlen = 0, np, nr, total, i, cut[4];
+    uint32_t idlen = 0, np, nr, total, i;
     int indirect = tg_chance(&R.r, R.indirect_pct);
     uint64_t addr[48];
     uint32_t len[48];
-    uint16_t flags[48], idx[48];
+    uint16_t flags[48];
     uint32_t cap = indirect ? 32u : qsize(q) / 2u;
     if (q == FQ && tg_chance(&R.r, 60)) {
         uint32_t k = tg_below(&R.r, 10), v = k < 6 ? vb_hint(&T.dev)->cmd_id : k < 8 ? 0u : k < 9 ? vb_hint(&T.dev)->cmd_id - 1u : (uint32_t)tg_rnd(&R.r);
@@ -1003,44 +1021,13 @@ static void post_ranges(unsigned q)
     nr = tg_chance(&R.r, R.big_pct) ? 30 + tg_below(&R.r, 11) : 1 + tg_below(&R.r, 4);
     if (np + nr > cap) nr = cap > np ? cap - np : 1u;
     total = np + nr;
-    cut[0] = 0;
-    for (i = 1; i < np; i++) cut[i] = cut[i - 1] + 1 + tg_below(&R.r, idlen - cut[i - 1] - (np - i));
-    cut[np] = idlen;
-    for (i = 0; i < np; i++) {
-        len[i] = cut[i + 1] - cut[i];
-        addr[i] = alloc_data(len[i]);
-        memcpy(T.mem + addr[i], id + cut[i], len[i]);
-        flags[i] = 0;
-        target_data(addr[i], len[i]);
-    }
+    split_readable(id, idlen, np, addr, len, flags);
     for (i = np; i < total; i++) { /* ranges are never read: anywhere, RAM or not */
         addr[i] = tg_chance(&R.r, 90) ? (uint64_t)PAGE * (1u + tg_below(&R.r, 1u << 20)) : tg_rnd(&R.r) >> 8;
         len[i] = tg_chance(&R.r, 90) ? PAGE * (1u + tg_below(&R.r, 512)) : 1u + tg_below(&R.r, 3 * PAGE);
         flags[i] = F_WRITE;
     }
-    if (indirect) {
-        unsigned t = R.itab_next++ % 16u;
-        uint16_t head = alloc_desc(q);
-        for (i = 0; i < total; i++)
-            tg_desc_at(&T, ITAB(t), i, addr[i], len[i], (uint16_t)(flags[i] | (i + 1 < total ? F_NEXT : 0u)),
-                       (uint16_t)(i + 1 < total ? i + 1 : 0));
-        tg_desc(&T, q, head, ITAB(t), 16u * total, F_INDIRECT, 0);
-        if (R.ntabs < 16) {
-            R.tabs[R.ntabs].base = ITAB(t);
-            R.tabs[R.ntabs].n = total;
-            R.ntabs++;
-        }
-        if (R.ndescs < 64) R.descs[R.ndescs++] = head;
-        tg_publish(&T, q, head);
-        return;
-    }
-    for (i = 0; i < total; i++) idx[i] = alloc_desc(q);
-    for (i = 0; i < total; i++) {
-        tg_desc(&T, q, idx[i], addr[i], len[i], (uint16_t)(flags[i] | (i + 1 < total ? F_NEXT : 0u)),
-                i + 1 < total ? idx[i + 1] : 0);
-        if (R.ndescs < 64) R.descs[R.ndescs++] = idx[i];
-    }
-    tg_publish(&T, q, idx[0]);
+    tg_publish(&T, q, write_chain(q, addr, len, flags, total, indirect));
 }
 
 /* The host's hinting before a free page kick: a new round (REQUESTED), a running one (START:
