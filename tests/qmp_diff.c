@@ -1098,9 +1098,11 @@ static int rule_qemu_only_property(const pair *x)
 
 /* 4. qom-list of the balloon: QEMU lists every property of a virtio-balloon-pci (about 60,
    in its hash table's order); ours lists the balloon's own, each as QEMU lists it. */
-/* query-commands: the device's experimental commands, which QEMU does not have. */
-static const char *const sim_only_commands[] = {"{\"name\": \"x-balloon-free-page-hint\"}",
-                                                "{\"name\": \"x-query-balloon-free-page-hint\"}"};
+/* The device's experimental commands (query-commands) and property (qom-list), which QEMU does
+   not have. */
+static const char *const sim_only_entries[] = {
+    "{\"name\": \"x-balloon-free-page-hint\"}", "{\"name\": \"x-query-balloon-free-page-hint\"}",
+    "{\"name\": \"x-guest-stats-telemetry\", \"type\": \"guest statistics telemetry\"}"};
 
 static int rule_qom_list_subset(const pair *x)
 {
@@ -1120,8 +1122,8 @@ static int rule_qom_list_subset(const pair *x)
         len = (size_t)(ve - v) - 1; /* without its closing brace */
         for (hit = x->rq.ret.p; (hit = memmem(hit, (size_t)(qe - hit), v, len)) != NULL; hit++)
             if (hit[len] == '}' || (hit[len] == ',' && hit[len + 1] == ' ')) found = 1;
-        for (i = 0; i < sizeof sim_only_commands / sizeof sim_only_commands[0]; i++)
-            if ((size_t)(ve - v) == strlen(sim_only_commands[i]) && !memcmp(v, sim_only_commands[i], len)) found = 1;
+        for (i = 0; i < sizeof sim_only_entries / sizeof sim_only_entries[0]; i++)
+            if ((size_t)(ve - v) == strlen(sim_only_entries[i]) && !memcmp(v, sim_only_entries[i], len)) found = 1;
         if (!found || !memmem(v, len, "\"name\": ", 8)) return 0;
         n++;
         p = jr_ws(ve, e);
@@ -1225,7 +1227,7 @@ static const rule rules[] = {
     {"greeting-build", "the greeting's package string and micro version name QEMU's own build", rule_greeting},
     {"qemu-only-command", "commands QEMU has and the sim does not (the explicit list)", rule_qemu_only_command},
     {"qemu-only-property", "properties of QEMU's balloon the sim does not have (the explicit list)", rule_qemu_only_property},
-    {"qom-list-subset", "qom-list, query-commands: QEMU lists all its own, the sim its own (and its x- commands)", rule_qom_list_subset},
+    {"qom-list-subset", "qom-list, query-commands: QEMU lists all its own, the sim its own (and its x- names)", rule_qom_list_subset},
     {"other-qom-object", "paths to other QOM objects: the sim's tree holds only the balloon", rule_other_qom_object},
     {"unexpected-arg-order", "two unexpected arguments: QEMU names the first in GLib hash-table order", rule_unexpected_arg_order},
     {"exec-oob", "out-of-band execution is not offered: exec-oob is an unexpected member", rule_exec_oob},
