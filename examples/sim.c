@@ -276,8 +276,11 @@ static void parse_options(int argc, char **argv, options *o)
 
 static unsigned char guest_ram[GUEST_BACKED];
 
-/* QEMU rate-limits BALLOON_CHANGE to one per second: the first event of a quiet period goes out
-   at once, later ones wait for the period to end and only the newest of them is sent. */
+/* QEMU rate-limits some events to one per second, each type on its own: the first event of a
+   quiet period goes out at once, later ones wait for the period to end and only the newest of
+   them is sent. The sim does that for BALLOON_CHANGE and the stats-stale event. */
+enum { EV_BALLOON_CHANGE, EV_STATS_STALE, EV_KINDS };
+
 typedef struct event_throttle {
     int open;             /* inside a one-second window */
     uint64_t deadline_ms; /* end of the window */
@@ -319,9 +322,10 @@ typedef struct vmm {
     uint64_t start_ms;   /* VM clock at start, for the verbose log */
     unsigned irq;        /* interrupt lines raised by the device, not yet handled by the guest */
     int actual_changed;  /* the driver wrote a new `actual`: send BALLOON_CHANGE */
+    int stale_changed;   /* the stats went stale or fresh: send the stats-stale event */
     uint64_t kick_pages, kick_ranges; /* pages() calls during the current page queue kick */
     uint64_t guest_timer_ms; /* the guest's own timer (page reporting's delay), UINT64_MAX: none */
-    event_throttle events;
+    event_throttle events[EV_KINDS];
     int run_state;         /* RUN_*: the guest runs and the VM clock moves only while running */
     uint64_t frozen_ms;    /* real clock: the VM clock while it stands */
     uint64_t stood_ms;     /* real clock: monotonic time the VM clock stood, all stops together */
@@ -615,35 +619,55 @@ static void emit_event(vmm *v, const char *line, size_t len)
     }
 }
 
-static void event_balloon_change(vmm *v)
+static const char *const event_names[EV_KINDS] = {"BALLOON_CHANGE", "stats-stale event"};
+
+/* The event of `kind` just built in its throttle's line (n bytes, snprintf-style): out now if
+   its type had a quiet second, else held for the end of the window, replacing one held before. */
+static void event_throttled(vmm *v, unsigned kind, size_t n)
 {
-    event_throttle *t = &v->events;
-    int64_t s, us;
-    size_t n;
-    wall_now(v, &s, &us); /* stamped now, even if it has to wait */
-    n = vb_qmp_event_balloon_change(&v->dev, s, us, t->line, sizeof t->line);
+    event_throttle *t = &v->events[kind];
     t->len = n < sizeof t->line ? n : sizeof t->line - 1;
     if (t->open) {
         t->pending = 1;
         return;
     }
-    say(v, "host", "BALLOON_CHANGE (later ones wait for the end of the second)");
+    say(v, "host", "%s (later ones wait for the end of the second)", event_names[kind]);
     emit_event(v, t->line, t->len);
     t->open = 1;
     t->deadline_ms = vm_now(v) + 1000u;
 }
 
-static void event_window_end(vmm *v)
+/* The window of `kind` ends: the newest event held back goes out and opens the next one. */
+static void event_window_end(vmm *v, unsigned kind)
 {
-    event_throttle *t = &v->events;
+    event_throttle *t = &v->events[kind];
     if (!t->pending) {
         t->open = 0;
         return;
     }
-    say(v, "host", "BALLOON_CHANGE (the newest of those held back)");
+    say(v, "host", "%s (the newest of those held back)", event_names[kind]);
     emit_event(v, t->line, t->len);
     t->pending = 0;
     t->deadline_ms = vm_now(v) + 1000u;
+}
+
+static void event_balloon_change(vmm *v)
+{
+    event_throttle *t = &v->events[EV_BALLOON_CHANGE];
+    int64_t s, us;
+    wall_now(v, &s, &us); /* stamped now, even if it has to wait */
+    event_throttled(v, EV_BALLOON_CHANGE,
+                    vb_qmp_event_balloon_change(&v->dev, s, us, t->line, sizeof t->line));
+}
+
+/* What the callbacks noted during a device call, done once it has returned: building an event
+   reads the device, which a callback must not do. Called after every call that can set them. */
+static void host_after_exit(vmm *v)
+{
+    if (v->actual_changed) {
+        v->actual_changed = 0;
+        event_balloon_change(v);
+    }
 }
 
 /* ============================================================================================
@@ -663,10 +687,7 @@ static void bus_config_write(vmm *v, uint32_t offset, const void *buf, uint32_t 
     if (vb_poison_value(&v->dev) != poison)
         say(v, "host", "poison_val 0x%08" PRIx32 ": reported and hinted pages are left alone",
             vb_poison_value(&v->dev));
-    if (v->actual_changed) {
-        v->actual_changed = 0;
-        event_balloon_change(v); /* vb_* may be called now: we are out of the callback */
-    }
+    host_after_exit(v); /* vb_* may be called now: we are out of the callback */
 }
 
 /* A kick (queue notify); for the verbose log, what the host did with the pages. The device
@@ -680,6 +701,7 @@ static void bus_notify(vmm *v, unsigned queue)
     v->kick_pages = v->kick_ranges = 0;
     vb_queue_notify(&v->dev, queue);
     while (vb_do_work(&v->dev)) {}
+    host_after_exit(v); /* a stats buffer came: the stats may be fresh again */
     if (role >= 0 && role != VB_QUEUE_STATS)
         say(v, "host", "%s: %" PRIu64 " pages in %" PRIu64 " range(s)", what[role], v->kick_pages,
             v->kick_ranges);
@@ -1369,33 +1391,39 @@ static void guest_timer(guest *g)
 
 /* ============================================================================================
    7. THE HOST: TIMERS
-   Three timers: the device's poll timer (vb_next_deadline), the event throttle's window and the
-   guest's own (page reporting's delay), which a real guest would run on its own clock.
+   Three kinds: the device's poll timer (vb_next_deadline), the event throttles' windows (one
+   per event type) and the guest's own (page reporting's delay), which a real guest would run on its own clock.
    ============================================================================================ */
 
 static uint64_t next_timer(const vmm *v)
 {
     uint64_t d = vb_next_deadline(&v->dev);
+    unsigned k;
     if (v->run_state != RUN_RUNNING) return UINT64_MAX; /* the VM clock stands */
-    if (v->events.open && v->events.deadline_ms < d) d = v->events.deadline_ms;
+    for (k = 0; k < EV_KINDS; k++)
+        if (v->events[k].open && v->events[k].deadline_ms < d) d = v->events[k].deadline_ms;
     if (v->guest_timer_ms < d) d = v->guest_timer_ms;
     return d;
 }
 
 /* Run every timer due at or before `until` (VM ms), in deadline order, letting the guest answer
-   after each. The virtual clock jumps from deadline to deadline. A poll is re-armed only by the
-   guest's answer (at now + interval, >= 1 s later), so this loop always ends. */
+   after each. The virtual clock jumps from deadline to deadline. The device's timer moves on by
+   at least a second each time (a poll, or the end of an interval without an answer), so this
+   loop always ends. */
 static void run_timers(vmm *v, guest *g, uint64_t until)
 {
     uint64_t next;
     while ((next = next_timer(v)) <= until) {
+        unsigned k;
         if (v->opt.virtual_clock && next > v->clock_ms) v->clock_ms = next;
         if (vb_next_deadline(&v->dev) <= vm_now(v)) {
             say(v, "host", "poll timer");
             vb_timer_expired(&v->dev);
+            host_after_exit(v); /* an interval missed: the stats may be stale now */
             guest_run(g);
         }
-        if (v->events.open && v->events.deadline_ms <= vm_now(v)) event_window_end(v);
+        for (k = 0; k < EV_KINDS; k++)
+            if (v->events[k].open && v->events[k].deadline_ms <= vm_now(v)) event_window_end(v, k);
         if (v->guest_timer_ms <= vm_now(v)) guest_timer(g);
     }
 }
@@ -1582,6 +1610,7 @@ static void handle_command(vmm *v, guest *g, monitor *m, const char *cmd, size_t
     if (!(negotiated && vb_qmp_parse(cmd, len, &c) && sim_command(v, g, m, &c, &n))) {
         n = vb_qmp_execute(&m->qmp, cmd, len, reply, reply_cap);
         if (n >= reply_cap && reply_fits(n)) n = vb_qmp_execute(&m->qmp, cmd, len, reply, reply_cap);
+        host_after_exit(v); /* e.g. polling turned off: no longer stale; before the reply, as QEMU */
     }
     if (n >= reply_cap) { /* no memory for the reply: the command was not run */
         char why[96];
