@@ -937,6 +937,8 @@ typedef struct guest {
     int loaded;              /* the driver probed successfully */
     int work;                /* update_balloon_size_work is queued */
     int hint_work;           /* report_free_page_work is queued */
+    int stats_work;          /* update_balloon_stats_work is queued */
+    int silent;              /* its workqueue stalls: queued stats work waits (x-guest-stats-silence) */
     int warned_reset;
 } guest;
 
@@ -1355,7 +1357,7 @@ static void guest_run(guest *g)
 {
     vmm *v = g->vmm;
     if (v->run_state != RUN_RUNNING) return; /* a stopped vCPU: interrupts wait for cont */
-    while (v->irq || g->work || g->hint_work) {
+    while (v->irq || g->work || g->hint_work || (g->stats_work && !g->silent)) {
         unsigned irq = v->irq;
         v->irq = 0;
         if (irq & IRQ_CONFIG) { /* virtballoon_changed(): queue the size work (and the hint's) */
@@ -1364,9 +1366,15 @@ static void guest_run(guest *g)
             if (g->loaded) g->work = 1;
             if (g->loaded && (g->features & BIT(VB_F_FREE_PAGE_HINT))) g->hint_work = 1;
         }
+        /* stats_request(): queue the work that answers the poll; it runs unless the guest is
+           silent, as when a driver's workqueue stalls, and then waits until it is not. */
         if ((g->features & BIT(VB_F_STATS_VQ)) && (irq & IRQ_QUEUE(g->vq[VB_QUEUE_STATS].index)) &&
             g->loaded)
+            g->stats_work = 1;
+        if (g->stats_work && !g->silent) {
+            g->stats_work = 0;
             guest_stats_request(g);
+        }
         /* Inflate/deflate interrupts only wake tell_host(), which has its buffer already. */
         if (g->work) {
             g->work = 0;
@@ -1504,11 +1512,61 @@ static int advance_args(vb_qmp_command *c, uint64_t *ms, const char **why)
     return !*why;
 }
 
+/* The boolean argument `name`: 1 and *value (1 for true, 0 for false) if it is a boolean, 0 if
+   it is absent, -1 if it is anything else. vb_qmp reads integers only; vb_qmp_parse has checked
+   the JSON, so walking the top level of "arguments" is enough here (a key is matched as
+   written: one spelled with escapes is not recognised). */
+static int arg_bool(const vb_qmp_command *c, const char *name, int *value)
+{
+    const char *p = c->in + c->args.at + 1, *end = c->in + c->args.end - 1;
+    size_t len = strlen(name);
+    int depth = 0;
+    for (; c->args.end && p < end; p++) {
+        const char *key = p + 1;
+        if (*p == '{' || *p == '[') depth++;
+        else if (*p == '}' || *p == ']') depth--;
+        if (*p != '"' && *p != '\'') continue;
+        for (p++; *p != key[-1]; p++) p += *p == '\\'; /* to the closing quote */
+        if (depth || (size_t)(p - key) != len || memcmp(key, name, len) != 0) continue;
+        key = p + 1 + strspn(p + 1, " \t\r\n");
+        if (*key != ':') continue; /* a string value that looks like the name */
+        key += 1 + strspn(key + 1, " \t\r\n");
+        if (strncmp(key, "true", 4) != 0 && strncmp(key, "false", 5) != 0) return -1;
+        *value = *key == 't';
+        return 1;
+    }
+    return 0;
+}
+
+/* x-guest-stats-silence {"silent": true|false}: the guest's stats work stalls (polls go
+   unanswered, as with a stuck workqueue in a real guest) or runs again, answering at once the
+   poll it held. 1 if the arguments are right, else 0 and the error for the reply. */
+static int silence_args(vb_qmp_command *c, int *silent, const char **why)
+{
+    static const char *const names[] = {"silent"};
+    int has = arg_bool(c, "silent", silent);
+    *why = has == 0 ? "Parameter 'silent' is missing"
+         : has < 0  ? "Invalid parameter type for 'silent', expected: boolean"
+                    : NULL;
+    return !*why && vb_qmp_args_only(c, names, 1); /* QAPI: the members first, then the rest */
+}
+
+static void guest_silence(vmm *v, guest *g, int silent)
+{
+    if (g->silent == silent) return;
+    g->silent = silent;
+    say(v, "guest", silent ? "stats work stalls: polls go unanswered"
+                           : "stats work runs again");
+    guest_run(g); /* a held poll is answered now, before the command's reply */
+}
+
 /* The sim's own commands, listed by query-commands: the VM's run state as QEMU answers it
-   (query-status; stop and cont pause and resume the guest and the VM clock; quit ends the sim)
-   and, with --virtual-clock, x-advance-clock. */
-static const char *const sim_commands[] = {"query-status", "stop", "cont", "quit", NULL};
-static const char *const sim_commands_virtual[] = {"query-status", "stop", "cont", "quit", "x-advance-clock", NULL};
+   (query-status; stop and cont pause and resume the guest and the VM clock; quit ends the sim),
+   x-guest-stats-silence (a guest that stops answering polls) and, with --virtual-clock,
+   x-advance-clock. */
+static const char *const sim_commands[] = {"query-status", "stop", "cont", "quit", "x-guest-stats-silence", NULL};
+static const char *const sim_commands_virtual[] = {"query-status", "stop", "cont", "quit", "x-guest-stats-silence",
+                                                   "x-advance-clock", NULL};
 
 static const char *const *host_commands(const vmm *v)
 {
@@ -1584,6 +1642,12 @@ static int sim_command(vmm *v, guest *g, monitor *m, vb_qmp_command *c, size_t *
         int ok = advance_args(c, &ms, &why);
         *n = host_reply(m, c, why, NULL);
         if (ok && *n < reply_cap) advance_clock(v, g, ms);
+    } else if (vb_qmp_command_is(c, "x-guest-stats-silence")) {
+        int silent = 0;
+        const char *why;
+        int ok = silence_args(c, &silent, &why);
+        *n = host_reply(m, c, why, NULL);
+        if (ok && *n < reply_cap) guest_silence(v, g, silent);
     } else if (vb_qmp_command_is(c, "query-status")) {
         vb_qmp_args_only(c, NULL, 0);
         *n = host_reply(m, c, NULL, run_state_names[v->run_state]);

@@ -553,6 +553,50 @@ run --pretty --virtual-clock
 printf '{\n    "return": {\n    }\n}\n{\n    "return": {\n    }\n}\n' >"$tmp/exp"
 expect pretty-empty-object-like-qemu
 
+# ---- stats freshness: a guest that goes silent -------------------------------------------------------
+# x-guest-stats-silence stalls the guest's stats work (as a stuck workqueue in Linux): the poll's
+# buffer stays with the guest, nothing is refilled; on resume the held poll is answered at once.
+
+silence() { printf '{"execute": "x-guest-stats-silence", "arguments": {"silent": %s}}\n' "$1"; }
+{
+    set_ 2           # polls at once: refill 1 at t=0
+    silence true
+    adv 10; get_     # t=10: no refill since t=0 (polls at t=2 went unanswered)
+    silence false    # the poll held since t=2 is answered now: refill 2 at t=10
+    get_
+    adv 2; get_      # the timer was re-armed by that answer: refill 3 at t=12
+} >"$tmp/in"
+run --virtual-clock --fixed-stats
+{
+    echo "$OK"; echo "$OK"
+    echo "$OK"; stats 16 1 $E
+    echo "$OK"; stats 16 2 $((E + 10))
+    echo "$OK"; stats 16 3 $((E + 12))
+} >"$tmp/exp"
+expect silence-holds-the-poll-resume-answers-it
+
+# Its argument as QAPI checks a boolean: the member first (missing, wrong type), then the others.
+{
+    silence 1; silence '"true"'; silence null
+    printf '{"execute": "x-guest-stats-silence"}\n'
+    printf '{"execute": "x-guest-stats-silence", "arguments": {"quiet": true}}\n'
+    printf '{"execute": "x-guest-stats-silence", "arguments": {"silent": false, "x": "silent"}, "id": 7}\n'
+    printf "{'execute': 'x-guest-stats-silence', 'arguments': {'silent': true}}\n"
+    printf '{"execute": "x-guest-stats-silence", "arguments": {"a": {"silent": true}, "silent": false}}\n'
+} >"$tmp/in"
+run
+{
+    for i in 1 2 3; do
+        echo '{"error": {"class": "GenericError", "desc": "Invalid parameter type for '"'silent'"', expected: boolean"}}'
+    done
+    echo '{"error": {"class": "GenericError", "desc": "Parameter '"'silent'"' is missing"}}'
+    echo '{"error": {"class": "GenericError", "desc": "Parameter '"'silent'"' is missing"}}'
+    echo '{"id": 7, "error": {"class": "GenericError", "desc": "Parameter '"'x'"' is unexpected"}}'
+    echo "$OK"
+    echo '{"error": {"class": "GenericError", "desc": "Parameter '"'a'"' is unexpected"}}'
+} >"$tmp/exp"
+expect silence-arguments
+
 # ---- the VM's run state: query-status, stop, cont, quit (QEMU 7.2's replies and events) --------------------
 # What QEMU 7.2 answered (-S, then cont, stop, stop, cont, cont, quit): events before the reply,
 # none when the state does not change, and nothing after quit.
@@ -580,7 +624,7 @@ run --virtual-clock --fixed-stats --profile qemu --keys 10 --stats 10 -S
     printf '{"name": "qom-set"}, {"name": "qom-get"}, {"name": "qom-list"}, {"name": "quit"}, '
     printf '{"name": "query-commands"}, {"name": "query-version"}, {"name": "qmp_capabilities"}, '
     printf '{"name": "query-status"}, {"name": "x-balloon-free-page-hint"}, '
-    printf '{"name": "x-query-balloon-free-page-hint"}, {"name": "x-advance-clock"}]}\n'
+    printf '{"name": "x-query-balloon-free-page-hint"}, {"name": "x-guest-stats-silence"}, {"name": "x-advance-clock"}]}\n'
     echo '{"return": {"stats": {"stat-htlb-pgalloc": 18446744073709551615, "stat-swap-out": 18446744073709551615, "stat-available-memory": 18446744073709551615, "stat-htlb-pgfail": 18446744073709551615, "stat-free-memory": 18446744073709551615, "stat-minor-faults": 18446744073709551615, "stat-major-faults": 18446744073709551615, "stat-total-memory": 18446744073709551615, "stat-swap-in": 18446744073709551615, "stat-disk-caches": 18446744073709551615}, "last-update": 0}}'
     echo "$OK"; status_ prelaunch false
     event_ $E RESUME; echo "$OK"
@@ -647,7 +691,7 @@ else
 fi
 cmd_ query-commands >"$tmp/in"
 run
-if [ "$rc" = 0 ] && [ "$(lines)" = 1 ] && line 1 | grep -q '{"name": "x-query-balloon-free-page-hint"}]}$'; then
+if [ "$rc" = 0 ] && [ "$(lines)" = 1 ] && line 1 | grep -q '{"name": "x-query-balloon-free-page-hint"}, {"name": "x-guest-stats-silence"}]}$'; then
     good
 else
     bad query-commands-without-virtual-clock "exit status $rc; output:"
