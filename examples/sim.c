@@ -20,6 +20,8 @@
        build/vballoon-sim [options]     then type or paste QMP commands, one JSON object each
    The examples of QEMU's docs/virtio-balloon-stats.txt work as pasted (examples/seed-demo.sh
    plays them). --help lists the options.
+       build/vballoon-sim dommemstat unix:PATH
+   is a client instead: what `virsh dommemstat` prints, from any QMP socket (section 10).
 
    QMP SOCKET
        --qmp unix:PATH    also listen on a unix socket, as QEMU's -qmp unix:PATH,server=on,
@@ -75,6 +77,7 @@
        grow by 1 major and 100 minor per refill, so each update shows). As in Linux, pages in the
        balloon are gone from total, free and available memory.
 */
+#define _GNU_SOURCE /* struct ucred, for the dommemstat client (section 10) */
 #define VBALLOON_IMPLEMENTATION
 #include "vballoon.h"
 
@@ -117,6 +120,7 @@ enum { POISON_OFF, POISON_INIT_ON_FREE, POISON_PAGE_POISON };
 static void usage(FILE *f)
 {
     fputs("usage: vballoon-sim [options]   (QMP commands on stdin, replies on stdout)\n"
+          "       vballoon-sim dommemstat unix:PATH   (virsh dommemstat of a QMP socket)\n"
           "A virtio-balloon device (vballoon.h " VB_VERSION_STRING ") and a simulated guest.\n"
           "  --profile doc|qemu  doc: the 2013 document (unset stat -1, error before the first\n"
           "                      report, alias stats-polling-interval); qemu: current QEMU\n"
@@ -1841,6 +1845,8 @@ static void qmp_accept(vmm *v)
    9. MAIN: BUILD THE MACHINE, BOOT THE GUEST, SERVE THE MONITOR
    ============================================================================================ */
 
+static int dommemstat(int argc, char **argv); /* section 10: the same binary as a QMP client */
+
 int main(int argc, char **argv)
 {
     static vmm vm;
@@ -1849,6 +1855,7 @@ int main(int argc, char **argv)
     const vb_counters *c;
     unsigned flags, i;
 
+    if (argc > 1 && !strcmp(argv[1], "dommemstat")) return dommemstat(argc - 1, argv + 1);
     parse_options(argc, argv, &vm.opt);
     vm.frozen_ms = vm_now(&vm);
     if (vm.opt.prelaunch) vm.run_state = RUN_PRELAUNCH; /* the VM clock stands at frozen_ms */
@@ -1981,5 +1988,189 @@ int main(int argc, char **argv)
         c->bytes_ignored);
     vb_destroy(&vm.dev);
     free(gst.reported);
+    return 0;
+}
+
+/* ============================================================================================
+   10. A QMP CLIENT: virsh dommemstat
+   `vballoon-sim dommemstat unix:PATH` talks to any QMP socket (this sim's --qmp, the vhost-user
+   back-end's, a real QEMU's -qmp unix:PATH,server=on) as libvirt does for `virsh dommemstat`:
+   query-balloon, then qom-get of guest-stats on /machine/peripheral/balloon0 (the id libvirt
+   gives its balloon), and prints what virsh prints for a QEMU domain: one "name value" a line,
+   in libvirt's order and units (qemuMonitorJSONGetMemoryStats; virsh's cmdDomMemStat). QEMU
+   gives sizes in bytes, libvirt KiB; a stat the guest did not send (-1, or 2^64 - 1 with
+   QEMU's own profile) is not printed, nor is anything of guest-stats when it is an error.
+   rss is the resident set of the VMM process in KiB, which libvirt reads in /proc by the pid
+   it started; a client knows no pid, so it asks the kernel who listens on the socket
+   (SO_PEERCRED) and leaves rss out when that fails (a server in another pid namespace).
+   ============================================================================================ */
+
+/* libvirt's names after actual, with the key each comes from and the divisor that makes KiB of
+   bytes (1: a count, or last-update's seconds). */
+static const struct memstat {
+    const char *name, *key;
+    unsigned div;
+} memstats[] = {
+    {"swap_in", "stat-swap-in", 1024},        {"swap_out", "stat-swap-out", 1024},
+    {"major_fault", "stat-major-faults", 1},  {"minor_fault", "stat-minor-faults", 1},
+    {"unused", "stat-free-memory", 1024},     {"available", "stat-total-memory", 1024},
+    {"usable", "stat-available-memory", 1024}, {"last_update", "last-update", 1},
+    {"disk_caches", "stat-disk-caches", 1024}, {"hugetlb_pgalloc", "stat-htlb-pgalloc", 1},
+    {"hugetlb_pgfail", "stat-htlb-pgfail", 1},
+};
+
+typedef struct qmp_client {
+    int fd;
+    char buf[65536]; /* bytes read and not yet framed */
+    size_t len;
+    char msg[65536]; /* the last message, NUL-terminated */
+} qmp_client;
+
+static void client_fail(const char *what)
+{
+    if (errno) fprintf(stderr, "vballoon-sim dommemstat: %s: %s\n", what, strerror(errno));
+    else fprintf(stderr, "vballoon-sim dommemstat: %s\n", what);
+    exit(1);
+}
+
+/* The length of the JSON object at the start of p[0, len) (after whitespace), or 0 if it is not
+   complete yet. Braces outside strings are all QMP's output needs to be framed. */
+static size_t object_length(const char *p, size_t len)
+{
+    size_t i;
+    int depth = 0, in_string = 0;
+    for (i = 0; i < len; i++) {
+        if (in_string) {
+            if (p[i] == '\\') i++;
+            else if (p[i] == '"') in_string = 0;
+        } else if (p[i] == '"') {
+            in_string = 1;
+        } else if (p[i] == '{') {
+            depth++;
+        } else if (p[i] == '}' && --depth == 0) {
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+/* The next message (an object: the greeting, a reply or an event), NUL-terminated. */
+static const char *client_next(qmp_client *qc)
+{
+    size_t n;
+    while ((n = object_length(qc->buf, qc->len)) == 0) {
+        ssize_t got;
+        if (qc->len == sizeof qc->buf) client_fail("a message longer than 64 KiB");
+        got = read(qc->fd, qc->buf + qc->len, sizeof qc->buf - qc->len);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) client_fail(got ? "reading the socket" : "the monitor closed the connection");
+        qc->len += (size_t)got;
+    }
+    memcpy(qc->msg, qc->buf, n);
+    qc->msg[n] = 0;
+    qc->len -= n;
+    memmove(qc->buf, qc->buf + n, qc->len); /* the line end stays: whitespace before the next */
+    return qc->msg;
+}
+
+/* 1 if the object's first key is `key` (QEMU writes "return" or "error" first in a reply
+   without an id, "timestamp" first in an event). */
+static int first_key_is(const char *msg, const char *key)
+{
+    size_t len = strlen(key);
+    msg += strspn(msg, " \t\r\n{");
+    return *msg == '"' && !strncmp(msg + 1, key, len) && msg[1 + len] == '"';
+}
+
+/* Send a command; its reply, the events before it skipped. */
+static const char *client_command(qmp_client *qc, const char *cmd)
+{
+    const char *msg;
+    size_t off = 0, len = strlen(cmd);
+    while (off < len) {
+        ssize_t n = write(qc->fd, cmd + off, len - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) client_fail("writing the socket");
+        off += (size_t)n;
+    }
+    do msg = client_next(qc);
+    while (!first_key_is(msg, "return") && !first_key_is(msg, "error"));
+    return msg;
+}
+
+/* The unsigned integer after "key": in msg; 0 if there is none. As libvirt's reading, -1
+   comes out as 2^64 - 1. */
+static int json_u64(const char *msg, const char *key, uint64_t *value)
+{
+    char pattern[64];
+    const char *p;
+    snprintf(pattern, sizeof pattern, "\"%s\"", key);
+    p = strstr(msg, pattern);
+    if (!p) return 0;
+    p += strlen(pattern);
+    p += strspn(p, " \t\r\n");
+    if (*p != ':') return 0;
+    p += 1 + strspn(p + 1, " \t\r\n");
+    if (*p != '-' && (*p < '0' || *p > '9')) return 0;
+    *value = (uint64_t)strtoull(p, NULL, 10);
+    return 1;
+}
+
+/* The resident set of process `pid` in KiB (the second field of /proc/PID/statm is the "rss"
+   that libvirt reads from /proc/PID/stat, in pages); 0 if it cannot be read. */
+static int process_rss_kib(pid_t pid, uint64_t *kib)
+{
+    char path[64], text[256];
+    unsigned long long pages;
+    snprintf(path, sizeof path, "/proc/%ld/statm", (long)pid);
+    if (pid <= 0 || read_text_file(path, text, sizeof text) != 0 ||
+        sscanf(text, "%*u %llu", &pages) != 1)
+        return 0;
+    *kib = (uint64_t)pages * ((uint64_t)sysconf(_SC_PAGESIZE) / 1024u);
+    return 1;
+}
+
+static int dommemstat(int argc, char **argv)
+{
+    static qmp_client qc;
+    struct sockaddr_un addr;
+    struct ucred peer;
+    socklen_t peer_len = sizeof peer;
+    const char *msg;
+    uint64_t value;
+    size_t i;
+
+    if (argc != 2 || strncmp(argv[1], "unix:", 5) != 0 || !argv[1][5] ||
+        strlen(argv[1] + 5) >= sizeof addr.sun_path) {
+        fputs("usage: vballoon-sim dommemstat unix:PATH\n", stderr);
+        return 2;
+    }
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    memcpy(addr.sun_path, argv[1] + 5, strlen(argv[1] + 5));
+    qc.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (qc.fd < 0 || connect(qc.fd, (struct sockaddr *)&addr, sizeof addr) != 0)
+        client_fail(argv[1] + 5);
+    if (getsockopt(qc.fd, SOL_SOCKET, SO_PEERCRED, &peer, &peer_len) != 0) peer.pid = 0;
+
+    /* The greeting, then capabilities negotiation, as every QMP client. */
+    if (!first_key_is(client_next(&qc), "QMP")) client_fail("no QMP greeting");
+    if (!first_key_is(client_command(&qc, "{\"execute\": \"qmp_capabilities\"}\n"), "return"))
+        client_fail("qmp_capabilities refused");
+
+    /* actual: the balloon's current size (query-balloon, bytes), in KiB. */
+    msg = client_command(&qc, "{\"execute\": \"query-balloon\"}\n");
+    if (first_key_is(msg, "return") && json_u64(msg, "actual", &value))
+        printf("actual %" PRIu64 "\n", value / 1024u);
+
+    /* The guest's stats, each if it was sent. */
+    msg = client_command(&qc, "{\"execute\": \"qom-get\", \"arguments\": {\"path\": "
+                              "\"/machine/peripheral/balloon0\", \"property\": \"guest-stats\"}}\n");
+    for (i = 0; first_key_is(msg, "return") && i < sizeof memstats / sizeof memstats[0]; i++)
+        if (json_u64(msg, memstats[i].key, &value) && value != UINT64_MAX)
+            printf("%s %" PRIu64 "\n", memstats[i].name, value / memstats[i].div);
+
+    if (process_rss_kib(peer.pid, &value)) printf("rss %" PRIu64 "\n", value);
+    close(qc.fd);
     return 0;
 }
