@@ -326,7 +326,8 @@ typedef struct vmm {
     uint64_t start_ms;   /* VM clock at start, for the verbose log */
     unsigned irq;        /* interrupt lines raised by the device, not yet handled by the guest */
     int actual_changed;  /* the driver wrote a new `actual`: send BALLOON_CHANGE */
-    int stale_changed;   /* the stats went stale or fresh: send the stats-stale event */
+    int stale_changed;   /* the stats went stale or fresh: send the stale event */
+    int stale_told;      /* what the last stale event said */
     uint64_t kick_pages, kick_ranges; /* pages() calls during the current page queue kick */
     uint64_t guest_timer_ms; /* the guest's own timer (page reporting's delay), UINT64_MAX: none */
     event_throttle events[EV_KINDS];
@@ -451,6 +452,14 @@ static void host_actual_changed(void *user, uint32_t actual)
     v->actual_changed = 1;
 }
 
+/* The stats went stale (K polling intervals without an answer) or fresh again: the event reads
+   the device too, so it waits for the exit as well. */
+static void host_stats_stale(void *user, int stale)
+{
+    (void)stale;
+    ((vmm *)user)->stale_changed = 1;
+}
+
 static void host_log(void *user, vb_log_level level, vb_log_item item, const char *msg)
 {
     static const char *const names[] = {"", "error", "warning", "info"};
@@ -464,7 +473,7 @@ static void host_log(void *user, vb_log_level level, vb_log_item item, const cha
 /* No timer_arm/timer_cancel: our main loop simply asks vb_next_deadline() before it sleeps. */
 static const vb_host host_ops = {
     host_read, host_write, host_now_ms, NULL, NULL, host_wall_s, host_notify_queue,
-    host_notify_config, host_pages, host_actual_changed, host_log, NULL,
+    host_notify_config, host_pages, host_actual_changed, host_log, host_stats_stale,
 };
 
 /* ============================================================================================
@@ -623,7 +632,7 @@ static void emit_event(vmm *v, const char *line, size_t len)
     }
 }
 
-static const char *const event_names[EV_KINDS] = {"BALLOON_CHANGE", "stats-stale event"};
+static const char *const event_names[EV_KINDS] = {"BALLOON_CHANGE", VB_QMP_STATS_STALE_EVENT};
 
 /* The event of `kind` just built in its throttle's line (n bytes, snprintf-style): out now if
    its type had a quiet second, else held for the end of the window, replacing one held before. */
@@ -664,6 +673,28 @@ static void event_balloon_change(vmm *v)
                     vb_qmp_event_balloon_change(&v->dev, s, us, t->line, sizeof t->line));
 }
 
+/* The stale event: the guest stopped answering polls, or answers again (vb_telemetry says
+   which; the event carries it, with the intervals missed and the last stats' wall clock). */
+static void event_stats_stale(vmm *v)
+{
+    event_throttle *t = &v->events[EV_STATS_STALE];
+    const vb_telemetry *tele = vb_get_telemetry(&v->dev);
+    uint64_t age = vb_stats_age_ms(&v->dev);
+    int64_t s, us;
+    if (tele->stale && age != UINT64_MAX)
+        say(v, "host", "stats stale: %" PRIu32 " polling intervals without an answer, the last "
+            "stats %" PRIu64 ".%03u s old", tele->missed, age / 1000u, (unsigned)(age % 1000u));
+    else if (tele->stale)
+        say(v, "host", "stats stale: %" PRIu32 " polling intervals without an answer, no stats "
+            "ever", tele->missed);
+    else
+        say(v, "host", "stats fresh again");
+    v->stale_told = tele->stale;
+    wall_now(v, &s, &us);
+    event_throttled(v, EV_STATS_STALE,
+                    vb_qmp_event_stats_stale(&v->dev, s, us, t->line, sizeof t->line));
+}
+
 /* What the callbacks noted during a device call, done once it has returned: building an event
    reads the device, which a callback must not do. Called after every call that can set them. */
 static void host_after_exit(vmm *v)
@@ -671,6 +702,10 @@ static void host_after_exit(vmm *v)
     if (v->actual_changed) {
         v->actual_changed = 0;
         event_balloon_change(v);
+    }
+    if (v->stale_changed) {
+        v->stale_changed = 0;
+        if (vb_get_telemetry(&v->dev)->stale != v->stale_told) event_stats_stale(v);
     }
 }
 

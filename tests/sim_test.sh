@@ -265,6 +265,8 @@ expect qemu-profile-no-driver
 { set_ 2; adv 5; get_; } >"$tmp/in"
 run --no-driver --virtual-clock
 { echo "$OK"; echo "$OK"; echo '{"error": {"class": "GenericError", "desc": "guest hasn'"'"'t updated any stats yet"}}'; } >"$tmp/exp"
+grep -v '"event": "__org.vballoon_BALLOON_STATS_STALE"' "$tmp/out" >"$tmp/out2" # (no driver: stale)
+mv "$tmp/out2" "$tmp/out"
 expect doc-profile-no-driver-error
 
 # ---- framing ------------------------------------------------------------------------------------------------
@@ -573,7 +575,79 @@ run --virtual-clock --fixed-stats
     echo "$OK"; stats 16 2 $((E + 10))
     echo "$OK"; stats 16 3 $((E + 12))
 } >"$tmp/exp"
+grep -v '"event": "__org.vballoon_BALLOON_STATS_STALE"' "$tmp/out" >"$tmp/out2" # (tested below)
+mv "$tmp/out2" "$tmp/out"
 expect silence-holds-the-poll-resume-answers-it
+
+# The stale event. With polls every 2 s the guest answers the poll at t=0 and goes silent; the
+# poll at t=2 is never answered, so the intervals ending at t=4, 6 and 8 are missed and with
+# K = 3 (vb_config.stale_after's default) the stats are stale at t=8: one event, at once, whose
+# data say so, with the last stats' wall clock (E: t=0). Silent on to t=14, no second event;
+# on resume the held poll is answered and one event says fresh, with the new last-update.
+STALE_EVENT=__org.vballoon_BALLOON_STATS_STALE
+stale_() { # seconds stale missed last-update
+    printf '{"timestamp": {"seconds": %s, "microseconds": 0}, "event": "%s", "data": {"stale": %s, "missed-intervals": %s, "last-update": %s}}\n' "$1" "$STALE_EVENT" "$2" "$3" "$4"
+}
+{
+    set_ 2; silence true
+    for i in 1 2 3 4 5 6 7 8; do adv 1; done
+    qget x-guest-stats-telemetry
+    for i in 1 2 3 4 5 6; do adv 1; done
+    silence false
+    qget x-guest-stats-telemetry
+} >"$tmp/in"
+run --virtual-clock --fixed-stats
+{
+    echo "$OK"; echo "$OK"
+    for i in 1 2 3 4 5 6 7; do echo "$OK"; done
+    stale_ $((E + 8)) true 3 $E; echo "$OK"
+    for i in 1 2 3 4 5 6; do echo "$OK"; done
+    stale_ $((E + 14)) false 0 $((E + 14)); echo "$OK"
+} >"$tmp/exp"
+if [ "$rc" = 0 ] && sed '12d;21d' "$tmp/out" | cmp -s "$tmp/exp" - && [ "$(lines)" = 21 ] &&
+    line 12 | grep -q '^{"return": {"stale": true, "missed-intervals": 3, ' &&
+    line 21 | grep -q '^{"return": {"stale": false, "missed-intervals": 0, ' && [ ! -s "$tmp/err" ]; then
+    good
+else
+    bad stale-after-3-intervals-then-fresh "exit status $rc; diff expected actual (telemetry lines 12, 21 left out):"
+    sed '12d;21d' "$tmp/out" | diff "$tmp/exp" - | sed -n '1,24s/^/  /p'
+    echo "  line 12: $(line 12)"
+    echo "  line 21: $(line 21)"
+fi
+# the host's log says it, once each way
+run --virtual-clock --fixed-stats --verbose
+if [ "$(grep -c 'host: stats stale: 3 polling intervals without an answer' "$tmp/err")" = 1 ] &&
+    [ "$(grep -c 'host: stats fresh again' "$tmp/err")" = 1 ]; then
+    good
+else
+    bad stale-log-lines "$(grep 'host: stats ' "$tmp/err")"
+fi
+
+# Rate limit, per event type as QEMU's: polls every second, silent after t=0: stale at t=4 (the
+# poll at t=1 unanswered, intervals ending at 2, 3, 4), out at once. Resumed at once, fresh
+# again within the same second: held, and sent (stamped when it happened) when the window ends
+# at t=5. A BALLOON_CHANGE meanwhile has its own window: out at once.
+{
+    set_ 1; silence true
+    adv 4
+    balloon 1072693248  # 1 MiB: one batch of 256 pages, one BALLOON_CHANGE
+    silence false
+    printf '{"execute": "x-advance-clock", "arguments": {"ms": 999}}\n'
+    printf '{"execute": "x-advance-clock", "arguments": {"ms": 1}}\n'
+    adv 3
+} >"$tmp/in"
+run --virtual-clock --fixed-stats
+{
+    echo "$OK"; echo "$OK"
+    stale_ $((E + 4)) true 3 $E; echo "$OK"
+    echo "$OK" # (the guest inflates after the reply)
+    echo '{"timestamp": {"seconds": '$((E + 4))', "microseconds": 0}, "event": "BALLOON_CHANGE", "data": {"actual": 1072693248}}'
+    echo "$OK"
+    echo "$OK"
+    stale_ $((E + 4)) false 0 $((E + 4)); echo "$OK"
+    echo "$OK"
+} >"$tmp/exp"
+expect stale-event-rate-limited-per-type
 
 # Its argument as QAPI checks a boolean: the member first (missing, wrong type), then the others.
 {
