@@ -76,6 +76,15 @@
        inside a guest; --fixed-stats uses the seed document's example values instead (its faults
        grow by 1 major and 100 minor per refill, so each update shows). As in Linux, pages in the
        balloon are gone from total, free and available memory.
+
+   STATS FRESHNESS
+       The device counts the polling intervals that end without an answer (vb_telemetry; qom-get
+       of x-guest-stats-telemetry shows it); after 3 in a row the stats are stale, and the sim
+       sends every monitor the event __org.vballoon_BALLOON_STATS_STALE, {"stale": true,
+       "missed-intervals": 3, "last-update": ...}, then {"stale": false, ...} at the next answer,
+       one a second at most, as BALLOON_CHANGE. A guest that stops answering:
+       {"execute": "x-guest-stats-silence", "arguments": {"silent": true}} stalls its stats work
+       (as a stuck workqueue would); "silent": false resumes it, answering the held poll at once.
 */
 #define _GNU_SOURCE /* struct ucred, for the dommemstat client (section 10) */
 #define VBALLOON_IMPLEMENTATION
