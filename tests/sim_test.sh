@@ -871,6 +871,16 @@ dommemstat_check() {
 }
 ALL_NAMES='actual swap_in swap_out major_fault minor_fault unused available usable last_update disk_caches hugetlb_pgalloc hugetlb_pgfail rss'
 dommemstat_check dommemstat-16-keys "$ALL_NAMES" --fixed-stats
+grep -v '^rss ' "$tmp/dms" >"$tmp/dms-compact"
+# a monitor that pretty-prints (QEMU's pretty=on): the client frames objects, not lines
+dommemstat_run --fixed-stats --pretty
+if [ "$rc" = 0 ] && [ "$drc" = 0 ] && grep -v '^rss ' "$tmp/dms" | cmp -s "$tmp/dms-compact" - &&
+    [ "$(wc -l <"$tmp/dms-compact")" = 12 ]; then
+    good
+else
+    bad dommemstat-pretty-monitor "exit status $rc, client $drc; printed:"
+    sed 's/^/  | /' "$tmp/dms"
+fi
 dommemstat_check dommemstat-host-stats "$ALL_NAMES"
 dommemstat_check dommemstat-6-keys 'actual swap_in swap_out major_fault minor_fault unused available last_update rss' --fixed-stats --keys 6
 # no driver: QEMU's profile gives 2^64 - 1 for each (left out) and last-update 0; the document's
