@@ -486,7 +486,7 @@ static const vb_host host_ops = {
 };
 
 /* ============================================================================================
-   3. THE HOST: QMP OUTPUT AND BALLOON_CHANGE EVENTS
+   3. THE HOST: QMP OUTPUT AND EVENTS (BALLOON_CHANGE, STATS STALE)
    ============================================================================================ */
 
 /* How much of a monitor's input and output is kept:
