@@ -528,10 +528,11 @@ typedef struct vb_telemetry {
     uint32_t latency_buckets[VB_LATENCY_BUCKETS]; /* answers by latency, not cumulative */
     uint64_t latency_sum_ms;
     uint64_t last_poll_ms;  /* when the last poll went out (0 = none) */
-    uint64_t last_stats_ms; /* when the last stats buffer came (0 = none) */
+    uint64_t last_stats_ms; /* when the last stats buffer came (if has_stats) */
     uint16_t last_records;  /* records in the last stats buffer */
     uint16_t last_unknown;  /* ... of which with a tag the device does not know */
     uint8_t stale;          /* 1 while stale */
+    uint8_t has_stats;      /* a stats buffer came: last_stats_ms and last_* are valid */
 } vb_telemetry;
 
 /* The device. Every field is private: hosts use the functions below (`make lint` checks that
@@ -749,8 +750,8 @@ VB_API size_t vb_render_metrics(const vb_metrics_device *devs, unsigned ndevs, c
 /* Properties: "guest-stats" (read-only, type "guest statistics"), "guest-stats-polling-interval"
    (read/write, type "int"), "type" (read-only, "string"), "x-guest-stats-telemetry" (read-only,
    "guest statistics telemetry": vb_telemetry as {"stale", "missed-intervals", "stale-episodes",
-   "answers", "late-answers", "last-poll-ms", "last-stats-ms", "last-records",
-   "last-unknown-tags", "age-ms" (vb_stats_age_ms, -1: none), "latency-ms": {"last", "min",
+   "answers", "late-answers", "last-poll-ms", "last-records", "last-unknown-tags",
+   "last-stats-ms" (-1: none), "age-ms" (vb_stats_age_ms, -1: none), "latency-ms": {"last", "min",
    "max", "sum", "within-1" ... "within-4096", "slower"}}); in the doc profile also the
    document's alias "stats-polling-interval". Names are `len` bytes, not NUL-terminated (NULL
    only with `len` 0: no such property). vb_prop_get writes the value as JSON, snprintf-style
@@ -1817,7 +1818,7 @@ VB_API const vb_telemetry *vb_get_telemetry(const vb_device *d) { return &d->tel
 VB_API uint64_t vb_stats_age_ms(const vb_device *d)
 {
     uint64_t now;
-    if (!d->tele.last_stats_ms || !d->host->now_ms) return UINT64_MAX;
+    if (!d->tele.has_stats || !d->host->now_ms) return UINT64_MAX;
     now = d->host->now_ms(d->user); /* a clock read: no guard needed, nothing can change */
     return now > d->tele.last_stats_ms ? now - d->tele.last_stats_ms : 0;
 }
@@ -1864,7 +1865,8 @@ static void vb__answered(vb_device *d, uint64_t now, uint32_t records, uint32_t 
         if (t->missed) t->late++;
     }
     t->missed = 0;
-    t->last_stats_ms = now ? now : 1; /* 0 means never */
+    t->last_stats_ms = now;
+    t->has_stats = 1;
     t->last_records = (uint16_t)(records > UINT16_MAX ? UINT16_MAX : records);
     t->last_unknown = (uint16_t)(unknown > UINT16_MAX ? UINT16_MAX : unknown);
     vb__set_stale(d, 0);
@@ -2695,19 +2697,19 @@ static void vb__render_stats(const vb_device *d, vb__out *o, unsigned flags, uns
     vb__close(o, flags, level);
 }
 
-/* `x-guest-stats-telemetry` (vb_telemetry) at nesting `level`. Unsigned members; age-ms is -1
+/* `x-guest-stats-telemetry` (vb_telemetry) at nesting `level`. last-stats-ms and age-ms are -1
    before the first buffer, as an unset stat in the document's profile. */
 static void vb__render_telemetry(const vb_device *d, vb__out *o, unsigned flags, unsigned level)
 {
     static const char *const counts[] = {"missed-intervals", "stale-episodes", "answers",
-                                         "late-answers", "last-poll-ms", "last-stats-ms",
-                                         "last-records", "last-unknown-tags"};
+                                         "late-answers", "last-poll-ms", "last-records",
+                                         "last-unknown-tags"};
     static const char *const latency[] = {"last", "min", "max", "sum", "within-1", "within-4",
                                           "within-16", "within-64", "within-256", "within-1024",
                                           "within-4096", "slower"};
     const vb_telemetry *t = &d->tele;
     const uint64_t count[] = {t->missed, t->stale_count, t->answers, t->late, t->last_poll_ms,
-                              t->last_stats_ms, t->last_records, t->last_unknown};
+                              t->last_records, t->last_unknown};
     const uint64_t lat[] = {t->latency_last_ms, t->latency_min_ms, t->latency_max_ms, t->latency_sum_ms};
     uint64_t age = vb_stats_age_ms(d);
     unsigned i;
@@ -2718,6 +2720,8 @@ static void vb__render_telemetry(const vb_device *d, vb__out *o, unsigned flags,
         vb__member(o, flags, level + 1, 0, counts[i]);
         vb__put_u64(o, count[i]);
     }
+    vb__member(o, flags, level + 1, 0, "last-stats-ms");
+    vb__put_i64(o, t->has_stats ? (int64_t)t->last_stats_ms : -1);
     vb__member(o, flags, level + 1, 0, "age-ms");
     vb__put_i64(o, age == UINT64_MAX ? -1 : (int64_t)age);
     vb__member(o, flags, level + 1, 0, "latency-ms");
@@ -2858,7 +2862,7 @@ static int vb__metric_value(const vb_device *d, const vb__family *f, unsigned su
     case VB__M_STALE: *v = t->stale; return 1;
     case VB__M_MISSED: *v = t->missed; return 1;
     case VB__M_AGE: *v = vb_stats_age_ms(d); return *v != UINT64_MAX;
-    case VB__M_RECORDS: *v = f->arg ? t->last_unknown : t->last_records; return t->last_stats_ms != 0;
+    case VB__M_RECORDS: *v = f->arg ? t->last_unknown : t->last_records; return t->has_stats;
     case VB__M_LATENCY_LAST: *v = t->latency_last_ms; return t->answers != 0;
     case VB__M_TELEMETRY: *v = tele[f->arg]; return 1;
     case VB__M_COUNTS: *v = counts[f->arg]; return 1;

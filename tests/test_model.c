@@ -102,6 +102,7 @@ typedef struct mdl {
     unsigned stale_after;
     int polled, stale, stale_last; /* stale_last: the last stats_stale() argument */
     uint64_t poll_ms, stats_ms;
+    int has_stats;
     uint32_t answers, late, missed, stale_count, stale_calls;
     uint32_t lat_last, lat_min, lat_max, lat_bucket[VB_LATENCY_BUCKETS];
     uint64_t lat_sum;
@@ -480,6 +481,7 @@ static void m_answered(ctx *c, uint32_t records, uint32_t unknown)
     }
     m->missed = 0;
     m->stats_ms = now;
+    m->has_stats = 1;
     m->records = records;
     m->records_unknown = unknown;
     m_set_stale(m, 0);
@@ -490,7 +492,7 @@ static void m_telemetry_clear(mdl *m, int tell)
 {
     uint32_t calls = m->stale_calls + (tell && m->stale ? 1u : 0u);
     if (tell && m->stale) m->stale_last = 0;
-    m->polled = m->stale = 0;
+    m->polled = m->stale = m->has_stats = 0;
     m->poll_ms = m->stats_ms = m->lat_sum = 0;
     m->answers = m->late = m->missed = m->stale_count = 0;
     m->lat_last = m->lat_min = m->lat_max = 0;
@@ -897,7 +899,8 @@ static int check(ctx *c)
         CHECK_U64("last stats", y->last_stats_ms, m->stats_ms);
         CHECK_U64("records of the last buffer", y->last_records, m->records);
         CHECK_U64("unknown tags of the last buffer", y->last_unknown, m->records_unknown);
-        CHECK_U64("stats age", vb_stats_age_ms(&t->dev), m->stats_ms ? t->now_ms - m->stats_ms : UINT64_MAX);
+        CHECK_U64("has stats", y->has_stats, (uint64_t)m->has_stats);
+        CHECK_U64("stats age", vb_stats_age_ms(&t->dev), m->has_stats ? t->now_ms - m->stats_ms : UINT64_MAX);
     }
     CHECK_U64("interval ms", vb_poll_interval_ms(&t->dev), m->interval_ms);
     CHECK_U64("interval s", (uint64_t)vb_poll_interval(&t->dev), (m->interval_ms + 999u) / 1000u);
