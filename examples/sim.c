@@ -2067,12 +2067,13 @@ typedef struct qmp_client {
     int fd;
     char buf[65536]; /* bytes read and not yet framed */
     size_t len;
-    char msg[65536]; /* the last message, NUL-terminated */
+    char msg[65536 + 1]; /* the last message, NUL-terminated */
 } qmp_client;
 
-static void client_fail(const char *what)
+/* The client's errors end it with status 1; `err` is the system's reason (errno), or 0. */
+static void client_fail(const char *what, int err)
 {
-    if (errno) fprintf(stderr, "vballoon-sim dommemstat: %s: %s\n", what, strerror(errno));
+    if (err) fprintf(stderr, "vballoon-sim dommemstat: %s: %s\n", what, strerror(err));
     else fprintf(stderr, "vballoon-sim dommemstat: %s\n", what);
     exit(1);
 }
@@ -2104,10 +2105,11 @@ static const char *client_next(qmp_client *qc)
     size_t n;
     while ((n = object_length(qc->buf, qc->len)) == 0) {
         ssize_t got;
-        if (qc->len == sizeof qc->buf) client_fail("a message longer than 64 KiB");
+        if (qc->len == sizeof qc->buf) client_fail("a message longer than 64 KiB", 0);
         got = read(qc->fd, qc->buf + qc->len, sizeof qc->buf - qc->len);
         if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) client_fail(got ? "reading the socket" : "the monitor closed the connection");
+        if (got < 0) client_fail("reading the socket", errno);
+        if (got == 0) client_fail("the monitor closed the connection", 0);
         qc->len += (size_t)got;
     }
     memcpy(qc->msg, qc->buf, n);
@@ -2134,7 +2136,7 @@ static const char *client_command(qmp_client *qc, const char *cmd)
     while (off < len) {
         ssize_t n = write(qc->fd, cmd + off, len - off);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) client_fail("writing the socket");
+        if (n <= 0) client_fail("writing the socket", errno);
         off += (size_t)n;
     }
     do msg = client_next(qc);
@@ -2194,13 +2196,13 @@ static int dommemstat(int argc, char **argv)
     memcpy(addr.sun_path, argv[1] + 5, strlen(argv[1] + 5));
     qc.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (qc.fd < 0 || connect(qc.fd, (struct sockaddr *)&addr, sizeof addr) != 0)
-        client_fail(argv[1] + 5);
+        client_fail(argv[1] + 5, errno);
     if (getsockopt(qc.fd, SOL_SOCKET, SO_PEERCRED, &peer, &peer_len) != 0) peer.pid = 0;
 
     /* The greeting, then capabilities negotiation, as every QMP client. */
-    if (!first_key_is(client_next(&qc), "QMP")) client_fail("no QMP greeting");
+    if (!first_key_is(client_next(&qc), "QMP")) client_fail("no QMP greeting", 0);
     if (!first_key_is(client_command(&qc, "{\"execute\": \"qmp_capabilities\"}\n"), "return"))
-        client_fail("qmp_capabilities refused");
+        client_fail("qmp_capabilities refused", 0);
 
     /* actual: the balloon's current size (query-balloon, bytes), in KiB. */
     msg = client_command(&qc, "{\"execute\": \"query-balloon\"}\n");
