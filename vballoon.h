@@ -1133,6 +1133,8 @@ extern "C" {
 #define VB__POLLED 0x80    /* a poll went out and no stats buffer came since */
 #define VB__WATCH 0x100    /* the timer is armed only to end an interval after a poll (the
                               polling timer proper is not: the guest's answer re-arms it) */
+#define VB__START 0x200    /* the timer is the first poll of polling just turned on: no
+                              interval ends at it */
 
 /* Ring layout (split virtqueue) and descriptor flags. */
 #define VB__DESC_F_NEXT 1u
@@ -1894,7 +1896,7 @@ static int64_t vb__wall(vb_device *d)
 static void vb__arm(vb_device *d, uint64_t deadline)
 {
     d->deadline_ms = deadline;
-    d->flags = (uint16_t)((d->flags & ~VB__WATCH) | VB__ARMED);
+    d->flags = (uint16_t)((d->flags & ~(VB__WATCH | VB__START)) | VB__ARMED);
     if (!d->host->timer_arm) return;
     vb__enter(d);
     d->host->timer_arm(d->user, deadline);
@@ -1904,7 +1906,7 @@ static void vb__arm(vb_device *d, uint64_t deadline)
 static void vb__disarm(vb_device *d)
 {
     if (!(d->flags & VB__ARMED)) return;
-    d->flags &= (uint16_t)~(VB__ARMED | VB__WATCH);
+    d->flags &= (uint16_t)~(VB__ARMED | VB__WATCH | VB__START);
     if (!d->host->timer_cancel) return;
     vb__enter(d);
     d->host->timer_cancel(d->user);
@@ -2025,19 +2027,20 @@ static void vb__stats_kick(vb_device *d)
 VB_API void vb_timer_expired(vb_device *d)
 {
     uint64_t now;
-    uint16_t watch;
+    uint16_t kind, watch;
     if (vb__reentered(d) || !(d->flags & VB__ARMED)) return; /* cancelled, or already handled */
     now = vb__now(d);
-    watch = d->flags & VB__WATCH;
+    kind = d->flags & (VB__WATCH | VB__START);
+    watch = kind & VB__WATCH;
     if (now < d->deadline_ms) { /* early: keep waiting */
         vb__arm(d, d->deadline_ms);
-        d->flags |= watch;
+        d->flags |= kind;
         return;
     }
-    d->flags &= (uint16_t)~(VB__ARMED | VB__WATCH);
+    d->flags &= (uint16_t)~(VB__ARMED | VB__WATCH | VB__START);
     if (watch || !(d->flags & VB__HELD) || !vb__has(d, VB_F_STATS_VQ) ||
         (d->flags & VB__BROKEN) || !d->queue[VB_QUEUE_STATS].ready) {
-        vb__missed(d); /* no stats this interval */
+        if (!(kind & VB__START)) vb__missed(d); /* no stats this interval */
         if (watch)
             vb__watch_from(d, now);
         else
@@ -2103,6 +2106,7 @@ VB_API vb_result vb_set_poll_interval_ms(vb_device *d, uint64_t ms)
     } else {
         d->interval_ms = ms;
         vb__arm(d, vb__now(d)); /* enabling polls at once */
+        d->flags |= VB__START;
     }
     return VB_OK;
 }

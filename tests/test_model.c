@@ -92,6 +92,7 @@ typedef struct mdl {
     int armed;         /* the polling timer */
     uint64_t deadline;
     int watch;         /* after a poll: the end of the interval is watched (telemetry) */
+    int start;         /* the deadline is the first poll of polling turned on: ends no interval */
     uint64_t watch_deadline;
     uint64_t interval_ms;
     uint64_t stat[VB_STAT_COUNT];
@@ -442,7 +443,7 @@ static void m_rearm(ctx *c)
 {
     if (!c->m.interval_ms) return;
     c->m.armed = 1;
-    c->m.watch = 0;
+    c->m.watch = c->m.start = 0;
     c->m.deadline = c->t->now_ms + c->m.interval_ms;
 }
 
@@ -540,11 +541,11 @@ static void m_fire(ctx *c)
     if (!m->armed || c->t->now_ms < m->deadline) return;
     m->armed = 0;
     if (!m->held || !m_has(m, VB_F_STATS_VQ) || !m->qready) {
-        m_missed(m);
+        if (!m->start) m_missed(m); /* no interval ended at the first poll */
         m_rearm(c);
         return;
     }
-    m->held = 0;
+    m->held = m->start = 0;
     m->polls++;
     m_push(c, m->held_slot);
     m->polled = 1;
@@ -560,7 +561,7 @@ static void m_set_interval_ms(ctx *c, uint64_t ms)
     if (ms == m->interval_ms) return;
     if (ms == 0) {
         m->interval_ms = 0;
-        m->armed = m->watch = 0;
+        m->armed = m->watch = m->start = 0;
         m->missed = 0;
         m_set_stale(m, 0);
         return;
@@ -570,7 +571,7 @@ static void m_set_interval_ms(ctx *c, uint64_t ms)
         m_rearm(c);
     } else {
         m->interval_ms = ms;
-        m->armed = 1;
+        m->armed = m->start = 1;
         m->deadline = c->t->now_ms;
     }
 }

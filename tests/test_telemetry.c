@@ -121,6 +121,9 @@ TEST polling_off_is_never_stale(void)
 {
     ASSERT_EQ(0, start(1));
     ASSERT_EQ(VB_OK, vb_set_poll_interval(&T.dev, 1, NULL));
+    tick(); /* the first poll, at once: nothing held, but no interval has ended yet */
+    ASSERT_EQ(0u, tel()->missed);
+    ASSERT_EQ(T.now_ms + 1000u, vb_next_deadline(&T.dev));
     tick(); /* nothing held: an interval without stats */
     ASSERT_EQ(1, tel()->stale);
     ASSERT_EQ(VB_OK, vb_set_poll_interval(&T.dev, 0, NULL));
