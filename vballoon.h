@@ -725,7 +725,8 @@ VB_API size_t vb_error_text(const vb_error *err, char *buf, size_t cap);
 
 typedef struct vb_label {
     const char *name;  /* [a-zA-Z_][a-zA-Z0-9_]*, not starting "__", not "kind" or "le" (used inside) */
-    const char *value; /* UTF-8 (a malformed sequence is written as U+FFFD), escaped here */
+    const char *value; /* UTF-8 (a malformed sequence is written as U+FFFD), escaped here;
+                          "" is no label, as Prometheus stores it */
 } vb_label;
 
 /* One device of a scrape with the labels that tell it apart from the others, e.g.
@@ -740,7 +741,9 @@ typedef struct vb_metrics_device {
    VB_METRICS_OPENMETRICS): each family once (HELP, TYPE, one sample per device that has a value:
    stats the guest did not send are left out, not -1), snprintf-style as vb_render_guest_stats.
    Refused (nothing written, 0 returned) when a device is NULL, a label name is invalid or
-   repeated, a value is NULL, or two devices have the same label set. README lists the metrics. */
+   repeated, a value is NULL, or two devices have the same label set as written (empty values
+   left out, malformed UTF-8 replaced): Prometheus would see one series. README lists the
+   metrics. */
 VB_API size_t vb_render_metrics(const vb_metrics_device *devs, unsigned ndevs, char *buf,
                                 size_t cap, unsigned flags);
 #endif
@@ -2897,8 +2900,50 @@ static const char *vb__label(const vb_metrics_device *m, const char *name)
     return 0;
 }
 
-/* Each device valid, label names valid and distinct, no two devices with the same label set
-   (their series would be duplicates). */
+/* One character of a label value as it is written, before escaping: malformed UTF-8 (and what
+   QEMU's JSON refuses) becomes U+FFFD, so that the text is always valid UTF-8. Sets *out and
+   *len to the bytes written; returns the bytes of `s` (n > 0 of them) it stands for. */
+static size_t vb__label_char(const char *s, size_t n, const char **out, size_t *len)
+{
+    uint32_t cp;
+    size_t k = 1;
+    if (vb__utf8((const unsigned char *)s, n, &cp, &k) && cp) {
+        *out = s;
+        *len = k;
+    } else {
+        *out = "\xEF\xBF\xBD";
+        *len = 3;
+    }
+    return k;
+}
+
+/* Two label values that are written the same (Prometheus sees one value). */
+static int vb__label_same(const char *a, const char *b)
+{
+    size_t na = vb__strlen(a), nb = vb__strlen(b);
+    while (na && nb) {
+        const char *ca, *cb;
+        size_t la, lb, ka = vb__label_char(a, na, &ca, &la), kb = vb__label_char(b, nb, &cb, &lb), i;
+        for (i = 0; i < la && i < lb && ca[i] == cb[i]; i++) {}
+        if (i != la || i != lb) return 0;
+        a += ka;
+        na -= ka;
+        b += kb;
+        nb -= kb;
+    }
+    return !na && !nb;
+}
+
+/* The labels a device's series carry: an empty value is no label (Prometheus's data model). */
+static unsigned vb__labels_written(const vb_metrics_device *m)
+{
+    unsigned k, n = 0;
+    for (k = 0; k < m->nlabels; k++) n += m->labels[k].value[0] != 0;
+    return n;
+}
+
+/* Each device valid, label names valid and distinct, no two devices whose label sets are
+   written the same (their series would be duplicates). */
 static int vb__metrics_ok(const vb_metrics_device *m, unsigned n)
 {
     unsigned i, j, k;
@@ -2910,10 +2955,10 @@ static int vb__metrics_ok(const vb_metrics_device *m, unsigned n)
             if (vb__label(&m[i], m[i].labels[k].name) != m[i].labels[k].value) return 0; /* twice */
         }
         for (j = 0; j < i; j++) {
-            int same = m[i].nlabels == m[j].nlabels;
+            int same = vb__labels_written(&m[i]) == vb__labels_written(&m[j]);
             for (k = 0; same && k < m[i].nlabels; k++) {
                 const char *other = vb__label(&m[j], m[i].labels[k].name);
-                same = other && vb__cstr_is(other, m[i].labels[k].value);
+                same = !m[i].labels[k].value[0] || (other && vb__label_same(other, m[i].labels[k].value));
             }
             if (same) return 0;
         }
@@ -2921,44 +2966,37 @@ static int vb__metrics_ok(const vb_metrics_device *m, unsigned n)
     return 1;
 }
 
-/* A label value: \ " and newline escaped, malformed UTF-8 (and what QEMU's JSON refuses) as
-   U+FFFD, so that the text is always valid UTF-8. */
+/* A label value as vb__label_char writes it, with \ " and newline escaped. */
 static void vb__put_label_value(vb__out *o, const char *s)
 {
     size_t n = vb__strlen(s);
     while (n) {
-        uint32_t cp;
-        size_t k = 1;
-        if (*s == '\\' || *s == '"') {
-            vb__put(o, "\\", 1);
-            vb__put(o, s, 1);
-        } else if (*s == '\n') {
-            vb__put(o, "\\n", 2);
-        } else if (vb__utf8((const unsigned char *)s, n, &cp, &k) && cp) {
-            vb__put(o, s, k);
-        } else {
-            vb__put(o, "\xEF\xBF\xBD", 3);
-        }
+        const char *c;
+        size_t len, k = vb__label_char(s, n, &c, &len);
+        if (*c == '\\' || *c == '"') vb__put(o, "\\", 1);
+        if (*c == '\n') vb__put(o, "\\n", 2);
+        else vb__put(o, c, len);
         s += k;
         n -= k;
     }
 }
 
-/* {the device's labels[,extra="value"]}, nothing when there are none. */
+/* {the device's labels[,extra="value"]}, nothing when there are none; empty values left out. */
 static void vb__put_labels(vb__out *o, const vb_metrics_device *m, const char *extra, const char *value)
 {
-    unsigned i;
-    if (!m->nlabels && !extra) return;
+    unsigned i, written = 0;
+    if (!vb__labels_written(m) && !extra) return;
     vb__put(o, "{", 1);
     for (i = 0; i < m->nlabels; i++) {
-        if (i) vb__put(o, ",", 1);
+        if (!m->labels[i].value[0]) continue;
+        if (written++) vb__put(o, ",", 1);
         vb__puts(o, m->labels[i].name);
         vb__put(o, "=\"", 2);
         vb__put_label_value(o, m->labels[i].value);
         vb__put(o, "\"", 1);
     }
     if (extra) {
-        if (m->nlabels) vb__put(o, ",", 1);
+        if (written) vb__put(o, ",", 1);
         vb__puts(o, extra);
         vb__put(o, "=\"", 2);
         vb__puts(o, value);
