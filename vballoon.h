@@ -229,7 +229,9 @@
                     Freshness: vb_telemetry (missed intervals, stale after vb_config.stale_after,
                     the stats_stale callback appended to vb_host, answer latency),
                     vb_stats_age_ms, vb_poll_deadline (vb_next_deadline now also ends the
-                    interval after a poll); vb_render_metrics (Prometheus / OpenMetrics).
+                    interval after a poll); vb_render_metrics (Prometheus / OpenMetrics); QMP's
+                    x-guest-stats-telemetry property and vb_qmp_event_stats_stale (a downstream
+                    event name, VB_QMP_VENDOR).
    0.2.0 (2026-12)  First contact. Transport API (vb_queue_ready, vb_queue_state, vb_break) and
                     one device-level "more work" (vb_more_work, vb_do_work: vb_queue_notify
                     returns it; vb_mmio.renotify is gone, vb_mmio's public fields come first);
@@ -745,7 +747,11 @@ VB_API size_t vb_render_metrics(const vb_metrics_device *devs, unsigned ndevs, c
 /* ---- control: QOM-style properties ----------------------------------------------------------- */
 
 /* Properties: "guest-stats" (read-only, type "guest statistics"), "guest-stats-polling-interval"
-   (read/write, type "int"), "type" (read-only, "string"); in the doc profile also the
+   (read/write, type "int"), "type" (read-only, "string"), "x-guest-stats-telemetry" (read-only,
+   "guest statistics telemetry": vb_telemetry as {"stale", "missed-intervals", "stale-episodes",
+   "answers", "late-answers", "last-poll-ms", "last-stats-ms", "last-records",
+   "last-unknown-tags", "age-ms" (vb_stats_age_ms, -1: none), "latency-ms": {"last", "min",
+   "max", "sum", "within-1" ... "within-4096", "slower"}}); in the doc profile also the
    document's alias "stats-polling-interval". Names are `len` bytes, not NUL-terminated (NULL
    only with `len` 0: no such property). vb_prop_get writes the value as JSON, snprintf-style
    (`buf` NULL: nothing written), and its full length to *out_len; `out_len` and `err` may be
@@ -860,7 +866,8 @@ VB_API size_t vb_qmp_greeting(const vb_qmp *s, char *buf, size_t cap);
                               free-page-hint, free-page-reporting, page-poison,
                               qemu-4-0-config-size (false), guest-stats-polling-interval (the only
                               writable one), guest-stats; on the proxy also virtio-backend (its
-                              path). Of QEMU's 60 and 24 properties, the PCI transport's, memory
+                              path); last, on both, our experimental x-guest-stats-telemetry
+                              (read-only: vb_telemetry as JSON, see vb_prop_get). Of QEMU's 60 and 24 properties, the PCI transport's, memory
                               regions, links and virtio-core knobs are not listed.
      query-balloon, balloon   the balloon (DeviceNotActive while vb_ram_size is 0)
      x-balloon-free-page-hint {"action": "start" | "stop" | "done"}: vb_hint_start, _stop,
@@ -938,6 +945,19 @@ VB_API size_t vb_qmp_frame(vb_qmp *s, const char *buf, size_t len, size_t *skip)
    timestamp, snprintf-style. */
 VB_API size_t vb_qmp_event_balloon_change(const vb_device *dev, int64_t seconds, int64_t micros,
                                           char *buf, size_t cap);
+/* Names outside QEMU's schema follow QAPI's rule for downstream extensions, "__" + the reverse
+   domain of who adds them + "_": a VMM that ships its own build defines VB_QMP_VENDOR to its
+   own reverse domain before including the header. */
+#ifndef VB_QMP_VENDOR
+#define VB_QMP_VENDOR "org.vballoon"
+#endif
+#define VB_QMP_STATS_STALE_EVENT "__" VB_QMP_VENDOR "_BALLOON_STATS_STALE"
+/* The stale event (compact) for the device's telemetry now, snprintf-style: {"timestamp": {...},
+   "event": VB_QMP_STATS_STALE_EVENT, "data": {"stale": true | false, "missed-intervals": N,
+   "last-update": the last buffer's wall-clock seconds, as guest-stats}}. Build it after the
+   stats_stale callback returned (outside the callback) and rate-limit it as BALLOON_CHANGE. */
+VB_API size_t vb_qmp_event_stats_stale(const vb_device *dev, int64_t seconds, int64_t micros,
+                                       char *buf, size_t cap);
 /* Any other event (compact), snprintf-style: {"timestamp": {...}, "event": EVENT} (EVENT not
    NULL) and, if `data` is not NULL, "data": DATA, the host's own JSON object text written as it
    is. QEMU sends STOP and RESUME (no data) before the reply to stop and cont, SHUTDOWN with
@@ -2675,6 +2695,41 @@ static void vb__render_stats(const vb_device *d, vb__out *o, unsigned flags, uns
     vb__close(o, flags, level);
 }
 
+/* `x-guest-stats-telemetry` (vb_telemetry) at nesting `level`. Unsigned members; age-ms is -1
+   before the first buffer, as an unset stat in the document's profile. */
+static void vb__render_telemetry(const vb_device *d, vb__out *o, unsigned flags, unsigned level)
+{
+    static const char *const counts[] = {"missed-intervals", "stale-episodes", "answers",
+                                         "late-answers", "last-poll-ms", "last-stats-ms",
+                                         "last-records", "last-unknown-tags"};
+    static const char *const latency[] = {"last", "min", "max", "sum", "within-1", "within-4",
+                                          "within-16", "within-64", "within-256", "within-1024",
+                                          "within-4096", "slower"};
+    const vb_telemetry *t = &d->tele;
+    const uint64_t count[] = {t->missed, t->stale_count, t->answers, t->late, t->last_poll_ms,
+                              t->last_stats_ms, t->last_records, t->last_unknown};
+    const uint64_t lat[] = {t->latency_last_ms, t->latency_min_ms, t->latency_max_ms, t->latency_sum_ms};
+    uint64_t age = vb_stats_age_ms(d);
+    unsigned i;
+    vb__put(o, "{", 1);
+    vb__member(o, flags, level + 1, 1, "stale");
+    vb__puts(o, t->stale ? "true" : "false");
+    for (i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        vb__member(o, flags, level + 1, 0, counts[i]);
+        vb__put_u64(o, count[i]);
+    }
+    vb__member(o, flags, level + 1, 0, "age-ms");
+    vb__put_i64(o, age == UINT64_MAX ? -1 : (int64_t)age);
+    vb__member(o, flags, level + 1, 0, "latency-ms");
+    vb__put(o, "{", 1);
+    for (i = 0; i < sizeof latency / sizeof latency[0]; i++) {
+        vb__member(o, flags, level + 2, i == 0, latency[i]);
+        vb__put_u64(o, i < 4 ? lat[i] : t->latency_buckets[i - 4]);
+    }
+    vb__close(o, flags, level + 1);
+    vb__close(o, flags, level);
+}
+
 VB_API size_t vb_render_guest_stats(const vb_device *d, char *buf, size_t cap, unsigned flags)
 {
     vb__out o;
@@ -2997,9 +3052,10 @@ static const char *const vb__props[][2] = {
     {"type", "string"},
     {"guest-stats", "guest statistics"},
     {"guest-stats-polling-interval", "int"},
+    {"x-guest-stats-telemetry", "guest statistics telemetry"},
 };
 
-enum { VB__PROP_TYPE, VB__PROP_STATS, VB__PROP_INTERVAL, VB__PROP_NONE };
+enum { VB__PROP_TYPE, VB__PROP_STATS, VB__PROP_INTERVAL, VB__PROP_TELEMETRY, VB__PROP_NONE };
 
 static int vb__prop_find(const vb_device *d, const char *name, size_t len)
 {
@@ -3048,6 +3104,9 @@ static vb_result vb__prop_value(const vb_device *d, const char *name, size_t len
     case VB__PROP_INTERVAL:
         vb__put_i64(o, vb_poll_interval(d));
         return VB_OK;
+    case VB__PROP_TELEMETRY:
+        vb__render_telemetry(d, o, flags, level);
+        return VB_OK;
     default:
         return vb__prop_not_found(d, name, len, err);
     }
@@ -3078,6 +3137,7 @@ static vb_result vb__prop_set_check(const vb_device *d, const char *name, size_t
         vb__prop_error(err, "virtio-balloon-device", name, len, "' is not writable");
         return VB_ERR_READ_ONLY;
     case VB__PROP_TYPE:
+    case VB__PROP_TELEMETRY:
         vb__prop_error(err, d->type_name, name, len, "' is not writable");
         return VB_ERR_READ_ONLY;
     default:
@@ -4633,7 +4693,7 @@ static const vb__effect vb__fx_none = {VB__FX_NONE, 0};
 /* ---- QOM: the objects a path names and their properties ------------------------------------ */
 
 /* How a property's value is made (qom-get) and what qom-set does with it. */
-enum { VB__QV_TYPE, VB__QV_BOOL, VB__QV_FEATURE, VB__QV_INTERVAL, VB__QV_STATS, VB__QV_CHILD };
+enum { VB__QV_TYPE, VB__QV_BOOL, VB__QV_FEATURE, VB__QV_INTERVAL, VB__QV_DEVICE, VB__QV_CHILD };
 enum { VB__QS_READ_ONLY, VB__QS_QDEV, VB__QS_REALIZED, VB__QS_DEVICE };
 
 typedef struct vb__qom_prop {
@@ -4651,7 +4711,10 @@ typedef struct vb__qom_prop {
 #define VB__QOM_FEATURE(name, bit) {name, "bool", VB__QV_FEATURE, bit, VB__QS_QDEV}
 #define VB__QOM_STATS                                                              \
     {"guest-stats-polling-interval", "int", VB__QV_INTERVAL, 0, VB__QS_DEVICE},    \
-    {"guest-stats", "guest statistics", VB__QV_STATS, 0, VB__QS_DEVICE}
+    {"guest-stats", "guest statistics", VB__QV_DEVICE, 0, VB__QS_DEVICE}
+/* Ours, not QEMU's: experimental by QMP's naming rule ("x-"), listed last. */
+#define VB__QOM_TELEMETRY \
+    {"x-guest-stats-telemetry", "guest statistics telemetry", VB__QV_DEVICE, 0, VB__QS_READ_ONLY}
 
 /* What qom-list shows, in QEMU 7.2's order: of QEMU's 60 properties of virtio-balloon-pci and
    24 of virtio-balloon-device, the balloon's own, the device's state and the virtio features
@@ -4669,6 +4732,7 @@ static const vb__qom_prop vb__qom_proxy[] = {
     VB__QOM_BOOL("qemu-4-0-config-size", 0),
     VB__QOM_FEATURE("free-page-hint", VB_F_FREE_PAGE_HINT),
     {"virtio-backend", "child<virtio-balloon-device>", VB__QV_CHILD, 0, VB__QS_READ_ONLY},
+    VB__QOM_TELEMETRY,
 };
 
 static const vb__qom_prop vb__qom_backend[] = {
@@ -4681,6 +4745,7 @@ static const vb__qom_prop vb__qom_backend[] = {
     VB__QOM_BOOL("qemu-4-0-config-size", 0),
     VB__QOM_FEATURE("free-page-reporting", VB_F_REPORTING),
     VB__QOM_STATS,
+    VB__QOM_TELEMETRY,
 };
 
 #define VB__BACKEND_TYPE "virtio-balloon-device"
@@ -5553,17 +5618,40 @@ VB_API size_t vb_qmp_frame(vb_qmp *s, const char *buf, size_t len, size_t *skip)
     return m.pos;
 }
 
+/* An event's start, up to the name: {"timestamp": {...}, "event": */
+static void vb__event_begin(vb__out *o, int64_t seconds, int64_t micros)
+{
+    vb__puts(o, "{\"timestamp\": {\"seconds\": ");
+    vb__put_i64(o, seconds);
+    vb__puts(o, ", \"microseconds\": ");
+    vb__put_i64(o, micros);
+    vb__puts(o, "}, \"event\": ");
+}
+
 VB_API size_t vb_qmp_event_balloon_change(const vb_device *dev, int64_t seconds, int64_t micros,
                                            char *buf, size_t cap)
 {
     vb__out o;
     vb__out_init(&o, buf, cap);
-    vb__puts(&o, "{\"timestamp\": {\"seconds\": ");
-    vb__put_i64(&o, seconds);
-    vb__puts(&o, ", \"microseconds\": ");
-    vb__put_i64(&o, micros);
-    vb__puts(&o, "}, \"event\": \"BALLOON_CHANGE\", \"data\": {\"actual\": ");
+    vb__event_begin(&o, seconds, micros);
+    vb__puts(&o, "\"BALLOON_CHANGE\", \"data\": {\"actual\": ");
     vb__put_u64(&o, vb__actual_bytes(dev));
+    vb__puts(&o, "}}");
+    return vb__out_end(&o);
+}
+
+VB_API size_t vb_qmp_event_stats_stale(const vb_device *dev, int64_t seconds, int64_t micros,
+                                        char *buf, size_t cap)
+{
+    vb__out o;
+    vb__out_init(&o, buf, cap);
+    vb__event_begin(&o, seconds, micros);
+    vb__puts(&o, "\"" VB_QMP_STATS_STALE_EVENT "\", \"data\": {\"stale\": ");
+    vb__puts(&o, dev->tele.stale ? "true" : "false");
+    vb__puts(&o, ", \"missed-intervals\": ");
+    vb__put_u64(&o, dev->tele.missed);
+    vb__puts(&o, ", \"last-update\": ");
+    vb__put_i64(&o, dev->last_update);
     vb__puts(&o, "}}");
     return vb__out_end(&o);
 }
@@ -5573,11 +5661,7 @@ VB_API size_t vb_qmp_event(const char *event, const char *data, int64_t seconds,
 {
     vb__out o;
     vb__out_init(&o, buf, cap);
-    vb__puts(&o, "{\"timestamp\": {\"seconds\": ");
-    vb__put_i64(&o, seconds);
-    vb__puts(&o, ", \"microseconds\": ");
-    vb__put_i64(&o, micros);
-    vb__puts(&o, "}, \"event\": ");
+    vb__event_begin(&o, seconds, micros);
     vb__put_str(&o, event);
     if (data) {
         vb__puts(&o, ", \"data\": ");

@@ -240,7 +240,7 @@ static void qom_set(buf *b, const char *path, const char *prop, const char *valu
 static void corpus_qom(const char *path, const char *tag, int all)
 {
     static const char *const props[] = {"guest-stats", IVL, "type", "stats-polling-interval", "",
-                                        "nope", "Guest-Stats", "guest-stats ", "guest\\u002dstats",
+                                        "x-guest-stats-telemetry", "nope", "Guest-Stats", "guest-stats ", "guest\\u002dstats",
                                         "guest-stats\\u0000", "\\u00e9", "g\xc3\xa9"};
     static const char *const values[] = {
         "0", "1", "5", "-1", "-0", "4294967295", "4294967296", "2147483648", "9223372036854775807",
@@ -1096,11 +1096,31 @@ static int rule_qemu_only_property(const pair *x)
                       sizeof qemu_only_props / sizeof qemu_only_props[0]);
 }
 
+/* 3b. Our experimental property, which QEMU does not have: QEMU's "Property 'T.NAME' not found"
+   against our value (qom-get) or "... is not writable" (qom-set). */
+static const char *const sim_only_props[] = {"x-guest-stats-telemetry"};
+
+static int property_error(span desc, const char *post)
+{
+    return desc_names(desc, "Property 'virtio-balloon-pci.", post, sim_only_props, 1) ||
+           desc_names(desc, "Property 'virtio-balloon-device.", post, sim_only_props, 1);
+}
+
+static int rule_sim_only_property(const pair *x)
+{
+    if (!span_is(x->rq.cls, "\"GenericError\"") || !span_eq(x->rq.id, x->rs.id) ||
+        !property_error(x->rq.desc, "' not found"))
+        return 0;
+    return x->rs.ret.n || (span_is(x->rs.cls, "\"GenericError\"") && property_error(x->rs.desc, "' is not writable"));
+}
+
 /* 4. qom-list of the balloon: QEMU lists every property of a virtio-balloon-pci (about 60,
    in its hash table's order); ours lists the balloon's own, each as QEMU lists it. */
-/* query-commands: the device's experimental commands, which QEMU does not have. */
-static const char *const sim_only_commands[] = {"{\"name\": \"x-balloon-free-page-hint\"}",
-                                                "{\"name\": \"x-query-balloon-free-page-hint\"}"};
+/* The device's experimental commands (query-commands) and property (qom-list), which QEMU does
+   not have. */
+static const char *const sim_only_entries[] = {
+    "{\"name\": \"x-balloon-free-page-hint\"}", "{\"name\": \"x-query-balloon-free-page-hint\"}",
+    "{\"name\": \"x-guest-stats-telemetry\", \"type\": \"guest statistics telemetry\"}"};
 
 static int rule_qom_list_subset(const pair *x)
 {
@@ -1120,8 +1140,8 @@ static int rule_qom_list_subset(const pair *x)
         len = (size_t)(ve - v) - 1; /* without its closing brace */
         for (hit = x->rq.ret.p; (hit = memmem(hit, (size_t)(qe - hit), v, len)) != NULL; hit++)
             if (hit[len] == '}' || (hit[len] == ',' && hit[len + 1] == ' ')) found = 1;
-        for (i = 0; i < sizeof sim_only_commands / sizeof sim_only_commands[0]; i++)
-            if ((size_t)(ve - v) == strlen(sim_only_commands[i]) && !memcmp(v, sim_only_commands[i], len)) found = 1;
+        for (i = 0; i < sizeof sim_only_entries / sizeof sim_only_entries[0]; i++)
+            if ((size_t)(ve - v) == strlen(sim_only_entries[i]) && !memcmp(v, sim_only_entries[i], len)) found = 1;
         if (!found || !memmem(v, len, "\"name\": ", 8)) return 0;
         n++;
         p = jr_ws(ve, e);
@@ -1225,7 +1245,8 @@ static const rule rules[] = {
     {"greeting-build", "the greeting's package string and micro version name QEMU's own build", rule_greeting},
     {"qemu-only-command", "commands QEMU has and the sim does not (the explicit list)", rule_qemu_only_command},
     {"qemu-only-property", "properties of QEMU's balloon the sim does not have (the explicit list)", rule_qemu_only_property},
-    {"qom-list-subset", "qom-list, query-commands: QEMU lists all its own, the sim its own (and its x- commands)", rule_qom_list_subset},
+    {"sim-only-property", "our experimental property (the explicit list): QEMU has no such property", rule_sim_only_property},
+    {"qom-list-subset", "qom-list, query-commands: QEMU lists all its own, the sim its own (and its x- names)", rule_qom_list_subset},
     {"other-qom-object", "paths to other QOM objects: the sim's tree holds only the balloon", rule_other_qom_object},
     {"unexpected-arg-order", "two unexpected arguments: QEMU names the first in GLib hash-table order", rule_unexpected_arg_order},
     {"exec-oob", "out-of-band execution is not offered: exec-oob is an unexpected member", rule_exec_oob},
@@ -1672,6 +1693,17 @@ static const struct {
      "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Property 'virtio-balloon-pci.guest-stats' not found\"}}", 0, NULL, 0},
     {"{\"return\": 42}",
      "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Property 'virtio-balloon-pci.realizedx' not found\"}}", 0, NULL, 0},
+    {"{\"error\": {\"class\": \"GenericError\", \"desc\": \"Property 'virtio-balloon-pci.x-guest-stats-telemetry' not found\"}}",
+     "{\"return\": {\"stale\": false}}", 0, "sim-only-property", 0},
+    {"{\"error\": {\"class\": \"GenericError\", \"desc\": \"Property 'virtio-balloon-device.x-guest-stats-telemetry' not found\"}, \"id\": 1}",
+     "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Property 'virtio-balloon-device.x-guest-stats-telemetry' is not writable\"}, \"id\": 1}",
+     0, "sim-only-property", 0},
+    {"{\"error\": {\"class\": \"GenericError\", \"desc\": \"Property 'virtio-balloon-pci.x-guest-stats-telemetry' not found\"}}",
+     "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Property 'virtio-balloon-pci.x-guest-stats-telemetry' not found\"}, \"id\": 1}", 0, NULL, 0},
+    {"{\"error\": {\"class\": \"GenericError\", \"desc\": \"Property 'virtio-balloon-pci.guest-stats' not found\"}}",
+     "{\"return\": {\"stale\": false}}", 0, NULL, 0},
+    {"{\"return\": 0}",
+     "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Property 'virtio-balloon-pci.x-guest-stats-telemetry' is not writable\"}}", 0, NULL, 0},
     {"{\"return\": [{\"name\": \"type\", \"type\": \"string\"}, {\"name\": \"x\", \"type\": \"bool\"}, {\"name\": \"guest-stats-polling-interval\", \"type\": \"int\"}, {\"name\": \"guest-stats\", \"type\": \"guest statistics\"}], \"id\": 7}",
      "{\"return\": [{\"name\": \"type\", \"type\": \"string\"}, {\"name\": \"guest-stats\", \"type\": \"guest statistics\"}, {\"name\": \"guest-stats-polling-interval\", \"type\": \"int\"}], \"id\": 7}",
      0, "qom-list-subset", 0},

@@ -606,6 +606,36 @@ TEST qom_set_guest_stats_not_writable(void)
     PASS();
 }
 
+/* Ours, experimental: the telemetry on both objects, read-only, pretty-printed as QEMU would. */
+TEST qom_telemetry_property(void)
+{
+    static const char *const paths[2] = {PATH, PATH "/virtio-backend"};
+    static const char *const denied[2] = {
+        GEN("Property 'virtio-balloon-pci.x-guest-stats-telemetry' is not writable"),
+        GEN("Property 'virtio-balloon-device.x-guest-stats-telemetry' is not writable")};
+    char want[1200], value[1024], cmd[256];
+    size_t n;
+    unsigned i;
+    ASSERT_EQ(0, start_qemu());
+    ASSERT_EQ(VB_OK, vb_prop_get(&T.dev, "x-guest-stats-telemetry", 23, value, sizeof value, &n, 0, NULL));
+    ASSERT(n < sizeof value);
+    snprintf(want, sizeof want, "{\"return\": %s}", value);
+    for (i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof cmd, QOM_GET("%s", "x-guest-stats-telemetry"), paths[i]);
+        ASSERT_STR_EQm(cmd, want, run(cmd));
+        snprintf(cmd, sizeof cmd, QOM_SET("%s", "x-guest-stats-telemetry", "{}"), paths[i]);
+        save_state();
+        ASSERT_STR_EQm(cmd, denied[i], run(cmd));
+        ASSERT_UNCHANGED();
+    }
+    Q.flags |= VB_QMP_PRETTY;
+    ASSERT(strstr(run(QOM_GET(PATH, "x-guest-stats-telemetry")),
+                  "{\n    \"return\": {\n        \"stale\": false,\n        \"missed-intervals\": 0,\n"));
+    ASSERT(strstr(reply, ",\n        \"latency-ms\": {\n            \"last\": 0,\n"));
+    ASSERT(strstr(reply, "\n            \"slower\": 0\n        }\n    }\n}"));
+    PASS();
+}
+
 TEST qom_set_type_not_writable(void)
 {
     ASSERT_EQ(0, start_qemu());
@@ -691,17 +721,18 @@ TEST qom_set_failure_changes_nothing(void)
 #define QOM_COMMON QOM_ENTRY("type", "string") ", " QOM_ENTRY("realized", "bool") ", " \
     QOM_ENTRY("hotplugged", "bool") ", " QOM_ENTRY("hotpluggable", "bool")
 #define QOM_STATS QOM_ENTRY(IVL, "int") ", " QOM_ENTRY("guest-stats", "guest statistics")
+#define QOM_TELEMETRY QOM_ENTRY("x-guest-stats-telemetry", "guest statistics telemetry")
 #define QOM_LIST_REPLY                                                                              \
     "{\"return\": [" QOM_COMMON ", " QOM_ENTRY("free-page-reporting", "bool") ", "                    \
     QOM_ENTRY("indirect_desc", "bool") ", " QOM_ENTRY("deflate-on-oom", "bool") ", "                 \
     QOM_ENTRY("event_idx", "bool") ", " QOM_ENTRY("page-poison", "bool") ", " QOM_STATS ", "          \
     QOM_ENTRY("qemu-4-0-config-size", "bool") ", " QOM_ENTRY("free-page-hint", "bool") ", "          \
-    QOM_ENTRY("virtio-backend", "child<virtio-balloon-device>") "]}"
+    QOM_ENTRY("virtio-backend", "child<virtio-balloon-device>") ", " QOM_TELEMETRY "]}"
 #define QOM_LIST_BACKEND                                                                            \
     "{\"return\": [" QOM_COMMON ", " QOM_ENTRY("event_idx", "bool") ", " QOM_ENTRY("indirect_desc", "bool") \
     ", " QOM_ENTRY("deflate-on-oom", "bool") ", " QOM_ENTRY("free-page-hint", "bool") ", "             \
     QOM_ENTRY("page-poison", "bool") ", " QOM_ENTRY("qemu-4-0-config-size", "bool") ", "              \
-    QOM_ENTRY("free-page-reporting", "bool") ", " QOM_STATS "]}"
+    QOM_ENTRY("free-page-reporting", "bool") ", " QOM_STATS ", " QOM_TELEMETRY "]}"
 #define QOM_LIST(path) "{\"execute\": \"qom-list\", \"arguments\": {\"path\": \"" path "\"}}"
 #define BACKEND "/virtio-backend"
 
@@ -1650,6 +1681,10 @@ TEST pretty_qom_list_and_scalars(void)
                   "        {\n"
                   "            \"name\": \"guest-stats\",\n"
                   "            \"type\": \"guest statistics\"\n"
+                  "        },\n"
+                  "        {\n"
+                  "            \"name\": \"x-guest-stats-telemetry\",\n"
+                  "            \"type\": \"guest statistics telemetry\"\n"
                   "        }\n"
                   "    ]\n"
                   "}",
@@ -3998,6 +4033,7 @@ SUITE(qmp)
     RUN_TEST(qom_set_non_integer_values);
     RUN_TEST(qom_set_guest_stats_not_writable);
     RUN_TEST(qom_set_type_not_writable);
+    RUN_TEST(qom_telemetry_property);
     RUN_TEST(qom_set_unknown_property);
     RUN_TEST(qom_set_argument_errors_before_path);
     RUN_TEST(qom_set_escaped_names);

@@ -165,6 +165,57 @@ TEST snapshot_keeps_local_telemetry(void)
     PASS();
 }
 
+#define LATENCY_ZERO "\"within-1\": 0, \"within-4\": 0, \"within-16\": 0, \"within-64\": 0, " \
+    "\"within-256\": 0, \"within-1024\": 0"
+
+static const char *telemetry_json(void)
+{
+    static char buf[1024];
+    size_t n = 0;
+    if (vb_prop_get(&T.dev, "x-guest-stats-telemetry", 23, buf, sizeof buf, &n, 0, NULL) != VB_OK ||
+        n >= sizeof buf)
+        return "(no value)";
+    return buf;
+}
+
+/* The experimental property says what vb_get_telemetry says, member by member. */
+TEST property_and_event_follow_the_stale_state(void)
+{
+    char ev[256];
+    vb_error e;
+    ASSERT_EQ(0, start(2));
+    ASSERT_STR_EQ("{\"stale\": false, \"missed-intervals\": 0, \"stale-episodes\": 0, \"answers\": 0, "
+                  "\"late-answers\": 0, \"last-poll-ms\": 0, \"last-stats-ms\": 0, \"last-records\": 0, "
+                  "\"last-unknown-tags\": 0, \"age-ms\": -1, \"latency-ms\": {\"last\": 0, \"min\": 0, "
+                  "\"max\": 0, \"sum\": 0, " LATENCY_ZERO ", \"within-4096\": 0, \"slower\": 0}}",
+                  telemetry_json());
+    tg_send_stats(&T, 10, 1); /* at 1000 ms: a buffer, not an answer (nothing was polled) */
+    ASSERT_EQ(VB_OK, vb_set_poll_interval(&T.dev, 1, NULL));
+    tick(); /* the poll, at once (1000 ms), as QEMU polls when polling is turned on */
+    tick();
+    tick(); /* 3000: two intervals missed */
+    ASSERT_STR_EQ("{\"stale\": true, \"missed-intervals\": 2, \"stale-episodes\": 1, \"answers\": 0, "
+                  "\"late-answers\": 0, \"last-poll-ms\": 1000, \"last-stats-ms\": 1000, \"last-records\": 10, "
+                  "\"last-unknown-tags\": 0, \"age-ms\": 2000, \"latency-ms\": {\"last\": 0, \"min\": 0, "
+                  "\"max\": 0, \"sum\": 0, " LATENCY_ZERO ", \"within-4096\": 0, \"slower\": 0}}",
+                  telemetry_json());
+    ASSERT(vb_qmp_event_stats_stale(&T.dev, 5, 6, ev, sizeof ev) < sizeof ev);
+    ASSERT_STR_EQ("{\"timestamp\": {\"seconds\": 5, \"microseconds\": 6}, \"event\": "
+                  "\"__org.vballoon_BALLOON_STATS_STALE\", \"data\": {\"stale\": true, "
+                  "\"missed-intervals\": 2, \"last-update\": " "1358529861" "}}", ev);
+    T.now_ms += 5;
+    tg_send_stats(&T, 10, 2); /* answered 2005 ms after the poll */
+    ASSERT_STR_EQ("{\"stale\": false, \"missed-intervals\": 0, \"stale-episodes\": 1, \"answers\": 1, "
+                  "\"late-answers\": 1, \"last-poll-ms\": 1000, \"last-stats-ms\": 3005, \"last-records\": 10, "
+                  "\"last-unknown-tags\": 0, \"age-ms\": 0, \"latency-ms\": {\"last\": 2005, \"min\": 2005, "
+                  "\"max\": 2005, \"sum\": 2005, " LATENCY_ZERO ", \"within-4096\": 1, \"slower\": 0}}",
+                  telemetry_json());
+    ASSERT(vb_qmp_event_stats_stale(&T.dev, 7, 8, ev, sizeof ev) < sizeof ev);
+    ASSERT(strstr(ev, "\"data\": {\"stale\": false, \"missed-intervals\": 0, "));
+    ASSERT_EQ(VB_ERR_READ_ONLY, vb_prop_set_int(&T.dev, "x-guest-stats-telemetry", 23, 0, &e));
+    PASS();
+}
+
 SUITE(telemetry)
 {
     RUN_TEST(silent_guest_stale_after_three_intervals_once);
@@ -173,4 +224,5 @@ SUITE(telemetry)
     RUN_TEST(polling_off_is_never_stale);
     RUN_TEST(interval_change_keeps_the_count);
     RUN_TEST(snapshot_keeps_local_telemetry);
+    RUN_TEST(property_and_event_follow_the_stale_state);
 }
