@@ -308,10 +308,11 @@ seed_get() {
 }
 
 # A real Prometheus server (Debian's prometheus) scraping the back-end's --metrics every second
-# (section 7a): on 127.0.0.1, free ports, its own config and storage in $D, killed at exit.
+# (section 7a): on 127.0.0.1 (the back-end's port is its own choice, --metrics 127.0.0.1:0; the
+# server's a free one), its own config and storage in $D, killed at exit.
 PROM=${PROMETHEUS:-$(command -v prometheus 2>/dev/null)}
 MPORT= PPORT=
-free_port() { # a port on 127.0.0.1 nothing listens on (a connection to it is refused)
+free_port() { # a port on 127.0.0.1 nothing listens on now (a connection to it is refused)
     local p
     for p in $(shuf -i 20000-60999 -n 40); do
         (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
@@ -358,14 +359,13 @@ if [ -z "$PROM" ] || [ ! -x "$PROM" ]; then
 elif ! command -v curl >/dev/null; then
     echo "uml: skipped: Prometheus section: no curl (run: sudo apt-get install curl)"
     skipped=$((skipped + 1))
-elif ! MPORT=$(free_port) || ! PPORT=$(free_port) || [ "$MPORT" = "$PPORT" ]; then
-    bad prometheus-ports "no two free ports on 127.0.0.1 found"
-    MPORT= PPORT=
+elif ! PPORT=$(free_port); then
+    bad prometheus-port "no free port on 127.0.0.1 found"
 fi
 
 # ---- 1. the monitor, before any guest -------------------------------------------------------
 
-if ! start_backend "$D/backend.log" --persistent ${MPORT:+--metrics "127.0.0.1:$MPORT"}; then
+if ! start_backend "$D/backend.log" --persistent ${PPORT:+--metrics 127.0.0.1:0}; then
     bad setup "the back-end did not start" "$(head -n 5 "$D/backend.log")"
     closing
     exit 1
@@ -376,7 +376,15 @@ check qmp-capabilities-required \
     'echo "$out" | tail -n 1 | grep -q "Expecting capabilities negotiation with '"'"'qmp_capabilities'"'"'"' "$out"
 out=$(qmp '{"execute": "qom-get", "arguments": {"path": "/machine/peripheral/balloon0", "property": "guest-stats"}}')
 check stats-error-before-driver 'echo "$out" | grep -q "guest hasn'"'"'t updated any stats yet"' "$out"
-[ -n "$PPORT" ] && start_prometheus # (it starts while the guest boots)
+if [ -n "$PPORT" ]; then # (it starts while the guest boots)
+    MPORT=$(sed -n 's/.*metrics: listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$D/backend.log" | head -n 1)
+    if [ -n "$MPORT" ]; then
+        start_prometheus
+    else
+        bad metrics-port "the back-end did not say where --metrics listens" "$(head -n 3 "$D/backend.log")"
+        PPORT=
+    fi
+fi
 
 # ---- 2. boot: stats before any poll ---------------------------------------------------------
 
@@ -556,20 +564,22 @@ if [ -n "$PPORT" ]; then
         kill -0 "$prom_pid" 2>/dev/null || break
         sleep 0.2
     done
-    t_ready=$(($(now) - PROM_T0))
     check prometheus-ready '[ -n "$ready" ]' "not ready within 60 s of its launch" "$(tail -n 5 "$D/prometheus.log")"
     gcmd prometheus-guest-memtotal 'sed -n "s/^MemTotal: *\([0-9]*\) kB.*/\1/p" /proc/meminfo'
     mt=$OUT
+    t0=$(now)
     prom_wait libvirt_domain_memory_stats_available_bytes "$((${mt:-0} * 1024))" 30000
     pv=$PROM_V
-    t_val=$(($(now) - PROM_T0))
+    t_val=$(($(now) - t0))
     targets=$(prom_get /api/v1/targets)
+    scrape=$(prom_query scrape_duration_seconds)
+    nsamples=$(prom_query "count_over_time(up[5m])")
     check prometheus-total-memory-is-guest-memtotal '[ -n "$mt" ] && [ "$pv" = $((mt * 1024)) ]' \
         "Prometheus: libvirt_domain_memory_stats_available_bytes ${pv:-none}; guest MemTotal ${mt:-?} kB" \
         "targets: $(echo "$targets" | head -c 400)" "$(tail -n 3 "$D/prometheus.log")"
     check prometheus-target-up 'echo "$targets" | grep -q "\"scrapeUrl\":\"http://127.0.0.1:$MPORT/metrics\"" && echo "$targets" | grep -q "\"health\":\"up\""' \
         "targets: $(echo "$targets" | head -c 400)"
-    measured "Prometheus: ready $t_ready ms after its launch; libvirt_domain_memory_stats_available_bytes ${pv:-none} = guest MemTotal ${mt:-?} kB x 1024, queried $t_val ms after its launch"
+    measured "Prometheus: libvirt_domain_memory_stats_available_bytes ${pv:-none} = guest MemTotal ${mt:-?} kB x 1024 (answered after $t_val ms of asking, $((($(now) - PROM_T0) / 1000)) s after its launch; ${nsamples:-?} scrapes so far, the last took ${scrape:-?} s)"
 fi
 
 # ---- 7b. the stats go stale without the driver, and fresh when it is back ----------------------
