@@ -702,6 +702,11 @@ else
     bad stale-event-rate-limited "no stale event within 20 s at interval 1"
     gcmd limit-insmod 'insmod /virtio_balloon.ko && echo loaded'
 fi
+if [ -n "$prom_pid" ]; then # (done with it: the sections below need the machine)
+    kill "$prom_pid" 2>/dev/null
+    wait "$prom_pid" 2>/dev/null
+    prom_pid=
+fi
 
 # ---- 8. the guest dies; the back-end stays ---------------------------------------------------
 
