@@ -45,7 +45,7 @@ all: build/vballoon-sim build/test-runner $(MINIVMM_ALL) build/vballoon-vhost-us
 build:
 	@mkdir -p build
 
-build/vballoon-sim: examples/sim.c vballoon.h | build
+build/vballoon-sim: examples/sim.c examples/metrics_http.h vballoon.h | build
 	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -I. $< -o $@
 
 # the first example to read (README "Examples"); tests/compile_checks.sh also builds it as C++17
@@ -198,7 +198,7 @@ build/metrics-states: tests/metrics_states.c tests/guest.h vballoon.h | build
 	$(CC) -std=c99 $(CFLAGS) $(WARN) -Itests -I. $< -o $@
 
 # ---- the vhost-user back-end and the real Linux guest (User-Mode Linux) ----
-build/vballoon-vhost-user: examples/vhost-user-balloon.c vballoon.h | build
+build/vballoon-vhost-user: examples/vhost-user-balloon.c examples/metrics_http.h vballoon.h | build
 	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -I. $< -o $@
 
 build/vhost-user-test: tests/vhost_user_test.c tests/qmp_stress.h | build

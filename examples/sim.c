@@ -93,6 +93,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "metrics_http.h" /* --metrics: GET /metrics over HTTP (vb_render_metrics) */
+
 /* ============================================================================================
    1. OPTIONS
    ============================================================================================ */
@@ -109,6 +111,7 @@ typedef struct options {
     int prelaunch;           /* -S: start paused; the guest boots at the first cont */
     unsigned device_options; /* --deflate-on-oom ...: VB_OPT_* the device offers */
     int guest_poison;        /* --guest-poison: POISON_* */
+    mh_options metrics;      /* --metrics ADDR, --metrics-label NAME=VALUE (metrics_http.h) */
 } options;
 
 /* What the guest does to the pages it frees (Linux's init_on_free=1 or page_poison=1). */
@@ -153,6 +156,11 @@ static void usage(FILE *f)
           "  --qmp unix:PATH     also serve QMP on a unix socket (greeting, qmp_capabilities\n"
           "                      required, up to 16 clients at once); then run until\n"
           "                      SIGINT/SIGTERM\n"
+          "  --metrics ADDR      serve Prometheus metrics at GET /metrics over HTTP: ADDR is\n"
+          "                      PORT or 127.0.0.1:PORT (loopback only; 0: a free port, printed\n"
+          "                      on stderr as \"metrics: listening on 127.0.0.1:PORT\") or\n"
+          "                      unix:PATH; then run until SIGINT/SIGTERM\n"
+          "  --metrics-label NAME=VALUE  a label on every sample, e.g. vm=web1 (up to 8)\n"
           "  --pretty            pretty-printed replies\n"
           "  --verbose           device log, driver and host actions on stderr\n"
           "  --help              this text\n",
@@ -195,7 +203,8 @@ static void parse_options(int argc, char **argv, options *o)
         name[n] = 0;
         if (!strcmp(name, "--profile") || !strcmp(name, "--stats") || !strcmp(name, "--keys") ||
             !strcmp(name, "--interval") || !strcmp(name, "--ram") || !strcmp(name, "--transport") ||
-            !strcmp(name, "--qmp") || !strcmp(name, "--guest-poison")) {
+            !strcmp(name, "--qmp") || !strcmp(name, "--guest-poison") || !strcmp(name, "--metrics") ||
+            !strcmp(name, "--metrics-label")) {
             val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : 0);
             if (!val) bad_usage("missing value for", name);
         } else if (eq) {
@@ -248,6 +257,9 @@ static void parse_options(int argc, char **argv, options *o)
             else if (!strcmp(val, "init_on_free")) o->guest_poison = POISON_INIT_ON_FREE;
             else if (!strcmp(val, "page_poison")) o->guest_poison = POISON_PAGE_POISON;
             else bad_usage("--guest-poison must be off, init_on_free or page_poison, not", val);
+        } else if (!strcmp(name, "--metrics") || !strcmp(name, "--metrics-label")) {
+            const char *why = mh_option(&o->metrics, name, val);
+            if (why) bad_usage(why, val);
         } else if (!strcmp(name, "-S")) {
             o->prelaunch = 1;
         } else if (!strcmp(name, "--qmp-greeting")) {
@@ -1752,6 +1764,8 @@ int main(int argc, char **argv)
 {
     static vmm vm;
     static guest gst;
+    static mh_server metrics; /* --metrics */
+    char why[256];
     vb_config cfg;
     const vb_counters *c;
     unsigned flags, i;
@@ -1791,14 +1805,20 @@ int main(int argc, char **argv)
         put_line(&vm, &vm.mon[0], reply, n < reply_cap ? n : reply_cap - 1);
     }
     vm.listen_fd = -1;
-    if (vm.opt.qmp_path) {
+    if (vm.opt.qmp_path || vm.opt.metrics.addr) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
         sa.sa_handler = on_stop_signal; /* no SA_RESTART: poll() returns EINTR */
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
         signal(SIGPIPE, SIG_IGN); /* a client that went away is an error from write() */
-        vm.listen_fd = qmp_listen(vm.opt.qmp_path);
+        if (vm.opt.qmp_path) vm.listen_fd = qmp_listen(vm.opt.qmp_path);
+    }
+    /* --metrics: an HTTP endpoint in this same loop (examples/metrics_http.h); its label set is
+       rendered once now, so that one vb_render_metrics refuses stops the sim here */
+    if (mh_start(&metrics, &vm.opt.metrics, &vm.dev, why, sizeof why) < 0) {
+        errno = 0;
+        die(why);
     }
 
     /* The guest boots and loads virtio_balloon (with -S: at the first cont). */
@@ -1813,15 +1833,18 @@ int main(int argc, char **argv)
 
     /* The main loop: sleep until input, a client, room for output or the next deadline; time
        only moves by itself in real mode (the virtual clock waits for x-advance-clock). A monitor
-       whose output is backed up is not read (section 3). Without --qmp the sim ends with stdin
-       (once its replies are written); with it, at SIGINT or SIGTERM. */
+       whose output is backed up is not read (section 3). Without --qmp (or --metrics) the sim
+       ends with stdin (once its replies are written); with it, at SIGINT or SIGTERM. The
+       --metrics server's entries come first in pfd (its clients and listener, pfd[0, mfd)). */
     while (!stop_signal && !vm.quit) {
-        struct pollfd pfd[2 + 1 + CLIENTS_MAX];
-        unsigned who[2 + 1 + CLIENTS_MAX]; /* the monitor of each entry; 1 + CLIENTS_MAX: listen */
+        struct pollfd pfd[MH_POLLFDS + 2 + 1 + CLIENTS_MAX];
+        unsigned who[MH_POLLFDS + 2 + 1 + CLIENTS_MAX]; /* the monitor of each entry; 1 + CLIENTS_MAX:
+                                                           listen; 2 + CLIENTS_MAX: --metrics */
         short rin[1 + CLIENTS_MAX], rout[1 + CLIENTS_MAX];
-        nfds_t nfd = 0, k;
+        nfds_t nfd = 0, k, mfd = mh_pollfds(&metrics, pfd);
         uint64_t next = next_timer(&vm), now = vm_now(&vm);
         int timeout = -1, r, full = 1, idle = 0;
+        for (nfd = 0; nfd < mfd; nfd++) who[nfd] = 2 + CLIENTS_MAX;
         for (i = 0; i < 1 + CLIENTS_MAX; i++) {
             monitor *m = &vm.mon[i];
             short in = (short)(!m->eof && !backed_up(m) ? POLLIN : 0);
@@ -1846,7 +1869,7 @@ int main(int argc, char **argv)
                 }
             }
         }
-        if (vm.listen_fd < 0 && vm.mon[0].in < 0) break; /* stdin ended and no socket */
+        if (vm.listen_fd < 0 && vm.mon[0].in < 0 && metrics.fd < 0) break; /* stdin ended, no socket */
         if (vm.listen_fd >= 0 && !full) {                 /* else clients wait in the backlog */
             pfd[nfd].fd = vm.listen_fd;
             pfd[nfd].events = POLLIN;
@@ -1854,6 +1877,7 @@ int main(int argc, char **argv)
         }
         if (!vm.opt.virtual_clock && next != UINT64_MAX)
             timeout = next <= now ? 0 : (next - now > INT_MAX ? INT_MAX : (int)(next - now));
+        timeout = mh_timeout(&metrics, timeout); /* its clients' deadlines are real time */
         if (idle) timeout = 0; /* a long command to frame once its monitor is idle */
         for (k = 0; k < nfd; k++) pfd[k].revents = 0;
         r = poll(pfd, nfd, timeout);
@@ -1868,7 +1892,8 @@ int main(int argc, char **argv)
         for (i = 0; i < 1 + CLIENTS_MAX; i++)
             if (vm.mon[i].in >= 0 && (rin[i] || rout[i] || vm.mon[i].deferred))
                 service(&vm, &gst, &vm.mon[i], rin[i], rout[i]);
-        if (r > 0 && nfd && who[nfd - 1] > CLIENTS_MAX && pfd[nfd - 1].revents) qmp_accept(&vm);
+        if (r > 0 && nfd && who[nfd - 1] == 1 + CLIENTS_MAX && pfd[nfd - 1].revents) qmp_accept(&vm);
+        mh_service(&metrics, pfd, (unsigned)mfd); /* every round: it also ends idle clients */
         if (!vm.opt.virtual_clock) run_timers(&vm, &gst, vm_now(&vm));
     }
     if (vm.mon[0].out >= 0) flush_output(&vm, &vm.mon[0]); /* what stdout takes at once */
@@ -1876,6 +1901,7 @@ int main(int argc, char **argv)
         close(vm.listen_fd);
         unlink(vm.opt.qmp_path);
     }
+    mh_stop(&metrics);
     c = vb_get_counters(&vm.dev);
     say(&vm, "host",
         "end of input; device counters: %" PRIu32 " stats updates, %" PRIu32 " polls, %" PRIu32

@@ -103,6 +103,8 @@
 #include <linux/falloc.h>
 #endif
 
+#include "metrics_http.h" /* --metrics: GET /metrics over HTTP (vb_render_metrics) */
+
 /* ============================================================================================
    1. OPTIONS, LOG, CLOCKS
    ============================================================================================ */
@@ -118,6 +120,7 @@ typedef struct options {
     const char *type_name; /* --transport */
     int persistent, inband, deflate_on_oom, no_event_idx, no_indirect, no_punch, verbose;
     int free_page_hint, page_poison, reporting, discard_hinted, no_stats;
+    mh_options metrics;    /* --metrics ADDR, --metrics-label NAME=VALUE (metrics_http.h) */
 } options;
 
 static options opt;
@@ -157,6 +160,11 @@ static void usage(FILE *f)
           "  --no-event-idx      do not offer VIRTIO_RING_F_EVENT_IDX\n"
           "  --no-indirect       do not offer VIRTIO_RING_F_INDIRECT_DESC\n"
           "  --no-punch          keep inflated pages on the host (no fallocate)\n"
+          "  --metrics ADDR      serve Prometheus metrics at GET /metrics over HTTP: ADDR is\n"
+          "                      PORT or 127.0.0.1:PORT (loopback only; 0: a free port, printed\n"
+          "                      on stderr as \"metrics: listening on 127.0.0.1:PORT\") or\n"
+          "                      unix:PATH\n"
+          "  --metrics-label NAME=VALUE  a label on every sample, e.g. vm=web1 (up to 8)\n"
           "  --verbose           log every vhost-user message and device diagnostic\n"
           "  --help              this text\n",
           f);
@@ -198,7 +206,8 @@ static void parse_options(int argc, char **argv)
         name[n] = 0;
         if (!strcmp(name, "--socket") || !strcmp(name, "--qmp") || !strcmp(name, "--ram") ||
             !strcmp(name, "--profile") || !strcmp(name, "--keys") || !strcmp(name, "--interval") ||
-            !strcmp(name, "--queue-size") || !strcmp(name, "--transport")) {
+            !strcmp(name, "--queue-size") || !strcmp(name, "--transport") || !strcmp(name, "--metrics") ||
+            !strcmp(name, "--metrics-label")) {
             val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : 0);
             if (!val) bad_usage("missing value for", name);
         } else if (eq) {
@@ -229,6 +238,9 @@ static void parse_options(int argc, char **argv)
             if (!strcmp(val, "pci")) opt.type_name = "virtio-balloon-pci";
             else if (!strcmp(val, "mmio")) opt.type_name = "virtio-balloon-device";
             else bad_usage("--transport must be pci or mmio, not", val);
+        } else if (!strcmp(name, "--metrics") || !strcmp(name, "--metrics-label")) {
+            const char *why = mh_option(&opt.metrics, name, val);
+            if (why) bad_usage(why, val);
         } else if (!strcmp(name, "--persistent")) {
             opt.persistent = 1;
         } else if (!strcmp(name, "--inband")) {
@@ -2199,10 +2211,12 @@ static void drain_timerfd(int fd)
     if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) die("read timerfd");
 }
 
-enum { W_LISTEN, W_SESSION, W_BACKEND, W_KICK, W_POLL_TIMER, W_EVENT_TIMER, W_QMP_LISTEN, W_QMP, W_HINT };
+enum { W_LISTEN, W_SESSION, W_BACKEND, W_KICK, W_POLL_TIMER, W_EVENT_TIMER, W_QMP_LISTEN, W_QMP, W_HINT, W_METRICS };
 
 int main(int argc, char **argv)
 {
+    static mh_server metrics; /* --metrics */
+    char why[256];
     vb_config cfg;
     unsigned i;
 
@@ -2239,13 +2253,19 @@ int main(int argc, char **argv)
     reply_cap = QMP_BUF_MIN;
     reply = (char *)malloc(reply_cap);
     if (!reply) die("malloc");
+    /* --metrics: an HTTP endpoint in the same loop (examples/metrics_http.h); its label set is
+       rendered once now, so that one vb_render_metrics refuses stops us here */
+    if (mh_start(&metrics, &opt.metrics, &B.dev, why, sizeof why) < 0) {
+        errno = 0;
+        die(why);
+    }
     say("listening on %s%s%s (features 0x%" PRIx64 ", protocol features 0x%" PRIx64 ")", opt.socket,
         opt.qmp ? ", QMP on " : "", opt.qmp ? opt.qmp : "", offered_features(), offered_protocol());
 
     while (running && !stop_signal) {
-        struct pollfd p[8 + QUEUES + QMP_CLIENTS];
-        unsigned what[8 + QUEUES + QMP_CLIENTS], idx[8 + QUEUES + QMP_CLIENTS];
-        nfds_t n = 0, k;
+        struct pollfd p[8 + QUEUES + QMP_CLIENTS + MH_POLLFDS];
+        unsigned what[8 + QUEUES + QMP_CLIENTS + MH_POLLFDS], idx[8 + QUEUES + QMP_CLIENTS + MH_POLLFDS];
+        nfds_t n = 0, k, m0;
         int r, gen_fd, gen_backend, qmp_idle = 0;
 #define WATCH(fd_, ev_, w_, i_)   \
     do {                          \
@@ -2275,9 +2295,11 @@ int main(int argc, char **argv)
                 WATCH(qc[i].fd, want, W_QMP, i);
             }
 #undef WATCH
+        m0 = n; /* the --metrics server's entries: p[m0, n) */
+        for (n += mh_pollfds(&metrics, p + m0), k = m0; k < n; k++) what[k] = W_METRICS;
         /* left-over inflate/deflate work, or a long message to frame once its client is idle:
-           no sleep */
-        r = poll(p, n, vb_more_work(&B.dev) || qmp_idle ? 0 : -1);
+           no sleep; else until something happens or a metrics client's deadline */
+        r = poll(p, n, vb_more_work(&B.dev) || qmp_idle ? 0 : mh_timeout(&metrics, -1));
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) die("poll");
         /* Handlers may close and reopen fds: an entry whose fd is no longer the one watched
@@ -2332,7 +2354,9 @@ int main(int argc, char **argv)
                 break;
             }
         }
+        mh_service(&metrics, p + m0, (unsigned)(n - m0)); /* also ends idle clients */
     }
+    mh_stop(&metrics);
     if (stop_signal) say("signal %d: exiting", (int)stop_signal);
     session_end("back-end exiting");
     log_ranges("at exit");

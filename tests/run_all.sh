@@ -81,6 +81,8 @@ need qmp-diff qemu-system-x86_64 -- sh tests/qmp_diff.sh --streams "${QMP_DIFF_S
 step minivmm sh tests/minivmm_test.sh build/vballoon-minivmm build/minivmm-guest.bin build/minivmm-qmp build/qmp-stress
 step vhost-user ./build/vhost-user-test build/vballoon-vhost-user
 need metrics promtool -- sh tests/metrics_test.sh build/metrics-states
+# the examples' --metrics endpoint over HTTP, scraped by a real Prometheus (docs/metrics-endpoint.md)
+need metrics-http promtool prometheus curl -- sh tests/metrics_http_test.sh build/vballoon-sim
 step uml bash tests/uml_test.sh build/vballoon-vhost-user
 need lint "$CLANG" clang-tidy cppcheck pmccabe perl -- sh tests/lint.sh
 if ls build/fuzz_* >/dev/null 2>&1; then
