@@ -26,7 +26,8 @@
        3 callbacks      they only record what the device asked for (an interrupt, a config
                         change, a new `actual`); after each vb_* call returns, after_device()
                         sends the interrupts (8 bytes on the call fd, or VRING_CALL in-band),
-                        CONFIG_CHANGE_MSG on the back-end channel and QMP's BALLOON_CHANGE.
+                        CONFIG_CHANGE_MSG on the back-end channel, QMP's BALLOON_CHANGE and
+                        the stale event (stats_stale: stale or fresh again, with a log line).
        4 vhost-user     every message is validated (header, flags, payload size per request,
                         fd count, queue index, region bounds and overflow, ring placement); a
                         malformed one ends the connection cleanly. vhost-user has no device
@@ -34,7 +35,8 @@
                         virtio reset if the driver had been running, which is how a reloaded
                         driver looks), the first ring started = DRIVER_OK.
        5 QMP            up to 16 clients, each its own vb_qmp session (greeting, then
-                        qmp_capabilities, as QEMU); BALLOON_CHANGE at most once a second; a
+                        qmp_capabilities, as QEMU); BALLOON_CHANGE and the stale event
+                        (VB_QMP_STATS_STALE_EVENT) each at most once a second; a
                         client that reads its replies slowly is not read meanwhile, never
                         dropped; commands up to QEMU's 64 MiB. The back-end's own commands:
                         query-status, stop and cont (the guest is UML's to run: stop stands
@@ -457,6 +459,8 @@ typedef struct backend {
     unsigned irq_pending;   /* bit q: used-buffer interrupt of queue q */
     int config_pending;
     int actual_pending;
+    int stale_pending;      /* stats_stale was called */
+    int stale_told;         /* the freshness the last stale event (and log line) told */
     int in_timer;           /* inside vb_timer_expired: a stats push is a poll */
     uint64_t poll_push_ns;  /* when the held buffer went back to the guest, 0 = none */
     uint32_t seen_updates;
@@ -679,6 +683,14 @@ static void host_actual_changed(void *user, uint32_t actual)
     B.actual_pending = 1;
 }
 
+/* The stats became stale (1) or fresh (0): the event goes out from after_device(). */
+static void host_stats_stale(void *user, int stale)
+{
+    (void)user;
+    (void)stale;
+    B.stale_pending = 1;
+}
+
 static void host_log(void *user, vb_log_level level, vb_log_item item, const char *msg)
 {
     static const char *const names[] = {"", "error", "warning", "info"};
@@ -690,7 +702,7 @@ static void host_log(void *user, vb_log_level level, vb_log_item item, const cha
 static const vb_host host_ops = {
     host_read,         host_write,          host_now_ms,  host_timer_arm,
     host_timer_cancel, host_wall_s,         host_notify_queue, host_notify_config,
-    host_pages,        host_actual_changed, host_log,          NULL,
+    host_pages,        host_actual_changed, host_log,          host_stats_stale,
 };
 
 /* ============================================================================================
@@ -1039,6 +1051,26 @@ static uint64_t memory_allocated(void)
 
 /* ---- QMP events are needed here; their implementation is in section 5 ---- */
 static void event_balloon_change(void);
+static void event_stats_stale(void);
+
+/* The stats went stale or fresh: a log line with the VM clock (the test times it against the
+   last buffer), then the stale event. Only a change of what was last told is told. */
+static void stats_freshness_changed(void)
+{
+    const vb_telemetry *t = vb_get_telemetry(&B.dev);
+    uint64_t now = host_now_ms(NULL);
+    B.stale_pending = 0;
+    if (t->stale == B.stale_told) return;
+    B.stale_told = t->stale;
+    if (t->stale)
+        say("stats: stale, %" PRIu32 " polling intervals missed (VM clock %" PRIu64
+            " ms; last buffer at %" PRIu64 " ms, %.1f s before)",
+            t->missed, now, t->last_stats_ms,
+            t->last_stats_ms ? (double)(now - t->last_stats_ms) / 1000.0 : -1.0);
+    else
+        say("stats: fresh (VM clock %" PRIu64 " ms; last buffer at %" PRIu64 " ms)", now, t->last_stats_ms);
+    event_stats_stale();
+}
 
 static void log_balloon_kick(void)
 {
@@ -1125,6 +1157,7 @@ static void after_device(void)
                 (double)B.released_bytes / 1048576.0, (double)memory_allocated() / 1048576.0);
         event_balloon_change();
     }
+    if (B.stale_pending) stats_freshness_changed();
 }
 
 /* ---- rings ---- */
@@ -1651,13 +1684,18 @@ static qclient qc[QMP_CLIENTS];
 static char *reply; /* one reply at a time; grows for a long one, then shrinks back */
 static size_t reply_cap;
 
-/* QEMU rate-limits BALLOON_CHANGE to one per second: the first of a quiet period goes out at
-   once, later ones wait for the end of the period and only the newest is sent. */
-static struct {
+/* QEMU rate-limits BALLOON_CHANGE to one per second, each event on its own: the first of a
+   quiet period goes out at once, later ones wait for the end of the period and only the newest
+   is sent. The stale event is limited the same way. One timerfd ends the earliest window. */
+enum { EV_BALLOON_CHANGE, EV_STATS_STALE, EV_KINDS };
+#define EV_WINDOW_MS 1000u
+typedef struct ev_throttle {
     int open, pending;
+    uint64_t until_ms; /* monotonic end of the open window */
     char line[256];
     size_t len;
-} ev;
+} ev_throttle;
+static ev_throttle ev[EV_KINDS];
 
 /* Room for `need` more bytes after the data: moves it to the front, then grows (doubling, but
    not past `max` unless the data needs it). 0 if there is no memory. */
@@ -1752,37 +1790,83 @@ static void qmp_put(qclient *c, const char *s, size_t len)
     c->out.len += len + 2;
 }
 
-static void ev_emit(void)
+static void ev_emit(const ev_throttle *t)
 {
     unsigned i;
     for (i = 0; i < QMP_CLIENTS; i++) /* like QEMU, only negotiated monitors get events */
-        if (qc[i].fd >= 0 && qc[i].qmp.negotiated) qmp_put(&qc[i], ev.line, ev.len);
+        if (qc[i].fd >= 0 && qc[i].qmp.negotiated) qmp_put(&qc[i], t->line, t->len);
+}
+
+/* The event timer at the end of the earliest open window (disarmed when none is open). */
+static void ev_rearm(void)
+{
+    uint64_t next = 0;
+    unsigned k;
+    for (k = 0; k < EV_KINDS; k++)
+        if (ev[k].open && (!next || ev[k].until_ms < next)) next = ev[k].until_ms;
+    timerfd_at(B.event_tfd, next);
+}
+
+static void ev_open_window(ev_throttle *t)
+{
+    t->open = 1;
+    t->until_ms = mono_ns() / 1000000u + EV_WINDOW_MS;
+    ev_rearm();
+}
+
+/* An event of kind k, rendered by vb_qmp_event_*() into `line` (n as it returned). */
+static void ev_throttled(unsigned k, const char *line, size_t n)
+{
+    ev_throttle *t = &ev[k];
+    if (n >= sizeof t->line) { /* cannot happen with these events: not sent cut */
+        say("qmp: an event of %zu bytes not sent", n);
+        return;
+    }
+    memcpy(t->line, line, n + 1);
+    t->len = n;
+    if (t->open) { /* stamped now, sent at the end of the window */
+        t->pending = 1;
+        return;
+    }
+    ev_emit(t);
+    ev_open_window(t);
+}
+
+/* The event timer: each window that has ended sends its newest event and stays open for
+   another period, or closes if nothing came. */
+static void event_window_end(void)
+{
+    uint64_t now = mono_ns() / 1000000u;
+    unsigned k;
+    for (k = 0; k < EV_KINDS; k++) {
+        ev_throttle *t = &ev[k];
+        if (!t->open || t->until_ms > now) continue;
+        t->open = 0;
+        if (!t->pending) continue;
+        ev_emit(t);
+        t->pending = 0;
+        t->open = 1;
+        t->until_ms = now + EV_WINDOW_MS;
+    }
+    ev_rearm();
 }
 
 static void event_balloon_change(void)
 {
+    char line[256];
     uint64_t ns = clock_ns(CLOCK_REALTIME);
     size_t n = vb_qmp_event_balloon_change(&B.dev, (int64_t)(ns / 1000000000u),
-                                           (int64_t)(ns % 1000000000u / 1000u), ev.line, sizeof ev.line);
-    ev.len = n < sizeof ev.line ? n : sizeof ev.line - 1;
-    if (ev.open) { /* stamped now, sent at the end of the window */
-        ev.pending = 1;
-        return;
-    }
-    ev_emit();
-    ev.open = 1;
-    timerfd_at(B.event_tfd, mono_ns() / 1000000u + 1000u);
+                                           (int64_t)(ns % 1000000000u / 1000u), line, sizeof line);
+    ev_throttled(EV_BALLOON_CHANGE, line, n);
 }
 
-static void event_window_end(void)
+static void event_stats_stale(void)
 {
-    if (!ev.pending) {
-        ev.open = 0;
-        return;
-    }
-    ev_emit();
-    ev.pending = 0;
-    timerfd_at(B.event_tfd, mono_ns() / 1000000u + 1000u);
+    char line[256];
+    uint64_t ns = clock_ns(CLOCK_REALTIME);
+    size_t n = vb_qmp_event_stats_stale(&B.dev, (int64_t)(ns / 1000000000u),
+                                        (int64_t)(ns % 1000000000u / 1000u), line, sizeof line);
+    ev_throttled(EV_STATS_STALE, line, n);
 }
 
 /* The back-end's own commands, listed by query-commands: the VM's run state as QEMU answers

@@ -8,14 +8,18 @@
 #
 # Needs /usr/bin/linux.uml, a static busybox and cc (to build tests/qmp_client.c and
 # tests/uml_xstate_shim.c); without linux.uml it prints why and "uml: 0 passed, 0 failed,
-# 1 skipped". Each check prints "FAIL <name>" when it fails; the numbers measured are printed
+# 1 skipped". Section 7a needs prometheus and curl (PROMETHEUS=path overrides): without them it
+# is skipped, with a line that says why, and counted as skipped in the last line. Each check prints "FAIL <name>" when it fails; the numbers measured are printed
 # as "uml: measured ..." lines; the last line is "uml: N passed, M failed". Every wait ends as
 # soon as what it waits for is there, with a deadline long enough for a starved machine, and a
 # watchdog stops everything at UML_WATCHDOG s (default 900). A time the check depends on is the
 # device's own (the back-end log's poll times and round trips, the events' timestamps), or a
 # client-side bound less the guest's measured round trip.
 #
-# Sections: 1-9 stats, balloon, reload, sessions and in-band notifications at mem=128M; 10 free
+# Sections: 1-9 stats, balloon, reload, sessions and in-band notifications at mem=128M (7a: a
+# real Prometheus server scrapes the back-end's --metrics and its API gives the guest's MemTotal;
+# 7b, 7c: the stats go stale after rmmod and fresh after insmod, the stale event once each way,
+# rate-limited; "uml: stale after ..." gives the times measured); 10 free
 # page reporting and hinting (through QMP's x-balloon-free-page-hint) at mem=512M; 11
 # init_on_free=1; 12 --discard-hinted and deflate-on-OOM at mem=192M; 13 the 16 subsets of
 # {STATS_VQ, FREE_PAGE_HINT, PAGE_POISON, REPORTING} offered, each booted with and without
@@ -33,8 +37,9 @@ CC=${CC:-cc}
 BUSYBOX=${BUSYBOX:-}
 pass=0
 fail=0
+skipped=0
 
-closing() { echo "uml: $pass passed, $fail failed${1:-}"; }
+closing() { echo "uml: $pass passed, $fail failed$([ "$skipped" -gt 0 ] && echo ", $skipped skipped")${1:-}"; }
 skip() {
     echo "uml: skipped: $1"
     echo "uml: 0 passed, 0 failed, 1 skipped"
@@ -60,9 +65,10 @@ Q=$D/qmp.sock
 QC=$D/qmp_client
 mkdir -p "$SHARE" "$D/root" "$D/uml"
 
-bpid= upid= epid= wpid=
+bpid= upid= epid= wpid= prom_pid=
 cleanup() {
     [ -n "$upid" ] && kill -KILL -- -"$upid" 2>/dev/null
+    [ -n "$prom_pid" ] && kill "$prom_pid" 2>/dev/null
     [ -n "$epid" ] && kill "$epid" 2>/dev/null
     [ -n "$bpid" ] && kill "$bpid" 2>/dev/null
     [ -n "$wpid" ] && kill "$wpid" 2>/dev/null
@@ -301,9 +307,65 @@ seed_get() {
   \"property\": \"guest-stats\" } }"
 }
 
+# A real Prometheus server (Debian's prometheus) scraping the back-end's --metrics every second
+# (section 7a): on 127.0.0.1 (the back-end's port is its own choice, --metrics 127.0.0.1:0; the
+# server's a free one), its own config and storage in $D, killed at exit.
+PROM=${PROMETHEUS:-$(command -v prometheus 2>/dev/null)}
+MPORT= PPORT=
+free_port() { # a port on 127.0.0.1 nothing listens on now (a connection to it is refused)
+    local p
+    for p in $(shuf -i 20000-60999 -n 40); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
+    done
+    return 1
+}
+start_prometheus() {
+    mkdir -p "$D/prom"
+    cat >"$D/prometheus.yml" <<EOF
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: vballoon
+    static_configs:
+      - targets: ['127.0.0.1:$MPORT']
+EOF
+    PROM_T0=$(now)
+    "$PROM" --config.file="$D/prometheus.yml" --storage.tsdb.path="$D/prom" \
+        --web.listen-address="127.0.0.1:$PPORT" --log.level=warn >"$D/prometheus.log" 2>&1 &
+    prom_pid=$!
+}
+prom_get() { curl -s --max-time 5 "http://127.0.0.1:$PPORT$1"; }
+# the value of the first series of an instant query (empty: none)
+prom_query() {
+    curl -s --max-time 5 -G "http://127.0.0.1:$PPORT/api/v1/query" --data-urlencode "query=$1" |
+        sed -n 's/.*"value":\[[0-9.]*,"\([^"]*\)"\].*/\1/p'
+}
+# prom_wait QUERY VALUE MS: the query answers VALUE within MS (0), else 1; PROM_V: the last answer
+prom_wait() {
+    local t0
+    t0=$(now)
+    while :; do
+        PROM_V=$(prom_query "$1")
+        [ "$PROM_V" = "$2" ] && return 0
+        [ $(($(now) - t0)) -ge "$3" ] && return 1
+        sleep 0.2
+    done
+}
+if [ -z "$PROM" ] || [ ! -x "$PROM" ]; then
+    echo "uml: skipped: Prometheus section: no prometheus binary (run: sudo apt-get install prometheus)"
+    skipped=$((skipped + 1))
+elif ! command -v curl >/dev/null; then
+    echo "uml: skipped: Prometheus section: no curl (run: sudo apt-get install curl)"
+    skipped=$((skipped + 1))
+elif ! PPORT=$(free_port); then
+    bad prometheus-port "no free port on 127.0.0.1 found"
+fi
+
 # ---- 1. the monitor, before any guest -------------------------------------------------------
 
-if ! start_backend "$D/backend.log" --persistent; then
+if ! start_backend "$D/backend.log" --persistent ${PPORT:+--metrics 127.0.0.1:0}; then
     bad setup "the back-end did not start" "$(head -n 5 "$D/backend.log")"
     closing
     exit 1
@@ -314,6 +376,15 @@ check qmp-capabilities-required \
     'echo "$out" | tail -n 1 | grep -q "Expecting capabilities negotiation with '"'"'qmp_capabilities'"'"'"' "$out"
 out=$(qmp '{"execute": "qom-get", "arguments": {"path": "/machine/peripheral/balloon0", "property": "guest-stats"}}')
 check stats-error-before-driver 'echo "$out" | grep -q "guest hasn'"'"'t updated any stats yet"' "$out"
+if [ -n "$PPORT" ]; then # (it starts while the guest boots)
+    MPORT=$(sed -n 's/.*metrics: listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$D/backend.log" | head -n 1)
+    if [ -n "$MPORT" ]; then
+        start_prometheus
+    else
+        bad metrics-port "the back-end did not say where --metrics listens" "$(head -n 3 "$D/backend.log")"
+        PPORT=
+    fi
+fi
 
 # ---- 2. boot: stats before any poll ---------------------------------------------------------
 
@@ -480,6 +551,162 @@ dok=$?
 check reload-stats-keep-flowing '[ "$dok" = 0 ] && [ $(echo "$lines" | grep -c .) -ge 2 ]' \
     "updates at interval 1 after the reload: ${lines:-none}; poll after the previous update (ms, device): ${dgaps:-none}"
 check reload-no-ring-error '! grep -q "device error" "$D/backend.log"' "$(grep 'device error' "$D/backend.log" | head -n 3)"
+
+# ---- 7a. a real Prometheus server scrapes the back-end ----------------------------------------
+
+# Prometheus (scrape_interval 1s) scrapes the back-end's --metrics; an instant query through its
+# HTTP API gives the guest's total memory (VIRTIO_BALLOON_S_MEMTOT is
+# libvirt_domain_memory_stats_available_bytes), which must be the guest's own MemTotal x 1024.
+if [ -n "$PPORT" ]; then
+    ready=
+    while [ $(($(now) - PROM_T0)) -lt 60000 ]; do
+        prom_get /-/ready >/dev/null && ready=1 && break
+        kill -0 "$prom_pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    check prometheus-ready '[ -n "$ready" ]' "not ready within 60 s of its launch" "$(tail -n 5 "$D/prometheus.log")"
+    gcmd prometheus-guest-memtotal 'sed -n "s/^MemTotal: *\([0-9]*\) kB.*/\1/p" /proc/meminfo'
+    mt=$OUT
+    t0=$(now)
+    prom_wait libvirt_domain_memory_stats_available_bytes "$((${mt:-0} * 1024))" 30000
+    pv=$PROM_V
+    t_val=$(($(now) - t0))
+    targets=$(prom_get /api/v1/targets)
+    scrape=$(prom_query scrape_duration_seconds)
+    nsamples=$(prom_query "count_over_time(up[5m])")
+    check prometheus-total-memory-is-guest-memtotal '[ -n "$mt" ] && [ "$pv" = $((mt * 1024)) ]' \
+        "Prometheus: libvirt_domain_memory_stats_available_bytes ${pv:-none}; guest MemTotal ${mt:-?} kB" \
+        "targets: $(echo "$targets" | head -c 400)" "$(tail -n 3 "$D/prometheus.log")"
+    check prometheus-target-up 'echo "$targets" | grep -q "\"scrapeUrl\":\"http://127.0.0.1:$MPORT/metrics\"" && echo "$targets" | grep -q "\"health\":\"up\""' \
+        "targets: $(echo "$targets" | head -c 400)"
+    measured "Prometheus: libvirt_domain_memory_stats_available_bytes ${pv:-none} = guest MemTotal ${mt:-?} kB x 1024 (answered after $t_val ms of asking, $((($(now) - PROM_T0) / 1000)) s after its launch; ${nsamples:-?} scrapes so far, the last took ${scrape:-?} s)"
+fi
+
+# ---- 7b. the stats go stale without the driver, and fresh when it is back ----------------------
+
+# Polling every SI s, the driver is removed (rmmod: virtio_balloon is a module here); the device
+# misses K = 3 intervals (vb_config.stale_after 0) and the back-end sends the stale event once
+# (__org.vballoon_BALLOON_STATS_STALE, "stale": true), then no other while the driver stays away
+# (the intervals go on being missed). insmod brings the driver back; its first stats buffer
+# makes the stats fresh: the event with "stale": false. Times: the back-end's log line for each
+# change (VM clock = CLOCK_MONOTONIC ms here, as no stop was issued, the clock of `now` and of
+# the event lines) and the event's arrival at the event client.
+K=3 SI=2
+ev_stale() { grep '_BALLOON_STATS_STALE' "$D/events.log" | grep -c "\"stale\": $1"; }
+# ev_wait true|false N MS: the Nth stale event with that value arrives within MS; its line in EVL
+ev_wait() {
+    local t0
+    t0=$(now)
+    while :; do
+        EVL=$(grep '_BALLOON_STATS_STALE' "$D/events.log" | grep "\"stale\": $1" | sed -n "${2}p")
+        [ -n "$EVL" ] && return 0
+        [ $(($(now) - t0)) -ge "$3" ] && return 1
+        sleep 0.05
+    done
+}
+# the VM clock (ms) of the Nth "stats: stale" / "stats: fresh" log line; for stale also the last
+# buffer's: "NOW LAST"
+log_change() { sed -n "s/.*stats: $1.*VM clock \([0-9]*\) ms; last buffer at \([0-9]*\) ms.*/\1 \2/p" "$D/backend.log" | sed -n "${2}p"; }
+secs() { awk -v m="$1" 'BEGIN {printf "%.1f", m / 1000}'; }
+telemetry() {
+    qmp '{"execute": "qom-get", "arguments": {"path": "/machine/peripheral/balloon0", "property": "x-guest-stats-telemetry"}}'
+}
+ns0=$(ev_stale true)
+nf0=$(ev_stale false)
+nlog0=$(grep -c 'stats: stale' "$D/backend.log")
+nlf0=$(grep -c 'stats: fresh' "$D/backend.log")
+seed_interval "$SI" >/dev/null
+watch 2 30000 >/dev/null # two updates at the new interval
+gcmd stale-rmmod 'rmmod virtio_balloon && echo removed'
+t_rm=$(now)
+if ev_wait true $((ns0 + 1)) $(((K * SI + 15) * 1000)); then
+    t_st=${EVL%% *}
+    read -r v_st v_last <<<"$(log_change stale $((nlog0 + 1)))"
+    lu=$(seed_get | jnum last-update)
+    d_dev=$((${v_st:-0} - ${v_last:-0}))
+    d_cli=$((t_st - ${v_last:-0}))
+    check stale-after-k-intervals '[ "$OUT" = removed ] && [ -n "$v_st" ] && [ "$d_cli" -ge $((K * SI * 1000 - 1000)) ] && [ "$d_cli" -le $((K * SI * 1000 + 10000)) ]' \
+        "rmmod: ${OUT:-?}; stale event $d_cli ms after the last buffer (device: $d_dev ms), want $((K * SI)) s -1 .. +10 s" "$EVL"
+    check stale-event-data 'echo "$EVL" | grep -q "\"data\": {\"stale\": true, \"missed-intervals\": $K, \"last-update\": ${lu:-x}}"' \
+        "$EVL" "guest-stats last-update: ${lu:-?}"
+    # no second one while the driver stays away: two more intervals, each missed
+    sleep $((2 * SI + 1))
+    tel=$(telemetry)
+    check stale-event-once '[ "$(ev_stale true)" = $((ns0 + 1)) ] && [ "$(grep -c "stats: stale" "$D/backend.log")" = $((nlog0 + 1)) ]' \
+        "stale events: $(($(ev_stale true) - ns0)) (want 1) over $((($(now) - t_st) / 1000)) s stale"
+    check stale-telemetry 'echo "$tel" | grep -q "\"stale\": true" && [ "$(echo "$tel" | jnum missed-intervals)" -ge $((K + 2)) ]' \
+        "x-guest-stats-telemetry after $((2 * SI + 1)) s more: $tel"
+    if [ -n "$PPORT" ]; then
+        prom_wait vballoon_stats_stale 1 10000
+        check prometheus-sees-stale '[ "$PROM_V" = 1 ]' "Prometheus: vballoon_stats_stale ${PROM_V:-none} while stale"
+    fi
+    # the driver comes back
+    t_ins=$(now)
+    gcmd fresh-insmod 'insmod /virtio_balloon.ko && echo loaded'
+    if ev_wait false $((nf0 + 1)) 30000; then
+        t_fr=${EVL%% *}
+        read -r v_fr _ <<<"$(log_change fresh $((nlf0 + 1)))"
+        d_rec=$((t_fr - t_ins))
+        check fresh-after-driver-back '[ "$OUT" = loaded ] && [ "$d_rec" -le 10000 ] && echo "$EVL" | grep -q "\"stale\": false, \"missed-intervals\": 0"' \
+            "insmod: ${OUT:-?}; fresh event $d_rec ms after insmod was sent" "$EVL"
+        check fresh-event-once '[ "$(ev_stale false)" = $((nf0 + 1)) ] && [ "$(ev_stale true)" = $((ns0 + 1)) ]' \
+            "$(grep '_BALLOON_STATS_STALE' "$D/events.log" | tail -n 3)"
+        echo "uml: stale after $(secs "$d_cli") s (K=$K, interval $SI s); recovered $(secs "$d_rec") s after the driver came back"
+        measured "stale: the device logged it $d_dev ms after the last buffer, the event reached a QMP client $((t_st - v_st)) ms later; fresh: device $((${v_fr:-0} - t_ins)) ms after insmod was sent, event $d_rec ms (rmmod done $((t_rm - ${v_last:-0})) ms after the last buffer)"
+        if [ -n "$PPORT" ]; then
+            prom_wait vballoon_stats_stale 0 10000
+            check prometheus-sees-fresh '[ "$PROM_V" = 0 ]' "Prometheus: vballoon_stats_stale ${PROM_V:-none} after recovery"
+        fi
+    else
+        bad fresh-after-driver-back "insmod: ${OUT:-?}; no fresh event within 30 s" "$(grep 'stats:' "$D/backend.log" | tail -n 3)"
+    fi
+else
+    bad stale-after-k-intervals "rmmod: ${OUT:-?}; no stale event within $((K * SI + 15)) s" \
+        "$(grep 'stats:' "$D/backend.log" | tail -n 3)" "$(tail -n 3 "$D/events.log")"
+    gcmd stale-insmod 'insmod /virtio_balloon.ko && echo loaded'
+fi
+
+# ---- 7c. the stale event's rate limit: fresh right after stale waits for the window's end -----
+
+# At interval 1 the driver is removed and, as soon as the stale event arrives, loaded again: its
+# first buffer makes the stats fresh well within a second of going stale, so the fresh event
+# (rate-limited per event like BALLOON_CHANGE, one a second) goes out at the end of the stale
+# event's window: >= 1 s after it (900 ms allowed for the client's own delays).
+seed_interval 1 >/dev/null
+watch 1 30000 >/dev/null
+ns0=$(ev_stale true)
+nf0=$(ev_stale false)
+nlog0=$(grep -c 'stats: stale' "$D/backend.log")
+nlf0=$(grep -c 'stats: fresh' "$D/backend.log")
+gcmd limit-rmmod 'rmmod virtio_balloon && echo removed'
+if ev_wait true $((ns0 + 1)) 20000; then
+    t_st=${EVL%% *}
+    gcmd limit-insmod 'insmod /virtio_balloon.ko && echo loaded'
+    if ev_wait false $((nf0 + 1)) 30000; then
+        t_fr=${EVL%% *}
+        v_st=$(log_change stale $((nlog0 + 1)) | cut -d' ' -f1)
+        v_fr=$(log_change fresh $((nlf0 + 1)) | cut -d' ' -f1)
+        dv=$((${v_fr:-0} - ${v_st:-0}))
+        if [ -n "$v_fr" ] && [ "$dv" -lt 900 ]; then
+            check stale-event-rate-limited '[ $((t_fr - t_st)) -ge 900 ]' \
+                "fresh $dv ms after stale (device), its event $((t_fr - t_st)) ms after the stale event"
+        else # (a starved guest: nothing to check, and nothing passed)
+            echo "uml: skipped: stale-event-rate-limited: the driver came back $dv ms after the stats went stale, not within the event's 1 s window"
+            skipped=$((skipped + 1))
+        fi
+        measured "stale event rate limit: fresh $dv ms after stale (device clock), its event $((t_fr - t_st)) ms after the stale event"
+    else
+        bad stale-event-rate-limited "no fresh event within 30 s of insmod: $(grep 'stats:' "$D/backend.log" | tail -n 3)"
+    fi
+else
+    bad stale-event-rate-limited "no stale event within 20 s at interval 1"
+    gcmd limit-insmod 'insmod /virtio_balloon.ko && echo loaded'
+fi
+if [ -n "$prom_pid" ]; then # (done with it: the sections below need the machine)
+    kill "$prom_pid" 2>/dev/null
+    wait "$prom_pid" 2>/dev/null
+    prom_pid=
+fi
 
 # ---- 8. the guest dies; the back-end stays ---------------------------------------------------
 
