@@ -96,7 +96,7 @@ test-loaded:
 
 # libFuzzer harnesses (clang): build/fuzz_NAME from fuzz/fuzz_NAME.c
 fuzz: $(FUZZERS)
-build/fuzz_%: fuzz/fuzz_%.c vballoon.h fuzz/json_check.h | build
+build/fuzz_%: fuzz/fuzz_%.c vballoon.h fuzz/json_check.h fuzz/metrics_check.h | build
 	$(CLANG) -std=gnu99 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I. $< -o $@
 
 # fuzz_qmp's inputs go past libFuzzer's default 4096 bytes (depth bombs, 1 MiB strings):
