@@ -956,6 +956,10 @@ MC_NOCOV static void mf_run(const mf_target t[2], const uint8_t *data, size_t si
         return;
     }
 #endif
+#ifdef MF_TRACE /* -DMF_TRACE: what an input renders */
+    fprintf(stderr, "metrics: %u devices, verdict %d, Prometheus %zu bytes, OpenMetrics %zu bytes\n", nd, ok,
+            vb_render_metrics(m, nd, NULL, 0, 0), vb_render_metrics(m, nd, NULL, 0, VB_METRICS_OPENMETRICS));
+#endif
     mf_format(m, tg, nd, 0, ok != 0, cut, !(cut & 4u));
     mf_format(m, tg, nd, VB_METRICS_OPENMETRICS, ok != 0, cut, (cut & 4u) != 0);
 }
