@@ -1142,12 +1142,12 @@ static void ev_prop(harness *h, uint8_t p)
             CHECK(strlen(jbuf) == cap - 1 && !memcmp(jbuf, jbuf2, cap - 1));
         }
         break;
-    case 2:
+    case 2: /* the document's alias of case 1 */
         if (!doc) {
             CHECK(got == VB_ERR_NOT_FOUND);
             break;
         }
-        /* fall through: the document's alias */
+        /* fall through */
     case 1:
         CHECK(got == VB_OK);
         snprintf(jbuf2, sizeof jbuf2, "%lld", (long long)vb_poll_interval(&h->dev));

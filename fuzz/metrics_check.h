@@ -783,7 +783,7 @@ MC_NOCOV static void mf_samples(const vb_metrics_device *m, const mf_target *tg,
     for (k = 0; k < mf_c.nsamples; k++) {
         const mc_sample *s = &mf_c.sample[k];
         unsigned found = nd, bit;
-        uint64_t v, w;
+        uint64_t v = 0, w;
         int ms;
         for (d = 0; d < nd; d++) {
             unsigned i;
