@@ -28,7 +28,10 @@ static const tcase cases[] = {
     {1, H_COM "c_total 0\n" H_H HIST "# EOF\n", NULL},
     {0, H_H "h_bucket{a=\"1\",le=\"0.5\"} 0\nh_bucket{a=\"1\",le=\"+Inf\"} 0\nh_sum{a=\"1\"} 0\nh_count{a=\"1\"} 0\n"
            "h_bucket{a=\"2\",le=\"+Inf\"} 4\nh_count{a=\"2\"} 4\nh_sum{a=\"2\"} 1\n", NULL},
+    {0, H_G "g{a=\"\"} 1\n", NULL},
     {0, "", "empty text"},
+    {0, H_G "g 1\ng{a=\"\"} 2\n", "duplicate series"},
+    {0, H_G "g{a=\"\",b=\"1\"} 1\ng{b=\"1\"} 2\n", "duplicate series"},
     {0, H_G "g 1", "last line without \\n"},
     {0, H_G "g 1\ng 2\n", "duplicate series"},
     {0, H_G "g{a=\"1\",b=\"2\"} 1\ng{b=\"2\",a=\"1\"} 2\n", "duplicate series"},
