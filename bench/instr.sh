@@ -3,8 +3,8 @@
 # render, counted by callgrind (stable on a noisy machine). build/bench --instr NAME switches
 # collection on around 1000 repetitions of one path, calling the library through function
 # pointers; the inclusive cost of the entry points (vb_timer_expired + vb_queue_notify,
-# vb_queue_notify, vb_render_guest_stats or vb_render_metrics) / 1000 is the figure, and the part spent in the
-# benchmark's host callbacks (bounds check + memcpy; pages() counting) is shown apart.
+# vb_queue_notify, vb_render_guest_stats or vb_render_metrics) / 1000 is the figure, and the part
+# spent in the benchmark's host callbacks (bounds check + memcpy; pages() counting) is shown apart.
 #
 #   sh bench/instr.sh [build/bench] [--tsv]        (needs valgrind)
 BENCH=${1:-build/bench}
