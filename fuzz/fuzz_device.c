@@ -109,6 +109,11 @@
      poison_val kept only while PAGE_POISON is negotiated); pages() of reported ranges only with
      REPORTING and no poison, of hinted ones only in START and no poison, whole pages, no wrap.
 
+   - Metrics: after the events, vb_render_metrics of the device (and an idle one) with labels
+     from the input's tail, both formats (fuzz/metrics_check.h, mf_run; docs/fuzz-metrics.md):
+     the verdict, a strict exposition-format check, label values round-tripped, every value
+     against the public API, the snprintf contract.
+
    The host refuses guest memory after 200000 accesses in one input (the device then breaks), so
    that every input runs quickly. Build with -DFUZZ_TRACE to print each event, log item and
    pages() call (to see what an input does). fuzz/make_corpus.py writes the seed corpus. */
