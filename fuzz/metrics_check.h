@@ -903,7 +903,9 @@ MC_NOCOV static void mf_format(const vb_metrics_device *m, const mf_target *tg, 
     free(whole);
 }
 
-static unsigned long mf_known_skips; /* inputs skipped: MF_STRICT_WRITTEN_SETS */
+#ifndef MF_STRICT_WRITTEN_SETS
+static unsigned long mf_known_skips; /* inputs skipped: see mf_expect */
+#endif
 
 /* The metrics step: devices t[0], t[1] (either may be used twice or not at all), labels from the
    input's tail. */
