@@ -93,7 +93,8 @@
      interval 0 => not armed; a deadline is never in the past; set-interval, stats kick and expiry
      arm exactly as documented (after a poll only to end the interval: the polling deadline stays
      UINT64_MAX); an early or stale expiry changes nothing; an expiry without a poll is one missed
-     interval more, and the stats are stale iff 3 or more were missed in a row.
+     interval more (but not the first poll of polling just turned on: it ends no interval), and
+     the stats are stale iff 3 or more were missed in a row.
    - Rendering: vb_render_guest_stats (compact, pretty, truncated), vb_prop_get and every QMP reply
      are valid JSON (fuzz/json_check.h) whose length is the snprintf-style return value; a failed
      call (error reply, bad interval, refused snapshot, bad setup) changes nothing.
@@ -187,6 +188,7 @@ typedef struct harness {
     /* timer model, driven by the callbacks */
     int armed;
     uint64_t deadline;
+    int first_poll; /* the armed deadline is the first poll of polling just turned on */
 
     /* device model */
     hq q[VB_QUEUE_MAX]; /* by role */
@@ -387,6 +389,7 @@ static void cb_arm(void *u, uint64_t deadline)
     CHECK(deadline >= h->now);
     h->armed = 1;
     h->deadline = deadline;
+    h->first_poll = 0; /* any other arming is the end of an interval */
     h->timer_calls++;
 }
 
@@ -395,7 +398,7 @@ static void cb_cancel(void *u)
     harness *h = (harness *)u;
     CHECK(h->allow & A_TIMER);
     CHECK(h->armed); /* the device cancels only what it armed */
-    h->armed = 0;
+    h->armed = h->first_poll = 0;
     h->timer_calls++;
 }
 
@@ -660,6 +663,8 @@ static void check_after(harness *h, const before_t *b, int stats_may_clear)
 
     h->features = vb_driver_features(&h->dev);
     h->status = (uint8_t)(st & ~VB_S_NEEDS_RESET);
+    if (!vb_poll_interval_ms(&b->dev) && vb_poll_interval_ms(&h->dev)) /* any way polling was turned on */
+        h->first_poll = h->armed && h->deadline == h->now;
     CHECK(vb_is_broken(&h->dev) == h->broken);
     CHECK(!!(st & VB_S_NEEDS_RESET) == (h->broken && (h->features & F(VB_F_VERSION_1))));
     CHECK(h->break_irq_due == 0);
@@ -974,7 +979,7 @@ static void ev_notify(harness *h, unsigned qi)
 static void ev_timer(harness *h, uint8_t m)
 {
     before_t b0;
-    int was_armed = h->armed, due, ask;
+    int was_armed = h->armed, due, ask, first;
     uint64_t deadline = h->deadline;
     switch (m & 3u) {
     case 0:
@@ -992,8 +997,10 @@ static void ev_timer(harness *h, uint8_t m)
     step_begin(h, VB_QUEUE_STATS, A_READ | A_WRITE | A_IRQ | A_TIMER, STATS_CHUNK);
     if (!due) h->allow = A_TIMER;
     h->armed = 0; /* the one-shot timer went off */
+    first = h->first_poll;
     vb_timer_expired(&h->dev);
     if (!due) { /* early or stale: nothing happens (early re-arms the same deadline) */
+        h->first_poll = first && h->armed;
         CHECK(!memcmp(&b0.dev, &h->dev, sizeof h->dev));
         CHECK(h->armed == was_armed && (!was_armed || h->deadline == deadline));
     } else {
@@ -1003,7 +1010,10 @@ static void ev_timer(harness *h, uint8_t m)
         CHECK(h->armed && h->deadline == h->now + vb_poll_interval_ms(&h->dev));
         if (!ask) {
             CHECK(h->pushes == 0 && polls == 0 && h->reads == 0 && h->writes == 0);
-            CHECK(t->missed == b0.missed + 1 || t->missed == UINT32_MAX); /* an interval missed */
+            if (first) /* nothing to poll yet, but no interval has ended */
+                CHECK(t->missed == b0.missed);
+            else
+                CHECK(t->missed == b0.missed + 1 || t->missed == UINT32_MAX); /* an interval missed */
         } else {
             CHECK(polls == 1 && vb_poll_deadline(&h->dev) == UINT64_MAX); /* the answer re-arms */
             CHECK(h->pushes == 1 || h->broken);
@@ -1566,6 +1576,7 @@ static int run_input(const uint8_t *data, size_t size)
     memset(&b0, 0, sizeof b0);
     step_begin(h, -1, A_TIMER, 0);
     CHECK(vb_init(&h->dev, &cfg, &host, h) == VB_OK);
+    h->first_poll = vb_poll_interval_ms(&h->dev) != 0; /* polling turned on at creation */
     CHECK(h->armed == (cfg.poll_interval_s != 0));
     if (h->armed) CHECK(h->deadline == 0);
     vb_qmp_init(&h->qmp, &h->dev, 0);
