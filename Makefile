@@ -83,7 +83,7 @@ test: build/vballoon-minimal
 test-deps:
 	@sh tests/setup.sh
 
-test-bins: $(TEST_BINS) $(if $(shell command -v $(CLANG)),$(FUZZERS))
+test-bins: $(TEST_BINS) $(if $(shell command -v $(CLANG)),$(FUZZERS) build/metrics-check-test)
 	@:
 
 # the whole suite LOADED_RUNS times while stress-ng keeps every core busy (not part of make test)
@@ -96,14 +96,18 @@ test-loaded:
 
 # libFuzzer harnesses (clang): build/fuzz_NAME from fuzz/fuzz_NAME.c
 fuzz: $(FUZZERS)
-build/fuzz_%: fuzz/fuzz_%.c vballoon.h fuzz/json_check.h | build
+build/fuzz_%: fuzz/fuzz_%.c vballoon.h fuzz/json_check.h fuzz/metrics_check.h | build
 	$(CLANG) -std=gnu99 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I. $< -o $@
 
 # fuzz_qmp's inputs go past libFuzzer's default 4096 bytes (depth bombs, 1 MiB strings):
 # FUZZ_QMP_MAX_LEN, empty for each script's default (smoke 128 KiB + every seed whole, campaign 2 MiB)
 FUZZ_QMP_MAX_LEN ?=
-fuzz-smoke: $(FUZZERS)
+fuzz-smoke: $(FUZZERS) build/metrics-check-test
 	FUZZ_QMP_MAX_LEN=$(FUZZ_QMP_MAX_LEN) sh fuzz/smoke.sh $(FUZZ_RUNS)
+
+# the metrics checker of the fuzzers (fuzz/metrics_check.h) refuses what it must: fuzz/smoke.sh runs it
+build/metrics-check-test: fuzz/metrics_check_test.c fuzz/metrics_check.h vballoon.h | build
+	$(CC) -std=c99 $(CFLAGS) $(WARN) -I. $< -o $@
 
 # a longer campaign of one harness: make fuzz-campaign NAME=qmp FUZZ_SECONDS=600
 FUZZ_SECONDS ?= 600

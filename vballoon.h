@@ -528,10 +528,11 @@ typedef struct vb_telemetry {
     uint32_t latency_buckets[VB_LATENCY_BUCKETS]; /* answers by latency, not cumulative */
     uint64_t latency_sum_ms;
     uint64_t last_poll_ms;  /* when the last poll went out (0 = none) */
-    uint64_t last_stats_ms; /* when the last stats buffer came (0 = none) */
+    uint64_t last_stats_ms; /* when the last stats buffer came (if has_stats) */
     uint16_t last_records;  /* records in the last stats buffer */
     uint16_t last_unknown;  /* ... of which with a tag the device does not know */
     uint8_t stale;          /* 1 while stale */
+    uint8_t has_stats;      /* a stats buffer came: last_stats_ms and last_* are valid */
 } vb_telemetry;
 
 /* The device. Every field is private: hosts use the functions below (`make lint` checks that
@@ -724,7 +725,8 @@ VB_API size_t vb_error_text(const vb_error *err, char *buf, size_t cap);
 
 typedef struct vb_label {
     const char *name;  /* [a-zA-Z_][a-zA-Z0-9_]*, not starting "__", not "kind" or "le" (used inside) */
-    const char *value; /* UTF-8 (a malformed sequence is written as U+FFFD), escaped here */
+    const char *value; /* UTF-8 (a malformed sequence is written as U+FFFD), escaped here;
+                          "" is no label, as Prometheus stores it */
 } vb_label;
 
 /* One device of a scrape with the labels that tell it apart from the others, e.g.
@@ -739,7 +741,9 @@ typedef struct vb_metrics_device {
    VB_METRICS_OPENMETRICS): each family once (HELP, TYPE, one sample per device that has a value:
    stats the guest did not send are left out, not -1), snprintf-style as vb_render_guest_stats.
    Refused (nothing written, 0 returned) when a device is NULL, a label name is invalid or
-   repeated, a value is NULL, or two devices have the same label set. README lists the metrics. */
+   repeated, a value is NULL, or two devices have the same label set as written (empty values
+   left out, malformed UTF-8 replaced): Prometheus would see one series. README lists the
+   metrics. */
 VB_API size_t vb_render_metrics(const vb_metrics_device *devs, unsigned ndevs, char *buf,
                                 size_t cap, unsigned flags);
 #endif
@@ -749,8 +753,8 @@ VB_API size_t vb_render_metrics(const vb_metrics_device *devs, unsigned ndevs, c
 /* Properties: "guest-stats" (read-only, type "guest statistics"), "guest-stats-polling-interval"
    (read/write, type "int"), "type" (read-only, "string"), "x-guest-stats-telemetry" (read-only,
    "guest statistics telemetry": vb_telemetry as {"stale", "missed-intervals", "stale-episodes",
-   "answers", "late-answers", "last-poll-ms", "last-stats-ms", "last-records",
-   "last-unknown-tags", "age-ms" (vb_stats_age_ms, -1: none), "latency-ms": {"last", "min",
+   "answers", "late-answers", "last-poll-ms", "last-records", "last-unknown-tags",
+   "last-stats-ms" (-1: none), "age-ms" (vb_stats_age_ms, -1: none), "latency-ms": {"last", "min",
    "max", "sum", "within-1" ... "within-4096", "slower"}}); in the doc profile also the
    document's alias "stats-polling-interval". Names are `len` bytes, not NUL-terminated (NULL
    only with `len` 0: no such property). vb_prop_get writes the value as JSON, snprintf-style
@@ -1132,6 +1136,8 @@ extern "C" {
 #define VB__POLLED 0x80    /* a poll went out and no stats buffer came since */
 #define VB__WATCH 0x100    /* the timer is armed only to end an interval after a poll (the
                               polling timer proper is not: the guest's answer re-arms it) */
+#define VB__START 0x200    /* the timer is the first poll of polling just turned on: no
+                              interval ends at it */
 
 /* Ring layout (split virtqueue) and descriptor flags. */
 #define VB__DESC_F_NEXT 1u
@@ -1817,7 +1823,7 @@ VB_API const vb_telemetry *vb_get_telemetry(const vb_device *d) { return &d->tel
 VB_API uint64_t vb_stats_age_ms(const vb_device *d)
 {
     uint64_t now;
-    if (!d->tele.last_stats_ms || !d->host->now_ms) return UINT64_MAX;
+    if (!d->tele.has_stats || !d->host->now_ms) return UINT64_MAX;
     now = d->host->now_ms(d->user); /* a clock read: no guard needed, nothing can change */
     return now > d->tele.last_stats_ms ? now - d->tele.last_stats_ms : 0;
 }
@@ -1864,7 +1870,8 @@ static void vb__answered(vb_device *d, uint64_t now, uint32_t records, uint32_t 
         if (t->missed) t->late++;
     }
     t->missed = 0;
-    t->last_stats_ms = now ? now : 1; /* 0 means never */
+    t->last_stats_ms = now;
+    t->has_stats = 1;
     t->last_records = (uint16_t)(records > UINT16_MAX ? UINT16_MAX : records);
     t->last_unknown = (uint16_t)(unknown > UINT16_MAX ? UINT16_MAX : unknown);
     vb__set_stale(d, 0);
@@ -1892,7 +1899,7 @@ static int64_t vb__wall(vb_device *d)
 static void vb__arm(vb_device *d, uint64_t deadline)
 {
     d->deadline_ms = deadline;
-    d->flags = (uint16_t)((d->flags & ~VB__WATCH) | VB__ARMED);
+    d->flags = (uint16_t)((d->flags & ~(VB__WATCH | VB__START)) | VB__ARMED);
     if (!d->host->timer_arm) return;
     vb__enter(d);
     d->host->timer_arm(d->user, deadline);
@@ -1902,7 +1909,7 @@ static void vb__arm(vb_device *d, uint64_t deadline)
 static void vb__disarm(vb_device *d)
 {
     if (!(d->flags & VB__ARMED)) return;
-    d->flags &= (uint16_t)~(VB__ARMED | VB__WATCH);
+    d->flags &= (uint16_t)~(VB__ARMED | VB__WATCH | VB__START);
     if (!d->host->timer_cancel) return;
     vb__enter(d);
     d->host->timer_cancel(d->user);
@@ -2023,19 +2030,20 @@ static void vb__stats_kick(vb_device *d)
 VB_API void vb_timer_expired(vb_device *d)
 {
     uint64_t now;
-    uint16_t watch;
+    uint16_t kind, watch;
     if (vb__reentered(d) || !(d->flags & VB__ARMED)) return; /* cancelled, or already handled */
     now = vb__now(d);
-    watch = d->flags & VB__WATCH;
+    kind = d->flags & (VB__WATCH | VB__START);
+    watch = kind & VB__WATCH;
     if (now < d->deadline_ms) { /* early: keep waiting */
         vb__arm(d, d->deadline_ms);
-        d->flags |= watch;
+        d->flags |= kind;
         return;
     }
-    d->flags &= (uint16_t)~(VB__ARMED | VB__WATCH);
+    d->flags &= (uint16_t)~(VB__ARMED | VB__WATCH | VB__START);
     if (watch || !(d->flags & VB__HELD) || !vb__has(d, VB_F_STATS_VQ) ||
         (d->flags & VB__BROKEN) || !d->queue[VB_QUEUE_STATS].ready) {
-        vb__missed(d); /* no stats this interval */
+        if (!(kind & VB__START)) vb__missed(d); /* no stats this interval */
         if (watch)
             vb__watch_from(d, now);
         else
@@ -2101,6 +2109,7 @@ VB_API vb_result vb_set_poll_interval_ms(vb_device *d, uint64_t ms)
     } else {
         d->interval_ms = ms;
         vb__arm(d, vb__now(d)); /* enabling polls at once */
+        d->flags |= VB__START;
     }
     return VB_OK;
 }
@@ -2695,19 +2704,19 @@ static void vb__render_stats(const vb_device *d, vb__out *o, unsigned flags, uns
     vb__close(o, flags, level);
 }
 
-/* `x-guest-stats-telemetry` (vb_telemetry) at nesting `level`. Unsigned members; age-ms is -1
+/* `x-guest-stats-telemetry` (vb_telemetry) at nesting `level`. last-stats-ms and age-ms are -1
    before the first buffer, as an unset stat in the document's profile. */
 static void vb__render_telemetry(const vb_device *d, vb__out *o, unsigned flags, unsigned level)
 {
     static const char *const counts[] = {"missed-intervals", "stale-episodes", "answers",
-                                         "late-answers", "last-poll-ms", "last-stats-ms",
-                                         "last-records", "last-unknown-tags"};
+                                         "late-answers", "last-poll-ms", "last-records",
+                                         "last-unknown-tags"};
     static const char *const latency[] = {"last", "min", "max", "sum", "within-1", "within-4",
                                           "within-16", "within-64", "within-256", "within-1024",
                                           "within-4096", "slower"};
     const vb_telemetry *t = &d->tele;
     const uint64_t count[] = {t->missed, t->stale_count, t->answers, t->late, t->last_poll_ms,
-                              t->last_stats_ms, t->last_records, t->last_unknown};
+                              t->last_records, t->last_unknown};
     const uint64_t lat[] = {t->latency_last_ms, t->latency_min_ms, t->latency_max_ms, t->latency_sum_ms};
     uint64_t age = vb_stats_age_ms(d);
     unsigned i;
@@ -2718,6 +2727,8 @@ static void vb__render_telemetry(const vb_device *d, vb__out *o, unsigned flags,
         vb__member(o, flags, level + 1, 0, counts[i]);
         vb__put_u64(o, count[i]);
     }
+    vb__member(o, flags, level + 1, 0, "last-stats-ms");
+    vb__put_i64(o, t->has_stats ? (int64_t)t->last_stats_ms : -1);
     vb__member(o, flags, level + 1, 0, "age-ms");
     vb__put_i64(o, age == UINT64_MAX ? -1 : (int64_t)age);
     vb__member(o, flags, level + 1, 0, "latency-ms");
@@ -2858,7 +2869,7 @@ static int vb__metric_value(const vb_device *d, const vb__family *f, unsigned su
     case VB__M_STALE: *v = t->stale; return 1;
     case VB__M_MISSED: *v = t->missed; return 1;
     case VB__M_AGE: *v = vb_stats_age_ms(d); return *v != UINT64_MAX;
-    case VB__M_RECORDS: *v = f->arg ? t->last_unknown : t->last_records; return t->last_stats_ms != 0;
+    case VB__M_RECORDS: *v = f->arg ? t->last_unknown : t->last_records; return t->has_stats;
     case VB__M_LATENCY_LAST: *v = t->latency_last_ms; return t->answers != 0;
     case VB__M_TELEMETRY: *v = tele[f->arg]; return 1;
     case VB__M_COUNTS: *v = counts[f->arg]; return 1;
@@ -2889,8 +2900,50 @@ static const char *vb__label(const vb_metrics_device *m, const char *name)
     return 0;
 }
 
-/* Each device valid, label names valid and distinct, no two devices with the same label set
-   (their series would be duplicates). */
+/* One character of a label value as it is written, before escaping: malformed UTF-8 (and what
+   QEMU's JSON refuses) becomes U+FFFD, so that the text is always valid UTF-8. Sets *out and
+   *len to the bytes written; returns the bytes of `s` (n > 0 of them) it stands for. */
+static size_t vb__label_char(const char *s, size_t n, const char **out, size_t *len)
+{
+    uint32_t cp;
+    size_t k = 1;
+    if (vb__utf8((const unsigned char *)s, n, &cp, &k) && cp) {
+        *out = s;
+        *len = k;
+    } else {
+        *out = "\xEF\xBF\xBD";
+        *len = 3;
+    }
+    return k;
+}
+
+/* Two label values that are written the same (Prometheus sees one value). */
+static int vb__label_same(const char *a, const char *b)
+{
+    size_t na = vb__strlen(a), nb = vb__strlen(b);
+    while (na && nb) {
+        const char *ca, *cb;
+        size_t la, lb, ka = vb__label_char(a, na, &ca, &la), kb = vb__label_char(b, nb, &cb, &lb), i;
+        for (i = 0; i < la && i < lb && ca[i] == cb[i]; i++) {}
+        if (i != la || i != lb) return 0;
+        a += ka;
+        na -= ka;
+        b += kb;
+        nb -= kb;
+    }
+    return !na && !nb;
+}
+
+/* The labels a device's series carry: an empty value is no label (Prometheus's data model). */
+static unsigned vb__labels_written(const vb_metrics_device *m)
+{
+    unsigned k, n = 0;
+    for (k = 0; k < m->nlabels; k++) n += m->labels[k].value[0] != 0;
+    return n;
+}
+
+/* Each device valid, label names valid and distinct, no two devices whose label sets are
+   written the same (their series would be duplicates). */
 static int vb__metrics_ok(const vb_metrics_device *m, unsigned n)
 {
     unsigned i, j, k;
@@ -2902,10 +2955,10 @@ static int vb__metrics_ok(const vb_metrics_device *m, unsigned n)
             if (vb__label(&m[i], m[i].labels[k].name) != m[i].labels[k].value) return 0; /* twice */
         }
         for (j = 0; j < i; j++) {
-            int same = m[i].nlabels == m[j].nlabels;
+            int same = vb__labels_written(&m[i]) == vb__labels_written(&m[j]);
             for (k = 0; same && k < m[i].nlabels; k++) {
                 const char *other = vb__label(&m[j], m[i].labels[k].name);
-                same = other && vb__cstr_is(other, m[i].labels[k].value);
+                same = !m[i].labels[k].value[0] || (other && vb__label_same(other, m[i].labels[k].value));
             }
             if (same) return 0;
         }
@@ -2913,44 +2966,37 @@ static int vb__metrics_ok(const vb_metrics_device *m, unsigned n)
     return 1;
 }
 
-/* A label value: \ " and newline escaped, malformed UTF-8 (and what QEMU's JSON refuses) as
-   U+FFFD, so that the text is always valid UTF-8. */
+/* A label value as vb__label_char writes it, with \ " and newline escaped. */
 static void vb__put_label_value(vb__out *o, const char *s)
 {
     size_t n = vb__strlen(s);
     while (n) {
-        uint32_t cp;
-        size_t k = 1;
-        if (*s == '\\' || *s == '"') {
-            vb__put(o, "\\", 1);
-            vb__put(o, s, 1);
-        } else if (*s == '\n') {
-            vb__put(o, "\\n", 2);
-        } else if (vb__utf8((const unsigned char *)s, n, &cp, &k) && cp) {
-            vb__put(o, s, k);
-        } else {
-            vb__put(o, "\xEF\xBF\xBD", 3);
-        }
+        const char *c;
+        size_t len, k = vb__label_char(s, n, &c, &len);
+        if (*c == '\\' || *c == '"') vb__put(o, "\\", 1);
+        if (*c == '\n') vb__put(o, "\\n", 2);
+        else vb__put(o, c, len);
         s += k;
         n -= k;
     }
 }
 
-/* {the device's labels[,extra="value"]}, nothing when there are none. */
+/* {the device's labels[,extra="value"]}, nothing when there are none; empty values left out. */
 static void vb__put_labels(vb__out *o, const vb_metrics_device *m, const char *extra, const char *value)
 {
-    unsigned i;
-    if (!m->nlabels && !extra) return;
+    unsigned i, written = 0;
+    if (!vb__labels_written(m) && !extra) return;
     vb__put(o, "{", 1);
     for (i = 0; i < m->nlabels; i++) {
-        if (i) vb__put(o, ",", 1);
+        if (!m->labels[i].value[0]) continue;
+        if (written++) vb__put(o, ",", 1);
         vb__puts(o, m->labels[i].name);
         vb__put(o, "=\"", 2);
         vb__put_label_value(o, m->labels[i].value);
         vb__put(o, "\"", 1);
     }
     if (extra) {
-        if (m->nlabels) vb__put(o, ",", 1);
+        if (written) vb__put(o, ",", 1);
         vb__puts(o, extra);
         vb__put(o, "=\"", 2);
         vb__puts(o, value);

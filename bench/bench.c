@@ -15,7 +15,9 @@
               + vb_queue_notify (pop + parse + re-arm), 10 and 16 tags, direct and indirect
               descriptors, on a Linux-like ring (EVENT_IDX, VERSION_1) in tests/guest.h's RAM
      render   vb_render_guest_stats in both profiles against cJSON building, printing and
-              freeing the same object (and printing a prebuilt one into a buffer)
+              freeing the same object (and printing a prebuilt one into a buffer); then
+              vb_render_metrics of one device (16 stats, three answered polls, one label) in
+              both formats, as a ratio to the guest-stats render (qemu profile, compact)
      qmp      qom-get guest-stats round trip over a unix socket, same client for our server
               (build/vballoon-sim --qmp) and, with --qemu, QEMU, interleaved in batches
      scale    10,000 devices polled every second on a virtual clock, each with a small
@@ -467,7 +469,7 @@ static int same_json(const char *a, const char *b)
 
 static char json_ours[4096], json_cjson[4096];
 
-static void bench_render(vb_profile profile, unsigned flags)
+static double bench_render(vb_profile profile, unsigned flags)
 {
     const unsigned long n = quick ? 20000 : 200000, nc = n / 4;
     double ours[RUNS], build[RUNS], print[RUNS];
@@ -527,6 +529,69 @@ static void bench_render(vb_profile profile, unsigned flags)
     snprintf(value, sizeof value, "%.0f ns  ours %.1fx faster", median(print, RUNS),
              median(print, RUNS) / median(ours, RUNS));
     row("render", "  cJSON print only (prebuilt, PrintPreallocated)", value, "");
+    return median(ours, RUNS);
+}
+
+/* The metrics of one device as a scrape sees it: 16 stats, RAM size known, three polls answered
+   in 2, 15 and 120 ms (telemetry: answers, latency histogram, age), one label. */
+static const vb_label metrics_label[1] = {{"domain", "vm1"}};
+static char metrics_out[16384];
+
+static tg *metrics_setup(void)
+{
+    static const unsigned latency[3] = {2, 15, 120};
+    tg *t = round_setup(16, 0, VB_PROFILE_QEMU);
+    unsigned i;
+    vb_set_ram_size(&t->dev, (uint64_t)1 << 30);
+    for (i = 0; i < 3; i++) {
+        t->now_ms = t->deadline;
+        vb_timer_expired(&t->dev);
+        t->now_ms += latency[i];
+        guest_turnaround(t);
+        vb_queue_notify(&t->dev, VB_QUEUE_STATS);
+    }
+    if (vb_get_telemetry(&t->dev)->answers != 3) die("metrics_setup: answers");
+    return t;
+}
+
+static void metrics_device(const tg *t, vb_metrics_device *m)
+{
+    m->dev = &t->dev;
+    m->labels = metrics_label;
+    m->nlabels = 1;
+}
+
+/* vb_render_metrics of that device in both formats, next to the guest-stats JSON render (its
+   median json_ns, qemu profile, compact) as a ratio. */
+static void bench_metrics(double json_ns)
+{
+    const unsigned long n = quick ? 5000 : 50000;
+    tg *t = metrics_setup();
+    vb_metrics_device m;
+    unsigned flags;
+    metrics_device(t, &m);
+    for (flags = 0; flags <= VB_METRICS_OPENMETRICS; flags++) {
+        double ns[RUNS];
+        unsigned long allocs = alloc_count, r;
+        size_t len = vb_render_metrics(&m, 1, metrics_out, sizeof metrics_out, flags), sum = 0;
+        char what[96], value[128];
+        int run;
+        if (len == 0 || len >= sizeof metrics_out) die("metrics: render");
+        for (run = 0; run < RUNS; run++) {
+            double t0 = now_ns();
+            for (r = 0; r < n; r++) {
+                sum += vb_render_metrics(&m, 1, metrics_out, sizeof metrics_out, flags);
+                __asm__ volatile("" ::: "memory"); /* each render is used */
+            }
+            ns[run] = (now_ns() - t0) / (double)n;
+        }
+        allocs = alloc_count - allocs;
+        if (sum != len * n * RUNS || allocs) die("metrics: length changed or allocated");
+        snprintf(what, sizeof what, "render metrics, 1 device, 16 stats, %s", flags ? "OpenMetrics" : "Prometheus");
+        snprintf(value, sizeof value, "%.0f ns  %zu bytes  %.1fx guest-stats", median(ns, RUNS), len,
+                 median(ns, RUNS) / json_ns);
+        row("render", what, value, "");
+    }
 }
 
 /* ============================================================================================
@@ -1042,6 +1107,19 @@ static int instr(const char *name)
         }
         return 0;
     }
+    if (!strcmp(name, "metrics-prom") || !strcmp(name, "metrics-om")) { /* bench_metrics' device */
+        unsigned flags = name[8] == 'o' ? VB_METRICS_OPENMETRICS : 0;
+        tg *t = metrics_setup();
+        vb_metrics_device m;
+        size_t (*volatile render)(const vb_metrics_device *, unsigned, char *, size_t, unsigned) = vb_render_metrics;
+        metrics_device(t, &m);
+        for (r = 0; r < INSTR_ROUNDS; r++) {
+            CALLGRIND_TOGGLE_COLLECT;
+            render(&m, 1, metrics_out, sizeof metrics_out, flags);
+            CALLGRIND_TOGGLE_COLLECT;
+        }
+        return 0;
+    }
     if (!strcmp(name, "cjson")) {
         tg *t = round_setup(16, 0, VB_PROFILE_DOC);
         for (r = 0; r < INSTR_ROUNDS; r++) {
@@ -1096,6 +1174,7 @@ int main(int argc, char **argv)
     sched_getaffinity(0, sizeof all_cpus, &all_cpus);
 
     if (!only_qmp) {
+        double json_ns;
         snprintf(value, sizeof value, "%zu bytes", sizeof(vb_qmp));
         row("size", "sizeof(vb_qmp), x86-64", value, "");
 
@@ -1108,8 +1187,9 @@ int main(int argc, char **argv)
         bench_pages(VB_QUEUE_REPORTING, 1);
         bench_pages(VB_QUEUE_FREE_PAGE, 0);
         bench_render(VB_PROFILE_DOC, 0);
-        bench_render(VB_PROFILE_QEMU, 0);
+        json_ns = bench_render(VB_PROFILE_QEMU, 0);
         bench_render(VB_PROFILE_QEMU, VB_JSON_PRETTY);
+        bench_metrics(json_ns);
         bench_scale(10000, quick ? 5 : 30);
         unpin();
     }

@@ -3,8 +3,8 @@
 # render, counted by callgrind (stable on a noisy machine). build/bench --instr NAME switches
 # collection on around 1000 repetitions of one path, calling the library through function
 # pointers; the inclusive cost of the entry points (vb_timer_expired + vb_queue_notify,
-# vb_queue_notify, or vb_render_guest_stats) / 1000 is the figure, and the part spent in the
-# benchmark's host callbacks (bounds check + memcpy; pages() counting) is shown apart.
+# vb_queue_notify, vb_render_guest_stats or vb_render_metrics) / 1000 is the figure, and the part
+# spent in the benchmark's host callbacks (bounds check + memcpy; pages() counting) is shown apart.
 #
 #   sh bench/instr.sh [build/bench] [--tsv]        (needs valgrind)
 BENCH=${1:-build/bench}
@@ -62,7 +62,18 @@ for what in "render-doc doc compact" "render-qemu qemu compact" "render-qemu-pre
     set -- $what
     run "$1" || exit 1
     total=$(incl "$tmp/$1.out" 'vb_render_guest_stats')
+    [ "$1" = render-qemu ] && json=$(( (total + N / 2) / N ))
     row instr "render guest-stats, $2 profile, 16 keys, $3" "$(( (total + N / 2) / N )) instr" ""
+done
+# vb_render_metrics of build/bench's metrics device (16 stats, three answered polls, one label),
+# inclusive (its now_ms call, for the stats' age, included), as a ratio to the qemu compact render
+for what in "metrics-prom Prometheus" "metrics-om OpenMetrics"; do
+    set -- $what
+    run "$1" || exit 1
+    total=$(incl "$tmp/$1.out" 'vb_render_metrics')
+    per=$(( (total + N / 2) / N ))
+    row instr "render metrics, 1 device, 16 stats, $2" \
+        "$per instr  $(awk -v a="$per" -v b="$json" 'BEGIN { printf "%.1f", a / b }')x guest-stats" ""
 done
 run cjson || exit 1
 total=$(awk '/^totals:/ { print $2 }' "$tmp/cjson.out")

@@ -20,6 +20,8 @@
        build/vballoon-sim [options]     then type or paste QMP commands, one JSON object each
    The examples of QEMU's docs/virtio-balloon-stats.txt work as pasted (examples/seed-demo.sh
    plays them). --help lists the options.
+       build/vballoon-sim dommemstat unix:PATH
+   is a client instead: what `virsh dommemstat` prints, from any QMP socket (section 10).
 
    QMP SOCKET
        --qmp unix:PATH    also listen on a unix socket, as QEMU's -qmp unix:PATH,server=on,
@@ -74,7 +76,17 @@
        inside a guest; --fixed-stats uses the seed document's example values instead (its faults
        grow by 1 major and 100 minor per refill, so each update shows). As in Linux, pages in the
        balloon are gone from total, free and available memory.
+
+   STATS FRESHNESS
+       The device counts the polling intervals that end without an answer (vb_telemetry; qom-get
+       of x-guest-stats-telemetry shows it); after 3 in a row the stats are stale, and the sim
+       sends every monitor the event __org.vballoon_BALLOON_STATS_STALE, {"stale": true,
+       "missed-intervals": 3, "last-update": ...}, then {"stale": false, ...} at the next answer,
+       one a second at most, as BALLOON_CHANGE. A guest that stops answering:
+       {"execute": "x-guest-stats-silence", "arguments": {"silent": true}} stalls its stats work
+       (as a stuck workqueue would); "silent": false resumes it, answering the held poll at once.
 */
+#define _GNU_SOURCE /* struct ucred, for the dommemstat client (section 10) */
 #define VBALLOON_IMPLEMENTATION
 #include "vballoon.h"
 
@@ -120,6 +132,7 @@ enum { POISON_OFF, POISON_INIT_ON_FREE, POISON_PAGE_POISON };
 static void usage(FILE *f)
 {
     fputs("usage: vballoon-sim [options]   (QMP commands on stdin, replies on stdout)\n"
+          "       vballoon-sim dommemstat unix:PATH   (virsh dommemstat of a QMP socket)\n"
           "A virtio-balloon device (vballoon.h " VB_VERSION_STRING ") and a simulated guest.\n"
           "  --profile doc|qemu  doc: the 2013 document (unset stat -1, error before the first\n"
           "                      report, alias stats-polling-interval); qemu: current QEMU\n"
@@ -288,8 +301,11 @@ static void parse_options(int argc, char **argv, options *o)
 
 static unsigned char guest_ram[GUEST_BACKED];
 
-/* QEMU rate-limits BALLOON_CHANGE to one per second: the first event of a quiet period goes out
-   at once, later ones wait for the period to end and only the newest of them is sent. */
+/* QEMU rate-limits some events to one per second, each type on its own: the first event of a
+   quiet period goes out at once, later ones wait for the period to end and only the newest of
+   them is sent. The sim does that for BALLOON_CHANGE and the stats-stale event. */
+enum { EV_BALLOON_CHANGE, EV_STATS_STALE, EV_KINDS };
+
 typedef struct event_throttle {
     int open;             /* inside a one-second window */
     uint64_t deadline_ms; /* end of the window */
@@ -331,9 +347,11 @@ typedef struct vmm {
     uint64_t start_ms;   /* VM clock at start, for the verbose log */
     unsigned irq;        /* interrupt lines raised by the device, not yet handled by the guest */
     int actual_changed;  /* the driver wrote a new `actual`: send BALLOON_CHANGE */
+    int stale_changed;   /* the stats went stale or fresh: send the stale event */
+    int stale_told;      /* what the last stale event said */
     uint64_t kick_pages, kick_ranges; /* pages() calls during the current page queue kick */
     uint64_t guest_timer_ms; /* the guest's own timer (page reporting's delay), UINT64_MAX: none */
-    event_throttle events;
+    event_throttle events[EV_KINDS];
     int run_state;         /* RUN_*: the guest runs and the VM clock moves only while running */
     uint64_t frozen_ms;    /* real clock: the VM clock while it stands */
     uint64_t stood_ms;     /* real clock: monotonic time the VM clock stood, all stops together */
@@ -455,6 +473,14 @@ static void host_actual_changed(void *user, uint32_t actual)
     v->actual_changed = 1;
 }
 
+/* The stats went stale (K polling intervals without an answer) or fresh again: the event reads
+   the device too, so it waits for the exit as well. */
+static void host_stats_stale(void *user, int stale)
+{
+    (void)stale;
+    ((vmm *)user)->stale_changed = 1;
+}
+
 static void host_log(void *user, vb_log_level level, vb_log_item item, const char *msg)
 {
     static const char *const names[] = {"", "error", "warning", "info"};
@@ -468,11 +494,11 @@ static void host_log(void *user, vb_log_level level, vb_log_item item, const cha
 /* No timer_arm/timer_cancel: our main loop simply asks vb_next_deadline() before it sleeps. */
 static const vb_host host_ops = {
     host_read, host_write, host_now_ms, NULL, NULL, host_wall_s, host_notify_queue,
-    host_notify_config, host_pages, host_actual_changed, host_log, NULL,
+    host_notify_config, host_pages, host_actual_changed, host_log, host_stats_stale,
 };
 
 /* ============================================================================================
-   3. THE HOST: QMP OUTPUT AND BALLOON_CHANGE EVENTS
+   3. THE HOST: QMP OUTPUT AND EVENTS (BALLOON_CHANGE, STATS STALE)
    ============================================================================================ */
 
 /* How much of a monitor's input and output is kept:
@@ -627,35 +653,81 @@ static void emit_event(vmm *v, const char *line, size_t len)
     }
 }
 
-static void event_balloon_change(vmm *v)
+static const char *const event_names[EV_KINDS] = {"BALLOON_CHANGE", VB_QMP_STATS_STALE_EVENT};
+
+/* The event of `kind` just built in its throttle's line (n bytes, snprintf-style): out now if
+   its type had a quiet second, else held for the end of the window, replacing one held before. */
+static void event_throttled(vmm *v, unsigned kind, size_t n)
 {
-    event_throttle *t = &v->events;
-    int64_t s, us;
-    size_t n;
-    wall_now(v, &s, &us); /* stamped now, even if it has to wait */
-    n = vb_qmp_event_balloon_change(&v->dev, s, us, t->line, sizeof t->line);
+    event_throttle *t = &v->events[kind];
     t->len = n < sizeof t->line ? n : sizeof t->line - 1;
     if (t->open) {
         t->pending = 1;
         return;
     }
-    say(v, "host", "BALLOON_CHANGE (later ones wait for the end of the second)");
+    say(v, "host", "%s (later ones wait for the end of the second)", event_names[kind]);
     emit_event(v, t->line, t->len);
     t->open = 1;
     t->deadline_ms = vm_now(v) + 1000u;
 }
 
-static void event_window_end(vmm *v)
+/* The window of `kind` ends: the newest event held back goes out and opens the next one. */
+static void event_window_end(vmm *v, unsigned kind)
 {
-    event_throttle *t = &v->events;
+    event_throttle *t = &v->events[kind];
     if (!t->pending) {
         t->open = 0;
         return;
     }
-    say(v, "host", "BALLOON_CHANGE (the newest of those held back)");
+    say(v, "host", "%s (the newest of those held back)", event_names[kind]);
     emit_event(v, t->line, t->len);
     t->pending = 0;
     t->deadline_ms = vm_now(v) + 1000u;
+}
+
+static void event_balloon_change(vmm *v)
+{
+    event_throttle *t = &v->events[EV_BALLOON_CHANGE];
+    int64_t s, us;
+    wall_now(v, &s, &us); /* stamped now, even if it has to wait */
+    event_throttled(v, EV_BALLOON_CHANGE,
+                    vb_qmp_event_balloon_change(&v->dev, s, us, t->line, sizeof t->line));
+}
+
+/* The stale event: the guest stopped answering polls, or answers again (vb_telemetry says
+   which; the event carries it, with the intervals missed and the last stats' wall clock). */
+static void event_stats_stale(vmm *v)
+{
+    event_throttle *t = &v->events[EV_STATS_STALE];
+    const vb_telemetry *tele = vb_get_telemetry(&v->dev);
+    uint64_t age = vb_stats_age_ms(&v->dev);
+    int64_t s, us;
+    if (tele->stale && age != UINT64_MAX)
+        say(v, "host", "stats stale: %" PRIu32 " polling intervals without an answer, the last "
+            "stats %" PRIu64 ".%03u s old", tele->missed, age / 1000u, (unsigned)(age % 1000u));
+    else if (tele->stale)
+        say(v, "host", "stats stale: %" PRIu32 " polling intervals without an answer, no stats "
+            "ever", tele->missed);
+    else
+        say(v, "host", "stats fresh again");
+    v->stale_told = tele->stale;
+    wall_now(v, &s, &us);
+    event_throttled(v, EV_STATS_STALE,
+                    vb_qmp_event_stats_stale(&v->dev, s, us, t->line, sizeof t->line));
+}
+
+/* What the callbacks noted during a device call, done once it has returned: building an event
+   reads the device, which a callback must not do. Called after every call that can set them. */
+static void host_after_exit(vmm *v)
+{
+    if (v->actual_changed) {
+        v->actual_changed = 0;
+        event_balloon_change(v);
+    }
+    if (v->stale_changed) {
+        v->stale_changed = 0;
+        if (vb_get_telemetry(&v->dev)->stale != v->stale_told) event_stats_stale(v);
+    }
 }
 
 /* ============================================================================================
@@ -675,10 +747,7 @@ static void bus_config_write(vmm *v, uint32_t offset, const void *buf, uint32_t 
     if (vb_poison_value(&v->dev) != poison)
         say(v, "host", "poison_val 0x%08" PRIx32 ": reported and hinted pages are left alone",
             vb_poison_value(&v->dev));
-    if (v->actual_changed) {
-        v->actual_changed = 0;
-        event_balloon_change(v); /* vb_* may be called now: we are out of the callback */
-    }
+    host_after_exit(v); /* vb_* may be called now: we are out of the callback */
 }
 
 /* A kick (queue notify); for the verbose log, what the host did with the pages. The device
@@ -692,6 +761,7 @@ static void bus_notify(vmm *v, unsigned queue)
     v->kick_pages = v->kick_ranges = 0;
     vb_queue_notify(&v->dev, queue);
     while (vb_do_work(&v->dev)) {}
+    host_after_exit(v); /* a stats buffer came: the stats may be fresh again */
     if (role >= 0 && role != VB_QUEUE_STATS)
         say(v, "host", "%s: %" PRIu64 " pages in %" PRIu64 " range(s)", what[role], v->kick_pages,
             v->kick_ranges);
@@ -927,6 +997,8 @@ typedef struct guest {
     int loaded;              /* the driver probed successfully */
     int work;                /* update_balloon_size_work is queued */
     int hint_work;           /* report_free_page_work is queued */
+    int stats_work;          /* update_balloon_stats_work is queued */
+    int silent;              /* its workqueue stalls: queued stats work waits (x-guest-stats-silence) */
     int warned_reset;
 } guest;
 
@@ -1345,7 +1417,7 @@ static void guest_run(guest *g)
 {
     vmm *v = g->vmm;
     if (v->run_state != RUN_RUNNING) return; /* a stopped vCPU: interrupts wait for cont */
-    while (v->irq || g->work || g->hint_work) {
+    while (v->irq || g->work || g->hint_work || (g->stats_work && !g->silent)) {
         unsigned irq = v->irq;
         v->irq = 0;
         if (irq & IRQ_CONFIG) { /* virtballoon_changed(): queue the size work (and the hint's) */
@@ -1354,9 +1426,15 @@ static void guest_run(guest *g)
             if (g->loaded) g->work = 1;
             if (g->loaded && (g->features & BIT(VB_F_FREE_PAGE_HINT))) g->hint_work = 1;
         }
+        /* stats_request(): queue the work that answers the poll; it runs unless the guest is
+           silent, as when a driver's workqueue stalls, and then waits until it is not. */
         if ((g->features & BIT(VB_F_STATS_VQ)) && (irq & IRQ_QUEUE(g->vq[VB_QUEUE_STATS].index)) &&
             g->loaded)
+            g->stats_work = 1;
+        if (g->stats_work && !g->silent) {
+            g->stats_work = 0;
             guest_stats_request(g);
+        }
         /* Inflate/deflate interrupts only wake tell_host(), which has its buffer already. */
         if (g->work) {
             g->work = 0;
@@ -1381,33 +1459,39 @@ static void guest_timer(guest *g)
 
 /* ============================================================================================
    7. THE HOST: TIMERS
-   Three timers: the device's poll timer (vb_next_deadline), the event throttle's window and the
-   guest's own (page reporting's delay), which a real guest would run on its own clock.
+   Three kinds: the device's poll timer (vb_next_deadline), the event throttles' windows (one
+   per event type) and the guest's own (page reporting's delay), which a real guest would run on its own clock.
    ============================================================================================ */
 
 static uint64_t next_timer(const vmm *v)
 {
     uint64_t d = vb_next_deadline(&v->dev);
+    unsigned k;
     if (v->run_state != RUN_RUNNING) return UINT64_MAX; /* the VM clock stands */
-    if (v->events.open && v->events.deadline_ms < d) d = v->events.deadline_ms;
+    for (k = 0; k < EV_KINDS; k++)
+        if (v->events[k].open && v->events[k].deadline_ms < d) d = v->events[k].deadline_ms;
     if (v->guest_timer_ms < d) d = v->guest_timer_ms;
     return d;
 }
 
 /* Run every timer due at or before `until` (VM ms), in deadline order, letting the guest answer
-   after each. The virtual clock jumps from deadline to deadline. A poll is re-armed only by the
-   guest's answer (at now + interval, >= 1 s later), so this loop always ends. */
+   after each. The virtual clock jumps from deadline to deadline. The device's timer moves on by
+   at least a second each time (a poll, or the end of an interval without an answer), so this
+   loop always ends. */
 static void run_timers(vmm *v, guest *g, uint64_t until)
 {
     uint64_t next;
     while ((next = next_timer(v)) <= until) {
+        unsigned k;
         if (v->opt.virtual_clock && next > v->clock_ms) v->clock_ms = next;
         if (vb_next_deadline(&v->dev) <= vm_now(v)) {
             say(v, "host", "poll timer");
             vb_timer_expired(&v->dev);
+            host_after_exit(v); /* an interval missed: the stats may be stale now */
             guest_run(g);
         }
-        if (v->events.open && v->events.deadline_ms <= vm_now(v)) event_window_end(v);
+        for (k = 0; k < EV_KINDS; k++)
+            if (v->events[k].open && v->events[k].deadline_ms <= vm_now(v)) event_window_end(v, k);
         if (v->guest_timer_ms <= vm_now(v)) guest_timer(g);
     }
 }
@@ -1488,11 +1572,61 @@ static int advance_args(vb_qmp_command *c, uint64_t *ms, const char **why)
     return !*why;
 }
 
+/* The boolean argument `name`: 1 and *value (1 for true, 0 for false) if it is a boolean, 0 if
+   it is absent, -1 if it is anything else. vb_qmp reads integers only; vb_qmp_parse has checked
+   the JSON, so walking the top level of "arguments" is enough here (a key is matched as
+   written: one spelled with escapes is not recognised). */
+static int arg_bool(const vb_qmp_command *c, const char *name, int *value)
+{
+    const char *p = c->in + c->args.at + 1, *end = c->in + c->args.end - 1;
+    size_t len = strlen(name);
+    int depth = 0;
+    for (; c->args.end && p < end; p++) {
+        const char *key = p + 1;
+        if (*p == '{' || *p == '[') depth++;
+        else if (*p == '}' || *p == ']') depth--;
+        if (*p != '"' && *p != '\'') continue;
+        for (p++; *p != key[-1]; p++) p += *p == '\\'; /* to the closing quote */
+        if (depth || (size_t)(p - key) != len || memcmp(key, name, len) != 0) continue;
+        key = p + 1 + strspn(p + 1, " \t\r\n");
+        if (*key != ':') continue; /* a string value that looks like the name */
+        key += 1 + strspn(key + 1, " \t\r\n");
+        if (strncmp(key, "true", 4) != 0 && strncmp(key, "false", 5) != 0) return -1;
+        *value = *key == 't';
+        return 1;
+    }
+    return 0;
+}
+
+/* x-guest-stats-silence {"silent": true|false}: the guest's stats work stalls (polls go
+   unanswered, as with a stuck workqueue in a real guest) or runs again, answering at once the
+   poll it held. 1 if the arguments are right, else 0 and the error for the reply. */
+static int silence_args(vb_qmp_command *c, int *silent, const char **why)
+{
+    static const char *const names[] = {"silent"};
+    int has = arg_bool(c, "silent", silent);
+    *why = has == 0 ? "Parameter 'silent' is missing"
+         : has < 0  ? "Invalid parameter type for 'silent', expected: boolean"
+                    : NULL;
+    return !*why && vb_qmp_args_only(c, names, 1); /* QAPI: the members first, then the rest */
+}
+
+static void guest_silence(vmm *v, guest *g, int silent)
+{
+    if (g->silent == silent) return;
+    g->silent = silent;
+    say(v, "guest", silent ? "stats work stalls: polls go unanswered"
+                           : "stats work runs again");
+    guest_run(g); /* a held poll is answered now, before the command's reply */
+}
+
 /* The sim's own commands, listed by query-commands: the VM's run state as QEMU answers it
-   (query-status; stop and cont pause and resume the guest and the VM clock; quit ends the sim)
-   and, with --virtual-clock, x-advance-clock. */
-static const char *const sim_commands[] = {"query-status", "stop", "cont", "quit", NULL};
-static const char *const sim_commands_virtual[] = {"query-status", "stop", "cont", "quit", "x-advance-clock", NULL};
+   (query-status; stop and cont pause and resume the guest and the VM clock; quit ends the sim),
+   x-guest-stats-silence (a guest that stops answering polls) and, with --virtual-clock,
+   x-advance-clock. */
+static const char *const sim_commands[] = {"query-status", "stop", "cont", "quit", "x-guest-stats-silence", NULL};
+static const char *const sim_commands_virtual[] = {"query-status", "stop", "cont", "quit", "x-guest-stats-silence",
+                                                   "x-advance-clock", NULL};
 
 static const char *const *host_commands(const vmm *v)
 {
@@ -1568,6 +1702,12 @@ static int sim_command(vmm *v, guest *g, monitor *m, vb_qmp_command *c, size_t *
         int ok = advance_args(c, &ms, &why);
         *n = host_reply(m, c, why, NULL);
         if (ok && *n < reply_cap) advance_clock(v, g, ms);
+    } else if (vb_qmp_command_is(c, "x-guest-stats-silence")) {
+        int silent = 0;
+        const char *why;
+        int ok = silence_args(c, &silent, &why);
+        *n = host_reply(m, c, why, NULL);
+        if (ok && *n < reply_cap) guest_silence(v, g, silent);
     } else if (vb_qmp_command_is(c, "query-status")) {
         vb_qmp_args_only(c, NULL, 0);
         *n = host_reply(m, c, NULL, run_state_names[v->run_state]);
@@ -1594,6 +1734,7 @@ static void handle_command(vmm *v, guest *g, monitor *m, const char *cmd, size_t
     if (!(negotiated && vb_qmp_parse(cmd, len, &c) && sim_command(v, g, m, &c, &n))) {
         n = vb_qmp_execute(&m->qmp, cmd, len, reply, reply_cap);
         if (n >= reply_cap && reply_fits(n)) n = vb_qmp_execute(&m->qmp, cmd, len, reply, reply_cap);
+        host_after_exit(v); /* e.g. polling turned off: no longer stale; before the reply, as QEMU */
     }
     if (n >= reply_cap) { /* no memory for the reply: the command was not run */
         char why[96];
@@ -1760,6 +1901,8 @@ static void qmp_accept(vmm *v)
    9. MAIN: BUILD THE MACHINE, BOOT THE GUEST, SERVE THE MONITOR
    ============================================================================================ */
 
+static int dommemstat(int argc, char **argv); /* section 10: the same binary as a QMP client */
+
 int main(int argc, char **argv)
 {
     static vmm vm;
@@ -1770,6 +1913,7 @@ int main(int argc, char **argv)
     const vb_counters *c;
     unsigned flags, i;
 
+    if (argc > 1 && !strcmp(argv[1], "dommemstat")) return dommemstat(argc - 1, argv + 1);
     parse_options(argc, argv, &vm.opt);
     vm.frozen_ms = vm_now(&vm);
     if (vm.opt.prelaunch) vm.run_state = RUN_PRELAUNCH; /* the VM clock stands at frozen_ms */
@@ -1914,5 +2058,191 @@ int main(int argc, char **argv)
         c->bytes_ignored);
     vb_destroy(&vm.dev);
     free(gst.reported);
+    return 0;
+}
+
+/* ============================================================================================
+   10. A QMP CLIENT: virsh dommemstat
+   `vballoon-sim dommemstat unix:PATH` talks to any QMP socket (this sim's --qmp, the vhost-user
+   back-end's, a real QEMU's -qmp unix:PATH,server=on) as libvirt does for `virsh dommemstat`:
+   query-balloon, then qom-get of guest-stats on /machine/peripheral/balloon0 (the id libvirt
+   gives its balloon), and prints what virsh prints for a QEMU domain: one "name value" a line,
+   in libvirt's order and units (qemuMonitorJSONGetMemoryStats; virsh's cmdDomMemStat). QEMU
+   gives sizes in bytes, libvirt KiB; a stat the guest did not send (-1, or 2^64 - 1 with
+   QEMU's own profile) is not printed, nor is anything of guest-stats when it is an error.
+   rss is the resident set of the VMM process in KiB, which libvirt reads in /proc by the pid
+   it started; a client knows no pid, so it asks the kernel who listens on the socket
+   (SO_PEERCRED) and leaves rss out when that fails (a server in another pid namespace).
+   ============================================================================================ */
+
+/* libvirt's names after actual, with the key each comes from and the divisor that makes KiB of
+   bytes (1: a count, or last-update's seconds). */
+static const struct memstat {
+    const char *name, *key;
+    unsigned div;
+} memstats[] = {
+    {"swap_in", "stat-swap-in", 1024},        {"swap_out", "stat-swap-out", 1024},
+    {"major_fault", "stat-major-faults", 1},  {"minor_fault", "stat-minor-faults", 1},
+    {"unused", "stat-free-memory", 1024},     {"available", "stat-total-memory", 1024},
+    {"usable", "stat-available-memory", 1024}, {"last_update", "last-update", 1},
+    {"disk_caches", "stat-disk-caches", 1024}, {"hugetlb_pgalloc", "stat-htlb-pgalloc", 1},
+    {"hugetlb_pgfail", "stat-htlb-pgfail", 1},
+};
+
+typedef struct qmp_client {
+    int fd;
+    char buf[65536]; /* bytes read and not yet framed */
+    size_t len;
+    char msg[65536 + 1]; /* the last message, NUL-terminated */
+} qmp_client;
+
+/* The client's errors end it with status 1; `err` is the system's reason (errno), or 0. */
+static void client_fail(const char *what, int err)
+{
+    if (err) fprintf(stderr, "vballoon-sim dommemstat: %s: %s\n", what, strerror(err));
+    else fprintf(stderr, "vballoon-sim dommemstat: %s\n", what);
+    exit(1);
+}
+
+/* The length of the JSON object at the start of p[0, len) (after whitespace), or 0 if it is not
+   complete yet. Braces outside strings are all QMP's output needs to be framed. */
+static size_t object_length(const char *p, size_t len)
+{
+    size_t i;
+    int depth = 0, in_string = 0;
+    for (i = 0; i < len; i++) {
+        if (in_string) {
+            if (p[i] == '\\') i++;
+            else if (p[i] == '"') in_string = 0;
+        } else if (p[i] == '"') {
+            in_string = 1;
+        } else if (p[i] == '{') {
+            depth++;
+        } else if (p[i] == '}' && --depth == 0) {
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+/* The next message (an object: the greeting, a reply or an event), NUL-terminated. */
+static const char *client_next(qmp_client *qc)
+{
+    size_t n;
+    while ((n = object_length(qc->buf, qc->len)) == 0) {
+        ssize_t got;
+        if (qc->len == sizeof qc->buf) client_fail("a message longer than 64 KiB", 0);
+        got = read(qc->fd, qc->buf + qc->len, sizeof qc->buf - qc->len);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) client_fail("reading the socket", errno);
+        if (got == 0) client_fail("the monitor closed the connection", 0);
+        qc->len += (size_t)got;
+    }
+    memcpy(qc->msg, qc->buf, n);
+    qc->msg[n] = 0;
+    qc->len -= n;
+    memmove(qc->buf, qc->buf + n, qc->len); /* the line end stays: whitespace before the next */
+    return qc->msg;
+}
+
+/* 1 if the object's first key is `key` (QEMU writes "return" or "error" first in a reply
+   without an id, "timestamp" first in an event). */
+static int first_key_is(const char *msg, const char *key)
+{
+    size_t len = strlen(key);
+    msg += strspn(msg, " \t\r\n{");
+    return *msg == '"' && !strncmp(msg + 1, key, len) && msg[1 + len] == '"';
+}
+
+/* Send a command; its reply, the events before it skipped. */
+static const char *client_command(qmp_client *qc, const char *cmd)
+{
+    const char *msg;
+    size_t off = 0, len = strlen(cmd);
+    while (off < len) {
+        ssize_t n = write(qc->fd, cmd + off, len - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) client_fail("writing the socket", errno);
+        off += (size_t)n;
+    }
+    do msg = client_next(qc);
+    while (!first_key_is(msg, "return") && !first_key_is(msg, "error"));
+    return msg;
+}
+
+/* The unsigned integer after "key": in msg; 0 if there is none. As libvirt's reading, -1
+   comes out as 2^64 - 1. */
+static int json_u64(const char *msg, const char *key, uint64_t *value)
+{
+    char pattern[64];
+    const char *p;
+    snprintf(pattern, sizeof pattern, "\"%s\"", key);
+    p = strstr(msg, pattern);
+    if (!p) return 0;
+    p += strlen(pattern);
+    p += strspn(p, " \t\r\n");
+    if (*p != ':') return 0;
+    p += 1 + strspn(p + 1, " \t\r\n");
+    if (*p != '-' && (*p < '0' || *p > '9')) return 0;
+    *value = (uint64_t)strtoull(p, NULL, 10);
+    return 1;
+}
+
+/* The resident set of process `pid` in KiB (the second field of /proc/PID/statm is the "rss"
+   that libvirt reads from /proc/PID/stat, in pages); 0 if it cannot be read. */
+static int process_rss_kib(pid_t pid, uint64_t *kib)
+{
+    char path[64], text[256];
+    unsigned long long pages;
+    snprintf(path, sizeof path, "/proc/%ld/statm", (long)pid);
+    if (pid <= 0 || read_text_file(path, text, sizeof text) != 0 ||
+        sscanf(text, "%*u %llu", &pages) != 1)
+        return 0;
+    *kib = (uint64_t)pages * ((uint64_t)sysconf(_SC_PAGESIZE) / 1024u);
+    return 1;
+}
+
+static int dommemstat(int argc, char **argv)
+{
+    static qmp_client qc;
+    struct sockaddr_un addr;
+    struct ucred peer;
+    socklen_t peer_len = sizeof peer;
+    const char *msg;
+    uint64_t value;
+    size_t i;
+
+    if (argc != 2 || strncmp(argv[1], "unix:", 5) != 0 || !argv[1][5] ||
+        strlen(argv[1] + 5) >= sizeof addr.sun_path) {
+        fputs("usage: vballoon-sim dommemstat unix:PATH\n", stderr);
+        return 2;
+    }
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    memcpy(addr.sun_path, argv[1] + 5, strlen(argv[1] + 5));
+    qc.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (qc.fd < 0 || connect(qc.fd, (struct sockaddr *)&addr, sizeof addr) != 0)
+        client_fail(argv[1] + 5, errno);
+    if (getsockopt(qc.fd, SOL_SOCKET, SO_PEERCRED, &peer, &peer_len) != 0) peer.pid = 0;
+
+    /* The greeting, then capabilities negotiation, as every QMP client. */
+    if (!first_key_is(client_next(&qc), "QMP")) client_fail("no QMP greeting", 0);
+    if (!first_key_is(client_command(&qc, "{\"execute\": \"qmp_capabilities\"}\n"), "return"))
+        client_fail("qmp_capabilities refused", 0);
+
+    /* actual: the balloon's current size (query-balloon, bytes), in KiB. */
+    msg = client_command(&qc, "{\"execute\": \"query-balloon\"}\n");
+    if (first_key_is(msg, "return") && json_u64(msg, "actual", &value))
+        printf("actual %" PRIu64 "\n", value / 1024u);
+
+    /* The guest's stats, each if it was sent. */
+    msg = client_command(&qc, "{\"execute\": \"qom-get\", \"arguments\": {\"path\": "
+                              "\"/machine/peripheral/balloon0\", \"property\": \"guest-stats\"}}\n");
+    for (i = 0; first_key_is(msg, "return") && i < sizeof memstats / sizeof memstats[0]; i++)
+        if (json_u64(msg, memstats[i].key, &value) && value != UINT64_MAX)
+            printf("%s %" PRIu64 "\n", memstats[i].name, value / memstats[i].div);
+
+    if (process_rss_kib(peer.pid, &value)) printf("rss %" PRIu64 "\n", value);
+    close(qc.fd);
     return 0;
 }

@@ -109,6 +109,11 @@
      poison_val kept only while PAGE_POISON is negotiated); pages() of reported ranges only with
      REPORTING and no poison, of hinted ones only in START and no poison, whole pages, no wrap.
 
+   - Metrics: after the events, vb_render_metrics of the device (and an idle one) with labels
+     from the input's tail, both formats (fuzz/metrics_check.h, mf_run; docs/fuzz-metrics.md):
+     the verdict, a strict exposition-format check, label values round-tripped, every value
+     against the public API, the snprintf contract.
+
    The host refuses guest memory after 200000 accesses in one input (the device then breaks), so
    that every input runs quickly. Build with -DFUZZ_TRACE to print each event, log item and
    pages() call (to see what an input does). fuzz/make_corpus.py writes the seed corpus. */
@@ -120,6 +125,7 @@
 #define VBALLOON_IMPLEMENTATION
 #include "../vballoon.h"
 #include "json_check.h"
+#include "metrics_check.h"
 
 #define RAM 0x10000u
 #define IMAGE_MAX 0x4000u
@@ -168,6 +174,7 @@ typedef struct harness {
     vb_qmp qmp;
     unsigned options;
     int doc; /* the doc profile */
+    unsigned keys; /* stat_keys */
     uint16_t qmax;
     uint64_t now;
     int64_t wall;
@@ -1140,12 +1147,12 @@ static void ev_prop(harness *h, uint8_t p)
             CHECK(strlen(jbuf) == cap - 1 && !memcmp(jbuf, jbuf2, cap - 1));
         }
         break;
-    case 2:
+    case 2: /* the document's alias of case 1 */
         if (!doc) {
             CHECK(got == VB_ERR_NOT_FOUND);
             break;
         }
-        /* fall through: the document's alias */
+        /* fall through */
     case 1:
         CHECK(got == VB_OK);
         snprintf(jbuf2, sizeof jbuf2, "%lld", (long long)vb_poll_interval(&h->dev));
@@ -1507,8 +1514,8 @@ static void ev_do_work(harness *h)
     check_after(h, &b0, 0);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* One input's events; 1 if the device was initialized (then h->dev is the device after them). */
+static int run_input(const uint8_t *data, size_t size)
 {
     static const unsigned keys[4] = {16, 10, 7, 6};
     harness *h = &H;
@@ -1548,6 +1555,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     image &= 0x3fffu;
     h->options = cfg.options;
     h->doc = cfg.profile == VB_PROFILE_DOC;
+    h->keys = cfg.stat_keys;
     h->qmax = (uint16_t)cfg.queue_size;
     h->now = 0;
     h->wall = 1358529861;
@@ -1580,18 +1588,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
               (unsigned long long)h->now);
         switch (op) {
         case 0:
-            if (!have(&r, 1)) return 0;
+            if (!have(&r, 1)) return 1;
             ev_features(h, features_of(u8(&r)));
             break;
         case 1:
-            if (!have(&r, 1)) return 0;
+            if (!have(&r, 1)) return 1;
             ev_status(h, u8(&r));
             break;
         case 2: {
             unsigned qi;
             uint16_t qs;
             uint64_t d, a, u;
-            if (!have(&r, 15)) return 0;
+            if (!have(&r, 15)) return 1;
             qi = u8(&r);
             qs = u16(&r);
             d = addr_of(u32(&r));
@@ -1602,20 +1610,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         case 3: {
             uint8_t b;
-            if (!have(&r, 1)) return 0;
+            if (!have(&r, 1)) return 1;
             b = u8(&r);
             ev_ready(h, queue_of((uint8_t)(b & 0xc3u)), (b >> 2) & 1);
             break;
         }
         case 4: {
             uint8_t q;
-            if (!have(&r, 3)) return 0;
+            if (!have(&r, 3)) return 1;
             q = u8(&r);
             ev_base(h, queue_of(q), u16(&r));
             break;
         }
         case 5:
-            if (!have(&r, 1)) return 0;
+            if (!have(&r, 1)) return 1;
             if (notifies++ >= MAX_NOTIFY) {
                 u8(&r);
                 break;
@@ -1623,19 +1631,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             ev_notify(h, queue_of(u8(&r)));
             break;
         case 6:
-            if (!have(&r, 1)) return 0;
+            if (!have(&r, 1)) return 1;
             ev_timer(h, u8(&r));
             break;
         case 7: {
             uint8_t o;
-            if (!have(&r, 2)) return 0;
+            if (!have(&r, 2)) return 1;
             o = u8(&r);
             ev_cfg_read(h, o, u8(&r));
             break;
         }
         case 8: {
             uint8_t o, n;
-            if (!have(&r, 10)) return 0;
+            if (!have(&r, 10)) return 1;
             o = u8(&r);
             n = u8(&r);
             ev_cfg_write(h, o, n, r.p);
@@ -1645,25 +1653,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         case 9: {
             uint8_t k;
-            if (!have(&r, 5)) return 0;
+            if (!have(&r, 5)) return 1;
             k = u8(&r);
             ev_interval(h, k, u32(&r));
             break;
         }
         case 10:
-            if (!have(&r, 1)) return 0;
+            if (!have(&r, 1)) return 1;
             ev_prop(h, u8(&r));
             break;
         case 11: {
             uint8_t c;
-            if (!have(&r, 5)) return 0;
+            if (!have(&r, 5)) return 1;
             c = u8(&r);
             ev_qmp(h, c, u32(&r));
             break;
         }
         case 12: ev_reset(h); break;
         case 13:
-            if (!have(&r, 1)) return 0;
+            if (!have(&r, 1)) return 1;
             ev_machine_reset(h, u8(&r) & 1);
             break;
         case 14: ev_snapshot(h, &r, 0); break;
@@ -1671,22 +1679,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 16: {
             uint16_t a;
             uint8_t n;
-            if (!have(&r, 3)) return 0;
+            if (!have(&r, 3)) return 1;
             a = u16(&r);
             n = u8(&r);
-            if (!have(&r, n)) return 0;
+            if (!have(&r, n)) return 1;
             ev_write(h, a, r.p, n);
             r.p += n;
             r.n -= n;
             break;
         }
         case 17:
-            if (!have(&r, 4)) return 0;
+            if (!have(&r, 4)) return 1;
             ev_target(h, u32(&r));
             break;
         case 18: {
             uint16_t lo, n;
-            if (!have(&r, 4)) return 0;
+            if (!have(&r, 4)) return 1;
             lo = u16(&r);
             n = u16(&r);
             h->deny_lo = lo;
@@ -1696,7 +1704,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 19: {
             uint8_t q, i, f, x;
             uint16_t a, n;
-            if (!have(&r, 8)) return 0;
+            if (!have(&r, 8)) return 1;
             q = u8(&r);
             i = u8(&r);
             a = u16(&r);
@@ -1708,21 +1716,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         case 20: {
             uint8_t c;
-            if (!have(&r, 2)) return 0;
+            if (!have(&r, 2)) return 1;
             c = u8(&r);
             ev_publish(h, c, u8(&r));
             break;
         }
         case 21: {
             uint8_t q;
-            if (!have(&r, 2)) return 0;
+            if (!have(&r, 2)) return 1;
             q = u8(&r);
             ev_deny_ring(h, q, u8(&r));
             break;
         }
         case 22: {
             uint8_t q, f;
-            if (!have(&r, 4)) return 0;
+            if (!have(&r, 4)) return 1;
             q = u8(&r);
             f = u8(&r);
             ev_ring_set(h, q, f, u16(&r));
@@ -1735,7 +1743,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             uint64_t f = 0;
             uint8_t b;
             unsigned i;
-            if (!have(&r, 1)) return 0;
+            if (!have(&r, 1)) return 1;
             b = u8(&r);
             for (i = 0; i < 8; i++)
                 if (b & (1u << i)) f |= F(bits[i]);
@@ -1743,11 +1751,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         case 24:
-            if (!have(&r, 1)) return 0;
+            if (!have(&r, 1)) return 1;
             ev_hint(h, u8(&r));
             break;
         case 25:
-            if (!have(&r, 2)) return 0;
+            if (!have(&r, 2)) return 1;
             ev_echo(h, u16(&r));
             break;
         default:
@@ -1756,5 +1764,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
     }
+    return 1;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    mf_target t[2];
+    if (!run_input(data, size)) return 0;
+    /* the metrics of the device after the events (and an idle one), labels from the input's tail */
+    t[0].dev = &H.dev;
+    t[0].keys = H.keys;
+    t[1].dev = mf_idle();
+    t[1].keys = VB_STAT_COUNT;
+    mf_run(t, data, size);
     return 0;
 }

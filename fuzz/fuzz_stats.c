@@ -3,13 +3,15 @@
    10-byte little-endian records, last duplicate wins, tags >= 16 ignored, a trailing partial
    record ignored, only the first VB_STATS_MAX_BYTES read.
    Input: byte 0 = number of descriptors (1..16) and indirect flag, bytes 1..16 = cut points,
-   the rest = the buffer. */
+   the rest = the buffer. Then the metrics of the device (fuzz/metrics_check.h, mf_run: the
+   input's tail is also read as labels, both formats checked). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define VBALLOON_IMPLEMENTATION
 #include "../vballoon.h"
+#include "metrics_check.h"
 
 #define RAM (1u << 20)
 #define DESC 0x1000u
@@ -115,6 +117,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint64_t got;
         vb_stat(&dev, (unsigned)i, &got);
         if (got != expect[i]) abort();
+    }
+    { /* the metrics of this device (and an idle one), labels from the input's tail */
+        mf_target t[2];
+        t[0].dev = &dev;
+        t[0].keys = VB_STAT_COUNT;
+        t[1].dev = mf_idle();
+        t[1].keys = VB_STAT_COUNT;
+        mf_run(t, data, size);
     }
     return 0;
 }

@@ -6,6 +6,8 @@
 fuzz/corpus/device/  inputs of fuzz_device.c (format documented at the top of that file)
 fuzz/corpus/stats/   inputs of fuzz_stats.c  (byte 0 = descriptors - 1 | indirect << 4,
                      bytes 1..16 = cut points, then the stats buffer)
+                     fuzz_stats and fuzz_device also read the input's tail as metrics labels
+                     (fuzz/metrics_check.h): the metrics-* seeds
 fuzz/corpus/qmp/     inputs of fuzz_qmp.c    (byte 0 = bit0 qemu profile, bit1 10 keys, bit2
                      pretty, bit3 negotiated, bits 4-7 the small buffer; then the command)
 
@@ -248,6 +250,12 @@ def device_corpus():
     d.qmp(0x10).qmp(0x1a).qmp(0x17).prop(8).mreset(1).prop(0).mreset(0).prop(0)
     out['linux612-qemu-session'] = d.bytes()
 
+    # the metrics of the device after a session, labels from the tail (fuzz/metrics_check.h): one
+    # last WRITE event carries the tail into unused guest RAM, so the events end there
+    for name, tail in metrics_specs().items():
+        session = out['linux61-doc-session' if len(name) % 2 else 'linux612-qemu-session']
+        out['metrics-' + name] = session + struct.pack('<BHB', WRITE, 0xF800, len(tail)) + tail
+
     # 3. inflate and deflate: a target, PFN buffers (coalesced runs, 256+ PFNs truncated),
     #    actual written back, QMP balloon and query-balloon
     d = Dev(cfg=OPT_MUST_TELL | OPT_DEFLATE_ON_OOM)
@@ -487,6 +495,67 @@ def device_corpus():
     return out
 
 
+
+# ---------------------------------------------------------------------------------------------
+# the metrics step of fuzz_stats and fuzz_device (fuzz/metrics_check.h, mf_run): the last byte k
+# says that the k bytes before it are the label spec
+# ---------------------------------------------------------------------------------------------
+
+MF_NAMES = ['domain', 'vm', 'host', 'instance', 'zone', '_', 'A1', 'a_b9',
+            '', '1a', 'a-b', '__x', 'kind', 'le', '__name__', 'h\u00e9']
+
+
+def mf_label(name, value):
+    """name: one of MF_NAMES, bytes (up to 8, written out) or None; value: bytes (up to 127) or
+    None."""
+    if name is None:
+        out = b'\xff'
+    elif isinstance(name, str):
+        out = bytes([MF_NAMES.index(name)])
+    else:
+        n = next(n for n in range(255) if n % 24 >= 16 and n % 9 == len(name))
+        out = bytes([n]) + name
+    if value is None:
+        return out + b'\xff'
+    assert len(value) <= 127
+    return out + bytes([len(value)]) + value
+
+
+def mf_spec(devices, null_dev=False, cut=0x80, om_contract=False):
+    """devices: (which, labels) or (which, 'copy' / 'copy-reversed'), which 0 the fuzzed device,
+    1 the idle one. Returns the tail to append (the spec and its length)."""
+    spec = bytes([(len(devices) - 1) | (0xC0 if null_dev else 0)])
+    for which, labels in devices:
+        if labels in ('copy', 'copy-reversed'):
+            spec += bytes([which << 2 | 0x10 | (0x20 if labels == 'copy-reversed' else 0)])
+            continue
+        spec += bytes([len(labels) | which << 2])
+        for name, value in labels:
+            spec += mf_label(name, value)
+    spec += bytes([(cut & ~4) | (4 if om_contract else 0)])
+    assert len(spec) < 256
+    return spec + bytes([len(spec)])
+
+
+UTF8_MIX = (b'ok \xc3\xa9 \xf0\x9f\x98\x80|\xc0\x80|\xed\xa0\x80|\xef\xbf\xbe|'
+            b'\xe2\x82|\xf8\x88\x80\x80\x80|\xfe|\x80|\xef\xb7\x90|\xf4\x90\x80\x80')
+
+
+def metrics_specs():
+    """name -> tail of the metrics seeds, shared by both harnesses."""
+    return {
+        'escapes': mf_spec([(0, [('domain', b'vm "a\\b"\nc'), ('host', b'h\xc3\xa9\xff')]),
+                            (1, [('domain', b'idle\\')])]),
+        'utf8-three-devices': mf_spec([(0, [('vm', UTF8_MIX)]), (1, [('vm', b'')]),
+                                       (0, [('zone', b'\n\n"\\'), ('_', b'\x7f\x01\r\t')])],
+                                      cut=0x33, om_contract=True),
+        'refused-same-set': mf_spec([(0, [('domain', b'a'), ('zone', b'1')]), (1, 'copy-reversed')]),
+        'refused-names': mf_spec([(0, [('__name__', b'x'), ('kind', b'y')]), (1, [('le', b'z')])]),
+        'refused-null': mf_spec([(0, [(None, b'x')]), (1, [('vm', None)])], null_dev=True),
+        'name-bytes': mf_spec([(0, [(b'Ab_9', b'v'), (b'9x', b'w')])]),
+        'no-labels-openmetrics': mf_spec([(0, [])], cut=0xff, om_contract=True),
+    }
+
 # ---------------------------------------------------------------------------------------------
 # fuzz_stats
 # ---------------------------------------------------------------------------------------------
@@ -514,6 +583,8 @@ def stats_corpus():
                                   tuple(range(10, 160, 10)))
     out['over-max-bytes'] = stats_input(records([i % 20 for i in range(300)], 4), 2, False, (200,))
     out['one-byte'] = stats_input(b'\x04')
+    for name, tail in metrics_specs().items():  # the tail is read as records too
+        out['metrics-' + name] = stats_input(l612 + tail, 2, False, (40,))
     return out
 
 

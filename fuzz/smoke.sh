@@ -1,7 +1,8 @@
 #!/bin/sh
 # fuzz-smoke: every libFuzzer harness for a fixed number of executions, starting from its
 # committed corpus (fuzz/corpus/NAME, copied so it is not modified) and its dictionary
-# (fuzz/NAME.dict) if any, then every saved regression input (fuzz/regressions/NAME-*).
+# (fuzz/NAME.dict) if any, then every saved regression input (fuzz/regressions/NAME-*). First,
+# if built, the metrics checker's own test (build/metrics-check-test: broken texts refused).
 # fuzz_qmp fuzzes inputs up to FUZZ_QMP_MAX_LEN bytes (default 128 KiB: past libFuzzer's default
 # 4096, the depth bombs whole; an input of 1 MiB costs about 0.5 s under the sanitizers, so the
 # smoke does not mutate those), then runs every committed seed once whole (-max_len 2 MiB: the
@@ -13,6 +14,16 @@ pass=0
 fail=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+if [ -x build/metrics-check-test ]; then # the metrics checker first: it must refuse broken texts
+    if build/metrics-check-test >"$tmp/log" 2>&1; then
+        pass=$((pass + 1))
+        tail -n 1 "$tmp/log"
+    else
+        fail=$((fail + 1))
+        echo "FAIL metrics-check-test"
+        grep FAIL "$tmp/log" | head -10
+    fi
+fi
 for bin in build/fuzz_*; do
     [ -x "$bin" ] || continue
     name=${bin#build/fuzz_}

@@ -1120,7 +1120,8 @@ static int rule_sim_only_property(const pair *x)
    not have. */
 static const char *const sim_only_entries[] = {
     "{\"name\": \"x-balloon-free-page-hint\"}", "{\"name\": \"x-query-balloon-free-page-hint\"}",
-    "{\"name\": \"x-guest-stats-telemetry\", \"type\": \"guest statistics telemetry\"}"};
+    "{\"name\": \"x-guest-stats-telemetry\", \"type\": \"guest statistics telemetry\"}",
+    "{\"name\": \"x-guest-stats-silence\"}"};
 
 static int rule_qom_list_subset(const pair *x)
 {

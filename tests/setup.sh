@@ -6,7 +6,7 @@
 # missing package then report themselves skipped, with that command. Idempotent. POSIX sh.
 # VB_NO_SETUP=1 skips it all.
 set -u
-PKGS="gcc g++ make binutils clang libclang-rt-14-dev clang-tidy cppcheck pmccabe libcjson-dev valgrind file user-mode-linux busybox-static qemu-system-x86 prometheus python3-prometheus-client"
+PKGS="gcc g++ make binutils clang libclang-rt-14-dev clang-tidy cppcheck pmccabe libcjson-dev valgrind file user-mode-linux busybox-static qemu-system-x86 prometheus python3-prometheus-client curl"
 [ "${1:-}" = --loaded ] && PKGS="$PKGS stress-ng"
 [ "${VB_NO_SETUP:-0}" = 1 ] && exit 0
 

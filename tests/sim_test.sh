@@ -265,7 +265,7 @@ expect qemu-profile-no-driver
 { set_ 2; adv 5; get_; } >"$tmp/in"
 run --no-driver --virtual-clock
 { echo "$OK"; echo "$OK"; echo '{"error": {"class": "GenericError", "desc": "guest hasn'"'"'t updated any stats yet"}}'; } >"$tmp/exp"
-expect doc-profile-no-driver-error
+expect doc-profile-no-driver-error # (2 intervals without a driver: not stale yet)
 
 # ---- framing ------------------------------------------------------------------------------------------------
 
@@ -553,6 +553,122 @@ run --pretty --virtual-clock
 printf '{\n    "return": {\n    }\n}\n{\n    "return": {\n    }\n}\n' >"$tmp/exp"
 expect pretty-empty-object-like-qemu
 
+# ---- stats freshness: a guest that goes silent -------------------------------------------------------
+# x-guest-stats-silence stalls the guest's stats work (as a stuck workqueue in Linux): the poll's
+# buffer stays with the guest, nothing is refilled; on resume the held poll is answered at once.
+
+silence() { printf '{"execute": "x-guest-stats-silence", "arguments": {"silent": %s}}\n' "$1"; }
+{
+    set_ 2           # polls at once: refill 1 at t=0
+    silence true
+    adv 10; get_     # t=10: no refill since t=0 (polls at t=2 went unanswered)
+    silence false    # the poll held since t=2 is answered now: refill 2 at t=10
+    get_
+    adv 2; get_      # the timer was re-armed by that answer: refill 3 at t=12
+} >"$tmp/in"
+run --virtual-clock --fixed-stats
+{
+    echo "$OK"; echo "$OK"
+    echo "$OK"; stats 16 1 $E
+    echo "$OK"; stats 16 2 $((E + 10))
+    echo "$OK"; stats 16 3 $((E + 12))
+} >"$tmp/exp"
+grep -v '"event": "__org.vballoon_BALLOON_STATS_STALE"' "$tmp/out" >"$tmp/out2" # (tested below)
+mv "$tmp/out2" "$tmp/out"
+expect silence-holds-the-poll-resume-answers-it
+
+# The stale event. With polls every 2 s the guest answers the poll at t=0 and goes silent; the
+# poll at t=2 is never answered, so the intervals ending at t=4, 6 and 8 are missed and with
+# K = 3 (vb_config.stale_after's default) the stats are stale at t=8: one event, at once, whose
+# data say so, with the last stats' wall clock (E: t=0). Silent on to t=14, no second event;
+# on resume the held poll is answered and one event says fresh, with the new last-update.
+STALE_EVENT=__org.vballoon_BALLOON_STATS_STALE
+stale_() { # seconds stale missed last-update
+    printf '{"timestamp": {"seconds": %s, "microseconds": 0}, "event": "%s", "data": {"stale": %s, "missed-intervals": %s, "last-update": %s}}\n' "$1" "$STALE_EVENT" "$2" "$3" "$4"
+}
+{
+    set_ 2; silence true
+    for i in 1 2 3 4 5 6 7 8; do adv 1; done
+    qget x-guest-stats-telemetry
+    for i in 1 2 3 4 5 6; do adv 1; done
+    silence false
+    qget x-guest-stats-telemetry
+} >"$tmp/in"
+run --virtual-clock --fixed-stats
+{
+    echo "$OK"; echo "$OK"
+    for i in 1 2 3 4 5 6 7; do echo "$OK"; done
+    stale_ $((E + 8)) true 3 $E; echo "$OK"
+    for i in 1 2 3 4 5 6; do echo "$OK"; done
+    stale_ $((E + 14)) false 0 $((E + 14)); echo "$OK"
+} >"$tmp/exp"
+if [ "$rc" = 0 ] && sed '12d;21d' "$tmp/out" | cmp -s "$tmp/exp" - && [ "$(lines)" = 21 ] &&
+    line 12 | grep -q '^{"return": {"stale": true, "missed-intervals": 3, ' &&
+    line 21 | grep -q '^{"return": {"stale": false, "missed-intervals": 0, ' && [ ! -s "$tmp/err" ]; then
+    good
+else
+    bad stale-after-3-intervals-then-fresh "exit status $rc; diff expected actual (telemetry lines 12, 21 left out):"
+    sed '12d;21d' "$tmp/out" | diff "$tmp/exp" - | sed -n '1,24s/^/  /p'
+    echo "  line 12: $(line 12)"
+    echo "  line 21: $(line 21)"
+fi
+# the host's log says it, once each way
+run --virtual-clock --fixed-stats --verbose
+if [ "$(grep -c 'host: stats stale: 3 polling intervals without an answer' "$tmp/err")" = 1 ] &&
+    [ "$(grep -c 'host: stats fresh again' "$tmp/err")" = 1 ]; then
+    good
+else
+    bad stale-log-lines "$(grep 'host: stats ' "$tmp/err")"
+fi
+
+# Rate limit, per event type as QEMU's: polls every second, silent after t=0: stale at t=4 (the
+# poll at t=1 unanswered, intervals ending at 2, 3, 4), out at once. Resumed at once, fresh
+# again within the same second: held, and sent (stamped when it happened) when the window ends
+# at t=5. A BALLOON_CHANGE meanwhile has its own window: out at once.
+{
+    set_ 1; silence true
+    adv 4
+    balloon 1072693248  # 1 MiB: one batch of 256 pages, one BALLOON_CHANGE
+    silence false
+    printf '{"execute": "x-advance-clock", "arguments": {"ms": 999}}\n'
+    printf '{"execute": "x-advance-clock", "arguments": {"ms": 1}}\n'
+    adv 3
+} >"$tmp/in"
+run --virtual-clock --fixed-stats
+{
+    echo "$OK"; echo "$OK"
+    stale_ $((E + 4)) true 3 $E; echo "$OK"
+    echo "$OK" # (the guest inflates after the reply)
+    echo '{"timestamp": {"seconds": '$((E + 4))', "microseconds": 0}, "event": "BALLOON_CHANGE", "data": {"actual": 1072693248}}'
+    echo "$OK"
+    echo "$OK"
+    stale_ $((E + 4)) false 0 $((E + 4)); echo "$OK"
+    echo "$OK"
+} >"$tmp/exp"
+expect stale-event-rate-limited-per-type
+
+# Its argument as QAPI checks a boolean: the member first (missing, wrong type), then the others.
+{
+    silence 1; silence '"true"'; silence null
+    printf '{"execute": "x-guest-stats-silence"}\n'
+    printf '{"execute": "x-guest-stats-silence", "arguments": {"quiet": true}}\n'
+    printf '{"execute": "x-guest-stats-silence", "arguments": {"silent": false, "x": "silent"}, "id": 7}\n'
+    printf "{'execute': 'x-guest-stats-silence', 'arguments': {'silent': true}}\n"
+    printf '{"execute": "x-guest-stats-silence", "arguments": {"a": {"silent": true}, "silent": false}}\n'
+} >"$tmp/in"
+run
+{
+    for i in 1 2 3; do
+        echo '{"error": {"class": "GenericError", "desc": "Invalid parameter type for '"'silent'"', expected: boolean"}}'
+    done
+    echo '{"error": {"class": "GenericError", "desc": "Parameter '"'silent'"' is missing"}}'
+    echo '{"error": {"class": "GenericError", "desc": "Parameter '"'silent'"' is missing"}}'
+    echo '{"id": 7, "error": {"class": "GenericError", "desc": "Parameter '"'x'"' is unexpected"}}'
+    echo "$OK"
+    echo '{"error": {"class": "GenericError", "desc": "Parameter '"'a'"' is unexpected"}}'
+} >"$tmp/exp"
+expect silence-arguments
+
 # ---- the VM's run state: query-status, stop, cont, quit (QEMU 7.2's replies and events) --------------------
 # What QEMU 7.2 answered (-S, then cont, stop, stop, cont, cont, quit): events before the reply,
 # none when the state does not change, and nothing after quit.
@@ -580,7 +696,7 @@ run --virtual-clock --fixed-stats --profile qemu --keys 10 --stats 10 -S
     printf '{"name": "qom-set"}, {"name": "qom-get"}, {"name": "qom-list"}, {"name": "quit"}, '
     printf '{"name": "query-commands"}, {"name": "query-version"}, {"name": "qmp_capabilities"}, '
     printf '{"name": "query-status"}, {"name": "x-balloon-free-page-hint"}, '
-    printf '{"name": "x-query-balloon-free-page-hint"}, {"name": "x-advance-clock"}]}\n'
+    printf '{"name": "x-query-balloon-free-page-hint"}, {"name": "x-guest-stats-silence"}, {"name": "x-advance-clock"}]}\n'
     echo '{"return": {"stats": {"stat-htlb-pgalloc": 18446744073709551615, "stat-swap-out": 18446744073709551615, "stat-available-memory": 18446744073709551615, "stat-htlb-pgfail": 18446744073709551615, "stat-free-memory": 18446744073709551615, "stat-minor-faults": 18446744073709551615, "stat-major-faults": 18446744073709551615, "stat-total-memory": 18446744073709551615, "stat-swap-in": 18446744073709551615, "stat-disk-caches": 18446744073709551615}, "last-update": 0}}'
     echo "$OK"; status_ prelaunch false
     event_ $E RESUME; echo "$OK"
@@ -647,7 +763,7 @@ else
 fi
 cmd_ query-commands >"$tmp/in"
 run
-if [ "$rc" = 0 ] && [ "$(lines)" = 1 ] && line 1 | grep -q '{"name": "x-query-balloon-free-page-hint"}]}$'; then
+if [ "$rc" = 0 ] && [ "$(lines)" = 1 ] && line 1 | grep -q '{"name": "x-query-balloon-free-page-hint"}, {"name": "x-guest-stats-silence"}]}$'; then
     good
 else
     bad query-commands-without-virtual-clock "exit status $rc; output:"
@@ -669,6 +785,119 @@ done
 : >"$tmp/in"
 run --help
 if [ "$rc" = 0 ] && grep -q '^usage: ' "$tmp/out"; then good; else bad help "exit status $rc"; fi
+
+# ---- virsh dommemstat: the client mode against the sim's --qmp socket ---------------------------------
+# What libvirt prints (qemuMonitorJSONGetMemoryStats, virsh's cmdDomMemStat): actual from
+# query-balloon, then guest-stats' values under libvirt's names and in its order, bytes as KiB,
+# those the guest did not send (-1, 2^64 - 1) left out, then rss. The expected lines are computed
+# here from the replies the same sim gives on stdin, with the table below.
+
+LIBVIRT_MEMSTATS='swap_in stat-swap-in 1024 swap_out stat-swap-out 1024
+major_fault stat-major-faults 1 minor_fault stat-minor-faults 1 unused stat-free-memory 1024
+available stat-total-memory 1024 usable stat-available-memory 1024 last_update last-update 1
+disk_caches stat-disk-caches 1024 hugetlb_pgalloc stat-htlb-pgalloc 1 hugetlb_pgfail stat-htlb-pgfail 1'
+
+# libvirt_lines: $tmp/out's query-balloon and qom-get replies -> virsh's lines but rss
+libvirt_lines() {
+    awk -v table="$LIBVIRT_MEMSTATS" '
+        /^\{"return": \{"actual": / { a = $0; sub(/^.*"actual": /, "", a); sub(/\}.*$/, "", a); actual = a }
+        /^\{"return": \{"stats": / {
+            s = $0
+            while (match(s, /"[a-z-]+": -?[0-9]+/)) {
+                pair = substr(s, RSTART, RLENGTH)
+                s = substr(s, RSTART + RLENGTH)
+                k = pair; sub(/^"/, "", k); sub(/".*$/, "", k)
+                x = pair; sub(/^.*: /, "", x)
+                v[k] = x
+            }
+        }
+        END {
+            if (actual != "") printf "actual %.0f\n", int(actual / 1024)
+            n = split(table, t, /[ \n]+/)
+            for (i = 1; i + 2 <= n; i += 3)
+                if ((t[i + 1] in v) && v[t[i + 1]] != "-1" && v[t[i + 1]] != "18446744073709551615")
+                    printf "%s %.0f\n", t[i], int(v[t[i + 1]] / t[i + 2])
+        }' "$tmp/out"
+}
+vmrss() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB$/\1/p' "/proc/$1/status" 2>/dev/null; }
+
+# dommemstat_run SIM-ARGS...: a sim with --qmp; stdin gets a balloon target, query-balloon and
+# qom-get guest-stats; once it has answered, the client runs -> $tmp/dms (rc in $drc), and the
+# sim's VmRSS before and after it in $rss0, $rss1
+dommemstat_run() {
+    rm -f "$tmp/dms.sock" "$tmp/dms-in"
+    mkfifo "$tmp/dms-in"
+    "$SIM" --qmp "unix:$tmp/dms.sock" --virtual-clock "$@" <"$tmp/dms-in" >"$tmp/out" 2>"$tmp/err" &
+    spid=$!
+    exec 3>"$tmp/dms-in"
+    { balloon 536870912; query; get_; } >&3
+    i=0
+    while { [ ! -S "$tmp/dms.sock" ] || ! grep -q '"stats"\|"error"' "$tmp/out"; } && [ "$i" -lt 1200 ]; do
+        sleep 0.05 # the replies, at most 60 s
+        i=$((i + 1))
+    done
+    rss0=$(vmrss "$spid")
+    "$SIM" dommemstat "unix:$tmp/dms.sock" >"$tmp/dms" 2>>"$tmp/err"
+    drc=$?
+    rss1=$(vmrss "$spid")
+    exec 3>&-
+    kill -TERM "$spid"
+    wait "$spid"
+    rc=$?
+}
+
+# dommemstat_check NAME "NAMES" SIM-ARGS...: the names in that order, each value as computed,
+# and rss the sim's resident set (VmRSS before and after the client, give or take 256 KiB)
+dommemstat_check() {
+    name=$1
+    names=$2
+    shift 2
+    dommemstat_run "$@"
+    libvirt_lines >"$tmp/exp"
+    got_names=$(awk '{ printf "%s%s", sep, $1; sep = " " }' "$tmp/dms")
+    rss=$(sed -n 's/^rss //p' "$tmp/dms")
+    if [ "$rc" = 0 ] && [ "$drc" = 0 ] && [ "$got_names" = "$names" ] &&
+        grep -v '^rss ' "$tmp/dms" | cmp -s "$tmp/exp" - && [ -n "$rss0" ] && [ -n "$rss" ] &&
+        [ "$rss" -ge $((rss0 < rss1 ? rss0 - 256 : rss1 - 256)) ] &&
+        [ "$rss" -le $((rss0 > rss1 ? rss0 + 256 : rss1 + 256)) ] && [ ! -s "$tmp/err" ]; then
+        good
+    else
+        bad "$name" "exit status $rc, client $drc; names: $got_names; rss $rss (VmRSS $rss0, $rss1 kB); printed, then expected:"
+        sed 's/^/  | /' "$tmp/dms"
+        sed 's/^/  = /' "$tmp/exp"
+    fi
+}
+ALL_NAMES='actual swap_in swap_out major_fault minor_fault unused available usable last_update disk_caches hugetlb_pgalloc hugetlb_pgfail rss'
+dommemstat_check dommemstat-16-keys "$ALL_NAMES" --fixed-stats
+grep -v '^rss ' "$tmp/dms" >"$tmp/dms-compact"
+# a monitor that pretty-prints (QEMU's pretty=on): the client frames objects, not lines
+dommemstat_run --fixed-stats --pretty
+if [ "$rc" = 0 ] && [ "$drc" = 0 ] && grep -v '^rss ' "$tmp/dms" | cmp -s "$tmp/dms-compact" - &&
+    [ "$(wc -l <"$tmp/dms-compact")" = 12 ]; then
+    good
+else
+    bad dommemstat-pretty-monitor "exit status $rc, client $drc; printed:"
+    sed 's/^/  | /' "$tmp/dms"
+fi
+dommemstat_check dommemstat-host-stats "$ALL_NAMES"
+dommemstat_check dommemstat-6-keys 'actual swap_in swap_out major_fault minor_fault unused available last_update rss' --fixed-stats --keys 6
+# no driver: QEMU's profile gives 2^64 - 1 for each (left out) and last-update 0; the document's
+# gives an error (guest-stats left out altogether, as libvirt does)
+dommemstat_check dommemstat-qemu-no-driver 'actual last_update rss' --profile qemu --no-driver
+dommemstat_check dommemstat-doc-no-driver 'actual rss' --no-driver
+
+# the client's own errors: its usage (status 2), a socket nobody listens on (status 1)
+"$SIM" dommemstat "$tmp/no.sock" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+"$SIM" dommemstat "unix:$tmp/no.sock" >>"$tmp/out" 2>>"$tmp/err"
+drc=$?
+if [ "$rc" = 2 ] && [ "$drc" = 1 ] && [ ! -s "$tmp/out" ] && grep -q '^usage: vballoon-sim dommemstat unix:PATH$' "$tmp/err" &&
+    grep -q "^vballoon-sim dommemstat: $tmp/no.sock: " "$tmp/err"; then
+    good
+else
+    bad dommemstat-errors "exit status $rc and $drc; output:"
+    sed 's/^/  | /' "$tmp/out"
+fi
 
 # ---- long commands and flow control ---------------------------------------------------------------------
 # stdin: a 1 MiB "id", 20,000 commands through pipes on both sides, 1,000 commands written before any

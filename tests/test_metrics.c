@@ -126,6 +126,39 @@ TEST bad_labels_refused(void)
     PASS();
 }
 
+/* Prometheus sees a label with an empty value as no label, and a value as it is written (here
+   with U+FFFD for malformed UTF-8): sets that are written the same are one series, refused. */
+TEST sets_written_the_same_refused(void)
+{
+    static const vb_label ff[1] = {{"vm", "\xFF"}}, fe[1] = {{"vm", "\xFE"}}, empty[1] = {{"vm", ""}};
+    static const vb_label x[2] = {{"a", "x"}, {"b", ""}}, xa[1] = {{"a", "x"}}, xb[2] = {{"b", "y"}, {"a", "x"}};
+    vb_metrics_device m[2];
+    ASSERT_EQ(0, start(&T, 16));
+    ASSERT_EQ(0, start(&U, 16));
+    m[0].dev = &T.dev;
+    m[1].dev = &U.dev;
+    m[0].labels = ff;
+    m[1].labels = fe;
+    m[0].nlabels = m[1].nlabels = 1;
+    ASSERT_EQ(0u, (unsigned)vb_render_metrics(m, 2, out, sizeof out, 0));
+    m[1].labels = empty; /* {vm=""} is {} */
+    m[0].nlabels = 0;
+    ASSERT_EQ(0u, (unsigned)vb_render_metrics(m, 2, out, sizeof out, 0));
+    m[0].labels = x; /* {a="x",b=""} is {a="x"} */
+    m[0].nlabels = 2;
+    m[1].labels = xa;
+    ASSERT_EQ(0u, (unsigned)vb_render_metrics(m, 2, out, sizeof out, 0));
+    m[1].labels = xb; /* {b="y",a="x"} is another set */
+    m[1].nlabels = 2;
+    ASSERT(vb_render_metrics(m, 2, out, sizeof out, 0) > 0);
+    ASSERT(strstr(out, "\nvballoon_device_broken{a=\"x\"} 0\nvballoon_device_broken{b=\"y\",a=\"x\"} 0\n"));
+    ASSERT(strstr(out, "\nvballoon_range_bytes_total{a=\"x\",kind=\"inflate\"} 0\n"));
+    render1(&T.dev, empty, 1, 0); /* only empty values: no braces at all */
+    ASSERT(strstr(out, "\nvballoon_device_broken 0\n"));
+    ASSERT(strstr(out, "\nvballoon_range_bytes_total{kind=\"deflate\"} 0\n"));
+    PASS();
+}
+
 TEST two_devices_one_family_each(void)
 {
     static const vb_label a[2] = {{"domain", "a"}, {"zone", "1"}};
@@ -275,6 +308,7 @@ SUITE(metrics)
     RUN_TEST(only_the_configured_key_set);
     RUN_TEST(labels_escaped_and_kind_last);
     RUN_TEST(bad_labels_refused);
+    RUN_TEST(sets_written_the_same_refused);
     RUN_TEST(two_devices_one_family_each);
     RUN_TEST(openmetrics_families_and_eof);
     RUN_TEST(values_follow_the_device);

@@ -92,6 +92,7 @@ typedef struct mdl {
     int armed;         /* the polling timer */
     uint64_t deadline;
     int watch;         /* after a poll: the end of the interval is watched (telemetry) */
+    int start;         /* the deadline is the first poll of polling turned on: ends no interval */
     uint64_t watch_deadline;
     uint64_t interval_ms;
     uint64_t stat[VB_STAT_COUNT];
@@ -102,6 +103,7 @@ typedef struct mdl {
     unsigned stale_after;
     int polled, stale, stale_last; /* stale_last: the last stats_stale() argument */
     uint64_t poll_ms, stats_ms;
+    int has_stats;
     uint32_t answers, late, missed, stale_count, stale_calls;
     uint32_t lat_last, lat_min, lat_max, lat_bucket[VB_LATENCY_BUCKETS];
     uint64_t lat_sum;
@@ -441,7 +443,7 @@ static void m_rearm(ctx *c)
 {
     if (!c->m.interval_ms) return;
     c->m.armed = 1;
-    c->m.watch = 0;
+    c->m.watch = c->m.start = 0;
     c->m.deadline = c->t->now_ms + c->m.interval_ms;
 }
 
@@ -480,6 +482,7 @@ static void m_answered(ctx *c, uint32_t records, uint32_t unknown)
     }
     m->missed = 0;
     m->stats_ms = now;
+    m->has_stats = 1;
     m->records = records;
     m->records_unknown = unknown;
     m_set_stale(m, 0);
@@ -490,7 +493,7 @@ static void m_telemetry_clear(mdl *m, int tell)
 {
     uint32_t calls = m->stale_calls + (tell && m->stale ? 1u : 0u);
     if (tell && m->stale) m->stale_last = 0;
-    m->polled = m->stale = 0;
+    m->polled = m->stale = m->has_stats = 0;
     m->poll_ms = m->stats_ms = m->lat_sum = 0;
     m->answers = m->late = m->missed = m->stale_count = 0;
     m->lat_last = m->lat_min = m->lat_max = 0;
@@ -538,11 +541,11 @@ static void m_fire(ctx *c)
     if (!m->armed || c->t->now_ms < m->deadline) return;
     m->armed = 0;
     if (!m->held || !m_has(m, VB_F_STATS_VQ) || !m->qready) {
-        m_missed(m);
+        if (!m->start) m_missed(m); /* no interval ended at the first poll */
         m_rearm(c);
         return;
     }
-    m->held = 0;
+    m->held = m->start = 0;
     m->polls++;
     m_push(c, m->held_slot);
     m->polled = 1;
@@ -558,7 +561,7 @@ static void m_set_interval_ms(ctx *c, uint64_t ms)
     if (ms == m->interval_ms) return;
     if (ms == 0) {
         m->interval_ms = 0;
-        m->armed = m->watch = 0;
+        m->armed = m->watch = m->start = 0;
         m->missed = 0;
         m_set_stale(m, 0);
         return;
@@ -568,7 +571,7 @@ static void m_set_interval_ms(ctx *c, uint64_t ms)
         m_rearm(c);
     } else {
         m->interval_ms = ms;
-        m->armed = 1;
+        m->armed = m->start = 1;
         m->deadline = c->t->now_ms;
     }
 }
@@ -897,7 +900,8 @@ static int check(ctx *c)
         CHECK_U64("last stats", y->last_stats_ms, m->stats_ms);
         CHECK_U64("records of the last buffer", y->last_records, m->records);
         CHECK_U64("unknown tags of the last buffer", y->last_unknown, m->records_unknown);
-        CHECK_U64("stats age", vb_stats_age_ms(&t->dev), m->stats_ms ? t->now_ms - m->stats_ms : UINT64_MAX);
+        CHECK_U64("has stats", y->has_stats, (uint64_t)m->has_stats);
+        CHECK_U64("stats age", vb_stats_age_ms(&t->dev), m->has_stats ? t->now_ms - m->stats_ms : UINT64_MAX);
     }
     CHECK_U64("interval ms", vb_poll_interval_ms(&t->dev), m->interval_ms);
     CHECK_U64("interval s", (uint64_t)vb_poll_interval(&t->dev), (m->interval_ms + 999u) / 1000u);

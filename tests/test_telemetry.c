@@ -121,6 +121,9 @@ TEST polling_off_is_never_stale(void)
 {
     ASSERT_EQ(0, start(1));
     ASSERT_EQ(VB_OK, vb_set_poll_interval(&T.dev, 1, NULL));
+    tick(); /* the first poll, at once: nothing held, but no interval has ended yet */
+    ASSERT_EQ(0u, tel()->missed);
+    ASSERT_EQ(T.now_ms + 1000u, vb_next_deadline(&T.dev));
     tick(); /* nothing held: an interval without stats */
     ASSERT_EQ(1, tel()->stale);
     ASSERT_EQ(VB_OK, vb_set_poll_interval(&T.dev, 0, NULL));
@@ -185,8 +188,8 @@ TEST property_and_event_follow_the_stale_state(void)
     vb_error e;
     ASSERT_EQ(0, start(2));
     ASSERT_STR_EQ("{\"stale\": false, \"missed-intervals\": 0, \"stale-episodes\": 0, \"answers\": 0, "
-                  "\"late-answers\": 0, \"last-poll-ms\": 0, \"last-stats-ms\": 0, \"last-records\": 0, "
-                  "\"last-unknown-tags\": 0, \"age-ms\": -1, \"latency-ms\": {\"last\": 0, \"min\": 0, "
+                  "\"late-answers\": 0, \"last-poll-ms\": 0, \"last-records\": 0, "
+                  "\"last-unknown-tags\": 0, \"last-stats-ms\": -1, \"age-ms\": -1, \"latency-ms\": {\"last\": 0, \"min\": 0, "
                   "\"max\": 0, \"sum\": 0, " LATENCY_ZERO ", \"within-4096\": 0, \"slower\": 0}}",
                   telemetry_json());
     tg_send_stats(&T, 10, 1); /* at 1000 ms: a buffer, not an answer (nothing was polled) */
@@ -195,8 +198,8 @@ TEST property_and_event_follow_the_stale_state(void)
     tick();
     tick(); /* 3000: two intervals missed */
     ASSERT_STR_EQ("{\"stale\": true, \"missed-intervals\": 2, \"stale-episodes\": 1, \"answers\": 0, "
-                  "\"late-answers\": 0, \"last-poll-ms\": 1000, \"last-stats-ms\": 1000, \"last-records\": 10, "
-                  "\"last-unknown-tags\": 0, \"age-ms\": 2000, \"latency-ms\": {\"last\": 0, \"min\": 0, "
+                  "\"late-answers\": 0, \"last-poll-ms\": 1000, \"last-records\": 10, "
+                  "\"last-unknown-tags\": 0, \"last-stats-ms\": 1000, \"age-ms\": 2000, \"latency-ms\": {\"last\": 0, \"min\": 0, "
                   "\"max\": 0, \"sum\": 0, " LATENCY_ZERO ", \"within-4096\": 0, \"slower\": 0}}",
                   telemetry_json());
     ASSERT(vb_qmp_event_stats_stale(&T.dev, 5, 6, ev, sizeof ev) < sizeof ev);
@@ -206,13 +209,30 @@ TEST property_and_event_follow_the_stale_state(void)
     T.now_ms += 5;
     tg_send_stats(&T, 10, 2); /* answered 2005 ms after the poll */
     ASSERT_STR_EQ("{\"stale\": false, \"missed-intervals\": 0, \"stale-episodes\": 1, \"answers\": 1, "
-                  "\"late-answers\": 1, \"last-poll-ms\": 1000, \"last-stats-ms\": 3005, \"last-records\": 10, "
-                  "\"last-unknown-tags\": 0, \"age-ms\": 0, \"latency-ms\": {\"last\": 2005, \"min\": 2005, "
+                  "\"late-answers\": 1, \"last-poll-ms\": 1000, \"last-records\": 10, "
+                  "\"last-unknown-tags\": 0, \"last-stats-ms\": 3005, \"age-ms\": 0, \"latency-ms\": {\"last\": 2005, \"min\": 2005, "
                   "\"max\": 2005, \"sum\": 2005, " LATENCY_ZERO ", \"within-4096\": 1, \"slower\": 0}}",
                   telemetry_json());
     ASSERT(vb_qmp_event_stats_stale(&T.dev, 7, 8, ev, sizeof ev) < sizeof ev);
     ASSERT(strstr(ev, "\"data\": {\"stale\": false, \"missed-intervals\": 0, "));
     ASSERT_EQ(VB_ERR_READ_ONLY, vb_prop_set_int(&T.dev, "x-guest-stats-telemetry", 23, 0, &e));
+    PASS();
+}
+
+/* A VM clock that starts at 0: a buffer at 0 ms is a buffer, 0 is no "never". */
+TEST buffer_at_time_zero_counts(void)
+{
+    ASSERT_EQ(0, start(0));
+    ASSERT_EQ(0, tel()->has_stats);
+    T.now_ms = 0;
+    tg_send_stats(&T, 10, 1);
+    ASSERT_EQ(1, tel()->has_stats);
+    ASSERT_EQ(0u, tel()->last_stats_ms);
+    T.now_ms = 5;
+    ASSERT_EQ(5u, vb_stats_age_ms(&T.dev));
+    vb_machine_reset(&T.dev, 0);
+    ASSERT_EQ(0, tel()->has_stats);
+    ASSERT_EQ(UINT64_MAX, vb_stats_age_ms(&T.dev));
     PASS();
 }
 
@@ -225,4 +245,5 @@ SUITE(telemetry)
     RUN_TEST(interval_change_keeps_the_count);
     RUN_TEST(snapshot_keeps_local_telemetry);
     RUN_TEST(property_and_event_follow_the_stale_state);
+    RUN_TEST(buffer_at_time_zero_counts);
 }
