@@ -24,7 +24,8 @@
 # init_on_free=1; 12 --discard-hinted and deflate-on-OOM at mem=192M; 13 the 16 subsets of
 # {STATS_VQ, FREE_PAGE_HINT, PAGE_POISON, REPORTING} offered, each booted with and without
 # init_on_free=1 at mem=64M (32 boots of about 3 s). Takes about 3 minutes unloaded (sections
-# 1-12 about 65 s, section 13 about 110 s); on a loaded 2-core machine allow twice that.
+# 1-12 about 65 s, 7a-7c adding about 20 s of it, section 13 about 110 s); on a loaded 2-core
+# machine allow twice that (7 to 8 minutes measured on one shared with other builds).
 #
 # The guest runs the commands this script drops into a shared host directory (hostfs): cmd.N is
 # run with sh, its output appears as out.N.
