@@ -9,9 +9,10 @@
    only; unknown tags counted), holds it and re-arms the timer (deadline = now + interval).
    Every guest address and length is checked against guest RAM (overflow included); a ring
    error breaks the floor device as it breaks vballoon.h's. Left out: what vballoon.h does
-   beyond one well-formed round (chains, indirect tables, legacy and big-endian guests,
-   telemetry, logging, QEMU's wall-clock last-update, reentrancy guards). At most 160 bytes
-   (16 records) are read from a buffer; vballoon.h reads up to 2560.
+   beyond one well-formed round (chains, indirect tables, device-writable descriptors, legacy
+   and big-endian guests, telemetry, logging, QEMU's wall-clock last-update, the timer that
+   counts missed intervals, the early-timer check, reentrancy guards). At most 160 bytes (16
+   records) are read from a buffer; vballoon.h reads up to 2560.
 
    Two ways to guest RAM: direct (RAM is a host array: bounds check, then the bytes in place,
    each ring field loaded once) and callbacks (vb_host's read/write signature, called through
