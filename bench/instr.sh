@@ -59,11 +59,10 @@ for what in "floord d RAM direct" "floorc c callbacks"; do
     host=$(incl "$tmp/$1.out" "$HOST")
     [ "$total" -gt 0 ] || { echo "instr: no floor instructions counted ($1)" >&2; exit 1; }
     ratio=$(awk -v a="$dev_total" -v b="$total" -v c="$dev_host" -v d="$host" \
-        'BEGIN { printf "%.2fx, code %.2fx", a / b, (a - c) / (b - d) }')
+        'BEGIN { printf "%.2fx (code %.2fx)", a / b, (a - c) / (b - d) }')
     shift 2
     row instr "  floor, 16 tags, direct, $*" \
-        "$(( (total - host + N / 2) / N )) instr (+$(( (host + N / 2) / N )) in host callbacks)" \
-        "device / floor $ratio"
+        "$(( (total - host + N / 2) / N )) instr (+$(( (host + N / 2) / N )) in host callbacks)  device / floor $ratio" ""
 done
 # a page queue buffer: vb_queue_notify pops it, walks it, gives its ranges to pages() (here only
 # counting: lean_pages), pushes it back and decides on the interrupt
