@@ -254,7 +254,7 @@ static inline void stats_round(tg *t)
     vb_queue_notify(&t->dev, VB_QUEUE_STATS);
 }
 
-static void bench_round(unsigned tags, int indirect)
+static double bench_round(unsigned tags, int indirect)
 {
     const unsigned long n = quick ? 20000 : 200000;
     double ns[RUNS];
@@ -280,6 +280,7 @@ static void bench_round(unsigned tags, int indirect)
     snprintf(value, sizeof value, "%.1f ns  %.2f M rounds/s  %lu allocs", median(ns, RUNS),
              1e3 / median(ns, RUNS), allocs);
     row("round", what, value, "");
+    return median(ns, RUNS);
 }
 
 /* ============================================================================================
@@ -356,7 +357,8 @@ static inline void floor_round(floor_dev *f, int direct)
     else floor_kick_cb(f);
 }
 
-static void bench_floor(int direct)
+/* device_ns: the device's 16-tag direct round, measured just before */
+static void bench_floor(int direct, double device_ns)
 {
     const unsigned long n = quick ? 20000 : 200000;
     double ns[RUNS];
@@ -374,8 +376,8 @@ static void bench_floor(int direct)
     }
     allocs = alloc_count - allocs;
     floor_check(f, n / 10 + RUNS * n, direct ? "direct" : "callbacks");
-    snprintf(value, sizeof value, "%.1f ns  %.2f M rounds/s  %lu allocs", median(ns, RUNS),
-             1e3 / median(ns, RUNS), allocs);
+    snprintf(value, sizeof value, "%.1f ns  %lu allocs  device / floor %.2fx", median(ns, RUNS),
+             allocs, device_ns / median(ns, RUNS));
     row("round", direct ? "  floor (bench/floor.h), 16 tags, direct, RAM direct"
                         : "  floor (bench/floor.h), 16 tags, direct, callbacks", value, "");
 }
@@ -1293,16 +1295,16 @@ int main(int argc, char **argv)
     sched_getaffinity(0, sizeof all_cpus, &all_cpus);
 
     if (!only_qmp) {
-        double json_ns;
+        double json_ns, round_ns;
         snprintf(value, sizeof value, "%zu bytes", sizeof(vb_qmp));
         row("size", "sizeof(vb_qmp), x86-64", value, "");
 
         pin_one_core();
         bench_round(10, 0);
         bench_round(10, 1);
-        bench_round(16, 0);
-        bench_floor(1);
-        bench_floor(0);
+        round_ns = bench_round(16, 0);
+        bench_floor(1, round_ns);
+        bench_floor(0, round_ns);
         bench_round(16, 1);
         bench_pages(VB_QUEUE_REPORTING, 0);
         bench_pages(VB_QUEUE_REPORTING, 1);
