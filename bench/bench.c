@@ -346,6 +346,40 @@ static void floor_check(const floor_dev *f, unsigned long rounds, const char *pa
     }
 }
 
+/* The floor refuses what a safe device refuses: after one good round, the guest's next buffer
+   is made hostile in one way; the kick must break the floor and leave the stats as they were. */
+static void floor_refusals(int direct)
+{
+    static const char *const what[] = {"avail idx runaway", "head >= queue size", "NEXT",
+                                       "INDIRECT", "WRITE", "buffer past RAM", "address wraps"};
+    unsigned c, i;
+    for (c = 0; c < sizeof what / sizeof what[0]; c++) {
+        floor_dev *f = floor_setup(direct);
+        tg *t = &tguest;
+        uint64_t avail = tg_avail_addr(t, VB_QUEUE_STATS);
+        uint16_t at = (uint16_t)(t->avail_idx[VB_QUEUE_STATS] % 128u);
+        unsigned bad = 0;
+        (direct ? floor_timer_direct : floor_timer_cb)(f);
+        guest_turnaround(t);
+        switch (c) {
+        case 0: tg_set_avail_idx(t, VB_QUEUE_STATS, (uint16_t)(t->avail_idx[VB_QUEUE_STATS] + 200u)); break;
+        case 1: tg_put16(t, avail + 4u + 2u * at, 128); break;
+        case 2: tg_desc(t, VB_QUEUE_STATS, 0, TG_DATA, 160, 1, 1); break;
+        case 3: tg_desc(t, VB_QUEUE_STATS, 0, TG_DATA, 160, 4, 0); break;
+        case 4: tg_desc(t, VB_QUEUE_STATS, 0, TG_DATA, 160, 2, 0); break;
+        case 5: tg_desc(t, VB_QUEUE_STATS, 0, TG_MEM - 100u, 160, 0, 0); break;
+        default: tg_desc(t, VB_QUEUE_STATS, 0, UINT64_MAX - 10u, 160, 0, 0); break;
+        }
+        (direct ? floor_kick_direct : floor_kick_cb)(f);
+        for (i = 0; i < 16; i++) bad |= f->stat[i] != sample[i];
+        if (!f->broken || bad || f->updates != 1 || tg_used_idx(t, VB_QUEUE_STATS) != 1) {
+            fprintf(stderr, "bench: floor (%s) took a hostile buffer: %s\n",
+                    direct ? "direct" : "callbacks", what[c]);
+            exit(1);
+        }
+    }
+}
+
 static inline void floor_round(floor_dev *f, int direct)
 {
     tg *t = &tguest;
@@ -365,8 +399,10 @@ static void bench_floor(int direct, double device_ns)
     unsigned long allocs, r;
     char value[96];
     int run;
-    floor_dev *f = floor_setup(direct);
+    floor_dev *f;
 
+    floor_refusals(direct);
+    f = floor_setup(direct);
     for (r = 0; r < n / 10; r++) floor_round(f, direct); /* warm up */
     allocs = alloc_count;
     for (run = 0; run < RUNS; run++) {
