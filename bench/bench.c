@@ -13,7 +13,9 @@
               then doing a VMM's work (madvise) with its time shown apart
      round    one stats round = vb_timer_expired (push of the held buffer + interrupt decision)
               + vb_queue_notify (pop + parse + re-arm), 10 and 16 tags, direct and indirect
-              descriptors, on a Linux-like ring (EVENT_IDX, VERSION_1) in tests/guest.h's RAM
+              descriptors, on a Linux-like ring (EVENT_IDX, VERSION_1) in tests/guest.h's RAM;
+              next to it the floor (bench/floor.h, issue 12): the same round written by hand
+              with the same checks, RAM direct or through the same callbacks, self-checked
      render   vb_render_guest_stats in both profiles against cJSON building, printing and
               freeing the same object (and printing a prebuilt one into a buffer); then
               vb_render_metrics of one device (16 stats, three answered polls, one label) in
