@@ -164,7 +164,7 @@ clean:
 # ---- benchmarks (bench/, README "Benchmarks"): need libcjson-dev; bench-instr needs valgrind;
 # the footprint rows use gcc-arm-none-eabi and gcc-riscv64-unknown-elf (a missing one is
 # reported, not fatal); bench-qemu needs qemu-system-x86. bench/setup.sh installs them.
-build/bench: bench/bench.c vballoon.h tests/guest.h | build bench-deps
+build/bench: bench/bench.c bench/floor.h vballoon.h tests/guest.h | build bench-deps
 	$(CC) -std=c99 -O2 -g $(WARN) -I. $< -lcjson -o $@
 
 # a fresh Debian 12 gets what the benchmarks need (as root), once

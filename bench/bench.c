@@ -13,7 +13,9 @@
               then doing a VMM's work (madvise) with its time shown apart
      round    one stats round = vb_timer_expired (push of the held buffer + interrupt decision)
               + vb_queue_notify (pop + parse + re-arm), 10 and 16 tags, direct and indirect
-              descriptors, on a Linux-like ring (EVENT_IDX, VERSION_1) in tests/guest.h's RAM
+              descriptors, on a Linux-like ring (EVENT_IDX, VERSION_1) in tests/guest.h's RAM;
+              next to it the floor (bench/floor.h, issue 12): the same round written by hand
+              with the same checks, RAM direct or through the same callbacks, self-checked
      render   vb_render_guest_stats in both profiles against cJSON building, printing and
               freeing the same object (and printing a prebuilt one into a buffer); then
               vb_render_metrics of one device (16 stats, three answered polls, one label) in
@@ -29,6 +31,7 @@
 #define VBALLOON_IMPLEMENTATION
 #include "../vballoon.h"
 #include "../tests/guest.h"
+#include "floor.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -253,7 +256,7 @@ static inline void stats_round(tg *t)
     vb_queue_notify(&t->dev, VB_QUEUE_STATS);
 }
 
-static void bench_round(unsigned tags, int indirect)
+static double bench_round(unsigned tags, int indirect)
 {
     const unsigned long n = quick ? 20000 : 200000;
     double ns[RUNS];
@@ -279,6 +282,142 @@ static void bench_round(unsigned tags, int indirect)
     snprintf(value, sizeof value, "%.1f ns  %.2f M rounds/s  %lu allocs", median(ns, RUNS),
              1e3 / median(ns, RUNS), allocs);
     row("round", what, value, "");
+    return median(ns, RUNS);
+}
+
+/* ============================================================================================
+   1a. THE FLOOR (issue 12): bench/floor.h's hand-written round, same guest, same RAM, same
+   lean callbacks, 16 tags, direct descriptor; direct access to RAM or the read/write callbacks
+   ============================================================================================ */
+
+static const floor_host floor_lean = {lean_read, lean_write, tg_now, lean_arm, lean_notify};
+static floor_dev floor_d;
+
+/* The guest of round_setup(16, 0, ...) with the floor as its device: the buffer posted at head
+   0, kicked, held. */
+static floor_dev *floor_setup(int direct)
+{
+    tg *t = &tguest;
+    floor_dev *f = &floor_d;
+    uint64_t vals[16], data;
+    uint32_t len;
+    unsigned i;
+
+    memset(t, 0, sizeof *t);
+    memset(f, 0, sizeof *f);
+    t->wall = 1358529861;
+    t->now_ms = 1000;
+    t->next_data = TG_DATA;
+    t->qsize[VB_QUEUE_STATS] = 128;
+    f->host = &floor_lean;
+    f->user = t;
+    f->ram = direct ? t->mem : NULL;
+    f->ram_size = TG_MEM;
+    f->interval_ms = 1000;
+    if (floor_queue(f, TG_MEM, 128, tg_desc_addr(VB_QUEUE_STATS), tg_avail_addr(t, VB_QUEUE_STATS),
+                    tg_used_addr(t, VB_QUEUE_STATS)))
+        die("floor_setup: queue");
+    for (i = 0; i < 16; i++) vals[i] = sample[tg_linux612_tags[i]];
+    data = tg_alloc(t, 160);
+    len = tg_records(t, data, tg_linux612_tags, vals, 16);
+    tg_desc(t, VB_QUEUE_STATS, 0, data, len, 0, 0);
+    tg_publish(t, VB_QUEUE_STATS, 0);
+    (direct ? floor_kick_direct : floor_kick_cb)(f);
+    if (!t->armed || f->updates != 1 || !f->held) die("floor_setup: not held");
+    return f;
+}
+
+/* After `rounds` rounds since floor_setup: one update each, one poll each, every buffer back
+   (used idx), an interrupt for each (the guest asks for every one), the stats as sent, the
+   ring's avail_event, the deadline. Loud on any difference. */
+static void floor_check(const floor_dev *f, unsigned long rounds, const char *path)
+{
+    const tg *t = &tguest;
+    uint64_t used = tg_used_addr(t, VB_QUEUE_STATS);
+    unsigned i, bad = f->broken || f->updates != 1 + rounds || f->polls != rounds ||
+                      tg_get16(t, used + 2u) != (uint16_t)rounds ||
+                      t->irq[VB_QUEUE_STATS] != rounds ||
+                      tg_get16(t, used + 4u + 8u * 128u) != (uint16_t)(1 + rounds) ||
+                      tg_get32(t, used + 4u + 8u * ((rounds - 1u) & 127u) + 4u) != 0 ||
+                      f->records != 16u * (1 + rounds) || f->unknown_tags != 0 || !f->held ||
+                      t->deadline != t->now_ms + 1000u || f->deadline_ms != t->deadline;
+    for (i = 0; i < 16; i++) bad |= f->stat[i] != sample[i];
+    if (bad) {
+        fprintf(stderr, "bench: floor (%s) self-check failed after %lu rounds\n", path, rounds);
+        exit(1);
+    }
+}
+
+/* The floor refuses what a safe device refuses: after one good round, the guest's next buffer
+   is made hostile in one way; the kick must break the floor and leave the stats as they were. */
+static void floor_refusals(int direct)
+{
+    static const char *const what[] = {"avail idx runaway", "head >= queue size", "NEXT",
+                                       "INDIRECT", "WRITE", "buffer past RAM", "address wraps"};
+    unsigned c, i;
+    for (c = 0; c < sizeof what / sizeof what[0]; c++) {
+        floor_dev *f = floor_setup(direct);
+        tg *t = &tguest;
+        uint64_t avail = tg_avail_addr(t, VB_QUEUE_STATS);
+        uint16_t at = (uint16_t)(t->avail_idx[VB_QUEUE_STATS] % 128u);
+        unsigned bad = 0;
+        (direct ? floor_timer_direct : floor_timer_cb)(f);
+        guest_turnaround(t);
+        switch (c) {
+        case 0: tg_set_avail_idx(t, VB_QUEUE_STATS, (uint16_t)(t->avail_idx[VB_QUEUE_STATS] + 200u)); break;
+        case 1: tg_put16(t, avail + 4u + 2u * at, 128); break;
+        case 2: tg_desc(t, VB_QUEUE_STATS, 0, TG_DATA, 160, 1, 1); break;
+        case 3: tg_desc(t, VB_QUEUE_STATS, 0, TG_DATA, 160, 4, 0); break;
+        case 4: tg_desc(t, VB_QUEUE_STATS, 0, TG_DATA, 160, 2, 0); break;
+        case 5: tg_desc(t, VB_QUEUE_STATS, 0, TG_MEM - 100u, 160, 0, 0); break;
+        default: tg_desc(t, VB_QUEUE_STATS, 0, UINT64_MAX - 10u, 160, 0, 0); break;
+        }
+        (direct ? floor_kick_direct : floor_kick_cb)(f);
+        for (i = 0; i < 16; i++) bad |= f->stat[i] != sample[i];
+        if (!f->broken || bad || f->updates != 1 || tg_used_idx(t, VB_QUEUE_STATS) != 1) {
+            fprintf(stderr, "bench: floor (%s) took a hostile buffer: %s\n",
+                    direct ? "direct" : "callbacks", what[c]);
+            exit(1);
+        }
+    }
+}
+
+static inline void floor_round(floor_dev *f, int direct)
+{
+    tg *t = &tguest;
+    t->now_ms = t->deadline;
+    if (direct) floor_timer_direct(f);
+    else floor_timer_cb(f);
+    guest_turnaround(t);
+    if (direct) floor_kick_direct(f);
+    else floor_kick_cb(f);
+}
+
+/* device_ns: the device's 16-tag direct round, measured just before */
+static void bench_floor(int direct, double device_ns)
+{
+    const unsigned long n = quick ? 20000 : 200000;
+    double ns[RUNS];
+    unsigned long allocs, r;
+    char value[96];
+    int run;
+    floor_dev *f;
+
+    floor_refusals(direct);
+    f = floor_setup(direct);
+    for (r = 0; r < n / 10; r++) floor_round(f, direct); /* warm up */
+    allocs = alloc_count;
+    for (run = 0; run < RUNS; run++) {
+        double t0 = now_ns();
+        for (r = 0; r < n; r++) floor_round(f, direct);
+        ns[run] = (now_ns() - t0) / (double)n;
+    }
+    allocs = alloc_count - allocs;
+    floor_check(f, n / 10 + RUNS * n, direct ? "direct" : "callbacks");
+    snprintf(value, sizeof value, "%.1f ns  %lu allocs  device / floor %.2fx", median(ns, RUNS),
+             allocs, device_ns / median(ns, RUNS));
+    row("round", direct ? "  floor (bench/floor.h), 16 tags, direct, RAM direct"
+                        : "  floor (bench/floor.h), 16 tags, direct, callbacks", value, "");
 }
 
 /* ============================================================================================
@@ -1079,6 +1218,26 @@ static int instr(const char *name)
         }
         return vb_get_counters(&t->dev)->updates == 1 + 100 + INSTR_ROUNDS ? 0 : 1;
     }
+    if (!strcmp(name, "floord") || !strcmp(name, "floorc")) { /* the floor, 16 tags, direct */
+        int direct = name[5] == 'd';
+        floor_dev *f = floor_setup(direct);
+        tg *t = &tguest;
+        void (*volatile expire)(floor_dev *) = direct ? floor_timer_direct : floor_timer_cb;
+        void (*volatile kick)(floor_dev *) = direct ? floor_kick_direct : floor_kick_cb;
+        for (r = 0; r < 100; r++) floor_round(f, direct); /* warm */
+        for (r = 0; r < INSTR_ROUNDS; r++) {
+            t->now_ms = t->deadline;
+            CALLGRIND_TOGGLE_COLLECT;
+            expire(f);
+            CALLGRIND_TOGGLE_COLLECT;
+            guest_turnaround(t);
+            CALLGRIND_TOGGLE_COLLECT;
+            kick(f);
+            CALLGRIND_TOGGLE_COLLECT;
+        }
+        floor_check(f, 100 + INSTR_ROUNDS, direct ? "direct" : "callbacks");
+        return 0;
+    }
     if (!strcmp(name, "report") || !strcmp(name, "hint")) { /* one page queue buffer */
         unsigned role = name[0] == 'r' ? VB_QUEUE_REPORTING : VB_QUEUE_FREE_PAGE;
         unsigned qi = pages_setup(role);
@@ -1174,14 +1333,16 @@ int main(int argc, char **argv)
     sched_getaffinity(0, sizeof all_cpus, &all_cpus);
 
     if (!only_qmp) {
-        double json_ns;
+        double json_ns, round_ns;
         snprintf(value, sizeof value, "%zu bytes", sizeof(vb_qmp));
         row("size", "sizeof(vb_qmp), x86-64", value, "");
 
         pin_one_core();
         bench_round(10, 0);
         bench_round(10, 1);
-        bench_round(16, 0);
+        round_ns = bench_round(16, 0);
+        bench_floor(1, round_ns);
+        bench_floor(0, round_ns);
         bench_round(16, 1);
         bench_pages(VB_QUEUE_REPORTING, 0);
         bench_pages(VB_QUEUE_REPORTING, 1);

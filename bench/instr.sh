@@ -1,6 +1,7 @@
 #!/bin/sh
 # bench/instr.sh - instructions per stats round, per free page reporting or hint buffer and per
-# render, counted by callgrind (stable on a noisy machine). build/bench --instr NAME switches
+# render, counted by callgrind (stable on a noisy machine), and the floor of a stats round
+# (bench/floor.h) as device / floor ratios. build/bench --instr NAME switches
 # collection on around 1000 repetitions of one path, calling the library through function
 # pointers; the inclusive cost of the entry points (vb_timer_expired + vb_queue_notify,
 # vb_queue_notify, vb_render_guest_stats or vb_render_metrics) / 1000 is the figure, and the part
@@ -46,6 +47,22 @@ for what in "round10d 10 direct" "round10i 10 indirect" "round16d 16 direct" "ro
     [ "$2" = 16 ] && goal="<= 300"
     row instr "stats round, $2 tags, $3" \
         "$(( (total - host + N / 2) / N )) instr (+$(( (host + N / 2) / N )) in host callbacks)" "$goal"
+    [ "$1" = round16d ] && dev_total=$total dev_host=$host
+done
+# the floor (bench/floor.h, issue 12): the same round, 16 tags, direct descriptor, written by hand
+# with the same checks; device / floor in this run, whole round (host callbacks included: the
+# same lean ones) and the code alone
+for what in "floord d RAM direct" "floorc c callbacks"; do
+    set -- $what
+    run "$1" || exit 1
+    total=$(incl "$tmp/$1.out" "floor_timer_$( [ "$2" = d ] && echo direct || echo cb)|floor_kick_$( [ "$2" = d ] && echo direct || echo cb)")
+    host=$(incl "$tmp/$1.out" "$HOST")
+    [ "$total" -gt 0 ] || { echo "instr: no floor instructions counted ($1)" >&2; exit 1; }
+    ratio=$(awk -v a="$dev_total" -v b="$total" -v c="$dev_host" -v d="$host" \
+        'BEGIN { printf "%.2fx (code %.2fx)", a / b, (a - c) / (b - d) }')
+    shift 2
+    row instr "  floor, 16 tags, direct, $*" \
+        "$(( (total - host + N / 2) / N )) instr (+$(( (host + N / 2) / N )) in host callbacks)  device / floor $ratio" ""
 done
 # a page queue buffer: vb_queue_notify pops it, walks it, gives its ranges to pages() (here only
 # counting: lean_pages), pushes it back and decides on the interrupt
