@@ -1709,7 +1709,7 @@ static void vb__page_queue_work(vb_device *d, unsigned role)
         d->more_work &= (uint8_t)~bit;
 }
 
-static int vb__role_exists(const vb_device *d, unsigned role); /* queue numbering, layer 4 */
+static unsigned vb__roles(const vb_device *d); /* queue numbering, layer 4 */
 
 VB_API int vb_do_work(vb_device *d)
 {
@@ -1717,7 +1717,7 @@ VB_API int vb_do_work(vb_device *d)
     if (vb__reentered(d)) return vb_more_work(d);
     for (role = 0; role < VB_QUEUE_MAX; role++) { /* bits: running page queues */
         if (!(d->more_work & (1u << role)) || !vb_more_work(d)) continue;
-        if (vb__role_exists(d, role))
+        if ((vb__roles(d) >> role) & 1u)
             vb__page_queue_work(d, role);
         else /* renumbered away (features changed before FEATURES_OK, or a blob): no index */
             d->more_work &= (uint8_t)~(1u << role);
@@ -2229,45 +2229,46 @@ VB_API uint64_t vb_host_features(const vb_device *d)
     return f;
 }
 
-/* Queue numbering: whether the queue of a role exists, over the features that number them. */
-static int vb__role_exists(const vb_device *d, unsigned role)
+/* Queue numbering: the roles whose queue exists (bit VB_QUEUE_*), over the features that
+   number them: inflate and deflate always; stats if negotiated, or if no later queue is (its
+   index is kept); then hinting, reporting. */
+static unsigned vb__roles(const vb_device *d)
 {
     uint64_t f = (d->options & VB_OPT_QUEUES_FIXED)     ? ~(uint64_t)0
                  : (d->options & VB_OPT_QUEUES_OFFERED) ? vb_host_features(d)
                                                         : d->driver_features;
-    unsigned later = (unsigned)((f >> VB_F_FREE_PAGE_HINT | f >> VB_F_REPORTING) & 1u);
-    switch (role) {
-    case VB_QUEUE_INFLATE:
-    case VB_QUEUE_DEFLATE: return 1;
-    case VB_QUEUE_STATS: return ((f >> VB_F_STATS_VQ) & 1u) || later == 0;
-    case VB_QUEUE_FREE_PAGE: return (int)((f >> VB_F_FREE_PAGE_HINT) & 1u);
-    case VB_QUEUE_REPORTING: return (int)((f >> VB_F_REPORTING) & 1u);
-    default: return 0;
-    }
+    unsigned hint = (unsigned)(f >> VB_F_FREE_PAGE_HINT) & 1u, report = (unsigned)(f >> VB_F_REPORTING) & 1u;
+    unsigned stats = ((unsigned)(f >> VB_F_STATS_VQ) & 1u) | ((hint | report) ^ 1u);
+    return 1u << VB_QUEUE_INFLATE | 1u << VB_QUEUE_DEFLATE | stats << VB_QUEUE_STATS |
+           hint << VB_QUEUE_FREE_PAGE | report << VB_QUEUE_REPORTING;
+}
+
+/* Roles in `mask` below `role`. */
+static unsigned vb__roles_below(unsigned mask, unsigned role)
+{
+    unsigned n = 0;
+    for (mask &= (1u << role) - 1u; mask; mask &= mask - 1u) n++;
+    return n;
 }
 
 VB_API int vb_queue_role(const vb_device *d, unsigned qi)
 {
-    unsigned role;
+    unsigned roles = vb__roles(d), role;
     for (role = 0; role < VB_QUEUE_MAX; role++)
-        if (vb__role_exists(d, role) && qi-- == 0) return (int)role;
+        if (((roles >> role) & 1u) && qi-- == 0) return (int)role;
     return -1;
 }
 
 VB_API int vb_queue_index(const vb_device *d, unsigned role)
 {
-    unsigned r;
-    int qi = 0;
-    if (!vb__role_exists(d, role)) return -1;
-    for (r = 0; r < role; r++) qi += vb__role_exists(d, r);
-    return qi;
+    unsigned roles = vb__roles(d);
+    if (role >= VB_QUEUE_MAX || !((roles >> role) & 1u)) return -1;
+    return (int)vb__roles_below(roles, role);
 }
 
 VB_API unsigned vb_queue_count(const vb_device *d)
 {
-    unsigned role, n = 0;
-    for (role = 0; role < VB_QUEUE_MAX; role++) n += (unsigned)vb__role_exists(d, role);
-    return n;
+    return vb__roles_below(vb__roles(d), VB_QUEUE_MAX);
 }
 
 VB_API uint64_t vb_driver_features(const vb_device *d) { return d->driver_features; }
