@@ -2237,10 +2237,10 @@ static unsigned vb__roles(const vb_device *d)
     uint64_t f = (d->options & VB_OPT_QUEUES_FIXED)     ? ~(uint64_t)0
                  : (d->options & VB_OPT_QUEUES_OFFERED) ? vb_host_features(d)
                                                         : d->driver_features;
-    unsigned hint = (unsigned)(f >> VB_F_FREE_PAGE_HINT) & 1u, report = (unsigned)(f >> VB_F_REPORTING) & 1u;
-    unsigned stats = ((unsigned)(f >> VB_F_STATS_VQ) & 1u) | ((hint | report) ^ 1u);
+    unsigned hinting = (unsigned)(f >> VB_F_FREE_PAGE_HINT) & 1u, reporting = (unsigned)(f >> VB_F_REPORTING) & 1u;
+    unsigned stats = ((unsigned)(f >> VB_F_STATS_VQ) & 1u) | ((hinting | reporting) ^ 1u);
     return 1u << VB_QUEUE_INFLATE | 1u << VB_QUEUE_DEFLATE | stats << VB_QUEUE_STATS |
-           hint << VB_QUEUE_FREE_PAGE | report << VB_QUEUE_REPORTING;
+           hinting << VB_QUEUE_FREE_PAGE | reporting << VB_QUEUE_REPORTING;
 }
 
 /* Roles in `mask` below `role`. */
