@@ -189,7 +189,18 @@ static void lean_arm(void *user, uint64_t deadline)
 static void lean_notify(void *user, unsigned q) { ((tg *)user)->irq[q]++; }
 
 static const vb_host lean_host = {lean_read, lean_write, tg_now, lean_arm, tg_cancel,
-                                  tg_wall,   lean_notify, tg_notify_config, NULL, NULL, NULL, NULL};
+                                  tg_wall,   lean_notify, tg_notify_config, NULL, NULL, NULL, NULL, 0};
+
+/* The direct path: guest RAM is one host array, a range in it maps to a pointer. */
+static void *lean_map(void *user, uint64_t gpa, uint64_t len, int write)
+{
+    (void)write;
+    return gpa > TG_MEM || len > TG_MEM - gpa ? NULL : ((tg *)user)->mem + gpa;
+}
+
+static const vb_host map_host = {lean_read, lean_write, tg_now, lean_arm, tg_cancel,
+                                 tg_wall,   lean_notify, tg_notify_config, NULL, NULL, NULL, NULL,
+                                 lean_map};
 
 static tg tguest; /* 1 MiB of guest RAM: static */
 
@@ -199,8 +210,8 @@ static const uint64_t sample[VB_STAT_COUNT] = {
     0, 0, 0, 0, 4861952, 0, 4476928, 0};
 
 /* A device with a Linux-like driver, `tags` stats posted at head 0 (direct or indirect) and
-   held; polling every second. */
-static tg *round_setup(unsigned tags, int indirect, vb_profile profile)
+   held; polling every second; guest RAM mapped (map callback) or copied (read/write). */
+static tg *round_setup(unsigned tags, int indirect, vb_profile profile, int map)
 {
     tg *t = &tguest;
     const uint16_t *order = tags == 16 ? tg_linux612_tags : tg_linux61_tags;
@@ -216,7 +227,7 @@ static tg *round_setup(unsigned tags, int indirect, vb_profile profile)
     t->wall = 1358529861;
     t->now_ms = 1000;
     t->next_data = TG_DATA;
-    if (vb_init(&t->dev, &cfg, &lean_host, t) != VB_OK || tg_probe(t, TG_LINUX_FEATURES))
+    if (vb_init(&t->dev, &cfg, map ? &map_host : &lean_host, t) != VB_OK || tg_probe(t, TG_LINUX_FEATURES))
         die("round_setup");
     tg_driver_ok(t);
     for (i = 0; i < tags; i++) vals[i] = sample[order[i]];
@@ -264,7 +275,7 @@ static double bench_round(unsigned tags, int indirect)
     unsigned irq0;
     char what[96], value[96];
     int run;
-    tg *t = round_setup(tags, indirect, VB_PROFILE_DOC);
+    tg *t = round_setup(tags, indirect, VB_PROFILE_DOC, 0);
 
     for (r = 0; r < n / 10; r++) stats_round(t); /* warm up */
     irq0 = t->irq[VB_QUEUE_STATS];
@@ -452,7 +463,7 @@ static void lean_pages(void *user, unsigned kind, uint64_t gpa, uint64_t len)
 }
 
 static const vb_host page_host = {lean_read, lean_write, tg_now, lean_arm, tg_cancel,
-                                  tg_wall,   lean_notify, tg_notify_config, lean_pages, NULL, NULL, NULL};
+                                  tg_wall,   lean_notify, tg_notify_config, lean_pages, NULL, NULL, NULL, 0};
 
 /* A device offering `role`'s feature (REPORTING or FREE_PAGE_HINT) to a Linux-like driver that
    accepts it; the buffer is posted at head 0 but not published. Hinting is in START: the host
@@ -616,7 +627,7 @@ static double bench_render(vb_profile profile, unsigned flags)
     size_t len = 0;
     char what[96], value[128];
     int run, pretty = (flags & VB_JSON_PRETTY) != 0;
-    tg *t = round_setup(16, 0, profile);
+    tg *t = round_setup(16, 0, profile, 0);
     cJSON *prebuilt = cjson_build(&t->dev);
 
     /* the same object? */
@@ -679,7 +690,7 @@ static char metrics_out[16384];
 static tg *metrics_setup(void)
 {
     static const unsigned latency[3] = {2, 15, 120};
-    tg *t = round_setup(16, 0, VB_PROFILE_QEMU);
+    tg *t = round_setup(16, 0, VB_PROFILE_QEMU, 0);
     unsigned i;
     vb_set_ram_size(&t->dev, (uint64_t)1 << 30);
     for (i = 0; i < 3; i++) {
@@ -1040,7 +1051,7 @@ static void s_notify(void *user, unsigned q) { ((sdev *)user)->irq |= (uint8_t)(
 static void s_config(void *user) { (void)user; }
 
 static const vb_host scale_host = {s_read, s_write, s_now, s_arm, s_cancel, s_wall, s_notify, s_config,
-                                   NULL,   NULL,    NULL, NULL};
+                                   NULL,   NULL,    NULL, NULL, 0};
 
 static void s_put16(unsigned char *p, uint16_t v)
 {
@@ -1200,7 +1211,7 @@ static int instr(const char *name)
     }
     if (!strncmp(name, "round", 5)) { /* round10d round10i round16d round16i */
         unsigned tags = (unsigned)atoi(name + 5);
-        tg *t = round_setup(tags, strchr(name + 5, 'i') != NULL, VB_PROFILE_DOC);
+        tg *t = round_setup(tags, strchr(name + 5, 'i') != NULL, VB_PROFILE_DOC, strchr(name + 5, 'm') != NULL);
         /* called through volatile pointers: not inlined, so nothing of the guest's part can be
            scheduled inside the collected region */
         void (*volatile expire)(vb_device *) = vb_timer_expired;
@@ -1257,7 +1268,7 @@ static int instr(const char *name)
     if (!strncmp(name, "render-", 7)) { /* render-doc render-qemu render-doc-pretty */
         vb_profile p = strstr(name, "qemu") ? VB_PROFILE_QEMU : VB_PROFILE_DOC;
         unsigned flags = strstr(name, "pretty") ? VB_JSON_PRETTY : 0;
-        tg *t = round_setup(16, 0, p);
+        tg *t = round_setup(16, 0, p, 0);
         size_t (*volatile render)(const vb_device *, char *, size_t, unsigned) = vb_render_guest_stats;
         for (r = 0; r < INSTR_ROUNDS; r++) {
             CALLGRIND_TOGGLE_COLLECT;
@@ -1280,7 +1291,7 @@ static int instr(const char *name)
         return 0;
     }
     if (!strcmp(name, "cjson")) {
-        tg *t = round_setup(16, 0, VB_PROFILE_DOC);
+        tg *t = round_setup(16, 0, VB_PROFILE_DOC, 0);
         for (r = 0; r < INSTR_ROUNDS; r++) {
             cJSON *o;
             char *s;

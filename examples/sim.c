@@ -494,7 +494,7 @@ static void host_log(void *user, vb_log_level level, vb_log_item item, const cha
 /* No timer_arm/timer_cancel: our main loop simply asks vb_next_deadline() before it sleeps. */
 static const vb_host host_ops = {
     host_read, host_write, host_now_ms, NULL, NULL, host_wall_s, host_notify_queue,
-    host_notify_config, host_pages, host_actual_changed, host_log, host_stats_stale,
+    host_notify_config, host_pages, host_actual_changed, host_log, host_stats_stale, NULL,
 };
 
 /* ============================================================================================

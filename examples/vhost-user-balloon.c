@@ -702,7 +702,7 @@ static void host_log(void *user, vb_log_level level, vb_log_item item, const cha
 static const vb_host host_ops = {
     host_read,         host_write,          host_now_ms,  host_timer_arm,
     host_timer_cancel, host_wall_s,         host_notify_queue, host_notify_config,
-    host_pages,        host_actual_changed, host_log,          host_stats_stale,
+    host_pages,        host_actual_changed, host_log,          host_stats_stale, NULL,
 };
 
 /* ============================================================================================

@@ -485,7 +485,7 @@ static void cb_log(void *u, vb_log_level level, vb_log_item item, const char *ms
 }
 
 static const vb_host host = {cb_read, cb_write, cb_now,   cb_arm,    cb_cancel, cb_wall,
-                             cb_irq,  cb_cfg,   cb_pages, cb_actual, cb_log,  0};
+                             cb_irq,  cb_cfg,   cb_pages, cb_actual, cb_log,  0, 0};
 
 /* ---- model helpers -------------------------------------------------------------------------- */
 

@@ -16,7 +16,7 @@ static uint64_t clock_ms(void *u) { (void)u; return 5000; }
 static int64_t wall(void *u) { (void)u; return 1358529861; }
 static void nq(void *u, unsigned q) { (void)u; (void)q; }
 static void nc(void *u) { (void)u; }
-static const vb_host host = {no_mem, no_mem_w, clock_ms, 0, 0, wall, nq, nc, 0, 0, 0, 0};
+static const vb_host host = {no_mem, no_mem_w, clock_ms, 0, 0, wall, nq, nc, 0, 0, 0, 0, 0};
 
 /* Every compact reply to an input of up to 1 MiB (fuzz/smoke.sh: -max_len 2 MiB; a longer one
    may not fit, and is then checked for changing nothing). */

@@ -41,7 +41,7 @@ static int wr(void *u, uint64_t a, const void *s, size_t n)
 static uint64_t clock_ms(void *u) { (void)u; return 0; }
 static void nq(void *u, unsigned q) { (void)u; (void)q; }
 static void nc(void *u) { (void)u; }
-static const vb_host host = {rd, wr, clock_ms, 0, 0, 0, nq, nc, 0, 0, 0, 0};
+static const vb_host host = {rd, wr, clock_ms, 0, 0, 0, nq, nc, 0, 0, 0, 0, 0};
 
 static void put16(uint64_t a, uint16_t v) { ram[a] = (unsigned char)v; ram[a + 1] = (unsigned char)(v >> 8); }
 static void put32(uint64_t a, uint32_t v) { put16(a, (uint16_t)v); put16(a + 2, (uint16_t)(v >> 16)); }

@@ -18,7 +18,7 @@ static uint64_t clock_ms(void *u) { (void)u; return 5000; }
 static int64_t wall(void *u) { (void)u; return 1358529861; }
 static void nq(void *u, unsigned q) { (void)u; (void)q; }
 static void nc(void *u) { (void)u; }
-static const vb_host host = {no_mem, no_mem_w, clock_ms, 0, 0, wall, nq, nc, 0, 0, 0, 0};
+static const vb_host host = {no_mem, no_mem_w, clock_ms, 0, 0, wall, nq, nc, 0, 0, 0, 0, 0};
 
 typedef struct run {
     uint64_t hash; /* FNV-1a over the replies, each followed by a newline */

@@ -983,7 +983,7 @@ MC_NOCOV static void mf_idle_nc(void *u) { (void)u; }
 
 MC_NOCOV static const vb_device *mf_idle(void)
 {
-    static const vb_host idle_host = {mf_idle_rw, mf_idle_wr, 0, 0, 0, 0, mf_idle_nq, mf_idle_nc, 0, 0, 0, 0};
+    static const vb_host idle_host = {mf_idle_rw, mf_idle_wr, 0, 0, 0, 0, mf_idle_nq, mf_idle_nc, 0, 0, 0, 0, 0};
     static vb_device dev;
     static int inited;
     if (!inited) {

@@ -145,7 +145,7 @@ static inline void tg_stale(void *user, int stale)
 
 static const vb_host tg_host = {tg_read,   tg_write,        tg_now,   tg_arm,
                                 tg_cancel, tg_wall,         tg_notify, tg_notify_config,
-                                tg_pages,  tg_actual,       tg_log,   tg_stale};
+                                tg_pages,  tg_actual,       tg_log,   tg_stale, 0};
 
 /* ---- guest memory helpers (in the guest's byte order) ----------------------------------------- */
 

@@ -30,12 +30,12 @@ static const vb_config be_cfg = {VB_PROFILE_QEMU, 0, 0, VB_OPT_GUEST_BIG_ENDIAN,
 
 static const vb_host no_timer_host = {tg_read,  tg_write, tg_now,    NULL,
                                       NULL,     tg_wall,  tg_notify, tg_notify_config,
-                                      tg_pages, tg_actual, tg_log, NULL};
+                                      tg_pages, tg_actual, tg_log, NULL, 0};
 static const vb_host no_wall_host = {tg_read,   tg_write, tg_now,    tg_arm,
                                      tg_cancel, NULL,     tg_notify, tg_notify_config,
-                                     tg_pages,  tg_actual, tg_log, NULL};
+                                     tg_pages,  tg_actual, tg_log, NULL, 0};
 static const vb_host minimal_host = {tg_read, tg_write,  tg_now, NULL, NULL, NULL,
-                                     tg_notify, tg_notify_config, NULL, NULL, NULL, NULL};
+                                     tg_notify, tg_notify_config, NULL, NULL, NULL, NULL, 0};
 
 static int start_with(const vb_host *h, const vb_config *c, uint64_t features)
 {
@@ -1559,7 +1559,7 @@ static void re_log(void *u, vb_log_level level, vb_log_item item, const char *ms
 }
 
 static const vb_host re_host = {re_read, re_write, re_now, re_arm, re_cancel, re_wall,
-                                re_notify, re_config, re_pages, re_actual, re_log, NULL};
+                                re_notify, re_config, re_pages, re_actual, re_log, NULL, 0};
 
 /* Every callback runs at least once. */
 static int re_scenario(void)
@@ -1647,7 +1647,7 @@ static void sync_fire_arm(void *u, uint64_t deadline)
 TEST timer_fired_from_inside_timer_arm_is_refused(void)
 {
     static const vb_host h = {tg_read,   tg_write, tg_now,    sync_fire_arm, tg_cancel, tg_wall,
-                              tg_notify, tg_notify_config, tg_pages, tg_actual, tg_log, NULL};
+                              tg_notify, tg_notify_config, tg_pages, tg_actual, tg_log, NULL, 0};
     ASSERT_EQ(0, start_with(&h, &cfg, TG_LINUX_FEATURES));
     tg_send_stats(&T, 10, 1);
     sync_fire_pending = 0;
@@ -1680,7 +1680,7 @@ static void read_stats_notify(void *u, unsigned q)
 TEST read_only_calls_from_inside_a_callback(void)
 {
     static const vb_host h = {tg_read,   tg_write, tg_now,    tg_arm,   tg_cancel, tg_wall,
-                              read_stats_notify, tg_notify_config, tg_pages, tg_actual, tg_log, NULL};
+                              read_stats_notify, tg_notify_config, tg_pages, tg_actual, tg_log, NULL, 0};
     ASSERT_EQ(0, start_with(&h, &cfg, TG_LINUX_FEATURES));
     ASSERT_FALSE(vb_in_callback(&T.dev));
     tg_send_stats(&T, 10, 4);
@@ -1714,7 +1714,7 @@ static void qmp_notify(void *u, unsigned q)
 TEST qmp_changes_from_inside_a_callback_are_refused(void)
 {
     static const vb_host h = {tg_read,   tg_write, tg_now,    tg_arm,   tg_cancel, tg_wall,
-                              qmp_notify, tg_notify_config, tg_pages, tg_actual, tg_log, NULL};
+                              qmp_notify, tg_notify_config, tg_pages, tg_actual, tg_log, NULL, 0};
     vb_config c = cfg;
     c.ram_size = 1024u << 20;
     ASSERT_EQ(0, start_with(&h, &c, TG_LINUX_FEATURES));

@@ -921,7 +921,7 @@ static void order_pages(void *user, unsigned kind, uint64_t gpa, uint64_t len)
 
 static const vb_host order_host = {tg_read,   tg_write, tg_now,    tg_arm,
                                    tg_cancel, tg_wall,  tg_notify, tg_notify_config,
-                                   order_pages, tg_actual, tg_log, NULL};
+                                   order_pages, tg_actual, tg_log, NULL, 0};
 
 static void pfn_buf(unsigned q, uint16_t head, uint32_t pfn, unsigned n)
 {
@@ -1081,7 +1081,7 @@ static void reentry_pages(void *user, unsigned kind, uint64_t gpa, uint64_t len)
 
 static const vb_host reentry_host = {tg_read,   tg_write, tg_now,    tg_arm,
                                      tg_cancel, tg_wall,  tg_notify, tg_notify_config,
-                                     reentry_pages, tg_actual, tg_log, NULL};
+                                     reentry_pages, tg_actual, tg_log, NULL, 0};
 
 TEST hint_calls_from_a_callback_refused(void)
 {

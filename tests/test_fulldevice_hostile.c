@@ -53,7 +53,7 @@ static int cnt_read(void *user, uint64_t gpa, void *dst, size_t len)
 }
 
 static const vb_host chk_host = {cnt_read,  tg_write, tg_now,     tg_arm,   tg_cancel, tg_wall,
-                                 chk_notify, tg_notify_config, tg_pages, tg_actual, tg_log, NULL};
+                                 chk_notify, tg_notify_config, tg_pages, tg_actual, tg_log, NULL, 0};
 
 static vb_config mkcfg(unsigned options)
 {

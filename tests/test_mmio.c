@@ -27,7 +27,7 @@ static void m_notify_config(void *user)
 }
 
 static const vb_host m_host = {tg_read, tg_write, tg_now,   tg_arm,    tg_cancel, tg_wall,
-                               m_notify, m_notify_config, tg_pages, tg_actual, tg_log, NULL};
+                               m_notify, m_notify_config, tg_pages, tg_actual, tg_log, NULL, 0};
 
 static void m_irq(void *user, int level)
 {

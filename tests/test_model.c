@@ -248,7 +248,7 @@ static void m_notify_config(void *user)
 
 static const vb_host model_host = {m_read,   m_write,         tg_now,   m_arm,
                                    m_cancel, tg_wall,         m_notify, m_notify_config,
-                                   tg_pages, tg_actual,       tg_log,   m_stale};
+                                   tg_pages, tg_actual,       tg_log,   m_stale, 0};
 
 /* ============================================================================================
    Byte helpers of the model (guest byte order), independent of guest.h's and the header's

@@ -443,7 +443,7 @@ static void r_log(void *user, vb_log_level level, vb_log_item item, const char *
 }
 
 static const vb_host race_host = {r_read,   r_write, tg_now,   r_arm,   r_cancel, tg_wall,
-                                  r_notify, r_notify_config, r_pages, r_actual, r_log, NULL};
+                                  r_notify, r_notify_config, r_pages, r_actual, r_log, NULL, 0};
 
 /* ============================================================================================
    The checker

@@ -46,11 +46,11 @@ static int count_read(void *user, uint64_t gpa, void *dst, size_t len)
 
 static const vb_host count_host = {count_read, tg_write, tg_now,    tg_arm,
                                    tg_cancel,  tg_wall,  tg_notify, tg_notify_config,
-                                   tg_pages,   tg_actual, tg_log, NULL};
+                                   tg_pages,   tg_actual, tg_log, NULL, 0};
 
 static const vb_host no_pages_host = {tg_read,   tg_write, tg_now,    tg_arm,
                                       tg_cancel, tg_wall,  tg_notify, tg_notify_config,
-                                      NULL,      tg_actual, tg_log, NULL};
+                                      NULL,      tg_actual, tg_log, NULL, 0};
 
 static int start_with(const vb_host *h, const vb_config *c, uint64_t features)
 {
@@ -76,7 +76,7 @@ static int half_read(void *user, uint64_t gpa, void *dst, size_t len)
 
 static const vb_host half_read_host = {half_read, tg_write, tg_now,    tg_arm,
                                        tg_cancel, tg_wall,  tg_notify, tg_notify_config,
-                                       tg_pages,  tg_actual, tg_log, NULL};
+                                       tg_pages,  tg_actual, tg_log, NULL, 0};
 
 static int start(void) { return start_with(&tg_host, &cfg, TG_LINUX_FEATURES); }
 static int start_counting(void) { return start_with(&count_host, &cfg, TG_LINUX_FEATURES); }
@@ -2229,7 +2229,7 @@ static int top_write(void *user, uint64_t gpa, const void *src, size_t len)
 }
 
 static const vb_host top_host = {top_read,  top_write, tg_now,    tg_arm,   tg_cancel, tg_wall,
-                                 tg_notify, tg_notify_config, tg_pages, tg_actual, tg_log, NULL};
+                                 tg_notify, tg_notify_config, tg_pages, tg_actual, tg_log, NULL, 0};
 
 /* Little-endian stores anywhere the host maps (a VERSION_1 guest). */
 static void x16(uint64_t gpa, uint16_t v)

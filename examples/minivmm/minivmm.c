@@ -478,7 +478,7 @@ static void host_log(void *user, vb_log_level level, vb_log_item item, const cha
 
 static const vb_host host_ops = {
     host_read, host_write, host_now_ms, host_timer_arm, host_timer_cancel, host_wall_s,
-    host_notify_queue, host_notify_config, NULL, NULL, host_log, NULL,
+    host_notify_queue, host_notify_config, NULL, NULL, host_log, NULL, NULL,
 };
 
 /* The balloon's interrupt line (vb_mmio's irq callback): level-triggered, as virtio-mmio. */
