@@ -1168,6 +1168,13 @@ extern "C" {
 #define VB__DESC_F_INDIRECT 4u
 #define VB__AVAIL_F_NO_INTERRUPT 1u
 
+/* Small helpers of the hot path: inlined, unless the build optimizes for size. */
+#ifdef __OPTIMIZE_SIZE__
+#define VB__INLINE static
+#else
+#define VB__INLINE static inline
+#endif
+
 /* ---- freestanding byte helpers ------------------------------------------------------------- */
 
 #ifdef VB_NO_STDLIB
@@ -1205,30 +1212,30 @@ static int vb__name_is(const char *name, size_t len, const char *lit)
 
 static int vb__cstr_is(const char *s, const char *lit) { return vb__name_is(s, vb__strlen(s), lit); }
 
-static uint16_t vb__ld16(const unsigned char *p, int be)
+VB__INLINE uint16_t vb__ld16(const unsigned char *p, int be)
 {
     return be ? (uint16_t)((unsigned)p[0] << 8 | p[1]) : (uint16_t)((unsigned)p[1] << 8 | p[0]);
 }
 
-static uint32_t vb__ld32(const unsigned char *p, int be)
+VB__INLINE uint32_t vb__ld32(const unsigned char *p, int be)
 {
     return be ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]
               : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
 }
 
-static uint64_t vb__ld64(const unsigned char *p, int be)
+VB__INLINE uint64_t vb__ld64(const unsigned char *p, int be)
 {
     return be ? (uint64_t)vb__ld32(p, 1) << 32 | vb__ld32(p + 4, 1)
               : (uint64_t)vb__ld32(p + 4, 0) << 32 | vb__ld32(p, 0);
 }
 
-static void vb__st16(unsigned char *p, uint16_t v, int be)
+VB__INLINE void vb__st16(unsigned char *p, uint16_t v, int be)
 {
     p[be ? 0 : 1] = (unsigned char)(v >> 8);
     p[be ? 1 : 0] = (unsigned char)v;
 }
 
-static void vb__st32(unsigned char *p, uint32_t v, int be)
+VB__INLINE void vb__st32(unsigned char *p, uint32_t v, int be)
 {
     vb__st16(p + (be ? 2 : 0), (uint16_t)v, be);
     vb__st16(p + (be ? 0 : 2), (uint16_t)(v >> 16), be);
@@ -1265,13 +1272,13 @@ static void vb__prop_error(vb_error *e, const char *type, const char *name, size
    Each guest value is read once into a local and validated before it is used.
    ============================================================================================ */
 
-static int vb__has(const vb_device *d, unsigned bit)
+VB__INLINE int vb__has(const vb_device *d, unsigned bit)
 {
     return (int)((d->driver_features >> bit) & 1u);
 }
 
 /* Legacy guests use their own byte order for the rings and the stats; VERSION_1 is LE. */
-static int vb__guest_be(const vb_device *d)
+VB__INLINE int vb__guest_be(const vb_device *d)
 {
     return (d->options & VB_OPT_GUEST_BIG_ENDIAN) && !vb__has(d, VB_F_VERSION_1);
 }
@@ -1279,8 +1286,8 @@ static int vb__guest_be(const vb_device *d)
 /* Every host callback runs between vb__enter and vb__leave: a vb_* call that would change the
    device, made from inside one on the same device, is refused before it does anything (see
    vb_host). One flag, no nesting: the device never calls back from a refused call but to log it. */
-static void vb__enter(vb_device *d) { d->flags |= VB__CALLING; }
-static void vb__leave(vb_device *d) { d->flags &= (uint16_t)~VB__CALLING; }
+VB__INLINE void vb__enter(vb_device *d) { d->flags |= VB__CALLING; }
+VB__INLINE void vb__leave(vb_device *d) { d->flags &= (uint16_t)~VB__CALLING; }
 
 static void vb__log(vb_device *d, vb_log_item item)
 {
@@ -1380,13 +1387,13 @@ static int vb__write(vb_device *d, uint64_t gpa, const void *src, size_t len)
 #define VB__HOST_LE 0 /* unknown: byte by byte, correct on any host */
 #endif
 
-static uint16_t vb__bswap16(uint16_t v) { return (uint16_t)(v << 8 | v >> 8); }
-static uint32_t vb__bswap32(uint32_t v)
+VB__INLINE uint16_t vb__bswap16(uint16_t v) { return (uint16_t)(v << 8 | v >> 8); }
+VB__INLINE uint32_t vb__bswap32(uint32_t v)
 {
     return (uint32_t)vb__bswap16((uint16_t)v) << 16 | vb__bswap16((uint16_t)(v >> 16));
 }
 
-static uint16_t vb__vld16(const volatile unsigned char *p, int be)
+VB__INLINE uint16_t vb__vld16(const volatile unsigned char *p, int be)
 {
 #if VB__HOST_LE
     uint16_t v = *(const volatile uint16_t *)(const volatile void *)p;
@@ -1399,7 +1406,7 @@ static uint16_t vb__vld16(const volatile unsigned char *p, int be)
 #endif
 }
 
-static uint32_t vb__vld32(const volatile unsigned char *p, int be)
+VB__INLINE uint32_t vb__vld32(const volatile unsigned char *p, int be)
 {
 #if VB__HOST_LE
     uint32_t v = *(const volatile uint32_t *)(const volatile void *)p;
@@ -1412,7 +1419,7 @@ static uint32_t vb__vld32(const volatile unsigned char *p, int be)
 #endif
 }
 
-static void vb__vst16(volatile unsigned char *p, uint16_t v, int be)
+VB__INLINE void vb__vst16(volatile unsigned char *p, uint16_t v, int be)
 {
 #if VB__HOST_LE
     *(volatile uint16_t *)(volatile void *)p = be ? vb__bswap16(v) : v;
@@ -1424,7 +1431,7 @@ static void vb__vst16(volatile unsigned char *p, uint16_t v, int be)
 #endif
 }
 
-static void vb__vst32(volatile unsigned char *p, uint32_t v, int be)
+VB__INLINE void vb__vst32(volatile unsigned char *p, uint32_t v, int be)
 {
 #if VB__HOST_LE
     *(volatile uint32_t *)(volatile void *)p = be ? vb__bswap32(v) : v;
@@ -1444,14 +1451,14 @@ static void *vb__ring_map(vb_device *d, uint64_t gpa, uint64_t len, int write, u
 }
 
 /* A 2-byte ring field: from the mapping `m`, else read at `gpa`. -1 = unreadable. */
-static int32_t vb__ring_ld16(vb_device *d, const volatile unsigned char *m, uint64_t gpa, int be)
+VB__INLINE int32_t vb__ring_ld16(vb_device *d, const volatile unsigned char *m, uint64_t gpa, int be)
 {
     unsigned char raw[2];
     if (m) return vb__vld16(m, be);
     return vb__read(d, gpa, raw, 2) ? -1 : vb__ld16(raw, be);
 }
 
-static int vb__ring_st16(vb_device *d, volatile unsigned char *m, uint64_t gpa, uint16_t v, int be)
+VB__INLINE int vb__ring_st16(vb_device *d, volatile unsigned char *m, uint64_t gpa, uint16_t v, int be)
 {
     unsigned char raw[2];
     if (m) {
@@ -1481,7 +1488,7 @@ typedef struct vb__chain {
     uint32_t seen[VB_QUEUE_SIZE_MAX / 32];
 } vb__chain;
 
-static void vb__chain_table(vb__chain *c, uint64_t table, const volatile unsigned char *map,
+VB__INLINE void vb__chain_table(vb__chain *c, uint64_t table, const volatile unsigned char *map,
                             uint32_t entries, uint32_t first)
 {
     c->table = table;
@@ -1492,7 +1499,7 @@ static void vb__chain_table(vb__chain *c, uint64_t table, const volatile unsigne
 }
 
 /* Mark the entry about to be read: 0, or -1 if this chain read it before (a loop). */
-static int vb__chain_mark(vb__chain *c)
+VB__INLINE int vb__chain_mark(vb__chain *c)
 {
     uint32_t n = c->next;
     if (c->count == 1) { /* the second entry: start the record with the first */
@@ -1597,12 +1604,12 @@ static int vb__chain_next(vb__chain *c, vb__desc *out)
 #define VB__USED_ENTRY(i) (4u + 8u * (uint32_t)(i))
 
 /* A 2-byte field of the avail ring, read once: 0..65535, or -1 (unreadable). */
-static int32_t vb__avail_ld16(vb_device *d, const vb_queue *q, uint32_t off, int be)
+VB__INLINE int32_t vb__avail_ld16(vb_device *d, const vb_queue *q, uint32_t off, int be)
 {
     return vb__ring_ld16(d, q->avail_map ? q->avail_map + off : 0, q->avail + off, be);
 }
 
-static int vb__used_st16(vb_device *d, vb_queue *q, uint32_t off, uint16_t v, int be)
+VB__INLINE int vb__used_st16(vb_device *d, vb_queue *q, uint32_t off, uint16_t v, int be)
 {
     return vb__ring_st16(d, q->used_map ? q->used_map + off : 0, q->used + off, v, be);
 }
@@ -2122,24 +2129,40 @@ static void vb__watch_from(vb_device *d, uint64_t now)
     if (d->interval_ms) d->flags |= VB__WATCH;
 }
 
-/* Whole records in place, [p, end): the tag decides where the value goes (an unknown tag is
-   counted); a duplicate tag: the last one wins. Returns the unknown ones. The byte order is
-   fixed in each loop: a little-endian guest's fields are loaded whole on most hosts. */
-static uint32_t vb__stats_records(const unsigned char *p, const unsigned char *end, int be,
-                                  uint64_t val[VB_STAT_COUNT])
+/* A record's tag, where the guest may be rewriting it: one volatile load, since it decides
+   which val[] is written. The value decides nothing: a plain load. */
+VB__INLINE uint16_t vb__tag(const volatile unsigned char *p, int be)
+{
+#if VB__HOST_LE && defined(__GNUC__)
+    typedef uint16_t vb__u16_any __attribute__((aligned(1), may_alias));
+    uint16_t v = *(const volatile vb__u16_any *)p;
+    return be ? vb__bswap16(v) : v;
+#else
+    unsigned char b[2];
+    b[0] = p[0];
+    b[1] = p[1];
+    return vb__ld16(b, be);
+#endif
+}
+
+/* Whole records, [p, end): the tag decides where the value goes (an unknown tag is counted); a
+   duplicate tag: the last one wins. Returns the unknown ones. The byte order is fixed in each
+   loop: a little-endian guest's fields load whole on most hosts. */
+static uint32_t vb__stats_records(const volatile unsigned char *p, const volatile unsigned char *end,
+                                  int be, uint64_t val[VB_STAT_COUNT])
 {
     uint32_t unknown = 0;
     for (; p < end && be; p += 10) {
-        uint16_t tag = vb__ld16(p, 1);
+        uint16_t tag = vb__tag(p, 1);
         if (tag < VB_STAT_COUNT)
-            val[tag] = vb__ld64(p + 2, 1);
+            val[tag] = vb__ld64((const unsigned char *)(uintptr_t)(p + 2), 1);
         else
             unknown++;
     }
     for (; p < end; p += 10) {
-        uint16_t tag = vb__ld16(p, 0);
+        uint16_t tag = vb__tag(p, 0);
         if (tag < VB_STAT_COUNT)
-            val[tag] = vb__ld64(p + 2, 0);
+            val[tag] = vb__ld64((const unsigned char *)(uintptr_t)(p + 2), 0);
         else
             unknown++;
     }
@@ -2147,7 +2170,8 @@ static uint32_t vb__stats_records(const unsigned char *p, const unsigned char *e
 }
 
 /* Parse the device-readable bytes of a chain into `val` (10-byte records, straddling
-   descriptors allowed, trailing partial record ignored). 0 = ok, -1 = ring error. */
+   descriptors allowed, trailing partial record ignored): in place where the host maps them,
+   else copied in chunks. 0 = ok, -1 = ring error. */
 static int vb__stats_parse(vb__chain *c, uint64_t val[VB_STAT_COUNT], uint32_t *records)
 {
     vb_device *d = c->dev;
@@ -2163,24 +2187,28 @@ static int vb__stats_parse(vb__chain *c, uint64_t val[VB_STAT_COUNT], uint32_t *
         if (dsc.writable) continue; /* never read nor written */
         offered += dsc.len;
         while (off < dsc.len && budget) {
-            uint32_t chunk = dsc.len - off, i = 0;
-            if (chunk > sizeof buf) chunk = sizeof buf;
-            if (chunk > budget) chunk = budget;
-            if (vb__read(d, dsc.addr + off, buf, chunk)) {
-                vb_break(d, VB_LOG_BAD_MEMORY);
-                return -1;
+            uint32_t chunk = dsc.len - off < budget ? dsc.len - off : budget, i = 0;
+            const volatile unsigned char *src =
+                (const volatile unsigned char *)vb__map(d, dsc.addr + off, chunk, 0);
+            if (!src) {
+                if (chunk > sizeof buf) chunk = sizeof buf;
+                if (vb__read(d, dsc.addr + off, buf, chunk)) {
+                    vb_break(d, VB_LOG_BAD_MEMORY);
+                    return -1;
+                }
+                src = buf;
             }
             off += chunk;
             budget -= chunk;
             while (i < chunk) {
                 if (fill == 0) { /* whole records in place: the fast path */
                     uint32_t whole = (chunk - i) / 10u;
-                    d->counters.unknown_tags += vb__stats_records(buf + i, buf + i + 10u * whole, be, val);
+                    d->counters.unknown_tags += vb__stats_records(src + i, src + i + 10u * whole, be, val);
                     *records += whole;
                     i += 10u * whole;
                     if (i == chunk) break;
                 }
-                rec[fill++] = buf[i++]; /* a record straddles a boundary */
+                rec[fill++] = src[i++]; /* a record straddles a boundary */
                 if (fill == 10) {
                     fill = 0;
                     ++*records;
