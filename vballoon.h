@@ -1161,6 +1161,7 @@ extern "C" {
                               polling timer proper is not: the guest's answer re-arms it) */
 #define VB__START 0x200    /* the timer is the first poll of polling just turned on: no
                               interval ends at it */
+#define VB__GUEST_BE 0x400 /* a legacy big-endian guest (VB_OPT_GUEST_BIG_ENDIAN, no VERSION_1) */
 
 /* Ring layout (split virtqueue) and descriptor flags. */
 #define VB__DESC_F_NEXT 1u
@@ -1278,10 +1279,7 @@ VB__INLINE int vb__has(const vb_device *d, unsigned bit)
 }
 
 /* Legacy guests use their own byte order for the rings and the stats; VERSION_1 is LE. */
-VB__INLINE int vb__guest_be(const vb_device *d)
-{
-    return (d->options & VB_OPT_GUEST_BIG_ENDIAN) && !vb__has(d, VB_F_VERSION_1);
-}
+VB__INLINE int vb__guest_be(const vb_device *d) { return (d->flags & VB__GUEST_BE) != 0; }
 
 /* Every host callback runs between vb__enter and vb__leave: a vb_* call that would change the
    device, made from inside one on the same device, is refused before it does anything (see
@@ -1903,7 +1901,7 @@ static void vb__page_queue_work(vb_device *d, unsigned role)
         d->more_work &= (uint8_t)~bit;
 }
 
-static void vb__roles_update(vb_device *d); /* queue numbering, layer 4 */
+static void vb__features_changed(vb_device *d); /* queue numbering, layer 4 */
 
 VB_API int vb_do_work(vb_device *d)
 {
@@ -2092,9 +2090,11 @@ static int64_t vb__wall(vb_device *d)
 
 static void vb__arm(vb_device *d, uint64_t deadline)
 {
+    int armed = (d->flags & VB__ARMED) && d->deadline_ms == deadline; /* e.g. an answer within
+                                                   the poll's millisecond: the host's timer holds */
     d->deadline_ms = deadline;
     d->flags = (uint16_t)((d->flags & ~(VB__WATCH | VB__START)) | VB__ARMED);
-    if (!d->host->timer_arm) return;
+    if (armed || !d->host->timer_arm) return;
     vb__enter(d);
     d->host->timer_arm(d->user, deadline);
     vb__leave(d);
@@ -2270,7 +2270,8 @@ VB_API void vb_timer_expired(vb_device *d)
     now = vb__now(d);
     kind = d->flags & (VB__WATCH | VB__START);
     watch = kind & VB__WATCH;
-    if (now < d->deadline_ms) { /* early: keep waiting */
+    if (now < d->deadline_ms) { /* early: keep waiting (the host's timer is spent: arm it) */
+        d->flags &= (uint16_t)~VB__ARMED;
         vb__arm(d, d->deadline_ms);
         d->flags |= kind;
         return;
@@ -2442,7 +2443,7 @@ VB_API vb_result vb_init(vb_device *d, const vb_config *cfg, const vb_host *host
     d->type_name = cfg->type_name ? cfg->type_name : "virtio-balloon-pci";
     d->stale_after = cfg->stale_after ? cfg->stale_after : 3u;
     for (i = 0; i < VB_QUEUE_MAX; i++) vb__queue_clear(d, &d->queue[i]);
-    vb__roles_update(d);
+    vb__features_changed(d);
     vb__stats_clear(d);
     if (cfg->poll_interval_s) vb_set_poll_interval_ms(d, (uint64_t)cfg->poll_interval_s * 1000u);
     return VB_OK;
@@ -2480,12 +2481,15 @@ static unsigned vb__roles_of(const vb_device *d)
            hinting << VB_QUEUE_FREE_PAGE | reporting << VB_QUEUE_REPORTING;
 }
 
-/* The numbering as two tables, after each change of the driver's features (or of the
-   options, at vb_init): a queue's role by index and a role's index, VB__NO_QUEUE for none. */
+/* What follows from the driver's features (or the options, at vb_init), kept for the hot path:
+   the guest's byte order, and the numbering as two tables: a queue's role by index and a role's
+   index, VB__NO_QUEUE for none. */
 #define VB__NO_QUEUE 0xFFu
-static void vb__roles_update(vb_device *d)
+static void vb__features_changed(vb_device *d)
 {
     unsigned roles = vb__roles_of(d), role, n = 0;
+    d->flags &= (uint16_t)~VB__GUEST_BE;
+    if ((d->options & VB_OPT_GUEST_BIG_ENDIAN) && !vb__has(d, VB_F_VERSION_1)) d->flags |= VB__GUEST_BE;
     VB_MEMSET(d->role_of, VB__NO_QUEUE, sizeof d->role_of);
     for (role = 0; role < VB_QUEUE_MAX; role++) {
         d->index_of[role] = (uint8_t)(((roles >> role) & 1u) ? n : VB__NO_QUEUE);
@@ -2517,7 +2521,7 @@ VB_API void vb_set_driver_features(vb_device *d, uint64_t features)
     uint64_t offered = vb_host_features(d);
     if (vb__reentered(d) || (d->status & VB_S_FEATURES_OK)) return;
     d->driver_features = features & offered;
-    vb__roles_update(d);
+    vb__features_changed(d);
     if (features & ~offered) {
         d->flags |= VB__BAD_FEATURES;
         vb__log(d, VB_LOG_BAD_FEATURES);
@@ -2734,7 +2738,7 @@ VB_API void vb_reset(vb_device *d)
     d->more_work = 0;
     d->status = 0;
     d->driver_features = 0;
-    vb__roles_update(d);
+    vb__features_changed(d);
     d->poison_val = 0;
     d->hint.status = VB_HINT_STOP; /* QEMU's stop at reset; the ids go on */
     for (i = 0; i < VB_QUEUE_MAX; i++) vb__queue_clear(d, &d->queue[i]);
@@ -3586,7 +3590,7 @@ VB_API vb_result vb_snapshot_load(vb_device *d, const void *buf, size_t len)
     d->poison_val = version == 1 ? 0 : vb__ld32(p + 28, 0);
     if (version == 2) d->hint.cmd_id = vb__ld32(p + 32, 0);
     VB_MEMCPY(d->queue, q, sizeof q);
-    vb__roles_update(d);
+    vb__features_changed(d);
     vb_memory_changed(d);
     d->more_work = 0;
     for (i = 0; i < VB_QUEUE_MAX; i++) /* look at every running page queue */

@@ -1341,7 +1341,8 @@ TEST notify_on_bogus_queue_numbers_ignored(void)
     PASS();
 }
 
-/* A million kicks on an empty stats queue: one read each, every one re-arms the poll. */
+/* A million kicks on an empty stats queue: one read each, every one re-arms the poll (the host's
+   timer is told only when the deadline moves: once per millisecond of VM time here). */
 TEST storm_of_a_million_empty_kicks(void)
 {
     const unsigned kicks = 1000000;
@@ -1358,7 +1359,7 @@ TEST storm_of_a_million_empty_kicks(void)
     ASSERT_LTE(T.reads, 2u * kicks);
     ASSERT_EQ(kicks, T.reads);
     ASSERT_EQ(0u, T.writes);
-    ASSERT_EQ(arms + kicks, T.arms);
+    ASSERT_EQ(arms + kicks / 1000u, T.arms);
     ASSERT(T.armed);
     ASSERT_EQ(T.now_ms + 5000u, T.deadline);
     ASSERT_EQ(T.now_ms + 5000u, vb_next_deadline(&T.dev));
