@@ -267,7 +267,7 @@ static inline void stats_round(tg *t)
     vb_queue_notify(&t->dev, VB_QUEUE_STATS);
 }
 
-static double bench_round(unsigned tags, int indirect)
+static double bench_round(unsigned tags, int indirect, int map)
 {
     const unsigned long n = quick ? 20000 : 200000;
     double ns[RUNS];
@@ -275,7 +275,7 @@ static double bench_round(unsigned tags, int indirect)
     unsigned irq0;
     char what[96], value[96];
     int run;
-    tg *t = round_setup(tags, indirect, VB_PROFILE_DOC, 0);
+    tg *t = round_setup(tags, indirect, VB_PROFILE_DOC, map);
 
     for (r = 0; r < n / 10; r++) stats_round(t); /* warm up */
     irq0 = t->irq[VB_QUEUE_STATS];
@@ -289,7 +289,8 @@ static double bench_round(unsigned tags, int indirect)
     if (vb_is_broken(&t->dev) || t->irq[VB_QUEUE_STATS] - irq0 != RUNS * n ||
         vb_get_counters(&t->dev)->updates != 1 + n / 10 + RUNS * n || tg_stat(t, 5) != sample[5])
         die("stats round: the device did not do a full round each time");
-    snprintf(what, sizeof what, "stats round, %u tags, %s", tags, indirect ? "indirect" : "direct");
+    snprintf(what, sizeof what, "stats round, %u tags, %s, %s", tags, indirect ? "indirect" : "direct",
+             map ? "map" : "copy callbacks");
     snprintf(value, sizeof value, "%.1f ns  %.2f M rounds/s  %lu allocs", median(ns, RUNS),
              1e3 / median(ns, RUNS), allocs);
     row("round", what, value, "");
@@ -404,7 +405,8 @@ static inline void floor_round(floor_dev *f, int direct)
     else floor_kick_cb(f);
 }
 
-/* device_ns: the device's 16-tag direct round, measured just before */
+/* device_ns: the device's 16-tag direct round on the same memory path (map for RAM direct, copy
+   callbacks for callbacks), measured just before */
 static void bench_floor(int direct, double device_ns)
 {
     const unsigned long n = quick ? 20000 : 200000;
@@ -1209,7 +1211,7 @@ static int instr(const char *name)
         fprintf(stderr, "bench: built without valgrind/callgrind.h\n");
         return 1;
     }
-    if (!strncmp(name, "round", 5)) { /* round10d round10i round16d round16i */
+    if (!strncmp(name, "round", 5)) { /* round10d ... round16im: tags, d/i descriptor, m = map */
         unsigned tags = (unsigned)atoi(name + 5);
         tg *t = round_setup(tags, strchr(name + 5, 'i') != NULL, VB_PROFILE_DOC, strchr(name + 5, 'm') != NULL);
         /* called through volatile pointers: not inlined, so nothing of the guest's part can be
@@ -1349,12 +1351,14 @@ int main(int argc, char **argv)
         row("size", "sizeof(vb_qmp), x86-64", value, "");
 
         pin_one_core();
-        bench_round(10, 0);
-        bench_round(10, 1);
-        round_ns = bench_round(16, 0);
-        bench_floor(1, round_ns);
+        bench_round(10, 0, 0);
+        bench_round(10, 1, 0);
+        round_ns = bench_round(16, 0, 0);
         bench_floor(0, round_ns);
-        bench_round(16, 1);
+        bench_round(16, 1, 0);
+        round_ns = bench_round(16, 0, 1);
+        bench_floor(1, round_ns);
+        bench_round(16, 1, 1);
         bench_pages(VB_QUEUE_REPORTING, 0);
         bench_pages(VB_QUEUE_REPORTING, 1);
         bench_pages(VB_QUEUE_FREE_PAGE, 0);
