@@ -1169,11 +1169,25 @@ extern "C" {
 #define VB__DESC_F_INDIRECT 4u
 #define VB__AVAIL_F_NO_INTERRUPT 1u
 
-/* Small helpers of the hot path: inlined, unless the build optimizes for size. */
+/* The hot path: its small helpers inlined, and the two halves of a stats round (the poll and
+   the answer) with everything they call inlined into them (GCC, clang), unless the build
+   optimizes for size. */
 #ifdef __OPTIMIZE_SIZE__
 #define VB__INLINE static
+#define VB__FLATTEN
 #else
 #define VB__INLINE static inline
+#if defined(__GNUC__) || defined(__clang__)
+#define VB__FLATTEN __attribute__((flatten))
+#else
+#define VB__FLATTEN
+#endif
+#endif
+/* ... but not the paths a healthy round never takes (errors, logging, indirect tables). */
+#if defined(__GNUC__) || defined(__clang__)
+#define VB__COLD __attribute__((noinline, cold))
+#else
+#define VB__COLD
 #endif
 
 /* ---- freestanding byte helpers ------------------------------------------------------------- */
@@ -1287,7 +1301,7 @@ VB__INLINE int vb__guest_be(const vb_device *d) { return (d->flags & VB__GUEST_B
 VB__INLINE void vb__enter(vb_device *d) { d->flags |= VB__CALLING; }
 VB__INLINE void vb__leave(vb_device *d) { d->flags &= (uint16_t)~VB__CALLING; }
 
-static void vb__log(vb_device *d, vb_log_item item)
+VB__COLD static void vb__log(vb_device *d, vb_log_item item)
 {
     static const struct { unsigned char level; const char *msg; } items[] = {
         {0, ""},
@@ -1320,7 +1334,7 @@ static void vb__notify_config(vb_device *d)
 }
 
 /* virtio_error(): the device stops until reset; VERSION_1 drivers are told (NEEDS_RESET). */
-VB_API void vb_break(vb_device *d, vb_log_item why)
+VB__COLD VB_API void vb_break(vb_device *d, vb_log_item why)
 {
     if (vb__reentered(d) || (d->flags & VB__BROKEN)) return;
     d->flags |= VB__BROKEN;
@@ -1520,7 +1534,7 @@ typedef struct vb__desc {
 
 /* Switch the walk to an indirect table: only the head of a ring chain may point to one, and
    never with NEXT. 0 = ok, -1 = ring error (device broken). */
-static int vb__chain_indirect(vb__chain *c, uint64_t addr, uint32_t len, uint16_t flags)
+VB__COLD static int vb__chain_indirect(vb__chain *c, uint64_t addr, uint32_t len, uint16_t flags)
 {
     vb_log_item why = VB_LOG_NONE;
     if (c->indirect || c->count != 1 || (flags & VB__DESC_F_NEXT))
@@ -1540,8 +1554,8 @@ static int vb__chain_indirect(vb__chain *c, uint64_t addr, uint32_t len, uint16_
     return 0;
 }
 
-/* Next buffer of the chain: 1 = got one, 0 = end of chain, -1 = ring error (device broken). */
-static int vb__chain_next(vb__chain *c, vb__desc *out)
+/* The next descriptor of a chain that is not done: 1 = got one, -1 = ring error (broken). */
+static int vb__chain_step(vb__chain *c, vb__desc *out)
 {
     vb_device *d = c->dev;
     const int be = vb__guest_be(d);
@@ -1550,7 +1564,6 @@ static int vb__chain_next(vb__chain *c, vb__desc *out)
         uint64_t addr;
         uint32_t len;
         uint16_t flags, next;
-        if (c->done) return 0;
         if (vb__chain_mark(c)) { vb_break(d, VB_LOG_LOOP); return -1; }
         if (c->map) {
             const volatile unsigned char *e = c->map + 16u * (size_t)c->next;
@@ -1572,7 +1585,7 @@ static int vb__chain_next(vb__chain *c, vb__desc *out)
 
         if (flags & VB__DESC_F_INDIRECT) {
             if (vb__chain_indirect(c, addr, len, flags)) return -1;
-            continue;
+            continue; /* an indirect table has at least one entry */
         }
         if (len == 0) { vb_break(d, VB_LOG_ZERO_LEN); return -1; }
         if (addr > UINT64_MAX - len) { vb_break(d, VB_LOG_LEN_OVERFLOW); return -1; }
@@ -1594,6 +1607,9 @@ static int vb__chain_next(vb__chain *c, vb__desc *out)
         return 1;
     }
 }
+
+/* Next buffer of the chain: 1 = got one, 0 = end of chain, -1 = ring error (device broken). */
+VB__INLINE int vb__chain_next(vb__chain *c, vb__desc *out) { return c->done ? 0 : vb__chain_step(c, out); }
 
 /* Offsets in the avail ring (flags, idx, ring[size], used_event) and the used ring (flags, idx,
    ring[size] of {id, len}, avail_event). */
@@ -2229,7 +2245,7 @@ static void vb__stats_return(vb_device *d)
 }
 
 /* virtio_balloon_receive_stats(): one buffer per notification, then re-arm. */
-static void vb__stats_kick(vb_device *d)
+VB__FLATTEN static void vb__stats_kick(vb_device *d)
 {
     vb_queue *q = &d->queue[VB_QUEUE_STATS];
     vb__chain c;
@@ -2262,7 +2278,7 @@ static void vb__stats_kick(vb_device *d)
     vb__rearm(d);
 }
 
-VB_API void vb_timer_expired(vb_device *d)
+VB__FLATTEN VB_API void vb_timer_expired(vb_device *d)
 {
     uint64_t now;
     uint16_t kind, watch;
