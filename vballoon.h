@@ -71,7 +71,7 @@
    inside one of its callbacks"), vb_queue_notify and vb_do_work return vb_more_work(dev), void
    functions do nothing (vb_set_status, vb_set_driver_features, vb_reset, vb_machine_reset,
    vb_break, vb_config_write, vb_timer_expired, vb_set_target_pages, vb_set_ram_size,
-   vb_destroy), and the refusal is logged (VB_LOG_REENTERED, WARN; not from inside log itself);
+   vb_memory_changed, vb_destroy), and the refusal is logged (VB_LOG_REENTERED, WARN; not from inside log itself);
    vb_mmio_write counts an ignored access and vb_mmio_reset does nothing; vb_qmp_execute answers
    a change (balloon, qom-set) with that GenericError and reads as usual. Functions that take a
    `const vb_device *` (vb_status, vb_stat, vb_queue_state, vb_render_guest_stats, vb_prop_get,

@@ -1449,20 +1449,21 @@ TEST two_devices_are_independent(void)
    ============================================================================================ */
 
 enum { CB_READ, CB_WRITE, CB_NOW, CB_ARM, CB_CANCEL, CB_WALL, CB_NOTIFY, CB_CONFIG, CB_PAGES, CB_ACTUAL,
-       CB_LOG, CB_COUNT };
+       CB_LOG, CB_MAP, CB_COUNT };
 enum { E_DESTROY, E_FEATURES, E_STATUS, E_BREAK, E_SETUP, E_READY, E_BASE, E_NOTIFY, E_WORK, E_CFGWRITE,
        E_TIMER, E_RESET, E_MRESET, E_TARGET, E_RAM, E_INTERVAL, E_INTERVAL_MS, E_PROP, E_LOAD, E_MMIO_WRITE,
-       E_MMIO_RESET, E_COUNT };
+       E_MMIO_RESET, E_MEMORY, E_COUNT };
 
 static const char *const re_cb_names[CB_COUNT] = {"read", "write", "now_ms", "timer_arm", "timer_cancel", "wall_s",
-                                                  "notify_queue", "notify_config", "pages", "actual_changed", "log"};
+                                                  "notify_queue", "notify_config", "pages", "actual_changed", "log", "map"};
 static const char *const re_entry_names[E_COUNT] = {
     "vb_destroy", "vb_set_driver_features", "vb_set_status", "vb_break", "vb_queue_setup", "vb_queue_set_ready",
     "vb_queue_set_base", "vb_queue_notify", "vb_do_work", "vb_config_write", "vb_timer_expired", "vb_reset",
     "vb_machine_reset", "vb_set_target_pages", "vb_set_ram_size", "vb_set_poll_interval",
-    "vb_set_poll_interval_ms", "vb_prop_set_int", "vb_snapshot_load", "vb_mmio_write", "vb_mmio_reset"};
+    "vb_set_poll_interval_ms", "vb_prop_set_int", "vb_snapshot_load", "vb_mmio_write", "vb_mmio_reset",
+    "vb_memory_changed"};
 
-static unsigned re_cb = CB_COUNT, re_entry, re_calls, re_bad_line;
+static unsigned re_cb = CB_COUNT, re_entry, re_calls, re_bad_line, re_maps;
 static unsigned char re_blob[VB_SNAPSHOT_SIZE];
 static vb_mmio re_mmio;
 
@@ -1496,12 +1497,13 @@ static int re_call(unsigned entry)
     case E_INTERVAL_MS: return vb_set_poll_interval_ms(d, 7777) == VB_ERR_STATE;
     case E_PROP: return vb_prop_set_int(d, name, sizeof name - 1, 9, &err) == VB_ERR_STATE && err.cls != NULL;
     case E_LOAD: return vb_snapshot_load(d, re_blob, sizeof re_blob) == VB_ERR_STATE;
+    case E_MEMORY: vb_memory_changed(d); return 1;
     case E_MMIO_WRITE: {
         uint32_t bad = re_mmio.bad_accesses;
         vb_mmio_write(&re_mmio, VB_MMIO_STATUS, 0, 4);
         return re_mmio.bad_accesses == bad + 1u && re_mmio.last_bad_offset == VB_MMIO_STATUS;
     }
-    default: {
+    default: { /* E_MMIO_RESET */
         static vb_mmio m0;
         memcpy(&m0, &re_mmio, sizeof m0);
         vb_mmio_reset(&re_mmio);
@@ -1522,7 +1524,7 @@ static void re_enter(unsigned cb)
 {
     static vb_device before;
     unsigned reads = T.reads, writes = T.writes, irqs = T.irq[0] + T.irq[1] + T.irq[2] + T.config_irqs;
-    unsigned timer = T.arms + T.cancels, others = T.npages + T.actual_calls, logs = 0, logged, i;
+    unsigned timer = T.arms + T.cancels, others = T.npages + T.actual_calls + re_maps, logs = 0, logged, i;
     int refused;
     if (cb != re_cb) return;
     for (i = 0; i < VB_LOG_ITEM_COUNT; i++) logs += T.log_count[i];
@@ -1537,7 +1539,7 @@ static void re_enter(unsigned cb)
     else if (memcmp(&before, &T.dev, sizeof before)) re_bad_line = __LINE__;
     else if (reads != T.reads || writes != T.writes) re_bad_line = __LINE__;
     else if (irqs != T.irq[0] + T.irq[1] + T.irq[2] + T.config_irqs) re_bad_line = __LINE__;
-    else if (timer != T.arms + T.cancels || others != T.npages + T.actual_calls) re_bad_line = __LINE__;
+    else if (timer != T.arms + T.cancels || others != T.npages + T.actual_calls + re_maps) re_bad_line = __LINE__;
     else if (T.log_count[VB_LOG_REENTERED] - logged != re_logs_one(cb)) re_bad_line = __LINE__;
     else if ((unsigned)-logs != T.log_count[VB_LOG_REENTERED] - logged) re_bad_line = __LINE__;
 }
@@ -1558,8 +1560,17 @@ static void re_log(void *u, vb_log_level level, vb_log_item item, const char *ms
     if (item != VB_LOG_REENTERED) re_enter(CB_LOG);
 }
 
+/* Refuses every range, so the device copies as without it: the scenario's end is the same. */
+static void *re_map(void *u, uint64_t gpa, uint64_t len, int write)
+{
+    (void)u, (void)gpa, (void)len, (void)write;
+    re_maps++;
+    re_enter(CB_MAP);
+    return NULL;
+}
+
 static const vb_host re_host = {re_read, re_write, re_now, re_arm, re_cancel, re_wall,
-                                re_notify, re_config, re_pages, re_actual, re_log, NULL, 0};
+                                re_notify, re_config, re_pages, re_actual, re_log, NULL, re_map};
 
 /* Every callback runs at least once. */
 static int re_scenario(void)
