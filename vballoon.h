@@ -127,11 +127,12 @@
                                     refuses is a guest error). A queue's rings are mapped when it
                                     becomes ready, and the pointers kept until it stops, the
                                     device resets or the host calls vb_memory_changed(); a
-                                    buffer is mapped each time it is read and the pointer
-                                    dropped at once. Every guest field is still loaded once per
-                                    decision (volatile loads), and only the used ring is
-                                    written. Same bounds as read. Worth it: a stats round costs
-                                    about half the instructions of the copy path (README).
+                                    stats buffer or indirect table is mapped each time it is
+                                    read and the pointer dropped at once (other buffers go
+                                    through read, if there is one). Every guest field is still
+                                    loaded once per decision (volatile loads), and only the
+                                    used ring is written. Same bounds as read. Worth it: a
+                                    stats round costs a third fewer instructions (README).
 
    THE STATS PROTOCOL (as QEMU implements it)
    ==========================================
@@ -1357,16 +1358,16 @@ static void *vb__map(vb_device *d, uint64_t gpa, uint64_t len, int write)
     return p;
 }
 
-/* Copy guest memory in or out: through a mapping when the host gives one, else read/write. */
+/* Copy guest memory in or out: through read/write, or a host with only map through it. */
 static int vb__read(vb_device *d, uint64_t gpa, void *dst, size_t len)
 {
-    const void *m = vb__map(d, gpa, len, 0);
     int r;
-    if (m) {
-        VB_MEMCPY(dst, m, len);
-        return 0;
+    if (!d->host->read) {
+        const void *m = vb__map(d, gpa, len, 0);
+        if (m) VB_MEMCPY(dst, m, len);
+        return m ? 0 : -1;
     }
-    if (gpa > UINT64_MAX - len || !d->host->read) return -1;
+    if (gpa > UINT64_MAX - len) return -1;
     vb__enter(d);
     r = d->host->read(d->user, gpa, dst, len);
     vb__leave(d);
@@ -1375,13 +1376,13 @@ static int vb__read(vb_device *d, uint64_t gpa, void *dst, size_t len)
 
 static int vb__write(vb_device *d, uint64_t gpa, const void *src, size_t len)
 {
-    void *m = vb__map(d, gpa, len, 1);
     int r;
-    if (m) {
-        VB_MEMCPY(m, src, len);
-        return 0;
+    if (!d->host->write) {
+        void *m = vb__map(d, gpa, len, 1);
+        if (m) VB_MEMCPY(m, src, len);
+        return m ? 0 : -1;
     }
-    if (gpa > UINT64_MAX - len || !d->host->write) return -1;
+    if (gpa > UINT64_MAX - len) return -1;
     vb__enter(d);
     r = d->host->write(d->user, gpa, src, len);
     vb__leave(d);
