@@ -1228,15 +1228,24 @@ static int vb__name_is(const char *name, size_t len, const char *lit)
 
 static int vb__cstr_is(const char *s, const char *lit) { return vb__name_is(s, vb__strlen(s), lit); }
 
+VB__INLINE uint16_t vb__bswap16(uint16_t v) { return (uint16_t)(v << 8 | v >> 8); }
+VB__INLINE uint32_t vb__bswap32(uint32_t v)
+{
+    return (uint32_t)vb__bswap16((uint16_t)v) << 16 | vb__bswap16((uint16_t)(v >> 16));
+}
+
+/* Guest-endian fields, from and to bytes: little-endian, swapped for a big-endian guest (the
+   byte expressions become one load or store on common hosts). */
 VB__INLINE uint16_t vb__ld16(const unsigned char *p, int be)
 {
-    return be ? (uint16_t)((unsigned)p[0] << 8 | p[1]) : (uint16_t)((unsigned)p[1] << 8 | p[0]);
+    uint16_t v = (uint16_t)(p[0] | p[1] << 8);
+    return be ? vb__bswap16(v) : v;
 }
 
 VB__INLINE uint32_t vb__ld32(const unsigned char *p, int be)
 {
-    return be ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]
-              : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+    uint32_t v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    return be ? vb__bswap32(v) : v;
 }
 
 VB__INLINE uint64_t vb__ld64(const unsigned char *p, int be)
@@ -1247,14 +1256,16 @@ VB__INLINE uint64_t vb__ld64(const unsigned char *p, int be)
 
 VB__INLINE void vb__st16(unsigned char *p, uint16_t v, int be)
 {
-    p[be ? 0 : 1] = (unsigned char)(v >> 8);
-    p[be ? 1 : 0] = (unsigned char)v;
+    if (be) v = vb__bswap16(v);
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
 }
 
 VB__INLINE void vb__st32(unsigned char *p, uint32_t v, int be)
 {
-    vb__st16(p + (be ? 2 : 0), (uint16_t)v, be);
-    vb__st16(p + (be ? 0 : 2), (uint16_t)(v >> 16), be);
+    if (be) v = vb__bswap32(v);
+    vb__st16(p, (uint16_t)v, 0);
+    vb__st16(p + 2, (uint16_t)(v >> 16), 0);
 }
 
 /* ---- management errors: QEMU's words in parts, joined by vb_error_text ------------------------ */
@@ -1399,12 +1410,6 @@ static int vb__write(vb_device *d, uint64_t gpa, const void *src, size_t len)
 #else
 #define VB__HOST_LE 0 /* unknown: byte by byte, correct on any host */
 #endif
-
-VB__INLINE uint16_t vb__bswap16(uint16_t v) { return (uint16_t)(v << 8 | v >> 8); }
-VB__INLINE uint32_t vb__bswap32(uint32_t v)
-{
-    return (uint32_t)vb__bswap16((uint16_t)v) << 16 | vb__bswap16((uint16_t)(v >> 16));
-}
 
 VB__INLINE uint16_t vb__vld16(const volatile unsigned char *p, int be)
 {
