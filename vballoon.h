@@ -1226,7 +1226,6 @@ static int vb__name_is(const char *name, size_t len, const char *lit)
     return lit[len] == 0;
 }
 
-static int vb__cstr_is(const char *s, const char *lit) { return vb__name_is(s, vb__strlen(s), lit); }
 
 VB__INLINE uint16_t vb__bswap16(uint16_t v) { return (uint16_t)(v << 8 | v >> 8); }
 VB__INLINE uint32_t vb__bswap32(uint32_t v)
@@ -3157,6 +3156,8 @@ static int vb__metric_value(const vb_device *d, const vb__family *f, unsigned su
     default: *v = c->bytes_ignored; return 1;
     }
 }
+
+static int vb__cstr_is(const char *s, const char *lit) { return vb__name_is(s, vb__strlen(s), lit); }
 
 /* Label names as Prometheus allows them, not reserved (__*) and not the renderer's own. */
 static int vb__label_name_ok(const char *s)

@@ -76,7 +76,7 @@ static int wr(void *u, uint64_t a, const void *s, size_t n)
 }
 static void nq(void *u, unsigned q) { (void)u; (void)q; }
 static void nc(void *u) { (void)u; }
-static const vb_host host = {rd, wr, 0, 0, 0, 0, nq, nc, 0, 0, 0, 0};
+static const vb_host host = {rd, wr, 0, 0, 0, 0, nq, nc, 0, 0, 0, 0, 0};
 static vb_device dev;
 static char out[2048];
 volatile size_t sink;
@@ -163,6 +163,16 @@ check c11-clang       $CLANG -std=c11 $WARN $I -c "$tmp/twice.c" -o "$tmp/o"
 check cxx17-g++       $CXX -std=c++17 -Wall -Wextra -Wpedantic -Wshadow -Werror -x c++ $I -c "$tmp/twice.c" -o "$tmp/o"
 check cxx17-clang++   $CLANG -std=c++17 -Wall -Wextra -Wpedantic -Wshadow -Werror -x c++ $I -c "$tmp/twice.c" -o "$tmp/o"
 check no-qmp          $CC -std=c99 $WARN -DVB_NO_QMP $I -c "$tmp/twice.c" -o "$tmp/o"
+# every option that compiles something out, alone and together, at -Os too (no inlining there:
+# a helper left unused is a warning)
+for opts in "-DVB_NO_METRICS" "-DVB_NO_QMP -DVB_NO_METRICS"; do
+    for c in "$CC -std=c99 $WARN" "$CLANG -std=c99 $WARN" "$CXX -std=c++17 $WARN -x c++"; do
+        for o in -O2 -Os; do
+            name="options$(echo " $opts" | sed 's/ -DVB_NO_/-no-/g' | tr 'A-Z' 'a-z')-$(echo "$c" | cut -d' ' -f1)$o"
+            check "$name" $c $o $opts $I -c "$tmp/twice.c" -o "$tmp/o"
+        done
+    done
+done
 check mmio-c99-gcc    $CC -std=c99 $WARN -DVB_WITH_MMIO $I -c "$tmp/twice.c" -o "$tmp/o"
 check mmio-c99-clang  $CLANG -std=c99 $WARN -DVB_WITH_MMIO $I -c "$tmp/twice.c" -o "$tmp/o"
 check mmio-cxx17-g++  $CXX -std=c++17 -Wall -Wextra -Wpedantic -Wshadow -Werror -x c++ -DVB_WITH_MMIO $I -c "$tmp/twice.c" -o "$tmp/o"
