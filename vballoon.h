@@ -2176,14 +2176,14 @@ static uint32_t vb__stats_records(const volatile unsigned char *p, const volatil
     for (; p < end && be; p += 10) {
         uint16_t tag = vb__tag(p, 1);
         if (tag < VB_STAT_COUNT)
-            val[tag] = vb__ld64((const unsigned char *)(uintptr_t)(p + 2), 1);
+            val[tag] = vb__ld64((const unsigned char *)(p + 2), 1);
         else
             unknown++;
     }
     for (; p < end; p += 10) {
         uint16_t tag = vb__tag(p, 0);
         if (tag < VB_STAT_COUNT)
-            val[tag] = vb__ld64((const unsigned char *)(uintptr_t)(p + 2), 0);
+            val[tag] = vb__ld64((const unsigned char *)(p + 2), 0);
         else
             unknown++;
     }
@@ -2224,7 +2224,7 @@ static int vb__stats_parse(vb__chain *c, uint64_t val[VB_STAT_COUNT], uint32_t *
             while (i < chunk) {
                 if (fill == 0) { /* whole records in place: the fast path */
                     uint32_t whole = (chunk - i) / 10u;
-                    d->counters.unknown_tags += vb__stats_records(src + i, src + i + 10u * whole, be, val);
+                    d->counters.unknown_tags += vb__stats_records(src + i, src + i + (size_t)10u * whole, be, val);
                     *records += whole;
                     i += 10u * whole;
                     if (i == chunk) break;
