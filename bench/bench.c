@@ -21,7 +21,8 @@
               vb_render_metrics of one device (16 stats, three answered polls, one label) in
               both formats, as a ratio to the guest-stats render (qemu profile, compact)
      qmp      qom-get guest-stats round trip over a unix socket, same client for our server
-              (build/vballoon-sim --qmp) and, with --qemu, QEMU, interleaved in batches
+              (build/vballoon-sim --qmp), a unix-socket echo server giving the same reply (the
+              floor) and, with --qemu, QEMU, interleaved in batches
      scale    10,000 devices polled every second on a virtual clock, each with a small
               simulated guest answering
    Allocations are counted by a malloc/calloc/realloc/free wrapper in this binary: the vb_*
@@ -840,12 +841,12 @@ static const char qom_get[] =
     "{\"execute\": \"qom-get\", \"arguments\": {\"path\": \"/machine/peripheral/balloon0\", "
     "\"property\": \"guest-stats\"}}\n";
 
-static int server_start(server *s, const char *name, char *const argv[], const char *sock)
+static int server_start(server *s, const char *name, pid_t pid, const char *sock)
 {
     char line[4096];
     memset(s, 0, sizeof *s);
     s->name = name;
-    s->pid = spawn(argv);
+    s->pid = pid;
     s->fd = connect_unix(sock, s->pid);
     if (s->fd < 0) return -1;
     if (!read_line(s, line, sizeof line) || !strstr(line, "\"QMP\"")) return -1;
@@ -868,6 +869,50 @@ static void server_stop(server *s)
     }
 }
 
+/* The floor of a QMP round trip over a unix socket: a server that reads each request line
+   whole and writes back a reply line of the size the sim's qom-get reply has (its very bytes),
+   with no JSON and no device behind it. Same socket, same client, same batches: ours / echo is
+   what vballoon.h and the sim add to the transport. It listens before the fork (the client can
+   connect at once) and greets as QMP does, so server_start() takes it as it takes the others. */
+static pid_t echo_spawn(const char *sock, const char *reply, size_t len, int client_fd)
+{
+    struct sockaddr_un a;
+    pid_t pid;
+    int lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (lfd < 0) die("socket");
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", sock);
+    if (bind(lfd, (struct sockaddr *)&a, sizeof a) || listen(lfd, 1)) die("echo server: bind");
+    pid = fork();
+    if (pid < 0) die("fork");
+    if (pid == 0) {
+        static char buf[65536];
+        size_t have = 0;
+        int fd = accept(lfd, NULL, NULL);
+        if (fd < 0) _exit(1);
+        close(client_fd); /* the parent's, to the sim */
+        close(lfd);
+        send_all(fd, "{\"QMP\": {}}\n", 12);
+        for (;;) {
+            char *nl;
+            ssize_t r = read(fd, buf + have, sizeof buf - have);
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) _exit(0); /* the client closed */
+            have += (size_t)r;
+            while ((nl = memchr(buf, '\n', have)) != NULL) { /* one reply per whole line */
+                size_t n = (size_t)(nl - buf) + 1;
+                send_all(fd, reply, len);
+                memmove(buf, buf + n, have - n);
+                have -= n;
+            }
+            if (have == sizeof buf) _exit(1);
+        }
+    }
+    close(lfd);
+    return pid;
+}
+
 static void qmp_batch(server *s, size_t n)
 {
     char line[4096];
@@ -884,13 +929,15 @@ static void qmp_batch(server *s, size_t n)
 static void bench_qmp(const char *sim, const char *qemu)
 {
     const size_t batch = quick ? 200 : 1000, batches = quick ? 5 : 10, total = batch * batches;
-    server ours, theirs;
-    char sock_ours[128], sock_qemu[128], qmp_arg[160], qemu_arg[160], value[128];
+    server ours, echo, theirs;
+    char sock_ours[128], sock_echo[96], sock_qemu[128], qmp_arg[160], qemu_arg[160], value[128];
+    char reply[4096];
     size_t b;
     int with_qemu = qemu != NULL;
-    double med_ours, med_qemu = 0;
+    double med_ours, med_echo, med_qemu = 0;
 
     snprintf(sock_ours, sizeof sock_ours, "%s/sim.sock", tmpdir);
+    snprintf(sock_echo, sizeof sock_echo, "%s/echo.sock", tmpdir);
     snprintf(sock_qemu, sizeof sock_qemu, "%s/qemu.sock", tmpdir);
     snprintf(qmp_arg, sizeof qmp_arg, "unix:%s", sock_ours);
     snprintf(qemu_arg, sizeof qemu_arg, "unix:%s,server=on,wait=off", sock_qemu);
@@ -898,35 +945,51 @@ static void bench_qmp(const char *sim, const char *qemu)
         /* QEMU 7.2's guest-stats: the qemu profile, 10 keys (the reply QEMU gives, same size). */
         char *argv[] = {(char *)sim, "--qmp", qmp_arg, "--profile", "qemu", "--keys", "10",
                         "--virtual-clock", "--fixed-stats", NULL};
-        if (server_start(&ours, "vballoon-sim", argv, sock_ours)) die("cannot start vballoon-sim --qmp");
+        if (server_start(&ours, "vballoon-sim", spawn(argv), sock_ours))
+            die("cannot start vballoon-sim --qmp");
     }
+    send_all(ours.fd, qom_get, sizeof qom_get - 1); /* the echo server's reply: the sim's */
+    if (!read_line(&ours, reply, sizeof reply) || strlen(reply) >= sizeof reply - 1)
+        die("qom-get reply");
+    if (server_start(&echo, "echo", echo_spawn(sock_echo, reply, strlen(reply), ours.fd), sock_echo))
+        die("cannot start the echo server");
     if (with_qemu) {
         char *argv[] = {(char *)qemu, "-S", "-nodefaults", "-display", "none", "-machine", "pc",
                         "-accel", "tcg", "-device", "virtio-balloon,id=balloon0", "-qmp",
                         qemu_arg, NULL};
-        if (server_start(&theirs, "qemu", argv, sock_qemu)) {
+        if (server_start(&theirs, "qemu", spawn(argv), sock_qemu)) {
             fprintf(stderr, "bench: cannot start %s; QMP comparison skipped\n", qemu);
             server_stop(&theirs);
             with_qemu = 0;
         }
     }
     ours.lat = malloc(total * sizeof *ours.lat);
+    echo.lat = malloc(total * sizeof *echo.lat);
     theirs.lat = with_qemu ? malloc(total * sizeof *theirs.lat) : NULL;
-    if (!ours.lat || (with_qemu && !theirs.lat)) die("malloc");
-    qmp_batch(&ours, batch / 4); /* warm up both, then alternate batches */
+    if (!ours.lat || !echo.lat || (with_qemu && !theirs.lat)) die("malloc");
+    qmp_batch(&ours, batch / 4); /* warm up all, then alternate batches */
     ours.nlat = 0;
+    qmp_batch(&echo, batch / 4);
+    echo.nlat = 0;
     if (with_qemu) {
         qmp_batch(&theirs, batch / 4);
         theirs.nlat = 0;
     }
     for (b = 0; b < batches; b++) {
         qmp_batch(&ours, batch);
+        qmp_batch(&echo, batch);
         if (with_qemu) qmp_batch(&theirs, batch);
     }
     med_ours = median(ours.lat, ours.nlat);
     snprintf(value, sizeof value, "median %.1f us  p99 %.1f us", med_ours,
              percentile(ours.lat, ours.nlat, 0.99));
     row("qmp", "qom-get guest-stats, vballoon-sim --qmp (unix socket)", value, "");
+    med_echo = median(echo.lat, echo.nlat);
+    snprintf(value, sizeof value, "median %.1f us  p99 %.1f us", med_echo,
+             percentile(echo.lat, echo.nlat, 0.99));
+    row("qmp", "  unix-socket echo server, same reply, interleaved", value, "");
+    snprintf(value, sizeof value, "%.2fx the echo's median", med_ours / med_echo);
+    row("qmp", "  ratio ours / echo (the transport's floor)", value, "<= 1.25x");
     if (with_qemu) {
         med_qemu = median(theirs.lat, theirs.nlat);
         snprintf(value, sizeof value, "median %.1f us  p99 %.1f us", med_qemu,
@@ -938,7 +1001,10 @@ static void bench_qmp(const char *sim, const char *qemu)
     } else {
         row("qmp", "  QEMU 7.2", "not run (make bench-qemu)", ">= 10x");
     }
+    server_stop(&echo);
+    unlink(sock_echo);
     server_stop(&ours);
+    free(echo.lat);
     free(ours.lat);
     free(theirs.lat);
 }
