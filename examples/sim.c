@@ -41,7 +41,10 @@
                                   stats buffer and its PFN array live here
        0x00400000 .. --ram MiB    page frames only: the guest's page allocator hands them to the
                                   balloon; nobody reads or writes them, so they need no bytes.
-                                  read()/write() refuse them, as they refuse anything past RAM.
+                                  map(), read() and write() refuse them, as anything past RAM.
+       The device loads and stores guest_ram[] through pointers the map callback gives it;
+       --no-map makes it copy through the read/write callbacks instead (the same replies, byte
+       for byte; the --verbose summary counts the accesses of each kind).
 
    TIME
        real (default)     VM clock = CLOCK_MONOTONIC, last-update = CLOCK_REALTIME; the main loop
