@@ -572,13 +572,15 @@ static volatile sig_atomic_t bus_fault;
 
 static int lost_page_replace(void *addr)
 {
+    uintptr_t a = (uintptr_t)addr;
     unsigned i;
-    uintptr_t a = (uintptr_t)addr, page = a & ~(uintptr_t)(host_page - 1);
     for (i = 0; i < B.s.nmem; i++) {
-        uintptr_t start = (uintptr_t)B.s.mem[i].map;
-        if (B.s.mem[i].map && a >= start && a - start < B.s.mem[i].map_len &&
-            mmap((void *)page, (size_t)host_page, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED) {
+        const region *r = &B.s.mem[i];
+        if (r->map && a >= (uintptr_t)r->map && a - (uintptr_t)r->map < r->map_len) {
+            void *page = (void *)(a & ~(uintptr_t)(host_page - 1));
+            if (mmap(page, (size_t)host_page, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+                return 0;
             bus_fault = 1;
             return 1;
         }
