@@ -1303,6 +1303,8 @@ static void rings_forget(int close_fds)
     }
 }
 
+/* The device holds no pointer into these mappings any more: every caller has stopped the
+   rings (ring_stop) and reset the device first. */
 static void memory_unmap(void)
 {
     unsigned i;

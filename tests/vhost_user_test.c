@@ -17,8 +17,9 @@
    66 MiB closing its client, as the back-end documents; 16 clients served, the 17th waiting in
    the listen backlog until one leaves); QMP quit ends the back-end cleanly. The device reaches
    guest memory through pointers (the map callback: the log's access counts say so, and the
-   truncated file is a page replaced by zeros); a third back-end with --no-map runs the stats
-   round trip and the truncated file again through read/write copies. Prints "FAIL <name>"
+   truncated file is a page replaced by zeros); a new memory table while the stats ring runs
+   must move those pointers to the new file. A third back-end with --no-map runs the stats round
+   trip, the new memory table and the truncated file again through read/write copies. Prints "FAIL <name>"
    for failures, "  measured: ..." lines, and ends with "vhost-user: N passed, M failed". */
 #define _GNU_SOURCE /* NOLINT(cert-dcl51-cpp): glibc feature macro */
 #include <errno.h>
@@ -454,6 +455,54 @@ static void test_positive(void)
     check("alive-after-positive", alive(), "");
 }
 
+/* A new memory table while the stats ring runs: the same guest-physical layout in a new file
+   (the old one's contents copied), the old one unmapped by the test. The back-end must drop
+   its pointers into the old mapping (vb_memory_changed) before it unmaps it: the poll's used
+   ring entry and the next stats must go through the new file. */
+#define GET_STATS "{\"execute\": \"qom-get\", \"arguments\": {\"path\": \"/machine/peripheral/balloon0\", " \
+                  "\"property\": \"guest-stats\"}}\n"
+#define SET_INTERVAL_1 "{\"execute\": \"qom-set\", \"arguments\": {\"path\": \"/machine/peripheral/balloon0\", " \
+                       "\"property\": \"guest-stats-polling-interval\", \"value\": 1}}\n"
+#define SET_INTERVAL_0 "{\"execute\": \"qom-set\", \"arguments\": {\"path\": \"/machine/peripheral/balloon0\", " \
+                       "\"property\": \"guest-stats-polling-interval\", \"value\": 0}}\n"
+
+static void test_mem_table_change(void)
+{
+    int kick, call, chan, fd = start_device(&kick, &call, &chan), mfd;
+    uint16_t avail = 0;
+    char out[4096] = "";
+    unsigned char *old;
+    uint64_t v;
+
+    check("remap-handshake", fd >= 0, "a step of the handshake was refused");
+    if (fd < 0) return;
+    post_stats(kick, &avail, 1111 * 4096ull); /* held by the device */
+    check("remap-stats-before", qmp_until(GET_STATS, "\"stat-free-memory\": 4550656", out, sizeof out), out);
+    old = mem;
+    mfd = new_memory(); /* mem: the new file's mapping */
+    memcpy(mem, old, MEM_SIZE);
+    munmap(old, MEM_SIZE);
+    check("remap-new-mem-table-while-running", mem_table(fd, GPA, MEM_SIZE, UVA, 0, mfd), "");
+    close(mfd);
+    qmp(SET_INTERVAL_1, out, sizeof out); /* a poll: the held buffer on the used ring of the new file */
+    check("remap-poll-in-new-memory", wait_readable(call, WAIT_MS) && read(call, &v, 8) == 8 && get32(g(USED) + 2) == 1,
+          "no used buffer in the new memory file");
+    if (waitpid(backend, NULL, WNOHANG) != 0) { /* it crashed: every later wait would be in vain */
+        check("remap-backend-alive", 0, "the back-end died after the new memory table (a pointer into the old one?)");
+        printf("vhost-user: %d passed, %d failed\n", passed, failed);
+        exit(1);
+    }
+    post_stats(kick, &avail, 2222 * 4096ull);
+    check("remap-stats-from-new-memory", qmp_until(GET_STATS, "\"stat-free-memory\": 9101312", out, sizeof out), out);
+    qmp(SET_INTERVAL_0, out, sizeof out);
+    close(fd);
+    close(kick);
+    close(call);
+    close(chan);
+    munmap(mem, MEM_SIZE);
+    check("alive-after-remap", alive(), "");
+}
+
 /* One malformed message after an optional prefix: the connection must end, the back-end live. */
 typedef struct bad_case {
     const char *name;
@@ -813,6 +862,7 @@ static void test_no_map(const char *bin)
         check("backend-starts", 0, bin);
     } else {
         test_positive();
+        test_mem_table_change();
         test_sigbus();
     }
     kill(backend, SIGTERM);
@@ -852,6 +902,7 @@ int main(int argc, char **argv)
         check("backend-starts", 0, bin);
     } else {
         test_positive(); /* leaves stats behind: guest-stats answers with them */
+        test_mem_table_change();
         test_run_state();
         test_seed_doc();
         qs_all(qmp_path, "qmp-");
