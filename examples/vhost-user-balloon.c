@@ -18,11 +18,12 @@
    guest and leaves you at the QMP socket; tests/uml_test.sh is the end-to-end test.
 
    HOW THE PIECES MEET (section numbers below)
-       2 guest memory   SET_MEM_TABLE regions are mmap()ed; the device's read/write callbacks
-                        translate guest-physical addresses with strict bounds checks, and a
-                        SIGBUS guard turns a front-end that shrinks its memory file into a
-                        device error instead of a crash. Inflated pages are punched out of the
-                        memory file (fallocate PUNCH_HOLE): the host gets the memory back.
+       2 guest memory   SET_MEM_TABLE regions are mmap()ed; the device's map callback gives
+                        it pointers into them (read/write copy instead with --no-map, or where
+                        map refuses: both translate guest-physical addresses with strict bounds
+                        checks). A SIGBUS guard turns a front-end that shrinks its memory file
+                        into a device error instead of a crash. Inflated pages are punched out
+                        of the memory file (fallocate PUNCH_HOLE): the host gets the memory back.
        3 callbacks      they only record what the device asked for (an interrupt, a config
                         change, a new `actual`); after each vb_* call returns, after_device()
                         sends the interrupts (8 bytes on the call fd, or VRING_CALL in-band),
@@ -119,6 +120,7 @@ typedef struct options {
     uint32_t interval;     /* --interval: initial guest-stats-polling-interval */
     const char *type_name; /* --transport */
     int persistent, inband, deflate_on_oom, no_event_idx, no_indirect, no_punch, verbose;
+    int no_map;            /* --no-map: guest memory only through read/write (no map callback) */
     int free_page_hint, page_poison, reporting, discard_hinted, no_stats;
     mh_options metrics;    /* --metrics ADDR, --metrics-label NAME=VALUE (metrics_http.h) */
 } options;
@@ -160,6 +162,8 @@ static void usage(FILE *f)
           "  --no-event-idx      do not offer VIRTIO_RING_F_EVENT_IDX\n"
           "  --no-indirect       do not offer VIRTIO_RING_F_INDIRECT_DESC\n"
           "  --no-punch          keep inflated pages on the host (no fallocate)\n"
+          "  --no-map            the device copies guest memory (read/write callbacks) instead\n"
+          "                      of using pointers into our mappings of it (map callback)\n"
           "  --metrics ADDR      serve Prometheus metrics at GET /metrics over HTTP: ADDR is\n"
           "                      PORT or 127.0.0.1:PORT (loopback only; 0: a free port, printed\n"
           "                      on stderr as \"metrics: listening on 127.0.0.1:PORT\") or\n"
@@ -263,6 +267,8 @@ static void parse_options(int argc, char **argv)
             opt.no_indirect = 1;
         } else if (!strcmp(name, "--no-punch")) {
             opt.no_punch = 1;
+        } else if (!strcmp(name, "--no-map")) {
+            opt.no_map = 1;
         } else if (!strcmp(name, "--verbose")) {
             opt.verbose = 1;
         } else if (!strcmp(name, "--help")) {
@@ -331,15 +337,19 @@ typedef struct region {
 static long host_page;
 
 /* Guest memory is shared with another process that may shrink the file under us; an access to
-   a page past the new end raises SIGBUS. The guard turns it into a failed access (a device
-   error) instead of a crash. SA_NODEFER + sigsetjmp(.., 0): no system call per access. */
+   a page past the new end raises SIGBUS. In a copy (read/write callbacks) the guard turns it
+   into a failed access (a device error) instead of a crash. SA_NODEFER + sigsetjmp(.., 0): no
+   system call per access. The device's own loads and stores through map() pointers cannot be
+   jumped out of (it would be left in the middle of a step), so there the page that is gone is
+   replaced by a zero page and the access goes on (section 3: lost_page_replace). */
 static sigjmp_buf *volatile bus_guard;
+static int lost_page_replace(void *addr);
 
 static void on_sigbus(int sig, siginfo_t *si, void *ctx)
 {
-    (void)si;
     (void)ctx;
     if (bus_guard) siglongjmp(*bus_guard, 1);
+    if (si && lost_page_replace(si->si_addr)) return; /* the access is retried and reads zero */
     signal(sig, SIG_DFL); /* not ours: crash as usual */
     raise(sig);
 }
@@ -449,6 +459,7 @@ typedef struct session {
     uint64_t connected_ns;
     int got_stats;          /* the first stats buffer of this session arrived */
     uint32_t messages;
+    uint64_t mapped, copied; /* guest memory accesses: pointers map() gave, read/write copies */
 } session;
 
 typedef struct backend {
@@ -516,10 +527,13 @@ static unsigned queues_offered(void)
            (opt.reporting ? 1u : 0u);
 }
 
+/* Guest memory, the safe default: the device copies what it reads and writes through these
+   two, each copy inside one region and under the SIGBUS guard. */
 static int host_read(void *user, uint64_t gpa, void *dst, size_t len)
 {
     const region *r = region_find(B.s.mem, B.s.nmem, gpa, len, 0);
     (void)user;
+    B.s.copied++;
     if (!r) return -1;
     return guarded_copy(dst, r->host + (gpa - r->gpa), len);
 }
@@ -528,8 +542,50 @@ static int host_write(void *user, uint64_t gpa, const void *src, size_t len)
 {
     const region *r = region_find(B.s.mem, B.s.nmem, gpa, len, 0);
     (void)user;
+    B.s.copied++;
     if (!r) return -1;
     return guarded_copy(r->host + (gpa - r->gpa), src, len);
+}
+
+/* Guest memory, the direct path: a pointer into our mapping of the one region that holds all
+   of [gpa, gpa + len), which the device then loads and stores itself (each ring field still
+   once per decision). Why: a stats round costs about half the instructions of the copies
+   (README, "Benchmarks"). A range that crosses a region's end, or lies outside every region,
+   is refused (NULL): guest-physical neighbours need not be neighbours here, and read/write then
+   refuse it too. Every region is mapped read-write (region_map), so `write` never refuses. The
+   rings stay mapped while their queue runs: set_mem_table() calls vb_memory_changed(). */
+static void *host_map(void *user, uint64_t gpa, uint64_t len, int write)
+{
+    const region *r = opt.no_map ? NULL : region_find(B.s.mem, B.s.nmem, gpa, len, 0);
+    (void)user;
+    (void)write;
+    if (!r) return NULL;
+    B.s.mapped++;
+    return r->host + (gpa - r->gpa);
+}
+
+/* SIGBUS on a page of a mapped region, outside a guarded copy: the device's own access through
+   a map() pointer hit a page the front-end truncated away. Replace that page of our mapping by
+   a private zero page (mmap is a plain system call, safe in this synchronous signal) and note
+   it: after_device() breaks the device, as a failed copy would have. 1 if it was ours. */
+static volatile sig_atomic_t bus_fault;
+
+static int lost_page_replace(void *addr)
+{
+    uintptr_t a = (uintptr_t)addr;
+    unsigned i;
+    for (i = 0; i < B.s.nmem; i++) {
+        const region *r = &B.s.mem[i];
+        if (r->map && a >= (uintptr_t)r->map && a - (uintptr_t)r->map < r->map_len) {
+            void *page = (void *)(a & ~(uintptr_t)(host_page - 1));
+            if (mmap(page, (size_t)host_page, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+                return 0;
+            bus_fault = 1;
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* The VM clock: monotonic, standing while QMP stop holds it (no polls while stopped, as in a
@@ -702,7 +758,7 @@ static void host_log(void *user, vb_log_level level, vb_log_item item, const cha
 static const vb_host host_ops = {
     host_read,         host_write,          host_now_ms,  host_timer_arm,
     host_timer_cancel, host_wall_s,         host_notify_queue, host_notify_config,
-    host_pages,        host_actual_changed, host_log,          host_stats_stale, NULL,
+    host_pages,        host_actual_changed, host_log,          host_stats_stale, host_map,
 };
 
 /* ============================================================================================
@@ -1112,6 +1168,11 @@ static void after_device(void)
     unsigned q;
     const vb_counters *c = vb_get_counters(&B.dev);
 
+    if (bus_fault) { /* a mapped page was gone (lost_page_replace): what the device read is void */
+        bus_fault = 0;
+        say("guest memory: a page of the memory file is gone (the front-end shrank it); it reads as zero now");
+        vb_break(&B.dev, VB_LOG_RING_MEMORY);
+    }
     for (q = 0; q < QUEUES; q++)
         if (B.irq_pending & (1u << q) && B.s.fd >= 0) signal_queue(q);
     B.irq_pending = 0;
@@ -1242,6 +1303,8 @@ static void rings_forget(int close_fds)
     }
 }
 
+/* The device holds no pointer into these mappings any more: every caller has stopped the
+   rings (ring_stop) and reset the device first. */
 static void memory_unmap(void)
 {
     unsigned i;
@@ -1308,9 +1371,18 @@ static const char *set_mem_table(vu_msg *m)
         for (i = 0; i < n; i++) region_unmap(&fresh[i]);
         return why;
     }
-    memory_unmap();
-    memcpy(B.s.mem, fresh, sizeof fresh);
-    B.s.nmem = n;
+    /* The new table in place first, then the device drops its ring pointers into the old
+       mappings and maps the running rings again (at the same guest-physical addresses, checked
+       above), and only then are the old mappings gone. */
+    {
+        region old[MAX_REGIONS];
+        unsigned old_n = B.s.nmem;
+        memcpy(old, B.s.mem, sizeof old);
+        memcpy(B.s.mem, fresh, sizeof fresh);
+        B.s.nmem = n;
+        vb_memory_changed(&B.dev);
+        for (i = 0; i < old_n; i++) region_unmap(&old[i]);
+    }
     for (i = 0; i < n; i++)
         VERBOSE("memory region %u: gpa 0x%" PRIx64 " size 0x%" PRIx64 " uva 0x%" PRIx64
                 " offset 0x%" PRIx64,
@@ -1558,10 +1630,11 @@ static void session_end(const char *why)
     close_fd(&B.s.backend_fd);
     close_fd(&B.s.fd);
     say("session %" PRIu32 " ended: %s (%" PRIu32 " messages; stats updates %" PRIu32
-        ", inflated %.1f MiB, deflated %.1f MiB, host released %.1f MiB)",
+        ", inflated %.1f MiB, deflated %.1f MiB, host released %.1f MiB; guest memory accesses %"
+        PRIu64 " mapped, %" PRIu64 " copied)",
         B.sessions, why, B.s.messages, vb_get_counters(&B.dev)->updates,
         (double)B.inflated_bytes / 1048576.0, (double)B.deflated_bytes / 1048576.0,
-        (double)B.released_bytes / 1048576.0);
+        (double)B.released_bytes / 1048576.0, B.s.mapped, B.s.copied);
     log_ranges("after the session");
     session_reset_state();
     if (!opt.persistent) running = 0;

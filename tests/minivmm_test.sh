@@ -7,7 +7,9 @@
 # client served while the first is backed up, an unfinished 66 MiB message closing its client,
 # 16 clients at once and the 17th waiting in the listen backlog), sets a balloon target, pauses
 # and resumes the VM (QMP stop and cont: no polls while stopped), and stops the VM by QMP `quit`
-# and by SIGTERM, checking the guest's exit status each time.
+# and by SIGTERM, checking the guest's exit status each time. The first VM's device reaches guest
+# RAM through pointers (the map callback); the second runs with --no-map (read/write copies) and
+# must see the guest's stats too.
 #
 #   sh tests/minivmm_test.sh [VMM [GUEST [QMP-CLIENT [QMP-STRESS]]]]
 #
@@ -318,10 +320,18 @@ else
 fi
 echo "     measured: $(grep -E 'exits \(|first stats' "$tmp/err" | sed 's/^vballoon-minivmm: //' | tr '\n' ';')"
 
-# ---- SIGTERM: the same clean path -------------------------------------------------------------------
+# ---- SIGTERM: the same clean path; this VM runs with --no-map (the device copies guest RAM
+# through read/write instead of using pointers into it), and its guest's stats still arrive ----------
 
-if start --interval 1; then
+if start --interval 1 --no-map; then
     sleep 1.5
+    r=$(get_stats)
+    if [ "$(val stat-total-memory "$r")" = $MEM ] && [ "$(val last-update "$r")" -gt 0 ] 2>/dev/null &&
+        [ "$(val stat-free-memory "$r")" -gt 0 ] && [ "$(val stat-free-memory "$r")" -lt $MEM ]; then
+        good no-map-stats-are-the-guests
+    else
+        bad no-map-stats-are-the-guests "$r"
+    fi
     kill -TERM "$(cat "$tmp/pid")"
     rc=$(wait_exit)
     if [ "$rc" = 0 ] && grep -q '^guest: exit status 0$' "$tmp/out" && grep -q 'SIGTERM' "$tmp/err"; then

@@ -16,7 +16,8 @@
 # device's own (the back-end log's poll times and round trips, the events' timestamps), or a
 # client-side bound less the guest's measured round trip.
 #
-# Sections: 1-9 stats, balloon, reload, sessions and in-band notifications at mem=128M (7a: a
+# Sections: 1-9 stats, balloon, reload, sessions (the device maps guest memory) and in-band
+# notifications (with --no-map: the device copies it) at mem=128M (7a: a
 # real Prometheus server scrapes the back-end's --metrics and its API gives the guest's MemTotal;
 # 7b, 7c: the stats go stale after rmmod and fresh after insmod, the stale event once each way,
 # rate-limited; "uml: stale after ..." gives the times measured); 10 free
@@ -719,6 +720,10 @@ for _ in $(seq 400); do
 done
 check guest-killed-ends-session '[ -n "$ended" ]' "$(tail -n 3 "$D/backend.log")"
 check backend-alive-after-kill 'kill -0 "$bpid" 2>/dev/null'
+# the device reached guest memory through pointers (the map callback), never by copies
+acc=$(sed -n 's/.*session 1 ended: .*; guest memory accesses \([0-9]* mapped, [0-9]* copied\)).*/\1/p' "$D/backend.log")
+check guest-memory-mapped 'case $acc in [1-9]*" mapped, 0 copied") true ;; *) false ;; esac' "session 1: ${acc:-no access counts}"
+measured "guest memory, session 1 (map): ${acc:-?}"
 out=$(qmp '{"execute": "query-balloon"}' '{"execute": "qom-get", "arguments": {"path": "/machine/peripheral/balloon0", "property": "guest-stats"}}')
 check qmp-answers-after-kill 'echo "$out" | grep -q "\"actual\": 134217728" && echo "$out" | grep -q "\"stat-total-memory\": $TOTAL0"' "$out"
 
@@ -738,11 +743,12 @@ check backend-alive-at-end 'kill -0 "$bpid" 2>/dev/null && [ -n "$(qmp "{\"execu
 check no-malformed-messages '! grep -q "malformed\|protocol error" "$D/backend.log"' \
     "$(grep 'malformed\|protocol error' "$D/backend.log" | head -n 3)"
 
-# ---- 9. in-band notifications (VRING_KICK / VRING_CALL) ---------------------------------------
+# ---- 9. in-band notifications (VRING_KICK / VRING_CALL), and --no-map ---------------------------
+# This back-end also runs with --no-map: its device copies guest memory through read/write.
 
 kill "$bpid" 2>/dev/null
 wait "$bpid" 2>/dev/null
-if start_backend "$D/backend-inband.log" --inband; then
+if start_backend "$D/backend-inband.log" --inband --no-map; then
     boot "$D/console3.log"
     lines=$("$QC" --watch --until 1 --timeout 60000 "$Q" | tail -n 1)
     qmp '{"execute": "qom-set", "arguments": {"path": "/machine/peripheral/balloon0", "property": "guest-stats-polling-interval", "value": 1}}' >/dev/null
@@ -752,6 +758,14 @@ if start_backend "$D/backend-inband.log" --inband; then
     check inband-notifications '[ "$dok" = 0 ] && [ $(echo "$lines" | grep -c .) -ge 2 ] && grep -q "protocol features 0x4228" "$D/backend-inband.log"' \
         "updates: ${lines:-none}; poll after the previous update (ms, device): ${dgaps:-none}" "$(tail -n 3 "$D/backend-inband.log")"
     kill_guest
+    acc=
+    for _ in $(seq 400); do
+        acc=$(sed -n 's/.*session 1 ended: .*; guest memory accesses \([0-9]* mapped, [0-9]* copied\)).*/\1/p' "$D/backend-inband.log")
+        [ -n "$acc" ] && break
+        sleep 0.05
+    done
+    check no-map-guest-memory-copied 'case $acc in "0 mapped, "[1-9]*" copied") true ;; *) false ;; esac' "session 1: ${acc:-no access counts}"
+    measured "guest memory, --no-map session: ${acc:-?}"
 else
     bad inband-notifications "the back-end did not start with --inband"
 fi

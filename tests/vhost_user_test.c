@@ -15,7 +15,11 @@
    tests of tests/qmp_stress.h (20,000 pipelined commands, 1,000 written before any is read, a
    1 MiB "id", a second client served while the first is backed up, an unfinished message of
    66 MiB closing its client, as the back-end documents; 16 clients served, the 17th waiting in
-   the listen backlog until one leaves); QMP quit ends the back-end cleanly. Prints "FAIL <name>"
+   the listen backlog until one leaves); QMP quit ends the back-end cleanly. The device reaches
+   guest memory through pointers (the map callback: the log's access counts say so, and the
+   truncated file is a page replaced by zeros); a new memory table while the stats ring runs
+   must move those pointers to the new file. A third back-end with --no-map runs the stats round
+   trip, the new memory table and the truncated file again through read/write copies. Prints "FAIL <name>"
    for failures, "  measured: ..." lines, and ends with "vhost-user: N passed, M failed". */
 #define _GNU_SOURCE /* NOLINT(cert-dcl51-cpp): glibc feature macro */
 #include <errno.h>
@@ -39,6 +43,7 @@
 static int passed, failed;
 static char dir[64], sock_path[128], qmp_path[128], log_path[128], seed_path[512];
 static pid_t backend = -1;
+static const char *name_suffix = ""; /* after every check's name: " (--no-map)" for that back-end */
 
 static void check(const char *name, int ok, const char *detail)
 {
@@ -47,7 +52,7 @@ static void check(const char *name, int ok, const char *detail)
         return;
     }
     failed++;
-    printf("FAIL %s\n", name);
+    printf("FAIL %s%s\n", name, name_suffix);
     if (detail && *detail) printf("  %s\n", detail);
 }
 
@@ -450,6 +455,54 @@ static void test_positive(void)
     check("alive-after-positive", alive(), "");
 }
 
+/* A new memory table while the stats ring runs: the same guest-physical layout in a new file
+   (the old one's contents copied), the old one unmapped by the test. The back-end must drop
+   its pointers into the old mapping (vb_memory_changed) before it unmaps it: the poll's used
+   ring entry and the next stats must go through the new file. */
+#define GET_STATS "{\"execute\": \"qom-get\", \"arguments\": {\"path\": \"/machine/peripheral/balloon0\", " \
+                  "\"property\": \"guest-stats\"}}\n"
+#define SET_INTERVAL_1 "{\"execute\": \"qom-set\", \"arguments\": {\"path\": \"/machine/peripheral/balloon0\", " \
+                       "\"property\": \"guest-stats-polling-interval\", \"value\": 1}}\n"
+#define SET_INTERVAL_0 "{\"execute\": \"qom-set\", \"arguments\": {\"path\": \"/machine/peripheral/balloon0\", " \
+                       "\"property\": \"guest-stats-polling-interval\", \"value\": 0}}\n"
+
+static void test_mem_table_change(void)
+{
+    int kick, call, chan, fd = start_device(&kick, &call, &chan), mfd;
+    uint16_t avail = 0;
+    char out[4096] = "";
+    unsigned char *old;
+    uint64_t v;
+
+    check("remap-handshake", fd >= 0, "a step of the handshake was refused");
+    if (fd < 0) return;
+    post_stats(kick, &avail, 1111 * 4096ull); /* held by the device */
+    check("remap-stats-before", qmp_until(GET_STATS, "\"stat-free-memory\": 4550656", out, sizeof out), out);
+    old = mem;
+    mfd = new_memory(); /* mem: the new file's mapping */
+    memcpy(mem, old, MEM_SIZE);
+    munmap(old, MEM_SIZE);
+    check("remap-new-mem-table-while-running", mem_table(fd, GPA, MEM_SIZE, UVA, 0, mfd), "");
+    close(mfd);
+    qmp(SET_INTERVAL_1, out, sizeof out); /* a poll: the held buffer on the used ring of the new file */
+    check("remap-poll-in-new-memory", wait_readable(call, WAIT_MS) && read(call, &v, 8) == 8 && get32(g(USED) + 2) == 1,
+          "no used buffer in the new memory file");
+    if (waitpid(backend, NULL, WNOHANG) != 0) { /* it crashed: every later wait would be in vain */
+        check("remap-backend-alive", 0, "the back-end died after the new memory table (a pointer into the old one?)");
+        printf("vhost-user: %d passed, %d failed\n", passed, failed);
+        exit(1);
+    }
+    post_stats(kick, &avail, 2222 * 4096ull);
+    check("remap-stats-from-new-memory", qmp_until(GET_STATS, "\"stat-free-memory\": 9101312", out, sizeof out), out);
+    qmp(SET_INTERVAL_0, out, sizeof out);
+    close(fd);
+    close(kick);
+    close(call);
+    close(chan);
+    munmap(mem, MEM_SIZE);
+    check("alive-after-remap", alive(), "");
+}
+
 /* One malformed message after an optional prefix: the connection must end, the back-end live. */
 typedef struct bad_case {
     const char *name;
@@ -720,21 +773,52 @@ static void test_seed_qemu(const char *qmp)
     check("qmp-seed-commands-verbatim-qemu-profile-refused", ok, detail);
 }
 
-/* The back-end, logging to `log`: --persistent, QMP on `qmp`, `profile` (doc or qemu). */
-static pid_t spawn_backend(const char *bin, const char *sock, const char *qmp, const char *log, const char *profile)
+/* The back-end, logging to `log`: --persistent, QMP on `qmp`, `profile` (doc or qemu), and
+   `option` if not NULL. */
+static pid_t spawn_backend(const char *bin, const char *sock, const char *qmp, const char *log, const char *profile,
+                           const char *option)
 {
     pid_t pid = fork();
     if (pid < 0) die("fork");
     if (pid == 0) {
         char qarg[160];
+        const char *verbose = getenv("VB_TEST_VERBOSE") ? "--verbose" : (char *)0;
         int lfd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         if (lfd < 0 || dup2(lfd, 2) < 0) _exit(127);
         snprintf(qarg, sizeof qarg, "unix:%s", qmp);
         execl(bin, bin, "--socket", sock, "--qmp", qarg, "--persistent", "--ram", "128", "--profile", profile,
-              getenv("VB_TEST_VERBOSE") ? "--verbose" : (char *)0, (char *)0);
+              option ? option : verbose, option ? verbose : (char *)0, (char *)0);
         _exit(127);
     }
     return pid;
+}
+
+/* What a back-end's log says: refusals, device errors, mapped pages replaced after a SIGBUS,
+   and the guest memory accesses of all its sessions (pointers map() gave, read/write copies). */
+typedef struct log_summary {
+    int reasons, device_errors, pages_replaced;
+    unsigned long long mapped, copied;
+} log_summary;
+
+static int read_log(const char *path, log_summary *sum)
+{
+    char line[512];
+    FILE *f = fopen(path, "r");
+    memset(sum, 0, sizeof *sum);
+    if (!f) return 0;
+    while (fgets(line, sizeof line, f)) {
+        const char *acc = strstr(line, "; guest memory accesses ");
+        unsigned long long m, c;
+        sum->reasons += strstr(line, "vhost-user: ") != NULL;
+        sum->device_errors += strstr(line, "device error") != NULL;
+        sum->pages_replaced += strstr(line, "guest memory: a page of the memory file is gone") != NULL;
+        if (strstr(line, " ended: ") && acc && sscanf(acc, "; guest memory accesses %llu mapped, %llu copied", &m, &c) == 2) {
+            sum->mapped += m;
+            sum->copied += c;
+        }
+    }
+    fclose(f);
+    return 1;
 }
 
 /* A second back-end in the QEMU profile, for test_seed_qemu. */
@@ -746,7 +830,7 @@ static void test_qemu_profile(const char *bin)
     snprintf(sock, sizeof sock, "%s/vb-qemu.sock", dir);
     snprintf(qmp, sizeof qmp, "%s/qmp-qemu.sock", dir);
     snprintf(log, sizeof log, "%s/backend-qemu.log", dir);
-    pid = spawn_backend(bin, sock, qmp, log, "qemu");
+    pid = spawn_backend(bin, sock, qmp, log, "qemu", NULL);
     test_seed_qemu(qmp);
     kill(pid, SIGTERM);
     check("qemu-profile-backend-exits-cleanly", waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
@@ -758,10 +842,52 @@ static void test_qemu_profile(const char *bin)
     }
 }
 
+/* The copy path: a back-end with --no-map plays the stats round trip and the truncated memory
+   file again; every access of the device is then a read/write copy (the SIGBUS guard's case). */
+static void test_no_map(const char *bin)
+{
+    char saved_sock[sizeof sock_path], saved_qmp[sizeof qmp_path];
+    pid_t saved_backend = backend;
+    log_summary sum;
+    char log[160], detail[160];
+    int status;
+    memcpy(saved_sock, sock_path, sizeof saved_sock);
+    memcpy(saved_qmp, qmp_path, sizeof saved_qmp);
+    snprintf(sock_path, sizeof sock_path, "%s/vb-copy.sock", dir);
+    snprintf(qmp_path, sizeof qmp_path, "%s/qmp-copy.sock", dir);
+    snprintf(log, sizeof log, "%s/backend-copy.log", dir);
+    name_suffix = " (--no-map)";
+    backend = spawn_backend(bin, sock_path, qmp_path, log, "doc", "--no-map");
+    if (!alive()) {
+        check("backend-starts", 0, bin);
+    } else {
+        test_positive();
+        test_mem_table_change();
+        test_sigbus();
+    }
+    kill(backend, SIGTERM);
+    check("backend-exits-cleanly", waitpid(backend, &status, 0) == backend && WIFEXITED(status) &&
+          WEXITSTATUS(status) == 0, "");
+    read_log(log, &sum);
+    snprintf(detail, sizeof detail, "accesses: %llu mapped, %llu copied; device errors %d, pages replaced %d",
+             sum.mapped, sum.copied, sum.device_errors, sum.pages_replaced);
+    check("guest-memory-copied-only", sum.mapped == 0 && sum.copied > 0, detail);
+    check("sigbus-guarded-copy-device-error", sum.device_errors >= 1 && sum.pages_replaced == 0, detail);
+    name_suffix = "";
+    if (!failed) {
+        unlink(log);
+        unlink(sock_path);
+        unlink(qmp_path);
+    }
+    memcpy(sock_path, saved_sock, sizeof sock_path);
+    memcpy(qmp_path, saved_qmp, sizeof qmp_path);
+    backend = saved_backend;
+}
+
 int main(int argc, char **argv)
 {
     const char *bin = argc > 1 ? argv[1] : "build/vballoon-vhost-user";
-    FILE *log;
+    log_summary sum;
     int status;
 
     signal(SIGPIPE, SIG_IGN);
@@ -771,11 +897,12 @@ int main(int argc, char **argv)
     snprintf(qmp_path, sizeof qmp_path, "%s/qmp.sock", dir);
     snprintf(log_path, sizeof log_path, "%s/backend.log", dir);
     snprintf(seed_path, sizeof seed_path, "%s", getenv("SEED_COMMANDS") ? getenv("SEED_COMMANDS") : "tests/seed-commands.txt");
-    backend = spawn_backend(bin, sock_path, qmp_path, log_path, "doc");
+    backend = spawn_backend(bin, sock_path, qmp_path, log_path, "doc", NULL);
     if (!alive()) {
         check("backend-starts", 0, bin);
     } else {
         test_positive(); /* leaves stats behind: guest-stats answers with them */
+        test_mem_table_change();
         test_run_state();
         test_seed_doc();
         qs_all(qmp_path, "qmp-");
@@ -784,18 +911,18 @@ int main(int argc, char **argv)
         test_malformed();
         test_sigbus();
         test_qemu_profile(bin);
+        test_no_map(bin);
     }
-    log = fopen(log_path, "r");
-    if (log) { /* every refusal was logged with a reason; the SIGBUS was a device error */
-        char line[512];
-        int reasons = 0, device_error = 0;
-        while (fgets(line, sizeof line, log)) {
-            reasons += strstr(line, "vhost-user: ") != NULL;
-            device_error += strstr(line, "device error") != NULL;
-        }
-        fclose(log);
-        check("refusals-logged", reasons >= 30, "fewer refusals logged than malformed messages sent");
-        check("sigbus-logged-as-device-error", device_error >= 1, "no device error in the log");
+    if (read_log(log_path, &sum)) { /* every refusal was logged with a reason; the SIGBUS was a device error */
+        char detail[160];
+        snprintf(detail, sizeof detail, "accesses: %llu mapped, %llu copied; pages replaced %d", sum.mapped,
+                 sum.copied, sum.pages_replaced);
+        check("refusals-logged", sum.reasons >= 30, "fewer refusals logged than malformed messages sent");
+        check("sigbus-logged-as-device-error", sum.device_errors >= 1, "no device error in the log");
+        /* the direct path: every access through a pointer, and the truncated page of a mapped
+           ring replaced by zeros (not a crash, not a jump out of the device) */
+        check("guest-memory-mapped-only", sum.mapped > 0 && sum.copied == 0, detail);
+        check("sigbus-mapped-page-replaced", sum.pages_replaced == 1, detail);
     }
     { /* QMP quit: SHUTDOWN, the reply, then the back-end exits cleanly */
         static const char tail[] = "}, \"event\": \"SHUTDOWN\", \"data\": {\"guest\": false, "
