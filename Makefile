@@ -54,10 +54,10 @@ build/vballoon-minimal: examples/minimal.c vballoon.h | build
 	$(CC) -std=c99 $(CFLAGS) $(WARN) -I. $< -o $@
 
 build/test-runner: $(TEST_DEP) | build
-	$(CC) -std=c99 $(CFLAGS) $(TEST_WARN) -I$(GREATEST_DIR) -Itests -I. $(TEST_SRC) -o $@
+	$(CC) -std=c99 $(CFLAGS) $(TEST_WARN) -I$(GREATEST_DIR) -Itests -I. $(TEST_SRC) -o $@ -pthread
 
 build/test-runner-san: $(TEST_DEP) | build
-	$(CC) -std=c99 -O1 -g $(SAN) $(TEST_WARN) -I$(GREATEST_DIR) -Itests -I. $(TEST_SRC) -o $@
+	$(CC) -std=c99 -O1 -g $(SAN) $(TEST_WARN) -I$(GREATEST_DIR) -Itests -I. $(TEST_SRC) -o $@ -pthread
 
 build/test-greatest: tests/test_greatest.c tests/greatest.h | build
 	$(CC) -std=c99 $(CFLAGS) $(WARN) -Itests $< -o $@
