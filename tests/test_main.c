@@ -19,6 +19,7 @@ SUITE_EXTERN(fulldevice_hostile);
 SUITE_EXTERN(fulldevice_hostile_map);
 SUITE_EXTERN(metrics);
 SUITE_EXTERN(telemetry);
+SUITE_EXTERN(map);
 
 GREATEST_MAIN_DEFS();
 
@@ -42,6 +43,7 @@ int main(int argc, char **argv)
     RUN_SUITE(fulldevice_hostile_map);
     RUN_SUITE(metrics);
     RUN_SUITE(telemetry);
+    RUN_SUITE(map);
     GREATEST_PRINT_REPORT();
     greatest_get_report(&report);
     if (!(greatest_info.flags & GREATEST_FLAG_LIST_ONLY))
