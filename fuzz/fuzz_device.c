@@ -124,11 +124,12 @@
    write(), where the model above observes every used element, used index and avail_event. So
    the descriptor tables and avail rings are mapped when a queue starts (their fields loaded
    straight from RAM, which later WRITE / DESC / PUBLISH / RINGSET events change under the
-   device's mapping), buffers and indirect tables are mapped each time they are read, and a
-   table or ring at a misaligned address falls back to read(). A map call counts as an access
-   (the budget, the denied window); the device may make one only where it may read, never
-   while broken, except the rings from a queue start and from vb_memory_changed, which DENY and
-   DENYRING call on this path (the host's memory changed); the mapping gives no access. Checks of the number of reads allow for the mapped loads.
+   device's mapping), stats buffers and indirect tables are mapped each time they are read
+   (other buffers go through read()), and a table at a misaligned address falls back to read().
+   A map call counts as an access (the budget, the denied window); the device makes one only
+   where it may read and never while broken, except for the rings at a queue start, a snapshot
+   load and vb_memory_changed (which DENY and DENYRING call on this path: the host's memory
+   changed); a mapping is no access. Checks of the number of reads allow for the mapped loads.
 
    The host refuses guest memory after 200000 accesses in one input (the device then breaks), so
    that every input runs quickly. Build with -DFUZZ_TRACE to print each event, log item and

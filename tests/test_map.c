@@ -159,10 +159,12 @@ TEST rings_mapped_at_ready_and_used(void)
         ASSERT_EQ((void *)(T.mem + tg_used_addr(&T, q)), (void *)Q(q)->used_map);
     }
     CHECK_CALL(stats_round(3));
-    CHECK_CALL(inflate_round(0, 0x100));
-    ASSERT_EQ(0u, T.reads);  /* ring fields are loads; the records and PFNs mapped buffers */
+    ASSERT_EQ(0u, T.reads);  /* ring fields are loads, the records a mapped buffer */
     ASSERT_EQ(0u, T.writes); /* used elements and indices are stores */
-    ASSERT(T.data_maps >= 2u);
+    ASSERT_EQ(1u, T.data_maps);
+    CHECK_CALL(inflate_round(0, 0x100));
+    ASSERT_EQ(1u, T.reads); /* the PFNs: through read(), as there is one */
+    ASSERT_EQ(0u, T.writes);
     /* stopping a queue drops its rings */
     ASSERT_EQ(VB_OK, vb_queue_set_ready(&T.dev, IQ, 0));
     ASSERT_EQ(NULL, (const void *)Q(IQ)->desc_map);
@@ -249,6 +251,7 @@ TEST map_only_ring_outside_ram_breaks(void)
 
 TEST map_only_buffer_outside_ram_breaks(void)
 {
+    unsigned maps;
     ASSERT_EQ(0, start_on(&map_only_host, T.mem));
     tg_desc(&T, SQ, 0, TG_MEM - 4u, 10, 0, 0); /* a record that crosses the end of RAM */
     tg_publish(&T, SQ, 0);
@@ -257,8 +260,12 @@ TEST map_only_buffer_outside_ram_breaks(void)
     ASSERT_EQ(VB_S_NEEDS_RESET, vb_status(&T.dev) & VB_S_NEEDS_RESET);
     ASSERT_EQ(1u, T.config_irqs);
     ASSERT_ENUM_EQ(VB_LOG_BAD_MEMORY, T.last_log, tg_log_name);
-    ASSERT_EQ(1u, T.failed_maps);
+    ASSERT(T.failed_maps >= 1u); /* the buffer, maybe once more for the record: no read() to try */
     ASSERT_EQ(0u, vb_get_counters(&T.dev)->updates);
+    maps = T.maps;
+    kick(SQ);
+    kick(IQ);
+    ASSERT_EQ(maps, T.maps); /* broken: no more map calls */
     PASS();
 }
 
