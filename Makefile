@@ -23,7 +23,7 @@ TEST_SRC := tests/vb_impl.c tests/test_main.c tests/test_checklist.c tests/test_
             tests/test_device.c tests/test_ring.c tests/test_render.c tests/test_qmp.c \
             tests/test_mmio.c tests/test_model.c tests/test_race.c tests/test_fulldevice.c \
             tests/test_metrics.c tests/test_telemetry.c \
-            tests/test_fulldevice_hostile.c
+            tests/test_fulldevice_hostile.c tests/test_map.c
 TEST_DEP := $(TEST_SRC) tests/guest.h vballoon.h $(GREATEST_H)
 
 FUZZERS := $(patsubst fuzz/%.c,build/%,$(wildcard fuzz/fuzz_*.c))
@@ -54,10 +54,10 @@ build/vballoon-minimal: examples/minimal.c vballoon.h | build
 	$(CC) -std=c99 $(CFLAGS) $(WARN) -I. $< -o $@
 
 build/test-runner: $(TEST_DEP) | build
-	$(CC) -std=c99 $(CFLAGS) $(TEST_WARN) -I$(GREATEST_DIR) -Itests -I. $(TEST_SRC) -o $@
+	$(CC) -std=c99 $(CFLAGS) $(TEST_WARN) -I$(GREATEST_DIR) -Itests -I. $(TEST_SRC) -o $@ -pthread
 
 build/test-runner-san: $(TEST_DEP) | build
-	$(CC) -std=c99 -O1 -g $(SAN) $(TEST_WARN) -I$(GREATEST_DIR) -Itests -I. $(TEST_SRC) -o $@
+	$(CC) -std=c99 -O1 -g $(SAN) $(TEST_WARN) -I$(GREATEST_DIR) -Itests -I. $(TEST_SRC) -o $@ -pthread
 
 build/test-greatest: tests/test_greatest.c tests/greatest.h | build
 	$(CC) -std=c99 $(CFLAGS) $(WARN) -Itests $< -o $@

@@ -8,7 +8,8 @@
               bit3 VB_OPT_GUEST_BIG_ENDIAN; bit4 VB_OPT_NO_EVENT_IDX; bit5 VB_OPT_NO_INDIRECT;
               bit6 VB_OPT_MUST_TELL_HOST; bit7 VB_OPT_DEFLATE_ON_OOM
      byte 1   bits0-2 maximum queue size = 2 << n (2..256); bits3-7 initial poll interval (s)
-     byte 2-3 u16 L: bits 0-13 the length of the RAM image (capped at 16 KiB); bit 15: one more
+     byte 2-3 u16 L: bits 0-13 the length of the RAM image (capped at 16 KiB); bit 14: the map
+              path (the host gives vb_host.map, see "THE MAP PATH" below); bit 15: one more
               config byte X follows: bit0 VB_OPT_FREE_PAGE_HINT, bit1 VB_OPT_PAGE_POISON, bit2
               VB_OPT_REPORTING (dropped, after checking that vb_init refuses it, if the queue
               size is below 32), bits3-4 numbering: 1 VB_OPT_QUEUES_OFFERED, 2 _FIXED, else
@@ -115,6 +116,21 @@
      the verdict, a strict exposition-format check, label values round-tripped, every value
      against the public API, the snprintf contract.
 
+   THE MAP PATH (bit 14 of L)
+   ==========================
+   The host also gives map(): a pointer into the harness's RAM for what read() would accept,
+   except a range that overlaps the used ring of any queue as the harness last set it up, or a
+   request to write: those are refused, and the device reads and writes them through read() and
+   write(), where the model above observes every used element, used index and avail_event. So
+   the descriptor tables and avail rings are mapped when a queue starts (their fields loaded
+   straight from RAM, which later WRITE / DESC / PUBLISH / RINGSET events change under the
+   device's mapping), stats buffers and indirect tables are mapped each time they are read
+   (other buffers go through read()), and a table at a misaligned address falls back to read().
+   A map call counts as an access (the budget, the denied window); the device makes one only
+   where it may read and never while broken, except for the rings at a queue start, a snapshot
+   load and vb_memory_changed (which DENY and DENYRING call on this path: the host's memory
+   changed); a mapping is no access. Checks of the number of reads allow for the mapped loads.
+
    The host refuses guest memory after 200000 accesses in one input (the device then breaks), so
    that every input runs quickly. Build with -DFUZZ_TRACE to print each event, log item and
    pages() call (to see what an input does). fuzz/make_corpus.py writes the seed corpus. */
@@ -181,6 +197,9 @@ typedef struct harness {
     int64_t wall;
     uint64_t deny_lo, deny_hi;
     unsigned accesses;
+    int map_path;  /* bit 14 of L: the host gives map() */
+    int remapping; /* inside vb_memory_changed or a queue start: a broken device may map rings */
+    unsigned maps; /* map() calls of the current step */
     uint64_t features; /* the driver features as of the last step */
     uint8_t status;    /* the driver status as of the last step (DRIVER_OK gates interrupts) */
     int bad_features;
@@ -487,6 +506,38 @@ static void cb_log(void *u, vb_log_level level, vb_log_item item, const char *ms
 static const vb_host host = {cb_read, cb_write, cb_now,   cb_arm,    cb_cancel, cb_wall,
                              cb_irq,  cb_cfg,   cb_pages, cb_actual, cb_log,  0, 0};
 
+/* The map path: RAM as read() would give it, but never a used ring (see THE MAP PATH). */
+static void *cb_map(void *u, uint64_t a, uint64_t n, int write)
+{
+    harness *h = (harness *)u;
+    unsigned r;
+    CHECK(h->map_path);
+    CHECK(h->remapping || !h->broken);
+    CHECK(h->remapping || (h->allow & (A_READ | A_WRITE)));
+    CHECK(n >= 1 && a <= UINT64_MAX - n);
+    h->maps++;
+    if (write || n > RAM) return NULL;
+    for (r = 0; r < VB_QUEUE_MAX; r++) {
+        const hq *q = &h->q[r];
+        uint64_t end = q->used + 6u + 8u * (uint64_t)q->size;
+        if (a < end && a + n > q->used) return NULL;
+    }
+    if (!access_ok(h, a, (size_t)n)) return NULL;
+    return ram + a;
+}
+
+static const vb_host map_host = {cb_read, cb_write, cb_now,   cb_arm,    cb_cancel, cb_wall,
+                                 cb_irq,  cb_cfg,   cb_pages, cb_actual, cb_log,    0, cb_map};
+
+/* DENY / DENYRING on the map path: the host tells the device its memory changed. */
+static void memory_changed(harness *h)
+{
+    if (!h->map_path) return;
+    h->remapping = 1;
+    vb_memory_changed(&h->dev);
+    h->remapping = 0;
+}
+
 /* ---- model helpers -------------------------------------------------------------------------- */
 
 static uint64_t offered_features(unsigned options)
@@ -529,7 +580,7 @@ static void step_begin(harness *h, int active, unsigned allow, size_t read_max)
     h->active = active;
     h->allow = allow;
     h->read_max = read_max;
-    h->reads = h->writes = h->irqs = h->pushes = h->cfg_irqs = h->breaks = 0;
+    h->reads = h->writes = h->irqs = h->pushes = h->cfg_irqs = h->breaks = h->maps = 0;
     h->pages_calls = h->actual_calls = h->timer_calls = 0;
 }
 
@@ -808,7 +859,7 @@ static void ev_status(harness *h, uint8_t s)
         CHECK((vb_status(&h->dev) & (uint8_t)~VB_S_NEEDS_RESET) == want);
         CHECK(h->pushes == 0);
         if (rewind) {
-            CHECK(h->reads > 0);
+            CHECK(h->reads > 0 || h->map_path); /* the map path: maybe only mapped loads */
             /* one step back, then the pop: the same buffer again, or (guest memory that says
                the queue is empty) nothing, the step back stays, as QEMU's virtqueue_rewind */
             if (!h->broken && vb_get_counters(&h->dev)->updates == b0.cnt.updates)
@@ -853,7 +904,9 @@ static void ev_ready(harness *h, unsigned qi, int ready)
     int role = role_of(h, qi);
     take_before(h, &b0);
     step_begin(h, role, A_READ, 2);
+    h->remapping = 1; /* a queue start maps its rings, even on a broken device (no access) */
     got = vb_queue_set_ready(&h->dev, qi, ready);
+    h->remapping = 0;
     CHECK(got == (role >= 0 ? VB_OK : VB_ERR_ARG));
     if (role >= 0) {
         hq *q = &h->q[role];
@@ -1009,7 +1062,7 @@ static void ev_timer(harness *h, uint8_t m)
         /* either way the timer ends the next interval; after a poll only to count it missed */
         CHECK(h->armed && h->deadline == h->now + vb_poll_interval_ms(&h->dev));
         if (!ask) {
-            CHECK(h->pushes == 0 && polls == 0 && h->reads == 0 && h->writes == 0);
+            CHECK(h->pushes == 0 && polls == 0 && h->reads == 0 && h->writes == 0 && h->maps == 0);
             if (first) /* nothing to poll yet, but no interval has ended */
                 CHECK(t->missed == b0.missed);
             else
@@ -1313,7 +1366,9 @@ static void snap_load(harness *h, const unsigned char *blob)
     } else {
         h->allow = 0;
     }
+    h->remapping = 1; /* a load maps the rings of ready queues (vb_memory_changed), broken or not */
     got = vb_snapshot_load(&h->dev, blob, VB_SNAPSHOT_SIZE);
+    h->remapping = 0;
     CHECK(got == (want ? VB_OK : VB_ERR_FORMAT));
     if (!want) {
         CHECK(!memcmp(&b0.dev, &h->dev, sizeof h->dev));
@@ -1441,6 +1496,7 @@ static void ev_deny_ring(harness *h, uint8_t q, uint8_t f)
     ring_part(&h->q[q % VB_QUEUE_MAX], f % 9u, &at, &len);
     h->deny_lo = at;
     h->deny_hi = at > UINT64_MAX - len ? UINT64_MAX : at + len;
+    memory_changed(h);
 }
 
 static void ev_ring_set(harness *h, uint8_t q, uint8_t f, uint16_t v)
@@ -1558,10 +1614,11 @@ static int run_input(const uint8_t *data, size_t size)
                        ((x & 4u) ? VB_OPT_REPORTING : 0u) |
                        (((x >> 3) & 3u) == 1 ? VB_OPT_QUEUES_OFFERED : ((x >> 3) & 3u) == 2 ? VB_OPT_QUEUES_FIXED : 0u);
         if ((cfg.options & VB_OPT_REPORTING) && cfg.queue_size < VB_REPORTING_QUEUE_MIN) {
-            CHECK(vb_init(&h->dev, &cfg, &host, h) == VB_ERR_ARG); /* Linux's reporting capacity */
+            CHECK(vb_init(&h->dev, &cfg, (image & 0x4000u) ? &map_host : &host, h) == VB_ERR_ARG); /* Linux's reporting capacity */
             cfg.options &= ~(unsigned)VB_OPT_REPORTING;
         }
     }
+    h->map_path = (image & 0x4000u) != 0;
     image &= 0x3fffu;
     h->options = cfg.options;
     h->doc = cfg.profile == VB_PROFILE_DOC;
@@ -1575,7 +1632,7 @@ static int run_input(const uint8_t *data, size_t size)
     model_queues_reset(h);
     memset(&b0, 0, sizeof b0);
     step_begin(h, -1, A_TIMER, 0);
-    CHECK(vb_init(&h->dev, &cfg, &host, h) == VB_OK);
+    CHECK(vb_init(&h->dev, &cfg, h->map_path ? &map_host : &host, h) == VB_OK);
     h->first_poll = vb_poll_interval_ms(&h->dev) != 0; /* polling turned on at creation */
     CHECK(h->armed == (cfg.poll_interval_s != 0));
     if (h->armed) CHECK(h->deadline == 0);
@@ -1710,6 +1767,7 @@ static int run_input(const uint8_t *data, size_t size)
             n = u16(&r);
             h->deny_lo = lo;
             h->deny_hi = (uint64_t)lo + n;
+            memory_changed(h);
             break;
         }
         case 19: {

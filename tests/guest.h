@@ -5,7 +5,14 @@
      queue q rings at TG_RING(q): descriptors, then avail ring, then used ring (4-aligned)
      data buffers from TG_DATA upward, handed out by tg_alloc()
    Every access the device makes goes through tg_read/tg_write, which count it and refuse
-   anything outside RAM or inside the "deny" window. */
+   anything outside RAM or inside the "deny" window.
+
+   Two memory paths: the copy path (tg_host: read/write only) and the map path (tg_host_map:
+   also map, which hands out pointers into t->mem and refuses exactly what tg_read/tg_write
+   refuse, so a refused range falls back to a read that fails as before). tg_set_map_path(1)
+   makes tg_create / tg_hosts() use the map path in the calling file: a suite runs its tests
+   once on each path. On the map path the device loads ring fields straight from t->mem (no
+   read() call), so counts of reads are copy-path facts; t->maps / t->data_maps count maps. */
 #ifndef TESTS_GUEST_H
 #define TESTS_GUEST_H
 
@@ -34,6 +41,9 @@ typedef struct tg {
 
     /* what the device did */
     unsigned reads, writes, failed_reads, failed_writes;
+    unsigned maps, failed_maps; /* map() calls, and the refused ones */
+    unsigned data_maps;         /* granted maps of the data area (gpa >= TG_DATA) */
+    int map_refuse;             /* map() refuses everything (the device falls back to read) */
     unsigned irq[VB_QUEUE_MAX], config_irqs; /* by queue index */
     unsigned arms, cancels;
     int armed;
@@ -143,9 +153,60 @@ static inline void tg_stale(void *user, int stale)
     t->stale_seen = stale;
 }
 
+/* The direct path: a pointer into t->mem for what tg_read/tg_write would accept. */
+static inline void *tg_map(void *user, uint64_t gpa, uint64_t len, int write)
+{
+    tg *t = (tg *)user;
+    (void)write;
+    t->maps++;
+    if (t->map_refuse || len > TG_MEM || !tg_ok(t, gpa, (size_t)len)) {
+        t->failed_maps++;
+        return NULL;
+    }
+    if (gpa >= TG_DATA) t->data_maps++;
+    return t->mem + gpa;
+}
+
 static const vb_host tg_host = {tg_read,   tg_write,        tg_now,   tg_arm,
                                 tg_cancel, tg_wall,         tg_notify, tg_notify_config,
                                 tg_pages,  tg_actual,       tg_log,   tg_stale, 0};
+
+static const vb_host tg_host_map = {tg_read,   tg_write,  tg_now,    tg_arm,
+                                    tg_cancel, tg_wall,   tg_notify, tg_notify_config,
+                                    tg_pages,  tg_actual, tg_log,    tg_stale, tg_map};
+
+/* The memory path of this file's tests: 0 copy (read/write), 1 map. */
+static inline int *tg_map_path_flag(void)
+{
+    static int on;
+    return &on;
+}
+static inline void tg_set_map_path(int on) { *tg_map_path_flag() = on; }
+static inline int tg_map_path(void) { return *tg_map_path_flag(); }
+
+/* `h` on the current path: on the map path, the same table with map = tg_map (h's own map,
+   if it has one, is kept). Up to 16 distinct tables. */
+static inline const vb_host *tg_on_path(const vb_host *h)
+{
+    static vb_host copies[16];
+    static const vb_host *from[16];
+    unsigned i;
+    if (!tg_map_path() || h->map) return h;
+    if (h == &tg_host) return &tg_host_map;
+    for (i = 0; i < 16; i++) {
+        if (from[i] == h) return &copies[i];
+        if (!from[i]) {
+            from[i] = h;
+            copies[i] = *h;
+            copies[i].map = tg_map;
+            return &copies[i];
+        }
+    }
+    return h;
+}
+
+/* The tg host table of the current path. */
+static inline const vb_host *tg_hosts(void) { return tg_on_path(&tg_host); }
 
 /* ---- guest memory helpers (in the guest's byte order) ----------------------------------------- */
 
@@ -202,7 +263,7 @@ static inline int tg_create(tg *t, const vb_config *cfg)
     t->wall = 1358529861;
     t->now_ms = 1000;
     t->next_data = TG_DATA;
-    return vb_init(&t->dev, cfg, &tg_host, t) == VB_OK ? 0 : -1;
+    return vb_init(&t->dev, cfg, tg_hosts(), t) == VB_OK ? 0 : -1;
 }
 
 /* Set up one queue of the given size in guest RAM and start it. */

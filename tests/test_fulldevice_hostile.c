@@ -70,7 +70,7 @@ static int full_start(unsigned options, uint64_t features)
     vb_config c = mkcfg(options);
     unsigned q, n;
     if (tg_create(&T, &c)) return -1;
-    if (vb_init(&T.dev, &c, &chk_host, &T) != VB_OK) return -1;
+    if (vb_init(&T.dev, &c, tg_on_path(&chk_host), &T) != VB_OK) return -1;
     bad_index_irqs = 0;
     vb_set_status(&T.dev, VB_S_ACKNOWLEDGE | VB_S_DRIVER);
     vb_set_driver_features(&T.dev, features);
@@ -91,6 +91,7 @@ static void deny(uint64_t lo, uint64_t len)
 {
     T.deny_lo = lo;
     T.deny_hi = lo + len;
+    vb_memory_changed(&T.dev); /* the host says so: on the map path, the rings are mapped again */
 }
 
 /* The device broke on `why`: NEEDS_RESET, one config interrupt, nothing used or given, no
@@ -839,7 +840,7 @@ TEST ring_catalog_legacy_be_new_queues(void)
         vb_config c = mkcfg(ALL_OPTS | VB_OPT_GUEST_BIG_ENDIAN | VB_OPT_QUEUES_OFFERED);
         unsigned q, n;
         ASSERT_EQ(0, tg_create(&T, &c));
-        ASSERT_EQ(VB_OK, vb_init(&T.dev, &c, &chk_host, &T));
+        ASSERT_EQ(VB_OK, vb_init(&T.dev, &c, tg_on_path(&chk_host), &T));
         T.be = 1;
         bad_index_irqs = 0;
         vb_set_status(&T.dev, VB_S_ACKNOWLEDGE | VB_S_DRIVER);
@@ -878,7 +879,7 @@ TEST vanished_role_gets_no_interrupt(void)
     vb_config c = mkcfg(ALL_OPTS);
     unsigned i, hq;
     ASSERT_EQ(0, tg_create(&T, &c));
-    ASSERT_EQ(VB_OK, vb_init(&T.dev, &c, &chk_host, &T));
+    ASSERT_EQ(VB_OK, vb_init(&T.dev, &c, tg_on_path(&chk_host), &T));
     bad_index_irqs = 0;
     vb_set_status(&T.dev, VB_S_ACKNOWLEDGE | VB_S_DRIVER);
     vb_set_driver_features(&T.dev, BASE_F | FPH_F);
@@ -914,7 +915,7 @@ TEST vanished_role_after_snapshot_load(void)
     unsigned char blob[VB_SNAPSHOT_SIZE];
     unsigned i, hq;
     ASSERT_EQ(0, tg_create(&T, &c));
-    ASSERT_EQ(VB_OK, vb_init(&T.dev, &c, &chk_host, &T));
+    ASSERT_EQ(VB_OK, vb_init(&T.dev, &c, tg_on_path(&chk_host), &T));
     bad_index_irqs = 0;
     vb_set_status(&T.dev, VB_S_ACKNOWLEDGE | VB_S_DRIVER);
     vb_set_driver_features(&T.dev, BASE_F | FPH_F);
@@ -969,10 +970,11 @@ static int measure(unsigned role, int shape, work *w)
     }
     T.npages = 0;
     host_reads = 0;
+    T.maps = 0;
     w->more = vb_queue_notify(&T.dev, q);
     w->buffers = tg_used(&T, q, NULL, NULL, 0);
     w->ranges = T.npages;
-    w->reads = host_reads;
+    w->reads = host_reads + T.maps; /* the map path: ring fields are loads, tables are maps */
     return vb_is_broken(&T.dev) ? -1 : 0;
 }
 
@@ -1043,6 +1045,7 @@ TEST bounded_work_worst_case_two_queues_worth(void)
         tg_desc(&T, q, 127, t1, 128 * 16, F_INDIRECT, 0);
         tg_publish(&T, q, 127);
         host_reads = 0;
+        T.maps = 0;
         T.npages = 0;
         ASSERT_EQ(0, vb_queue_notify(&T.dev, q)); /* 128 chains fit: nothing left */
         used = tg_used(&T, q, NULL, NULL, 0);
@@ -1050,12 +1053,13 @@ TEST bounded_work_worst_case_two_queues_worth(void)
         ASSERT_EQ(127u + VB_RANGES_MAX_PER_BUFFER, T.npages);
         /* descriptor reads: 127 + 1 + 128; avail entries 128; interrupt checks 128; + avail idx */
         ASSERT(host_reads <= 127u + 1u + 128u + 128u + 128u + 4u);
+        ASSERT(T.maps <= 1u); /* the map path: one indirect table mapped, the rest are loads */
         ASSERT_FALSE(vb_is_broken(&T.dev));
     }
     PASS();
 }
 
-SUITE(fulldevice_hostile)
+static void fulldevice_hostile_tests(void)
 {
     RUN_TEST(report_ranges_outside_ram_given_as_sent);
     RUN_TEST(report_range_ending_at_top_breaks);
@@ -1088,4 +1092,18 @@ SUITE(fulldevice_hostile)
     RUN_TEST(vanished_role_after_snapshot_load);
     RUN_TEST(bounded_work_of_one_notification);
     RUN_TEST(bounded_work_worst_case_two_queues_worth);
+}
+
+/* The suite on each memory path (tests/guest.h): copy (read/write) and map. */
+SUITE(fulldevice_hostile)
+{
+    tg_set_map_path(0);
+    fulldevice_hostile_tests();
+}
+
+SUITE(fulldevice_hostile_map)
+{
+    tg_set_map_path(1);
+    fulldevice_hostile_tests();
+    tg_set_map_path(0);
 }

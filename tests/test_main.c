@@ -7,15 +7,19 @@ SUITE_EXTERN(checklist);
 SUITE_EXTERN(seed);
 SUITE_EXTERN(device);
 SUITE_EXTERN(ring);
+SUITE_EXTERN(ring_map);
 SUITE_EXTERN(render);
 SUITE_EXTERN(qmp);
 SUITE_EXTERN(mmio);
 SUITE_EXTERN(model);
+SUITE_EXTERN(model_map);
 SUITE_EXTERN(race);
 SUITE_EXTERN(fulldevice);
 SUITE_EXTERN(fulldevice_hostile);
+SUITE_EXTERN(fulldevice_hostile_map);
 SUITE_EXTERN(metrics);
 SUITE_EXTERN(telemetry);
+SUITE_EXTERN(map);
 
 GREATEST_MAIN_DEFS();
 
@@ -27,15 +31,19 @@ int main(int argc, char **argv)
     RUN_SUITE(seed);
     RUN_SUITE(device);
     RUN_SUITE(ring);
+    RUN_SUITE(ring_map);
     RUN_SUITE(render);
     RUN_SUITE(qmp);
     RUN_SUITE(mmio);
     RUN_SUITE(model);
+    RUN_SUITE(model_map);
     RUN_SUITE(race);
     RUN_SUITE(fulldevice);
     RUN_SUITE(fulldevice_hostile);
+    RUN_SUITE(fulldevice_hostile_map);
     RUN_SUITE(metrics);
     RUN_SUITE(telemetry);
+    RUN_SUITE(map);
     GREATEST_PRINT_REPORT();
     greatest_get_report(&report);
     if (!(greatest_info.flags & GREATEST_FLAG_LIST_ONLY))

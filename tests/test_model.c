@@ -246,9 +246,22 @@ static void m_notify_config(void *user)
     if (!P.active) tg_notify_config(user);
 }
 
+/* The map path: RAM mapped as tg_map does, except for a probe, which must see the overlay (it
+   re-maps its copy's rings with vb_memory_changed while active: refused, it reads and writes). */
+static void *m_map(void *user, uint64_t gpa, uint64_t len, int write)
+{
+    return P.active ? NULL : tg_map(user, gpa, len, write);
+}
+
 static const vb_host model_host = {m_read,   m_write,         tg_now,   m_arm,
                                    m_cancel, tg_wall,         m_notify, m_notify_config,
                                    tg_pages, tg_actual,       tg_log,   m_stale, 0};
+
+static const vb_host model_host_map = {m_read,   m_write,   tg_now,   m_arm,
+                                       m_cancel, tg_wall,   m_notify, m_notify_config,
+                                       tg_pages, tg_actual, tg_log,   m_stale, m_map};
+
+static const vb_host *model_hosts(void) { return tg_map_path() ? &model_host_map : &model_host; }
 
 /* ============================================================================================
    Byte helpers of the model (guest byte order), independent of guest.h's and the header's
@@ -824,6 +837,7 @@ static int observe_held(ctx *c)
 
     memset(&P, 0, sizeof P);
     P.active = 1;
+    vb_memory_changed(&copy); /* map path: the copy's rings through the overlay, not RAM */
     if (c->g.features & TG_F(VB_F_STATS_VQ)) {
         vb_set_poll_interval_ms(&copy, 0);
         vb_set_poll_interval_ms(&copy, 1000); /* enabling: deadline = now */
@@ -1442,7 +1456,7 @@ static int ev_migrate(ctx *c, uint32_t dest_s)
         return mismatch(c, "snapshot size", "other", "VB_SNAPSHOT_SIZE");
     vb_destroy(&t->dev);
     cfg.poll_interval_s = dest_s;
-    if (vb_init(&t->dev, &cfg, &model_host, t) != VB_OK) return mismatch(c, "vb_init", "failed", "ok");
+    if (vb_init(&t->dev, &cfg, model_hosts(), t) != VB_OK) return mismatch(c, "vb_init", "failed", "ok");
     if (vb_snapshot_load(&t->dev, blob, sizeof blob) != VB_OK)
         return mismatch(c, "vb_snapshot_load", "failed", "ok");
     m_migrate(c, dest_s);
@@ -1656,7 +1670,7 @@ static int start(ctx *c, uint64_t seed, int profile, int verbose)
                      (tg_chance(&c->r, 15) ? VB_OPT_NO_INDIRECT : 0u);
     c->cfg.poll_interval_s = tg_chance(&c->r, 40) ? 1 + tg_below(&c->r, 5) : 0u;
     c->cfg.stale_after = tg_chance(&c->r, 50) ? 0u : 1u + tg_below(&c->r, 4);
-    if (vb_init(&t->dev, &c->cfg, &model_host, t) != VB_OK) return mismatch(c, "vb_init", "failed", "ok");
+    if (vb_init(&t->dev, &c->cfg, model_hosts(), t) != VB_OK) return mismatch(c, "vb_init", "failed", "ok");
     c->m.stale_after = c->cfg.stale_after ? c->cfg.stale_after : 3u;
 
     c->m.profile = profile;
@@ -1832,7 +1846,7 @@ static int directed_start(uint64_t seed, unsigned options, uint64_t features)
     C.cfg.poll_interval_s = 0;
     C.cfg.stale_after = 0;
     vb_destroy(&T.dev);
-    if (vb_init(&T.dev, &C.cfg, &model_host, &T) != VB_OK) return -1;
+    if (vb_init(&T.dev, &C.cfg, model_hosts(), &T) != VB_OK) return -1;
     memset(&C.m, 0, sizeof C.m);
     C.m.profile = VB_PROFILE_QEMU;
     C.m.keys = 16;
@@ -2054,7 +2068,7 @@ TEST model_stats_queue_stop_restart(void)
     PASS();
 }
 
-SUITE(model)
+static void model_tests(void)
 {
     RUN_TEST(model_interval_change_with_poll_outstanding);
     RUN_TEST(model_two_buffers_one_kick);
@@ -2068,4 +2082,18 @@ SUITE(model)
     RUN_TEST(model_stats_queue_stop_restart);
     RUN_TEST(model_random_sequences_qemu_profile);
     RUN_TEST(model_random_sequences_doc_profile);
+}
+
+/* The suite on each memory path (tests/guest.h): copy (read/write) and map. */
+SUITE(model)
+{
+    tg_set_map_path(0);
+    model_tests();
+}
+
+SUITE(model_map)
+{
+    tg_set_map_path(1);
+    model_tests();
+    tg_set_map_path(0);
 }

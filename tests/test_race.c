@@ -29,11 +29,24 @@
        RAM is refused and the device is then broken and makes no further request; a broken device
        makes no request at all; every write lies in the used ring.
 
+   The map path (race_map_*): the same schedules on a device given the map callback, with its
+   rings mapped into T.mem, and a second thread (a real racing vCPU) rewriting the avail ring,
+   descriptors, indirect tables and buffers in that memory while the device works, not through
+   a callback. Loads cannot be traced there, so each operation is checked for: no crash and no
+   out-of-bounds access (ASan/UBSan in make test), bounded work (used buffers, pages() calls),
+   a device that works (its used index is the one in RAM) or is broken cleanly (NEEDS_RESET, and
+   no host call or RAM change on any later kick), and no byte written outside the queue's used
+   ring (RAM outside what the racing thread may change is compared with a copy from before).
+   VB_RACE_MAP_SCHEDULES (per variant, default 1000).
+
    Environment: VB_RACE_SCHEDULES (per variant, default 4000), VB_RACE_SEED (base seed),
    VB_RACE_REPLAY=<seed> (run that one schedule; use with -t), VB_RACE_DUMP (print both traces on
    a failure), VB_RACE_VERBOSE (totals per variant), VB_RACE_STRICT_LOOPS (see (a)). A failure
    names the schedule's seed and the operation. */
+#define _POSIX_C_SOURCE 200809L /* pthreads and sched_yield under -std=c99 */
 #include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -445,6 +458,15 @@ static void r_log(void *user, vb_log_level level, vb_log_item item, const char *
 static const vb_host race_host = {r_read,   r_write, tg_now,   r_arm,   r_cancel, tg_wall,
                                   r_notify, r_notify_config, r_pages, r_actual, r_log, NULL, 0};
 
+/* The map path's hosts: tests/guest.h's tg_map into T.mem, with read/write behind it (a range
+   map refuses is then read, and refused) or without them (a refused range is a guest error). */
+static const vb_host map_only_host = {NULL,      NULL,      tg_now,    tg_arm,
+                                      tg_cancel, tg_wall,   tg_notify, tg_notify_config,
+                                      tg_pages,  tg_actual, tg_log,    tg_stale, tg_map};
+static int THREADED;                      /* the map path with a racing thread (race_map_*) */
+static const vb_host *HOST = &race_host;  /* the host of fresh() and migrate_for_rewind() */
+static int thread_op(int op, unsigned q); /* race_op of the map path */
+
 /* ============================================================================================
    The checker
    ============================================================================================ */
@@ -839,7 +861,9 @@ static void run_op(vb_device *d, int op, unsigned q)
 static int race_op(int op, unsigned q)
 {
     static const char *const names[3] = {"kick", "timer", "DRIVER_OK"};
-    vb_device before = T.dev, replay; /* a device is a plain struct */
+    vb_device before, replay; /* a device is a plain struct */
+    if (THREADED) return thread_op(op, q);
+    before = T.dev;
     vb_counters c0 = *vb_get_counters(&T.dev);
     int broken0 = vb_is_broken(&T.dev);
     HS.status = vb_hint(&T.dev)->status;
@@ -1094,7 +1118,7 @@ static int fresh(uint64_t seed, int event_idx, unsigned indirect_pct, int legacy
     T.now_ms = 1000;
     T.next_data = TG_DATA;
     T.be = legacy_be;
-    if (vb_init(&T.dev, &cfg, &race_host, &T) != VB_OK) return fail("vb_init");
+    if (vb_init(&T.dev, &cfg, HOST, &T) != VB_OK) return fail("vb_init");
     if (!legacy_be) f |= TG_F(VB_F_VERSION_1);
     if (event_idx) f |= TG_F(VB_F_RING_EVENT_IDX);
     vb_set_status(&T.dev, VB_S_ACKNOWLEDGE | VB_S_DRIVER);
@@ -1105,6 +1129,11 @@ static int fresh(uint64_t seed, int event_idx, unsigned indirect_pct, int legacy
     if (newq && (vb_queue_index(&T.dev, FQ) != (int)FQ || vb_queue_index(&T.dev, RQ) != (int)RQ))
         return fail("queue numbering");
     tg_driver_ok(&T);
+    if (THREADED)
+        for (q = 0; q < vb_queue_count(&T.dev); q++) {
+            const vb_queue *vq = vb_queue_state(&T.dev, q);
+            if (!vq->desc_map || !vq->avail_map || !vq->used_map) return fail("queue %u: rings not mapped", q);
+        }
     if (newq && tg_chance(&R.r, 10)) { /* the guest poisons its free pages: nothing is given */
         unsigned char pv[4] = {0xAA, 0, 0, 0};
         vb_config_write(&T.dev, 12, pv, 4);
@@ -1144,7 +1173,7 @@ static int migrate_for_rewind(void)
     cfg.profile = VB_PROFILE_QEMU;
     cfg.options = R.be ? VB_OPT_GUEST_BIG_ENDIAN : 0u;
     if (R.newq) cfg.options |= VB_OPT_FREE_PAGE_HINT | VB_OPT_PAGE_POISON | VB_OPT_REPORTING;
-    if (vb_init(&T.dev, &cfg, &race_host, &T) != VB_OK) return fail("vb_init (destination)");
+    if (vb_init(&T.dev, &cfg, HOST, &T) != VB_OK) return fail("vb_init (destination)");
     blob[16] &= (unsigned char)~VB_S_DRIVER_OK; /* the VM is not running yet */
     for (i = 0; i < VB_SNAPSHOT_SIZE - 4; i++) h = (h ^ blob[i]) * 16777619u;
     for (i = 0; i < 4; i++) blob[VB_SNAPSHOT_SIZE - 4 + i] = (unsigned char)(h >> (8 * i));
@@ -1281,6 +1310,175 @@ RACE_TEST(race_free_page_direct_no_event_idx, V_HINT, 0, 0, 0, 15)
 RACE_TEST(race_free_page_indirect_event_idx, V_HINT, 1, 100, 0, 16)
 RACE_TEST(race_new_queues_legacy_big_endian, V_REPORT | V_HINT | V_STATS | V_INFLATE, 2, 30, 1, 17)
 RACE_TEST(race_all_five_queues, V_STATS | V_INFLATE | V_DEFLATE | V_TIMER | V_REWIND | V_REPORT | V_HINT, 2, 30, 0, 18)
+
+/* ============================================================================================
+   The map path: a second thread rewrites the mapped guest memory while the device runs
+   ============================================================================================ */
+
+static volatile int adv_run, adv_started;
+static unsigned long adv_rounds; /* mutations of the last operation (the thread's count) */
+static unsigned char ram_before[MEM_USED], ram_after[MEM_USED];
+
+/* The racing vCPU: mutate_random (the same targets as the copy path's adversary: avail index,
+   slots, flags and used_event, descriptors, indirect tables, buffer bytes) as fast as it can,
+   R.pct% of its turns, until the operation is over. It owns R.ar; the rest of R is read-only
+   while it runs. */
+static void *adv_main(void *arg)
+{
+    unsigned long n = 0;
+    (void)arg;
+    adv_started = 1;
+    while (adv_run) {
+        volatile unsigned spin = tg_below(&R.ar, 64u);
+        while (spin) spin--; /* a pause: the device gets some loads done between two changes */
+        sched_yield();       /* and the device's thread its core, if it shares this one */
+        if (tg_chance(&R.ar, R.pct)) {
+            mutate_random();
+            n++;
+        }
+    }
+    adv_rounds = n;
+    return NULL;
+}
+
+typedef struct span {
+    uint64_t lo, hi;
+} span;
+
+static int span_cmp(const void *a, const void *b)
+{
+    const span *x = (const span *)a, *y = (const span *)b;
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* What may differ after an operation on queue q: the used ring (the device's), and what the
+   thread may have rewritten. Sorted; returns the count. */
+static unsigned changeable(unsigned q, span *sp)
+{
+    unsigned n = 0, i;
+    uint16_t size = qsize(q);
+    sp[n].lo = used_of(q), sp[n++].hi = used_of(q) + 6u + 8u * size;
+    sp[n].lo = avail_of(q), sp[n++].hi = avail_of(q) + 6u + 2u * size;
+    sp[n].lo = desc_table(q), sp[n++].hi = desc_table(q) + 16u * size;
+    for (i = 0; i < R.ntabs; i++) sp[n].lo = R.tabs[i].base, sp[n++].hi = R.tabs[i].base + 16u * R.tabs[i].n;
+    for (i = 0; i < R.ndata; i++) sp[n].lo = R.data[i].gpa, sp[n++].hi = R.data[i].gpa + R.data[i].len;
+    qsort(sp, n, sizeof *sp, span_cmp);
+    return n;
+}
+
+/* RAM outside the changeable spans as before the operation; -1 names the first byte that is not. */
+static int outside_unchanged(unsigned q)
+{
+    span sp[3 + 16 + 32];
+    unsigned n = changeable(q, sp), i;
+    uint64_t at = 0;
+    for (i = 0; i <= n; i++) {
+        uint64_t end = i < n ? sp[i].lo : (uint64_t)MEM_USED;
+        if (end > at && memcmp(ram_before + at, T.mem + at, (size_t)(end - at))) {
+            uint64_t b = at;
+            while (ram_before[b] == T.mem[b]) b++;
+            return fail("RAM at 0x%" PRIx64 " changed (0x%02x -> 0x%02x) outside the used ring", b, ram_before[b],
+                        T.mem[b]);
+        }
+        if (i < n && sp[i].hi > at) at = sp[i].hi;
+    }
+    return 0;
+}
+
+/* A broken device makes no host call and changes no RAM on any later kick. */
+static int broken_cleanly(void)
+{
+    unsigned maps = T.maps, reads = T.reads, writes = T.writes, pages = T.npages, q, irqs = 0;
+    if (!R.be && !(vb_status(&T.dev) & VB_S_NEEDS_RESET)) return fail("broken without NEEDS_RESET");
+    for (q = 0; q < VB_QUEUE_MAX; q++) irqs += T.irq[q];
+    memcpy(ram_after, T.mem, MEM_USED);
+    for (q = 0; q < vb_queue_count(&T.dev); q++) vb_queue_notify(&T.dev, q);
+    vb_timer_expired(&T.dev);
+    if (T.maps != maps || T.reads != reads || T.writes != writes || T.npages != pages)
+        return fail("a broken device called the host (maps %u -> %u, reads %u -> %u, writes %u -> %u)", maps,
+                    T.maps, reads, T.reads, writes, T.writes);
+    for (q = 0; q < VB_QUEUE_MAX; q++) irqs -= T.irq[q];
+    if (irqs) return fail("a broken device sent an interrupt");
+    if (memcmp(ram_after, T.mem, MEM_USED)) return fail("a broken device wrote guest RAM");
+    return 0;
+}
+
+static int thread_op(int op, unsigned q)
+{
+    static const char *const names[3] = {"kick", "timer", "DRIVER_OK"};
+    const vb_queue *vq = vb_queue_state(&T.dev, q);
+    uint16_t used0 = vq->used_idx, size = qsize(q);
+    unsigned pages0 = T.npages;
+    int broken0 = vb_is_broken(&T.dev);
+    pthread_t th;
+    R.q = q;
+    R.op_name = names[op];
+    R.op_no++;
+    R.ops++;
+    memcpy(ram_before, T.mem, MEM_USED);
+    adv_started = 0;
+    adv_run = 1;
+    if (pthread_create(&th, NULL, adv_main, NULL)) return fail("pthread_create");
+    while (!adv_started) sched_yield(); /* racing from the first load on */
+    run_op(&T.dev, op, q);
+    adv_run = 0;
+    if (pthread_join(th, NULL)) return fail("pthread_join");
+    R.mutations += adv_rounds;
+    if (outside_unchanged(q)) return -1;
+    /* bounded: at most about two queues' worth of buffers, each its bounded pages() calls */
+    if ((uint16_t)(vq->used_idx - used0) > 2u * size)
+        return fail("%u buffers used by one operation", (unsigned)(uint16_t)(vq->used_idx - used0));
+    if (T.npages - pages0 > 2u * size * (unsigned)VB_PFN_MAX_PER_BUFFER)
+        return fail("%u pages() calls in one operation", T.npages - pages0);
+    if (vb_is_broken(&T.dev)) {
+        if (!broken0) R.broken_ops++;
+        return broken_cleanly();
+    }
+    /* working: the used index in RAM is the device's (nothing else writes it) */
+    if (tg_used_idx(&T, q) != vq->used_idx)
+        return fail("used index %u in RAM, %u in the device", tg_used_idx(&T, q), vq->used_idx);
+    if ((uint16_t)(vq->last_avail - vq->used_idx) > size) return fail("more buffers in flight than the queue holds");
+    return 0;
+}
+
+static int run_map_variant(const variant *v, uint64_t salt)
+{
+    unsigned long n = env_ulong("VB_RACE_MAP_SCHEDULES", 1000), i;
+    const char *one = getenv("VB_RACE_REPLAY");
+    tg_rng r;
+    int rc = 0;
+    THREADED = 1;
+    r.s = (uint64_t)env_ulong("VB_RACE_SEED", 0x0BADC0DEu) ^ salt ^ 0x3A9u;
+    for (i = 0; i < (one && *one ? 1ul : n) && !rc; i++) {
+        uint64_t seed = one && *one ? (uint64_t)strtoull(one, NULL, 0) : tg_rnd(&r);
+        HOST = seed & 1u ? &map_only_host : &tg_host_map; /* with or without read/write behind */
+        rc = one_schedule(v, seed);
+    }
+    THREADED = 0;
+    HOST = &race_host;
+    if (!rc && getenv("VB_RACE_VERBOSE"))
+        printf("\n  map path: %lu schedules, %lu operations, %lu mutations by the racing thread, %lu ops broke "
+               "the device\n",
+               R.schedules, R.ops, R.mutations, R.broken_ops);
+    return rc;
+}
+
+#define RACE_MAP_TEST(name, what, ev, ind, be, salt)                                           \
+    TEST name(void)                                                                           \
+    {                                                                                         \
+        static const variant v = {what, ev, ind, be};                                         \
+        reset_totals();                                                                       \
+        if (run_map_variant(&v, salt)) FAILm(R.fail);                                         \
+        PASS();                                                                               \
+    }
+
+RACE_MAP_TEST(race_map_stats_direct, V_STATS, 2, 0, 0, 101)
+RACE_MAP_TEST(race_map_stats_indirect, V_STATS, 2, 100, 0, 102)
+RACE_MAP_TEST(race_map_inflate_deflate, V_INFLATE | V_DEFLATE, 2, 50, 0, 103)
+RACE_MAP_TEST(race_map_timer_and_rewind, V_TIMER | V_REWIND, 2, 30, 0, 104)
+RACE_MAP_TEST(race_map_legacy_big_endian_everything, V_STATS | V_INFLATE | V_DEFLATE | V_TIMER | V_REWIND, 2, 30, 1, 105)
+RACE_MAP_TEST(race_map_reporting_and_hinting, V_REPORT | V_HINT, 2, 50, 0, 106)
+RACE_MAP_TEST(race_map_all_five_queues, V_STATS | V_INFLATE | V_DEFLATE | V_TIMER | V_REWIND | V_REPORT | V_HINT, 2, 30, 2, 107)
 
 /* ============================================================================================
    Directed races: one fixed mutation at one point, with the outcome spelled out
@@ -1536,4 +1734,12 @@ SUITE(race)
     RUN_TEST(race_free_page_indirect_event_idx);
     RUN_TEST(race_new_queues_legacy_big_endian);
     RUN_TEST(race_all_five_queues);
+    /* the map path: the same schedules, a real racing thread */
+    RUN_TEST(race_map_stats_direct);
+    RUN_TEST(race_map_stats_indirect);
+    RUN_TEST(race_map_inflate_deflate);
+    RUN_TEST(race_map_timer_and_rewind);
+    RUN_TEST(race_map_legacy_big_endian_everything);
+    RUN_TEST(race_map_reporting_and_hinting);
+    RUN_TEST(race_map_all_five_queues);
 }

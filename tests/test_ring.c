@@ -23,6 +23,18 @@ static tg T;
 #define F_INDIRECT 4
 #define PAGE 4096u
 
+/* Counts of read() / write() calls are copy-path facts. On the map path (tests/guest.h) the
+   rings are mapped when the queue starts and their fields loaded from the mapping, so a check
+   that reads only ring fields makes no read() call and maps no data (a refused map still falls
+   back to read(), and is counted as before). */
+#define ASSERT_RING_READS(n)                                          \
+    do {                                                              \
+        ASSERT_EQ(tg_map_path() ? 0u : (unsigned)(n), T.reads);       \
+        if (tg_map_path()) ASSERT_EQ(0u, T.data_maps);                \
+    } while (0)
+/* Used-ring writes: write() calls on the copy path, none on the map path (the used ring is mapped). */
+#define ASSERT_RING_WRITES(n) ASSERT_EQ(tg_map_path() ? 0u : (unsigned)(n), T.writes)
+
 static const vb_config cfg = {VB_PROFILE_QEMU, 0, 0, 0, 0, 0, 0, 0};
 static const vb_config be_cfg = {VB_PROFILE_QEMU, 0, 0, VB_OPT_GUEST_BIG_ENDIAN, 0, 0, 0, 0};
 
@@ -48,20 +60,23 @@ static const vb_host count_host = {count_read, tg_write, tg_now,    tg_arm,
                                    tg_cancel,  tg_wall,  tg_notify, tg_notify_config,
                                    tg_pages,   tg_actual, tg_log, NULL, 0};
 
+/* ... and its map path: the bytes of the data area mapped count as read (a mapped buffer is
+   copied out whole) */
+static void *count_map(void *user, uint64_t gpa, uint64_t len, int write)
+{
+    void *p = tg_map(user, gpa, len, write);
+    if (p && gpa >= TG_DATA) data_bytes += len;
+    if (gpa < 0x1000u) low_reads++;
+    return p;
+}
+
+static const vb_host count_host_map = {count_read, tg_write,  tg_now,    tg_arm,
+                                       tg_cancel,  tg_wall,   tg_notify, tg_notify_config,
+                                       tg_pages,   tg_actual, tg_log,    NULL, count_map};
+
 static const vb_host no_pages_host = {tg_read,   tg_write, tg_now,    tg_arm,
                                       tg_cancel, tg_wall,  tg_notify, tg_notify_config,
                                       NULL,      tg_actual, tg_log, NULL, 0};
-
-static int start_with(const vb_host *h, const vb_config *c, uint64_t features)
-{
-    if (tg_create(&T, c)) return -1;
-    if (vb_init(&T.dev, c, h, &T) != VB_OK) return -1;
-    if (tg_probe(&T, features)) return -1;
-    tg_driver_ok(&T);
-    data_bytes = low_reads = 0;
-    T.reads = T.writes = 0; /* count from here: the probe read each queue's used idx */
-    return 0;
-}
 
 /* A host whose read of guest data fills the buffer half with what is there and half with
    garbage, then fails: nothing of it may be used. */
@@ -77,6 +92,36 @@ static int half_read(void *user, uint64_t gpa, void *dst, size_t len)
 static const vb_host half_read_host = {half_read, tg_write, tg_now,    tg_arm,
                                        tg_cancel, tg_wall,  tg_notify, tg_notify_config,
                                        tg_pages,  tg_actual, tg_log, NULL, 0};
+
+/* ... and its map path: the data area is not mapped (it goes to half_read), the rings are */
+static void *half_map(void *user, uint64_t gpa, uint64_t len, int write)
+{
+    return gpa >= TG_DATA ? NULL : tg_map(user, gpa, len, write);
+}
+
+static const vb_host half_read_host_map = {half_read, tg_write,  tg_now,    tg_arm,
+                                           tg_cancel, tg_wall,   tg_notify, tg_notify_config,
+                                           tg_pages,  tg_actual, tg_log,    NULL, half_map};
+
+/* A host of this file on the current memory path (tests/guest.h's tg_on_path, with the map
+   twins above for the hosts whose read() the tests observe). */
+static const vb_host *on_path(const vb_host *h)
+{
+    if (tg_map_path() && h == &count_host) return &count_host_map;
+    if (tg_map_path() && h == &half_read_host) return &half_read_host_map;
+    return tg_on_path(h);
+}
+
+static int start_with(const vb_host *h, const vb_config *c, uint64_t features)
+{
+    if (tg_create(&T, c)) return -1;
+    if (vb_init(&T.dev, c, on_path(h), &T) != VB_OK) return -1;
+    if (tg_probe(&T, features)) return -1;
+    tg_driver_ok(&T);
+    data_bytes = low_reads = 0;
+    T.reads = T.writes = T.maps = T.data_maps = 0; /* count from here: the probe read each queue's used idx */
+    return 0;
+}
 
 static int start(void) { return start_with(&tg_host, &cfg, TG_LINUX_FEATURES); }
 static int start_counting(void) { return start_with(&count_host, &cfg, TG_LINUX_FEATURES); }
@@ -97,10 +142,13 @@ static uint64_t avail_event_addr(unsigned q) { return tg_used_addr(&T, q) + 4u +
 static void set_used_event(unsigned q, uint16_t v) { tg_put16(&T, used_event_addr(q), v); }
 static void set_avail_flags(unsigned q, uint16_t v) { tg_put16(&T, tg_avail_addr(&T, q), v); }
 
+/* The host stops giving [lo, lo + len) to the device: its memory changed, so it says so (on the
+   map path the rings are re-mapped, and a ring in the window is then read, and refused). */
 static void deny(uint64_t lo, uint64_t len)
 {
     T.deny_lo = lo;
     T.deny_hi = lo + len;
+    vb_memory_changed(&T.dev);
 }
 
 /* One 10-byte record in fresh memory; returns its address. */
@@ -149,7 +197,7 @@ static void hold_good(void)
     tg_send_stats(&T, 10, 7);
     save_stats();
     T.wall += 100; /* a later update would show a different last-update */
-    T.reads = T.writes = 0;
+    T.reads = T.writes = T.maps = T.data_maps = 0;
 }
 
 static enum greatest_test_res stats_unchanged(void)
@@ -167,9 +215,11 @@ static enum greatest_test_res stats_unchanged(void)
    only; the interrupt only once DRIVER_OK is set, as QEMU's virtio_notify_config), the item
    logged once, exactly `failed` refused host accesses, and from now on no guest
    memory access on any kick. */
+static unsigned char ram_before[TG_MEM];
+
 static enum greatest_test_res broken_for(vb_log_item why, unsigned failed, int modern)
 {
-    unsigned r, w;
+    unsigned r, w, m;
     ASSERT(vb_is_broken(&T.dev));
     if (modern) {
         ASSERT_EQ(VB_S_NEEDS_RESET, vb_status(&T.dev) & VB_S_NEEDS_RESET);
@@ -184,11 +234,15 @@ static enum greatest_test_res broken_for(vb_log_item why, unsigned failed, int m
     ASSERT_EQ(failed, T.failed_reads + T.failed_writes);
     r = T.reads;
     w = T.writes;
+    m = T.maps;
+    memcpy(ram_before, T.mem, sizeof ram_before);
     tg_kick(&T, IQ);
     tg_kick(&T, DQ);
     tg_kick(&T, SQ);
     ASSERT_EQ(r, T.reads);
     ASSERT_EQ(w, T.writes);
+    ASSERT_EQ(m, T.maps); /* no buffer mapped either */
+    ASSERT_EQ(0, memcmp(ram_before, T.mem, sizeof ram_before)); /* nor written through a ring's */
     PASS();
 }
 
@@ -324,7 +378,7 @@ TEST kvmtool_chain_of_129_via_loop_fails(void)
     for (i = 0; i < 128; i++)
         tg_desc(&T, SQ, i, rec1((uint16_t)(i % 16), 1000u + i), 10, F_NEXT, (uint16_t)((i + 1) % 128));
     tg_publish(&T, SQ, 0);
-    T.reads = 0;
+    T.reads = T.maps = T.data_maps = 0;
     tg_kick(&T, SQ);
     CHECK_CALL(broken(VB_LOG_LOOP, 0));
     ASSERT_LTE(T.reads, 2u + 2u * 128u);
@@ -382,7 +436,7 @@ TEST head_out_of_range_128(void)
     CHECK_CALL(broken(VB_LOG_HEAD_RANGE, 0));
     CHECK_CALL(stats_unchanged());
     CHECK_CALL(nothing_returned(SQ, 0));
-    ASSERT_EQ(2u, T.reads); /* avail idx and the ring entry, no descriptor */
+    ASSERT_RING_READS(2u); /* avail idx and the ring entry, no descriptor */
     PASS();
 }
 
@@ -394,7 +448,7 @@ TEST head_out_of_range_ffff(void)
     tg_kick(&T, SQ);
     CHECK_CALL(broken(VB_LOG_HEAD_RANGE, 0));
     CHECK_CALL(stats_unchanged());
-    ASSERT_EQ(2u, T.reads);
+    ASSERT_RING_READS(2u);
     PASS();
 }
 
@@ -420,7 +474,7 @@ TEST next_out_of_range_ring(void)
     CHECK_CALL(broken(VB_LOG_NEXT_RANGE, 0));
     CHECK_CALL(stats_unchanged());
     CHECK_CALL(nothing_returned(SQ, 0));
-    ASSERT_EQ(3u, T.reads); /* the bad descriptor's data is not even read */
+    ASSERT_RING_READS(3u); /* the bad descriptor's data is not even read */
     PASS();
 }
 
@@ -571,7 +625,7 @@ static enum greatest_test_res indirect_bad_size(uint32_t len)
     CHECK_CALL(broken(VB_LOG_INDIRECT_SIZE, 0));
     CHECK_CALL(stats_unchanged());
     CHECK_CALL(nothing_returned(SQ, 0));
-    ASSERT_EQ(3u, T.reads); /* the table itself is never read */
+    ASSERT_RING_READS(3u); /* the table itself is never read */
     PASS();
 }
 
@@ -606,7 +660,7 @@ TEST indirect_table_address_overflow(void)
     tg_kick(&T, SQ);
     CHECK_CALL(broken(VB_LOG_LEN_OVERFLOW, 0));
     CHECK_CALL(stats_unchanged());
-    ASSERT_EQ(3u, T.reads);
+    ASSERT_RING_READS(3u);
     PASS();
 }
 
@@ -712,7 +766,7 @@ TEST unmappable_avail_ring_entry(void)
     deny(tg_avail_addr(&T, SQ) + 4u, 2u * 128u);
     tg_kick(&T, SQ);
     CHECK_CALL(broken(VB_LOG_RING_MEMORY, 1));
-    ASSERT_EQ(2u, T.reads);
+    ASSERT_EQ(2u, T.reads); /* the avail index, the failing entry (an unmapped ring: through read on both paths) */
     CHECK_CALL(stats_unchanged());
     PASS();
 }
@@ -881,7 +935,7 @@ TEST zero_length_descriptor(void)
     CHECK_CALL(broken(VB_LOG_ZERO_LEN, 0));
     CHECK_CALL(stats_unchanged());
     CHECK_CALL(nothing_returned(SQ, 0));
-    ASSERT_EQ(3u, T.reads);
+    ASSERT_RING_READS(3u);
     PASS();
 }
 
@@ -919,7 +973,7 @@ TEST address_plus_length_overflow(void)
     tg_kick(&T, SQ);
     CHECK_CALL(broken(VB_LOG_LEN_OVERFLOW, 0)); /* refused before the host is asked */
     CHECK_CALL(stats_unchanged());
-    ASSERT_EQ(3u, T.reads);
+    ASSERT_RING_READS(3u);
     PASS();
 }
 
@@ -1267,7 +1321,7 @@ TEST avail_index_runaway(void)
     tg_set_avail_idx(&T, SQ, (uint16_t)(1u + 129u));
     tg_kick(&T, SQ);
     CHECK_CALL(broken(VB_LOG_AVAIL_RUNAWAY, 0));
-    ASSERT_EQ(1u, T.reads);
+    ASSERT_RING_READS(1u);
     CHECK_CALL(stats_unchanged());
     CHECK_CALL(nothing_returned(SQ, 0));
     PASS();
@@ -1300,7 +1354,7 @@ TEST kick_on_stopped_queue_reads_nothing(void)
     tg_desc(&T, SQ, 0, rec1(4, 1), 10, 0, 0);
     tg_publish(&T, SQ, 0);
     ASSERT_EQ(VB_OK, vb_queue_set_ready(&T.dev, SQ, 0));
-    T.reads = T.writes = 0;
+    T.reads = T.writes = T.maps = T.data_maps = 0;
     tg_kick(&T, SQ);
     ASSERT_EQ(0u, T.reads);
     ASSERT_EQ(0u, T.writes);
@@ -1350,14 +1404,14 @@ TEST storm_of_a_million_empty_kicks(void)
     ASSERT_EQ(0, start());
     ASSERT_EQ(VB_OK, vb_set_poll_interval_ms(&T.dev, 5000));
     arms = T.arms;
-    T.reads = T.writes = 0;
+    T.reads = T.writes = T.maps = T.data_maps = 0;
     for (i = 0; i < kicks; i++) {
         if (i % 1000 == 0) T.now_ms++;
         tg_kick(&T, SQ);
     }
     CHECK_CALL(healthy());
     ASSERT_LTE(T.reads, 2u * kicks);
-    ASSERT_EQ(kicks, T.reads);
+    ASSERT_RING_READS(kicks);
     ASSERT_EQ(0u, T.writes);
     ASSERT_EQ(arms + kicks / 1000u, T.arms);
     ASSERT(T.armed);
@@ -1382,7 +1436,7 @@ TEST storm_of_a_million_kicks_with_polls(void)
     data[1] = rec1(VB_STAT_MEMFREE, 0);
     tg_desc(&T, SQ, 0, data[0], 10, 0, 0);
     tg_desc(&T, SQ, 1, data[1], 10, 0, 0);
-    T.reads = 0;
+    T.reads = T.maps = T.data_maps = 0;
     for (i = 0; i < rounds; i++) {
         uint32_t id = 0xdead;
         uint16_t head = (uint16_t)(i & 1u);
@@ -1448,10 +1502,10 @@ TEST inflight_equal_to_size_breaks_at_pop(void)
     tg_set_avail_idx(&T, IQ, 129);
     tg_put16(&T, tg_avail_addr(&T, IQ) + 4u, 0);
     tg_desc(&T, IQ, 0, tg_alloc(&T, 4), 4, 0, 0);
-    T.reads = 0;
+    T.reads = T.maps = T.data_maps = 0;
     tg_kick(&T, IQ); /* ... taking one more is not: QEMU's order, empty check first */
     CHECK_CALL(broken(VB_LOG_QUEUE_OVERRUN, 0));
-    ASSERT_EQ(1u, T.reads); /* the avail index; no head, no descriptor */
+    ASSERT_RING_READS(1u); /* the avail index; no head, no descriptor */
     ASSERT_EQ(0u, T.npages);
     PASS();
 }
@@ -1882,7 +1936,7 @@ TEST broken_device_polls_touch_nothing(void)
     tg_publish(&T, SQ, 200);
     tg_kick(&T, SQ);
     ASSERT(vb_is_broken(&T.dev));
-    T.reads = T.writes = 0;
+    T.reads = T.writes = T.maps = T.data_maps = 0;
     for (i = 0; i < 10; i++) tg_fire(&T);
     ASSERT_EQ(0u, T.reads);
     ASSERT_EQ(0u, T.writes);
@@ -1920,7 +1974,7 @@ TEST timer_with_nothing_held_touches_no_memory(void)
     unsigned i;
     ASSERT_EQ(0, start());
     ASSERT_EQ(VB_OK, vb_set_poll_interval_ms(&T.dev, 250));
-    T.reads = T.writes = 0;
+    T.reads = T.writes = T.maps = T.data_maps = 0;
     for (i = 0; i < 100; i++) tg_fire(&T);
     ASSERT_EQ(0u, T.reads);
     ASSERT_EQ(0u, T.writes);
@@ -2025,6 +2079,7 @@ TEST no_interrupt_flag_without_event_idx(void)
 {
     static const uint32_t pfn[1] = {0x10};
     ASSERT_EQ(0, start_with(&tg_host, &cfg, NO_EVENT_IDX_FEATURES));
+    tg_put16(&T, avail_event_addr(IQ), 0xBEEF); /* no avail_event without EVENT_IDX */
     set_avail_flags(IQ, 1);
     pfn_buf(IQ, 0, pfn, 1);
     pfn_buf(IQ, 1, pfn, 1);
@@ -2035,7 +2090,8 @@ TEST no_interrupt_flag_without_event_idx(void)
     pfn_buf(IQ, 2, pfn, 1);
     tg_kick(&T, IQ);
     ASSERT_EQ(1u, T.irq[IQ]);
-    ASSERT_EQ(6u, T.writes); /* used element + used idx per buffer, no avail_event */
+    ASSERT_RING_WRITES(6u); /* used element + used idx per buffer, no avail_event */
+    ASSERT_EQ(0xBEEF, tg_get16(&T, avail_event_addr(IQ)));
     CHECK_CALL(healthy());
     PASS();
 }
@@ -2098,7 +2154,7 @@ TEST legacy_be_loop(void)
     tg_desc(&T, SQ, 0, rec1(4, 1), 10, F_NEXT, 1);
     tg_desc(&T, SQ, 1, rec1(5, 1), 10, F_NEXT, 0);
     tg_publish(&T, SQ, 0);
-    T.reads = 0;
+    T.reads = T.maps = T.data_maps = 0;
     tg_kick(&T, SQ);
     CHECK_CALL(broken_for(VB_LOG_LOOP, 0, 0));
     ASSERT_LTE(T.reads, 2u + 2u * 128u);
@@ -2371,7 +2427,7 @@ TEST top_indirect_table(void)
     tg_desc(&T, SQ, 2, table + 1u, 32, F_INDIRECT, 0);
     tg_publish(&T, SQ, 2);
     T.config_irqs = 0;
-    T.reads = T.writes = 0;
+    T.reads = T.writes = T.maps = T.data_maps = 0;
     tg_kick(&T, SQ);
     CHECK_CALL(broken(VB_LOG_LEN_OVERFLOW, 0));
     CHECK_CALL(stats_unchanged());
@@ -2460,7 +2516,7 @@ TEST ram_end_buffer(void)
     save_stats();
     tg_desc(&T, SQ, 2, TG_MEM - 9u, 10, 0, 0); /* one byte past it */
     tg_publish(&T, SQ, 2);
-    T.reads = T.writes = 0;
+    T.reads = T.writes = T.maps = T.data_maps = 0;
     tg_kick(&T, SQ);
     CHECK_CALL(broken(VB_LOG_BAD_MEMORY, 1));
     CHECK_CALL(stats_unchanged());
@@ -2489,7 +2545,7 @@ static enum greatest_test_res ram_end_rings_case(uint64_t features, int used, in
     xdesc(x.desc, 127, TG_DATA, 10, 0, 0);
     x16(x.avail + 4u, 127);
     x16(x.avail + 2u, 1);
-    T.reads = T.writes = 0;
+    T.reads = T.writes = T.maps = T.data_maps = 0;
     tg_kick(&T, SQ);
     if (used && short_ring && event_idx) {
         CHECK_CALL(broken(VB_LOG_RING_MEMORY, 1)); /* the avail_event write of the pop */
@@ -2551,7 +2607,7 @@ static enum greatest_test_res restore_into_new_device(int vm_running)
     unsigned char blob[VB_SNAPSHOT_SIZE];
     ASSERT_EQ(VB_SNAPSHOT_SIZE, vb_snapshot_save(&T.dev, blob, sizeof blob));
     vb_destroy(&T.dev);
-    ASSERT_EQ(VB_OK, vb_init(&T.dev, &cfg, &tg_host, &T));
+    ASSERT_EQ(VB_OK, vb_init(&T.dev, &cfg, tg_hosts(), &T));
     if (!vm_running) {
         uint32_t h = 2166136261u;
         unsigned i;
@@ -2807,7 +2863,7 @@ TEST inflate_stops_when_the_notify_breaks_the_device(void)
     PASS();
 }
 
-SUITE(ring)
+static void ring_tests(void)
 {
     RUN_TEST(top_buffer_below_the_last_byte_is_served);
     RUN_TEST(top_buffer_with_the_last_byte_breaks);
@@ -2956,4 +3012,18 @@ SUITE(ring)
     RUN_TEST(legacy_be_avail_runaway);
     RUN_TEST(legacy_be_event_idx);
     RUN_TEST(legacy_be_no_interrupt_flag);
+}
+
+/* The suite on each memory path (tests/guest.h): copy (read/write) and map. */
+SUITE(ring)
+{
+    tg_set_map_path(0);
+    ring_tests();
+}
+
+SUITE(ring_map)
+{
+    tg_set_map_path(1);
+    ring_tests();
+    tg_set_map_path(0);
 }
