@@ -1729,9 +1729,15 @@ static void vb__interrupt_driver(vb_device *d, unsigned role)
     vb__leave(d);
 }
 
-/* Map the rings of a queue that starts (or of a running one, again). */
+/* Map the rings of a queue that starts (or of a running one, again); a broken device touches
+   no ring until it is reset, and asks for none. */
 static void vb__queue_map(vb_device *d, vb_queue *q)
 {
+    if (d->flags & VB__BROKEN) {
+        q->desc_map = q->avail_map = 0;
+        q->used_map = 0;
+        return;
+    }
     q->desc_map = (const volatile unsigned char *)vb__ring_map(d, q->desc, 16u * (uint64_t)q->size, 0, 4u);
     q->avail_map = (const volatile unsigned char *)vb__ring_map(d, q->avail, VB__AVAIL_ENTRY(q->size) + 2u, 0, 2u);
     q->used_map = (volatile unsigned char *)vb__ring_map(d, q->used, VB__USED_ENTRY(q->size) + 2u, 1, 4u);
