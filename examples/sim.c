@@ -1788,7 +1788,7 @@ static void read_input(vmm *v, monitor *m)
     size_t tail = m->input.len - m->input.off, room, from;
     ssize_t n;
     if (tail >= INPUT_LIMIT) return; /* run_commands decides */
-    if (!buffer_room(&m->input, BUF_MIN, INPUT_LIMIT)) {
+    if (!buffer_room(&m->input, BUF_MIN / 2, INPUT_LIMIT)) { /* half: a left-over byte grows nothing */
         errno = 0;
         if (is_stdin) die("no memory for the input");
         client_drop(v, m, "no memory for its input");

@@ -998,7 +998,7 @@ static void client_read(client *c)
     size_t tail = c->in.len - c->in.off, room, from;
     ssize_t n;
     if (tail >= INPUT_LIMIT) return; /* client_run decides */
-    if (!buffer_room(&c->in, BUF_MIN, INPUT_LIMIT)) {
+    if (!buffer_room(&c->in, BUF_MIN / 2, INPUT_LIMIT)) { /* half: a left-over byte grows nothing */
         client_close(c, "no memory for its input");
         return;
     }
