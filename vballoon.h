@@ -1832,6 +1832,7 @@ static int vb__split_pop(vb_device *d, vb_queue *q, vb__chain *c)
     c->q = q;
     vb__chain_table(c, q->desc, q->desc_map, q->size, (uint32_t)head);
     c->head = (uint16_t)head;
+    c->slots = 1;
     c->indirect = c->writable = c->done = c->packed = 0;
     return 1;
 }
