@@ -6,9 +6,10 @@
 
      the host (a tiny VMM)     owns the vb_device, guest RAM, the clocks, the interrupt lines and
                                a QMP monitor on stdin/stdout;
-     the guest (a tiny Linux)  a driver that negotiates, builds split virtqueues in its own RAM and
-                               answers stats requests and balloon targets the way Linux 6.1 and
-                               6.12 drivers/virtio/virtio_balloon.c do.
+     the guest (a tiny Linux)  a driver that negotiates, builds split virtqueues (packed ones with
+                               --packed) in its own RAM and answers stats requests and balloon
+                               targets the way Linux 6.1 and 6.12 drivers/virtio/virtio_balloon.c
+                               do.
 
    The two halves meet only where a real guest and a real VMM meet. The guest reaches the device
    through the transport entry points (vb_set_status, vb_queue_notify, vb_config_write, ...; think
@@ -820,13 +821,15 @@ static void bus_notify(vmm *v, unsigned queue)
 }
 
 /* ============================================================================================
-   5. THE GUEST: SPLIT VIRTQUEUES, DRIVER SIDE (drivers/virtio/virtio_ring.c in miniature)
+   5. THE GUEST: SPLIT AND PACKED VIRTQUEUES, DRIVER SIDE (drivers/virtio/virtio_ring.c in miniature)
    ============================================================================================ */
 
 /* Queue q's rings, in the legacy layout with 4 KiB alignment, for up to 128 entries:
      desc  at +0x0000  16 x 128 = 0x800 bytes
      avail at +0x0800  flags, idx, ring[128], used_event = 262 bytes
-     used  at +0x1000  flags, idx, ring[128] of {id, len}, avail_event = 1030 bytes */
+     used  at +0x1000  flags, idx, ring[128] of {id, len}, avail_event = 1030 bytes
+   A packed queue (--packed) uses the same places: its descriptor ring at +0, the driver's event
+   suppression area (off_wrap, flags: 4 bytes) at +0x800, the device's at +0x1000. */
 #define GQ_SIZE 128u
 #define RING_GPA(q) (0x10000u + 0x2000u * (q))
 #define STATS_GPA 0x20000u /* Linux's vb->stats[] */
