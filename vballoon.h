@@ -1713,15 +1713,20 @@ static int vb__packed_desc(vb__chain *c, uint32_t i, int with_flags, uint64_t *a
     return 0;
 }
 
+static int vb__packed_kicks(vb_device *d, vb_queue *q, int enable);
+
 /* The ring part of a packed chain ended with the descriptor carrying its buffer id: the queue
-   moves past it, and with EVENT_IDX the driver is asked to kick for the next one. */
+   moves past it, and with EVENT_IDX the driver is asked to kick for the next one (the whole
+   event again after index 0, wrap 0, where vb__packed_kicks left out the offset). */
 static int vb__packed_taken(vb__chain *c, uint16_t id)
 {
     vb_queue *q = c->q;
+    int unsure = q->last_avail == VB__LAP && q->used_idx == VB__LAP;
     if (id >= q->size) { vb_break(c->dev, VB_LOG_BUFFER_ID); return -1; }
     c->head = id;
     c->slots = (uint16_t)c->count;
     q->last_avail = vb__packed_step(q->last_avail, c->count, q->size);
+    if (unsure) return vb__packed_kicks(c->dev, q, 1);
     if (vb__has(c->dev, VB_F_RING_EVENT_IDX) &&
         vb__used_st16(c->dev, q, 0, (uint16_t)(q->last_avail ^ VB__LAP), 0)) {
         vb_break(c->dev, VB_LOG_RING_MEMORY);
@@ -1897,6 +1902,7 @@ static int vb__packed_pop(vb_device *d, vb_queue *q, vb__chain *c)
         q->last_avail = q->used_idx = q->signalled_used = 0;
         q->signalled_valid = 0;
         want = VB__DESC_F_AVAIL;
+        if (vb__packed_kicks(d, q, 1)) return -1; /* the events again, at the wrap now known */
     }
     VB_FENCE(); /* the rest of the descriptor only after the flags that made it available */
     c->dev = d;
@@ -1971,7 +1977,11 @@ static int vb__packed_wants_interrupt(vb_device *d, vb_queue *q)
 static int vb__packed_kicks(vb_device *d, vb_queue *q, int enable)
 {
     unsigned flags = enable ? VB__EVENT_ENABLE : VB__EVENT_DISABLE;
-    if (enable && vb__has(d, VB_F_RING_EVENT_IDX)) {
+    /* At index 0, wrap 0 with nothing in flight the base may lack its wrap counter (UML's 0 for
+       a fresh ring whose driver is at wrap 1, fixed only when its first descriptor shows up,
+       vb__packed_pop): an event at wrap 0 would tell that driver to kick on its second lap
+       only, so it never kicks. ENABLE (every kick) is right for either reading. */
+    if (enable && vb__has(d, VB_F_RING_EVENT_IDX) && !(q->last_avail == VB__LAP && q->used_idx == VB__LAP)) {
         if (vb__used_st16(d, q, 0, (uint16_t)(q->last_avail ^ VB__LAP), 0)) goto unwritable;
         VB_FENCE();
         flags = VB__EVENT_DESC;
@@ -3947,9 +3957,10 @@ static int vb__snap_queue(const vb_device *d, const unsigned char *s, int broken
     q->ready = s[30];
     if (s[30] > 1 || s[31] || s[32] || s[33] || s[34] || s[35]) return 0;
     if (vb__rings_check(packed, q->desc, q->avail, q->used, q->size, d->queue_size_max) != VB_OK) return 0;
-    if (packed) /* positions inside the ring, at most a ring apart */
-        return (q->last_avail & (VB__LAP - 1u)) < q->size && (q->used_idx & (VB__LAP - 1u)) < q->size &&
-               (broken || vb__packed_between(q->used_idx, q->last_avail, q->size) <= q->size);
+    if (packed) /* positions inside the ring, at most a ring apart, while it runs */
+        return !q->ready || broken ||
+               ((q->last_avail & (VB__LAP - 1u)) < q->size && (q->used_idx & (VB__LAP - 1u)) < q->size &&
+                vb__packed_between(q->used_idx, q->last_avail, q->size) <= q->size);
     return !q->ready || broken || (uint16_t)(q->last_avail - q->used_idx) <= q->size;
 }
 
