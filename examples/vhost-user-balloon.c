@@ -1560,7 +1560,7 @@ static const char *vu_dispatch(vu_msg *m, int *replied)
         unsigned char p[8];
         uint16_t base;
         q = vring_index(m, &ok);
-        if (!ok) return "queue index out of range";
+        if (!ok || q >= QUEUES) return "queue index out of range"; /* (the second tells gcc's -Warray-bounds) */
         ring_stop(q);
         base = s->vq[q].base_pending ? s->vq[q].base : vb_queue_base(&B.dev, q);
         s->vq[q].addr_set = 0; /* a restart describes the ring again */

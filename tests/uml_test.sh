@@ -414,9 +414,9 @@ packed_run() {
     check packed-negotiated '[ -n "$fl" ] && [ $((0x$fl >> 34 & 1)) = 1 ] && [ "$(echo "$sysf" | cut -c35)" = 1 ]' \
         "back-end: driver features 0x${fl:-?}; guest /sys/bus/virtio/devices/*/features: ${sysf:-?}"
     measured "packed: driver features 0x$fl (guest sysfs $sysf)"
-    check packed-base-0-read-as-wrap-1 'grep -q "device info: " "$PLOG"' "no info line for the stats ring's starting wrap counter" \
+    check packed-base-0-read-as-wrap-1 'grep -q "device info: packed ring:" "$PLOG"' "no info line for the stats ring's starting wrap counter" \
         "$(grep 'SET_VRING_BASE\|device' "$PLOG" | head -n 5)"
-    line=$(grep 'device info: ' "$PLOG" | head -n 1)
+    line=$(grep 'device info: packed ring:' "$PLOG" | head -n 1)
     [ -n "$line" ] && measured "packed: ${line#*] }"
     for _ in $(seq 400); do [ -s "$SHARE/meminfo" ] && break; sleep 0.05; done
     memtotal=$(sed -n 's/^MemTotal: *\([0-9]*\) kB.*/\1/p' "$SHARE/meminfo")
@@ -533,8 +533,8 @@ packed_run() {
         "bases at rmmod: inflate ${b0:-none}, deflate ${b1:-none}, stats ${b2:-none}; expected $(pk_base 576), $(pk_base 576) (576 buffers each), $(pk_base $((n - 1))) (buffer $((n - 1)) held)" \
         "$(grep 'stopped (packed)' "$PLOG" | head -n 3)"
     measured "packed: ring bases at rmmod: inflate ${b0:-none}, deflate ${b1:-none}, stats ${b2:-none} ($n stats buffers)"
-    check packed-reload-primes-stats '[ "$OUT" = reloaded ] && [ "${before#* }" != "${after#* }" ] && [ "$(grep -c "device info: " "$PLOG")" -ge 2 ]' \
-        "guest: ${OUT:-?}; stats before: $before; after: $after; starting wrap corrected $(grep -c 'device info: ' "$PLOG") times"
+    check packed-reload-primes-stats '[ "$OUT" = reloaded ] && [ "${before#* }" != "${after#* }" ] && [ "$(grep -c "device info: packed ring:" "$PLOG")" -ge 2 ]' \
+        "guest: ${OUT:-?}; stats before: $before; after: $after; starting wrap corrected $(grep -c 'device info: packed ring:' "$PLOG") times"
     qmp "$SET1" >/dev/null
     lines=$(watch 2 30000)
     dgaps=$(cadence 2 1000 "$PLOG")

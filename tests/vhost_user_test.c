@@ -1076,10 +1076,10 @@ static void test_packed(const char *bin)
     fd = start_ring(&kick, &call, &chan, F_SPLIT | F_PACKED, PQNUM, 0);
     check("packed-handshake", fd >= 0, "a step of the handshake was refused");
     if (fd < 0) goto stop;
-    check("packed-negotiation-logged", log_count(log, "(packed rings)") == 1, log);
+    check("packed-negotiation-logged", log_count(log, "driver: features 0x540000002, protocol features 0x228 (packed rings)") == 1, log);
     packed_post(kick, &r, 4000 * 4096ull);
     check("packed-base-0-first-lap-descriptor-taken", packed_parsed(4000 * 4096ull, out, sizeof out), out);
-    wraps_logged = log_count(log, "device info: ");
+    wraps_logged = log_count(log, "device info: packed ring:");
     check("packed-base-0-wrap-corrected-logged", wraps_logged == 1, "no (or more than one) device info line");
     check("packed-device-area-disable-while-held", get16(g(DEVICE_AREA) + 2) == 1, "");
     /* 15 rounds: descriptors 1..15, over the ring's end twice (6 slots) */
@@ -1101,7 +1101,7 @@ static void test_packed(const char *bin)
     snprintf(why, sizeof why, "GET_VRING_BASE 0x%x, want 0 (slot 0, wrap 0)", base);
     check("packed-get-vring-base-wrap-0", base == 0, why);
     bad = !restart_at(fd, 0) ? "restart refused" : packed_poll(call, &r, why, sizeof why);
-    check("packed-base-0-wrap-0-not-corrected", !bad && log_count(log, "device info: ") == wraps_logged,
+    check("packed-base-0-wrap-0-not-corrected", !bad && log_count(log, "device info: packed ring:") == wraps_logged,
           bad ? bad : "the rule fired for a ring at wrap 0");
     packed_post(kick, &r, 6000 * 4096ull);
     check("packed-stats-after-second-restart", packed_parsed(6000 * 4096ull, out, sizeof out), out);
