@@ -2909,29 +2909,30 @@ VB_API uint8_t vb_status(const vb_device *d)
 
 VB_API uint16_t vb_queue_size_max(const vb_device *d) { return d->queue_size_max; }
 
-/* A queue's size and ring addresses as vb_queue_setup takes them, for either layout: aligned,
-   and no ring wrapping past the top of the address space (every ring address is then
-   base+offset without overflow, and the host sees each access at the address the guest meant). */
-static int vb__rings_ok(int packed, uint64_t desc, uint64_t avail, uint64_t used, uint16_t size, uint16_t max)
+/* A queue's size and ring addresses as vb_queue_setup takes them, for either layout: a size it
+   can have and no ring wrapping past the top of the address space (every ring address is then
+   base+offset without overflow, and the host sees each access at the address the guest meant),
+   else VB_ERR_RANGE; then rings aligned, else VB_ERR_ARG. */
+static vb_result vb__rings_check(int packed, uint64_t desc, uint64_t avail, uint64_t used, uint16_t size, uint16_t max)
 {
     uint64_t avail_len = packed ? 4u : 6u + 2u * (uint64_t)size, used_len = packed ? 4u : 6u + 8u * (uint64_t)size;
-    if (size == 0 || size > max || (!packed && (size & (size - 1u)))) return 0;
-    if ((desc & 15u) || (avail & (packed ? 3u : 1u)) || (used & 3u)) return 0;
-    return desc <= UINT64_MAX - 16u * (uint64_t)size && avail <= UINT64_MAX - avail_len && used <= UINT64_MAX - used_len;
+    if (size == 0 || size > max || (!packed && (size & (size - 1u))) || desc > UINT64_MAX - 16u * (uint64_t)size ||
+        avail > UINT64_MAX - avail_len || used > UINT64_MAX - used_len)
+        return VB_ERR_RANGE;
+    return (desc & 15u) || (avail & (packed ? 3u : 1u)) || (used & 3u) ? VB_ERR_ARG : VB_OK;
 }
 
 VB_API vb_result vb_queue_setup(vb_device *d, unsigned qi, uint16_t size, uint64_t desc,
                                  uint64_t avail, uint64_t used)
 {
     vb_queue *q;
+    vb_result r;
     int role = vb_queue_role(d, qi);
     if (vb__reentered(d)) return VB_ERR_STATE;
     if (role < 0) return VB_ERR_ARG;
     q = &d->queue[role];
     if (q->ready) return VB_ERR_STATE;
-    if (!vb__rings_ok(vb__packed(d), desc, avail, used, size, d->queue_size_max))
-        return (desc & 15u) || (avail & 1u) || (used & 3u) || (vb__packed(d) && (avail & 3u))
-                   ? VB_ERR_ARG : VB_ERR_RANGE;
+    if ((r = vb__rings_check(vb__packed(d), desc, avail, used, size, d->queue_size_max)) != VB_OK) return r;
     q->size = size;
     q->desc = desc;
     q->avail = avail;
@@ -3945,7 +3946,7 @@ static int vb__snap_queue(const vb_device *d, const unsigned char *s, int broken
     q->used_idx = q->signalled_used = vb__ld16(s + 28, 0);
     q->ready = s[30];
     if (s[30] > 1 || s[31] || s[32] || s[33] || s[34] || s[35]) return 0;
-    if (!vb__rings_ok(packed, q->desc, q->avail, q->used, q->size, d->queue_size_max)) return 0;
+    if (vb__rings_check(packed, q->desc, q->avail, q->used, q->size, d->queue_size_max) != VB_OK) return 0;
     if (packed) /* positions inside the ring, at most a ring apart */
         return (q->last_avail & (VB__LAP - 1u)) < q->size && (q->used_idx & (VB__LAP - 1u)) < q->size &&
                (broken || vb__packed_between(q->used_idx, q->last_avail, q->size) <= q->size);
