@@ -24,7 +24,8 @@
 # page reporting and hinting (through QMP's x-balloon-free-page-hint) at mem=512M; 11
 # init_on_free=1; 12 --discard-hinted and deflate-on-OOM at mem=192M; 13 the 16 subsets of
 # {STATS_VQ, FREE_PAGE_HINT, PAGE_POISON, REPORTING} offered, each booted with and without
-# init_on_free=1 at mem=64M (32 boots of about 3 s). Takes about 3 minutes unloaded (sections
+# init_on_free=1 at mem=64M (32 boots of about 3 s); 14 the packed ring (--packed, about 45 s:
+# UML_ONLY=packed runs it alone), docs/packed-ring.md. Takes about 3.5 minutes unloaded (sections
 # 1-12 about 65 s, 7a-7c adding about 20 s of it, section 13 about 110 s); on a loaded 2-core
 # machine allow twice that (7 to 8 minutes measured on one shared with other builds).
 #
