@@ -3,6 +3,9 @@
 #
 #   bash examples/uml-vm.sh [options for build/vballoon-vhost-user, e.g. --profile qemu]
 #
+# With --packed the back-end offers VIRTIO_F_RING_PACKED and the guest's driver lays out its
+# rings packed (docs/packed-ring.md); the layout it took is printed once the guest is up.
+#
 # Starts build/vballoon-vhost-user, boots User-Mode Linux 6.1 (Debian's user-mode-linux) with
 # 128 MiB and the stock virtio_balloon driver attached to it, waits for the guest's first stats,
 # then connects you to the back-end's QMP monitor (capabilities already negotiated). Paste the
@@ -86,8 +89,12 @@ if ! build/qmp_client --watch --until 1 --timeout 15000 "$Q" >/dev/null ||
     grep -v '^ \[<' "$D/console.log" | tail -n 5
     need "no stats from the guest; back-end log: $(tail -n 3 "$D/backend.log")"
 fi
+# the features the driver took (the back-end logs them): bit 34 is the packed ring
+feat=$(sed -n 's/.*driver: features 0x\([0-9a-f]*\),.*/\1/p' "$D/backend.log" | tail -n 1)
+layout="split"
+[ -n "$feat" ] && [ $((0x$feat >> 34 & 1)) = 1 ] && layout="packed (VIRTIO_F_RING_PACKED)"
 cat <<EOF
-uml-vm: the guest's driver is up and sent its first stats (no poll asked yet).
+uml-vm: the guest's driver is up and sent its first stats (no poll asked yet); its rings: $layout.
   QMP monitor:  $Q   (another terminal: build/qmp_client --shell $Q)
   back-end log: $D/backend.log     guest console: $D/console.log
   Try the seed's commands, pasted as they are, e.g.

@@ -63,10 +63,16 @@
        per-kind totals are logged per session)
        and VHOST_USER_F_PROTOCOL_FEATURES. UML 6.1 accepts EVENT_IDX and INDIRECT_DESC (its
        driver then uses EVENT_IDX; the balloon driver never builds indirect tables).
+       --packed adds VIRTIO_F_RING_PACKED (off by default, as QEMU's packed=off): then
+       SET_VRING_ADDR's avail and used addresses are the driver and device event suppression
+       areas, any ring size up to --queue-size is taken, and SET/GET_VRING_BASE carry vhost-user's
+       packed encoding (bits 0-14 index, bit 15 wrap counter), passed to the device as they are.
+       UML sends base 0 (wrap 0) for a fresh ring whose driver starts at wrap 1: the device
+       reads such a ring as wrap 1 by the rule of docs/packed-ring.md, and we log it.
        protocol: REPLY_ACK, BACKEND_REQ, CONFIG, RESET_DEVICE, and INBAND_NOTIFICATIONS with
        --inband (then UML sends kicks as VRING_KICK messages and we call with VRING_CALL).
        Not offered, refused if sent: logging (SET_LOG_*), memory slots (ADD/REM_MEM_REG),
-       SET_STATUS, inflight tracking, IOTLB, packed rings.
+       SET_STATUS, inflight tracking, IOTLB.
 
    LOG (stderr)
        "[   1.234] ..." lines, seconds since start: sessions, the features the driver took, the
@@ -122,6 +128,7 @@ typedef struct options {
     int persistent, inband, deflate_on_oom, no_event_idx, no_indirect, no_punch, verbose;
     int no_map;            /* --no-map: guest memory only through read/write (no map callback) */
     int free_page_hint, page_poison, reporting, discard_hinted, no_stats;
+    int packed;            /* --packed / --no-packed: offer VIRTIO_F_RING_PACKED */
     mh_options metrics;    /* --metrics ADDR, --metrics-label NAME=VALUE (metrics_http.h) */
 } options;
 
@@ -161,6 +168,10 @@ static void usage(FILE *f)
           "                      negotiated features, as Linux numbers them)\n"
           "  --no-event-idx      do not offer VIRTIO_RING_F_EVENT_IDX\n"
           "  --no-indirect       do not offer VIRTIO_RING_F_INDIRECT_DESC\n"
+          "  --packed            offer VIRTIO_F_RING_PACKED: a driver that takes it lays out\n"
+          "                      its rings packed (Linux takes it whenever it is offered)\n"
+          "  --no-packed         do not offer it (the default: the split ring is what every\n"
+          "                      front-end and QEMU's packed=off use; see docs/packed-ring.md)\n"
           "  --no-punch          keep inflated pages on the host (no fallocate)\n"
           "  --no-map            the device copies guest memory (read/write callbacks) instead\n"
           "                      of using pointers into our mappings of it (map callback)\n"
@@ -263,6 +274,8 @@ static void parse_options(int argc, char **argv)
             opt.no_stats = 1;
         } else if (!strcmp(name, "--no-event-idx")) {
             opt.no_event_idx = 1;
+        } else if (!strcmp(name, "--packed") || !strcmp(name, "--no-packed")) {
+            opt.packed = !strcmp(name, "--packed");
         } else if (!strcmp(name, "--no-indirect")) {
             opt.no_indirect = 1;
         } else if (!strcmp(name, "--no-punch")) {
@@ -751,8 +764,9 @@ static void host_log(void *user, vb_log_level level, vb_log_item item, const cha
 {
     static const char *const names[] = {"", "error", "warning", "info"};
     (void)user;
-    (void)item;
-    if (level == VB_LOG_ERROR || opt.verbose) say("device %s: %s", names[level], msg);
+    /* the starting wrap counter corrected (a front-end's base 0 for a fresh packed ring, as
+       UML sends it): once per ring start, always worth a line (docs/packed-ring.md) */
+    if (level == VB_LOG_ERROR || opt.verbose || item == VB_LOG_PACKED_WRAP) say("device %s: %s", names[level], msg);
 }
 
 static const vb_host host_ops = {
@@ -1241,11 +1255,19 @@ static int uva_to_gpa(uint64_t uva, uint64_t len, uint64_t *gpa)
     return 1;
 }
 
+/* The driver took VIRTIO_F_RING_PACKED: its rings are packed (SET_VRING_ADDR's avail and used
+   addresses are then the driver and device event suppression areas, 4 bytes each). */
+static int rings_packed(void)
+{
+    return B.s.features_set && ((B.s.features >> VB_F_RING_PACKED) & 1u);
+}
+
 static const char *ring_gpas(const vring *v, uint64_t *desc, uint64_t *avail, uint64_t *used)
 {
     uint64_t n = v->num;
-    if (!uva_to_gpa(v->desc_uva, 16u * n, desc) || !uva_to_gpa(v->avail_uva, 6u + 2u * n, avail) ||
-        !uva_to_gpa(v->used_uva, 6u + 8u * n, used))
+    int packed = rings_packed();
+    if (!uva_to_gpa(v->desc_uva, 16u * n, desc) || !uva_to_gpa(v->avail_uva, packed ? 4u : 6u + 2u * n, avail) ||
+        !uva_to_gpa(v->used_uva, packed ? 4u : 6u + 8u * n, used))
         return "ring outside guest memory";
     return 0;
 }
@@ -1267,8 +1289,12 @@ static const char *ring_try_start(unsigned q)
     }
     vb_queue_set_ready(&B.dev, q, 1);
     v->started = 1;
-    VERBOSE("queue %u started: %u entries, desc 0x%" PRIx64 " avail 0x%" PRIx64 " used 0x%" PRIx64,
-            q, v->num, desc, avail, used);
+    if (rings_packed())
+        VERBOSE("queue %u started (packed): %u entries, desc 0x%" PRIx64 " driver area 0x%" PRIx64
+                " device area 0x%" PRIx64, q, v->num, desc, avail, used);
+    else
+        VERBOSE("queue %u started: %u entries, desc 0x%" PRIx64 " avail 0x%" PRIx64 " used 0x%" PRIx64,
+                q, v->num, desc, avail, used);
     /* The first started ring is DRIVER_OK; each start lets the device re-read a stats buffer
        the previous back-end (or session) had popped (vb_set_status rewinds). */
     vb_set_status(&B.dev, (uint8_t)(vb_status(&B.dev) | VB_S_DRIVER_OK));
@@ -1284,7 +1310,15 @@ static void ring_stop(unsigned q)
     if (!v->started) return;
     vb_queue_set_ready(&B.dev, q, 0); /* (a held stats buffer is un-popped: a restart re-reads it) */
     v->started = 0;
-    VERBOSE("queue %u stopped at avail index %u", q, vb_queue_base(&B.dev, q));
+    /* A packed ring's base says where its driver's wrap counter stands: logged always (a
+       line per ring stop), the UML test checks it against the stats rounds it counted. */
+    if (rings_packed()) {
+        uint16_t base = vb_queue_base(&B.dev, q);
+        say("queue %u stopped (packed): base 0x%04x, next descriptor %u, driver wrap counter %u", q, base,
+            base & 0x7fffu, base >> 15);
+    } else {
+        VERBOSE("queue %u stopped at avail index %u", q, vb_queue_base(&B.dev, q));
+    }
 }
 
 static void rings_forget(int close_fds)
@@ -1461,7 +1495,11 @@ static const char *vu_dispatch(vu_msg *m, int *replied)
         s->features_set = 1;
         vb_set_driver_features(&B.dev, v & ~PROTO_BIT(VHOST_USER_F_PROTOCOL_FEATURES));
         vb_set_status(&B.dev, VB_S_ACKNOWLEDGE | VB_S_DRIVER | VB_S_FEATURES_OK);
-        say("driver: features 0x%" PRIx64 ", protocol features 0x%" PRIx64, v, s->protocol);
+        say("driver: features 0x%" PRIx64 ", protocol features 0x%" PRIx64 "%s", v, s->protocol,
+            (v >> VB_F_RING_PACKED) & 1u ? " (packed rings)" : "");
+        /* vhost-user cannot tell the driver FEATURES_OK was refused: end the session instead */
+        if (!(vb_status(&B.dev) & VB_S_FEATURES_OK))
+            return "features the device refused (RING_PACKED needs VERSION_1)";
         return 0;
     case VU_SET_OWNER:
         return 0;
@@ -1485,8 +1523,11 @@ static const char *vu_dispatch(vu_msg *m, int *replied)
         if (!ok) return "queue index out of range";
         {
             uint32_t num = ld32(m->p + 4);
-            if (num == 0 || (num & (num - 1u)) || num > vb_queue_size_max(&B.dev))
-                return "ring size not a power of two within the maximum";
+            /* packed rings may have any size; before SET_FEATURES, any the offer allows */
+            int packed = B.s.features_set ? rings_packed() : opt.packed;
+            if (num == 0 || (!packed && (num & (num - 1u))) || num > vb_queue_size_max(&B.dev))
+                return packed ? "packed ring size 0 or beyond the maximum"
+                              : "ring size not a power of two within the maximum";
             if (s->vq[q].started) return "SET_VRING_NUM on a running ring";
             s->vq[q].num = (uint16_t)num;
             s->vq[q].num_set = 1;
@@ -1519,7 +1560,7 @@ static const char *vu_dispatch(vu_msg *m, int *replied)
         unsigned char p[8];
         uint16_t base;
         q = vring_index(m, &ok);
-        if (!ok) return "queue index out of range";
+        if (!ok || q >= QUEUES) return "queue index out of range"; /* (the second tells gcc's -Warray-bounds) */
         ring_stop(q);
         base = s->vq[q].base_pending ? s->vq[q].base : vb_queue_base(&B.dev, q);
         s->vq[q].addr_set = 0; /* a restart describes the ring again */
@@ -2315,7 +2356,8 @@ int main(int argc, char **argv)
     cfg.options = (opt.no_event_idx ? VB_OPT_NO_EVENT_IDX : 0u) | (opt.no_indirect ? VB_OPT_NO_INDIRECT : 0u) |
                   (opt.deflate_on_oom ? VB_OPT_DEFLATE_ON_OOM : 0u) |
                   (opt.free_page_hint ? VB_OPT_FREE_PAGE_HINT : 0u) |
-                  (opt.page_poison ? VB_OPT_PAGE_POISON : 0u) | (opt.reporting ? VB_OPT_REPORTING : 0u);
+                  (opt.page_poison ? VB_OPT_PAGE_POISON : 0u) | (opt.reporting ? VB_OPT_REPORTING : 0u) |
+                  (opt.packed ? VB_OPT_RING_PACKED : 0u);
     if (vb_init(&B.dev, &cfg, &host_ops, NULL) != VB_OK) {
         errno = 0;
         die("vb_init refused the configuration");

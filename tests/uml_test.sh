@@ -24,7 +24,8 @@
 # page reporting and hinting (through QMP's x-balloon-free-page-hint) at mem=512M; 11
 # init_on_free=1; 12 --discard-hinted and deflate-on-OOM at mem=192M; 13 the 16 subsets of
 # {STATS_VQ, FREE_PAGE_HINT, PAGE_POISON, REPORTING} offered, each booted with and without
-# init_on_free=1 at mem=64M (32 boots of about 3 s). Takes about 3 minutes unloaded (sections
+# init_on_free=1 at mem=64M (32 boots of about 3 s); 14 the packed ring (--packed, about 45 s:
+# UML_ONLY=packed runs it alone), docs/packed-ring.md. Takes about 3.5 minutes unloaded (sections
 # 1-12 about 65 s, 7a-7c adding about 20 s of it, section 13 about 110 s); on a loaded 2-core
 # machine allow twice that (7 to 8 minutes measured on one shared with other builds).
 #
@@ -365,6 +366,200 @@ elif ! PPORT=$(free_port); then
     bad prometheus-port "no free port on 127.0.0.1 found"
 fi
 
+# ---- 14. the packed ring: the same driver with VIRTIO_F_RING_PACKED (--packed) ------------------
+
+# The back-end offers bit 34 (--packed); Linux takes it, so the same stock driver lays out its
+# three rings packed. Checked as in sections 2-7, at mem=128M: negotiation (the back-end's log
+# and the guest's own /sys/bus/virtio/devices/*/features), UML's base 0 for fresh rings read as
+# wrap 1 (the device's info line, docs/packed-ring.md), stats before any poll, the seed's four
+# commands with their timing, a 64 MiB inflate and deflate, then the wrap-around: UML's rings are
+# 256 entries whatever the back-end says (virtio_uml's MAX_SUPPORTED_QUEUE_SIZE), so to go round
+# each ring at least twice the stats ring gets PK_ROUNDS polls (interval 0 -> 1 polls at once,
+# back-to-back, each waiting for the driver's refill) and the inflate and deflate rings 8 more
+# 64 MiB cycles (1 MiB per buffer: 576 buffers each). rmmod then stops the rings: each ring's
+# base (the back-end logs it) must be where those counts put it, with its wrap counter; insmod
+# brings fresh rings (base 0 again) and stats that keep flowing.
+PK_ROUNDS=${UML_PACKED_ROUNDS:-600} # stats buffers of one driver load: > 2 x 256
+SET0='{"execute": "qom-set", "arguments": {"path": "/machine/peripheral/balloon0", "property": "guest-stats-polling-interval", "value": 0}}'
+SET1='{"execute": "qom-set", "arguments": {"path": "/machine/peripheral/balloon0", "property": "guest-stats-polling-interval", "value": 1}}'
+# stats buffers the device parsed (every one is a log line: first of the session, update)
+pk_buffers() { grep -c 'stats: first buffer\|stats: update' "$PLOG"; }
+# where a ring of 256 stands after N descriptors: vhost-user's base (index | wrap << 15)
+pk_base() { printf '0x%04x' $(($1 % 256 | (1 ^ ($1 / 256 & 1)) << 15)); }
+pk_stop_base() { sed -n "s/.*queue $1 stopped (packed): base \(0x[0-9a-f]*\),.*/\1/p" "$PLOG" | head -n 1; }
+packed_run() {
+    local t0 t1 n n0 i ms cyc_ok cyc_ms lines free0 free1 total1 total2 sysf fl dgaps dok pkt
+    PLOG=$D/backend-packed.log
+    kill "$bpid" 2>/dev/null
+    wait "$bpid" 2>/dev/null
+    if ! start_backend "$PLOG" --packed --persistent; then
+        bad packed-backend "the back-end did not start with --packed" "$(head -n 5 "$PLOG")"
+        return
+    fi
+    fl=$(sed -n 's/.*listening on .*(features 0x\([0-9a-f]*\),.*/\1/p' "$PLOG" | head -n 1)
+    check packed-offered '[ -n "$fl" ] && [ $((0x$fl >> 34 & 1)) = 1 ]' "$(head -n 1 "$PLOG")"
+    boot "$D/console-packed.log"
+    lines=$("$QC" --watch --until 1 --timeout 60000 "$Q")
+    read -r t1 lu _ _ pkt <<<"$(echo "$lines" | tail -n 1)"
+    if [ "${lu:--}" = - ] || [ "${pkt:--}" = - ]; then
+        bad packed-first-stats "no stats within 60 s of the launch" \
+            "$(grep -v '^ \[<' "$D/console-packed.log" | tail -n 5)" "$(tail -n 5 "$PLOG")"
+        kill_guest
+        return
+    fi
+    good
+    measured "packed: boot-to-first-stats $((t1 - T_BOOT)) ms"
+    fl=$(sed -n 's/.*driver: features 0x\([0-9a-f]*\),.*/\1/p' "$PLOG" | tail -n 1)
+    gcmd packed-guest-features 'cat /sys/bus/virtio/devices/*/features'
+    sysf=$OUT
+    check packed-negotiated '[ -n "$fl" ] && [ $((0x$fl >> 34 & 1)) = 1 ] && [ "$(echo "$sysf" | cut -c35)" = 1 ]' \
+        "back-end: driver features 0x${fl:-?}; guest /sys/bus/virtio/devices/*/features: ${sysf:-?}"
+    measured "packed: driver features 0x$fl (guest sysfs $sysf)"
+    check packed-base-0-read-as-wrap-1 'grep -q "device info: packed ring:" "$PLOG"' "no info line for the stats ring's starting wrap counter" \
+        "$(grep 'SET_VRING_BASE\|device' "$PLOG" | head -n 5)"
+    line=$(grep 'device info: packed ring:' "$PLOG" | head -n 1)
+    [ -n "$line" ] && measured "packed: ${line#*] }"
+    for _ in $(seq 400); do [ -s "$SHARE/meminfo" ] && break; sleep 0.05; done
+    memtotal=$(sed -n 's/^MemTotal: *\([0-9]*\) kB.*/\1/p' "$SHARE/meminfo")
+    # (this boot's own MemTotal: it differs between boots of the same mem=, by up to 3 MiB seen)
+    check packed-total-memory-is-guest-memtotal '[ -n "$memtotal" ] && [ "$pkt" -eq $((memtotal * 1024)) ]' \
+        "stat-total-memory $pkt, guest MemTotal ${memtotal:-?} kB"
+
+    # seed command 1: polls at once, then every 2 s; free memory follows the guest
+    before=$(sample)
+    out=$(seed_interval 2)
+    t0=$(now)
+    t1=$(watch_from 1 30000 "${before#* }" | cut -d' ' -f1)
+    rt=$(rt_ms "$PLOG")
+    check packed-seed-enable-polls-at-once '[ "$out" = "{\"return\": {}}" ] && [ -n "$t1" ] && [ $((t1 - t0 - rt)) -lt 1000 ]' \
+        "$out; update ${t1:+$((t1 - t0)) ms after enabling (guest round trip $rt ms)}"
+    free0=$(sample | cut -d' ' -f4)
+    gcmd packed-guest-allocates 'dd if=/dev/zero of=/fill bs=1M count=32 2>&1 | tail -n 1'
+    lines=$(watch 3 30000)
+    free1=$(echo "$lines" | head -n 1 | cut -d' ' -f4)
+    dgaps=$(cadence 3 2000 "$PLOG")
+    dok=$?
+    check packed-free-memory-follows-guest '[ -n "$free1" ] && [ "$free1" != - ] && [ $((free0 - free1)) -gt $((24 * 1048576)) ]' \
+        "free before ${free0:-?}, after 32 MiB in tmpfs ${free1:-?}"
+    check packed-polls-every-2s '[ "$dok" = 0 ]' "poll after the previous update (ms, device): ${dgaps:-none}"
+    measured "packed: free-memory drop after a 32 MiB dd: $(mib $((free0 - ${free1/-/0}))); poll after the previous update (ms, device): $dgaps"
+    line=$(grep 'poll round trip' "$PLOG" | tail -n 1)
+    [ -n "$line" ] && measured "packed: stats round trip (poll to parsed buffer): ${line#*round trip } (back-end clock)"
+
+    # a 64 MiB inflate and deflate
+    gcmd packed-guest-touches-memory 'rm -f /fill; dd if=/dev/zero of=/fill bs=1M count=64 2>/dev/null; rm /fill; echo done'
+    host0=$(host_mem)
+    out=$(qmp '{"execute": "balloon", "arguments": {"value": 67108864}}')
+    if ms=$(wait_for_balloon 67108864 60000); then
+        good
+        measured "packed: 64 MiB inflate: actual reached in $ms ms"
+    else
+        bad packed-balloon-inflate "balloon: $out; query-balloon: $(qmp '{"execute": "query-balloon"}')"
+    fi
+    host1=$(host_mem)
+    check packed-inflate-releases-host-memory '[ $((host0 - host1)) -ge $((32 * 1048576)) ]' \
+        "guest memory file: $(mib "$host0") before, $(mib "$host1") after"
+    total1=$(watch 1 30000 | tail -n 1 | cut -d' ' -f5)
+    check packed-total-memory-follows-balloon '[ "$total1" = $((pkt - 67108864)) ]' "stat-total-memory ${total1:-?}, expected $pkt - 64 MiB"
+    qmp '{"execute": "balloon", "arguments": {"value": 134217728}}' >/dev/null
+    if ms=$(wait_for_balloon 134217728 60000); then
+        good
+        measured "packed: 64 MiB deflate: actual back in $ms ms"
+    else
+        bad packed-balloon-deflate "query-balloon: $(qmp '{"execute": "query-balloon"}')"
+    fi
+    total2=$(watch 1 30000 | tail -n 1 | cut -d' ' -f5)
+    check packed-total-memory-back-after-deflate '[ "$total2" = "$pkt" ]' "stat-total-memory ${total2:-?}, expected $pkt"
+
+    # seed commands 2 and 3: interval 10 (the pending 2 s tick dropped), the stats as in the split run
+    watch 1 30000 >/dev/null
+    t0=$(now)
+    out=$(seed_interval 10)
+    t1=$(watch 1 60000 | cut -d' ' -f1)
+    check packed-seed-change-polling '[ "$out" = "{\"return\": {}}" ] && [ -n "$t1" ] && [ $((t1 - t0)) -ge 9500 ] && [ $((t1 - t0 - $(rt_ms "$PLOG"))) -le 11500 ]' \
+        "$out; first update ${t1:+$((t1 - t0)) ms }after setting 10"
+    out=$(seed_get)
+    keys=$(echo "$out" | grep -o '"stat-[a-z-]*"' | tr '\n' ' ')
+    check packed-seed-get-stats 'echo "$out" | grep -q "^{\"return\": {\"stats\": {.*\"stat-total-memory\": $pkt.*}, \"last-update\": [0-9]*}}$" && [ "$keys" = "${SPLIT_KEYS:-$keys}" ]' \
+        "$out" "keys: $keys" "split run's keys: ${SPLIT_KEYS:-not run}"
+    # seed command 4: disabled, the stats stay and freeze
+    out=$(seed_interval 0 stats-polling-interval)
+    before=$(sample | cut -d' ' -f2-)
+    lines=$(watch_from 1 3500 "$before")
+    check packed-seed-disable-polling '[ "$out" = "{\"return\": {}}" ] && [ -z "$lines" ] && case $before in -*) false ;; *) true ;; esac' \
+        "$out; updates after disabling: ${lines:-none}; stats: $before"
+
+    # the wrap-around: stats rounds back to back, then 8 more inflate/deflate cycles
+    n0=$(pk_buffers)
+    t0=$(now)
+    SECONDS=0
+    while n=$(pk_buffers) && [ "$n" -lt "$PK_ROUNDS" ] && [ "$SECONDS" -lt 240 ]; do
+        qmp "$SET0" "$SET1" >/dev/null
+        for _ in $(seq 400); do # the refill (the 1 s timer polls anyway)
+            [ "$(pk_buffers)" -gt "$n" ] && break
+            sleep 0.005
+        done
+    done
+    qmp "$SET0" >/dev/null
+    t1=$(now)
+    n=$(pk_buffers)
+    last=$(sample)
+    read -r _ _ _ free1 total1 <<<"$last"
+    check packed-stats-ring-wraps-twice '[ "$n" -ge "$PK_ROUNDS" ] && [ "$total1" = "$pkt" ] && [ "$free1" -gt 0 ] && [ "$free1" -lt "$total1" ]' \
+        "$n stats buffers of $PK_ROUNDS after $((t1 - t0)) ms; last stats: $last"
+    measured "packed: $((n - n0)) stats rounds in $((t1 - t0)) ms ($(((t1 - t0) * 1000 / ((n - n0) > 0 ? n - n0 : 1))) us a round, QMP and the guest included); $n stats buffers on the ring of 256: $(((n - 1) / 256)) wraps"
+    cyc_ok=0
+    t0=$(now)
+    for i in $(seq 8); do
+        qmp '{"execute": "balloon", "arguments": {"value": 67108864}}' >/dev/null
+        wait_for_balloon 67108864 60000 >/dev/null || break
+        qmp '{"execute": "balloon", "arguments": {"value": 134217728}}' >/dev/null
+        wait_for_balloon 134217728 60000 >/dev/null || break
+        cyc_ok=$i
+    done
+    cyc_ms=$(($(now) - t0))
+    check packed-inflate-deflate-rings-wrap-twice '[ "$cyc_ok" = 8 ]' "$cyc_ok of 8 cycles of 64 MiB; query-balloon: $(qmp '{"execute": "query-balloon"}')"
+    measured "packed: 8 more inflate/deflate cycles of 64 MiB in $cyc_ms ms: 576 buffers of 1 MiB on each ring of 256 ($((576 / 256)) wraps)"
+    check packed-no-device-error '! grep -q "device error\|malformed\|protocol error" "$PLOG"' \
+        "$(grep 'device error\|malformed\|protocol error' "$PLOG" | head -n 3)"
+
+    # rmmod stops the rings: each base where the counts put it; insmod: fresh rings, stats again
+    n=$(pk_buffers)
+    before=$(sample)
+    gcmd packed-driver-reload 'rmmod virtio_balloon && insmod /virtio_balloon.ko && echo reloaded'
+    watch_from 1 30000 "${before#* }" >/dev/null
+    after=$(sample)
+    b0=$(pk_stop_base 0) b1=$(pk_stop_base 1) b2=$(pk_stop_base 2)
+    # (the stats ring: the device holds buffer n - 1, which a restart would read again)
+    check packed-stop-bases '[ "$b0" = "$(pk_base 576)" ] && [ "$b1" = "$(pk_base 576)" ] && [ "$b2" = "$(pk_base $((n - 1)))" ]' \
+        "bases at rmmod: inflate ${b0:-none}, deflate ${b1:-none}, stats ${b2:-none}; expected $(pk_base 576), $(pk_base 576) (576 buffers each), $(pk_base $((n - 1))) (buffer $((n - 1)) held)" \
+        "$(grep 'stopped (packed)' "$PLOG" | head -n 3)"
+    measured "packed: ring bases at rmmod: inflate ${b0:-none}, deflate ${b1:-none}, stats ${b2:-none} ($n stats buffers)"
+    check packed-reload-primes-stats '[ "$OUT" = reloaded ] && [ "${before#* }" != "${after#* }" ] && [ "$(grep -c "device info: packed ring:" "$PLOG")" -ge 2 ]' \
+        "guest: ${OUT:-?}; stats before: $before; after: $after; starting wrap corrected $(grep -c 'device info: packed ring:' "$PLOG") times"
+    qmp "$SET1" >/dev/null
+    lines=$(watch 2 30000)
+    dgaps=$(cadence 2 1000 "$PLOG")
+    dok=$?
+    check packed-reload-stats-keep-flowing '[ "$dok" = 0 ] && [ $(echo "$lines" | grep -c .) -ge 2 ]' \
+        "updates at interval 1 after the reload: ${lines:-none}; poll after the previous update (ms, device): ${dgaps:-none}"
+    qmp "$SET0" >/dev/null
+    check packed-reload-no-ring-error '! grep -q "device error\|malformed\|protocol error" "$PLOG"' \
+        "$(grep 'device error\|malformed\|protocol error' "$PLOG" | head -n 3)"
+    kill_guest
+    kill "$bpid" 2>/dev/null
+    wait "$bpid" 2>/dev/null
+}
+
+# UML_ONLY=packed: only section 14 (the packed ring), e.g. while working on it
+if [ "${UML_ONLY:-}" = packed ]; then
+    packed_run
+    [ "$fail" -ne 0 ] && [ -f "$PLOG" ] && grep -v 'stats: update' "$PLOG" | tail -n 30 | sed 's/^/  | /'
+    closing
+    [ "$fail" -eq 0 ]
+    exit
+fi
+
 # ---- 1. the monitor, before any guest -------------------------------------------------------
 
 if ! start_backend "$D/backend.log" --persistent ${PPORT:+--metrics 127.0.0.1:0}; then
@@ -517,6 +712,7 @@ check interval-10-next-update-after-10s '[ -n "$t_upd" ] && [ $((t_upd - t_set0)
 [ -n "$t_upd" ] && measured "interval 2 -> 10: next update $((t_upd - t_set0)) ms after the set"
 out=$(seed_get)
 check seed-get-stats 'echo "$out" | grep -q "^{\"return\": {\"stats\": {.*\"stat-total-memory\": $TOTAL0.*}, \"last-update\": [0-9]*}}$"' "$out"
+SPLIT_KEYS=$(echo "$out" | grep -o '"stat-[a-z-]*"' | tr '\n' ' ') # (section 14 compares)
 
 qmp '{"execute": "qom-set", "arguments": {"path": "/machine/peripheral/balloon0", "property": "guest-stats-polling-interval", "value": 4294967295}}' >/dev/null
 t_set0=$(now)
@@ -1118,6 +1314,8 @@ for iof in 0 1; do
     done
 done
 measured "feature combinations: $combo_ok of $combo_boots boots right ($combo_reneg renegotiated), $(($(now) - combo_t0)) ms in all, slowest launch-to-first-command $combo_up_max ms"
+
+packed_run
 
 if [ "$fail" -ne 0 ]; then
     echo "  back-end log: $D/backend.log (kept below)"
