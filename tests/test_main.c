@@ -20,6 +20,8 @@ SUITE_EXTERN(fulldevice_hostile_map);
 SUITE_EXTERN(metrics);
 SUITE_EXTERN(telemetry);
 SUITE_EXTERN(map);
+SUITE_EXTERN(packed);
+SUITE_EXTERN(packed_map);
 
 GREATEST_MAIN_DEFS();
 
@@ -44,6 +46,8 @@ int main(int argc, char **argv)
     RUN_SUITE(metrics);
     RUN_SUITE(telemetry);
     RUN_SUITE(map);
+    RUN_SUITE(packed);
+    RUN_SUITE(packed_map);
     GREATEST_PRINT_REPORT();
     greatest_get_report(&report);
     if (!(greatest_info.flags & GREATEST_FLAG_LIST_ONLY))
