@@ -327,6 +327,7 @@ enum {
 #define VB_F_RING_INDIRECT_DESC 28
 #define VB_F_RING_EVENT_IDX 29
 #define VB_F_VERSION_1 32
+#define VB_F_RING_PACKED 34 /* packed virtqueues (VERSION_1 only), offered with VB_OPT_RING_PACKED */
 
 /* Device status bits. */
 #define VB_S_ACKNOWLEDGE 0x01
@@ -410,7 +411,11 @@ typedef enum vb_log_level { VB_LOG_ERROR = 1, VB_LOG_WARN = 2, VB_LOG_INFO = 3 }
     X(HINT_CMD_ID, ERROR, "received an incorrect cmd id")                                \
     X(BAD_FEATURES, WARN, "driver acknowledged features the device did not offer")       \
     X(QUEUE_NOT_READY, INFO, "notification for a queue that is not ready")                \
-    X(REENTERED, WARN, "call from inside a callback of the same device refused")
+    X(REENTERED, WARN, "call from inside a callback of the same device refused")          \
+    X(PACKED_FLAGS, ERROR, "packed ring: descriptor flags out of sequence in a chain")  \
+    X(BUFFER_ID, ERROR, "packed ring: buffer id out of range")                        \
+    X(ID_IN_FLIGHT, ERROR, "packed ring: buffer id already in flight")                \
+    X(PACKED_WRAP, INFO, "packed ring: base without its wrap counter, the driver's first lap")
 
 typedef enum vb_log_item {
     VB_LOG_NONE = 0,
@@ -467,6 +472,9 @@ typedef enum vb_profile { VB_PROFILE_DOC = 0, VB_PROFILE_QEMU = 1 } vb_profile;
    with it unless it accepts every queue feature). At most one of the two. */
 #define VB_OPT_QUEUES_OFFERED 0x100
 #define VB_OPT_QUEUES_FIXED 0x200
+/* Offer VIRTIO_F_RING_PACKED (with VERSION_1): the driver may lay each queue out as a packed
+   ring (vb_queue_setup). Off by default, as QEMU's packed=off. */
+#define VB_OPT_RING_PACKED 0x400
 
 /* Zero means default for every field: start from vb_config_default() (valid C and C++) and
    change what you need, or pass NULL to vb_init for all defaults. */
@@ -488,18 +496,24 @@ VB_API vb_config vb_config_default(void);
 
 /* ---- device state (caller-allocated) ----------------------------------------------------- */
 
-/* One virtqueue as the device sees it. Read-only for hosts, through vb_queue_state(). */
+/* One virtqueue as the device sees it. Read-only for hosts, through vb_queue_state(). A packed
+   queue (VB_F_RING_PACKED) has its descriptor ring at `desc`, the driver's event suppression
+   area at `avail` and the device's at `used`; its positions (last_avail, used_idx,
+   signalled_used) are a slot index in bits 0-14 and bit 15 set on the laps whose wrap counter
+   is 0, so that zero is a fresh ring (vb_queue_base gives the vhost-user encoding). */
 typedef struct vb_queue {
     uint64_t desc, avail, used; /* guest-physical ring addresses */
-    uint16_t size;              /* driver-chosen size (power of two) */
-    uint16_t last_avail;        /* next avail ring entry to consume */
-    uint16_t shadow_avail;      /* last avail->idx read from the guest */
-    uint16_t used_idx;          /* our copy of used->idx */
+    uint16_t size;              /* driver-chosen size (split: a power of two) */
+    uint16_t last_avail;        /* next avail ring entry (packed: descriptor) to consume */
+    uint16_t shadow_avail;      /* last avail->idx read from the guest (split) */
+    uint16_t used_idx;          /* our copy of used->idx (packed: where the next used one goes) */
     uint16_t signalled_used;    /* used_idx at the last interrupt (EVENT_IDX) */
     uint8_t ready;
     uint8_t signalled_valid;
-    /* The rings through the host's map callback while ready, NULL = through read/write. */
-    const volatile unsigned char *desc_map, *avail_map;
+    /* The rings through the host's map callback while ready, NULL = through read/write. The
+       descriptors are written only in a packed ring (used descriptors). */
+    volatile unsigned char *desc_map;
+    const volatile unsigned char *avail_map;
     volatile unsigned char *used_map;
 } vb_queue;
 
@@ -574,6 +588,7 @@ typedef struct vb_device {
     vb_telemetry tele;
     uint32_t stale_after;
     uint16_t held_head; /* valid while VB__HELD */
+    uint16_t held_slots; /* ... and the ring slots it takes (packed) */
     uint16_t queue_size_max;
     uint16_t options;
     uint16_t flags;
@@ -619,13 +634,21 @@ VB_API void vb_break(vb_device *dev, vb_log_item why);
 
 VB_API uint16_t vb_queue_size_max(const vb_device *dev);
 /* Size and ring addresses of a queue. The queue must not be ready. Size: a power of two up to
-   the maximum. Addresses: desc 16-byte, avail 2-byte, used 4-byte aligned. */
+   the maximum. Addresses: desc 16-byte, avail 2-byte, used 4-byte aligned. With
+   VB_F_RING_PACKED negotiated (features first): the descriptor ring, the driver's and the
+   device's event suppression areas (4 bytes, 4-byte aligned), any size up to the maximum. */
 VB_API vb_result vb_queue_setup(vb_device *dev, unsigned queue, uint16_t size, uint64_t desc,
                                 uint64_t avail, uint64_t used);
 /* Start or stop a queue. Starting reads used->idx from the guest (a restored or reconnected
-   queue continues where it was; buffers in flight = last_avail - used->idx must fit). */
+   queue continues where it was; buffers in flight = last_avail - used->idx must fit). A packed
+   queue starts with nothing in flight at its base, and the device's event area set. */
 VB_API vb_result vb_queue_set_ready(vb_device *dev, unsigned queue, int ready);
-/* vhost-user SET/GET_VRING_BASE: the next avail index to consume (queue not ready). */
+/* vhost-user SET/GET_VRING_BASE: the next avail index to consume (queue not ready). Packed
+   (vhost-user's encoding): the next descriptor's index in bits 0-14, the driver's wrap counter
+   in bit 15; a queue never given one starts at index 0, wrap 1. A front-end that gives a fresh
+   ring 0 (wrap 0; UML does) is put right when the driver's first descriptor shows up: at index
+   0, wrap 0 and nothing in flight, one made available for wrap 1 can only mean that (logged,
+   VB_LOG_PACKED_WRAP). VB_ERR_RANGE: an index past the queue's size. */
 VB_API vb_result vb_queue_set_base(vb_device *dev, unsigned queue, uint16_t last_avail);
 VB_API uint16_t vb_queue_base(const vb_device *dev, unsigned queue);
 /* The host's guest memory changed (regions added, removed or moved: vhost-user SET_MEM_TABLE,
@@ -1169,6 +1192,15 @@ extern "C" {
 #define VB__DESC_F_WRITE 2u
 #define VB__DESC_F_INDIRECT 4u
 #define VB__AVAIL_F_NO_INTERRUPT 1u
+/* Packed virtqueue: a descriptor is available when AVAIL equals the driver's wrap counter and
+   USED does not, used when both equal the device's; positions carry VB__LAP (vb_queue). The
+   event suppression areas: u16 off_wrap, u16 flags (ENABLE, DISABLE or DESC: at off_wrap). */
+#define VB__DESC_F_AVAIL 0x80u
+#define VB__DESC_F_USED 0x8000u
+#define VB__LAP 0x8000u
+#define VB__EVENT_ENABLE 0u
+#define VB__EVENT_DISABLE 1u
+#define VB__EVENT_DESC 2u
 
 /* The hot path: its small helpers inlined, and the two halves of a stats round (the poll and
    the answer) with everything they call inlined into them (GCC, clang), unless the build
@@ -1499,6 +1531,7 @@ VB__INLINE int vb__ring_st16(vb_device *d, volatile unsigned char *m, uint64_t g
 /* A descriptor chain being walked: the current table (the ring's or an indirect one). */
 typedef struct vb__chain {
     vb_device *dev;
+    vb_queue *q;      /* the queue it came from */
     uint64_t table;   /* guest address of the descriptor table in use */
     const volatile unsigned char *map; /* ... mapped, or NULL: read through vb__read */
     uint32_t max;     /* entries in that table */
@@ -1509,6 +1542,11 @@ typedef struct vb__chain {
     uint8_t indirect; /* walking an indirect table */
     uint8_t writable; /* a device-writable descriptor has been seen */
     uint8_t done;
+    uint8_t packed;   /* a packed ring's chain: the fields below */
+    uint16_t head_flags; /* the first descriptor's flags, read by the pop */
+    uint16_t wrap_bits;  /* AVAIL and USED of an available descriptor at `next` */
+    uint16_t slots;   /* ring slots the chain took, once its ring part ended */
+    uint32_t limit;   /* ring slots it may take: those not in flight */
     /* Entries of this table already read, from its second one on (a chain of one cannot loop,
        and most are one: it is cleared only then). A chain that comes back to one is a loop,
        found before the entry is read again: a racing guest cannot show two versions of it. */
@@ -1623,8 +1661,129 @@ static int vb__chain_step(vb__chain *c, vb__desc *out)
     }
 }
 
+/* Packed ring positions (vb_queue): `n` <= size slots on, and the slots from `from` to `to`. */
+VB__INLINE uint16_t vb__packed_step(uint16_t pos, uint32_t n, uint16_t size)
+{
+    uint32_t i = (pos & (VB__LAP - 1u)) + n;
+    return (uint16_t)(i < size ? pos + n : (i - size) | ((pos & VB__LAP) ^ VB__LAP));
+}
+
+VB__INLINE uint32_t vb__packed_between(uint16_t from, uint16_t to, uint16_t size)
+{
+    uint32_t a = (from & (VB__LAP - 1u)) + ((from & VB__LAP) ? size : 0u);
+    uint32_t b = (to & (VB__LAP - 1u)) + ((to & VB__LAP) ? size : 0u);
+    return b >= a ? b - a : b + 2u * size - a;
+}
+
+/* A 2-byte field of the device's event suppression area (or of the split used ring). */
+VB__INLINE int vb__used_st16(vb_device *d, vb_queue *q, uint32_t off, uint16_t v, int be)
+{
+    return vb__ring_st16(d, q->used_map ? q->used_map + off : 0, q->used + off, v, be);
+}
+
+/* Entry `i` of a packed descriptor table (the ring, or an indirect table): its flags too unless
+   the pop has read them. -1 = unreadable. */
+static int vb__packed_desc(vb__chain *c, uint32_t i, int with_flags, uint64_t *addr, uint32_t *len,
+                           uint16_t *id, uint16_t *flags)
+{
+    if (c->map) {
+        const volatile unsigned char *e = c->map + 16u * (size_t)i;
+        *addr = (uint64_t)vb__vld32(e + 4, 0) << 32 | vb__vld32(e, 0);
+        *len = vb__vld32(e + 8, 0);
+        *id = vb__vld16(e + 12, 0);
+        if (with_flags) *flags = vb__vld16(e + 14, 0);
+    } else {
+        unsigned char raw[16];
+        if (vb__read(c->dev, c->table + 16u * (uint64_t)i, raw, with_flags ? 16u : 14u)) return -1;
+        *addr = vb__ld64(raw, 0);
+        *len = vb__ld32(raw + 8, 0);
+        *id = vb__ld16(raw + 12, 0);
+        if (with_flags) *flags = vb__ld16(raw + 14, 0);
+    }
+    return 0;
+}
+
+/* The ring part of a packed chain ended with the descriptor carrying its buffer id: the queue
+   moves past it, and with EVENT_IDX the driver is asked to kick for the next one. */
+static int vb__packed_taken(vb__chain *c, uint16_t id)
+{
+    vb_queue *q = c->q;
+    if (id >= q->size) { vb_break(c->dev, VB_LOG_BUFFER_ID); return -1; }
+    c->head = id;
+    c->slots = (uint16_t)c->count;
+    q->last_avail = vb__packed_step(q->last_avail, c->count, q->size);
+    if (vb__has(c->dev, VB_F_RING_EVENT_IDX) &&
+        vb__used_st16(c->dev, q, 0, (uint16_t)(q->last_avail ^ VB__LAP), 0)) {
+        vb_break(c->dev, VB_LOG_RING_MEMORY);
+        return -1;
+    }
+    return 0;
+}
+
+/* chain_step for a packed ring: its descriptors follow each other in the ring, each made
+   available for the same lap as the first (the wrap counter flips past the ring's end), at most
+   as many as there are free slots; an indirect table's entries follow each other too, with
+   WRITE their only flag. */
+static int vb__packed_chain_step(vb__chain *c, vb__desc *out)
+{
+    vb_device *d = c->dev;
+    for (;;) {
+        uint64_t addr;
+        uint32_t len;
+        uint16_t id, flags = c->head_flags;
+        if (c->indirect) {
+            if (vb__packed_desc(c, c->next, 1, &addr, &len, &id, &flags)) {
+                vb_break(d, VB_LOG_BAD_MEMORY);
+                return -1;
+            }
+            flags &= VB__DESC_F_WRITE;
+            c->count++;
+            if (++c->next == c->max) c->done = 1;
+        } else {
+            if (c->count == c->limit) { vb_break(d, VB_LOG_QUEUE_OVERRUN); return -1; }
+            if (vb__packed_desc(c, c->next, c->count != 0, &addr, &len, &id, &flags)) {
+                vb_break(d, VB_LOG_RING_MEMORY);
+                return -1;
+            }
+            if (c->count && (flags & (VB__DESC_F_AVAIL | VB__DESC_F_USED)) != c->wrap_bits) {
+                vb_break(d, VB_LOG_PACKED_FLAGS);
+                return -1;
+            }
+            c->count++;
+            if (++c->next == c->max) {
+                c->next = 0;
+                c->wrap_bits ^= VB__DESC_F_AVAIL | VB__DESC_F_USED;
+            }
+            if (flags & VB__DESC_F_INDIRECT) {
+                if (vb__packed_taken(c, id) || vb__chain_indirect(c, addr, len, flags)) return -1;
+                continue;
+            }
+            if (!(flags & VB__DESC_F_NEXT)) {
+                if (vb__packed_taken(c, id)) return -1;
+                c->done = 1;
+            }
+        }
+        if (len == 0) { vb_break(d, VB_LOG_ZERO_LEN); return -1; }
+        if (addr > UINT64_MAX - len) { vb_break(d, VB_LOG_LEN_OVERFLOW); return -1; }
+        if (flags & VB__DESC_F_WRITE) {
+            c->writable = 1;
+        } else if (c->writable) {
+            vb_break(d, VB_LOG_DESC_ORDER);
+            return -1;
+        }
+        out->addr = addr;
+        out->len = len;
+        out->writable = (flags & VB__DESC_F_WRITE) != 0;
+        return 1;
+    }
+}
+
 /* Next buffer of the chain: 1 = got one, 0 = end of chain, -1 = ring error (device broken). */
-VB__INLINE int vb__chain_next(vb__chain *c, vb__desc *out) { return c->done ? 0 : vb__chain_step(c, out); }
+VB__INLINE int vb__chain_next(vb__chain *c, vb__desc *out)
+{
+    if (c->done) return 0;
+    return c->packed ? vb__packed_chain_step(c, out) : vb__chain_step(c, out);
+}
 
 /* Offsets in the avail ring (flags, idx, ring[size], used_event) and the used ring (flags, idx,
    ring[size] of {id, len}, avail_event). */
@@ -1638,13 +1797,8 @@ VB__INLINE int32_t vb__avail_ld16(vb_device *d, const vb_queue *q, uint32_t off,
     return vb__ring_ld16(d, q->avail_map ? q->avail_map + off : 0, q->avail + off, be);
 }
 
-VB__INLINE int vb__used_st16(vb_device *d, vb_queue *q, uint32_t off, uint16_t v, int be)
-{
-    return vb__ring_st16(d, q->used_map ? q->used_map + off : 0, q->used + off, v, be);
-}
-
 /* Take the next available chain: 1 = popped (c is set up), 0 = queue empty, -1 = ring error. */
-static int vb__pop(vb_device *d, vb_queue *q, vb__chain *c)
+static int vb__split_pop(vb_device *d, vb_queue *q, vb__chain *c)
 {
     const int be = vb__guest_be(d);
     int32_t head;
@@ -1675,14 +1829,15 @@ static int vb__pop(vb_device *d, vb_queue *q, vb__chain *c)
         return -1;
     }
     c->dev = d;
+    c->q = q;
     vb__chain_table(c, q->desc, q->desc_map, q->size, (uint32_t)head);
     c->head = (uint16_t)head;
-    c->indirect = c->writable = c->done = 0;
+    c->indirect = c->writable = c->done = c->packed = 0;
     return 1;
 }
 
 /* Put a chain on the used ring. */
-static int vb__push(vb_device *d, vb_queue *q, uint16_t head, uint32_t len)
+static int vb__split_push(vb_device *d, vb_queue *q, uint16_t head, uint32_t len)
 {
     const int be = vb__guest_be(d);
     uint16_t old = q->used_idx, now = (uint16_t)(old + 1u);
@@ -1708,6 +1863,139 @@ static int vb__push(vb_device *d, vb_queue *q, uint16_t head, uint32_t len)
     return 0;
 }
 
+/* The packed ring's pop: the descriptor at the queue's position is read from its flags on, and
+   only once they show it available for this lap. */
+static int vb__packed_pop(vb_device *d, vb_queue *q, vb__chain *c)
+{
+    uint16_t pos = q->last_avail, want = (pos & VB__LAP) ? VB__DESC_F_USED : VB__DESC_F_AVAIL;
+    uint32_t slot = pos & (VB__LAP - 1u);
+    int32_t flags;
+
+    if (d->flags & VB__BROKEN) return -1;
+    flags = vb__ring_ld16(d, q->desc_map ? q->desc_map + 16u * slot + 14u : 0, q->desc + 16u * slot + 14u, 0);
+    if (flags < 0) { vb_break(d, VB_LOG_RING_MEMORY); return -1; }
+    if (((uint32_t)flags & (VB__DESC_F_AVAIL | VB__DESC_F_USED)) != want) {
+        /* A front-end that gave a fresh ring's base without its wrap bit (UML's vhost-user sends
+           0): at index 0, wrap 0, with nothing in flight, slot 0 of a spec front-end's ring
+           holds the device's last used descriptor or one of the driver's second lap, never one
+           made available for the first lap. */
+        if (pos != VB__LAP || q->used_idx != VB__LAP ||
+            ((uint32_t)flags & (VB__DESC_F_AVAIL | VB__DESC_F_USED)) != VB__DESC_F_AVAIL)
+            return 0;
+        vb__log(d, VB_LOG_PACKED_WRAP);
+        q->last_avail = q->used_idx = q->signalled_used = 0;
+        q->signalled_valid = 0;
+        want = VB__DESC_F_AVAIL;
+    }
+    VB_FENCE(); /* the rest of the descriptor only after the flags that made it available */
+    c->dev = d;
+    c->q = q;
+    vb__chain_table(c, q->desc, q->desc_map, q->size, slot);
+    c->limit = q->size - vb__packed_between(q->used_idx, q->last_avail, q->size);
+    c->head_flags = (uint16_t)flags;
+    c->wrap_bits = want;
+    c->indirect = c->writable = c->done = 0;
+    c->packed = 1;
+    return 1;
+}
+
+/* A packed ring's used descriptor, written over the oldest slot in flight: length and id, then
+   the flags that publish it. The position moves by the slots the chain took. */
+static int vb__packed_push(vb_device *d, vb_queue *q, uint16_t id, uint16_t slots, uint32_t len)
+{
+    uint16_t pos = q->used_idx;
+    uint64_t at = 16u * (uint64_t)(pos & (VB__LAP - 1u));
+    uint16_t flags = (uint16_t)(((pos & VB__LAP) ? 0u : VB__DESC_F_AVAIL | VB__DESC_F_USED) |
+                                (len ? VB__DESC_F_WRITE : 0u));
+    volatile unsigned char *e = q->desc_map ? q->desc_map + at : 0;
+
+    if (e) {
+        vb__vst32(e + 8, len, 0);
+        vb__vst16(e + 12, id, 0);
+    } else {
+        unsigned char raw[6];
+        vb__st32(raw, len, 0);
+        vb__st16(raw + 4, id, 0);
+        if (vb__write(d, q->desc + at + 8u, raw, sizeof raw)) { vb_break(d, VB_LOG_RING_MEMORY); return -1; }
+    }
+    VB_FENCE(); /* length and id before the flags that publish them */
+    if (vb__ring_st16(d, e ? e + 14 : 0, q->desc + at + 14u, flags, 0)) {
+        vb_break(d, VB_LOG_RING_MEMORY);
+        return -1;
+    }
+    q->used_idx = vb__packed_step(pos, slots, q->size);
+    if ((q->used_idx ^ pos) & VB__LAP) q->signalled_valid = 0; /* a new lap: the threshold is stale */
+    return 0;
+}
+
+/* Whether to interrupt, from the driver's event suppression area (read once, whole): DISABLE
+   no, DESC (with EVENT_IDX) if the used descriptor it names was written since the last
+   interrupt, anything else yes. -1 = unreadable. */
+static int vb__packed_wants_interrupt(vb_device *d, vb_queue *q)
+{
+    uint16_t old = q->signalled_used, now = q->used_idx;
+    int valid = q->signalled_valid;
+    uint32_t area, off;
+    if (q->avail_map) {
+        area = vb__vld32(q->avail_map, 0);
+    } else {
+        unsigned char raw[4];
+        if (vb__read(d, q->avail, raw, sizeof raw)) return -1;
+        area = vb__ld32(raw, 0);
+    }
+    q->signalled_used = now;
+    q->signalled_valid = 1;
+    if (area >> 16 == VB__EVENT_DISABLE) return 0;
+    if (area >> 16 != VB__EVENT_DESC || !vb__has(d, VB_F_RING_EVENT_IDX) || !valid) return 1;
+    off = area & (VB__LAP - 1u);
+    if (!(area & VB__LAP) != !!(now & VB__LAP)) off -= q->size; /* named on the lap before */
+    now &= VB__LAP - 1u;
+    old &= VB__LAP - 1u;
+    return (uint16_t)(now - off - 1u) < (uint16_t)(now - old);
+}
+
+/* Tell the driver whether to kick (the device's event suppression area): off_wrap before the
+   flags, as the spec orders; after enabling, a full barrier before the caller looks for buffers
+   again. 0 = ok, -1 = unwritable (device broken). */
+static int vb__packed_kicks(vb_device *d, vb_queue *q, int enable)
+{
+    unsigned flags = enable ? VB__EVENT_ENABLE : VB__EVENT_DISABLE;
+    if (enable && vb__has(d, VB_F_RING_EVENT_IDX)) {
+        if (vb__used_st16(d, q, 0, (uint16_t)(q->last_avail ^ VB__LAP), 0)) goto unwritable;
+        VB_FENCE();
+        flags = VB__EVENT_DESC;
+    }
+    if (vb__used_st16(d, q, 2, (uint16_t)flags, 0)) goto unwritable;
+    VB_FENCE();
+    return 0;
+unwritable:
+    vb_break(d, VB_LOG_RING_MEMORY);
+    return -1;
+}
+
+/* Either layout. */
+static int vb__pop(vb_device *d, vb_queue *q, vb__chain *c)
+{
+    return vb__has(d, VB_F_RING_PACKED) ? vb__packed_pop(d, q, c) : vb__split_pop(d, q, c);
+}
+
+static int vb__push(vb_device *d, vb_queue *q, uint16_t id, uint16_t slots, uint32_t len)
+{
+    return vb__has(d, VB_F_RING_PACKED) ? vb__packed_push(d, q, id, slots, len) : vb__split_push(d, q, id, len);
+}
+
+/* Buffers left after a budget: the split ring's avail index last read, or the packed ring's
+   next descriptor. */
+static int vb__pending(vb_device *d, vb_queue *q)
+{
+    uint32_t slot = q->last_avail & (VB__LAP - 1u);
+    int32_t flags;
+    if (!vb__has(d, VB_F_RING_PACKED)) return q->shadow_avail != q->last_avail;
+    flags = vb__ring_ld16(d, q->desc_map ? q->desc_map + 16u * slot + 14u : 0, q->desc + 16u * slot + 14u, 0);
+    return flags >= 0 && ((uint32_t)flags & (VB__DESC_F_AVAIL | VB__DESC_F_USED)) ==
+                             ((q->last_avail & VB__LAP) ? VB__DESC_F_USED : VB__DESC_F_AVAIL);
+}
+
 /* Interrupt the driver about the queue of `role` unless it asked not to be (EVENT_IDX
    used_event, or NO_INTERRUPT). */
 static void vb__interrupt_driver(vb_device *d, unsigned role)
@@ -1718,7 +2006,12 @@ static void vb__interrupt_driver(vb_device *d, unsigned role)
     int send;
 
     VB_FENCE(); /* our used index must be visible before we read the driver's wishes */
-    if (vb__has(d, VB_F_RING_EVENT_IDX)) {
+    if (vb__has(d, VB_F_RING_PACKED)) {
+        if ((send = vb__packed_wants_interrupt(d, q)) < 0) {
+            vb_break(d, VB_LOG_RING_MEMORY);
+            return;
+        }
+    } else if (vb__has(d, VB_F_RING_EVENT_IDX)) {
         uint16_t event, old = q->signalled_used, now = q->used_idx;
         int valid = q->signalled_valid;
         if ((v = vb__avail_ld16(d, q, VB__AVAIL_ENTRY(q->size), be)) < 0) {
@@ -1743,14 +2036,16 @@ static void vb__interrupt_driver(vb_device *d, unsigned role)
    no ring until it is reset, and asks for none. */
 static void vb__queue_map(vb_device *d, vb_queue *q)
 {
+    int packed = vb__has(d, VB_F_RING_PACKED); /* used descriptors go in its descriptor ring */
     if (d->flags & VB__BROKEN) {
-        q->desc_map = q->avail_map = 0;
-        q->used_map = 0;
+        q->desc_map = q->used_map = 0;
+        q->avail_map = 0;
         return;
     }
-    q->desc_map = (const volatile unsigned char *)vb__ring_map(d, q->desc, 16u * (uint64_t)q->size, 0, 4u);
-    q->avail_map = (const volatile unsigned char *)vb__ring_map(d, q->avail, VB__AVAIL_ENTRY(q->size) + 2u, 0, 2u);
-    q->used_map = (volatile unsigned char *)vb__ring_map(d, q->used, VB__USED_ENTRY(q->size) + 2u, 1, 4u);
+    q->desc_map = (volatile unsigned char *)vb__ring_map(d, q->desc, 16u * (uint64_t)q->size, packed, 4u);
+    q->avail_map = (const volatile unsigned char *)vb__ring_map(d, q->avail, packed ? 4u : VB__AVAIL_ENTRY(q->size) + 2u, 0,
+                                                                packed ? 4u : 2u);
+    q->used_map = (volatile unsigned char *)vb__ring_map(d, q->used, packed ? 4u : VB__USED_ENTRY(q->size) + 2u, 1, 4u);
 }
 
 static void vb__queue_clear(vb_device *d, vb_queue *q)
@@ -1916,11 +2211,11 @@ static int vb__page_queue_kick(vb_device *d, unsigned role)
         }
         if (r < 0) return 0;
         walked += c.count + c.indirect;
-        if (vb__push(d, q, c.head, 0)) return 0;
+        if (vb__push(d, q, c.head, c.slots, 0)) return 0;
         vb__interrupt_driver(d, role);
     }
     /* Out of budget with buffers left: the driver may not kick again (EVENT_IDX). */
-    return q->shadow_avail != q->last_avail;
+    return vb__pending(d, q);
 }
 
 VB_API int vb_more_work(const vb_device *d)
@@ -2258,11 +2553,35 @@ static int vb__stats_parse(vb__chain *c, uint64_t val[VB_STAT_COUNT], uint32_t *
     return r;
 }
 
-/* Give the held buffer back to the driver: used length 0 (QEMU >= 7.0), then the interrupt. */
+/* Give the held buffer back to the driver: used length 0 (QEMU >= 7.0), then the interrupt. A
+   packed ring's driver is told to kick again first (the device needs none while it holds the
+   buffer: vb__stats_hold). */
 static void vb__stats_return(vb_device *d)
 {
-    if (vb__push(d, &d->queue[VB_QUEUE_STATS], d->held_head, 0) == 0)
-        vb__interrupt_driver(d, VB_QUEUE_STATS);
+    vb_queue *q = &d->queue[VB_QUEUE_STATS];
+    if (vb__has(d, VB_F_RING_PACKED) && vb__packed_kicks(d, q, 1)) return;
+    if (vb__push(d, q, d->held_head, d->held_slots, 0) == 0) vb__interrupt_driver(d, VB_QUEUE_STATS);
+}
+
+/* Keep the buffer of chain `c`; a packed ring's driver is told not to kick meanwhile. A packed
+   buffer id still in flight is a ring error: its used descriptor could not say which buffer. */
+static int vb__stats_hold(vb_device *d, const vb__chain *c)
+{
+    int packed = vb__has(d, VB_F_RING_PACKED);
+    if ((d->flags & VB__HELD) && packed && c->head == d->held_head) {
+        vb_break(d, VB_LOG_ID_IN_FLIGHT);
+        return -1;
+    }
+    if (d->flags & VB__HELD) { /* "should never happen": give the old one back */
+        d->counters.duplicates++;
+        vb__log(d, VB_LOG_STATS_SECOND_BUFFER);
+        vb__stats_return(d);
+    }
+    if (d->flags & VB__BROKEN) return -1;
+    d->held_head = c->head;
+    d->held_slots = c->slots;
+    d->flags |= VB__HELD | VB__HAS_STATS;
+    return packed ? vb__packed_kicks(d, c->q, 0) : 0;
 }
 
 /* virtio_balloon_receive_stats(): one buffer per notification, then re-arm. */
@@ -2276,24 +2595,15 @@ VB__FLATTEN static void vb__stats_kick(vb_device *d)
         uint32_t records = 0, unknown = d->counters.unknown_tags;
         unsigned i;
         for (i = 0; i < VB_STAT_COUNT; i++) val[i] = VB_STAT_UNSET;
-        if (vb__stats_parse(&c, val, &records) == 0) {
-            if (d->flags & VB__HELD) { /* "should never happen": give the old one back */
-                d->counters.duplicates++;
-                vb__log(d, VB_LOG_STATS_SECOND_BUFFER);
-                vb__stats_return(d);
-            }
-            if (!(d->flags & VB__BROKEN)) {
-                uint64_t now;
-                d->held_head = c.head;
-                d->flags |= VB__HELD | VB__HAS_STATS;
-                VB_MEMCPY(d->stat, val, sizeof val);
-                d->last_update = vb__wall(d);
-                d->counters.updates++;
-                now = vb__now(d);
-                vb__answered(d, now, records, d->counters.unknown_tags - unknown);
-                vb__rearm_from(d, now);
-                return;
-            }
+        if (vb__stats_parse(&c, val, &records) == 0 && vb__stats_hold(d, &c) == 0) {
+            uint64_t now;
+            VB_MEMCPY(d->stat, val, sizeof val);
+            d->last_update = vb__wall(d);
+            d->counters.updates++;
+            now = vb__now(d);
+            vb__answered(d, now, records, d->counters.unknown_tags - unknown);
+            vb__rearm_from(d, now);
+            return;
         }
     }
     vb__rearm(d);
@@ -2330,6 +2640,11 @@ VB__FLATTEN VB_API void vb_timer_expired(vb_device *d)
     /* The polling timer is re-armed by the guest's answer only (QEMU); until then the timer
        just ends each interval, to count it missed. */
     vb__watch_from(d, now);
+    /* A packed ring's driver did not kick while the buffer was held: a buffer it made available
+       meanwhile is looked for now that kicks are on again. */
+    if (vb__has(d, VB_F_RING_PACKED) && !(d->flags & VB__BROKEN) &&
+        vb__pending(d, &d->queue[VB_QUEUE_STATS]))
+        vb__stats_kick(d);
 }
 
 VB_API uint64_t vb_next_deadline(const vb_device *d)
@@ -2343,13 +2658,14 @@ VB_API uint64_t vb_poll_deadline(const vb_device *d)
 }
 
 /* After a migration the destination has no held buffer although the source popped one
-   (last_avail is past it): step back one and read it again (virtqueue_rewind). */
+   (last_avail is past it): step back one and read it again (virtqueue_rewind). In a packed ring
+   it begins where the next used descriptor goes (the stats queue uses its buffers in order). */
 static void vb__stats_rewind(vb_device *d)
 {
     vb_queue *q = &d->queue[VB_QUEUE_STATS];
     if ((d->flags & (VB__HELD | VB__BROKEN)) || !q->ready) return;
     if (!(d->status & VB_S_DRIVER_OK) || q->last_avail == q->used_idx) return;
-    q->last_avail--;
+    q->last_avail = vb__has(d, VB_F_RING_PACKED) ? q->used_idx : (uint16_t)(q->last_avail - 1u);
     q->shadow_avail = q->last_avail;
     vb__stats_kick(d);
 }
@@ -2452,7 +2768,7 @@ static int vb__config_ok(const vb_config *cfg, unsigned qsize)
 {
     unsigned options = cfg->options;
     if (cfg->profile != VB_PROFILE_DOC && cfg->profile != VB_PROFILE_QEMU) return 0;
-    if (qsize > VB_QUEUE_SIZE_MAX || (qsize & (qsize - 1u)) || options > 0x3ffu) return 0;
+    if (qsize > VB_QUEUE_SIZE_MAX || (qsize & (qsize - 1u)) || options > 0x7ffu) return 0;
     if ((options & VB_OPT_QUEUES_OFFERED) && (options & VB_OPT_QUEUES_FIXED)) return 0;
     return !(options & VB_OPT_REPORTING) || qsize >= VB_REPORTING_QUEUE_MIN;
 }
@@ -2501,6 +2817,7 @@ VB_API uint64_t vb_host_features(const vb_device *d)
     if (d->options & VB_OPT_FREE_PAGE_HINT) f |= (uint64_t)1 << VB_F_FREE_PAGE_HINT;
     if (d->options & VB_OPT_PAGE_POISON) f |= (uint64_t)1 << VB_F_PAGE_POISON;
     if (d->options & VB_OPT_REPORTING) f |= (uint64_t)1 << VB_F_REPORTING;
+    if (d->options & VB_OPT_RING_PACKED) f |= (uint64_t)1 << VB_F_RING_PACKED;
     return f;
 }
 
@@ -2559,7 +2876,8 @@ VB_API void vb_set_driver_features(vb_device *d, uint64_t features)
     if (vb__reentered(d) || (d->status & VB_S_FEATURES_OK)) return;
     d->driver_features = features & offered;
     vb__features_changed(d);
-    if (features & ~offered) {
+    /* A packed ring is a VERSION_1 layout: a driver asking for it without refuses itself. */
+    if ((features & ~offered) || (vb__has(d, VB_F_RING_PACKED) && !vb__has(d, VB_F_VERSION_1))) {
         d->flags |= VB__BAD_FEATURES;
         vb__log(d, VB_LOG_BAD_FEATURES);
     } else {
@@ -2577,12 +2895,15 @@ VB_API uint8_t vb_status(const vb_device *d)
 
 VB_API uint16_t vb_queue_size_max(const vb_device *d) { return d->queue_size_max; }
 
-/* No ring may wrap past the top of the address space: every ring address is then base+offset
-   without overflow, and the host sees each access at the address the guest meant. */
-static int vb__rings_fit(uint64_t desc, uint64_t avail, uint64_t used, uint16_t size)
+/* A queue's size and ring addresses as vb_queue_setup takes them, for either layout: aligned,
+   and no ring wrapping past the top of the address space (every ring address is then
+   base+offset without overflow, and the host sees each access at the address the guest meant). */
+static int vb__rings_ok(int packed, uint64_t desc, uint64_t avail, uint64_t used, uint16_t size, uint16_t max)
 {
-    return desc <= UINT64_MAX - 16u * (uint64_t)size && avail <= UINT64_MAX - (6u + 2u * (uint64_t)size) &&
-           used <= UINT64_MAX - (6u + 8u * (uint64_t)size);
+    uint64_t avail_len = packed ? 4u : 6u + 2u * (uint64_t)size, used_len = packed ? 4u : 6u + 8u * (uint64_t)size;
+    if (size == 0 || size > max || (!packed && (size & (size - 1u)))) return 0;
+    if ((desc & 15u) || (avail & (packed ? 3u : 1u)) || (used & 3u)) return 0;
+    return desc <= UINT64_MAX - 16u * (uint64_t)size && avail <= UINT64_MAX - avail_len && used <= UINT64_MAX - used_len;
 }
 
 VB_API vb_result vb_queue_setup(vb_device *d, unsigned qi, uint16_t size, uint64_t desc,
@@ -2594,10 +2915,9 @@ VB_API vb_result vb_queue_setup(vb_device *d, unsigned qi, uint16_t size, uint64
     if (role < 0) return VB_ERR_ARG;
     q = &d->queue[role];
     if (q->ready) return VB_ERR_STATE;
-    if (size == 0 || (size & (size - 1u)) || size > d->queue_size_max ||
-        !vb__rings_fit(desc, avail, used, size))
-        return VB_ERR_RANGE;
-    if ((desc & 15u) || (avail & 1u) || (used & 3u)) return VB_ERR_ARG;
+    if (!vb__rings_ok(vb__has(d, VB_F_RING_PACKED), desc, avail, used, size, d->queue_size_max))
+        return (desc & 15u) || (avail & 1u) || (used & 3u) || (vb__has(d, VB_F_RING_PACKED) && (avail & 3u))
+                   ? VB_ERR_ARG : VB_ERR_RANGE;
     q->size = size;
     q->desc = desc;
     q->avail = avail;
@@ -2611,6 +2931,12 @@ VB_API vb_result vb_queue_set_base(vb_device *d, unsigned qi, uint16_t last_avai
     if (vb__reentered(d)) return VB_ERR_STATE;
     if (role < 0) return VB_ERR_ARG;
     if (d->queue[role].ready) return VB_ERR_STATE;
+    if (vb__has(d, VB_F_RING_PACKED)) {
+        vb_queue *q = &d->queue[role];
+        if ((last_avail & (VB__LAP - 1u)) >= q->size) return VB_ERR_RANGE;
+        q->last_avail = q->shadow_avail = q->used_idx = (uint16_t)(last_avail ^ VB__LAP);
+        return VB_OK;
+    }
     d->queue[role].last_avail = d->queue[role].shadow_avail = last_avail;
     return VB_OK;
 }
@@ -2624,7 +2950,8 @@ VB_API const vb_queue *vb_queue_state(const vb_device *d, unsigned qi)
 VB_API uint16_t vb_queue_base(const vb_device *d, unsigned qi)
 {
     const vb_queue *q = vb_queue_state(d, qi);
-    return q ? q->last_avail : 0;
+    if (!q) return 0;
+    return vb__has(d, VB_F_RING_PACKED) ? (uint16_t)(q->last_avail ^ VB__LAP) : q->last_avail;
 }
 
 VB_API int vb_queue_ready(const vb_device *d, unsigned qi)
@@ -2643,17 +2970,27 @@ VB_API vb_result vb_queue_set_ready(vb_device *d, unsigned qi, int ready)
     if (!ready) {
         if (role == VB_QUEUE_STATS && (d->flags & VB__HELD)) { /* un-pop it: a restart re-reads it */
             d->flags &= (uint16_t)~VB__HELD;
-            q->last_avail--;
+            q->last_avail = vb__has(d, VB_F_RING_PACKED) ? q->used_idx : (uint16_t)(q->last_avail - 1u);
         }
         q->shadow_avail = q->last_avail;
         q->ready = 0;
-        q->desc_map = q->avail_map = 0;
-        q->used_map = 0;
+        q->desc_map = q->used_map = 0;
+        q->avail_map = 0;
         d->more_work &= (uint8_t)~(1u << role);
         return VB_OK;
     }
     if (q->ready) return VB_OK;
     vb__queue_map(d, q);
+    if (vb__has(d, VB_F_RING_PACKED)) { /* nothing in flight; the driver may kick */
+        q->used_idx = q->signalled_used = q->shadow_avail = q->last_avail;
+        q->signalled_valid = 0;
+        q->ready = 1;
+        if ((q->last_avail & (VB__LAP - 1u)) >= q->size)
+            vb_break(d, VB_LOG_HEAD_RANGE);
+        else if (!(d->flags & VB__BROKEN))
+            vb__packed_kicks(d, q, 1);
+        return VB_OK;
+    }
     if (!(d->flags & VB__BROKEN)) {
         /* Resume from the guest's used index: in flight = last_avail - used must fit. */
         int32_t used = vb__ring_ld16(d, q->used_map ? q->used_map + VB__RING_IDX : 0,
@@ -3583,7 +3920,7 @@ static unsigned vb__snap_header_ok(const vb_device *d, const unsigned char *p, s
    in flight only while it runs on a healthy device: that is all the setters keep true (a stopped
    queue may hold any base, and is checked against the guest's used index when it starts), and
    a migration destination must take every state a source can be in. */
-static int vb__snap_queue(const vb_device *d, const unsigned char *s, int broken, vb_queue *q)
+static int vb__snap_queue(const vb_device *d, const unsigned char *s, int broken, int packed, vb_queue *q)
 {
     VB_MEMSET(q, 0, sizeof *q);
     q->desc = vb__ld64(s, 0);
@@ -3594,9 +3931,10 @@ static int vb__snap_queue(const vb_device *d, const unsigned char *s, int broken
     q->used_idx = q->signalled_used = vb__ld16(s + 28, 0);
     q->ready = s[30];
     if (s[30] > 1 || s[31] || s[32] || s[33] || s[34] || s[35]) return 0;
-    if (q->size == 0 || (q->size & (q->size - 1u)) || q->size > d->queue_size_max) return 0;
-    if ((q->desc & 15u) || (q->avail & 1u) || (q->used & 3u)) return 0;
-    if (!vb__rings_fit(q->desc, q->avail, q->used, q->size)) return 0;
+    if (!vb__rings_ok(packed, q->desc, q->avail, q->used, q->size, d->queue_size_max)) return 0;
+    if (packed) /* positions inside the ring, at most a ring apart */
+        return (q->last_avail & (VB__LAP - 1u)) < q->size && (q->used_idx & (VB__LAP - 1u)) < q->size &&
+               (broken || vb__packed_between(q->used_idx, q->last_avail, q->size) <= q->size);
     return !q->ready || broken || (uint16_t)(q->last_avail - q->used_idx) <= q->size;
 }
 
@@ -3613,7 +3951,7 @@ VB_API vb_result vb_snapshot_load(vb_device *d, const void *buf, size_t len)
         const unsigned char *s = p + (version == 1 ? 28u : 36u) + (size_t)36u * i;
         if (i >= queues)
             vb__queue_clear(d, &q[i]);
-        else if (!vb__snap_queue(d, s, p[17] & 1, &q[i]))
+        else if (!vb__snap_queue(d, s, p[17] & 1, (int)(vb__ld64(p + 8, 0) >> VB_F_RING_PACKED) & 1, &q[i]))
             return VB_ERR_FORMAT;
     }
     /* Valid: now replace the state. Stats, last-update, the interval and the telemetry are
@@ -6269,6 +6607,12 @@ VB_API void vb_mmio_write(vb_mmio *m, uint64_t offset, uint32_t value, unsigned 
 #undef VB__DESC_F_WRITE
 #undef VB__DESC_F_INDIRECT
 #undef VB__AVAIL_F_NO_INTERRUPT
+#undef VB__DESC_F_AVAIL
+#undef VB__DESC_F_USED
+#undef VB__LAP
+#undef VB__EVENT_ENABLE
+#undef VB__EVENT_DISABLE
+#undef VB__EVENT_DESC
 #undef VB__MAX_INTERVAL_MS
 #undef VB__SNAP_QUEUE
 #undef VB__SNAP_SUM

@@ -671,7 +671,7 @@ TEST init_bad_profile_and_options(void)
     c.profile = (vb_profile)-1;
     ASSERT_EQ(VB_ERR_ARG, vb_init(&T.dev, &c, &tg_host, &T));
     c.profile = VB_PROFILE_DOC;
-    c.options = 0x400;
+    c.options = 0x800; /* the first unknown option */
     ASSERT_EQ(VB_ERR_ARG, vb_init(&T.dev, &c, &tg_host, &T));
     c.options = VB_OPT_QUEUES_OFFERED | VB_OPT_QUEUES_FIXED; /* one numbering */
     ASSERT_EQ(VB_ERR_ARG, vb_init(&T.dev, &c, &tg_host, &T));
