@@ -291,14 +291,16 @@ TEST driver_area_desc_with_event_idx(void)
     PASS();
 }
 
-/* off_wrap in the next wrap: the slot past the ring end is not the one written before it. */
+/* off_wrap across the ring end. The used position crossing it forgets the threshold (QEMU's
+   virtqueue_packed_flush clears signalled_used_valid): that one interrupts whatever off_wrap. */
 TEST driver_area_desc_across_the_ring_end(void)
 {
     unsigned r;
     ASSERT_EQ(0, start(TG_PK_FEATURES, 4));
     ASSERT_EQ(VB_OK, vb_set_poll_interval_ms(&T.dev, 1000));
-    for (r = 0; r < 3; r++) ASSERT_EQ(1, round_irq(TG_PK_ENABLE, 0, 1, r)); /* slots 0-2 */
-    ASSERT_EQ(0, round_irq(TG_PK_DESC, 0, 0, 3)); /* slot 3 (wrap 1); asks for slot 0 of wrap 0 */
+    for (r = 0; r < 2; r++) ASSERT_EQ(1, round_irq(TG_PK_ENABLE, 0, 1, r)); /* slots 0-1 */
+    ASSERT_EQ(0, round_irq(TG_PK_DESC, 0, 0, 2)); /* slot 2 (wrap 1); asks for slot 0 of wrap 0 */
+    ASSERT_EQ(1, round_irq(TG_PK_DESC, 0, 0, 3)); /* slot 3: the lap ends */
     ASSERT_EQ(1, round_irq(TG_PK_DESC, 0, 0, 4)); /* slot 0 of wrap 0 */
     ASSERT_EQ(0, round_irq(TG_PK_DESC, 3, 1, 5)); /* slot 1 of wrap 0; slot 3 of wrap 1 is past */
     ASSERT_EQ(1, round_irq(TG_PK_DESC, 2, 0, 6)); /* slot 2 of wrap 0 */
