@@ -13,6 +13,8 @@ SUITE_EXTERN(qmp);
 SUITE_EXTERN(mmio);
 SUITE_EXTERN(model);
 SUITE_EXTERN(model_map);
+SUITE_EXTERN(model_packed);
+SUITE_EXTERN(model_packed_map);
 SUITE_EXTERN(race);
 SUITE_EXTERN(fulldevice);
 SUITE_EXTERN(fulldevice_hostile);
@@ -39,6 +41,8 @@ int main(int argc, char **argv)
     RUN_SUITE(mmio);
     RUN_SUITE(model);
     RUN_SUITE(model_map);
+    RUN_SUITE(model_packed);
+    RUN_SUITE(model_packed_map);
     RUN_SUITE(race);
     RUN_SUITE(fulldevice);
     RUN_SUITE(fulldevice_hostile);

@@ -302,7 +302,7 @@ TEST driver_area_desc_across_the_ring_end(void)
     ASSERT_EQ(0, round_irq(TG_PK_DESC, 0, 0, 2)); /* slot 2 (wrap 1); asks for slot 0 of wrap 0 */
     ASSERT_EQ(1, round_irq(TG_PK_DESC, 0, 0, 3)); /* slot 3: the lap ends */
     ASSERT_EQ(1, round_irq(TG_PK_DESC, 0, 0, 4)); /* slot 0 of wrap 0 */
-    ASSERT_EQ(0, round_irq(TG_PK_DESC, 3, 1, 5)); /* slot 1 of wrap 0; slot 3 of wrap 1 is past */
+    ASSERT_EQ(0, round_irq(TG_PK_DESC, 1, 1, 5)); /* slot 1 of wrap 0; slot 1 of wrap 1 is long past */
     ASSERT_EQ(1, round_irq(TG_PK_DESC, 2, 0, 6)); /* slot 2 of wrap 0 */
     PASS();
 }
