@@ -1263,6 +1263,40 @@ TEST empty_kick_storm(void)
     PASS();
 }
 
+/* Header bug (reported, issue 14): a base set while the layout is split is kept when the driver
+   then asks for the packed ring; the device saves it, but its own snapshot no longer loads
+   ("every blob vb_snapshot_save wrote loads", vb_snapshot_load). Found by fuzz_device. */
+TEST snapshot_of_a_split_base_then_packed_loads(void)
+{
+    unsigned char blob[VB_SNAPSHOT_SIZE];
+    vb_config c = qemu_cfg;
+    c.options |= VB_OPT_RING_PACKED;
+    ASSERT_EQ(0, tg_create(&T, &c));
+    vb_set_status(&T.dev, VB_S_ACKNOWLEDGE | VB_S_DRIVER);
+    vb_set_driver_features(&T.dev, TG_LINUX_FEATURES);
+    ASSERT_EQ(VB_OK, vb_queue_set_base(&T.dev, SQ, 0x0733));
+    vb_set_driver_features(&T.dev, TG_PK_FEATURES);
+    ASSERT_EQ(VB_SNAPSHOT_SIZE, vb_snapshot_save(&T.dev, blob, sizeof blob));
+    if (vb_snapshot_load(&T.dev, blob, sizeof blob) != VB_OK)
+        SKIPm("HEADER BUG packed-snapshot-base: a split-era base (0x0733, queue of 128) makes the device's own "
+              "snapshot VB_ERR_FORMAT once PACKED is negotiated");
+    PASS();
+}
+
+/* Header regression (reported): vb_queue_setup's error for a bad size with misaligned rings was
+   VB_ERR_RANGE (size first) before the packed commit; the harness of fuzz_device relies on it. */
+TEST setup_bad_size_before_misalignment(void)
+{
+    ASSERT_EQ(0, tg_create(&T, &qemu_cfg));
+    vb_set_status(&T.dev, VB_S_ACKNOWLEDGE | VB_S_DRIVER);
+    vb_set_driver_features(&T.dev, TG_LINUX_FEATURES);
+    if (vb_queue_setup(&T.dev, SQ, 3, 8, 0, 0) != VB_ERR_RANGE)
+        SKIPm("HEADER BUG setup-precedence: vb_queue_setup(size 3, desc 8) gives VB_ERR_ARG, was VB_ERR_RANGE "
+              "(size checked before alignment)");
+    ASSERT_EQ(VB_ERR_RANGE, vb_queue_setup(&T.dev, SQ, 3, 8, 0, 0));
+    PASS();
+}
+
 static void packed_tests(void)
 {
     RUN_TEST(offered_only_with_the_option);
@@ -1320,6 +1354,8 @@ static void packed_tests(void)
     RUN_TEST(descriptor_ring_refused);
     RUN_TEST(endless_producer_bounded_per_kick);
     RUN_TEST(empty_kick_storm);
+    RUN_TEST(snapshot_of_a_split_base_then_packed_loads);
+    RUN_TEST(setup_bad_size_before_misalignment);
 }
 
 SUITE(packed)
