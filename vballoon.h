@@ -473,7 +473,8 @@ typedef enum vb_profile { VB_PROFILE_DOC = 0, VB_PROFILE_QEMU = 1 } vb_profile;
 #define VB_OPT_QUEUES_OFFERED 0x100
 #define VB_OPT_QUEUES_FIXED 0x200
 /* Offer VIRTIO_F_RING_PACKED (with VERSION_1): the driver may lay each queue out as a packed
-   ring (vb_queue_setup). Off by default, as QEMU's packed=off. */
+   ring (vb_queue_setup). Off by default, as QEMU's packed=off; refused by vb_init in a
+   VB_NO_PACKED build. */
 #define VB_OPT_RING_PACKED 0x400
 
 /* Zero means default for every field: start from vb_config_default() (valid C and C++) and
@@ -1335,6 +1336,15 @@ VB__INLINE int vb__has(const vb_device *d, unsigned bit)
     return (int)((d->driver_features >> bit) & 1u);
 }
 
+/* The driver lays its queues out as packed rings (never in a VB_NO_PACKED build: the compiler
+   then drops the packed ring's code). */
+#ifdef VB_NO_PACKED
+#define VB__PACKED_BUILD 0
+#else
+#define VB__PACKED_BUILD 1
+#endif
+VB__INLINE int vb__packed(const vb_device *d) { return VB__PACKED_BUILD && vb__has(d, VB_F_RING_PACKED); }
+
 /* Legacy guests use their own byte order for the rings and the stats; VERSION_1 is LE. */
 VB__INLINE int vb__guest_be(const vb_device *d) { return (d->flags & VB__GUEST_BE) != 0; }
 
@@ -1782,7 +1792,7 @@ static int vb__packed_chain_step(vb__chain *c, vb__desc *out)
 VB__INLINE int vb__chain_next(vb__chain *c, vb__desc *out)
 {
     if (c->done) return 0;
-    return c->packed ? vb__packed_chain_step(c, out) : vb__chain_step(c, out);
+    return VB__PACKED_BUILD && c->packed ? vb__packed_chain_step(c, out) : vb__chain_step(c, out);
 }
 
 /* Offsets in the avail ring (flags, idx, ring[size], used_event) and the used ring (flags, idx,
@@ -1832,6 +1842,7 @@ static int vb__split_pop(vb_device *d, vb_queue *q, vb__chain *c)
     c->q = q;
     vb__chain_table(c, q->desc, q->desc_map, q->size, (uint32_t)head);
     c->head = (uint16_t)head;
+    c->slots = 1;
     c->indirect = c->writable = c->done = c->packed = 0;
     return 1;
 }
@@ -1976,12 +1987,12 @@ unwritable:
 /* Either layout. */
 static int vb__pop(vb_device *d, vb_queue *q, vb__chain *c)
 {
-    return vb__has(d, VB_F_RING_PACKED) ? vb__packed_pop(d, q, c) : vb__split_pop(d, q, c);
+    return vb__packed(d) ? vb__packed_pop(d, q, c) : vb__split_pop(d, q, c);
 }
 
 static int vb__push(vb_device *d, vb_queue *q, uint16_t id, uint16_t slots, uint32_t len)
 {
-    return vb__has(d, VB_F_RING_PACKED) ? vb__packed_push(d, q, id, slots, len) : vb__split_push(d, q, id, len);
+    return vb__packed(d) ? vb__packed_push(d, q, id, slots, len) : vb__split_push(d, q, id, len);
 }
 
 /* Buffers left after a budget: the split ring's avail index last read, or the packed ring's
@@ -1990,7 +2001,7 @@ static int vb__pending(vb_device *d, vb_queue *q)
 {
     uint32_t slot = q->last_avail & (VB__LAP - 1u);
     int32_t flags;
-    if (!vb__has(d, VB_F_RING_PACKED)) return q->shadow_avail != q->last_avail;
+    if (!vb__packed(d)) return q->shadow_avail != q->last_avail;
     flags = vb__ring_ld16(d, q->desc_map ? q->desc_map + 16u * slot + 14u : 0, q->desc + 16u * slot + 14u, 0);
     return flags >= 0 && ((uint32_t)flags & (VB__DESC_F_AVAIL | VB__DESC_F_USED)) ==
                              ((q->last_avail & VB__LAP) ? VB__DESC_F_USED : VB__DESC_F_AVAIL);
@@ -2006,7 +2017,7 @@ static void vb__interrupt_driver(vb_device *d, unsigned role)
     int send;
 
     VB_FENCE(); /* our used index must be visible before we read the driver's wishes */
-    if (vb__has(d, VB_F_RING_PACKED)) {
+    if (vb__packed(d)) {
         if ((send = vb__packed_wants_interrupt(d, q)) < 0) {
             vb_break(d, VB_LOG_RING_MEMORY);
             return;
@@ -2036,7 +2047,7 @@ static void vb__interrupt_driver(vb_device *d, unsigned role)
    no ring until it is reset, and asks for none. */
 static void vb__queue_map(vb_device *d, vb_queue *q)
 {
-    int packed = vb__has(d, VB_F_RING_PACKED); /* used descriptors go in its descriptor ring */
+    int packed = vb__packed(d); /* used descriptors go in its descriptor ring */
     if (d->flags & VB__BROKEN) {
         q->desc_map = q->used_map = 0;
         q->avail_map = 0;
@@ -2559,7 +2570,7 @@ static int vb__stats_parse(vb__chain *c, uint64_t val[VB_STAT_COUNT], uint32_t *
 static void vb__stats_return(vb_device *d)
 {
     vb_queue *q = &d->queue[VB_QUEUE_STATS];
-    if (vb__has(d, VB_F_RING_PACKED) && vb__packed_kicks(d, q, 1)) return;
+    if (vb__packed(d) && vb__packed_kicks(d, q, 1)) return;
     if (vb__push(d, q, d->held_head, d->held_slots, 0) == 0) vb__interrupt_driver(d, VB_QUEUE_STATS);
 }
 
@@ -2567,7 +2578,7 @@ static void vb__stats_return(vb_device *d)
    buffer id still in flight is a ring error: its used descriptor could not say which buffer. */
 static int vb__stats_hold(vb_device *d, const vb__chain *c)
 {
-    int packed = vb__has(d, VB_F_RING_PACKED);
+    int packed = vb__packed(d);
     if ((d->flags & VB__HELD) && packed && c->head == d->held_head) {
         vb_break(d, VB_LOG_ID_IN_FLIGHT);
         return -1;
@@ -2642,7 +2653,7 @@ VB__FLATTEN VB_API void vb_timer_expired(vb_device *d)
     vb__watch_from(d, now);
     /* A packed ring's driver did not kick while the buffer was held: a buffer it made available
        meanwhile is looked for now that kicks are on again. */
-    if (vb__has(d, VB_F_RING_PACKED) && !(d->flags & VB__BROKEN) &&
+    if (vb__packed(d) && !(d->flags & VB__BROKEN) &&
         vb__pending(d, &d->queue[VB_QUEUE_STATS]))
         vb__stats_kick(d);
 }
@@ -2665,7 +2676,7 @@ static void vb__stats_rewind(vb_device *d)
     vb_queue *q = &d->queue[VB_QUEUE_STATS];
     if ((d->flags & (VB__HELD | VB__BROKEN)) || !q->ready) return;
     if (!(d->status & VB_S_DRIVER_OK) || q->last_avail == q->used_idx) return;
-    q->last_avail = vb__has(d, VB_F_RING_PACKED) ? q->used_idx : (uint16_t)(q->last_avail - 1u);
+    q->last_avail = vb__packed(d) ? q->used_idx : (uint16_t)(q->last_avail - 1u);
     q->shadow_avail = q->last_avail;
     vb__stats_kick(d);
 }
@@ -2769,6 +2780,9 @@ static int vb__config_ok(const vb_config *cfg, unsigned qsize)
     unsigned options = cfg->options;
     if (cfg->profile != VB_PROFILE_DOC && cfg->profile != VB_PROFILE_QEMU) return 0;
     if (qsize > VB_QUEUE_SIZE_MAX || (qsize & (qsize - 1u)) || options > 0x7ffu) return 0;
+#ifdef VB_NO_PACKED
+    if (options & VB_OPT_RING_PACKED) return 0;
+#endif
     if ((options & VB_OPT_QUEUES_OFFERED) && (options & VB_OPT_QUEUES_FIXED)) return 0;
     return !(options & VB_OPT_REPORTING) || qsize >= VB_REPORTING_QUEUE_MIN;
 }
@@ -2877,7 +2891,7 @@ VB_API void vb_set_driver_features(vb_device *d, uint64_t features)
     d->driver_features = features & offered;
     vb__features_changed(d);
     /* A packed ring is a VERSION_1 layout: a driver asking for it without refuses itself. */
-    if ((features & ~offered) || (vb__has(d, VB_F_RING_PACKED) && !vb__has(d, VB_F_VERSION_1))) {
+    if ((features & ~offered) || (vb__packed(d) && !vb__has(d, VB_F_VERSION_1))) {
         d->flags |= VB__BAD_FEATURES;
         vb__log(d, VB_LOG_BAD_FEATURES);
     } else {
@@ -2895,29 +2909,30 @@ VB_API uint8_t vb_status(const vb_device *d)
 
 VB_API uint16_t vb_queue_size_max(const vb_device *d) { return d->queue_size_max; }
 
-/* A queue's size and ring addresses as vb_queue_setup takes them, for either layout: aligned,
-   and no ring wrapping past the top of the address space (every ring address is then
-   base+offset without overflow, and the host sees each access at the address the guest meant). */
-static int vb__rings_ok(int packed, uint64_t desc, uint64_t avail, uint64_t used, uint16_t size, uint16_t max)
+/* A queue's size and ring addresses as vb_queue_setup takes them, for either layout: a size it
+   can have and no ring wrapping past the top of the address space (every ring address is then
+   base+offset without overflow, and the host sees each access at the address the guest meant),
+   else VB_ERR_RANGE; then rings aligned, else VB_ERR_ARG. */
+static vb_result vb__rings_check(int packed, uint64_t desc, uint64_t avail, uint64_t used, uint16_t size, uint16_t max)
 {
     uint64_t avail_len = packed ? 4u : 6u + 2u * (uint64_t)size, used_len = packed ? 4u : 6u + 8u * (uint64_t)size;
-    if (size == 0 || size > max || (!packed && (size & (size - 1u)))) return 0;
-    if ((desc & 15u) || (avail & (packed ? 3u : 1u)) || (used & 3u)) return 0;
-    return desc <= UINT64_MAX - 16u * (uint64_t)size && avail <= UINT64_MAX - avail_len && used <= UINT64_MAX - used_len;
+    if (size == 0 || size > max || (!packed && (size & (size - 1u))) || desc > UINT64_MAX - 16u * (uint64_t)size ||
+        avail > UINT64_MAX - avail_len || used > UINT64_MAX - used_len)
+        return VB_ERR_RANGE;
+    return (desc & 15u) || (avail & (packed ? 3u : 1u)) || (used & 3u) ? VB_ERR_ARG : VB_OK;
 }
 
 VB_API vb_result vb_queue_setup(vb_device *d, unsigned qi, uint16_t size, uint64_t desc,
                                  uint64_t avail, uint64_t used)
 {
     vb_queue *q;
+    vb_result r;
     int role = vb_queue_role(d, qi);
     if (vb__reentered(d)) return VB_ERR_STATE;
     if (role < 0) return VB_ERR_ARG;
     q = &d->queue[role];
     if (q->ready) return VB_ERR_STATE;
-    if (!vb__rings_ok(vb__has(d, VB_F_RING_PACKED), desc, avail, used, size, d->queue_size_max))
-        return (desc & 15u) || (avail & 1u) || (used & 3u) || (vb__has(d, VB_F_RING_PACKED) && (avail & 3u))
-                   ? VB_ERR_ARG : VB_ERR_RANGE;
+    if ((r = vb__rings_check(vb__packed(d), desc, avail, used, size, d->queue_size_max)) != VB_OK) return r;
     q->size = size;
     q->desc = desc;
     q->avail = avail;
@@ -2931,7 +2946,7 @@ VB_API vb_result vb_queue_set_base(vb_device *d, unsigned qi, uint16_t last_avai
     if (vb__reentered(d)) return VB_ERR_STATE;
     if (role < 0) return VB_ERR_ARG;
     if (d->queue[role].ready) return VB_ERR_STATE;
-    if (vb__has(d, VB_F_RING_PACKED)) {
+    if (vb__packed(d)) {
         vb_queue *q = &d->queue[role];
         if ((last_avail & (VB__LAP - 1u)) >= q->size) return VB_ERR_RANGE;
         q->last_avail = q->shadow_avail = q->used_idx = (uint16_t)(last_avail ^ VB__LAP);
@@ -2951,7 +2966,7 @@ VB_API uint16_t vb_queue_base(const vb_device *d, unsigned qi)
 {
     const vb_queue *q = vb_queue_state(d, qi);
     if (!q) return 0;
-    return vb__has(d, VB_F_RING_PACKED) ? (uint16_t)(q->last_avail ^ VB__LAP) : q->last_avail;
+    return vb__packed(d) ? (uint16_t)(q->last_avail ^ VB__LAP) : q->last_avail;
 }
 
 VB_API int vb_queue_ready(const vb_device *d, unsigned qi)
@@ -2970,7 +2985,7 @@ VB_API vb_result vb_queue_set_ready(vb_device *d, unsigned qi, int ready)
     if (!ready) {
         if (role == VB_QUEUE_STATS && (d->flags & VB__HELD)) { /* un-pop it: a restart re-reads it */
             d->flags &= (uint16_t)~VB__HELD;
-            q->last_avail = vb__has(d, VB_F_RING_PACKED) ? q->used_idx : (uint16_t)(q->last_avail - 1u);
+            q->last_avail = vb__packed(d) ? q->used_idx : (uint16_t)(q->last_avail - 1u);
         }
         q->shadow_avail = q->last_avail;
         q->ready = 0;
@@ -2981,7 +2996,7 @@ VB_API vb_result vb_queue_set_ready(vb_device *d, unsigned qi, int ready)
     }
     if (q->ready) return VB_OK;
     vb__queue_map(d, q);
-    if (vb__has(d, VB_F_RING_PACKED)) { /* nothing in flight; the driver may kick */
+    if (vb__packed(d)) { /* nothing in flight; the driver may kick */
         q->used_idx = q->signalled_used = q->shadow_avail = q->last_avail;
         q->signalled_valid = 0;
         q->ready = 1;
@@ -3931,7 +3946,7 @@ static int vb__snap_queue(const vb_device *d, const unsigned char *s, int broken
     q->used_idx = q->signalled_used = vb__ld16(s + 28, 0);
     q->ready = s[30];
     if (s[30] > 1 || s[31] || s[32] || s[33] || s[34] || s[35]) return 0;
-    if (!vb__rings_ok(packed, q->desc, q->avail, q->used, q->size, d->queue_size_max)) return 0;
+    if (vb__rings_check(packed, q->desc, q->avail, q->used, q->size, d->queue_size_max) != VB_OK) return 0;
     if (packed) /* positions inside the ring, at most a ring apart */
         return (q->last_avail & (VB__LAP - 1u)) < q->size && (q->used_idx & (VB__LAP - 1u)) < q->size &&
                (broken || vb__packed_between(q->used_idx, q->last_avail, q->size) <= q->size);
@@ -3951,7 +3966,7 @@ VB_API vb_result vb_snapshot_load(vb_device *d, const void *buf, size_t len)
         const unsigned char *s = p + (version == 1 ? 28u : 36u) + (size_t)36u * i;
         if (i >= queues)
             vb__queue_clear(d, &q[i]);
-        else if (!vb__snap_queue(d, s, p[17] & 1, (int)(vb__ld64(p + 8, 0) >> VB_F_RING_PACKED) & 1, &q[i]))
+        else if (!vb__snap_queue(d, s, p[17] & 1, (int)(vb__ld64(p + 8, 0) >> VB_F_RING_PACKED & 1u), &q[i]))
             return VB_ERR_FORMAT;
     }
     /* Valid: now replace the state. Stats, last-update, the interval and the telemetry are
@@ -6610,6 +6625,7 @@ VB_API void vb_mmio_write(vb_mmio *m, uint64_t offset, uint32_t value, unsigned 
 #undef VB__DESC_F_AVAIL
 #undef VB__DESC_F_USED
 #undef VB__LAP
+#undef VB__PACKED_BUILD
 #undef VB__EVENT_ENABLE
 #undef VB__EVENT_DISABLE
 #undef VB__EVENT_DESC

@@ -6,9 +6,10 @@
 
      the host (a tiny VMM)     owns the vb_device, guest RAM, the clocks, the interrupt lines and
                                a QMP monitor on stdin/stdout;
-     the guest (a tiny Linux)  a driver that negotiates, builds split virtqueues in its own RAM and
-                               answers stats requests and balloon targets the way Linux 6.1 and
-                               6.12 drivers/virtio/virtio_balloon.c do.
+     the guest (a tiny Linux)  a driver that negotiates, builds split virtqueues (packed ones with
+                               --packed) in its own RAM and answers stats requests and balloon
+                               targets the way Linux 6.1 and 6.12 drivers/virtio/virtio_balloon.c
+                               do.
 
    The two halves meet only where a real guest and a real VMM meet. The guest reaches the device
    through the transport entry points (vb_set_status, vb_queue_notify, vb_config_write, ...; think
@@ -124,6 +125,8 @@ typedef struct options {
     const char *qmp_path;    /* --qmp unix:PATH: a QMP socket besides stdin */
     int pretty, virtual_clock, fixed_stats, verbose, greeting, no_driver;
     int no_map;              /* --no-map: guest RAM only through read/write (no map callback) */
+    int packed;              /* --packed: the device offers the packed ring, the guest takes it */
+    unsigned queue_size;     /* --queue-size: the guest's ring size (0: the device's maximum) */
     int prelaunch;           /* -S: start paused; the guest boots at the first cont */
     unsigned device_options; /* --deflate-on-oom ...: VB_OPT_* the device offers */
     int guest_poison;        /* --guest-poison: POISON_* */
@@ -158,6 +161,14 @@ static void usage(FILE *f)
           "  --no-driver         the guest never loads its balloon driver\n"
           "  --no-map            the device reaches guest RAM only by copies (read/write\n"
           "                      callbacks) instead of direct pointers (map callback)\n"
+          "  --packed            offer VIRTIO_F_RING_PACKED: the guest builds packed rings\n"
+          "                      (descriptor ring, driver and device event areas) as Linux\n"
+          "  --queue-size N      the guest's rings hold N entries, 1..128 (default: the\n"
+          "                      device's 128); the device's maximum is the power of two at\n"
+          "                      or above N; split rings need a power of two\n"
+          "  --no-indirect       do not offer VIRTIO_RING_F_INDIRECT_DESC (the guest chains\n"
+          "                      its multi-entry buffers instead)\n"
+          "  --no-event-idx      do not offer VIRTIO_RING_F_EVENT_IDX\n"
           "  --deflate-on-oom    offer VIRTIO_BALLOON_F_DEFLATE_ON_OOM (the guest's memory\n"
           "                      then still counts the balloon's pages in its total)\n"
           "  --free-page-reporting  offer free page reporting: the guest reports its free\n"
@@ -223,7 +234,7 @@ static void parse_options(int argc, char **argv, options *o)
         if (!strcmp(name, "--profile") || !strcmp(name, "--stats") || !strcmp(name, "--keys") ||
             !strcmp(name, "--interval") || !strcmp(name, "--ram") || !strcmp(name, "--transport") ||
             !strcmp(name, "--qmp") || !strcmp(name, "--guest-poison") || !strcmp(name, "--metrics") ||
-            !strcmp(name, "--metrics-label")) {
+            !strcmp(name, "--metrics-label") || !strcmp(name, "--queue-size")) {
             val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : 0);
             if (!val) bad_usage("missing value for", name);
         } else if (eq) {
@@ -265,6 +276,15 @@ static void parse_options(int argc, char **argv, options *o)
             o->no_driver = 1;
         } else if (!strcmp(name, "--no-map")) {
             o->no_map = 1;
+        } else if (!strcmp(name, "--packed")) {
+            o->packed = 1;
+            o->device_options |= VB_OPT_RING_PACKED;
+        } else if (!strcmp(name, "--queue-size")) {
+            o->queue_size = (unsigned)parse_number(name, val, 1, 128);
+        } else if (!strcmp(name, "--no-indirect")) {
+            o->device_options |= VB_OPT_NO_INDIRECT;
+        } else if (!strcmp(name, "--no-event-idx")) {
+            o->device_options |= VB_OPT_NO_EVENT_IDX;
         } else if (!strcmp(name, "--deflate-on-oom")) {
             o->device_options |= VB_OPT_DEFLATE_ON_OOM;
         } else if (!strcmp(name, "--free-page-reporting")) {
@@ -296,6 +316,9 @@ static void parse_options(int argc, char **argv, options *o)
             bad_usage("unknown option", a);
         }
     }
+    /* a split ring's indices wrap at 2^16: only a power of two divides that */
+    if (o->queue_size & (o->queue_size - 1u) && !o->packed)
+        bad_usage("--queue-size must be a power of two without --packed", 0);
 }
 
 /* ============================================================================================
@@ -798,13 +821,15 @@ static void bus_notify(vmm *v, unsigned queue)
 }
 
 /* ============================================================================================
-   5. THE GUEST: SPLIT VIRTQUEUES, DRIVER SIDE (drivers/virtio/virtio_ring.c in miniature)
+   5. THE GUEST: SPLIT AND PACKED VIRTQUEUES, DRIVER SIDE (drivers/virtio/virtio_ring.c in miniature)
    ============================================================================================ */
 
 /* Queue q's rings, in the legacy layout with 4 KiB alignment, for up to 128 entries:
      desc  at +0x0000  16 x 128 = 0x800 bytes
      avail at +0x0800  flags, idx, ring[128], used_event = 262 bytes
-     used  at +0x1000  flags, idx, ring[128] of {id, len}, avail_event = 1030 bytes */
+     used  at +0x1000  flags, idx, ring[128] of {id, len}, avail_event = 1030 bytes
+   A packed queue (--packed) uses the same places: its descriptor ring at +0, the driver's event
+   suppression area (off_wrap, flags: 4 bytes) at +0x800, the device's at +0x1000. */
 #define GQ_SIZE 128u
 #define RING_GPA(q) (0x10000u + 0x2000u * (q))
 #define STATS_GPA 0x20000u /* Linux's vb->stats[] */
@@ -864,21 +889,40 @@ static void gst64(uint64_t gpa, uint64_t v)
 typedef struct gvq {
     unsigned index;
     uint16_t num;              /* ring size, the device's maximum as Linux takes it */
-    uint64_t desc, avail, used;
+    uint64_t desc, avail, used; /* packed: the descriptor ring, the driver and device areas */
     int event;                 /* VIRTIO_RING_F_EVENT_IDX negotiated */
+    int packed;                /* VIRTIO_F_RING_PACKED negotiated */
     uint16_t free_head, num_free;
-    uint16_t avail_idx_shadow; /* our avail->idx */
-    uint16_t num_added;        /* buffers added since the last kick */
-    uint16_t last_used_idx;    /* next used entry to take */
-    uint16_t next[GQ_SIZE];    /* free list (Linux's desc_extra[].next) */
-    uint8_t in_flight[GQ_SIZE]; /* head given to the device (Linux's desc_state[].data) */
-    uint16_t chain_end[GQ_SIZE]; /* last descriptor of the chain at a head (its free list link) */
+    uint16_t avail_idx_shadow; /* split: our avail->idx; packed: next_avail_idx, the next slot */
+    uint16_t num_added;        /* split: buffers, packed: descriptors added since the last kick */
+    uint16_t last_used_idx;    /* split: next used entry; packed: its slot | used wrap << 15 */
+    uint16_t avail_used_flags; /* packed: the AVAIL/USED bits of the descriptors we publish */
+    uint8_t avail_wrap;        /* packed: avail_wrap_counter */
+    uint16_t event_flags;      /* packed: our driver area's flags (event_flags_shadow) */
+    uint16_t next[GQ_SIZE];    /* free list (Linux's desc_extra[].next): split, of descriptors;
+                                  packed, of buffer ids */
+    uint8_t in_flight[GQ_SIZE]; /* head (packed: id) given to the device (desc_state[].data) */
+    uint16_t chain_end[GQ_SIZE]; /* last descriptor (packed: id) of the chain at a head */
+    uint16_t chain_num[GQ_SIZE]; /* packed: ring descriptors the buffer took (desc_state[].num) */
     int indirect;              /* VIRTIO_RING_F_INDIRECT_DESC negotiated */
     int broken;                /* the device returned garbage: BAD_RING */
+    uint32_t buffers, wraps;   /* buffers made available; times the next slot passed the ring end */
 } gvq;
 
-/* vring_create_virtqueue_split: zeroed rings, every descriptor on the free list. */
-static void gvq_init(gvq *vq, unsigned index, uint16_t num, int event, int indirect)
+/* The packed ring's bits (virtio 1.1 2.7): descriptor flags and event suppression flags. */
+#define PACKED_F_AVAIL (1u << 7)
+#define PACKED_F_USED (1u << 15)
+#define PACKED_WRAP_SHIFT 15u    /* VRING_PACKED_EVENT_F_WRAP_CTR */
+#define PACKED_EVENT_ENABLE 0u
+#define PACKED_EVENT_DISABLE 1u
+#define PACKED_EVENT_DESC 2u
+
+/* vring_create_virtqueue_split/_packed: zeroed rings, every descriptor (packed: every id) on the
+   free list. A packed ring starts with both wrap counters at 1; a queue without a callback
+   (Linux's free page queue) tells the device not to interrupt, the others leave their driver
+   area at ENABLE (zero), as Linux does. */
+static void gvq_init(gvq *vq, unsigned index, uint16_t num, int event, int indirect, int packed,
+                     int callback)
 {
     unsigned i;
     memset(vq, 0, sizeof *vq);
@@ -889,9 +933,80 @@ static void gvq_init(gvq *vq, unsigned index, uint16_t num, int event, int indir
     vq->used = vq->desc + 0x1000u;
     vq->event = event;
     vq->indirect = indirect;
+    vq->packed = packed;
     memset(gmem(vq->desc, 0x2000u), 0, 0x2000u); /* used_event = 0: interrupt at the first use */
     for (i = 0; i < num; i++) vq->next[i] = (uint16_t)(i + 1u);
     vq->num_free = num;
+    if (packed) {
+        vq->avail_wrap = 1;
+        vq->avail_used_flags = PACKED_F_AVAIL;
+        vq->last_used_idx = (uint16_t)(1u << PACKED_WRAP_SHIFT);
+        vq->event_flags = (uint16_t)(callback ? PACKED_EVENT_ENABLE : PACKED_EVENT_DISABLE);
+        gst16(vq->avail + 2u, vq->event_flags);
+    }
+}
+
+/* virtqueue_add_packed: the same buffers as gvq_add below, in the next ring slots. The buffer
+   id comes from the id free list; every descriptor of a chain carries it. The descriptors after
+   the head are written first, each with the AVAIL/USED bits of the lap it lies in (they flip at
+   the ring end); the head's flags, which make the whole chain available, last, after a barrier. */
+static int gvq_add_packed(gvq *vq, const uint64_t *addr, const uint32_t *len, unsigned n,
+                          int writable, uint64_t table)
+{
+    const uint16_t write = (uint16_t)(writable ? 2u /* WRITE */ : 0u);
+    uint16_t head = vq->avail_idx_shadow, i = head, id = vq->free_head, curr = id, prev = id;
+    uint16_t head_flags = 0;
+    unsigned k, slots = n > 1 && vq->indirect ? 1u : n;
+    if (vq->broken || n == 0 || vq->num_free < slots) return -1;
+    if (slots == 1 && n > 1) { /* virtqueue_add_indirect_packed: entries are consecutive */
+        for (k = 0; k < n; k++) {
+            uint64_t e = table + 16u * k;
+            gst64(e, addr[k]);
+            gst32(e + 8, len[k]);
+            gst16(e + 12, 0);
+            gst16(e + 14, write);
+        }
+        gst64(vq->desc + 16u * i, table);
+        gst32(vq->desc + 16u * i + 8, 16u * n);
+        gst16(vq->desc + 16u * i + 12, id);
+        head_flags = (uint16_t)(4u /* INDIRECT */ | vq->avail_used_flags);
+        curr = vq->next[curr];
+        if (++i >= vq->num) {
+            i = 0;
+            vq->avail_used_flags ^= PACKED_F_AVAIL | PACKED_F_USED;
+        }
+    } else {
+        for (k = 0; k < n; k++) {
+            uint64_t d = vq->desc + 16u * i;
+            uint16_t flags = (uint16_t)(vq->avail_used_flags | write | (k + 1u < n ? 1u /* NEXT */ : 0u));
+            if (k == 0) head_flags = flags;
+            else gst16(d + 14, flags);
+            gst64(d, addr[k]);
+            gst32(d + 8, len[k]);
+            gst16(d + 12, id);
+            prev = curr;
+            curr = vq->next[curr];
+            if (++i >= vq->num) {
+                i = 0;
+                vq->avail_used_flags ^= PACKED_F_AVAIL | PACKED_F_USED;
+            }
+        }
+    }
+    if (i <= head) { /* the next slot passed the ring end (a chain of the whole ring: i == head) */
+        vq->avail_wrap ^= 1u;
+        vq->wraps++;
+    }
+    vq->avail_idx_shadow = i;
+    vq->num_free = (uint16_t)(vq->num_free - slots);
+    vq->free_head = curr;
+    vq->in_flight[id] = 1;
+    vq->chain_num[id] = (uint16_t)slots;
+    vq->chain_end[id] = prev;
+    guest_mb(); /* the chain before the head's flags that make it available */
+    gst16(vq->desc + 16u * head + 14, head_flags);
+    vq->num_added = (uint16_t)(vq->num_added + slots);
+    vq->buffers++;
+    return 0;
 }
 
 /* virtqueue_add_split: n scatterlist entries, all device-readable (an out buffer) or all
@@ -904,6 +1019,7 @@ static int gvq_add(gvq *vq, const uint64_t *addr, const uint32_t *len, unsigned 
     const uint16_t flags = (uint16_t)(writable ? 2u /* WRITE */ : 0u);
     uint16_t head = vq->free_head, last = head;
     unsigned i, slots = n > 1 && vq->indirect ? 1u : n;
+    if (vq->packed) return gvq_add_packed(vq, addr, len, n, writable, table);
     if (vq->broken || n == 0 || vq->num_free < slots) return -1;
     if (slots == 1 && n > 1) { /* one indirect descriptor */
         for (i = 0; i < n; i++) {
@@ -938,6 +1054,8 @@ static int gvq_add(gvq *vq, const uint64_t *addr, const uint32_t *len, unsigned 
     vq->avail_idx_shadow++;
     gst16(vq->avail + 2u, vq->avail_idx_shadow);
     vq->num_added++;
+    vq->buffers++;
+    if (!(vq->avail_idx_shadow & (vq->num - 1u))) vq->wraps++;
     return 0;
 }
 
@@ -947,11 +1065,32 @@ static int gvq_add_outbuf(gvq *vq, uint64_t addr, uint32_t len)
     return gvq_add(vq, &addr, &len, 1, 0, 0);
 }
 
+/* virtqueue_kick_prepare_packed: the device's event area, its 4 bytes read at once. DISABLE:
+   no kick; DESC: kick if the slot it names (moved back a lap when its wrap counter is not our
+   avail wrap counter) lies among the descriptors added since the last kick (vring_need_event,
+   in 16-bit arithmetic as Linux); ENABLE or anything else: kick. */
+static int gvq_kick_prepare_packed(gvq *vq)
+{
+    uint16_t new_idx = vq->avail_idx_shadow, old = (uint16_t)(new_idx - vq->num_added);
+    uint32_t area;
+    uint16_t flags, off_wrap, event;
+    vq->num_added = 0;
+    guest_mb(); /* our descriptors before the device's wishes */
+    area = gld32(vq->used);
+    off_wrap = (uint16_t)area;
+    flags = (uint16_t)(area >> 16);
+    if (flags != PACKED_EVENT_DESC) return flags != PACKED_EVENT_DISABLE;
+    event = (uint16_t)(off_wrap & ~(1u << PACKED_WRAP_SHIFT));
+    if ((unsigned)(off_wrap >> PACKED_WRAP_SHIFT) != vq->avail_wrap) event = (uint16_t)(event - vq->num);
+    return (uint16_t)(new_idx - event - 1u) < (uint16_t)(new_idx - old);
+}
+
 /* virtqueue_kick_prepare_split: with EVENT_IDX, kick only if the device's avail_event lies in
    the range of buffers added since the last kick (vring_need_event); else obey NO_NOTIFY. */
 static int gvq_kick_prepare(gvq *vq)
 {
     uint16_t new_idx = vq->avail_idx_shadow, old = (uint16_t)(new_idx - vq->num_added);
+    if (vq->packed) return gvq_kick_prepare_packed(vq);
     vq->num_added = 0;
     guest_mb();
     if (vq->event) {
@@ -964,7 +1103,47 @@ static int gvq_kick_prepare(gvq *vq)
 static void gvq_kick(vmm *v, gvq *vq)
 {
     if (gvq_kick_prepare(vq)) bus_notify(v, vq->index);
-    else say(v, "guest", "queue %u: kick suppressed by avail_event", vq->index);
+    else say(v, "guest", "queue %u: kick suppressed by %s", vq->index,
+             vq->packed ? "the device's event area" : "avail_event");
+}
+
+/* A buffer the device returned that we did not give it: Linux's BAD_RING stops the queue. */
+static int gvq_bad_ring(gvq *vq, uint32_t id)
+{
+    fprintf(stderr, "vballoon-sim: guest: queue %u: id %" PRIu32 " is not a head\n", vq->index, id);
+    vq->broken = 1;
+    return -1;
+}
+
+/* virtqueue_get_buf_ctx_packed: the descriptor at last_used is used when its AVAIL and USED
+   bits both equal our used wrap counter; its id names the buffer, whose descriptor count moves
+   last_used on (a lap ends: the counter flips). The id goes back on the free list. */
+static int gvq_get_buf_packed(gvq *vq)
+{
+    uint16_t slot = (uint16_t)(vq->last_used_idx & ~(1u << PACKED_WRAP_SHIFT)), flags, id;
+    unsigned wrap = vq->last_used_idx >> PACKED_WRAP_SHIFT;
+    if (vq->broken) return -1;
+    flags = gld16(vq->desc + 16u * slot + 14u);
+    if (!(flags & PACKED_F_AVAIL) != !(flags & PACKED_F_USED) || !(flags & PACKED_F_USED) != !wrap)
+        return -1;
+    guest_mb(); /* id and len only after the flags that published them */
+    id = gld16(vq->desc + 16u * slot + 12u);
+    if (id >= vq->num || !vq->in_flight[id]) return gvq_bad_ring(vq, id);
+    slot = (uint16_t)(slot + vq->chain_num[id]);
+    if (slot >= vq->num) {
+        slot = (uint16_t)(slot - vq->num);
+        wrap ^= 1u;
+    }
+    vq->last_used_idx = (uint16_t)(slot | wrap << PACKED_WRAP_SHIFT);
+    if (vq->event_flags == PACKED_EVENT_DESC) { /* never with the balloon: it keeps ENABLE */
+        gst16(vq->avail, vq->last_used_idx);
+        guest_mb();
+    }
+    vq->in_flight[id] = 0; /* detach_buf_packed */
+    vq->num_free = (uint16_t)(vq->num_free + vq->chain_num[id]);
+    vq->next[vq->chain_end[id]] = vq->free_head;
+    vq->free_head = id;
+    return id;
 }
 
 /* virtqueue_get_buf: the next used buffer's head, or -1 if there is none. */
@@ -972,16 +1151,12 @@ static int gvq_get_buf(gvq *vq)
 {
     uint16_t slot;
     uint32_t id;
+    if (vq->packed) return gvq_get_buf_packed(vq);
     if (vq->broken || vq->last_used_idx == gld16(vq->used + 2u)) return -1;
     guest_mb(); /* read the entry only after the index that published it */
     slot = (uint16_t)(vq->last_used_idx & (vq->num - 1u));
     id = gld32(vq->used + 4u + 8u * slot);
-    if (id >= vq->num || !vq->in_flight[id]) { /* BAD_RING: Linux stops using the queue */
-        fprintf(stderr, "vballoon-sim: guest: queue %u: id %" PRIu32 " is not a head\n",
-                vq->index, id);
-        vq->broken = 1;
-        return -1;
-    }
+    if (id >= vq->num || !vq->in_flight[id]) return gvq_bad_ring(vq, id);
     vq->in_flight[id] = 0; /* detach_buf_split: the chain back on the free list */
     {
         uint16_t i, n = 1;
@@ -1008,7 +1183,8 @@ static int gvq_get_buf(gvq *vq)
 #define DRIVER_FEATURES                                                                 \
     (BIT(VB_F_MUST_TELL_HOST) | BIT(VB_F_STATS_VQ) | BIT(VB_F_DEFLATE_ON_OOM) |         \
      BIT(VB_F_FREE_PAGE_HINT) | BIT(VB_F_PAGE_POISON) | BIT(VB_F_REPORTING) |           \
-     BIT(VB_F_RING_INDIRECT_DESC) | BIT(VB_F_RING_EVENT_IDX) | BIT(VB_F_VERSION_1))
+     BIT(VB_F_RING_INDIRECT_DESC) | BIT(VB_F_RING_EVENT_IDX) | BIT(VB_F_VERSION_1) |       \
+     BIT(VB_F_RING_PACKED))
 #define CMD_ID_STOP 0u /* VIRTIO_BALLOON_CMD_ID_STOP */
 #define CMD_ID_DONE 1u /* VIRTIO_BALLOON_CMD_ID_DONE */
 #define REPORTING_DELAY_MS 2000u /* PAGE_REPORTING_DELAY */
@@ -1372,7 +1548,8 @@ static int guest_probe(guest *g)
     vmm *v = g->vmm;
     vb_device *dev = &v->dev;
     uint8_t status = 0;
-    uint16_t num = vb_queue_size_max(dev);
+    /* Linux takes the device's maximum; --queue-size makes the guest choose fewer entries */
+    uint16_t num = v->opt.queue_size ? (uint16_t)v->opt.queue_size : vb_queue_size_max(dev);
     unsigned q, n;
 
     /* The virtio core: reset, ACKNOWLEDGE, DRIVER, features, FEATURES_OK (read back). */
@@ -1401,7 +1578,8 @@ static int guest_probe(guest *g)
         gvq *vq = &g->vq[q];
         if (q > VB_QUEUE_DEFLATE && !(g->features & BIT(needs[q]))) continue;
         gvq_init(vq, n, num, (g->features & BIT(VB_F_RING_EVENT_IDX)) != 0,
-                 (g->features & BIT(VB_F_RING_INDIRECT_DESC)) != 0);
+                 (g->features & BIT(VB_F_RING_INDIRECT_DESC)) != 0,
+                 (g->features & BIT(VB_F_RING_PACKED)) != 0, q != VB_QUEUE_FREE_PAGE);
         if (vb_queue_setup(dev, n++, num, vq->desc, vq->avail, vq->used) != VB_OK) goto fail;
     }
     for (q = 0; q < n; q++)
@@ -1475,6 +1653,27 @@ static void guest_run(guest *g)
             guest_free_page_hint(g);
         }
     }
+}
+
+/* What the guest's rings carried: buffers made available and laps of each ring (--verbose). */
+static void guest_ring_summary(const guest *g)
+{
+    static const char *const what[VB_QUEUE_MAX] = {"inflate", "deflate", "stats", "free page hint",
+                                                   "reporting"};
+    char line[512];
+    size_t len = 0;
+    unsigned q;
+    if (!g->loaded) return;
+    for (q = 0; q < VB_QUEUE_MAX; q++) {
+        const gvq *vq = &g->vq[q];
+        int n;
+        if (!vq->num) continue;
+        n = snprintf(line + len, sizeof line - len, "%s%s %" PRIu32 " buffers %" PRIu32 " wraps",
+                     len ? ", " : "", what[q], vq->buffers, vq->wraps);
+        if (n > 0) len += (size_t)n < sizeof line - len ? (size_t)n : sizeof line - len - 1;
+    }
+    say(g->vmm, "guest", "rings (%s, %u entries): %s", g->vq[0].packed ? "packed" : "split",
+        g->vq[0].num, line);
 }
 
 /* The guest's timer: page reporting's delayed work. */
@@ -1957,6 +2156,8 @@ int main(int argc, char **argv)
     cfg.poll_interval_s = vm.opt.interval; /* -device ...,guest-stats-polling-interval=N */
     cfg.ram_size = vm.opt.ram_mib << 20;
     cfg.options = vm.opt.device_options; /* the features offered beyond the default ones */
+    for (cfg.queue_size = 1; cfg.queue_size < vm.opt.queue_size;) cfg.queue_size <<= 1;
+    if (!vm.opt.queue_size) cfg.queue_size = 0; /* the default, 128 */
     vm.guest_timer_ms = UINT64_MAX;
     if (vb_init(&vm.dev, &cfg, &host_ops, &vm) != VB_OK) {
         errno = 0;
@@ -2088,6 +2289,7 @@ int main(int argc, char **argv)
         c->bytes_ignored);
     say(&vm, "host", "guest RAM: %" PRIu64 " accesses mapped, %" PRIu64 " copied (read/write)%s",
         vm.mapped, vm.copied, vm.opt.no_map ? " (--no-map)" : "");
+    guest_ring_summary(&gst);
     vb_destroy(&vm.dev);
     free(gst.reported);
     return 0;

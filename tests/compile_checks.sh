@@ -99,6 +99,30 @@ sed -n '/^       #define VBALLOON_IMPLEMENTATION$/,/^   Feature bits are numbers
     sed -e '$d' -e 's/^       //' > "$tmp/quick_header.inc"
 awk '/^## Embedding it/ {on = 1} on && /^```$/ {exit} on == 2 {print} on && /^```c$/ {on = 2}' README.md \
     > "$tmp/quick_readme.inc"
+# A VB_NO_PACKED build refuses to offer the packed ring it does not have.
+cat > "$tmp/no_packed.c" <<'C'
+#define VB_NO_PACKED
+#define VBALLOON_IMPLEMENTATION
+#include "vballoon.h"
+static int rd(void *u, uint64_t g, void *d, size_t n) { (void)u; (void)g; (void)d; (void)n; return -1; }
+static int wr(void *u, uint64_t g, const void *s, size_t n) { (void)u; (void)g; (void)s; (void)n; return -1; }
+static void nq(void *u, unsigned q) { (void)u; (void)q; }
+static void nc(void *u) { (void)u; }
+int main(void)
+{
+    static vb_device dev;
+    vb_host h;
+    vb_config c = vb_config_default();
+    memset(&h, 0, sizeof h);
+    h.read = rd;
+    h.write = wr;
+    h.notify_queue = nq;
+    h.notify_config = nc;
+    if (vb_init(&dev, &c, &h, 0) != VB_OK || (vb_host_features(&dev) >> VB_F_RING_PACKED & 1u)) return 1;
+    c.options = VB_OPT_RING_PACKED;
+    return vb_init(&dev, &c, &h, 0) == VB_ERR_ARG ? 0 : 2;
+}
+C
 cat > "$tmp/quick_before.inc" <<'C'
 #include <stddef.h>
 #include <stdint.h>
@@ -165,7 +189,7 @@ check cxx17-clang++   $CLANG -std=c++17 -Wall -Wextra -Wpedantic -Wshadow -Werro
 check no-qmp          $CC -std=c99 $WARN -DVB_NO_QMP $I -c "$tmp/twice.c" -o "$tmp/o"
 # every option that compiles something out, alone and together, at -Os too (no inlining there:
 # a helper left unused is a warning)
-for opts in "-DVB_NO_METRICS" "-DVB_NO_QMP -DVB_NO_METRICS"; do
+for opts in "-DVB_NO_METRICS" "-DVB_NO_PACKED" "-DVB_NO_QMP -DVB_NO_METRICS -DVB_NO_PACKED"; do
     for c in "$CC -std=c99 $WARN" "$CLANG -std=c99 $WARN" "$CXX -std=c++17 $WARN -x c++"; do
         for o in -O2 -Os; do
             name="options$(echo " $opts" | sed 's/ -DVB_NO_/-no-/g' | tr 'A-Z' 'a-z')-$(echo "$c" | cut -d' ' -f1)$o"
@@ -173,6 +197,7 @@ for opts in "-DVB_NO_METRICS" "-DVB_NO_QMP -DVB_NO_METRICS"; do
         done
     done
 done
+check no-packed-refuses-option sh -c "$CC -std=c99 $WARN $I '$tmp/no_packed.c' -o '$tmp/np' && '$tmp/np'"
 check mmio-c99-gcc    $CC -std=c99 $WARN -DVB_WITH_MMIO $I -c "$tmp/twice.c" -o "$tmp/o"
 check mmio-c99-clang  $CLANG -std=c99 $WARN -DVB_WITH_MMIO $I -c "$tmp/twice.c" -o "$tmp/o"
 check mmio-cxx17-g++  $CXX -std=c++17 -Wall -Wextra -Wpedantic -Wshadow -Werror -x c++ -DVB_WITH_MMIO $I -c "$tmp/twice.c" -o "$tmp/o"

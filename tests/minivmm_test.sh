@@ -9,7 +9,9 @@
 # and resumes the VM (QMP stop and cont: no polls while stopped), and stops the VM by QMP `quit`
 # and by SIGTERM, checking the guest's exit status each time. The first VM's device reaches guest
 # RAM through pointers (the map callback); the second runs with --no-map (read/write copies) and
-# must see the guest's stats too.
+# must see the guest's stats too. A third VM offers the packed virtqueue: its guest takes it with
+# rings of 3 entries (not a power of two) and goes through the seed's commands, polls, a balloon
+# in and out, wrapping its rings many times.
 #
 #   sh tests/minivmm_test.sh [VMM [GUEST [QMP-CLIENT [QMP-STRESS]]]]
 #
@@ -291,7 +293,7 @@ PAUSED='{"return": {"status": "paused", "singlestep": false, "running": false}}'
 [ "$(st)" = "$RUNNING" ] && good status-running || bad status-running "$(st)"
 r=$(q '{"execute": "query-commands"}')
 case $r in
-'{"return": [{"name": "cont"}, {"name": "stop"}, '*'{"name": "quit"}, '*'{"name": "query-status"}]}') good query-commands ;;
+'{"return": [{"name": "cont"}, {"name": "stop"}, '*'{"name": "quit"}, '*'{"name": "query-status"}'*']}') good query-commands ;;
 *) bad query-commands "$r" ;;
 esac
 set_interval 1 >/dev/null
@@ -319,6 +321,77 @@ else
     sed 's/^/  | /' "$tmp/err"
 fi
 echo "     measured: $(grep -E 'exits \(|first stats' "$tmp/err" | sed 's/^vballoon-minivmm: //' | tr '\n' ';')"
+
+# ---- the packed virtqueue: the guest takes VIRTIO_F_RING_PACKED and rings of 3 entries, which the
+# virtio-mmio transport accepts (a packed ring's size need not be a power of two) ---------------------
+
+if start --packed --queue-size 3; then
+    if grep -q '^guest: driver ok, features 0x500000002, packed queues of 3$' "$tmp/out"; then
+        good packed-negotiated
+    else
+        bad packed-negotiated "$(grep 'driver ok' "$tmp/out")"
+    fi
+    r=$(get_stats)
+    if [ "$(val stat-total-memory "$r")" = $MEM ] && [ "$(val last-update "$r")" -gt 0 ] 2>/dev/null; then
+        good packed-primer-stats
+    else
+        bad packed-primer-stats "$r"
+    fi
+    q "$c1" "$c2" "$c3" "$c4" >"$tmp/seed"
+    if [ "$(sed -n 1p "$tmp/seed")" = "$OK" ] && [ "$(sed -n 2p "$tmp/seed")" = "$OK" ] &&
+        sed -n 3p "$tmp/seed" | grep -Eq '^\{"return": \{"stats": \{("stat-[a-z-]+": -?[0-9]+(, )?){16}\}, "last-update": [0-9]+\}\}$' &&
+        [ "$(sed -n 4p "$tmp/seed")" = "$OK" ] && [ "$(wc -l <"$tmp/seed")" = 4 ]; then
+        good packed-seed-commands-verbatim
+    else
+        bad packed-seed-commands-verbatim "replies: $(tr '\n' ';' <"$tmp/seed")"
+    fi
+    set_interval 1 >/dev/null
+    sample 7 90 >"$tmp/s4" # 7 polls: the stats ring of 3 laps at least twice
+    if [ "$(($(wc -l <"$tmp/s4") - 1))" -ge 7 ] && awk -v mem=$MEM 'NR > 1 && ($1 <= pmin || $2 < plu) {exit 1}
+            $3 != mem || $4 <= 0 || $4 >= mem {exit 1} {pmin = $1; plu = $2}' "$tmp/s4"; then
+        good packed-polls-advance
+    else
+        bad packed-polls-advance "minor-faults last-update total free: $(tr '\n' ';' <"$tmp/s4")"
+    fi
+    # 32 MiB in (32 buffers of 256 pages) and out again: 10 laps of the ring each way
+    q "{\"execute\": \"balloon\", \"arguments\": {\"value\": $half}}" >/dev/null
+    i=0
+    while [ $i -lt 300 ] && [ "$(q '{"execute": "query-balloon"}')" != "{\"return\": {\"actual\": $half}}" ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    [ $i -lt 300 ] && good packed-inflated || bad packed-inflated "$(q '{"execute": "query-balloon"}')"
+    i=0
+    while r=$(get_stats) && [ "$(val stat-total-memory "$r")" != $half ] && [ $i -lt 120 ]; do
+        sleep 0.25
+        i=$((i + 1))
+    done
+    [ "$(val stat-total-memory "$r")" = $half ] && good packed-stats-see-the-balloon || bad packed-stats-see-the-balloon "$r"
+    q "{\"execute\": \"balloon\", \"arguments\": {\"value\": $MEM}}" >/dev/null
+    i=0
+    while [ $i -lt 300 ] && [ "$(q '{"execute": "query-balloon"}')" != "{\"return\": {\"actual\": $MEM}}" ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    [ $i -lt 300 ] && good packed-deflated || bad packed-deflated "$(q '{"execute": "query-balloon"}')"
+    set_interval 0 >/dev/null
+    q '{"execute": "quit"}' >/dev/null
+    rc=$(wait_exit)
+    # every buffer took one slot of a ring of 3: 10 + 10 laps for the balloon, refills / 3 for stats
+    summary=$(grep 'device: .* updates' "$tmp/err")
+    refills=$(printf '%s\n' "$summary" | sed -n 's/.*guest: \([0-9]*\) refills.*/\1/p')
+    wraps=$(printf '%s\n' "$summary" | sed -n 's/.*packed rings, \([0-9]*\) ring wraps.*/\1/p')
+    if [ "$rc" = 0 ] && grep -q '^guest: exit status 0$' "$tmp/out" && [ -n "$refills" ] && [ -n "$wraps" ] &&
+        [ "$wraps" = $((20 + refills / 3)) ] && printf '%s\n' "$summary" | grep -q ' 0 ring errors, 0 ignored mmio accesses'; then
+        good "packed-rings-wrapped ($wraps laps of rings of 3, $refills stats buffers)"
+    else
+        bad packed-rings-wrapped "exit status $rc; $summary"
+        sed 's/^/  | /' "$tmp/err" | tail -n 5
+    fi
+else
+    bad packed-boot "the guest did not come up"
+    sed 's/^/  | /' "$tmp/err" "$tmp/out" | tail -n 10
+fi
 
 # ---- SIGTERM: the same clean path; this VM runs with --no-map (the device copies guest RAM
 # through read/write instead of using pointers into it), and its guest's stats still arrive ----------

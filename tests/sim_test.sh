@@ -8,10 +8,19 @@
 # is "sim: N passed, M failed"; the exit status is non-zero if anything failed. POSIX sh.
 # Most checks use --virtual-clock --fixed-stats, whose replies are exact; the real-clock check
 # takes about 2.5 s (it waits for what it checks, up to a minute on a starved machine).
+# Every check runs twice: with the guest on split virtqueues, then (the script runs itself again
+# with SIM_LAYOUT=packed) on packed ones, where the same replies must come; failures of that pass
+# are named "packed: <name>". The checks of the layouts themselves (a session's replies equal on
+# both, small rings wrapped many times, chains across the ring end) run once, at the end.
 # License: public domain (Unlicense).
 
 SIM=${1:-build/vballoon-sim}
 QS=${2:-$(dirname "$SIM")/qmp-stress}
+case ${SIM_LAYOUT:-split} in
+split) PK= LNAME= ;;
+packed) PK=--packed LNAME='packed: ' ;;
+*) echo "FAIL setup"; echo "  SIM_LAYOUT must be split or packed"; echo "sim: 0 passed, 1 failed"; exit 1 ;;
+esac
 pass=0
 fail=0
 tmp=$(mktemp -d) || exit 1
@@ -29,14 +38,15 @@ fi
 # run ARGS...: the simulator with $tmp/in on stdin -> $tmp/out, $tmp/err, $rc
 # (write the input first: a function at the end of a pipeline would run in a subshell)
 run() {
-    "$SIM" "$@" <"$tmp/in" >"$tmp/out" 2>"$tmp/err"
+    # shellcheck disable=SC2086 # $PK: empty or one word
+    "$SIM" $PK "$@" <"$tmp/in" >"$tmp/out" 2>"$tmp/err"
     rc=$?
 }
 
 good() { pass=$((pass + 1)); }
 bad() { # name, detail lines...
     fail=$((fail + 1))
-    echo "FAIL $1"
+    echo "FAIL $LNAME$1"
     shift
     for line in "$@"; do echo "  $line"; done
     if [ -s "$tmp/err" ]; then sed -n '1,5s/^/  stderr: /p' "$tmp/err"; fi
@@ -811,7 +821,8 @@ fi
 
 # ---- options --------------------------------------------------------------------------------------------------
 
-for bad_args in "--bogus" "--stats 12" "--keys 9" "--ram 8" "--profile x" "--interval -1" "--interval" "--pretty=1"; do
+for bad_args in "--bogus" "--stats 12" "--keys 9" "--ram 8" "--profile x" "--interval -1" "--interval" "--pretty=1" \
+    "--queue-size 0" "--queue-size 129" "--packed=1"; do
     # shellcheck disable=SC2086 # word splitting wanted
     : >"$tmp/in"
     run $bad_args
@@ -866,7 +877,7 @@ vmrss() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB$/\1/p' "/proc/$1/status" 2>
 dommemstat_run() {
     rm -f "$tmp/dms.sock" "$tmp/dms-in"
     mkfifo "$tmp/dms-in"
-    "$SIM" --qmp "unix:$tmp/dms.sock" --virtual-clock "$@" <"$tmp/dms-in" >"$tmp/out" 2>"$tmp/err" &
+    "$SIM" $PK --qmp "unix:$tmp/dms.sock" --virtual-clock "$@" <"$tmp/dms-in" >"$tmp/out" 2>"$tmp/err" &
     spid=$!
     exec 3>"$tmp/dms-in"
     { balloon 536870912; query; get_; } >&3
@@ -968,19 +979,19 @@ now_ms() { # milliseconds, if date knows %N (GNU); else whole seconds
     case $d in *N) echo $(($(date +%s) * 1000)) ;; *) echo $((d / 1000000)) ;; esac
 }
 t0=$(now_ms)
-stats_cmds 20000 | "$SIM" --virtual-clock --fixed-stats 2>"$tmp/err" | cat >"$tmp/out"
+stats_cmds 20000 | "$SIM" $PK --virtual-clock --fixed-stats 2>"$tmp/err" | cat >"$tmp/out"
 if ids_in_order 20000 && [ ! -s "$tmp/err" ]; then
     good
 else
     bad stdin-20000-pipelined "$(wc -l <"$tmp/out") replies (want 20000, ids in order)"
 fi
-echo "  measured: stdin-20000-pipelined: $(wc -l <"$tmp/out" | tr -d ' ') replies in $(($(now_ms) - t0)) ms"
+echo "  measured: ${LNAME}stdin-20000-pipelined: $(wc -l <"$tmp/out" | tr -d ' ') replies in $(($(now_ms) - t0)) ms"
 
 # 1,000 at once: the sim reads them all (its replies wait in its buffer: the reader starts only
 # once the writer is done), then everything is read.
 rm -f "$tmp/cmds" "$tmp/replies"
 mkfifo "$tmp/cmds" "$tmp/replies"
-"$SIM" --virtual-clock --fixed-stats <"$tmp/cmds" >"$tmp/replies" 2>"$tmp/err" &
+"$SIM" $PK --virtual-clock --fixed-stats <"$tmp/cmds" >"$tmp/replies" 2>"$tmp/err" &
 spid=$!
 exec 3>"$tmp/cmds" 4<"$tmp/replies"
 stats_cmds 1000 >"$tmp/in"
@@ -1009,7 +1020,7 @@ if [ "$written" = yes ] && [ "$rc" = 0 ] && ids_in_order 1000 && [ ! -s "$tmp/er
 else
     bad stdin-1000-written-then-read "all written: $written; exit status $rc; $(wc -l <"$tmp/out") replies (want 1000, ids in order)"
 fi
-echo "  measured: stdin-1000-written-then-read: $(wc -l <"$tmp/out" | tr -d ' ') replies read in $(($(now_ms) - t0)) ms"
+echo "  measured: ${LNAME}stdin-1000-written-then-read: $(wc -l <"$tmp/out" | tr -d ' ') replies read in $(($(now_ms) - t0)) ms"
 
 # The --qmp socket: 20,000 pipelined, 1,000 written then read, a 1 MiB "id", a second client served
 # while the first is backed up, an unfinished 66 MiB message closing its client, and 16 clients
@@ -1017,7 +1028,7 @@ echo "  measured: stdin-1000-written-then-read: $(wc -l <"$tmp/out" | tr -d ' ')
 if [ ! -x "$QS" ]; then
     bad qmp-stress-built "$QS is not an executable (make build/qmp-stress)"
 else
-    "$SIM" --qmp "unix:$tmp/qmp.sock" --fixed-stats </dev/null >"$tmp/out" 2>"$tmp/err" &
+    "$SIM" $PK --qmp "unix:$tmp/qmp.sock" --fixed-stats </dev/null >"$tmp/out" 2>"$tmp/err" &
     spid=$!
     "$QS" --prefix qmp- "$tmp/qmp.sock" pipelined burst long-id second-client unfinished backlog >"$tmp/qs" 2>&1
     kill -TERM "$spid"
@@ -1048,7 +1059,7 @@ fi
 # more refills are seen (about 2 s; at most 60 s on a starved machine), then end of input.
 mkfifo "$tmp/fifo"
 now0=$(date +%s)
-"$SIM" --fixed-stats <"$tmp/fifo" >"$tmp/out" 2>"$tmp/err" &
+"$SIM" $PK --fixed-stats <"$tmp/fifo" >"$tmp/out" 2>"$tmp/err" &
 spid=$!
 exec 3>"$tmp/fifo"
 { set_ 1; get_; } >&3
@@ -1099,6 +1110,128 @@ if [ -z "$memtotal" ] || { [ "$rc" = 0 ] && [ "$total" = $((memtotal * 1024)) ];
     good
 else
     bad host-proc-stats "exit status $rc; stat-total-memory $total, MemTotal $memtotal kB"
+fi
+
+# ---- the layouts side by side, then every check above on packed rings (once, from the split pass) ----
+# The guest's rings must not change what it tells the device: the same session gives the same
+# replies, the same device counters and no ring error on split and packed rings, also with small
+# rings that wrap many times (a packed ring of 5: not a power of two), chains of 32 descriptors
+# across the ring end and a chain as long as the whole ring (no indirect descriptors), with and
+# without EVENT_IDX. The guest's --verbose summary counts the buffers it made available on each
+# queue and the laps of each ring.
+
+# rings NAME: "B W" of the ring summary's NAME queue (buffers, wraps)
+rings() { sed -n "s/.*guest: rings (.*[(:,] $1 \([0-9]*\) buffers \([0-9]*\) wraps.*/\1 \2/p" "$tmp/err"; }
+layout() { sed -n 's/.*guest: rings (\([a-z]*\), \([0-9]*\) entries).*/\1 \2/p' "$tmp/err"; }
+# same_session NAME "SPLIT-ARGS" "PACKED-ARGS": $tmp/in on both; replies, counters and free page
+# totals equal, no ring error, no device error; leaves the packed run's stderr in $tmp/err
+same_session() {
+    # shellcheck disable=SC2086 # word splitting wanted
+    "$SIM" --virtual-clock --fixed-stats --verbose $2 <"$tmp/in" >"$tmp/out.split" 2>"$tmp/err.split"
+    src=$?
+    # shellcheck disable=SC2086
+    "$SIM" --virtual-clock --fixed-stats --verbose --packed $3 <"$tmp/in" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    cs=$(grep 'device counters' "$tmp/err.split" | sed 's/^.*device counters: //')
+    cp_=$(grep 'device counters' "$tmp/err" | sed 's/^.*device counters: //')
+    fs=$(grep 'host: free pages: ' "$tmp/err.split" | sed 's/^.*free pages: //')
+    fp=$(grep 'host: free pages: ' "$tmp/err" | sed 's/^.*free pages: //')
+    if [ "$src" = 0 ] && [ "$rc" = 0 ] && [ -s "$tmp/out" ] && cmp -s "$tmp/out.split" "$tmp/out" &&
+        [ -n "$cs" ] && [ "$cs" = "$cp_" ] && [ "$fs" = "$fp" ] &&
+        case $cp_ in *' 0 ring errors') true ;; *) false ;; esac &&
+        ! grep -q 'device: error\|is not a head\|did not return' "$tmp/err.split" "$tmp/err" &&
+        [ "$(layout | cut -d' ' -f1)" = packed ]; then
+        good
+    else
+        bad "$1" "exit status $src (split), $rc (packed); counters: $cs / $cp_; free pages: $fs / $fp; $(layout); diff split packed:"
+        diff "$tmp/out.split" "$tmp/out" | sed -n '1,12s/^/  /p'
+        grep -h 'device: error\|is not a head\|did not return' "$tmp/err.split" "$tmp/err" | sed -n '1,5s/^/  | /p'
+    fi
+}
+# laps NAME QUEUE SIZE: every buffer of QUEUE took one slot, so the ring of SIZE made B / SIZE laps
+laps() {
+    bw=$(rings "$2")
+    b=${bw% *}
+    w=${bw#* }
+    if [ -n "$bw" ] && [ "$b" -gt 0 ] && [ "$w" = $((b / $3)) ]; then
+        good
+    else
+        bad "$1" "$2 queue: buffers and wraps '$bw', want B and B / $3"
+    fi
+}
+
+if [ -z "${SIM_LAYOUT:-}" ]; then
+    # the guest-RAM session above (seed, polls while inflating and deflating, reporting, a hint
+    # round), EVENT_IDX and indirect descriptors on: the driver's default
+    {
+        seed; set_ 1; balloon 536870912; adv 30; balloon 1073741824; adv 30
+        hint start; adv 3; hq; hint done; set_ 0; get_; query
+    } >"$tmp/in"
+    same_session packed-same-replies-as-split "--free-page-reporting --free-page-hint" "--free-page-reporting --free-page-hint"
+    if [ "$(layout)" = "packed 128" ] && [ "$(rings reporting)" = "8 0" ] &&
+        [ "$(grep -c 'kick suppressed' "$tmp/err")" = "$(grep -c 'kick suppressed' "$tmp/err.split")" ]; then
+        good
+    else
+        bad packed-session-rings "$(layout); reporting: $(rings reporting); kicks suppressed $(grep -c 'kick suppressed' "$tmp/err") (split $(grep -c 'kick suppressed' "$tmp/err.split"))"
+    fi
+    ram_s=$(grep 'host: guest RAM: ' "$tmp/err.split" | sed 's/^.*guest RAM: //; s/ accesses mapped.*//')
+    ram_p=$(grep 'host: guest RAM: ' "$tmp/err" | sed 's/^.*guest RAM: //; s/ accesses mapped.*//')
+    echo "  measured: device map() calls, this session: split $ram_s, packed $ram_p"
+
+    # small rings, many laps: 240 s of 1 s polls, 512 inflate and 512 deflate buffers, a hint
+    # round of 257 buffers; split rings of 8, packed rings of 5
+    {
+        set_ 1; balloon 536870912; adv 120; balloon 1073741824; adv 120
+        hint start; adv 3; hq; hint done; get_; query
+    } >"$tmp/in"
+    same_session packed-ring-of-5-wraps "--free-page-hint --queue-size 8" "--free-page-hint --queue-size 5"
+    laps packed-stats-ring-laps stats 5
+    laps packed-inflate-ring-laps inflate 5
+    laps packed-deflate-ring-laps deflate 5
+    laps packed-hint-ring-laps 'free page hint' 5
+    echo "  measured: packed rings of 5: stats $(rings stats), inflate $(rings inflate), deflate $(rings deflate), hint $(rings 'free page hint') (buffers, wraps)"
+
+    # chains: without indirect descriptors a report is a chain of up to 32 descriptors; in a
+    # packed ring of 48 they cross the ring end (255 descriptors: 5 laps); without EVENT_IDX the
+    # device's event area stays at ENABLE
+    { adv 3; balloon 536870912; adv 3; balloon 1073741824; adv 3; get_; } >"$tmp/in"
+    same_session packed-chains-across-the-ring-end "--free-page-reporting --no-indirect --no-event-idx" \
+        "--free-page-reporting --no-indirect --no-event-idx --queue-size 48"
+    chains=$(grep -c 'host: reporting: 32768 pages in 32 range(s)' "$tmp/err")
+    r=$(rings reporting)
+    if [ "$chains" -ge 7 ] && [ "${r#* }" -ge 5 ] && [ "$(layout)" = "packed 48" ]; then
+        good
+    else
+        bad packed-chains-counted "$chains full requests, reporting ring: $r, $(layout)"
+    fi
+
+    # a chain as long as the ring: 32 descriptors in a packed ring of 32, each report one lap
+    { adv 3; get_; } >"$tmp/in"
+    same_session packed-chain-of-the-whole-ring "--free-page-reporting --no-indirect" \
+        "--free-page-reporting --no-indirect --queue-size 32"
+    if [ "$(rings reporting)" = "8 7" ] && grep -q "free pages: 8 reporting buffers, $FREE bytes reported" "$tmp/err"; then
+        good
+    else
+        bad packed-whole-ring-chains "reporting ring: $(rings reporting); $(grep 'free pages' "$tmp/err")"
+    fi
+
+    # a split ring must be a power of two; a packed one need not
+    : >"$tmp/in"
+    run --queue-size 6
+    r1=$rc
+    run --queue-size 6 --packed --virtual-clock
+    if [ "$r1" = 2 ] && [ "$rc" = 0 ]; then good; else bad queue-size-power-of-two "exit status $r1 split, $rc packed"; fi
+
+    # every check above again, on packed rings
+    SIM_LAYOUT=packed sh "$0" "$SIM" "$QS" >"$tmp/packed" 2>&1
+    grep -v '^sim: [0-9]* passed, [0-9]* failed$' "$tmp/packed"
+    counts=$(sed -n 's/^sim: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$tmp/packed")
+    if [ -n "$counts" ]; then
+        pass=$((pass + ${counts% *}))
+        fail=$((fail + ${counts#* }))
+    else
+        bad packed-pass "no result line from the packed pass"
+    fi
 fi
 
 echo "sim: $pass passed, $fail failed"

@@ -80,6 +80,8 @@ typedef struct options {
     vb_profile profile;   /* --profile doc|qemu */
     int print_stats, verbose;
     int no_map;           /* --no-map: guest RAM only through read/write (no map callback) */
+    int packed;           /* --packed: offer VIRTIO_F_RING_PACKED (the guest takes it) */
+    uint32_t queue_size;  /* --queue-size: the guest's ring size (0: QueueNumMax) */
 } options;
 
 static void usage(FILE *f)
@@ -95,6 +97,10 @@ static void usage(FILE *f)
           "  --print-stats       print guest-stats on stdout at every update\n"
           "  --no-map            the device copies guest RAM (read/write callbacks) instead of\n"
           "                      using pointers into our mapping of it (map callback)\n"
+          "  --packed            offer the packed virtqueue (VIRTIO_F_RING_PACKED); the guest\n"
+          "                      takes it, as Linux does\n"
+          "  --queue-size N      the guest's rings hold N entries, 1..128 (default: the\n"
+          "                      device's 128); split rings need a power of two\n"
           "  --verbose           KVM setup, exits and device log on stderr\n"
           "Stop: the guest's exit port, SIGINT/SIGTERM, or QMP {\"execute\": \"quit\"}.\n",
           f);
@@ -134,6 +140,8 @@ static void parse_options(int argc, char **argv, options *o)
             o->verbose = 1;
         } else if (!strcmp(a, "--no-map")) {
             o->no_map = 1;
+        } else if (!strcmp(a, "--packed")) {
+            o->packed = 1;
         } else if (!v) {
             bad_usage("unknown option or missing value", a);
         } else {
@@ -145,6 +153,7 @@ static void parse_options(int argc, char **argv, options *o)
             } else if (!strcmp(a, "--mem")) o->mem_mib = parse_number(a, v, 16, 2048);
             else if (!strcmp(a, "--interval")) o->interval = (uint32_t)parse_number(a, v, 0, UINT32_MAX);
             else if (!strcmp(a, "--timeout")) o->timeout = (uint32_t)parse_number(a, v, 0, 86400);
+            else if (!strcmp(a, "--queue-size")) o->queue_size = (uint32_t)parse_number(a, v, 1, 128);
             else if (!strcmp(a, "--profile")) {
                 if (!strcmp(v, "doc")) o->profile = VB_PROFILE_DOC;
                 else if (!strcmp(v, "qemu")) o->profile = VB_PROFILE_QEMU;
@@ -153,6 +162,9 @@ static void parse_options(int argc, char **argv, options *o)
         }
     }
     if (!o->guest) bad_usage("--guest FILE is required", NULL);
+    /* a split ring's 16-bit indices wrap cleanly only around a power of two */
+    if ((o->queue_size & (o->queue_size - 1u)) && !o->packed)
+        bad_usage("--queue-size must be a power of two without --packed", NULL);
 }
 
 /* ============================================================================================
@@ -386,6 +398,7 @@ static void load_guest(vm *v)
     close(fd);
     v->mailbox = (struct mv_mailbox *)(v->ram + MV_MAILBOX);
     v->mailbox->magic = MV_MAILBOX_MAGIC;
+    v->mailbox->queue_size = v->opt.queue_size;
     say("guest %s: %zu bytes at 0x%x, %" PRIu64 " MiB of RAM", v->opt.guest, got, MV_GUEST_LOAD,
         v->opt.mem_mib);
 }
@@ -522,6 +535,7 @@ static void device_init(vm *v)
     cfg.poll_interval_s = v->opt.interval;
     cfg.ram_size = v->ram_size;
     cfg.type_name = "virtio-balloon-device"; /* what QEMU calls the virtio-mmio balloon */
+    if (v->opt.packed) cfg.options |= VB_OPT_RING_PACKED;
     v->timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (v->timer < 0) fail(EXIT_SYSTEM, "timerfd_create");
     if (pthread_mutex_init(&v->lock, NULL) != 0 || pthread_cond_init(&v->resume, NULL) != 0)
@@ -1091,8 +1105,10 @@ static void report(vm *v)
                 (double)(v->first_exit_ns - v->start_ns) / 1e6, (double)(v->first_stats_ns - v->start_ns) / 1e6);
     fprintf(stderr,
             "vballoon-minivmm: device: %" PRIu32 " updates, %" PRIu32 " polls, %" PRIu32
-            " ring errors, %" PRIu32 " ignored mmio accesses; guest: %" PRIu32 " refills\n",
-            c->updates, c->polls, c->ring_errors, v->mmio.bad_accesses, v->mailbox->refills);
+            " ring errors, %" PRIu32 " ignored mmio accesses; guest: %" PRIu32 " refills, %s rings, %"
+            PRIu32 " ring wraps\n",
+            c->updates, c->polls, c->ring_errors, v->mmio.bad_accesses, v->mailbox->refills,
+            v->mailbox->packed ? "packed" : "split", v->mailbox->ring_wraps);
     vb_render_guest_stats(&v->dev, json, sizeof json, 0);
     fprintf(stderr, "vballoon-minivmm: last guest-stats %s\n", json);
 }

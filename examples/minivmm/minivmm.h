@@ -33,7 +33,8 @@
 #define MV_MAILBOX_MAGIC 0x786f626du /* "mbox" */
 
 /* One page the VMM fills before the guest starts. `stop` is the VMM's request to finish (the
-   guest polls it); the rest is the guest's report, read by the VMM at exit. */
+   guest polls it) and `queue_size` its choice of ring size; the rest is the guest's report,
+   read by the VMM at exit. */
 struct mv_mailbox {
     uint32_t magic;
     volatile uint32_t stop;     /* VMM -> guest: non-zero = reset the device and exit */
@@ -41,6 +42,9 @@ struct mv_mailbox {
     volatile uint32_t refills;  /* stats buffers the guest filled (the primer included) */
     volatile uint32_t balloon;  /* pages in the balloon */
     volatile uint32_t mmio_exits; /* MMIO accesses the guest made */
+    uint32_t queue_size;        /* VMM -> guest: entries of each ring (0: QueueNumMax, as Linux) */
+    volatile uint32_t packed;   /* guest -> VMM: 1 if it negotiated VIRTIO_F_RING_PACKED */
+    volatile uint32_t ring_wraps; /* guest -> VMM: laps its rings made, all queues together */
 };
 
 /* Guest exit statuses (port MV_PORT_EXIT). */

@@ -203,7 +203,7 @@ static void workload_step(void)
     }
 }
 
-/* ---- split virtqueues, driver side (drivers/virtio/virtio_ring.c in miniature) -------------- */
+/* ---- virtqueues, split or packed, driver side (drivers/virtio/virtio_ring.c in miniature) ---- */
 
 struct desc {
     uint64_t addr;
@@ -211,19 +211,39 @@ struct desc {
     uint16_t flags, next;
 };
 
+/* A packed ring's descriptor: the id names the buffer, the flags' AVAIL and USED bits say whose
+   turn it is (virtio 1.1 2.7). */
+struct pdesc {
+    uint64_t addr;
+    uint32_t len;
+    uint16_t id;
+    volatile uint16_t flags;
+};
+
+#define PACKED_F_AVAIL (1u << 7)
+#define PACKED_F_USED (1u << 15)
+#define PACKED_EVENT_DISABLE 1u
+#define PACKED_EVENT_DESC 2u
+
 struct vq {
     unsigned index;
     uint32_t num;
     struct desc *desc;
     volatile uint16_t *avail; /* flags, idx, ring[num], used_event */
     volatile uint16_t *used;  /* flags, idx, then {u32 id, u32 len}[num], avail_event */
-    uint16_t avail_idx, last_used;
+    uint16_t avail_idx, last_used; /* packed: the next slot we fill, the next slot we look at */
+    struct pdesc *pdesc;          /* packed: the descriptor ring */
+    volatile uint32_t *device;    /* packed: the device's event area, off_wrap | flags << 16 */
+    uint8_t avail_wrap, used_wrap; /* packed: the wrap counters, both 1 on a fresh ring */
 };
 
 static unsigned char rings[VB_QUEUE_COUNT][8192] __attribute__((aligned(4096)));
 static struct vq vqs[VB_QUEUE_COUNT];
+static int packed; /* VIRTIO_F_RING_PACKED negotiated */
 
-/* vm_setup_vq(): select, check it is not in use, size it, give the rings, enable. */
+/* vm_setup_vq(): select, check it is not in use, size it, give the rings, enable. A packed
+   queue's three addresses are its descriptor ring, driver area and device area; its size need
+   not be a power of two. */
 static void setup_vq(unsigned q)
 {
     struct vq *v = &vqs[q];
@@ -235,6 +255,10 @@ static void setup_vq(unsigned q)
     if (max == 0) guest_exit(MV_EXIT_QUEUE);
     v->index = q;
     v->num = max < QSIZE_MAX ? max : QSIZE_MAX;
+    if (mb->queue_size && mb->queue_size < v->num) v->num = mb->queue_size;
+    v->pdesc = (struct pdesc *)(uintptr_t)d;
+    v->device = (volatile uint32_t *)(uintptr_t)u;
+    v->avail_wrap = v->used_wrap = 1;
     v->desc = (struct desc *)(uintptr_t)d;
     v->avail = (volatile uint16_t *)(uintptr_t)a;
     v->used = (volatile uint16_t *)(uintptr_t)u;
@@ -248,10 +272,61 @@ static void setup_vq(unsigned q)
     wr(VB_MMIO_QUEUE_READY, 1);
 }
 
+/* The packed vq_post: the buffer (id 0) in the next slot, its flags last; then a kick unless
+   the device's event area says DISABLE, or DESC naming a slot we did not just fill. */
+static void vq_post_packed(struct vq *v, const void *buf, uint32_t len)
+{
+    struct pdesc *d = &v->pdesc[v->avail_idx];
+    uint32_t area;
+    uint16_t flags, event;
+    d->addr = (uint64_t)(uintptr_t)buf;
+    d->len = len;
+    d->id = 0;
+    barrier(); /* the descriptor before the flags that make it available */
+    d->flags = (uint16_t)(v->avail_wrap ? PACKED_F_AVAIL : PACKED_F_USED);
+    if (++v->avail_idx == v->num) {
+        v->avail_idx = 0;
+        v->avail_wrap ^= 1u;
+        mb->ring_wraps++;
+    }
+    barrier(); /* the flags before we look at the device's wishes */
+    area = *v->device;
+    flags = (uint16_t)(area >> 16);
+    if (flags == PACKED_EVENT_DISABLE) return;
+    if (flags == PACKED_EVENT_DESC) { /* vring_need_event for the one slot we filled */
+        uint16_t off_wrap = (uint16_t)area, new_idx = v->avail_idx, old = (uint16_t)(new_idx - 1u);
+        event = (uint16_t)(off_wrap & 0x7fffu);
+        if ((off_wrap >> 15) != v->avail_wrap) event = (uint16_t)(event - v->num);
+        if ((uint16_t)(new_idx - event - 1u) >= (uint16_t)(new_idx - old)) return;
+    }
+    wr(VB_MMIO_QUEUE_NOTIFY, v->index);
+}
+
+/* The packed vq_get: the slot at last_used is used when its AVAIL and USED bits both equal our
+   used wrap counter; it must hold id 0, the one buffer we have in flight. */
+static int vq_get_packed(struct vq *v)
+{
+    const struct pdesc *d = &v->pdesc[v->last_used];
+    uint16_t flags = d->flags;
+    unsigned avail = (flags & PACKED_F_AVAIL) != 0, used = (flags & PACKED_F_USED) != 0;
+    if (avail != used || used != v->used_wrap) return 0;
+    barrier(); /* the id only after the flags */
+    if (d->id != 0) guest_exit(MV_EXIT_BAD_RING);
+    if (++v->last_used == v->num) {
+        v->last_used = 0;
+        v->used_wrap ^= 1u;
+    }
+    return 1;
+}
+
 /* virtqueue_add_outbuf() + virtqueue_kick() with one device-readable buffer in descriptor 0
    (each of our queues has at most one buffer in flight, as Linux's balloon). */
 static void vq_post(struct vq *v, const void *buf, uint32_t len)
 {
+    if (packed) {
+        vq_post_packed(v, buf, len);
+        return;
+    }
     v->desc[0].addr = (uint64_t)(uintptr_t)buf;
     v->desc[0].len = len;
     v->desc[0].flags = 0;
@@ -259,6 +334,7 @@ static void vq_post(struct vq *v, const void *buf, uint32_t len)
     v->avail[2u + v->avail_idx % v->num] = 0;
     barrier(); /* the entry before the index that publishes it */
     v->avail[1] = ++v->avail_idx;
+    if (v->avail_idx % v->num == 0) mb->ring_wraps++;
     barrier(); /* the index before we look at the device's wishes */
     if (!(v->used[0] & 1u)) wr(VB_MMIO_QUEUE_NOTIFY, v->index); /* VRING_USED_F_NO_NOTIFY */
 }
@@ -267,6 +343,7 @@ static void vq_post(struct vq *v, const void *buf, uint32_t len)
 static int vq_get(struct vq *v)
 {
     volatile uint32_t *elem;
+    if (packed) return vq_get_packed(v);
     if (v->used[1] == v->last_used) return 0;
     barrier(); /* the entry only after the index */
     elem = (volatile uint32_t *)(v->used + 2) + 2u * (v->last_used % v->num);
@@ -385,7 +462,10 @@ static void probe(void)
     wr(VB_MMIO_DEVICE_FEATURES_SEL, 0);
     features |= rd(VB_MMIO_DEVICE_FEATURES);
     if (!(features >> VB_F_VERSION_1 & 1u)) guest_exit(MV_EXIT_NO_VERSION_1);
-    features &= (1ull << VB_F_VERSION_1) | (1ull << VB_F_STATS_VQ);
+    /* the packed ring too, when offered (Linux's virtio core keeps it) */
+    features &= (1ull << VB_F_VERSION_1) | (1ull << VB_F_STATS_VQ) | (1ull << VB_F_RING_PACKED);
+    packed = (features >> VB_F_RING_PACKED & 1u) != 0;
+    mb->packed = (uint32_t)packed;
     wr(VB_MMIO_DRIVER_FEATURES_SEL, 1); /* high word first, as Linux */
     wr(VB_MMIO_DRIVER_FEATURES, (uint32_t)(features >> 32));
     wr(VB_MMIO_DRIVER_FEATURES_SEL, 0);
@@ -401,7 +481,7 @@ static void probe(void)
     wr(VB_MMIO_STATUS, status |= VB_S_DRIVER_OK);
     puts_("guest: driver ok, features ");
     puthex(features);
-    puts_(", queues of ");
+    puts_(packed ? ", packed queues of " : ", split queues of ");
     putu(vqs[0].num);
     puts_("\n");
 }
