@@ -1283,17 +1283,20 @@ TEST snapshot_of_a_split_base_then_packed_loads(void)
     PASS();
 }
 
-/* Header regression (reported): vb_queue_setup's error for a bad size with misaligned rings was
-   VB_ERR_RANGE (size first) before the packed commit; the harness of fuzz_device relies on it. */
+/* vb_queue_setup checks the size and range before the alignment (VB_ERR_RANGE first), as before
+   the packed ring came; fuzz_device's model relies on it. */
 TEST setup_bad_size_before_misalignment(void)
 {
-    ASSERT_EQ(0, tg_create(&T, &qemu_cfg));
+    vb_config c = qemu_cfg;
+    c.options |= VB_OPT_RING_PACKED;
+    ASSERT_EQ(0, tg_create(&T, &c));
     vb_set_status(&T.dev, VB_S_ACKNOWLEDGE | VB_S_DRIVER);
     vb_set_driver_features(&T.dev, TG_LINUX_FEATURES);
-    if (vb_queue_setup(&T.dev, SQ, 3, 8, 0, 0) != VB_ERR_RANGE)
-        SKIPm("HEADER BUG setup-precedence: vb_queue_setup(size 3, desc 8) gives VB_ERR_ARG, was VB_ERR_RANGE "
-              "(size checked before alignment)");
     ASSERT_EQ(VB_ERR_RANGE, vb_queue_setup(&T.dev, SQ, 3, 8, 0, 0));
+    vb_set_driver_features(&T.dev, TG_PK_FEATURES);
+    ASSERT_EQ(VB_ERR_RANGE, vb_queue_setup(&T.dev, SQ, 0, 8, 2, 0)); /* packed: size 0 */
+    ASSERT_EQ(VB_ERR_ARG, vb_queue_setup(&T.dev, SQ, 3, 0x1000, 0x2002, 0x3000)); /* packed: avail 4-aligned */
+    ASSERT_EQ(VB_OK, vb_queue_setup(&T.dev, SQ, 3, 0x1000, 0x2004, 0x3000));
     PASS();
 }
 
