@@ -23,7 +23,7 @@ TEST_SRC := tests/vb_impl.c tests/test_main.c tests/test_checklist.c tests/test_
             tests/test_device.c tests/test_ring.c tests/test_render.c tests/test_qmp.c \
             tests/test_mmio.c tests/test_model.c tests/test_race.c tests/test_fulldevice.c \
             tests/test_metrics.c tests/test_telemetry.c \
-            tests/test_fulldevice_hostile.c tests/test_map.c
+            tests/test_fulldevice_hostile.c tests/test_map.c tests/test_packed.c
 TEST_DEP := $(TEST_SRC) tests/guest.h vballoon.h $(GREATEST_H)
 
 FUZZERS := $(patsubst fuzz/%.c,build/%,$(wildcard fuzz/fuzz_*.c))

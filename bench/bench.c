@@ -14,6 +14,7 @@
      round    one stats round = vb_timer_expired (push of the held buffer + interrupt decision)
               + vb_queue_notify (pop + parse + re-arm), 10 and 16 tags, direct and indirect
               descriptors, on a Linux-like ring (EVENT_IDX, VERSION_1) in tests/guest.h's RAM;
+              16 tags direct on a packed ring too (VIRTIO_F_RING_PACKED, issue 14);
               next to it the floor (bench/floor.h, issue 12): the same round written by hand
               with the same checks, RAM direct or through the same callbacks, self-checked
      render   vb_render_guest_stats in both profiles against cJSON building, printing and
@@ -210,6 +211,11 @@ static const uint64_t sample[VB_STAT_COUNT] = {
     0, 0, 1873, 40817204, 3221225472u, 4110417920u, 3528441856u, 613416960,
     0, 0, 0, 0, 4861952, 0, 4476928, 0};
 
+/* round_setup's layout: 0 split, 1 packed (queues of 128; the buffer re-posted at the next
+   slot each round with id 0, as Linux does; its descriptor as posted, for the turnaround) */
+static int round_packed;
+static tg_seg round_buf;
+
 /* A device with a Linux-like driver, `tags` stats posted at head 0 (direct or indirect) and
    held; polling every second; guest RAM mapped (map callback) or copied (read/write). */
 static tg *round_setup(unsigned tags, int indirect, vb_profile profile, int map)
@@ -228,13 +234,27 @@ static tg *round_setup(unsigned tags, int indirect, vb_profile profile, int map)
     t->wall = 1358529861;
     t->now_ms = 1000;
     t->next_data = TG_DATA;
-    if (vb_init(&t->dev, &cfg, map ? &map_host : &lean_host, t) != VB_OK || tg_probe(t, TG_LINUX_FEATURES))
+    if (round_packed) cfg.options |= VB_OPT_RING_PACKED;
+    if (vb_init(&t->dev, &cfg, map ? &map_host : &lean_host, t) != VB_OK ||
+        (round_packed ? tg_pk_probe(t, TG_PK_FEATURES, 128) : tg_probe(t, TG_LINUX_FEATURES)))
         die("round_setup");
     tg_driver_ok(t);
     for (i = 0; i < tags; i++) vals[i] = sample[order[i]];
     data = tg_alloc(t, 160);
     len = tg_records(t, data, order, vals, tags);
-    if (indirect) {
+    if (round_packed) {
+        round_buf.addr = data;
+        round_buf.len = len;
+        round_buf.flags = 0;
+        if (indirect) {
+            uint64_t table = tg_alloc(t, 16);
+            tg_pk_desc_at(t, table, 0, data, len, 0, 0);
+            round_buf.addr = table;
+            round_buf.len = 16;
+            round_buf.flags = 4; /* VRING_DESC_F_INDIRECT */
+        }
+        tg_pk_post(t, VB_QUEUE_STATS, &round_buf, 1, 0);
+    } else if (indirect) {
         uint64_t table = tg_alloc(t, 16);
         tg_desc_at(t, table, 0, data, len, 0, 0);
         tg_desc(t, VB_QUEUE_STATS, 0, table, 16, 4 /* VRING_DESC_F_INDIRECT */, 0);
@@ -253,6 +273,13 @@ static tg *round_setup(unsigned tags, int indirect, vb_profile profile, int map)
 static inline void guest_turnaround(tg *t)
 {
     uint64_t avail = tg_avail_addr(t, VB_QUEUE_STATS);
+    if (t->pk[VB_QUEUE_STATS]) { /* packed: the used descriptor read, the next one asked for
+                                     (DESC at the used slot), the buffer posted at the next slot */
+        tg_pk_used(t, VB_QUEUE_STATS, NULL, NULL, 0);
+        tg_pk_want_next(t, VB_QUEUE_STATS);
+        tg_pk_post(t, VB_QUEUE_STATS, &round_buf, 1, 0);
+        return;
+    }
     t->used_seen[VB_QUEUE_STATS]++;
     tg_put16(t, avail + 4u + 2u * t->qsize[VB_QUEUE_STATS], t->used_seen[VB_QUEUE_STATS]);
     tg_publish(t, VB_QUEUE_STATS, 0);
@@ -290,8 +317,8 @@ static double bench_round(unsigned tags, int indirect, int map)
     if (vb_is_broken(&t->dev) || t->irq[VB_QUEUE_STATS] - irq0 != RUNS * n ||
         vb_get_counters(&t->dev)->updates != 1 + n / 10 + RUNS * n || tg_stat(t, 5) != sample[5])
         die("stats round: the device did not do a full round each time");
-    snprintf(what, sizeof what, "stats round, %u tags, %s, %s", tags, indirect ? "indirect" : "direct",
-             map ? "map" : "copy callbacks");
+    snprintf(what, sizeof what, "stats round, %u tags, %s, %s%s", tags, indirect ? "indirect" : "direct",
+             map ? "map" : "copy callbacks", t->pk[VB_QUEUE_STATS] ? ", packed" : "");
     snprintf(value, sizeof value, "%.1f ns  %.2f M rounds/s  %lu allocs", median(ns, RUNS),
              1e3 / median(ns, RUNS), allocs);
     row("round", what, value, "");
@@ -1277,8 +1304,10 @@ static int instr(const char *name)
         fprintf(stderr, "bench: built without valgrind/callgrind.h\n");
         return 1;
     }
-    if (!strncmp(name, "round", 5)) { /* round10d ... round16im: tags, d/i descriptor, m = map */
+    if (!strncmp(name, "round", 5)) { /* round10d ... round16im: tags, d/i descriptor, m = map,
+                                          p = packed ring */
         unsigned tags = (unsigned)atoi(name + 5);
+        round_packed = strchr(name + 5, 'p') != NULL;
         tg *t = round_setup(tags, strchr(name + 5, 'i') != NULL, VB_PROFILE_DOC, strchr(name + 5, 'm') != NULL);
         /* called through volatile pointers: not inlined, so nothing of the guest's part can be
            scheduled inside the collected region */
@@ -1425,6 +1454,10 @@ int main(int argc, char **argv)
         round_ns = bench_round(16, 0, 1);
         bench_floor(1, round_ns);
         bench_round(16, 1, 1);
+        round_packed = 1; /* the same round on a packed ring */
+        bench_round(16, 0, 0);
+        bench_round(16, 0, 1);
+        round_packed = 0;
         bench_pages(VB_QUEUE_REPORTING, 0);
         bench_pages(VB_QUEUE_REPORTING, 1);
         bench_pages(VB_QUEUE_FREE_PAGE, 0);

@@ -41,7 +41,8 @@ HOST='lean_read|lean_write|lean_map|lean_arm|lean_notify|tg_now|tg_wall|tg_cance
 # NAME: round + tags + d(irect) or i(ndirect) descriptor + m for the map callback (else copy
 # callbacks); issue 12's goals: 16 tags direct, everything counted, <= 450 (map) / <= 800 (copy)
 for what in "round10d 10 direct copy" "round10i 10 indirect copy" "round16d 16 direct copy" \
-            "round16i 16 indirect copy" "round16dm 16 direct map" "round16im 16 indirect map"; do
+            "round16i 16 indirect copy" "round16dm 16 direct map" "round16im 16 indirect map" \
+            "round16dp 16 direct copy packed" "round16dpm 16 direct map packed"; do
     set -- $what
     run "$1" || exit 1
     total=$(incl "$tmp/$1.out" 'vb_timer_expired|vb_queue_notify')
@@ -50,6 +51,7 @@ for what in "round10d 10 direct copy" "round10i 10 indirect copy" "round16d 16 d
     [ "$1" = round16d ] && goal="<= 800 in all" dev_c=$total host_c=$host
     [ "$1" = round16dm ] && goal="<= 450 in all" dev_m=$total host_m=$host
     [ "$4" = map ] && path="map callback" || path="copy callbacks"
+    [ "${5:-}" = packed ] && path="$path, packed ring"
     row instr "stats round, $2 tags, $3, $path" \
         "$(( (total - host + N / 2) / N )) instr (+$(( (host + N / 2) / N )) in host callbacks)" "$goal"
 done

@@ -13,7 +13,7 @@
               config byte X follows: bit0 VB_OPT_FREE_PAGE_HINT, bit1 VB_OPT_PAGE_POISON, bit2
               VB_OPT_REPORTING (dropped, after checking that vb_init refuses it, if the queue
               size is below 32), bits3-4 numbering: 1 VB_OPT_QUEUES_OFFERED, 2 _FIXED, else
-              Linux's (by negotiated features)
+              Linux's (by negotiated features), bit5 the packed layout (see THE PACKED RING)
      L bytes  copied to guest RAM at 0; guest RAM is 64 KiB, the rest is zero
      then events, at most 256, each an opcode byte (taken modulo 27) and its operands:
       0 FEATURES  f8          driver features: bit0 MUST_TELL_HOST, 1 STATS_VQ, 2 DEFLATE_ON_OOM,
@@ -131,6 +131,24 @@
    load and vb_memory_changed (which DENY and DENYRING call on this path: the host's memory
    changed); a mapping is no access. Checks of the number of reads allow for the mapped loads.
 
+   THE PACKED RING (bit 5 of X)
+   ============================
+   The device offers VIRTIO_F_RING_PACKED (VB_OPT_RING_PACKED) and both FEATURES events ask for it
+   too (without VERSION_1 the driver refuses itself: FEATURES_OK is refused). While it is
+   negotiated the queues are packed: setup takes any size 1..max, a 4-aligned driver area (avail)
+   and device area (used) of 4 bytes; DESC writes a packed descriptor (addr a16, len n16, id x8,
+   flags f8 & 7 | AVAIL if f8 bit 7 | USED if f8 bit 6 | the junk bits 3-5), PUBLISH makes
+   (c8 >> 2 & 31) + 1 slots from h8 on available for the lap of c8 bit 6 (AVAIL/USED set
+   accordingly, other flags kept), RINGSET writes f % 4 = the driver area's off_wrap or flags,
+   the device area's off_wrap or flags, DENYRING refuses f % 9 = 0-3 the driver area, 4-7 the
+   device area, 8 the descriptor ring. The invariants are the split ring's, with the packed
+   ring's used element: {len 0, id < queue size} (6 bytes at +8 of a slot), then its flags (2
+   bytes at +14: 0 or AVAIL|USED) that publish it; the device also writes only its event area
+   (off_wrap < size | wrap, flags ENABLE, DISABLE or DESC). Queue start reads nothing; bases are
+   the vhost-user encoding (index | wrap << 15, the snapshot's last_avail with bit 15 flipped);
+   a snapshot's packed queue has any size up to the maximum and positions inside the ring, at
+   most a ring apart unless broken.
+
    The host refuses guest memory after 200000 accesses in one input (the device then breaks), so
    that every input runs quickly. Build with -DFUZZ_TRACE to print each event, log item and
    pages() call (to see what an input does). fuzz/make_corpus.py writes the seed corpus. */
@@ -198,6 +216,8 @@ typedef struct harness {
     uint64_t deny_lo, deny_hi;
     unsigned accesses;
     int map_path;  /* bit 14 of L: the host gives map() */
+    int packed_guest; /* bit 5 of X: the packed layout offered and asked for */
+    int pending_slot; /* packed: the slot of the used element written, its flags not yet */
     int remapping; /* inside vb_memory_changed or a queue start: a broken device may map rings */
     unsigned maps; /* map() calls of the current step */
     uint64_t features; /* the driver features as of the last step */
@@ -234,6 +254,16 @@ typedef struct harness {
 
 static harness H;
 static unsigned char ram[RAM];
+
+/* The queues are packed: VIRTIO_F_RING_PACKED negotiated as of the last step. */
+static int pk(const harness *h) { return (int)((h->features >> VB_F_RING_PACKED) & 1u); }
+
+/* The ERROR items: each one a ring error that breaks the device. */
+static int ring_error(vb_log_item item)
+{
+    return item <= VB_LOG_RING_MEMORY || item == VB_LOG_HINT_CMD_ID || item == VB_LOG_PACKED_FLAGS ||
+           item == VB_LOG_BUFFER_ID || item == VB_LOG_ID_IN_FLIGHT;
+}
 
 static int guest_be(const harness *h)
 {
@@ -316,6 +346,11 @@ static int work_role_of(const harness *h, uint64_t a, size_t n)
     for (r = 0; r < VB_QUEUE_MAX; r++) {
         const hq *q = &h->q[r];
         if (r == VB_QUEUE_STATS || !q->ready || !role_exists(h, r)) continue;
+        if (pk(h)) {
+            if ((a >= q->desc && a + n <= q->desc + 16u * (uint64_t)q->size) || (a >= q->used && a + n <= q->used + 4u))
+                return (int)r;
+            continue;
+        }
         if (a >= q->used + 2u && a + n <= q->used + 6u + 8u * (uint64_t)q->size) return (int)r;
     }
     return -1;
@@ -346,6 +381,32 @@ static int cb_read(void *u, uint64_t a, void *d, size_t n)
     return 0;
 }
 
+/* A packed ring's write of role r: a used element ({len 0, id < size}, then its flags 0 or
+   AVAIL|USED at the same slot) or the device's event area (off_wrap inside the ring, flags
+   ENABLE/DISABLE/DESC). Returns 1 for the flags that publish a used element. */
+static int packed_write(harness *h, unsigned r, uint64_t a, const unsigned char *p, size_t n)
+{
+    const hq *q = &h->q[r];
+    if (a >= q->used && a + n <= q->used + 4u) {
+        CHECK(n == 2 && !h->elem_pending);
+        if (a == q->used) CHECK((ld16(p, 0) & 0x7fffu) < q->size);
+        else CHECK(ld16(p, 0) <= 2u);
+        return 0;
+    }
+    CHECK(a >= q->desc && a + n <= q->desc + 16u * (uint64_t)q->size);
+    if (n == 6) {
+        CHECK((a - q->desc) % 16u == 8u && !h->elem_pending);
+        CHECK(ld32(p, 0) == 0 && ld16(p + 4, 0) < q->size);
+        h->elem_pending = 1;
+        h->pending_slot = (int)((a - q->desc) / 16u);
+        return 0;
+    }
+    CHECK(n == 2 && (a - q->desc) % 16u == 14u && h->elem_pending && (int)((a - q->desc) / 16u) == h->pending_slot);
+    CHECK(ld16(p, 0) == 0 || ld16(p, 0) == 0x8080u);
+    h->elem_pending = 0;
+    return 1;
+}
+
 static int cb_write(void *u, uint64_t a, const void *s, size_t n)
 {
     harness *h = (harness *)u;
@@ -354,6 +415,23 @@ static int cb_write(void *u, uint64_t a, const void *s, size_t n)
     hq *q;
     CHECK(!h->broken);
     CHECK(h->allow & A_WRITE);
+    if (pk(h)) {
+        int r = h->active == ACTIVE_WORK ? work_role_of(h, a, n) : h->active, pushed;
+        CHECK(r >= 0 && r < VB_QUEUE_MAX); /* the active queue (starting, or running) */
+        CHECK(a <= UINT64_MAX - n);
+        h->writes++;
+        pushed = packed_write(h, (unsigned)r, a, p, n);
+        if (!access_ok(h, a, n)) return -1;
+        if (pushed) {
+            h->pushes++;
+            if (r == VB_QUEUE_STATS) {
+                CHECK(h->held >= 1); /* only a held stats buffer is ever returned */
+                h->held--;
+            }
+        }
+        memcpy(ram + a, p, n);
+        return 0;
+    }
     if (h->active == ACTIVE_WORK) { /* a used ring of a running page queue that has an index */
         int r = work_role_of(h, a, n);
         CHECK(r >= 0);
@@ -491,7 +569,7 @@ static void cb_log(void *u, vb_log_level level, vb_log_item item, const char *ms
     CHECK(item != VB_LOG_REENTERED); /* the harness never calls the device from a callback */
     TRACE("    log %d: %s\n", (int)item, msg);
     if (level == VB_LOG_ERROR) { /* every ERROR item is a ring error that breaks the device */
-        CHECK(item <= VB_LOG_RING_MEMORY || item == VB_LOG_HINT_CMD_ID);
+        CHECK(ring_error(item));
         CHECK(!h->broken); /* broken once, until a reset */
         CHECK(h->allow & A_READ);
         h->broken = 1;
@@ -499,7 +577,7 @@ static void cb_log(void *u, vb_log_level level, vb_log_item item, const char *ms
         /* virtio_notify_config: VERSION_1 drivers, once DRIVER_OK is set */
         h->break_irq_due = (h->features & F(VB_F_VERSION_1)) && (h->status & VB_S_DRIVER_OK);
     } else {
-        CHECK(item > VB_LOG_RING_MEMORY && item != VB_LOG_HINT_CMD_ID);
+        CHECK(!ring_error(item));
     }
 }
 
@@ -550,6 +628,7 @@ static uint64_t offered_features(unsigned options)
     if (options & VB_OPT_FREE_PAGE_HINT) f |= F(VB_F_FREE_PAGE_HINT);
     if (options & VB_OPT_PAGE_POISON) f |= F(VB_F_PAGE_POISON);
     if (options & VB_OPT_REPORTING) f |= F(VB_F_REPORTING);
+    if (options & VB_OPT_RING_PACKED) f |= F(VB_F_RING_PACKED);
     return f;
 }
 
@@ -601,6 +680,13 @@ static uint32_t fnv1a(const unsigned char *p, size_t n)
     return x;
 }
 
+/* Slots from packed position `from` to `to` (the snapshot's encoding: bit 15 set = wrap 0). */
+static uint32_t packed_between(uint16_t from, uint16_t to, uint16_t size)
+{
+    uint32_t a = (from & 0x7fffu) + ((from & 0x8000u) ? size : 0u), b = (to & 0x7fffu) + ((to & 0x8000u) ? size : 0u);
+    return b >= a ? b - a : b + 2u * size - a;
+}
+
 /* An independent reading of the documented snapshot format: 1 if vb_snapshot_load must take it. */
 static int snap_valid(const harness *h, const unsigned char *p)
 {
@@ -615,9 +701,17 @@ static int snap_valid(const harness *h, const unsigned char *p)
         const unsigned char *s = p + 36 + 36 * i;
         uint64_t desc = ld64le(s), avail = ld64le(s + 8), used = ld64le(s + 16);
         uint16_t size = ld16(s + 24, 0), last = ld16(s + 26, 0), uidx = ld16(s + 28, 0);
-        if (!pow2(size) || size > h->qmax || s[30] > 1) return 0;
+        if (s[30] > 1) return 0;
         for (k = 31; k < 36; k++)
             if (s[k]) return 0;
+        if ((ld64le(p + 8) >> VB_F_RING_PACKED) & 1u) { /* positions inside, at most a ring apart */
+            if (!size || size > h->qmax || (desc & 15u) || (avail & 3u) || (used & 3u)) return 0;
+            if (desc > UINT64_MAX - 16u * (uint64_t)size || avail > UINT64_MAX - 4u || used > UINT64_MAX - 4u) return 0;
+            if ((last & 0x7fffu) >= size || (uidx & 0x7fffu) >= size) return 0;
+            if (!(p[17] & 1) && packed_between(uidx, last, size) > size) return 0;
+            continue;
+        }
+        if (!pow2(size) || size > h->qmax) return 0;
         if ((desc & 15u) || (avail & 1u) || (used & 3u) || !rings_fit(desc, avail, used, size)) return 0;
         if (s[30] && !(p[17] & 1) && (uint16_t)(last - uidx) > size) return 0; /* running, healthy */
     }
@@ -665,7 +759,7 @@ static uint16_t base_of(const harness *h, unsigned role)
     unsigned char blob[VB_SNAPSHOT_SIZE];
     int qi = index_of(h, role);
     CHECK(vb_snapshot_save(&h->dev, blob, sizeof blob) == VB_SNAPSHOT_SIZE);
-    if (qi >= 0) CHECK(vb_queue_base(&h->dev, (unsigned)qi) == ld16(blob + 36 + 36 * role + 26, 0));
+    if (qi >= 0) CHECK(vb_queue_base(&h->dev, (unsigned)qi) == (uint16_t)(ld16(blob + 36 + 36 * role + 26, 0) ^ (pk(h) ? 0x8000u : 0u)));
     return ld16(blob + 36 + 36 * role + 26, 0);
 }
 
@@ -678,8 +772,16 @@ static void bases(const harness *h, uint16_t out[VB_QUEUE_MAX])
     for (i = 0; i < VB_QUEUE_MAX; i++) {
         int qi = index_of(h, i);
         out[i] = ld16(blob + 36 + 36 * i + 26, 0);
-        if (qi >= 0) CHECK(vb_queue_base(&h->dev, (unsigned)qi) == out[i]);
+        if (qi >= 0) CHECK(vb_queue_base(&h->dev, (unsigned)qi) == (uint16_t)(out[i] ^ (pk(h) ? 0x8000u : 0u)));
     }
+}
+
+/* A role's used position as the device keeps it (snapshot encoding). */
+static uint16_t used_of(const harness *h, unsigned role)
+{
+    unsigned char blob[VB_SNAPSHOT_SIZE];
+    CHECK(vb_snapshot_save(&h->dev, blob, sizeof blob) == VB_SNAPSHOT_SIZE);
+    return ld16(blob + 36 + 36 * role + 28, 0);
 }
 
 static void take_before(const harness *h, before_t *b)
@@ -743,8 +845,13 @@ static void check_after(harness *h, const before_t *b, int stats_may_clear)
         unsigned i;
         uint16_t now[VB_QUEUE_MAX];
         bases(h, now);
-        for (i = 0; i < VB_QUEUE_MAX; i++)
-            if (h->q[i].ready) CHECK((uint16_t)(now[i] - h->q[i].used_idx) <= h->q[i].size);
+        for (i = 0; i < VB_QUEUE_MAX; i++) {
+            if (!h->q[i].ready) continue;
+            if (pk(h))
+                CHECK(packed_between(used_of(h, i), now[i], h->q[i].size) <= h->q[i].size);
+            else
+                CHECK((uint16_t)(now[i] - h->q[i].used_idx) <= h->q[i].size);
+        }
     }
     /* the numbering: every index has the role the harness computes, and back */
     {
@@ -823,6 +930,7 @@ static uint64_t features_of(uint8_t b)
 static void ev_features(harness *h, uint64_t f)
 {
     uint64_t before = vb_driver_features(&h->dev);
+    if (h->packed_guest) f |= F(VB_F_RING_PACKED); /* the packed layout asks for it every time */
     before_t b0;
     take_before(h, &b0);
     step_begin(h, -1, 0, 0);
@@ -830,8 +938,11 @@ static void ev_features(harness *h, uint64_t f)
     if (vb_status(&h->dev) & VB_S_FEATURES_OK) {
         CHECK(vb_driver_features(&h->dev) == before);
     } else {
-        CHECK(vb_driver_features(&h->dev) == (f & offered_features(h->options)));
-        h->bad_features = (f & ~offered_features(h->options)) != 0;
+        uint64_t got = f & offered_features(h->options);
+        CHECK(vb_driver_features(&h->dev) == got);
+        /* a packed ring needs VERSION_1: a driver asking for it without refuses itself */
+        h->bad_features = (f & ~offered_features(h->options)) != 0 ||
+                          ((got & F(VB_F_RING_PACKED)) && !(got & F(VB_F_VERSION_1)));
     }
     check_after(h, &b0, 0);
 }
@@ -851,7 +962,7 @@ static void ev_status(harness *h, uint8_t s)
         const hq *q = &h->q[VB_QUEUE_STATS];
         /* DRIVER_OK with nothing held re-reads the one stats buffer a source had popped */
         int rewind = (s & VB_S_DRIVER_OK) && !b0.broken && h->held == 0 && q->ready &&
-                     b0.base[VB_QUEUE_STATS] != q->used_idx;
+                     b0.base[VB_QUEUE_STATS] != (pk(h) ? used_of(h, VB_QUEUE_STATS) : q->used_idx);
         if (h->bad_features) want = (uint8_t)(want & ~VB_S_FEATURES_OK);
         step_begin(h, VB_QUEUE_STATS, rewind ? (A_READ | A_WRITE | A_TIMER) : 0, STATS_CHUNK);
         h->status = want; /* the rewind runs with the new status */
@@ -860,6 +971,12 @@ static void ev_status(harness *h, uint8_t s)
         CHECK(h->pushes == 0);
         if (rewind) {
             CHECK(h->reads > 0 || h->map_path); /* the map path: maybe only mapped loads */
+            if (pk(h)) { /* back to the used position; the chain there may differ now */
+                if (!h->broken && vb_get_counters(&h->dev)->updates == b0.cnt.updates)
+                    CHECK(base_of(h, VB_QUEUE_STATS) == used_of(h, VB_QUEUE_STATS));
+                else if (!h->broken)
+                    CHECK(vb_get_counters(&h->dev)->updates - b0.cnt.updates == 1);
+            } else
             /* one step back, then the pop: the same buffer again, or (guest memory that says
                the queue is empty) nothing, the step back stays, as QEMU's virtqueue_rewind */
             if (!h->broken && vb_get_counters(&h->dev)->updates == b0.cnt.updates)
@@ -880,6 +997,12 @@ static void ev_setup(harness *h, unsigned qi, uint16_t size, uint64_t desc, uint
     take_before(h, &b0);
     if (role < 0) want = VB_ERR_ARG;
     else if (h->q[role].ready) want = VB_ERR_STATE;
+    else if (pk(h)) /* any size; 4-byte event areas, the driver's 4-aligned; as split: size first */
+        want = !size || size > h->qmax || desc > UINT64_MAX - 16u * (uint64_t)size || avail > UINT64_MAX - 4u ||
+                       used > UINT64_MAX - 4u
+                   ? VB_ERR_RANGE
+               : (desc & 15u) || (avail & 3u) || (used & 3u) ? VB_ERR_ARG
+                                                             : VB_OK;
     else if (!pow2(size) || size > h->qmax || !rings_fit(desc, avail, used, size)) want = VB_ERR_RANGE;
     else if ((desc & 15u) || (avail & 1u) || (used & 3u)) want = VB_ERR_ARG;
     else want = VB_OK;
@@ -903,14 +1026,18 @@ static void ev_ready(harness *h, unsigned qi, int ready)
     vb_result got;
     int role = role_of(h, qi);
     take_before(h, &b0);
-    step_begin(h, role, A_READ, 2);
+    step_begin(h, role, pk(h) ? A_READ | A_WRITE : A_READ, 2); /* packed: the device area */
     h->remapping = 1; /* a queue start maps its rings, even on a broken device (no access) */
     got = vb_queue_set_ready(&h->dev, qi, ready);
     h->remapping = 0;
     CHECK(got == (role >= 0 ? VB_OK : VB_ERR_ARG));
     if (role >= 0) {
         hq *q = &h->q[role];
-        if (ready && !q->ready && !b0.broken) {
+        if (ready && !q->ready && !b0.broken && pk(h)) {
+            /* packed: nothing in flight, nothing read; the device area says whether to kick */
+            CHECK(h->reads == 0 && h->writes <= 2u);
+            CHECK(used_of(h, (unsigned)role) == base_of(h, (unsigned)role));
+        } else if (ready && !q->ready && !b0.broken) {
             /* the device resumes from the guest's used->idx: one read, then in flight must fit */
             CHECK(h->reads == 1 && h->last_read == q->used + 2u);
             if (h->last_read_ok) {
@@ -926,15 +1053,20 @@ static void ev_ready(harness *h, unsigned qi, int ready)
         if (!ready && q->ready && role == VB_QUEUE_STATS && b0.broken) {
             /* broken: whether a buffer is still held is not modelled (a failed return may have
                dropped it); stopping un-pops it if so */
-            CHECK(vb_queue_base(&h->dev, qi) == b0.base[role] ||
-                  vb_queue_base(&h->dev, qi) == (uint16_t)(b0.base[role] - 1u));
+            CHECK(base_of(h, (unsigned)role) == b0.base[role] ||
+                  (pk(h) ? base_of(h, (unsigned)role) == used_of(h, (unsigned)role)
+                         : base_of(h, (unsigned)role) == (uint16_t)(b0.base[role] - 1u)));
             h->held = 0;
         } else if (!ready && q->ready && role == VB_QUEUE_STATS && h->held) {
-            /* stopping the stats queue un-pops the held buffer: a restart re-reads it */
-            CHECK(vb_queue_base(&h->dev, qi) == (uint16_t)(b0.base[role] - 1u));
+            /* stopping the stats queue un-pops the held buffer: a restart re-reads it (packed:
+               from the used position) */
+            if (pk(h))
+                CHECK(base_of(h, (unsigned)role) == used_of(h, (unsigned)role));
+            else
+                CHECK(vb_queue_base(&h->dev, qi) == (uint16_t)(b0.base[role] - 1u));
             h->held = 0;
         } else {
-            CHECK(vb_queue_base(&h->dev, qi) == b0.base[role]);
+            CHECK(base_of(h, (unsigned)role) == b0.base[role]); /* (base_of checks vb_queue_base) */
         }
         q->ready = ready != 0;
     }
@@ -947,7 +1079,9 @@ static void ev_base(harness *h, unsigned qi, uint16_t base)
     vb_result got, want;
     take_before(h, &b0);
     int role = role_of(h, qi);
-    want = role < 0 ? VB_ERR_ARG : h->q[role].ready ? VB_ERR_STATE : VB_OK;
+    want = role < 0 ? VB_ERR_ARG : h->q[role].ready ? VB_ERR_STATE
+           : pk(h) && (base & 0x7fffu) >= h->q[role].size ? VB_ERR_RANGE /* an index inside the ring */
+                                                          : VB_OK;
     step_begin(h, -1, 0, 0);
     got = vb_queue_set_base(&h->dev, qi, base);
     CHECK(got == want);
@@ -988,12 +1122,15 @@ static void ev_notify(harness *h, unsigned qi)
     if (!live) {
         CHECK(!memcmp(&b0.dev, &h->dev, sizeof h->dev));
     } else if (role == VB_QUEUE_STATS) {
-        uint16_t popped = (uint16_t)(base_of(h, (unsigned)role) - b0.base[role]);
+        uint16_t popped = pk(h) ? (uint16_t)(vb_get_counters(&h->dev)->updates - b0.cnt.updates)
+                                : (uint16_t)(base_of(h, (unsigned)role) - b0.base[role]);
         /* one buffer per kick: 2 avail reads + 1 for the interrupt of a returned one, a chain of
-           at most 1 + size descriptors, data in pieces of <= 160 bytes */
+           at most 1 + size descriptors, data in pieces of <= 160 bytes (packed: a flags probe
+           instead of the avail reads; up to 6 writes: off_wrap, the returned one's kicks on and
+           used element, kicks off) */
         CHECK(popped <= 1);
         CHECK(h->reads <= 3u + (1u + s) + (s + VB_STATS_MAX_BYTES / STATS_CHUNK + 1u));
-        CHECK(h->writes <= 3u && h->pushes <= 1u);
+        CHECK(h->writes <= (pk(h) ? 6u : 3u) && h->pushes <= 1u);
         if (!h->broken) {
             CHECK(vb_get_counters(&h->dev)->updates - b0.cnt.updates == popped);
             /* re-armed, buffer or not */
@@ -1001,7 +1138,8 @@ static void ev_notify(harness *h, unsigned qi)
                 CHECK(h->armed && h->deadline == h->now + vb_poll_interval_ms(&h->dev));
         }
     } else {
-        uint16_t popped = (uint16_t)(base_of(h, (unsigned)role) - b0.base[role]);
+        /* packed: no count in the positions; every buffer popped goes back, so the pushes */
+        uint16_t popped = pk(h) ? (uint16_t)h->pushes : (uint16_t)(base_of(h, (unsigned)role) - b0.base[role]);
         const vb_counters *c = vb_get_counters(&h->dev);
         /* a budget of about two queues' worth of descriptors: at most s chains, each read costs
            an avail entry and an interrupt check, descriptors <= 2s + 1, data reads <= those
@@ -1068,7 +1206,10 @@ static void ev_timer(harness *h, uint8_t m)
             else
                 CHECK(t->missed == b0.missed + 1 || t->missed == UINT32_MAX); /* an interval missed */
         } else {
-            CHECK(polls == 1 && vb_poll_deadline(&h->dev) == UINT64_MAX); /* the answer re-arms */
+            /* the answer re-arms (packed: a buffer posted meanwhile, without a kick, is taken at
+               once, and re-arms) */
+            CHECK(polls == 1 && (vb_poll_deadline(&h->dev) == UINT64_MAX ||
+                                 (pk(h) && (h->broken || vb_get_counters(&h->dev)->updates != b0.cnt.updates))));
             CHECK(h->pushes == 1 || h->broken);
             CHECK(t->missed == b0.missed);
         }
@@ -1382,8 +1523,16 @@ static void snap_load(harness *h, const unsigned char *blob)
             CHECK(vb_snapshot_save(&h->dev, again, sizeof again) == VB_SNAPSHOT_SIZE);
             /* ... except that a rewind which found the stats queue empty (guest memory that
                contradicts the blob) leaves the buffer un-popped, as QEMU's virtqueue_rewind */
-            if (ld16(again + la, 0) == (uint16_t)(ld16(blob + la, 0) - 1u) &&
-                vb_get_counters(&h->dev)->updates == b0.cnt.updates) {
+            if (pk(h) && ld16(blob + la, 0) != ld16(blob + la + 2, 0) && (blob[16] & VB_S_DRIVER_OK) &&
+                blob[36 + 36 * VB_QUEUE_STATS + 30] && !(blob[17] & 1)) {
+                /* packed: the rewind re-reads the chain at the used position, which ends where the
+                   guest's ring says (the blob's next position is the source's) */
+                const unsigned char *sq = again + 36 + 36 * VB_QUEUE_STATS;
+                CHECK(packed_between(ld16(sq + 28, 0), ld16(sq + 26, 0), ld16(sq + 24, 0)) <= ld16(sq + 24, 0));
+                st16(again + la, ld16(blob + la, 0), 0);
+                st32(again + SNAP_SUM, fnv1a(again, SNAP_SUM), 0);
+            } else if (!pk(h) && ld16(again + la, 0) == (uint16_t)(ld16(blob + la, 0) - 1u) &&
+                       vb_get_counters(&h->dev)->updates == b0.cnt.updates) {
                 st16(again + la, ld16(blob + la, 0), 0);
                 st32(again + SNAP_SUM, fnv1a(again, SNAP_SUM), 0);
             }
@@ -1454,6 +1603,15 @@ static void ev_desc(harness *h, unsigned qi, uint8_t i, uint16_t addr, uint16_t 
     uint64_t at = q->desc + 16u * (uint64_t)(i & (q->size - 1u));
     int be = guest_be(h);
     if (q->desc > RAM || at > RAM - 16u) return;
+    if (pk(h)) { /* a packed descriptor: id x8, flags with the lap bits from f8 bits 7 and 6 */
+        at = q->desc + 16u * (uint64_t)(i % q->size);
+        if (at > RAM - 16u) return;
+        st64(ram + at, addr, 0);
+        st32(ram + at + 8, len, 0);
+        st16(ram + at + 12, next, 0);
+        st16(ram + at + 14, (uint16_t)((flags & 0x3fu) | ((flags & 0x80u) ? 0x80u : 0u) | ((flags & 0x40u) ? 0x8000u : 0u)), 0);
+        return;
+    }
     st64(ram + at, addr, be);
     st32(ram + at + 8, len, be);
     st16(ram + at + 12, flags, be);
@@ -1466,6 +1624,15 @@ static void ev_publish(harness *h, uint8_t c, uint8_t head)
     unsigned k, count = ((c >> 2) & 31u) + 1u;
     int be = guest_be(h);
     uint16_t idx;
+    if (pk(h)) { /* slots made available for the lap of c bit 6 */
+        uint16_t bits = (c & 0x40u) ? 0x0080u : 0x8000u;
+        for (k = 0; k < count; k++) {
+            uint64_t at = q->desc + 16u * (uint64_t)((head + k) % q->size) + 14u;
+            if (q->desc > RAM || at > RAM - 2u) return;
+            st16(ram + at, (uint16_t)((ld16(ram + at, 0) & 0x7f7fu) | bits), 0);
+        }
+        return;
+    }
     if (q->avail > RAM || 4u + 2u * (uint64_t)q->size > RAM - q->avail) return;
     idx = ld16(ram + q->avail + 2u, be);
     for (k = 0; k < count; k++, idx++)
@@ -1474,9 +1641,14 @@ static void ev_publish(harness *h, uint8_t c, uint8_t head)
 }
 
 /* Where a ring part of a queue is, as the harness last set the queue up. */
-static void ring_part(const hq *q, unsigned f, uint64_t *at, uint64_t *len)
+static void ring_part(const harness *h, const hq *q, unsigned f, uint64_t *at, uint64_t *len)
 {
     const uint64_t n = q->size;
+    if (pk(h)) { /* the driver area, the device area, the descriptor ring */
+        *at = f < 4 ? q->avail : f < 8 ? q->used : q->desc;
+        *len = f < 8 ? 4u : 16u * n;
+        return;
+    }
     switch (f) {
     case 0: *at = q->avail; *len = 2; break;
     case 1: *at = q->avail + 2u; *len = 2; break;
@@ -1493,7 +1665,7 @@ static void ring_part(const hq *q, unsigned f, uint64_t *at, uint64_t *len)
 static void ev_deny_ring(harness *h, uint8_t q, uint8_t f)
 {
     uint64_t at, len;
-    ring_part(&h->q[q % VB_QUEUE_MAX], f % 9u, &at, &len);
+    ring_part(h, &h->q[q % VB_QUEUE_MAX], f % 9u, &at, &len);
     h->deny_lo = at;
     h->deny_hi = at > UINT64_MAX - len ? UINT64_MAX : at + len;
     memory_changed(h);
@@ -1503,7 +1675,13 @@ static void ev_ring_set(harness *h, uint8_t q, uint8_t f, uint16_t v)
 {
     static const unsigned char part[6] = {0, 1, 3, 4, 5, 7};
     uint64_t at, len;
-    ring_part(&h->q[q % VB_QUEUE_MAX], part[f % 6u], &at, &len);
+    if (pk(h)) { /* off_wrap or flags of the driver area or the device area */
+        const hq *pq = &h->q[q % VB_QUEUE_MAX];
+        at = ((f & 2u) ? pq->used : pq->avail) + ((f & 1u) ? 2u : 0u);
+        if (at <= RAM - 2u) st16(ram + at, v, 0);
+        return;
+    }
+    ring_part(h, &h->q[q % VB_QUEUE_MAX], part[f % 6u], &at, &len);
     if (at <= RAM - 2u) st16(ram + at, v, guest_be(h));
 }
 
@@ -1612,7 +1790,9 @@ static int run_input(const uint8_t *data, size_t size)
         head = 5;
         cfg.options |= ((x & 1u) ? VB_OPT_FREE_PAGE_HINT : 0u) | ((x & 2u) ? VB_OPT_PAGE_POISON : 0u) |
                        ((x & 4u) ? VB_OPT_REPORTING : 0u) |
-                       (((x >> 3) & 3u) == 1 ? VB_OPT_QUEUES_OFFERED : ((x >> 3) & 3u) == 2 ? VB_OPT_QUEUES_FIXED : 0u);
+                       (((x >> 3) & 3u) == 1 ? VB_OPT_QUEUES_OFFERED : ((x >> 3) & 3u) == 2 ? VB_OPT_QUEUES_FIXED : 0u) |
+                       ((x & 0x20u) ? VB_OPT_RING_PACKED : 0u);
+        h->packed_guest = (x & 0x20u) != 0;
         if ((cfg.options & VB_OPT_REPORTING) && cfg.queue_size < VB_REPORTING_QUEUE_MIN) {
             CHECK(vb_init(&h->dev, &cfg, (image & 0x4000u) ? &map_host : &host, h) == VB_ERR_ARG); /* Linux's reporting capacity */
             cfg.options &= ~(unsigned)VB_OPT_REPORTING;

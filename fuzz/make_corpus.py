@@ -45,7 +45,8 @@ LINUX = F_STATS | F_INDIRECT | F_EVENT_IDX | F_V1
 G_STATS, G_FPH, G_POISON, G_REP, G_INDIRECT, G_EVENT_IDX, G_V1, G_DEFLATE = \
     0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
 LINUX2 = G_STATS | G_INDIRECT | G_EVENT_IDX | G_V1
-X_FPH, X_POISON, X_REP, X_OFFERED, X_FIXED = 0x01, 0x02, 0x04, 0x08, 0x10
+X_FPH, X_POISON, X_REP, X_OFFERED, X_FIXED, X_PACKED = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
+P_AVAIL, P_USED = 0x80, 0x40  # DESC flags bits of a packed descriptor's AVAIL and USED
 HINT_START, HINT_STOP, HINT_DONE = 0, 1, 2
 
 # status bits
@@ -226,8 +227,75 @@ class Dev:
         return self.head + self.ev
 
 
-def device_corpus():
+def packed_probe(d, feats=LINUX, size=8):
+    """A driver on packed rings (X_PACKED: FEATURES asks for VIRTIO_F_RING_PACKED too): three
+    queues of `size` (any size), the driver and device areas at the split rings' avail and used."""
+    d.status(ACK | DRIVER).features(feats)
+    st = ACK | DRIVER | (FEATURES_OK if feats & F_V1 else 0)
+    d.status(st)
+    for q in range(3):
+        desc, avail, used = ring(q)
+        d.write(desc, b'\0' * 16 * size).write(avail, b'\0' * 4).write(used, b'\0' * 4).setup(q, size, desc, avail, used)
+    for q in range(3):
+        d.ready(q)
+    return d.status(st | DRIVER_OK)
+
+
+def packed_bits(lap):
+    return P_AVAIL if lap else P_USED
+
+
+def packed_corpus():
+    """Seeds of the packed layout (fuzz_device.c, THE PACKED RING)."""
     out = {}
+    # stats round after round on a ring of 5: every slot in both laps, three times round
+    d = Dev(cfg=PROFILE_QEMU, qmax=8, x=X_PACKED)
+    packed_probe(d, size=5).interval(1, 1)
+    for r in range(16):
+        slot, lap = r % 5, 1 - (r // 5) % 2
+        d.write(STATS_BUF + 0x100 * (r % 4), records(LINUX61_TAGS, r))
+        d.desc(2, slot, STATS_BUF + 0x100 * (r % 4), 100, packed_bits(lap), slot).notify(2).fire()
+    d.ring_set(2, AVAIL_IDX, 2).ring_set(2, AVAIL_FLAGS, 0x8002).snap()
+    out['packed-stats-wrap'] = d.bytes()
+    # inflate chains of 1, 3 and 2 slots, an indirect one, deflate; no EVENT_IDX
+    d = Dev(cfg=PROFILE_QEMU | OPT_NO_EVENT_IDX, qmax=8, x=X_PACKED)
+    packed_probe(d, feats=F_STATS | F_INDIRECT | F_V1, size=8)
+    d.write(PFN_BUF, struct.pack('<8I', 0x100, 0x101, 0x200, 0x300, 0x301, 0x400, 0x500, 0x501))
+    d.desc(0, 0, PFN_BUF, 4, packed_bits(1), 0)
+    for i in range(3):
+        d.desc(0, 1 + i, PFN_BUF + 4 + 4 * i, 4, packed_bits(1) | (NEXT if i < 2 else 0), 1)
+    d.desc(0, 4, PFN_BUF + 16, 4, packed_bits(1) | NEXT, 4).desc(0, 5, PFN_BUF + 20, 8, packed_bits(1), 4)
+    d.write(TABLE, struct.pack('<QIHH', PFN_BUF, 8, 0, 0) + struct.pack('<QIHH', PFN_BUF + 8, 8, 0, 0))
+    d.desc(0, 6, TABLE, 32, packed_bits(1) | INDIRECT, 6).notify(0)
+    d.desc(1, 0, PFN_BUF, 8, packed_bits(1), 0).notify(1).snap()
+    out['packed-inflate-chains'] = d.bytes()
+    # UML: base 0 (wrap 0) for a fresh ring, the first buffer at slot 0 for lap 1
+    d = Dev(cfg=PROFILE_QEMU, qmax=8, x=X_PACKED)
+    d.status(ACK | DRIVER).features(LINUX).status(ACK | DRIVER | FEATURES_OK)
+    for q in range(3):
+        d.setup(q, 8, *ring(q)).base(q, 0)
+    for q in range(3):
+        d.ready(q)
+    d.status(ACK | DRIVER | FEATURES_OK | DRIVER_OK)
+    d.write(STATS_BUF, records(LINUX61_TAGS, 1)).desc(2, 0, STATS_BUF, 100, P_AVAIL, 0).notify(2)
+    d.interval(1, 1).fire().desc(2, 1, STATS_BUF, 100, P_AVAIL, 0).notify(2).snapmut([(36 + 72 + 26, 1)])
+    out['packed-uml-base-0'] = d.bytes()
+    # hostile: a chain's second slot of the wrong lap, an id past the ring, then a reset
+    d = Dev(cfg=PROFILE_QEMU, qmax=8, x=X_PACKED)
+    packed_probe(d, size=4)
+    d.write(STATS_BUF, records(LINUX61_TAGS, 1))
+    d.desc(2, 0, STATS_BUF, 50, P_AVAIL | NEXT, 0).desc(2, 1, STATS_BUF + 50, 50, P_USED, 0).notify(2)
+    d.status(0)
+    packed_probe(d, size=4)
+    d.desc(2, 0, STATS_BUF, 100, P_AVAIL, 9).notify(2).status(0)
+    d.status(ACK | DRIVER).features(F_STATS)  # packed without VERSION_1: refused
+    d.status(ACK | DRIVER | FEATURES_OK)
+    out['packed-hostile'] = d.bytes()
+    return out
+
+
+def device_corpus():
+    out = packed_corpus()
 
     # 1. Linux 6.1 against the document's profile: primed buffer, polls every 2 s, answers,
     #    guest-stats through the C API and QMP, the interval changed and disabled.

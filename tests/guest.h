@@ -12,7 +12,10 @@
    refuse, so a refused range falls back to a read that fails as before). tg_set_map_path(1)
    makes tg_create / tg_hosts() use the map path in the calling file: a suite runs its tests
    once on each path. On the map path the device loads ring fields straight from t->mem (no
-   read() call), so counts of reads are copy-path facts; t->maps / t->data_maps count maps. */
+   read() call), so counts of reads are copy-path facts; t->maps / t->data_maps count maps.
+
+   Both ring layouts: the split helpers (tg_queue, tg_publish, tg_used ...) and the packed ones
+   (tg_pk_queue, tg_pk_post, tg_pk_used ...: VIRTIO_F_RING_PACKED, in the same TG_RING(q) space). */
 #ifndef TESTS_GUEST_H
 #define TESTS_GUEST_H
 
@@ -63,6 +66,15 @@ typedef struct tg {
     uint16_t used_seen[VB_QUEUE_MAX];
     uint64_t next_data;
     char out[4096];
+
+    /* packed driver side, by queue (tg_pk_*) */
+    uint8_t pk[VB_QUEUE_MAX];           /* set up as a packed ring */
+    uint16_t pk_next[VB_QUEUE_MAX];     /* the slot the next chain starts at ... */
+    uint8_t pk_wrap[VB_QUEUE_MAX];      /* ... and the driver's avail wrap counter */
+    uint16_t pk_used[VB_QUEUE_MAX];     /* the slot the next used descriptor appears at ... */
+    uint8_t pk_used_wrap[VB_QUEUE_MAX]; /* ... and its wrap counter */
+    uint16_t pk_inflight[VB_QUEUE_MAX]; /* ring descriptors posted and not seen used */
+    uint16_t pk_len[VB_QUEUE_MAX][VB_QUEUE_SIZE_MAX]; /* ring descriptors of the chain of id i */
 } tg;
 
 /* ---- host callbacks -------------------------------------------------------------------------- */
@@ -244,8 +256,11 @@ static inline uint32_t tg_get32(const tg *t, uint64_t gpa)
 
 static inline uint64_t tg_desc_addr(unsigned q) { return TG_RING(q); }
 static inline uint64_t tg_avail_addr(const tg *t, unsigned q) { return TG_RING(q) + 16u * t->qsize[q]; }
+/* A packed queue (tg_pk_queue): the driver event suppression area at tg_avail_addr, the device
+   area 4 bytes after it. */
 static inline uint64_t tg_used_addr(const tg *t, unsigned q)
 {
+    if (t->pk[q]) return tg_avail_addr(t, q) + 4u;
     return (tg_avail_addr(t, q) + 6u + 2u * t->qsize[q] + 3u) & ~(uint64_t)3;
 }
 
@@ -271,6 +286,7 @@ static inline int tg_queue(tg *t, unsigned q, uint16_t size)
 {
     t->qsize[q] = size;
     t->avail_idx[q] = t->used_seen[q] = 0;
+    t->pk[q] = 0;
     if (vb_queue_setup(&t->dev, q, size, tg_desc_addr(q), tg_avail_addr(t, q), tg_used_addr(t, q)) != VB_OK)
         return -1;
     return vb_queue_set_ready(&t->dev, q, 1) == VB_OK ? 0 : -1;
@@ -449,6 +465,220 @@ static inline const char *tg_log_name(int item)
 #undef TG_LOG_NAME
     };
     return item >= 0 && item < VB_LOG_ITEM_COUNT ? names[item] : "?";
+}
+
+/* ---- the packed ring (VIRTIO_F_RING_PACKED) -------------------------------------------------
+   Layout in TG_RING(q): the descriptor ring (16 * size bytes), then the driver event suppression
+   area (4 bytes: off_wrap, flags), then the device's (tg_avail_addr / tg_used_addr of a packed
+   queue). The driver side keeps what Linux keeps: the next slot and its wrap counter, the next
+   used slot and its wrap counter, and each id's chain length (the used slot moves on by it).
+   Ids are the head's slot unless the caller picks one. Packed needs VERSION_1: little-endian. */
+
+#define TG_PK_AVAIL 0x0080u /* VRING_PACKED_DESC_F_AVAIL (bit 7) */
+#define TG_PK_USED 0x8000u  /* VRING_PACKED_DESC_F_USED (bit 15) */
+#define TG_PK_ENABLE 0u     /* event suppression flags */
+#define TG_PK_DISABLE 1u
+#define TG_PK_DESC 2u
+#define TG_PK_FEATURES (TG_LINUX_FEATURES | TG_F(VB_F_RING_PACKED))
+
+typedef struct tg_seg {
+    uint64_t addr;
+    uint32_t len;
+    uint16_t flags; /* VRING_DESC_F_WRITE (2), _INDIRECT (4); NEXT and AVAIL/USED are added */
+} tg_seg;
+
+/* AVAIL/USED of a descriptor made available in wrap `wrap`: AVAIL = wrap, USED = !wrap. */
+static inline uint16_t tg_pk_avail_bits(int wrap) { return (uint16_t)(wrap ? TG_PK_AVAIL : TG_PK_USED); }
+/* ... for the driver's current wrap */
+static inline uint16_t tg_pk_bits(const tg *t, unsigned q) { return tg_pk_avail_bits(t->pk_wrap[q]); }
+/* A base in the vhost-user encoding: bits 0-14 index, bit 15 wrap. */
+static inline uint16_t tg_pk_base(uint16_t idx, int wrap) { return (uint16_t)(idx | (wrap ? 0x8000u : 0u)); }
+
+static inline uint64_t tg_pk_slot_addr(unsigned q, uint32_t slot) { return tg_desc_addr(q) + 16u * slot; }
+
+/* Descriptor i of a packed table (the ring, or an indirect table) at `table`. */
+static inline void tg_pk_desc_at(tg *t, uint64_t table, uint32_t i, uint64_t addr, uint32_t len, uint16_t id,
+                                 uint16_t flags)
+{
+    uint64_t p = table + 16u * i;
+    tg_put64(t, p, addr);
+    tg_put32(t, p + 8, len);
+    tg_put16(t, p + 12, id);
+    tg_put16(t, p + 14, flags);
+}
+
+static inline void tg_pk_desc(tg *t, unsigned q, uint32_t slot, uint64_t addr, uint32_t len, uint16_t id,
+                              uint16_t flags)
+{
+    tg_pk_desc_at(t, tg_desc_addr(q), slot, addr, len, id, flags);
+}
+
+static inline uint16_t tg_pk_slot_flags(const tg *t, unsigned q, uint32_t slot)
+{
+    return tg_get16(t, tg_pk_slot_addr(q, slot) + 14u);
+}
+static inline uint16_t tg_pk_slot_id(const tg *t, unsigned q, uint32_t slot)
+{
+    return tg_get16(t, tg_pk_slot_addr(q, slot) + 12u);
+}
+
+/* The driver's view of a fresh ring of `size` (index 0, wrap 1; ring and areas zeroed, as Linux
+   allocates them), without telling the device. */
+static inline void tg_pk_reset(tg *t, unsigned q, uint16_t size)
+{
+    t->qsize[q] = size;
+    t->pk[q] = 1;
+    t->pk_next[q] = t->pk_used[q] = 0;
+    t->pk_wrap[q] = t->pk_used_wrap[q] = 1;
+    t->pk_inflight[q] = 0;
+    memset(t->pk_len[q], 0, sizeof t->pk_len[q]);
+    memset(t->mem + tg_desc_addr(q), 0, 16u * size + 8u);
+}
+
+/* Set up one packed queue of `size` (features must be set) and start it. */
+static inline int tg_pk_queue(tg *t, unsigned q, uint16_t size)
+{
+    tg_pk_reset(t, q, size);
+    if (vb_queue_setup(&t->dev, q, size, tg_desc_addr(q), tg_avail_addr(t, q), tg_used_addr(t, q)) != VB_OK)
+        return -1;
+    return vb_queue_set_ready(&t->dev, q, 1) == VB_OK ? 0 : -1;
+}
+
+/* tg_probe with packed queues of `size`: `features` should include VB_F_RING_PACKED. */
+static inline int tg_pk_probe(tg *t, uint64_t features, uint16_t size)
+{
+    unsigned q;
+    vb_set_status(&t->dev, VB_S_ACKNOWLEDGE | VB_S_DRIVER);
+    vb_set_driver_features(&t->dev, features);
+    vb_set_status(&t->dev, VB_S_ACKNOWLEDGE | VB_S_DRIVER | VB_S_FEATURES_OK);
+    if (!(vb_status(&t->dev) & VB_S_FEATURES_OK)) return -1;
+    for (q = 0; q < vb_queue_count(&t->dev); q++)
+        if (tg_pk_queue(t, q, size)) return -1;
+    return 0;
+}
+
+/* A device offering the packed ring (cfg's options + VB_OPT_RING_PACKED; NULL: defaults) and a
+   driver that took `features` with queues of `size`, DRIVER_OK set. */
+static inline int tg_pk_start(tg *t, const vb_config *cfg, uint64_t features, uint16_t size)
+{
+    vb_config c = cfg ? *cfg : vb_config_default();
+    c.options |= VB_OPT_RING_PACKED;
+    if (tg_create(t, &c) || tg_pk_probe(t, features, size)) return -1;
+    tg_driver_ok(t);
+    return 0;
+}
+
+static inline void tg_pk_step(tg *t, unsigned q)
+{
+    if (++t->pk_next[q] == t->qsize[q]) {
+        t->pk_next[q] = 0;
+        t->pk_wrap[q] ^= 1u;
+    }
+}
+
+/* Post a chain of n descriptors at the driver's next slots (past the ring end the wrap counter
+   flips), the id in every one, NEXT on all but the last, and the head's flags written last: that
+   write publishes it. id < 0: the head's slot. Does not kick. Returns the id. */
+static inline uint16_t tg_pk_post(tg *t, unsigned q, const tg_seg *s, unsigned n, int id)
+{
+    uint16_t head = t->pk_next[q], bid = id < 0 ? head : (uint16_t)id, head_flags = 0;
+    unsigned i;
+    for (i = 0; i < n; i++) {
+        uint16_t f = (uint16_t)(s[i].flags | (i + 1 < n ? 1u : 0u) | tg_pk_bits(t, q));
+        uint64_t p = tg_pk_slot_addr(q, t->pk_next[q]);
+        tg_put64(t, p, s[i].addr);
+        tg_put32(t, p + 8, s[i].len);
+        tg_put16(t, p + 12, bid);
+        if (i)
+            tg_put16(t, p + 14, f);
+        else
+            head_flags = f;
+        tg_pk_step(t, q);
+    }
+    tg_put16(t, tg_pk_slot_addr(q, head) + 14u, head_flags);
+    if (bid < VB_QUEUE_SIZE_MAX) t->pk_len[q][bid] = (uint16_t)n;
+    t->pk_inflight[q] = (uint16_t)(t->pk_inflight[q] + n);
+    return bid;
+}
+
+/* One readable (or, flags 2, writable) descriptor. */
+static inline uint16_t tg_pk_post1(tg *t, unsigned q, uint64_t addr, uint32_t len, uint16_t flags, int id)
+{
+    tg_seg s;
+    s.addr = addr;
+    s.len = len;
+    s.flags = flags;
+    return tg_pk_post(t, q, &s, 1, id);
+}
+
+/* An indirect chain: the n entries in a table at `table` (packed descriptors: only WRITE
+   counts), one ring descriptor (INDIRECT, len 16 n) pointing at it. */
+static inline uint16_t tg_pk_post_indirect(tg *t, unsigned q, uint64_t table, const tg_seg *s, unsigned n, int id)
+{
+    unsigned i;
+    for (i = 0; i < n; i++) tg_pk_desc_at(t, table, i, s[i].addr, s[i].len, 0, s[i].flags);
+    return tg_pk_post1(t, q, table, 16u * n, 4u, id);
+}
+
+/* New used descriptors since the last call (ids/lens optional): the descriptor at the driver's
+   used slot is used when its AVAIL and USED bits both equal the used wrap counter; the slot then
+   moves on by the chain's length (1 for an id never posted). */
+static inline unsigned tg_pk_used(tg *t, unsigned q, uint32_t *ids, uint32_t *lens, unsigned max)
+{
+    unsigned n = 0;
+    while (n <= t->qsize[q]) {
+        uint64_t p = tg_pk_slot_addr(q, t->pk_used[q]);
+        uint16_t f = tg_get16(t, p + 14u), id = tg_get16(t, p + 12u), step = 1, i;
+        unsigned a = (f & TG_PK_AVAIL) != 0, u = (f & TG_PK_USED) != 0;
+        if (a != u || a != t->pk_used_wrap[q]) break;
+        if (n < max) {
+            if (ids) ids[n] = id;
+            if (lens) lens[n] = tg_get32(t, p + 8u);
+        }
+        n++;
+        if (id < VB_QUEUE_SIZE_MAX && t->pk_len[q][id]) {
+            step = t->pk_len[q][id];
+            t->pk_len[q][id] = 0;
+        }
+        t->pk_inflight[q] = (uint16_t)(t->pk_inflight[q] > step ? t->pk_inflight[q] - step : 0);
+        for (i = 0; i < step; i++)
+            if (++t->pk_used[q] == t->qsize[q]) {
+                t->pk_used[q] = 0;
+                t->pk_used_wrap[q] ^= 1u;
+            }
+    }
+    return n;
+}
+
+/* The driver event suppression area: off_wrap, then flags (the device reads flags to decide). */
+static inline void tg_pk_set_driver_area(tg *t, unsigned q, uint16_t flags, uint16_t off, int wrap)
+{
+    tg_put16(t, tg_avail_addr(t, q), tg_pk_base(off, wrap));
+    tg_put16(t, tg_avail_addr(t, q) + 2u, flags);
+}
+
+/* As Linux's virtqueue_enable_cb with EVENT_IDX: interrupt me for the next used descriptor. */
+static inline void tg_pk_want_next(tg *t, unsigned q)
+{
+    tg_pk_set_driver_area(t, q, TG_PK_DESC, t->pk_used[q], t->pk_used_wrap[q]);
+}
+
+/* The device event suppression area as the device left it. */
+static inline uint16_t tg_pk_device_flags(const tg *t, unsigned q) { return tg_get16(t, tg_used_addr(t, q) + 2u); }
+static inline uint16_t tg_pk_device_off_wrap(const tg *t, unsigned q) { return tg_get16(t, tg_used_addr(t, q)); }
+
+/* A Linux-like stats buffer of n records (values from `seed`) in one descriptor at the next
+   slot (id = that slot unless id >= 0), kicked. Returns the id. */
+static inline uint16_t tg_pk_send_stats(tg *t, unsigned n, uint64_t seed, int id)
+{
+    uint64_t vals[16];
+    const uint16_t *tags = n == 16 ? tg_linux612_tags : tg_linux61_tags;
+    uint64_t gpa = tg_alloc(t, 10u * n + 1u);
+    uint16_t bid;
+    tg_values(vals, tags, n, seed);
+    bid = tg_pk_post1(t, VB_QUEUE_STATS, gpa, tg_records(t, gpa, tags, vals, n), 0, id);
+    tg_kick(t, VB_QUEUE_STATS);
+    return bid;
 }
 
 /* ---- a seeded PRNG (splitmix64) for the random tests: reproducible from the seed ------------- */

@@ -13,6 +13,8 @@ SUITE_EXTERN(qmp);
 SUITE_EXTERN(mmio);
 SUITE_EXTERN(model);
 SUITE_EXTERN(model_map);
+SUITE_EXTERN(model_packed);
+SUITE_EXTERN(model_packed_map);
 SUITE_EXTERN(race);
 SUITE_EXTERN(fulldevice);
 SUITE_EXTERN(fulldevice_hostile);
@@ -20,6 +22,8 @@ SUITE_EXTERN(fulldevice_hostile_map);
 SUITE_EXTERN(metrics);
 SUITE_EXTERN(telemetry);
 SUITE_EXTERN(map);
+SUITE_EXTERN(packed);
+SUITE_EXTERN(packed_map);
 
 GREATEST_MAIN_DEFS();
 
@@ -37,6 +41,8 @@ int main(int argc, char **argv)
     RUN_SUITE(mmio);
     RUN_SUITE(model);
     RUN_SUITE(model_map);
+    RUN_SUITE(model_packed);
+    RUN_SUITE(model_packed_map);
     RUN_SUITE(race);
     RUN_SUITE(fulldevice);
     RUN_SUITE(fulldevice_hostile);
@@ -44,6 +50,8 @@ int main(int argc, char **argv)
     RUN_SUITE(metrics);
     RUN_SUITE(telemetry);
     RUN_SUITE(map);
+    RUN_SUITE(packed);
+    RUN_SUITE(packed_map);
     GREATEST_PRINT_REPORT();
     greatest_get_report(&report);
     if (!(greatest_info.flags & GREATEST_FLAG_LIST_ONLY))

@@ -24,6 +24,15 @@
    config interrupts, the guest's echo, its STOP, stale ids; ranges hinted only in START), the
    counters, the hint info and the interrupts of queues 3 and 4 (EVENT_IDX or not).
 
+   Issue 14: the same on packed rings (suites model_packed, model_packed_map; random sequences).
+   The guest posts its chains at consecutive slots (tests/guest.h's tg_pk_*), the model predicts
+   the device's positions with their wrap counters, the used descriptors it writes ({len 0, id},
+   flags of its lap, the position moving by the chain's slots), its event suppression area
+   (DISABLE while the stats buffer is held, ENABLE / DESC with off_wrap otherwise), the interrupts
+   from the driver's area (ENABLE, DISABLE, DESC with EVENT_IDX, a lap crossing forgetting the
+   threshold), and the buffer a returned poll finds waiting (the driver did not kick for it);
+   after every step the whole descriptor ring and the device area must be its image.
+
    Random sequences: VB_MODEL_SEQUENCES (default 10000; half per profile), 50-200 steps each, from a
    seeded PRNG (VB_MODEL_SEED changes the base seed). A mismatch names the sequence's seed and the
    step; VB_MODEL_REPLAY=<seed> replays that one sequence and prints every step. */
@@ -39,6 +48,8 @@
 
 #define SQ VB_QUEUE_STATS
 #define QS 128u         /* the guest's queue size */
+#define PK_QS 37u       /* ... of a packed ring: what NSLOT chains of up to 6 slots need, and
+                           small, so that sequences go round it (not a power of two: allowed) */
 #define NSLOT 6u        /* stats buffers the guest owns (Linux: 1; a misbehaving guest: more) */
 #define SLOT_DESCS 16u  /* ring descriptors per slot: slot s uses [16 s, 16 s + 16) */
 #define SLOT_DATA(s) (TG_DATA + 0x2000u * (uint64_t)(s))
@@ -67,7 +78,8 @@
 
 typedef struct gslot {
     int busy;      /* given to the device and not yet seen on the used ring */
-    uint16_t head; /* ring descriptor index of the chain */
+    uint16_t head; /* ring descriptor index of the chain (packed: its buffer id) */
+    uint16_t nslots; /* packed: the ring slots it takes (1 if indirect) */
     uint32_t clen; /* device-readable bytes, concatenated */
     unsigned char content[MAXC];
 } gslot;
@@ -79,6 +91,7 @@ typedef struct guest {
     unsigned char posted[QS]; /* avail ring position (mod QS) -> slot */
     uint16_t used_event;      /* what the guest wrote last (EVENT_IDX) */
     int no_interrupt;         /* avail flags (without EVENT_IDX) */
+    uint16_t pk_flags, pk_off_wrap; /* packed: the stats queue's driver area as written */
 } guest;
 
 typedef struct mdl {
@@ -129,6 +142,12 @@ typedef struct mdl {
     uint16_t last_avail, used_idx, signalled_used;
     int signalled_valid;
     unsigned char used_img[USED_BYTES]; /* flags, idx, ring, avail_event: what the guest sees */
+    /* packed: the device's positions (slot, wrap counter), the descriptor ring as the guest and
+       the device wrote it, the device area */
+    uint16_t pk_avail, pk_used;
+    int pk_aw, pk_uw;
+    unsigned char pk_ring[16u * QS];
+    unsigned char pk_dev[4];
 } mdl;
 
 typedef struct sbuf {
@@ -157,6 +176,7 @@ typedef struct ctx {
 
 static tg T;
 static ctx C;
+static int PK; /* the layout of this suite: 0 split, 1 packed */
 
 /* ============================================================================================
    Host callbacks: tests/guest.h's, plus a probe mode that runs a COPY of the device against an
@@ -345,7 +365,9 @@ static void m_page_push(ctx *c, unsigned r)
     int send;
     m->pq[r].used_idx = now;
     if ((uint16_t)(now - m->pq[r].signalled_used) < (uint16_t)(now - old)) m->pq[r].signalled_valid = 0;
-    if (m_has(m, VB_F_RING_EVENT_IDX)) {
+    if (PK) {
+        send = 1; /* this guest leaves the driver area of these queues at ENABLE (0) */
+    } else if (m_has(m, VB_F_RING_EVENT_IDX)) {
         int valid = m->pq[r].signalled_valid;
         uint16_t sold = m->pq[r].signalled_used;
         m->pq[r].signalled_valid = 1;
@@ -412,7 +434,20 @@ static void m_notify_guest(ctx *c)
 {
     mdl *m = &c->m;
     int send;
-    if (m_has(m, VB_F_RING_EVENT_IDX)) {
+    if (PK) { /* the driver area: DISABLE no, DESC with EVENT_IDX at off_wrap, else yes */
+        uint16_t old = m->signalled_used, now = m->pk_used, off = (uint16_t)(c->g.pk_off_wrap & 0x7fffu);
+        int valid = m->signalled_valid;
+        m->signalled_valid = 1;
+        m->signalled_used = now;
+        if (c->g.pk_flags == TG_PK_DISABLE)
+            send = 0;
+        else if (c->g.pk_flags != TG_PK_DESC || !m_has(m, VB_F_RING_EVENT_IDX) || !valid)
+            send = 1;
+        else {
+            if ((c->g.pk_off_wrap >> 15) != (unsigned)m->pk_uw) off = (uint16_t)(off - PK_QS); /* the lap before */
+            send = (uint16_t)(now - off - 1u) < (uint16_t)(now - old);
+        }
+    } else if (m_has(m, VB_F_RING_EVENT_IDX)) {
         uint16_t old = m->signalled_used, now = m->used_idx;
         int valid = m->signalled_valid;
         m->signalled_valid = 1;
@@ -430,6 +465,21 @@ static void m_push(ctx *c, unsigned s)
     mdl *m = &c->m;
     uint16_t old = m->used_idx, now = (uint16_t)(old + 1u);
     int be = g_be(c);
+    if (PK) { /* {len 0, id}, then the flags of its lap; the position moves by its slots */
+        unsigned char *d = m->pk_ring + 16u * m->pk_used;
+        m_st32(d + 8, 0, 0);
+        m_st16(d + 12, c->g.slot[s].head, 0);
+        m_st16(d + 14, (uint16_t)(m->pk_uw ? TG_PK_AVAIL | TG_PK_USED : 0u), 0);
+        m->used_idx = now;
+        m->pk_used = (uint16_t)(m->pk_used + c->g.slot[s].nslots);
+        if (m->pk_used >= PK_QS) {
+            m->pk_used = (uint16_t)(m->pk_used - PK_QS);
+            m->pk_uw ^= 1;
+            m->signalled_valid = 0; /* a new lap: the threshold is stale */
+        }
+        m_notify_guest(c);
+        return;
+    }
     m_st32(m->used_img + 4u + 8u * (old % QS), c->g.slot[s].head, be);
     m_st32(m->used_img + 8u + 8u * (old % QS), 0, be);
     m_st16(m->used_img + 2u, now, be);
@@ -447,6 +497,15 @@ static int m_pop(ctx *c)
     if (m->last_avail == c->t->avail_idx[SQ]) return -1;
     s = c->g.posted[m->last_avail % QS];
     m->last_avail++;
+    if (PK) { /* past its slots; with EVENT_IDX off_wrap follows */
+        m->pk_avail = (uint16_t)(m->pk_avail + c->g.slot[s].nslots);
+        if (m->pk_avail >= PK_QS) {
+            m->pk_avail = (uint16_t)(m->pk_avail - PK_QS);
+            m->pk_aw ^= 1;
+        }
+        if (m_has(m, VB_F_RING_EVENT_IDX)) m_st16(m->pk_dev, (uint16_t)(m->pk_avail | (m->pk_aw ? 0x8000u : 0u)), 0);
+        return (int)s;
+    }
     if (m_has(m, VB_F_RING_EVENT_IDX)) m_st16(m->used_img + 4u + 8u * QS, m->last_avail, g_be(c));
     return (int)s;
 }
@@ -516,6 +575,18 @@ static void m_telemetry_clear(mdl *m, int tell)
 }
 
 /* virtio_balloon_receive_stats(). */
+/* packed: the device area tells the driver to kick (EVENT_IDX: at the next slot) or not. */
+static void m_kicks(ctx *c, int enable)
+{
+    mdl *m = &c->m;
+    if (enable && m_has(m, VB_F_RING_EVENT_IDX)) {
+        m_st16(m->pk_dev, (uint16_t)(m->pk_avail | (m->pk_aw ? 0x8000u : 0u)), 0);
+        m_st16(m->pk_dev + 2, TG_PK_DESC, 0);
+    } else {
+        m_st16(m->pk_dev + 2, (uint16_t)(enable ? TG_PK_ENABLE : TG_PK_DISABLE), 0);
+    }
+}
+
 static void m_kick(ctx *c)
 {
     mdl *m = &c->m;
@@ -528,8 +599,10 @@ static void m_kick(ctx *c)
         m_parse(c, (unsigned)s, val, &unknown, &records);
         if (m->held) {
             m->duplicates++;
+            if (PK) m_kicks(c, 1);
             m_push(c, m->held_slot);
         }
+        if (PK) m_kicks(c, 0); /* no use for kicks while it holds one */
         m->held = 1;
         m->held_slot = (unsigned)s;
         memcpy(m->stat, val, sizeof val);
@@ -560,11 +633,14 @@ static void m_fire(ctx *c)
     }
     m->held = m->start = 0;
     m->polls++;
+    if (PK) m_kicks(c, 1);
     m_push(c, m->held_slot);
     m->polled = 1;
     m->poll_ms = c->t->now_ms;
     m->watch = 1;
     m->watch_deadline = c->t->now_ms + m->interval_ms;
+    /* packed: a buffer posted meanwhile came without a kick; the device looks for it now */
+    if (PK && m->last_avail != c->t->avail_idx[SQ]) m_kick(c);
 }
 
 /* balloon_stats_set_poll_interval(), in milliseconds. */
@@ -622,6 +698,11 @@ static void m_queues_ready(ctx *c, uint64_t features)
     m->last_avail = m->used_idx = m->signalled_used = 0;
     m->signalled_valid = 0;
     memset(m->used_img, 0, sizeof m->used_img);
+    m->pk_avail = m->pk_used = 0;
+    m->pk_aw = m->pk_uw = 1;
+    memset(m->pk_ring, 0, sizeof m->pk_ring);
+    memset(m->pk_dev, 0, sizeof m->pk_dev);
+    if (PK) m_kicks(c, 1); /* a queue starting */
 }
 
 /* virtio_balloon_set_status(DRIVER_OK): nothing held and one buffer in flight -> rewind it. */
@@ -630,6 +711,8 @@ static void m_driver_ok(ctx *c)
     mdl *m = &c->m;
     if (m->held || !m->qready || m->last_avail == m->used_idx) return;
     m->last_avail--;
+    m->pk_avail = m->pk_used; /* packed: the one in flight begins at the used position */
+    m->pk_aw = m->pk_uw;
     m_kick(c);
 }
 
@@ -641,11 +724,15 @@ static void m_stats_queue(ctx *c, int start)
     if (start) {
         m->qready = 1;
         m->signalled_valid = 0;
+        m->signalled_used = m->pk_used;
+        if (PK) m_kicks(c, 1);
         return;
     }
     if (m->held) {
         m->held = 0;
         m->last_avail--;
+        m->pk_avail = m->pk_used;
+        m->pk_aw = m->pk_uw;
     }
     m->qready = 0;
 }
@@ -835,6 +922,21 @@ static int observe_held(ctx *c)
     int be = g_be(c);
     uint16_t before = (uint16_t)m_ld(t->mem + used_addr() + 2u, 2, be), after;
 
+    if (PK) { /* a poll on the copy: a used descriptor at the model's used position, or none */
+        uint64_t d = tg_desc_addr(SQ) + 16u * c->m.pk_used;
+        uint16_t want = (uint16_t)(c->m.pk_uw ? TG_PK_AVAIL | TG_PK_USED : 0u), f;
+        memset(&P, 0, sizeof P);
+        P.active = 1;
+        vb_memory_changed(&copy);
+        vb_set_poll_interval_ms(&copy, 0);
+        vb_set_poll_interval_ms(&copy, 1000);
+        vb_timer_expired(&copy);
+        m_read(t, d + 12u, raw, 4);
+        P.active = 0;
+        f = (uint16_t)m_ld(raw + 2, 2, 0);
+        if ((f & (TG_PK_AVAIL | TG_PK_USED)) != want) return -1;
+        return (int)m_ld(raw, 2, 0);
+    }
     memset(&P, 0, sizeof P);
     P.active = 1;
     vb_memory_changed(&copy); /* map path: the copy's rings through the overlay, not RAM */
@@ -963,7 +1065,22 @@ static int check(ctx *c)
     CHECK_U64("counter duplicates", k->duplicates, m->duplicates);
     CHECK_U64("counter unknown_tags", k->unknown_tags, m->unknown);
     CHECK_U64("counter ring_errors", k->ring_errors, 0);
-    if (memcmp(t->mem + used_addr(), m->used_img, USED_BYTES)) {
+    if (PK) {
+        const unsigned char *ring = t->mem + tg_desc_addr(SQ);
+        if (memcmp(ring, m->pk_ring, 16u * PK_QS)) {
+            char a[64], b[64];
+            for (i = 0; i < 16u * PK_QS && ring[i] == m->pk_ring[i]; i++) continue;
+            snprintf(a, sizeof a, "slot %u byte %u = 0x%02x", i / 16u, i % 16u, ring[i]);
+            snprintf(b, sizeof b, "0x%02x", m->pk_ring[i]);
+            return mismatch(c, "packed descriptor ring image", a, b);
+        }
+        if (memcmp(t->mem + used_addr(), m->pk_dev, 4)) {
+            char a[64], b[64];
+            snprintf(a, sizeof a, "off_wrap 0x%04x flags %u", tg_get16(t, used_addr()), tg_get16(t, used_addr() + 2u));
+            snprintf(b, sizeof b, "off_wrap 0x%04x flags %u", (unsigned)m_ld(m->pk_dev, 2, 0), (unsigned)m_ld(m->pk_dev + 2, 2, 0));
+            return mismatch(c, "packed device event area", a, b);
+        }
+    } else if (memcmp(t->mem + used_addr(), m->used_img, USED_BYTES)) {
         char a[64], b[64];
         for (i = 0; i < USED_BYTES && t->mem[used_addr() + i] == m->used_img[i]; i++) continue;
         snprintf(a, sizeof a, "byte %u = 0x%02x", i, t->mem[used_addr() + i]);
@@ -1051,6 +1168,29 @@ static uint32_t gen_content(ctx *c, unsigned char *p)
     return len;
 }
 
+/* A packed chain at the driver's next slots (or one slot and an indirect table of exactly its
+   entries), as written mirrored into the model's ring image. Returns the buffer id. */
+static uint16_t layout_packed(ctx *c, unsigned s, const uint64_t *addr, const uint32_t *len,
+                              const uint16_t *flags, uint32_t total, int indirect)
+{
+    tg *t = c->t;
+    tg_seg sg[8];
+    uint16_t first = t->pk_next[SQ], id;
+    uint32_t i, n = indirect ? 1u : total;
+    for (i = 0; i < total; i++) {
+        sg[i].addr = addr[i];
+        sg[i].len = len[i];
+        sg[i].flags = flags[i];
+    }
+    id = indirect ? tg_pk_post_indirect(t, SQ, SLOT_TABLE(s), sg, total, -1) : tg_pk_post(t, SQ, sg, total, -1);
+    c->g.slot[s].nslots = (uint16_t)n;
+    for (i = 0; i < n; i++) {
+        uint32_t k = (first + i) % PK_QS;
+        memcpy(c->m.pk_ring + 16u * k, t->mem + tg_desc_addr(SQ) + 16u * k, 16);
+    }
+    return id;
+}
+
 /* Lay slot s's content out as a chain: 1-4 readable pieces (scattered, garbage between), maybe
    1-2 writable descriptors after them (filled with records the device must not read), direct or
    through an indirect table; descriptor indices in random order. Returns the head. */
@@ -1112,6 +1252,7 @@ static uint16_t layout(ctx *c, unsigned s)
         len[i] = 1 + tg_below(&c->r, 40);
         flags[i] = F_WRITE;
     }
+    if (PK) return layout_packed(c, s, addr, len, flags, total, indirect);
     /* descriptor indices: distinct, random order (an indirect chain starts at entry 0) */
     tsize = indirect ? total + tg_below(&c->r, 3) : SLOT_DESCS;
     for (i = 0; i < total; i++) {
@@ -1155,7 +1296,10 @@ static void post_slot(ctx *c, unsigned s)
     b->head = layout(c, s);
     b->busy = 1;
     c->g.posted[t->avail_idx[SQ] % QS] = (unsigned char)s;
-    tg_publish(t, SQ, b->head);
+    if (PK)
+        t->avail_idx[SQ]++; /* chains posted: what the model's pop compares with */
+    else
+        tg_publish(t, SQ, b->head);
 }
 
 static void kick(ctx *c)
@@ -1168,7 +1312,7 @@ static void kick(ctx *c)
 static int collect(ctx *c, unsigned *got)
 {
     uint32_t ids[QS];
-    unsigned n = tg_used(c->t, SQ, ids, NULL, QS), i, s;
+    unsigned n = PK ? tg_pk_used(c->t, SQ, ids, NULL, QS) : tg_used(c->t, SQ, ids, NULL, QS), i, s;
     for (i = 0; i < n && i < QS; i++) {
         for (s = 0; s < NSLOT; s++)
             if (c->g.slot[s].busy && c->g.slot[s].head == ids[i]) break;
@@ -1179,15 +1323,37 @@ static int collect(ctx *c, unsigned *got)
     return 0;
 }
 
+/* packed: the stats queue's driver area (off_wrap, then flags) */
+static void write_driver_area(ctx *c, uint16_t flags, uint16_t off_wrap)
+{
+    c->g.pk_flags = flags;
+    c->g.pk_off_wrap = off_wrap;
+    tg_put16(c->t, avail_addr(), off_wrap);
+    tg_put16(c->t, avail_addr() + 2u, flags);
+}
+
+/* EVENT_IDX: interrupt me at used buffer v (split), or `v` used descriptors after the last one
+   the driver saw (packed: Linux's off_wrap at its used position, ahead by v slots). */
 static void write_used_event(ctx *c, uint16_t v)
 {
     c->g.used_event = v;
+    if (PK) {
+        uint32_t pos = c->t->pk_used[SQ] + (uint16_t)(v - c->t->used_seen[SQ]) % PK_QS;
+        unsigned w = c->t->pk_used_wrap[SQ];
+        if (pos >= PK_QS) pos -= PK_QS, w ^= 1u;
+        write_driver_area(c, TG_PK_DESC, (uint16_t)(pos | w << 15));
+        return;
+    }
     tg_put16(c->t, avail_addr() + 4u + 2u * QS, v);
 }
 
 static void write_no_interrupt(ctx *c, int on)
 {
     c->g.no_interrupt = on;
+    if (PK) {
+        write_driver_area(c, (uint16_t)(on ? TG_PK_DISABLE : TG_PK_ENABLE), c->g.pk_off_wrap);
+        return;
+    }
     tg_put16(c->t, avail_addr(), (uint16_t)(on ? 1u : 0u));
 }
 
@@ -1202,11 +1368,16 @@ static int boot(ctx *c, uint64_t features, int prime)
     c->g.features = features;
     c->g.used_event = 0;
     c->g.no_interrupt = 0;
+    c->g.pk_flags = c->g.pk_off_wrap = 0;
     t->be = g_be(c);
     memset(t->used_seen, 0, sizeof t->used_seen);
-    if (tg_probe(t, features)) return mismatch(c, "probe", "failed", "ok");
-    {
+    memset(t->avail_idx, 0, sizeof t->avail_idx);
+    if (PK) {
+        if (!(features & TG_F(VB_F_RING_PACKED))) return mismatch(c, "packed ring negotiated", "no", "yes");
+        if (tg_pk_probe(t, features, PK_QS)) return mismatch(c, "probe (packed)", "failed", "ok");
+    } else {
         unsigned q;
+        if (tg_probe(t, features)) return mismatch(c, "probe", "failed", "ok");
         for (q = 3; q < vb_queue_count(&t->dev); q++)
             if (tg_queue(t, q, QS)) return mismatch(c, "probe of the free page / reporting queue", "failed", "ok");
     }
@@ -1233,6 +1404,7 @@ static uint64_t rnd_features(ctx *c)
     else
         f = tg_rnd(&c->r) & (TG_LINUX_FEATURES | TG_F(VB_F_DEFLATE_ON_OOM));
     /* the issue-9 features, when offered, with STATS_VQ (the stats queue stays index 2) */
+    if (PK) f |= TG_F(VB_F_STATS_VQ) | TG_F(VB_F_VERSION_1) | TG_F(VB_F_RING_PACKED); /* a modern stats driver */
     if (f & TG_F(VB_F_STATS_VQ)) {
         if (tg_chance(&c->r, 70)) f |= TG_F(VB_F_FREE_PAGE_HINT);
         if (tg_chance(&c->r, 70)) f |= TG_F(VB_F_PAGE_POISON);
@@ -1378,6 +1550,7 @@ static int ev_answer(ctx *c, unsigned mode, unsigned lag)
     event(c, "guest answers (mode %u, used_event lag %u)", mode, lag);
     if (!c->g.up) return 0;
     if (collect(c, &got)) return -1;
+    if (PK) c->t->used_seen[SQ] = (uint16_t)(c->t->used_seen[SQ] + got); /* write_used_event's base */
     if (c->g.features & TG_F(VB_F_RING_EVENT_IDX))
         write_used_event(c, (uint16_t)(c->t->used_seen[SQ] + lag));
     if (mode == 2 || got == 0) return 0;
@@ -1396,6 +1569,13 @@ static int ev_suppress(ctx *c)
 {
     event(c, "interrupt suppression changes");
     if (!c->g.up) return 0;
+    if (PK && tg_chance(&c->r, 30)) { /* any mode; any off_wrap, or a near slot of the other lap */
+        uint16_t near = (uint16_t)((c->t->pk_used[SQ] + tg_below(&c->r, 3)) % PK_QS);
+        write_driver_area(c, (uint16_t)tg_below(&c->r, 4),
+                          tg_chance(&c->r, 50) ? (uint16_t)tg_rnd(&c->r)
+                                               : (uint16_t)(near | (c->t->pk_used_wrap[SQ] ? 0u : 0x8000u)));
+        return 0;
+    }
     if (c->g.features & TG_F(VB_F_RING_EVENT_IDX))
         write_used_event(c, tg_chance(&c->r, 50) ? (uint16_t)(c->t->used_seen[SQ] + tg_below(&c->r, 4))
                                                : (uint16_t)tg_rnd(&c->r));
@@ -1536,6 +1716,24 @@ static void page_buffer(ctx *c, unsigned r, const unsigned char *id, uint32_t id
     tg *t = c->t;
     unsigned q = (unsigned)m_index(c->m.features, r), k = 0, i;
     uint16_t head = (uint16_t)(c->m.pq_head[r] % 64u);
+    if (PK) {
+        tg_seg sg[8];
+        if (idlen) {
+            memcpy(t->mem + HINT_ID_DATA + 16u * r, id, idlen);
+            sg[k].addr = HINT_ID_DATA + 16u * r;
+            sg[k].len = idlen;
+            sg[k++].flags = 0;
+        }
+        for (i = 0; i < n; i++, k++) {
+            sg[k].addr = addr[i];
+            sg[k].len = len[i];
+            sg[k].flags = F_WRITE;
+        }
+        tg_pk_post(t, q, sg, k, -1);
+        vb_queue_notify(&t->dev, q);
+        tg_pk_used(t, q, NULL, NULL, 0);
+        return;
+    }
     c->m.pq_head[r] = (uint16_t)(c->m.pq_head[r] + 8u);
     if (idlen) {
         memcpy(t->mem + HINT_ID_DATA + 16u * r, id, idlen);
@@ -1667,7 +1865,7 @@ static int start(ctx *c, uint64_t seed, int profile, int verbose)
                      (tg_chance(&c->r, 35) ? VB_OPT_PAGE_POISON : 0u) | (tg_chance(&c->r, 35) ? VB_OPT_REPORTING : 0u) |
                      (tg_chance(&c->r, 20) ? VB_OPT_GUEST_BIG_ENDIAN : 0u) |
                      (tg_chance(&c->r, 15) ? VB_OPT_NO_EVENT_IDX : 0u) |
-                     (tg_chance(&c->r, 15) ? VB_OPT_NO_INDIRECT : 0u);
+                     (tg_chance(&c->r, 15) ? VB_OPT_NO_INDIRECT : 0u) | (PK ? VB_OPT_RING_PACKED : 0u);
     c->cfg.poll_interval_s = tg_chance(&c->r, 40) ? 1 + tg_below(&c->r, 5) : 0u;
     c->cfg.stale_after = tg_chance(&c->r, 50) ? 0u : 1u + tg_below(&c->r, 4);
     if (vb_init(&t->dev, &c->cfg, model_hosts(), t) != VB_OK) return mismatch(c, "vb_init", "failed", "ok");
@@ -2095,5 +2293,27 @@ SUITE(model_map)
 {
     tg_set_map_path(1);
     model_tests();
+    tg_set_map_path(0);
+}
+
+/* The packed layout, each path: the random sequences (the directed scripts read split rings). */
+static void model_packed_tests(void)
+{
+    PK = 1;
+    RUN_TEST(model_random_sequences_qemu_profile);
+    RUN_TEST(model_random_sequences_doc_profile);
+    PK = 0;
+}
+
+SUITE(model_packed)
+{
+    tg_set_map_path(0);
+    model_packed_tests();
+}
+
+SUITE(model_packed_map)
+{
+    tg_set_map_path(1);
+    model_packed_tests();
     tg_set_map_path(0);
 }

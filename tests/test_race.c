@@ -39,6 +39,17 @@
    ring (RAM outside what the racing thread may change is compared with a copy from before).
    VB_RACE_MAP_SCHEDULES (per variant, default 1000).
 
+   The packed ring (race_packed_*, race_map_packed_*): the same schedules on packed rings
+   (VIRTIO_F_RING_PACKED, modern only). The adversary there alters descriptors (address, length,
+   id, flags: NEXT, WRITE, INDIRECT and the AVAIL/USED bits), indirect tables, buffer bytes and the
+   driver event suppression area. (a) becomes: a descriptor slot is read as a 2-byte flags probe,
+   then (if they show it available) its other 14 bytes, or whole (16 bytes) as the next one of
+   the chain as read, which follows slot after slot (an indirect table entry after entry, len/16
+   of them); no slot is read twice in one chain; the driver area is read whole and at most once
+   per used descriptor; the device area is never read. Writes go only to the descriptor slots
+   (used descriptors: {len 0, id} then flags) and the device area. The used ids are the ids of
+   the chains as read (the last descriptor's), and (b) and (c) are as for the split ring.
+
    Environment: VB_RACE_SCHEDULES (per variant, default 4000), VB_RACE_SEED (base seed),
    VB_RACE_REPLAY=<seed> (run that one schedule; use with -t), VB_RACE_DUMP (print both traces on
    a failure), VB_RACE_VERBOSE (totals per variant), VB_RACE_STRICT_LOOPS (see (a)). A failure
@@ -114,6 +125,7 @@ typedef struct trace {
 
 static trace TR[2]; /* the racing run, the replay */
 static int MODE;
+static int PACKED; /* the schedules build packed rings */
 
 static tg T;
 
@@ -243,11 +255,56 @@ static void mutate_desc(uint64_t p, uint32_t n, uint32_t self)
     put_desc_field(p, field, v);
 }
 
+/* Alter one field of the packed descriptor at p (slot or table entry `self` of n). */
+static void mutate_packed_desc(uint64_t p, uint32_t n, uint32_t self)
+{
+    static const uint16_t bits[5] = {F_NEXT, F_WRITE, F_INDIRECT, TG_PK_AVAIL, TG_PK_USED};
+    tg_rng *r = &R.ar;
+    unsigned field = tg_below(r, 4), k = tg_below(r, 10);
+    if (field < 2) {
+        mutate_desc(p, n, self); /* address or length: the same layout */
+    } else if (field == 2) {
+        tg_put16(&T, p + 12, k < 6 ? (uint16_t)tg_below(r, n) : k < 8 ? (uint16_t)self : (uint16_t)tg_rnd(r));
+    } else {
+        uint16_t f = tg_get16(&T, p + 14);
+        tg_put16(&T, p + 14, k < 8 ? (uint16_t)(f ^ bits[tg_below(r, 5)]) : (uint16_t)tg_rnd(r));
+    }
+}
+
+/* The packed ring's targets: descriptors posted, any slot's flags, tables, data, driver area. */
+static void mutate_random_packed(void)
+{
+    tg_rng *r = &R.ar;
+    unsigned q = R.q, k = tg_below(r, 100);
+    uint16_t size = qsize(q);
+    if (k < 45 && R.ndescs) {
+        uint16_t j = R.descs[tg_below(r, R.ndescs)];
+        mutate_packed_desc(desc_table(q) + 16u * j, size, j);
+    } else if (k < 55) {
+        uint32_t j = tg_below(r, size);
+        mutate_packed_desc(desc_table(q) + 16u * j, size, j);
+    } else if (k < 67 && R.ntabs) {
+        unsigned t = tg_below(r, R.ntabs);
+        uint32_t e = tg_below(r, R.tabs[t].n);
+        mutate_packed_desc(R.tabs[t].base + 16u * e, R.tabs[t].n, e);
+    } else if (k < 85 && R.ndata) {
+        unsigned d = tg_below(r, R.ndata), i, n = 1 + tg_below(r, 4);
+        for (i = 0; i < n; i++) T.mem[R.data[d].gpa + tg_below(r, R.data[d].len)] = (unsigned char)tg_rnd(r);
+    } else {
+        uint64_t a = avail_of(q) + (tg_chance(r, 50) ? 2u : 0u);
+        tg_put16(&T, a, tg_chance(r, 50) ? (uint16_t)tg_below(r, 4) : (uint16_t)tg_rnd(r));
+    }
+}
+
 static void mutate_random(void)
 {
     tg_rng *r = &R.ar;
     unsigned q = R.q, k = tg_below(r, 100);
     uint16_t size = qsize(q);
+    if (PACKED) {
+        mutate_random_packed();
+        return;
+    }
     if (k < 12) {
         uint16_t idx = tg_get16(&T, avail_of(q) + 2u);
         tg_put16(&T, avail_of(q) + 2u, tg_chance(r, 80) ? (uint16_t)(idx + tg_below(r, 5) - 2u) : (uint16_t)tg_rnd(r));
@@ -280,6 +337,24 @@ static void mutate_just_read(uint64_t gpa, uint64_t len)
     unsigned q = R.q, t;
     uint16_t size = qsize(q);
     uint64_t a = avail_of(q), d = desc_table(q);
+    if (PACKED) {
+        if (gpa >= d && gpa < d + 16u * size) {
+            uint32_t j = (uint32_t)((gpa - d) / 16u);
+            mutate_packed_desc(d + 16u * j, size, j);
+            return;
+        }
+        for (t = 0; t < R.ntabs; t++)
+            if (gpa >= R.tabs[t].base && gpa < R.tabs[t].base + 16u * R.tabs[t].n && len == 16) {
+                mutate_packed_desc(gpa, R.tabs[t].n, (uint32_t)((gpa - R.tabs[t].base) / 16u));
+                return;
+            }
+        if (gpa >= DATA_LO && gpa < DATA_HI && len) {
+            T.mem[gpa + tg_below(r, (uint32_t)(len < 4096 ? len : 4096))] ^= (unsigned char)(1u + tg_below(r, 255));
+            return;
+        }
+        mutate_random_packed();
+        return;
+    }
     if (gpa >= d && gpa < d + 16u * size && len == 16) {
         mutate_desc(gpa, size, (uint32_t)((gpa - d) / 16u));
         return;
@@ -496,6 +571,9 @@ typedef struct seg {
     uint64_t table, tmax;    /* the table being walked and its entries */
     uint64_t expect;         /* where the next descriptor read must be (NOWHERE: none may come) */
     unsigned idx_reads, flag_reads, event_reads;
+    uint64_t probe_at;       /* packed: the slot whose flags were just probed (NOWHERE: none) */
+    uint16_t probe_flags;    /* ... and what they said */
+    uint32_t ndesc;          /* packed: ring descriptors read in this chain */
     uint32_t ndata;
     unsigned char data[4096]; /* the data bytes it read, in order (last: not cleared) */
 } seg;
@@ -631,6 +709,152 @@ static int classify(unsigned q)
     return (int)ns;
 }
 
+/* classify for a packed ring. A segment starts at a flags probe that shows the slot available
+   for some lap (either bit pattern AVAIL != USED: the checker does not track the lap) and is
+   followed by its body; probes that find nothing start no segment. Returns the number of
+   segments, -1 on a violation. */
+static int classify_packed(unsigned q)
+{
+    const trace *a = &TR[0];
+    const uint64_t D = desc_table(q), A = avail_of(q), U = used_of(q);
+    const uint16_t size = qsize(q);
+    unsigned i, ns = 1, probes = 0, area_reads = 0;
+    uint64_t probe_at = NOWHERE;
+    uint16_t probe_flags = 0;
+    int last_was_probe = 0;
+    seg *s = &SEG[0];
+    char where[40];
+
+    memset(s, 0, offsetof(seg, data));
+    s->head = -1;
+    s->expect = NOWHERE;
+    for (i = 0; i < a->nr; i++) {
+        const req *rq = &a->r[i];
+        const unsigned char *b = a->pool + rq->off;
+        int was_probe = last_was_probe;
+        last_was_probe = 0;
+        if (rq->refused) continue;
+        field_name(where, sizeof where, rq->gpa);
+
+        while (s->cur < s->nrd && s->off == s->rd[s->cur].len) {
+            s->cur++;
+            s->off = 0;
+        }
+        if (s->cur < s->nrd && rq->gpa == s->rd[s->cur].addr + s->off && rq->len <= s->rd[s->cur].len - s->off) {
+            if (s->ndata + rq->len > sizeof s->data)
+                return fail("read %" PRIu64 " data bytes past any budget in one chain", (uint64_t)s->ndata + rq->len);
+            memcpy(s->data + s->ndata, b, (size_t)rq->len);
+            s->ndata += (uint32_t)rq->len;
+            s->off += rq->len;
+            continue;
+        }
+
+        if (rq->gpa >= D && rq->gpa < D + 16u * size) {
+            uint64_t o = rq->gpa - D, slot = o / 16u, addr, len, k;
+            uint16_t flags, id;
+            if (o % 16u == 14u && rq->len == 2) { /* a flags probe: where the next chain starts */
+                probes++;
+                probe_at = D + 16u * slot;
+                probe_flags = (uint16_t)ld(b, 2, R.be);
+                last_was_probe = 1;
+                continue;
+            }
+            if (o % 16u || (rq->len != 14 && rq->len != 16))
+                return fail("descriptor ring read not a flags probe, a head's body or a whole descriptor: %s len %" PRIu64,
+                            where, rq->len);
+            if (rq->len == 14) { /* a head's body, right after its flags said available */
+                if (!was_probe || probe_at != rq->gpa)
+                    return fail("head body at %s without the probe of its flags just before", where);
+                if (!(probe_flags & TG_PK_AVAIL) == !(probe_flags & TG_PK_USED))
+                    return fail("head body at %s read though its flags (0x%04x) say not available", where, probe_flags);
+                if (ns == MAXSEG) return fail("more than %u chains in one operation", MAXSEG);
+                s = &SEG[ns++];
+                memset(s, 0, offsetof(seg, data));
+                s->head = -1;
+                s->first_read = i - 1u; /* the probe */
+                s->table = D;
+                s->tmax = size;
+                flags = probe_flags;
+            } else {
+                if (rq->gpa != s->expect)
+                    return fail("descriptor read at %s, but the chain as read continues at 0x%" PRIx64 " (all f: nowhere)", where,
+                                s->expect);
+                flags = (uint16_t)ld(b + 14, 2, R.be);
+            }
+            for (k = 0; k < s->nseen; k++)
+                if (s->seen[k] == rq->gpa) return fail("slot %s read twice in one chain", where);
+            if (s->nseen < sizeof s->seen / sizeof s->seen[0]) s->seen[s->nseen++] = rq->gpa;
+            s->ndesc++;
+            addr = ld(b, 8, R.be);
+            len = ld(b + 8, 4, R.be);
+            id = (uint16_t)ld(b + 12, 2, R.be);
+            s->expect = NOWHERE;
+            if (flags & F_INDIRECT) {
+                s->head = id;
+                s->has_tab = 1;
+                s->tab_base = s->table = addr;
+                s->tab_len = len;
+                s->tmax = len / 16u;
+                s->expect = addr;
+            } else {
+                if (!(flags & F_WRITE)) {
+                    if (s->nrd == MAXD) return fail("more than %u readable descriptors in a chain", MAXD);
+                    s->rd[s->nrd].addr = addr;
+                    s->rd[s->nrd].len = len;
+                    s->nrd++;
+                    s->readable += len;
+                } else if (s->nwr < MAXD) {
+                    s->wr[s->nwr].addr = addr;
+                    s->wr[s->nwr].len = len;
+                    s->nwr++;
+                }
+                if (flags & F_NEXT)
+                    s->expect = D + 16u * ((slot + 1u) % size);
+                else
+                    s->head = id;
+            }
+            continue;
+        }
+        if (s->has_tab && rq->gpa >= s->tab_base && rq->gpa - s->tab_base < s->tab_len) {
+            uint64_t e = (rq->gpa - s->tab_base) / 16u, len;
+            uint16_t flags;
+            if (rq->len != 16 || (rq->gpa - s->tab_base) % 16u)
+                return fail("indirect entry read not whole: gpa %s len %" PRIu64, where, rq->len);
+            if (rq->gpa != s->expect)
+                return fail("indirect entry read at %s, the table as read continues at 0x%" PRIx64, where, s->expect);
+            len = ld(b + 8, 4, R.be);
+            flags = (uint16_t)ld(b + 14, 2, R.be);
+            if (!(flags & F_WRITE)) {
+                if (s->nrd == MAXD) return fail("more than %u readable descriptors in a chain", MAXD);
+                s->rd[s->nrd].addr = ld(b, 8, R.be);
+                s->rd[s->nrd].len = len;
+                s->nrd++;
+                s->readable += len;
+            } else if (s->nwr < MAXD) {
+                s->wr[s->nwr].addr = ld(b, 8, R.be);
+                s->wr[s->nwr].len = len;
+                s->nwr++;
+            }
+            s->expect = e + 1u < s->tmax ? rq->gpa + 16u : NOWHERE; /* entries are consecutive */
+            continue;
+        }
+        if (rq->gpa >= A && rq->gpa < A + 4u) {
+            if (rq->gpa != A || rq->len != 4) return fail("driver area read not whole: %s len %" PRIu64, where, rq->len);
+            area_reads++;
+            s->event_reads++;
+            continue;
+        }
+        if (rq->gpa >= U && rq->gpa < U + 4u) return fail("the device read its own event area at %s", where);
+        return fail("read of %s (len %" PRIu64 ") which is neither a ring field nor the next data of a descriptor it read",
+                    where, rq->len);
+    }
+    /* each chain taken needs one probe; a stats kick may look once more (after enabling its
+       kicks again), a page queue once after its last chain and once after re-enabling */
+    if (probes > 2u * (ns - 1u) + 2u) return fail("%u flags probes for %u chains", probes, ns - 1u);
+    (void)area_reads;
+    return (int)ns;
+}
+
 /* The segment a host event or a write happened in (by the reads made before it). */
 static unsigned seg_of(unsigned at, unsigned ns)
 {
@@ -742,14 +966,25 @@ static int verify(unsigned q, int broken0, const vb_counters *c0, const vb_devic
     if (a->after_refusal) return fail("a request after the host refused one");
     if (a->refused && !broken) return fail("the host refused a request and the device is not broken");
     if (broken0 && (a->nr || a->nw)) return fail("a broken device made %u reads and %u writes", a->nr, a->nw);
-    for (i = 0; i < a->nw; i++)
-        if (a->w[i].gpa < U || a->w[i].gpa + a->w[i].len > U + 6u + 8u * size)
-            return fail("write outside the used ring: 0x%" PRIx64 "+%" PRIu64, a->w[i].gpa, a->w[i].len);
+    for (i = 0; i < a->nw; i++) {
+        const req *w = &a->w[i];
+        if (PACKED) {
+            const uint64_t D = desc_table(q);
+            int in_slot = w->gpa >= D && w->gpa + w->len <= D + 16u * size &&
+                          (((w->gpa - D) % 16u == 8u && w->len == 6) || ((w->gpa - D) % 16u == 14u && w->len == 2));
+            int in_area = w->gpa >= U && w->gpa + w->len <= U + 4u;
+            if (!in_slot && !in_area)
+                return fail("write outside a used descriptor's {len, id} or flags and the device area: 0x%" PRIx64 "+%" PRIu64,
+                            w->gpa, w->len);
+        } else if (w->gpa < U || w->gpa + w->len > U + 6u + 8u * size) {
+            return fail("write outside the used ring: 0x%" PRIx64 "+%" PRIu64, w->gpa, w->len);
+        }
+    }
     /* (b) the replay on the values read: identical everything */
     if (same_traces()) return -1;
     if (memcmp(replayed, &T.dev, sizeof T.dev)) return fail("the replayed device ends in another state");
     /* (a) single reads */
-    ns = classify(q);
+    ns = PACKED ? classify_packed(q) : classify(q);
     if (ns < 0) return -1;
     last = (unsigned)ns - 1u;
 
@@ -793,8 +1028,11 @@ static int verify(unsigned q, int broken0, const vb_counters *c0, const vb_devic
             idx_reads += SEG[k].idx_reads;
             wish_reads += SEG[k].event_reads + SEG[k].flag_reads;
         }
+        const uint64_t D = desc_table(q);
         for (i = 0; i < a->nw; i++)
-            if (a->w[i].len == 8 && a->w[i].gpa >= U + 4u && a->w[i].gpa < U + 4u + 8u * size) pushes++;
+            if (PACKED ? a->w[i].len == 6 && a->w[i].gpa >= D && a->w[i].gpa < D + 16u * size
+                       : a->w[i].len == 8 && a->w[i].gpa >= U + 4u && a->w[i].gpa < U + 4u + 8u * size)
+                pushes++;
         /* one pop attempt per stats notification; a balloon kick re-reads the index only after
            it consumed what the last read published */
         if (idx_reads > (q == SQ ? 1u : (unsigned)ns))
@@ -803,9 +1041,15 @@ static int verify(unsigned q, int broken0, const vb_counters *c0, const vb_devic
         for (i = 0; i < a->nw; i++) {
             const req *w = &a->w[i];
             uint64_t id, ulen;
-            if (w->len != 8 || w->gpa < U + 4u || w->gpa >= U + 4u + 8u * size) continue;
-            id = ld(a->pool + w->off, 4, R.be);
-            ulen = ld(a->pool + w->off + 4, 4, R.be);
+            if (PACKED) { /* {len, id} of a used descriptor */
+                if (w->len != 6 || w->gpa < D || w->gpa >= D + 16u * size) continue;
+                ulen = ld(a->pool + w->off, 4, R.be);
+                id = ld(a->pool + w->off + 4, 2, R.be);
+            } else {
+                if (w->len != 8 || w->gpa < U + 4u || w->gpa >= U + 4u + 8u * size) continue;
+                id = ld(a->pool + w->off, 4, R.be);
+                ulen = ld(a->pool + w->off + 4, 4, R.be);
+            }
             R.pushes++;
             if (ulen != 0) return fail("used length %" PRIu64 ", want 0", ulen);
             if (q == SQ) {
@@ -930,6 +1174,46 @@ static void split_readable(const unsigned char *content, uint32_t n, uint32_t np
     }
 }
 
+/* write_chain on a packed ring: posted at the driver's next slots (tests/guest.h), published;
+   nothing if the free slots do not hold it. The slots remembered for the mutator. Returns the
+   id (the first slot; with the driver's used descriptors read first to free slots). */
+static int POSTED; /* the last write_chain posted something (packed) */
+static uint16_t write_chain_packed(unsigned q, const uint64_t *addr, const uint32_t *len,
+                                   const uint16_t *flags, uint32_t total, int indirect)
+{
+    tg_seg sg[48];
+    uint32_t i, need = indirect ? 1u : total;
+    uint16_t id;
+    tg_pk_used(&T, q, NULL, NULL, 0);
+    POSTED = 0;
+    if (T.pk_inflight[q] + need > qsize(q)) return 0;
+    for (i = 0; i < total; i++) {
+        sg[i].addr = addr[i];
+        sg[i].len = len[i];
+        sg[i].flags = flags[i];
+    }
+    for (i = 0; i < need && R.ndescs < 64; i++) R.descs[R.ndescs++] = (uint16_t)((T.pk_next[q] + i) % qsize(q));
+    if (indirect) {
+        unsigned t = R.itab_next++ % 16u;
+        id = tg_pk_post_indirect(&T, q, ITAB(t), sg, total, -1);
+        if (R.ntabs < 16) {
+            R.tabs[R.ntabs].base = ITAB(t);
+            R.tabs[R.ntabs].n = total;
+            R.ntabs++;
+        }
+    } else {
+        id = tg_pk_post(&T, q, sg, total, -1);
+    }
+    POSTED = 1;
+    return id;
+}
+
+/* Publish a chain's head (split); a packed chain was published as it was written. */
+static void publish(unsigned q, uint16_t head)
+{
+    if (!PACKED) tg_publish(&T, q, head);
+}
+
 /* The descriptors of a chain (direct, or one indirect table of up to 32), remembered for the
    mutator. Returns the head. */
 static uint16_t write_chain(unsigned q, const uint64_t *addr, const uint32_t *len,
@@ -937,6 +1221,7 @@ static uint16_t write_chain(unsigned q, const uint64_t *addr, const uint32_t *le
 {
     uint16_t idx[48];
     uint32_t i;
+    if (PACKED) return write_chain_packed(q, addr, len, flags, total, indirect);
     if (indirect) {
         unsigned t = R.itab_next++ % 16u;
         uint16_t head = alloc_desc(q);
@@ -982,7 +1267,7 @@ static uint16_t build_chain(unsigned q, const unsigned char *content, uint32_t c
     return write_chain(q, addr, len, flags, total, indirect);
 }
 
-static void post_stats(void)
+static int post_stats(void) /* the head (id) posted, -1 none */
 {
     unsigned char c[3200];
     uint32_t n = tg_chance(&R.r, R.big_pct) ? 250 + tg_below(&R.r, 60) : tg_below(&R.r, 21), i, len;
@@ -1001,7 +1286,11 @@ static void post_stats(void)
         for (i = 0; i < t; i++) c[len + i] = (unsigned char)tg_rnd(&R.r);
         len += t;
     }
-    tg_publish(&T, SQ, build_chain(SQ, c, len));
+    {
+        uint16_t head = build_chain(SQ, c, len);
+        publish(SQ, head);
+        return PACKED && !POSTED ? -1 : head;
+    }
 }
 
 
@@ -1015,7 +1304,7 @@ static void post_pfns(unsigned q)
         for (b = 0; b < 4; b++) c[4 * i + (R.be ? 3 - b : b)] = (unsigned char)(pfn >> (8 * b));
         pfn++;
     }
-    tg_publish(&T, q, build_chain(q, c, 4u * n));
+    publish(q, build_chain(q, c, 4u * n));
 }
 
 /* A reporting or free page buffer: an optional readable part (a hint id, its echo most of the
@@ -1051,7 +1340,7 @@ static void post_ranges(unsigned q)
         len[i] = tg_chance(&R.r, 90) ? PAGE * (1u + tg_below(&R.r, 512)) : 1u + tg_below(&R.r, 3 * PAGE);
         flags[i] = F_WRITE;
     }
-    tg_publish(&T, q, write_chain(q, addr, len, flags, total, indirect));
+    publish(q, write_chain(q, addr, len, flags, total, indirect));
 }
 
 /* The host's hinting before a free page kick: a new round (REQUESTED), a running one (START:
@@ -1064,13 +1353,18 @@ static void hint_state(void)
         vb_hint_start(&T.dev);
     } else if (k < 8 && vb_hint(&T.dev)->status != VB_HINT_START) {
         uint64_t a = alloc_data(4);
-        uint16_t d = alloc_desc(FQ);
         uint32_t id;
         vb_hint_start(&T.dev);
         id = vb_hint(&T.dev)->cmd_id;
         tg_put32(&T, a, id);
-        tg_desc(&T, FQ, d, a, 4, 0, 0);
-        tg_publish(&T, FQ, d);
+        if (PACKED) {
+            tg_pk_used(&T, FQ, NULL, NULL, 0);
+            if (T.pk_inflight[FQ] < qsize(FQ)) tg_pk_post1(&T, FQ, a, 4, 0, -1);
+        } else {
+            uint16_t d = alloc_desc(FQ);
+            tg_desc(&T, FQ, d, a, 4, 0, 0);
+            tg_publish(&T, FQ, d);
+        }
         vb_queue_notify(&T.dev, FQ);
     } else if (k == 8) {
         vb_hint_stop(&T.dev);
@@ -1090,6 +1384,7 @@ static int fresh(uint64_t seed, int event_idx, unsigned indirect_pct, int legacy
     vb_config cfg;
     uint64_t f = TG_F(VB_F_STATS_VQ) | TG_F(VB_F_RING_INDIRECT_DESC);
     static const uint16_t sizes[4] = {8, 16, 32, 128};
+    static const uint16_t packed_sizes[4] = {5, 8, 16, 128}; /* any size: not a power of two too */
     unsigned q;
     uint16_t size;
     memset(&R, 0, offsetof(rctx, schedules));
@@ -1104,10 +1399,14 @@ static int fresh(uint64_t seed, int event_idx, unsigned indirect_pct, int legacy
     R.data_next = DATA_LO;
     R.be = legacy_be;
     R.newq = newq;
-    size = sizes[tg_below(&R.r, 4)];
+    size = (PACKED ? packed_sizes : sizes)[tg_below(&R.r, 4)];
     memset(&cfg, 0, sizeof cfg);
     cfg.profile = VB_PROFILE_QEMU;
     cfg.options = legacy_be ? VB_OPT_GUEST_BIG_ENDIAN : 0u;
+    if (PACKED) {
+        cfg.options |= VB_OPT_RING_PACKED;
+        f |= TG_F(VB_F_RING_PACKED);
+    }
     if (newq) {
         cfg.options |= VB_OPT_FREE_PAGE_HINT | VB_OPT_PAGE_POISON | VB_OPT_REPORTING;
         f |= TG_F(VB_F_FREE_PAGE_HINT) | TG_F(VB_F_PAGE_POISON) | TG_F(VB_F_REPORTING);
@@ -1125,7 +1424,7 @@ static int fresh(uint64_t seed, int event_idx, unsigned indirect_pct, int legacy
     vb_set_driver_features(&T.dev, f);
     if (!legacy_be) vb_set_status(&T.dev, VB_S_ACKNOWLEDGE | VB_S_DRIVER | VB_S_FEATURES_OK);
     for (q = 0; q < vb_queue_count(&T.dev); q++)
-        if (tg_queue(&T, q, size)) return fail("queue setup");
+        if (PACKED ? tg_pk_queue(&T, q, size) : tg_queue(&T, q, size)) return fail("queue setup");
     if (newq && (vb_queue_index(&T.dev, FQ) != (int)FQ || vb_queue_index(&T.dev, RQ) != (int)RQ))
         return fail("queue numbering");
     tg_driver_ok(&T);
@@ -1147,11 +1446,13 @@ static void ensure_held(void)
 {
     if (R.held_head >= 0 || vb_is_broken(&T.dev)) return;
     clear_targets();
-    post_stats();
     {
+        int posted = post_stats();
         uint32_t before = vb_get_counters(&T.dev)->updates;
         vb_queue_notify(&T.dev, SQ);
-        if (vb_get_counters(&T.dev)->updates != before) {
+        if (PACKED) {
+            if (vb_get_counters(&T.dev)->updates != before) R.held_head = posted;
+        } else if (vb_get_counters(&T.dev)->updates != before) {
             /* the head in the slot it just consumed (memory is static outside attacks) */
             uint16_t slot = (uint16_t)((uint16_t)(vb_queue_base(&T.dev, SQ) - 1u) % qsize(SQ));
             R.held_head = (int)tg_get16(&T, avail_of(SQ) + 4u + 2u * slot);
@@ -1172,6 +1473,7 @@ static int migrate_for_rewind(void)
     memset(&cfg, 0, sizeof cfg);
     cfg.profile = VB_PROFILE_QEMU;
     cfg.options = R.be ? VB_OPT_GUEST_BIG_ENDIAN : 0u;
+    if (PACKED) cfg.options |= VB_OPT_RING_PACKED;
     if (R.newq) cfg.options |= VB_OPT_FREE_PAGE_HINT | VB_OPT_PAGE_POISON | VB_OPT_REPORTING;
     if (vb_init(&T.dev, &cfg, HOST, &T) != VB_OK) return fail("vb_init (destination)");
     blob[16] &= (unsigned char)~VB_S_DRIVER_OK; /* the VM is not running yet */
@@ -1357,8 +1659,8 @@ static unsigned changeable(unsigned q, span *sp)
 {
     unsigned n = 0, i;
     uint16_t size = qsize(q);
-    sp[n].lo = used_of(q), sp[n++].hi = used_of(q) + 6u + 8u * size;
-    sp[n].lo = avail_of(q), sp[n++].hi = avail_of(q) + 6u + 2u * size;
+    sp[n].lo = used_of(q), sp[n++].hi = used_of(q) + (PACKED ? 4u : 6u + 8u * size);
+    sp[n].lo = avail_of(q), sp[n++].hi = avail_of(q) + (PACKED ? 4u : 6u + 2u * size);
     sp[n].lo = desc_table(q), sp[n++].hi = desc_table(q) + 16u * size;
     for (i = 0; i < R.ntabs; i++) sp[n].lo = R.tabs[i].base, sp[n++].hi = R.tabs[i].base + 16u * R.tabs[i].n;
     for (i = 0; i < R.ndata; i++) sp[n].lo = R.data[i].gpa, sp[n++].hi = R.data[i].gpa + R.data[i].len;
@@ -1377,7 +1679,7 @@ static int outside_unchanged(unsigned q)
         if (end > at && memcmp(ram_before + at, T.mem + at, (size_t)(end - at))) {
             uint64_t b = at;
             while (ram_before[b] == T.mem[b]) b++;
-            return fail("RAM at 0x%" PRIx64 " changed (0x%02x -> 0x%02x) outside the used ring", b, ram_before[b],
+            return fail("RAM at 0x%" PRIx64 " changed (0x%02x -> 0x%02x) outside the used ring (packed: descriptor ring and device area)", b, ram_before[b],
                         T.mem[b]);
         }
         if (i < n && sp[i].hi > at) at = sp[i].hi;
@@ -1426,7 +1728,7 @@ static int thread_op(int op, unsigned q)
     R.mutations += adv_rounds;
     if (outside_unchanged(q)) return -1;
     /* bounded: at most about two queues' worth of buffers, each its bounded pages() calls */
-    if ((uint16_t)(vq->used_idx - used0) > 2u * size)
+    if (!PACKED && (uint16_t)(vq->used_idx - used0) > 2u * size)
         return fail("%u buffers used by one operation", (unsigned)(uint16_t)(vq->used_idx - used0));
     if (T.npages - pages0 > 2u * size * (unsigned)VB_PFN_MAX_PER_BUFFER)
         return fail("%u pages() calls in one operation", T.npages - pages0);
@@ -1434,6 +1736,7 @@ static int thread_op(int op, unsigned q)
         if (!broken0) R.broken_ops++;
         return broken_cleanly();
     }
+    if (PACKED) return 0; /* its positions are internal (vb_queue_state) */
     /* working: the used index in RAM is the device's (nothing else writes it) */
     if (tg_used_idx(&T, q) != vq->used_idx)
         return fail("used index %u in RAM, %u in the device", tg_used_idx(&T, q), vq->used_idx);
@@ -1479,6 +1782,31 @@ RACE_MAP_TEST(race_map_timer_and_rewind, V_TIMER | V_REWIND, 2, 30, 0, 104)
 RACE_MAP_TEST(race_map_legacy_big_endian_everything, V_STATS | V_INFLATE | V_DEFLATE | V_TIMER | V_REWIND, 2, 30, 1, 105)
 RACE_MAP_TEST(race_map_reporting_and_hinting, V_REPORT | V_HINT, 2, 50, 0, 106)
 RACE_MAP_TEST(race_map_all_five_queues, V_STATS | V_INFLATE | V_DEFLATE | V_TIMER | V_REWIND | V_REPORT | V_HINT, 2, 30, 2, 107)
+
+/* The packed ring: the same schedules, both paths (modern guests only). */
+#define RACE_PACKED_TEST(name, what, ev, ind, salt, run)                                       \
+    TEST name(void)                                                                           \
+    {                                                                                         \
+        static const variant v = {what, ev, ind, 0};                                          \
+        int rc;                                                                               \
+        reset_totals();                                                                       \
+        PACKED = 1;                                                                           \
+        rc = run(&v, salt);                                                                   \
+        PACKED = 0;                                                                           \
+        if (rc) FAILm(R.fail);                                                                \
+        PASS();                                                                               \
+    }
+
+RACE_PACKED_TEST(race_packed_stats_direct, V_STATS, 2, 0, 201, run_variant)
+RACE_PACKED_TEST(race_packed_stats_indirect, V_STATS, 2, 100, 202, run_variant)
+RACE_PACKED_TEST(race_packed_inflate_event_idx, V_INFLATE, 1, 30, 203, run_variant)
+RACE_PACKED_TEST(race_packed_deflate_no_event_idx, V_DEFLATE, 0, 30, 204, run_variant)
+RACE_PACKED_TEST(race_packed_timer_and_rewind, V_TIMER | V_REWIND, 2, 30, 205, run_variant)
+RACE_PACKED_TEST(race_packed_reporting_and_hinting, V_REPORT | V_HINT, 2, 50, 206, run_variant)
+RACE_PACKED_TEST(race_packed_all_five_queues, V_STATS | V_INFLATE | V_DEFLATE | V_TIMER | V_REWIND | V_REPORT | V_HINT, 2, 30, 207, run_variant)
+RACE_PACKED_TEST(race_map_packed_stats, V_STATS, 2, 50, 301, run_map_variant)
+RACE_PACKED_TEST(race_map_packed_inflate_deflate, V_INFLATE | V_DEFLATE, 2, 50, 302, run_map_variant)
+RACE_PACKED_TEST(race_map_packed_all_five_queues, V_STATS | V_INFLATE | V_DEFLATE | V_TIMER | V_REWIND | V_REPORT | V_HINT, 2, 30, 303, run_map_variant)
 
 /* ============================================================================================
    Directed races: one fixed mutation at one point, with the outcome spelled out
@@ -1742,4 +2070,15 @@ SUITE(race)
     RUN_TEST(race_map_legacy_big_endian_everything);
     RUN_TEST(race_map_reporting_and_hinting);
     RUN_TEST(race_map_all_five_queues);
+    /* the packed ring, both paths */
+    RUN_TEST(race_packed_stats_direct);
+    RUN_TEST(race_packed_stats_indirect);
+    RUN_TEST(race_packed_inflate_event_idx);
+    RUN_TEST(race_packed_deflate_no_event_idx);
+    RUN_TEST(race_packed_timer_and_rewind);
+    RUN_TEST(race_packed_reporting_and_hinting);
+    RUN_TEST(race_packed_all_five_queues);
+    RUN_TEST(race_map_packed_stats);
+    RUN_TEST(race_map_packed_inflate_deflate);
+    RUN_TEST(race_map_packed_all_five_queues);
 }
