@@ -489,6 +489,25 @@ static void m_push(ctx *c, unsigned s)
     m_notify_guest(c);
 }
 
+/* packed: index 0, wrap 0 with nothing in flight, where a base may have lost its wrap bit */
+static int m_pk_unsure(const mdl *m)
+{
+    return m->pk_avail == 0 && !m->pk_aw && m->pk_used == 0 && !m->pk_uw;
+}
+
+/* packed: the device area tells the driver to kick (EVENT_IDX: at the next slot, unless the
+   wrap is unsure: then every kick) or not. */
+static void m_kicks(ctx *c, int enable)
+{
+    mdl *m = &c->m;
+    if (enable && m_has(m, VB_F_RING_EVENT_IDX) && !m_pk_unsure(m)) {
+        m_st16(m->pk_dev, (uint16_t)(m->pk_avail | (m->pk_aw ? 0x8000u : 0u)), 0);
+        m_st16(m->pk_dev + 2, TG_PK_DESC, 0);
+    } else {
+        m_st16(m->pk_dev + 2, (uint16_t)(enable ? TG_PK_ENABLE : TG_PK_DISABLE), 0);
+    }
+}
+
 /* virtqueue_pop(): the next published buffer, or -1. */
 static int m_pop(ctx *c)
 {
@@ -497,13 +516,17 @@ static int m_pop(ctx *c)
     if (m->last_avail == c->t->avail_idx[SQ]) return -1;
     s = c->g.posted[m->last_avail % QS];
     m->last_avail++;
-    if (PK) { /* past its slots; with EVENT_IDX off_wrap follows */
+    if (PK) { /* past its slots; with EVENT_IDX off_wrap follows (the whole event after an unsure wrap) */
+        int unsure = m_pk_unsure(m);
         m->pk_avail = (uint16_t)(m->pk_avail + c->g.slot[s].nslots);
         if (m->pk_avail >= PK_QS) {
             m->pk_avail = (uint16_t)(m->pk_avail - PK_QS);
             m->pk_aw ^= 1;
         }
-        if (m_has(m, VB_F_RING_EVENT_IDX)) m_st16(m->pk_dev, (uint16_t)(m->pk_avail | (m->pk_aw ? 0x8000u : 0u)), 0);
+        if (unsure)
+            m_kicks(c, 1);
+        else if (m_has(m, VB_F_RING_EVENT_IDX))
+            m_st16(m->pk_dev, (uint16_t)(m->pk_avail | (m->pk_aw ? 0x8000u : 0u)), 0);
         return (int)s;
     }
     if (m_has(m, VB_F_RING_EVENT_IDX)) m_st16(m->used_img + 4u + 8u * QS, m->last_avail, g_be(c));
@@ -575,18 +598,6 @@ static void m_telemetry_clear(mdl *m, int tell)
 }
 
 /* virtio_balloon_receive_stats(). */
-/* packed: the device area tells the driver to kick (EVENT_IDX: at the next slot) or not. */
-static void m_kicks(ctx *c, int enable)
-{
-    mdl *m = &c->m;
-    if (enable && m_has(m, VB_F_RING_EVENT_IDX)) {
-        m_st16(m->pk_dev, (uint16_t)(m->pk_avail | (m->pk_aw ? 0x8000u : 0u)), 0);
-        m_st16(m->pk_dev + 2, TG_PK_DESC, 0);
-    } else {
-        m_st16(m->pk_dev + 2, (uint16_t)(enable ? TG_PK_ENABLE : TG_PK_DISABLE), 0);
-    }
-}
-
 static void m_kick(ctx *c)
 {
     mdl *m = &c->m;
