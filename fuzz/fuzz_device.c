@@ -13,7 +13,8 @@
               config byte X follows: bit0 VB_OPT_FREE_PAGE_HINT, bit1 VB_OPT_PAGE_POISON, bit2
               VB_OPT_REPORTING (dropped, after checking that vb_init refuses it, if the queue
               size is below 32), bits3-4 numbering: 1 VB_OPT_QUEUES_OFFERED, 2 _FIXED, else
-              Linux's (by negotiated features), bit5 the packed layout (see THE PACKED RING)
+              Linux's (by negotiated features), bit5 the packed layout (see THE PACKED RING;
+              FUZZ_DEVICE_PACKED=1 in the environment forces it on every input)
      L bytes  copied to guest RAM at 0; guest RAM is 64 KiB, the rest is zero
      then events, at most 256, each an opcode byte (taken modulo 27) and its operands:
       0 FEATURES  f8          driver features: bit0 MUST_TELL_HOST, 1 STATS_VQ, 2 DEFLATE_ON_OOM,
@@ -1758,6 +1759,15 @@ static void ev_do_work(harness *h)
     check_after(h, &b0, 0);
 }
 
+/* FUZZ_DEVICE_PACKED set: every input reads an options byte with the packed layout on (a
+   campaign of the packed ring alone). */
+static int packed_only(void)
+{
+    static int only = -1;
+    if (only < 0) only = getenv("FUZZ_DEVICE_PACKED") != NULL;
+    return only;
+}
+
 /* One input's events; 1 if the device was initialized (then h->dev is the device after them). */
 static int run_input(const uint8_t *data, size_t size)
 {
@@ -1781,12 +1791,12 @@ static int run_input(const uint8_t *data, size_t size)
     cfg.queue_size = 2u << (data[1] & 7u);
     cfg.poll_interval_s = (uint32_t)(data[1] >> 3);
     cfg.ram_size = (uint64_t)1 << 30;
-    image = (size_t)data[2] | (size_t)data[3] << 8;
+    image = (size_t)data[2] | (size_t)data[3] << 8 | (packed_only() ? 0x8000u : 0u);
     head = 4;
     if (image & 0x8000u) { /* the issue-9 options byte */
         uint8_t x;
         if (size < 5) return 0;
-        x = data[4];
+        x = (uint8_t)(data[4] | (packed_only() ? 0x20u : 0u));
         head = 5;
         cfg.options |= ((x & 1u) ? VB_OPT_FREE_PAGE_HINT : 0u) | ((x & 2u) ? VB_OPT_PAGE_POISON : 0u) |
                        ((x & 4u) ? VB_OPT_REPORTING : 0u) |
