@@ -147,8 +147,8 @@
    bytes at +14: 0 or AVAIL|USED) that publish it; the device also writes only its event area
    (off_wrap < size | wrap, flags ENABLE, DISABLE or DESC). Queue start reads nothing; bases are
    the vhost-user encoding (index | wrap << 15, the snapshot's last_avail with bit 15 flipped);
-   a snapshot's packed queue has any size up to the maximum and positions inside the ring, at
-   most a ring apart unless broken.
+   a snapshot's packed queue has any size up to the maximum and, while it runs on a healthy
+   device, positions inside the ring at most a ring apart (a stopped one may hold any base).
 
    The host refuses guest memory after 200000 accesses in one input (the device then breaks), so
    that every input runs quickly. Build with -DFUZZ_TRACE to print each event, log item and
@@ -705,11 +705,12 @@ static int snap_valid(const harness *h, const unsigned char *p)
         if (s[30] > 1) return 0;
         for (k = 31; k < 36; k++)
             if (s[k]) return 0;
-        if ((ld64le(p + 8) >> VB_F_RING_PACKED) & 1u) { /* positions inside, at most a ring apart */
+        if ((ld64le(p + 8) >> VB_F_RING_PACKED) & 1u) { /* running, healthy: positions inside, a ring apart */
             if (!size || size > h->qmax || (desc & 15u) || (avail & 3u) || (used & 3u)) return 0;
             if (desc > UINT64_MAX - 16u * (uint64_t)size || avail > UINT64_MAX - 4u || used > UINT64_MAX - 4u) return 0;
+            if (!s[30] || (p[17] & 1)) continue; /* a stopped queue may hold any base */
             if ((last & 0x7fffu) >= size || (uidx & 0x7fffu) >= size) return 0;
-            if (!(p[17] & 1) && packed_between(uidx, last, size) > size) return 0;
+            if (packed_between(uidx, last, size) > size) return 0;
             continue;
         }
         if (!pow2(size) || size > h->qmax) return 0;
