@@ -1879,17 +1879,26 @@ static int vb__split_push(vb_device *d, vb_queue *q, uint16_t head, uint32_t len
     return 0;
 }
 
+/* The AVAIL and USED flags of the descriptor at the queue's position, and those it has when it
+   is available for the current lap (*want). -1 = unreadable. */
+static int32_t vb__packed_next_flags(vb_device *d, const vb_queue *q, uint16_t *want)
+{
+    size_t at = 16u * (size_t)(q->last_avail & (VB__LAP - 1u)) + 14u;
+    int32_t flags = vb__ring_ld16(d, q->desc_map ? q->desc_map + at : 0, q->desc + at, 0);
+    *want = (q->last_avail & VB__LAP) ? VB__DESC_F_USED : VB__DESC_F_AVAIL;
+    return flags;
+}
+
 /* The packed ring's pop: the descriptor at the queue's position is read from its flags on, and
    only once they show it available for this lap. */
 static int vb__packed_pop(vb_device *d, vb_queue *q, vb__chain *c)
 {
-    uint16_t pos = q->last_avail, want = (pos & VB__LAP) ? VB__DESC_F_USED : VB__DESC_F_AVAIL;
+    uint16_t pos = q->last_avail, want;
     uint32_t slot = pos & (VB__LAP - 1u);
     int32_t flags;
 
     if (d->flags & VB__BROKEN) return -1;
-    flags = vb__ring_ld16(d, q->desc_map ? q->desc_map + 16u * slot + 14u : 0, q->desc + 16u * slot + 14u, 0);
-    if (flags < 0) { vb_break(d, VB_LOG_RING_MEMORY); return -1; }
+    if ((flags = vb__packed_next_flags(d, q, &want)) < 0) { vb_break(d, VB_LOG_RING_MEMORY); return -1; }
     if (((uint32_t)flags & (VB__DESC_F_AVAIL | VB__DESC_F_USED)) != want) {
         /* A front-end that gave a fresh ring's base without its wrap bit (UML's vhost-user sends
            0): at index 0, wrap 0, with nothing in flight, slot 0 of a spec front-end's ring
@@ -2009,12 +2018,11 @@ static int vb__push(vb_device *d, vb_queue *q, uint16_t id, uint16_t slots, uint
    next descriptor. */
 static int vb__pending(vb_device *d, vb_queue *q)
 {
-    uint32_t slot = q->last_avail & (VB__LAP - 1u);
+    uint16_t want;
     int32_t flags;
     if (!vb__packed(d)) return q->shadow_avail != q->last_avail;
-    flags = vb__ring_ld16(d, q->desc_map ? q->desc_map + 16u * slot + 14u : 0, q->desc + 16u * slot + 14u, 0);
-    return flags >= 0 && ((uint32_t)flags & (VB__DESC_F_AVAIL | VB__DESC_F_USED)) ==
-                             ((q->last_avail & VB__LAP) ? VB__DESC_F_USED : VB__DESC_F_AVAIL);
+    flags = vb__packed_next_flags(d, q, &want);
+    return flags >= 0 && ((uint32_t)flags & (VB__DESC_F_AVAIL | VB__DESC_F_USED)) == want;
 }
 
 /* Interrupt the driver about the queue of `role` unless it asked not to be (EVENT_IDX
