@@ -62,8 +62,9 @@ build/test-runner-san: $(TEST_DEP) | build
 build/test-greatest: tests/test_greatest.c tests/greatest.h | build
 	$(CC) -std=c99 $(CFLAGS) $(WARN) -Itests $< -o $@
 
+# RUN_ARGS go to the simulator, e.g. make run RUN_ARGS=--packed (the guest on packed rings)
 run: build/vballoon-sim
-	sh examples/seed-demo.sh build/vballoon-sim
+	sh examples/seed-demo.sh build/vballoon-sim $(RUN_ARGS)
 
 unit: build/test-runner
 	./build/test-runner
