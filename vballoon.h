@@ -619,7 +619,8 @@ VB_API void vb_destroy(vb_device *dev);
 VB_API uint64_t vb_host_features(const vb_device *dev);
 VB_API uint64_t vb_driver_features(const vb_device *dev);
 /* The driver's feature acknowledgement. Bits not offered are dropped; FEATURES_OK is then
-   refused. Ignored once FEATURES_OK is set. */
+   refused. Ignored once FEATURES_OK is set. Taking or dropping VB_F_RING_PACKED changes the
+   ring layout: every queue's setup and base is forgotten (the driver sets them up after). */
 VB_API void vb_set_driver_features(vb_device *dev, uint64_t features);
 VB_API uint8_t vb_status(const vb_device *dev); /* includes NEEDS_RESET while broken */
 VB_API void vb_set_status(vb_device *dev, uint8_t status); /* 0 = virtio reset */
@@ -2904,10 +2905,16 @@ VB_API uint64_t vb_driver_features(const vb_device *d) { return d->driver_featur
 
 VB_API void vb_set_driver_features(vb_device *d, uint64_t features)
 {
-    uint64_t offered = vb_host_features(d);
+    uint64_t offered = vb_host_features(d), before = d->driver_features;
+    unsigned i;
     if (vb__reentered(d) || (d->status & VB_S_FEATURES_OK)) return;
     d->driver_features = features & offered;
     vb__features_changed(d);
+    if ((before ^ d->driver_features) >> VB_F_RING_PACKED & 1u) { /* another ring layout: */
+        for (i = 0; i < VB_QUEUE_MAX; i++) vb__queue_clear(d, &d->queue[i]); /* queues set up */
+        d->flags &= (uint16_t)~VB__HELD;                                     /* for the old one */
+        d->more_work = 0;                                                    /* are forgotten */
+    }
     /* A packed ring is a VERSION_1 layout: a driver asking for it without refuses itself. */
     if ((features & ~offered) || (vb__packed(d) && !vb__has(d, VB_F_VERSION_1))) {
         d->flags |= VB__BAD_FEATURES;

@@ -942,6 +942,10 @@ static void ev_features(harness *h, uint64_t f)
     } else {
         uint64_t got = f & offered_features(h->options);
         CHECK(vb_driver_features(&h->dev) == got);
+        if ((before ^ got) & F(VB_F_RING_PACKED)) { /* another layout: the queues are forgotten */
+            model_queues_reset(h);
+            h->held = 0;
+        }
         /* a packed ring needs VERSION_1: a driver asking for it without refuses itself */
         h->bad_features = (f & ~offered_features(h->options)) != 0 ||
                           ((got & F(VB_F_RING_PACKED)) && !(got & F(VB_F_VERSION_1)));

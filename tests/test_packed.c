@@ -1281,6 +1281,30 @@ TEST snapshot_of_a_split_base_then_packed_loads(void)
     PASS();
 }
 
+/* Rings set up for the split layout mean nothing in the packed one (a driver area 2-aligned, a
+   base past the ring): taking VB_F_RING_PACKED forgets every queue's setup, so the device's own
+   snapshot loads. Found by a packed fuzz_device campaign. */
+TEST layout_change_forgets_the_queues(void)
+{
+    unsigned char blob[VB_SNAPSHOT_SIZE];
+    const vb_queue *q;
+    vb_config c = qemu_cfg;
+    c.options |= VB_OPT_RING_PACKED;
+    ASSERT_EQ(0, tg_create(&T, &c));
+    vb_set_status(&T.dev, VB_S_ACKNOWLEDGE | VB_S_DRIVER);
+    ASSERT_EQ(VB_OK, vb_queue_setup(&T.dev, SQ, 64, 0x1000, 0x1402, 0x1804));
+    ASSERT_EQ(VB_OK, vb_queue_set_ready(&T.dev, SQ, 1));
+    vb_set_driver_features(&T.dev, TG_PK_FEATURES);
+    q = vb_queue_state(&T.dev, SQ);
+    ASSERT(q != NULL);
+    ASSERT_EQ(0, vb_queue_ready(&T.dev, SQ));
+    ASSERT_EQ(0u, q->desc + q->avail + q->used);
+    ASSERT_EQ(vb_queue_size_max(&T.dev), q->size);
+    ASSERT_EQ(VB_SNAPSHOT_SIZE, vb_snapshot_save(&T.dev, blob, sizeof blob));
+    ASSERT_EQ(VB_OK, vb_snapshot_load(&T.dev, blob, sizeof blob));
+    PASS();
+}
+
 /* vb_queue_setup checks the size and range before the alignment (VB_ERR_RANGE first), as before
    the packed ring came; fuzz_device's model relies on it. */
 TEST setup_bad_size_before_misalignment(void)
@@ -1357,6 +1381,7 @@ static void packed_tests(void)
     RUN_TEST(empty_kick_storm);
     RUN_TEST(snapshot_of_a_split_base_then_packed_loads);
     RUN_TEST(setup_bad_size_before_misalignment);
+    RUN_TEST(layout_change_forgets_the_queues);
 }
 
 SUITE(packed)
