@@ -2906,11 +2906,11 @@ VB_API uint64_t vb_driver_features(const vb_device *d) { return d->driver_featur
 VB_API void vb_set_driver_features(vb_device *d, uint64_t features)
 {
     uint64_t offered = vb_host_features(d), before = d->driver_features;
-    unsigned i;
     if (vb__reentered(d) || (d->status & VB_S_FEATURES_OK)) return;
     d->driver_features = features & offered;
     vb__features_changed(d);
     if ((before ^ d->driver_features) >> VB_F_RING_PACKED & 1u) { /* another ring layout: */
+        unsigned i;
         for (i = 0; i < VB_QUEUE_MAX; i++) vb__queue_clear(d, &d->queue[i]); /* queues set up */
         d->flags &= (uint16_t)~VB__HELD;                                     /* for the old one */
         d->more_work = 0;                                                    /* are forgotten */
