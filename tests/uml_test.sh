@@ -1172,7 +1172,9 @@ if start_backend "$OLOG" --ram "$OOM_MEM" --free-page-hint --discard-hinted --de
     nd=$(echo "$d1m" | grep -c .)
     nmove=$(echo "$dl" | grep -c 'deflate: 4 KiB')
     dspan=$(echo "$d1m" | sed -n '1p;$p' | sed 's/^\[ *\([0-9.]*\)\].*/\1/' | awk 'NR == 1 {a = $1} END {printf "%d", ($1 - a) * 1000}')
-    check oom-no-reinflation '[ "$act2" = "$act" ] && [ "$nconf2" = "$nconf" ]' \
+    # the guest may still give back a late 1 MiB under pressure (actual grows); a re-inflation
+    # would need a config interrupt and would make actual shrink
+    check oom-no-reinflation '[ -n "$act2" ] && [ "$act2" -ge "${act:-0}" ] && [ "$nconf2" = "$nconf" ]' \
         "query-balloon actual $act, 1 s later $act2; config interrupts $nconf before the dd, $nconf2 after"
     deflated=$((${act:-0} - target))
     check oom-deflates-match-actual '[ "$nd" -gt 0 ] && [ $(((dkib - ikib) * 1024)) = $((${act2:-0} - target)) ]' \
