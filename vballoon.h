@@ -1618,25 +1618,6 @@ VB__COLD static int vb__chain_indirect(vb__chain *c, uint64_t addr, uint32_t len
     return 0;
 }
 
-/* What every descriptor of either layout must be: not empty, not past the top of the address
-   space, and no readable one after a writable one. 1 = `out` is it, -1 = ring error (broken). */
-VB__INLINE int vb__desc_take(vb__chain *c, uint64_t addr, uint32_t len, uint16_t flags, vb__desc *out)
-{
-    vb_device *d = c->dev;
-    if (len == 0) { vb_break(d, VB_LOG_ZERO_LEN); return -1; }
-    if (addr > UINT64_MAX - len) { vb_break(d, VB_LOG_LEN_OVERFLOW); return -1; }
-    if (flags & VB__DESC_F_WRITE) {
-        c->writable = 1;
-    } else if (c->writable) {
-        vb_break(d, VB_LOG_DESC_ORDER);
-        return -1;
-    }
-    out->addr = addr;
-    out->len = len;
-    out->writable = (flags & VB__DESC_F_WRITE) != 0;
-    return 1;
-}
-
 /* The next descriptor of a chain that is not done: 1 = got one, -1 = ring error (broken). */
 static int vb__chain_step(vb__chain *c, vb__desc *out)
 {
@@ -1670,13 +1651,23 @@ static int vb__chain_step(vb__chain *c, vb__desc *out)
             if (vb__chain_indirect(c, addr, len, flags)) return -1;
             continue; /* an indirect table has at least one entry */
         }
-        if (vb__desc_take(c, addr, len, flags, out) < 0) return -1;
+        if (len == 0) { vb_break(d, VB_LOG_ZERO_LEN); return -1; }
+        if (addr > UINT64_MAX - len) { vb_break(d, VB_LOG_LEN_OVERFLOW); return -1; }
+        if (flags & VB__DESC_F_WRITE) {
+            c->writable = 1;
+        } else if (c->writable) {
+            vb_break(d, VB_LOG_DESC_ORDER);
+            return -1;
+        }
         if (flags & VB__DESC_F_NEXT) {
             if (next >= c->max) { vb_break(d, VB_LOG_NEXT_RANGE); return -1; }
             c->next = next;
         } else {
             c->done = 1;
         }
+        out->addr = addr;
+        out->len = len;
+        out->writable = (flags & VB__DESC_F_WRITE) != 0;
         return 1;
     }
 }
@@ -1788,7 +1779,18 @@ static int vb__packed_chain_step(vb__chain *c, vb__desc *out)
                 c->done = 1;
             }
         }
-        return vb__desc_take(c, addr, len, flags, out);
+        if (len == 0) { vb_break(d, VB_LOG_ZERO_LEN); return -1; }
+        if (addr > UINT64_MAX - len) { vb_break(d, VB_LOG_LEN_OVERFLOW); return -1; }
+        if (flags & VB__DESC_F_WRITE) {
+            c->writable = 1;
+        } else if (c->writable) {
+            vb_break(d, VB_LOG_DESC_ORDER);
+            return -1;
+        }
+        out->addr = addr;
+        out->len = len;
+        out->writable = (flags & VB__DESC_F_WRITE) != 0;
+        return 1;
     }
 }
 
