@@ -245,7 +245,8 @@
                     vb_stats_age_ms, vb_poll_deadline (vb_next_deadline now also ends the
                     interval after a poll); vb_render_metrics (Prometheus / OpenMetrics); QMP's
                     x-guest-stats-telemetry property and vb_qmp_event_stats_stale (a downstream
-                    event name, VB_QMP_VENDOR).
+                    event name, VB_QMP_VENDOR). vb_qmp_execute_command runs a command the host
+                    parsed (vb_qmp_parse) without parsing it again.
    0.2.0 (2026-12)  First contact. Transport API (vb_queue_ready, vb_queue_state, vb_break) and
                     one device-level "more work" (vb_more_work, vb_do_work: vb_queue_notify
                     returns it; vb_mmio.renotify is gone, vb_mmio's public fields come first);
@@ -956,6 +957,13 @@ VB_API size_t vb_qmp_execute(vb_qmp *s, const char *in, size_t len, char *buf, s
            if (ok && n < cap) ... quit ...
        } else n = vb_qmp_execute(s, in, len, buf, cap);  */
 VB_API int vb_qmp_parse(const char *in, size_t len, vb_qmp_command *cmd);
+/* vb_qmp_execute for a command vb_qmp_parse accepted and the host did not take: the same reply
+   and effect, without reading the text again (its spans, not what vb_qmp_arg_int or
+   vb_qmp_args_only found, are what counts; `cmd->in` must still be there).
+       if (vb_qmp_parse(in, len, &c)) {
+           if (!my_command(&c)) n = vb_qmp_execute_command(s, &c, buf, cap);
+       } else n = vb_qmp_execute(s, in, len, buf, cap);  */
+VB_API size_t vb_qmp_execute_command(vb_qmp *s, const vb_qmp_command *cmd, char *buf, size_t cap);
 /* 1 if the command's name (escapes decoded) is `name`. */
 VB_API int vb_qmp_command_is(const vb_qmp_command *cmd, const char *name);
 /* The argument `name` (keys are unique: vb_qmp_parse refuses a repeated one): 1 and *value
@@ -4373,7 +4381,9 @@ static int vb__json_string(vb__json *j, vb__span t)
     while (p < t.end - 1) {
         uint32_t cp;
         size_t n;
-        if (j->s[p] != '\\') {
+        if ((unsigned char)j->s[p] < 0x80 && j->s[p] != '\\') {
+            p++; /* ASCII: one character, always valid */
+        } else if (j->s[p] != '\\') {
             if (!vb__utf8((const unsigned char *)j->s + p, t.end - 1 - p, &cp, &n))
                 return vb__jfail(j, "invalid UTF-8 sequence in string");
             p += n;
@@ -4564,8 +4574,12 @@ static void vb__str_init(vb__str *c, const char *s, vb__span sp)
 
 static uint32_t vb__str_next(vb__str *c)
 {
-    uint32_t cp = 0, lo = 0;
-    if (c->s[c->pos] != '\\') {
+    uint32_t cp = (unsigned char)c->s[c->pos], lo = 0;
+    if (cp < 0x80 && cp != '\\') {
+        c->pos++; /* ASCII: itself */
+        return cp;
+    }
+    if (cp != '\\') {
         size_t n;
         vb__utf8((const unsigned char *)c->s + c->pos, c->end - c->pos, &cp, &n);
         c->pos += n;
@@ -5570,6 +5584,7 @@ static int vb__path_names(const char *in, vb__span path, const char *base, const
 static int vb__path_is(const char *in, vb__span path, const char *base)
 {
     if (!base) return 0;
+    if (vb__name_is(in + path.at + 1, path.end - path.at - 2, base)) return 1; /* as written */
     if (vb__path_names(in, path, base, 0)) return 1;
     return vb__path_names(in, path, base, "/virtio-backend") ? 2 : 0;
 }
@@ -6217,22 +6232,38 @@ VB_API size_t vb_qmp_greeting(const vb_qmp *s, char *buf, size_t cap)
     return vb__out_end(&o);
 }
 
+/* The command's effect, if its reply fits and it may run now; the reply's length. */
+static size_t vb__qmp_run(vb_qmp *s, vb__reply *r, const vb_qmp_command *c, int parsed)
+{
+    vb__effect fx = parsed ? vb__qmp_dispatch(r, s, c) : vb__fx_none;
+    char *buf = r->o.buf;
+    size_t cap = r->o.cap;
+    if (fx.kind != VB__FX_NONE && fx.kind != VB__FX_NEGOTIATED && vb_in_callback(s->dev)) {
+        vb_error e; /* a change asked from inside a device callback: refused, and said so */
+        vb__busy_error(&e);
+        vb__out_init(&r->o, buf, cap);
+        vb__reply_error(r, &e);
+        fx = vb__fx_none;
+    }
+    if (r->o.len < r->o.cap) vb__qmp_apply(s, fx); /* transactional: only a reply that fits */
+    return vb__out_end(&r->o);
+}
+
 VB_API size_t vb_qmp_execute(vb_qmp *s, const char *in, size_t len, char *buf, size_t cap)
 {
     vb__reply r;
     vb_qmp_command c;
-    vb__effect fx = vb__fx_none;
     vb__reply_init(&r, in, s->flags, buf, cap);
-    if (vb__qmp_envelope(&r, len, &c)) fx = vb__qmp_dispatch(&r, s, &c);
-    if (fx.kind != VB__FX_NONE && fx.kind != VB__FX_NEGOTIATED && vb_in_callback(s->dev)) {
-        vb_error e; /* a change asked from inside a device callback: refused, and said so */
-        vb__busy_error(&e);
-        vb__out_init(&r.o, buf, cap);
-        vb__reply_error(&r, &e);
-        fx = vb__fx_none;
-    }
-    if (r.o.len < r.o.cap) vb__qmp_apply(s, fx); /* transactional: only a reply that fits */
-    return vb__out_end(&r.o);
+    return vb__qmp_run(s, &r, &c, vb__qmp_envelope(&r, len, &c));
+}
+
+VB_API size_t vb_qmp_execute_command(vb_qmp *s, const vb_qmp_command *cmd, char *buf, size_t cap)
+{
+    vb__reply r; /* the library checks the arguments itself: cmd's argument errors stay out */
+    vb__reply_init(&r, cmd->in, s->flags, buf, cap);
+    r.id = cmd->id;
+    r.has_id = cmd->id.end != 0;
+    return vb__qmp_run(s, &r, cmd, 1);
 }
 
 VB_API int vb_qmp_parse(const char *in, size_t len, vb_qmp_command *cmd)

@@ -676,19 +676,30 @@ static void flush_output(vmm *v, monitor *m)
 static void put_line(vmm *v, monitor *m, const char *s, size_t len)
 {
     const int crlf = m->out != STDOUT_FILENO;
-    size_t i, lines = 1;
+    size_t lines = 1;
+    const char *nl;
     char *o;
     if (m->out < 0) return;
-    for (i = 0; crlf && i < len; i++) lines += s[i] == '\n';
+    for (nl = s; crlf && (nl = memchr(nl, '\n', len - (size_t)(nl - s))) != NULL; nl++) lines++;
     if (!buffer_room(&m->output, len + 1 + (crlf ? lines : 0), SIZE_MAX)) {
         if (m->out == STDOUT_FILENO) die("no memory for the output");
         client_drop(v, m, "no memory for its output");
         return;
     }
     o = m->output.p + m->output.len;
-    for (i = 0; i < len; i++) {
-        if (crlf && s[i] == '\n') *o++ = '\r';
-        *o++ = s[i];
+    while (len) { /* a line at a time: CRLF on a socket, as QEMU's monitor writes it */
+        size_t n;
+        nl = crlf ? memchr(s, '\n', len) : NULL;
+        n = nl ? (size_t)(nl - s) : len;
+        memcpy(o, s, n);
+        o += n;
+        if (nl) {
+            *o++ = '\r';
+            *o++ = '\n';
+            n++;
+        }
+        s += n;
+        len -= n;
     }
     if (crlf) *o++ = '\r';
     *o++ = '\n';
@@ -1957,12 +1968,17 @@ static void handle_command(vmm *v, guest *g, monitor *m, const char *cmd, size_t
 {
     vb_qmp_command c;
     int negotiated = (m->qmp.flags & VB_QMP_NO_NEGOTIATION) || m->qmp.negotiated;
+    int parsed;
     size_t n;
 
     if (v->quit) return; /* after quit, QEMU answers nothing more */
-    if (!(negotiated && vb_qmp_parse(cmd, len, &c) && sim_command(v, g, m, &c, &n))) {
-        n = vb_qmp_execute(&m->qmp, cmd, len, reply, reply_cap);
-        if (n >= reply_cap && reply_fits(n)) n = vb_qmp_execute(&m->qmp, cmd, len, reply, reply_cap);
+    parsed = negotiated && vb_qmp_parse(cmd, len, &c);
+    if (!(parsed && sim_command(v, g, m, &c, &n))) { /* the library's: parsed once, not twice */
+        n = parsed ? vb_qmp_execute_command(&m->qmp, &c, reply, reply_cap)
+                   : vb_qmp_execute(&m->qmp, cmd, len, reply, reply_cap);
+        if (n >= reply_cap && reply_fits(n))
+            n = parsed ? vb_qmp_execute_command(&m->qmp, &c, reply, reply_cap)
+                       : vb_qmp_execute(&m->qmp, cmd, len, reply, reply_cap);
         host_after_exit(v); /* e.g. polling turned off: no longer stale; before the reply, as QEMU */
     }
     if (n >= reply_cap) { /* no memory for the reply: the command was not run */

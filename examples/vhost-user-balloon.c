@@ -2127,10 +2127,13 @@ static int reply_grow(qclient *c, size_t n)
 /* The reply to a header command, in reply[] (its length returned; 0: none, or the client was
    closed). vb_qmp_execute runs a command only if its reply fits; if it did not, it told how long
    the reply is, and runs again with that much room. */
-static size_t qmp_execute(qclient *c, const char *cmd, size_t len)
+static size_t qmp_execute(qclient *c, const char *cmd, size_t len, const vb_qmp_command *parsed)
 {
-    size_t n = vb_qmp_execute(&c->qmp, cmd, len, reply, reply_cap);
-    if (n >= reply_cap && reply_grow(c, n)) n = vb_qmp_execute(&c->qmp, cmd, len, reply, reply_cap);
+    size_t n = parsed ? vb_qmp_execute_command(&c->qmp, parsed, reply, reply_cap)
+                      : vb_qmp_execute(&c->qmp, cmd, len, reply, reply_cap);
+    if (n >= reply_cap && reply_grow(c, n))
+        n = parsed ? vb_qmp_execute_command(&c->qmp, parsed, reply, reply_cap)
+                   : vb_qmp_execute(&c->qmp, cmd, len, reply, reply_cap);
     return n < reply_cap ? n : 0;
 }
 
@@ -2160,8 +2163,9 @@ static size_t qmp_command(qclient *c, const char *in, size_t len)
             if (ok && n > 0) run_state_command(&q);
             return n;
         }
+        return qmp_execute(c, in, len, &q); /* parsed once, not twice */
     }
-    return qmp_execute(c, in, len);
+    return qmp_execute(c, in, len, NULL);
 }
 
 /* Frame and execute the client's commands in order while its output is not backed up. Framing

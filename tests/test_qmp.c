@@ -2738,6 +2738,59 @@ TEST host_reply_error_text(void)
     PASS();
 }
 
+/* vb_qmp_execute_command answers and acts exactly as vb_qmp_execute on the same text, whatever
+   the host's own argument checks found; a reply that does not fit runs nothing. */
+TEST host_execute_command_as_execute(void)
+{
+    static const char *const cmds[] = {
+        QOM_GET(PATH, "guest-stats"), QOM_GET(SEED_PATH, IVL), QOM_SET(PATH, IVL, "2"),
+        QOM_SET(PATH, IVL, "-1"), QOM_GET("/machine/nowhere", IVL), QUERY, BALLOON("402653184"),
+        "{\"execute\": \"balloon\", \"arguments\": {\"value\": 1, \"x\": 2}, \"id\": [1, \"\\u00e9\"]}",
+        "{\"execute\": \"no-such\", \"id\": \"a\"}",
+        "{'execute': 'qom-list', 'arguments': {'path': '" PATH "'}}",
+        "{\"execute\": \"x-balloon-free-page-hint\", \"arguments\": {\"action\": \"start\"}}", CAPS,
+    };
+    static char want[16384];
+    unsigned i, pretty;
+    for (pretty = 0; pretty < 2; pretty++) {
+        const unsigned flags = VB_QMP_NO_NEGOTIATION | (pretty ? VB_QMP_PRETTY : 0u);
+        for (i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+            size_t len = strlen(cmds[i]), n;
+            char *in = dup_n(cmds[i], len);
+            vb_qmp_command c;
+            ASSERT(in);
+            ASSERT_EQ(0, start(VB_PROFILE_QEMU, 10, flags));
+            send_linux61_primer();
+            n = vb_qmp_execute(&Q, in, len, want, sizeof want);
+            ASSERT(n < sizeof want);
+            save_state();
+            ASSERT_EQ(0, start(VB_PROFILE_QEMU, 10, flags));
+            send_linux61_primer();
+            ASSERT_EQ_FMTm(cmds[i], 1, vb_qmp_parse(in, len, &c), "%d");
+            vb_qmp_args_only(&c, NULL, 0); /* a host's check that failed: not the library's */
+            ASSERT_EQ_FMTm(cmds[i], n, vb_qmp_execute_command(&Q, &c, reply, sizeof reply), "%zu");
+            ASSERT_STR_EQm(cmds[i], want, reply);
+            ASSERTm(cmds[i], state_unchanged());
+            free(in);
+        }
+    }
+    {
+        size_t len = strlen(BALLOON("402653184"));
+        char *in = dup_n(BALLOON("402653184"), len);
+        vb_qmp_command c;
+        ASSERT(in);
+        ASSERT_EQ(0, start_qemu());
+        ASSERT_EQ(1, vb_qmp_parse(in, len, &c));
+        save_state();
+        ASSERT_EQ(strlen(OK_EMPTY), vb_qmp_execute_command(&Q, &c, reply, 4));
+        ASSERT_UNCHANGED();
+        ASSERT_EQ(strlen(OK_EMPTY), vb_qmp_execute_command(&Q, &c, reply, sizeof reply));
+        ASSERT(vb_target_pages(&T.dev) != saved_dev.num_pages); /* with room, it ran */
+        free(in);
+    }
+    PASS();
+}
+
 /* The pattern of the header's comment: the host claims "quit"; unclaimed, the name is QEMU's
    CommandNotFound, byte for byte. Neither path changes the device. */
 TEST host_command_pattern(void)
@@ -4130,6 +4183,7 @@ SUITE(qmp)
     RUN_TEST(host_args_only);
     RUN_TEST(host_reply_id_as_execute);
     RUN_TEST(host_reply_error_text);
+    RUN_TEST(host_execute_command_as_execute);
     RUN_TEST(host_command_pattern);
     RUN_TEST(short_buffer_no_effect_at_any_size);
     RUN_TEST(reply_max_holds_replies_without_client_text);

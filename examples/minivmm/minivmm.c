@@ -944,10 +944,10 @@ static void client_command(vm *v, client *c, const char *cmd, size_t len)
         n = vb_qmp_reply(&c->qmp, &q, NULL, reply, reply_cap);
         if (n >= reply_cap && reply_fits(n)) n = vb_qmp_reply(&c->qmp, &q, NULL, reply, reply_cap);
         if (ok && n < reply_cap) run_state_command(v, &q);
-    } else {
+    } else { /* the library's command, parsed once already */
         pthread_mutex_lock(&v->lock);
-        n = vb_qmp_execute(&c->qmp, cmd, len, reply, reply_cap);
-        if (n >= reply_cap && reply_fits(n)) n = vb_qmp_execute(&c->qmp, cmd, len, reply, reply_cap);
+        n = vb_qmp_execute_command(&c->qmp, &q, reply, reply_cap);
+        if (n >= reply_cap && reply_fits(n)) n = vb_qmp_execute_command(&c->qmp, &q, reply, reply_cap);
         pthread_mutex_unlock(&v->lock);
     }
     if (n >= reply_cap) { /* no memory for it: the command was not run */
