@@ -3468,13 +3468,19 @@ VB_API size_t vb_render_guest_stats(const vb_device *d, char *buf, size_t cap, u
     return vb__out_end(&o);
 }
 
-/* The error's text: raw, or escaped as the inside of a JSON string. */
+/* The error's text: raw, or escaped as the inside of a JSON string (QMP's replies; a build
+   without QMP leaves the escaping out: the constant lets the compiler drop what it takes). */
+#ifdef VB_NO_QMP
+#define VB__QMP_BUILD 0
+#else
+#define VB__QMP_BUILD 1
+#endif
 static void vb__put_error_text(vb__out *o, const vb_error *e, int json)
 {
     unsigned i;
     for (i = 0; i < 3; i++) {
-        if (e->part[i]) (json ? vb__put_utf8 : vb__put)(o, e->part[i], vb__strlen(e->part[i]));
-        if (i < 2 && e->arg[i]) (json ? vb__put_utf8 : vb__put)(o, e->arg[i], e->arg_len[i]);
+        if (e->part[i]) (VB__QMP_BUILD && json ? vb__put_utf8 : vb__put)(o, e->part[i], vb__strlen(e->part[i]));
+        if (i < 2 && e->arg[i]) (VB__QMP_BUILD && json ? vb__put_utf8 : vb__put)(o, e->arg[i], e->arg_len[i]);
     }
 }
 
@@ -6712,6 +6718,7 @@ VB_API void vb_mmio_write(vb_mmio *m, uint64_t offset, uint32_t value, unsigned 
 #undef VB__PACKED_BUILD
 #undef VB__HINT_BUILD
 #undef VB__REPORTING_BUILD
+#undef VB__QMP_BUILD
 #undef VB__EVENT_ENABLE
 #undef VB__EVENT_DISABLE
 #undef VB__EVENT_DESC
