@@ -2113,7 +2113,7 @@ static void vb__queue_clear(vb_device *d, vb_queue *q)
 
 /* Free page hinting and reporting in this build (VB_NO_FREE_PAGE_HINT, VB_NO_REPORTING): without
    one, vb_init refuses its option, so the feature is never offered, and the compiler drops the
-   code its constant guards (a feature without the other leaves out no shared code). */
+   code its constant guards; without both, the ranges code they share goes too. */
 #ifdef VB_NO_FREE_PAGE_HINT
 #define VB__HINT_BUILD 0
 #else
