@@ -194,6 +194,12 @@
      VB_CONFIG_FILE         a header included first, to set options for every file at once
      VB_NO_QMP              compile out the QMP layer (JSON reader, command dispatcher)
      VB_NO_METRICS          compile out the Prometheus / OpenMetrics renderer
+     VB_NO_PACKED           compile out the packed virtqueue (vb_init refuses VB_OPT_RING_PACKED)
+     VB_NO_SNAPSHOT         compile out vb_snapshot_save and vb_snapshot_load
+     VB_NO_FREE_PAGE_HINT   compile out free page hinting (vb_hint_*; vb_init refuses
+                            VB_OPT_FREE_PAGE_HINT, QMP has no x-*balloon-free-page-hint)
+     VB_NO_REPORTING        compile out free page reporting (vb_init refuses VB_OPT_REPORTING)
+     VB_NO_PROPS            compile out the QOM-style properties (vb_prop_*); needs VB_NO_QMP
      VB_WITH_MMIO           compile in the virtio-mmio transport (vb_mmio_read/vb_mmio_write
                             turn a VMM's MMIO exits into device calls and interrupt bits)
      VB_NO_STDLIB           freestanding: include no libc header and call no libc function
@@ -264,6 +270,10 @@
 
 #ifdef VB_CONFIG_FILE
 #include VB_CONFIG_FILE
+#endif
+
+#if defined(VB_NO_PROPS) && !defined(VB_NO_QMP)
+#error "vballoon.h: VB_NO_PROPS needs VB_NO_QMP (QMP's qom-get, qom-set and qom-list are the properties)"
 #endif
 
 #include <stddef.h>
@@ -464,9 +474,11 @@ typedef enum vb_profile { VB_PROFILE_DOC = 0, VB_PROFILE_QEMU = 1 } vb_profile;
 #define VB_OPT_GUEST_BIG_ENDIAN 0x04 /* a legacy (pre-VERSION_1) guest is big-endian */
 #define VB_OPT_NO_EVENT_IDX 0x08     /* do not offer VIRTIO_RING_F_EVENT_IDX */
 #define VB_OPT_NO_INDIRECT 0x10      /* do not offer VIRTIO_RING_F_INDIRECT_DESC */
-#define VB_OPT_FREE_PAGE_HINT 0x20   /* offer VIRTIO_BALLOON_F_FREE_PAGE_HINT (vb_hint_start) */
+#define VB_OPT_FREE_PAGE_HINT 0x20   /* offer VIRTIO_BALLOON_F_FREE_PAGE_HINT (vb_hint_start;
+                                        refused in a VB_NO_FREE_PAGE_HINT build) */
 #define VB_OPT_PAGE_POISON 0x40      /* offer VIRTIO_BALLOON_F_PAGE_POISON (config poison_val) */
-#define VB_OPT_REPORTING 0x80        /* offer VIRTIO_BALLOON_F_REPORTING (queue size >= 32) */
+#define VB_OPT_REPORTING 0x80        /* offer VIRTIO_BALLOON_F_REPORTING (queue size >= 32;
+                                        refused in a VB_NO_REPORTING build) */
 /* Queue numbering (see vb_queue_index): by default as Linux numbers the queues, over the
    features the driver accepted. These number them over the features offered (QEMU, crosvm,
    Firecracker) or at the spec's fixed numbers 0-4 (what older peers did; no Linux driver works
@@ -610,7 +622,8 @@ VB_API const char *vb_result_str(vb_result r);
 /* Initialise `dev`. `cfg` NULL means every default (as vb_config_default()); `host` is kept
    by pointer and must outlive the device; `user` (any value, NULL too) is passed back to every
    callback. Returns VB_ERR_ARG for a NULL `dev` or `host`, a host without read/write/notify
-   callbacks, or an invalid config (profile, stat_keys, queue_size, unknown options). */
+   callbacks, or an invalid config (profile, stat_keys, queue_size, unknown options, options
+   this build compiled out: VB_NO_PACKED, VB_NO_FREE_PAGE_HINT, VB_NO_REPORTING). */
 VB_API vb_result vb_init(vb_device *dev, const vb_config *cfg, const vb_host *host, void *user);
 /* Unrealize: cancel the timer. Like QEMU, a held buffer is not returned to the guest. */
 VB_API void vb_destroy(vb_device *dev);
@@ -720,7 +733,8 @@ VB_API void vb_set_ram_size(vb_device *dev, uint64_t bytes);
 VB_API uint64_t vb_ram_size(const vb_device *dev);
 VB_API uint32_t vb_actual_pages(const vb_device *dev);
 
-/* ---- host side: free page hinting (FREE_PAGE_HINT) ------------------------------------------- */
+/* ---- host side: free page hinting (FREE_PAGE_HINT; compile out with VB_NO_FREE_PAGE_HINT) ---- */
+#ifndef VB_NO_FREE_PAGE_HINT
 
 /* What a migrating VMM calls, as QEMU's precopy notifier does: vb_hint_start after a sync of its
    dirty bitmap, while the VM runs (the guest then echoes the new id and hints free pages until
@@ -736,6 +750,7 @@ VB_API vb_result vb_hint_start(vb_device *dev);
 VB_API void vb_hint_stop(vb_device *dev);
 VB_API void vb_hint_done(vb_device *dev);
 VB_API const vb_hint_info *vb_hint(const vb_device *dev);
+#endif /* VB_NO_FREE_PAGE_HINT */
 
 /* ---- stats --------------------------------------------------------------------------------- */
 
@@ -798,7 +813,8 @@ VB_API size_t vb_render_metrics(const vb_metrics_device *devs, unsigned ndevs, c
                                 size_t cap, unsigned flags);
 #endif
 
-/* ---- control: QOM-style properties ----------------------------------------------------------- */
+/* ---- control: QOM-style properties (compile out with VB_NO_PROPS, and QMP with it) ------------ */
+#ifndef VB_NO_PROPS
 
 /* Properties: "guest-stats" (read-only, type "guest statistics"), "guest-stats-polling-interval"
    (read/write, type "int"), "type" (read-only, "string"), "x-guest-stats-telemetry" (read-only,
@@ -819,8 +835,10 @@ VB_API const char *vb_prop_type(const vb_device *dev, const char *name, size_t l
 /* The i-th property of vb_prop_get (NULL past the end). QMP's qom-list shows these among the
    QOM object's read-only ones (see vb_qmp_execute). */
 VB_API const char *vb_prop_name(const vb_device *dev, unsigned i);
+#endif /* VB_NO_PROPS */
 
-/* ---- control: snapshot ------------------------------------------------------------------------ */
+/* ---- control: snapshot (compile out with VB_NO_SNAPSHOT) --------------------------------------- */
+#ifndef VB_NO_SNAPSHOT
 
 /* The migrated device state, as QEMU migrates it: driver features, status, whether the device
    is broken or refuses the driver's features (FEATURES_OK), config space (num_pages, actual,
@@ -847,6 +865,7 @@ VB_API size_t vb_snapshot_save(const vb_device *dev, void *buf, size_t cap);
      again). If the guest's ring says it is empty, the step back stays (QEMU's virtqueue_rewind);
      a bad ring breaks the device (a guest error, as at any pop). */
 VB_API vb_result vb_snapshot_load(vb_device *dev, const void *buf, size_t len);
+#endif /* VB_NO_SNAPSHOT */
 
 /* ---- control: QMP (compile out with VB_NO_QMP) ------------------------------------------------ */
 #ifndef VB_NO_QMP
@@ -930,6 +949,7 @@ VB_API size_t vb_qmp_greeting(const vb_qmp *s, char *buf, size_t cap);
      x-query-balloon-free-page-hint
                               {"status": "stop" | "requested" | "start" | "done", "cmd-id",
                               "guest-cmd-id", "ranges", "bytes"}: vb_hint()
+                              (neither in a VB_NO_FREE_PAGE_HINT build)
    Any other name is "The command X has not been found" (class CommandNotFound): the VM's run
    state (query-status, cont, stop, quit) is the host's, see vb_qmp_parse.
    The JSON is read as QEMU 7.2 reads it: an object with a repeated key (compared decoded, "a"
@@ -1260,6 +1280,7 @@ static size_t vb__strlen(const char *s)
     return n;
 }
 
+#if !defined(VB_NO_PROPS) || !defined(VB_NO_METRICS) /* names of properties, labels, commands */
 static int vb__name_is(const char *name, size_t len, const char *lit)
 {
     size_t i;
@@ -1267,6 +1288,7 @@ static int vb__name_is(const char *name, size_t len, const char *lit)
         if (lit[i] == 0 || lit[i] != name[i]) return 0;
     return lit[len] == 0;
 }
+#endif
 
 
 VB__INLINE uint16_t vb__bswap16(uint16_t v) { return (uint16_t)(v << 8 | v >> 8); }
@@ -1322,6 +1344,7 @@ static void vb__error_msg(vb_error *e, const char *cls, const char *msg)
 
 static void vb__generic_error(vb_error *e, const char *msg) { vb__error_msg(e, "GenericError", msg); }
 
+#ifndef VB_NO_PROPS
 /* QOM's "Property '<type>.<name>' <what>", with the type and the name as the arguments. */
 static void vb__prop_error(vb_error *e, const char *type, const char *name, size_t len, const char *what)
 {
@@ -1334,6 +1357,7 @@ static void vb__prop_error(vb_error *e, const char *type, const char *name, size
     e->arg_len[1] = len;
     e->part[2] = what;
 }
+#endif
 
 /* ============================================================================================
    LAYER 1: THE SPLIT VIRTQUEUE (device side)
@@ -2097,6 +2121,20 @@ static void vb__queue_clear(vb_device *d, vb_queue *q)
    the host after the whole buffer is validated, bounded work, left-over "more work")
    ============================================================================================ */
 
+/* Free page hinting and reporting in this build (VB_NO_FREE_PAGE_HINT, VB_NO_REPORTING): without
+   one, vb_init refuses its option, so the feature is never offered, and the compiler drops the
+   code its constant guards; without both, the ranges code they share goes too. */
+#ifdef VB_NO_FREE_PAGE_HINT
+#define VB__HINT_BUILD 0
+#else
+#define VB__HINT_BUILD 1
+#endif
+#ifdef VB_NO_REPORTING
+#define VB__REPORTING_BUILD 0
+#else
+#define VB__REPORTING_BUILD 1
+#endif
+
 static void vb__pages(vb_device *d, unsigned kind, uint64_t start, uint64_t len)
 {
     if (!len) return;
@@ -2193,7 +2231,7 @@ static void vb__ranges_give(vb_device *d, unsigned kind, const vb__ranges *g, in
             d->counters.bytes_ignored += g->len[i];
             continue;
         }
-        if (kind == VB_RANGE_HINTED) {
+        if (VB__HINT_BUILD && kind == VB_RANGE_HINTED) {
             d->hint.ranges++;
             d->hint.bytes += g->len[i];
         }
@@ -2225,12 +2263,16 @@ static int vb__hint_buffer(vb_device *d, const vb__ranges *g)
     return 0;
 }
 
-/* One budget of a page queue: about two queues' worth of descriptors. Every buffer goes back
-   with used length 0 (QEMU >= 7.0; a reporting guest waits for it). 1 = buffers are left. */
+/* One budget of a page queue (any role but the stats): about two queues' worth of descriptors.
+   Every buffer goes back with used length 0 (QEMU >= 7.0; a reporting guest waits for it).
+   1 = buffers are left. */
 static int vb__page_queue_kick(vb_device *d, unsigned role)
 {
     vb_queue *q = &d->queue[role];
     uint32_t walked = 0;
+    /* A queue whose feature the build left out (only VB_OPT_QUEUES_FIXED numbers it) is ignored. */
+    if (role > VB_QUEUE_DEFLATE && !(role == VB_QUEUE_FREE_PAGE ? VB__HINT_BUILD : VB__REPORTING_BUILD))
+        return 0;
     while (walked < q->size) {
         vb__chain c;
         int r = vb__pop(d, q, &c);
@@ -2240,9 +2282,9 @@ static int vb__page_queue_kick(vb_device *d, unsigned role)
         } else {
             vb__ranges g;
             r = vb__ranges_gather(d, &c, &g);
-            if (r == 0 && role == VB_QUEUE_FREE_PAGE) {
+            if (r == 0 && VB__HINT_BUILD && role == VB_QUEUE_FREE_PAGE) {
                 r = vb__hint_buffer(d, &g);
-            } else if (r == 0) {
+            } else if (r == 0 && VB__REPORTING_BUILD) {
                 d->counters.reports++;
                 vb__ranges_give(d, VB_RANGE_REPORTED, &g, vb__has(d, VB_F_REPORTING));
             }
@@ -2291,6 +2333,8 @@ VB_API int vb_do_work(vb_device *d)
 
 #define VB__HINT_ID_MIN 0x80000000u /* QEMU's first id is MIN + 1; it wraps back to MIN */
 
+#ifndef VB_NO_FREE_PAGE_HINT
+
 /* A change the driver sees in the config space: the driver looks only after an interrupt. */
 static void vb__hint_show(vb_device *d, vb_hint_status status)
 {
@@ -2321,6 +2365,7 @@ VB_API void vb_hint_done(vb_device *d)
 }
 
 VB_API const vb_hint_info *vb_hint(const vb_device *d) { return &d->hint; }
+#endif /* VB_NO_FREE_PAGE_HINT */
 
 /* ============================================================================================
    LAYER 3: THE STATS PROTOCOL (the stats and their key sets, held buffer, parsing, polling timer)
@@ -2807,9 +2852,9 @@ static int vb__config_ok(const vb_config *cfg, unsigned qsize)
     unsigned options = cfg->options;
     if (cfg->profile != VB_PROFILE_DOC && cfg->profile != VB_PROFILE_QEMU) return 0;
     if (qsize > VB_QUEUE_SIZE_MAX || (qsize & (qsize - 1u)) || options > 0x7ffu) return 0;
-#ifdef VB_NO_PACKED
-    if (options & VB_OPT_RING_PACKED) return 0;
-#endif
+    if (options & ((VB__PACKED_BUILD ? 0u : VB_OPT_RING_PACKED) | (VB__HINT_BUILD ? 0u : VB_OPT_FREE_PAGE_HINT) |
+                   (VB__REPORTING_BUILD ? 0u : VB_OPT_REPORTING)))
+        return 0; /* compiled out */
     if ((options & VB_OPT_QUEUES_OFFERED) && (options & VB_OPT_QUEUES_FIXED)) return 0;
     return !(options & VB_OPT_REPORTING) || qsize >= VB_REPORTING_QUEUE_MIN;
 }
@@ -3318,12 +3363,14 @@ static void vb__put_utf8(vb__out *o, const char *p, size_t n)
     }
 }
 
+#ifndef VB_NO_PROPS /* (QMP too) */
 static void vb__put_str(vb__out *o, const char *lit)
 {
     vb__put(o, "\"", 1);
     vb__put_utf8(o, lit, vb__strlen(lit));
     vb__put(o, "\"", 1);
 }
+#endif
 
 /* NUL-terminate (as much as fits) and return the full length. */
 static size_t vb__out_end(vb__out *o)
@@ -3384,6 +3431,7 @@ static void vb__render_stats(const vb_device *d, vb__out *o, unsigned flags, uns
     vb__close(o, flags, level);
 }
 
+#ifndef VB_NO_PROPS
 /* `x-guest-stats-telemetry` (vb_telemetry) at nesting `level`. last-stats-ms and age-ms are -1
    before the first buffer, as an unset stat in the document's profile. */
 static void vb__render_telemetry(const vb_device *d, vb__out *o, unsigned flags, unsigned level)
@@ -3420,6 +3468,7 @@ static void vb__render_telemetry(const vb_device *d, vb__out *o, unsigned flags,
     vb__close(o, flags, level + 1);
     vb__close(o, flags, level);
 }
+#endif /* VB_NO_PROPS */
 
 VB_API size_t vb_render_guest_stats(const vb_device *d, char *buf, size_t cap, unsigned flags)
 {
@@ -3429,13 +3478,19 @@ VB_API size_t vb_render_guest_stats(const vb_device *d, char *buf, size_t cap, u
     return vb__out_end(&o);
 }
 
-/* The error's text: raw, or escaped as the inside of a JSON string. */
+/* The error's text: raw, or escaped as the inside of a JSON string (QMP's replies; a build
+   without QMP leaves the escaping out: the constant lets the compiler drop what it takes). */
+#ifdef VB_NO_QMP
+#define VB__QMP_BUILD 0
+#else
+#define VB__QMP_BUILD 1
+#endif
 static void vb__put_error_text(vb__out *o, const vb_error *e, int json)
 {
     unsigned i;
     for (i = 0; i < 3; i++) {
-        if (e->part[i]) (json ? vb__put_utf8 : vb__put)(o, e->part[i], vb__strlen(e->part[i]));
-        if (i < 2 && e->arg[i]) (json ? vb__put_utf8 : vb__put)(o, e->arg[i], e->arg_len[i]);
+        if (e->part[i]) (VB__QMP_BUILD && json ? vb__put_utf8 : vb__put)(o, e->part[i], vb__strlen(e->part[i]));
+        if (i < 2 && e->arg[i]) (VB__QMP_BUILD && json ? vb__put_utf8 : vb__put)(o, e->arg[i], e->arg_len[i]);
     }
 }
 
@@ -3775,6 +3830,8 @@ VB_API size_t vb_render_metrics(const vb_metrics_device *devs, unsigned ndevs, c
    LAYER 6: CONTROL (QOM-style properties, snapshot)
    ============================================================================================ */
 
+#ifndef VB_NO_PROPS
+
 /* The properties, in qom-list order. */
 static const char *const vb__props[][2] = {
     {"type", "string"},
@@ -3880,7 +3937,9 @@ VB_API vb_result vb_prop_set_int(vb_device *d, const char *name, size_t len, int
     if (r == VB_OK && vb__reentered(d)) return vb__busy_error(err);
     return r != VB_OK ? r : vb_set_poll_interval_ms(d, (uint64_t)value * 1000u);
 }
+#endif /* VB_NO_PROPS */
 
+#ifndef VB_NO_SNAPSHOT
 /* Snapshot blob, all little-endian (version 2; version 1 blobs, 144 bytes, still load):
      0  "VBSN" magic            4  u16 version (2)      6  u16 size (VB_SNAPSHOT_SIZE)
      8  u64 driver features    16  u8 status           17  u8 flags (bit0 broken, bit1 refused
@@ -4025,6 +4084,7 @@ VB_API vb_result vb_snapshot_load(vb_device *d, const void *buf, size_t len)
     vb__stats_rewind(d);   /* and, as the VM starts, the rewind of set_status */
     return VB_OK;
 }
+#endif /* VB_NO_SNAPSHOT */
 
 #ifndef VB_NO_QMP
 /* ============================================================================================
@@ -5860,6 +5920,7 @@ static vb__effect vb__qmp_balloon(vb__reply *r, vb_qmp *s, vb__span args)
     return vb__fx(VB__FX_TARGET, (int64_t)((total - (uint64_t)target) >> VB_PAGE_SHIFT));
 }
 
+#ifndef VB_NO_FREE_PAGE_HINT
 /* Free page hinting, experimental (QMP's "x-" prefix): what a migration would do, by hand. */
 static const char *const vb__hint_names[4] = {"stop", "requested", "start", "done"};
 
@@ -5902,6 +5963,7 @@ static vb__effect vb__qmp_query_hint(vb__reply *r, vb_qmp *s, vb__span args)
     vb__reply_end(r);
     return vb__fx_none;
 }
+#endif /* VB_NO_FREE_PAGE_HINT */
 
 /* qmp_capabilities' "enable": a list of QMPCapability, of which only "oob" exists. 0 after
    replying with the error of the first bad element. */
@@ -5992,8 +6054,10 @@ static const struct vb__command {
     {"balloon", vb__qmp_balloon, 0},
     {"query-version", vb__qmp_query_version, 0},
     {"query-commands", vb__qmp_query_commands, 0},
+#ifndef VB_NO_FREE_PAGE_HINT
     {"x-balloon-free-page-hint", vb__qmp_hint, 0},
     {"x-query-balloon-free-page-hint", vb__qmp_query_hint, 0},
+#endif
 };
 
 /* query-commands lists the session's commands and the host's (vb_qmp.host_commands) in QEMU
@@ -6062,9 +6126,11 @@ static void vb__qmp_apply(vb_qmp *s, vb__effect fx)
     if (fx.kind == VB__FX_INTERVAL) vb_set_poll_interval(s->dev, fx.value, 0);
     else if (fx.kind == VB__FX_TARGET) vb_set_target_pages(s->dev, (uint32_t)fx.value);
     else if (fx.kind == VB__FX_NEGOTIATED) s->negotiated = 1;
+#ifndef VB_NO_FREE_PAGE_HINT
     else if (fx.kind == VB__FX_HINT && fx.value == VB_HINT_START) vb_hint_start(s->dev);
     else if (fx.kind == VB__FX_HINT && fx.value == VB_HINT_STOP) vb_hint_stop(s->dev);
     else if (fx.kind == VB__FX_HINT) vb_hint_done(s->dev);
+#endif
 }
 
 /* ---- the envelope: one JSON object {"execute": ..., "arguments": ..., "id": ...} --------------- */
@@ -6683,6 +6749,9 @@ VB_API void vb_mmio_write(vb_mmio *m, uint64_t offset, uint32_t value, unsigned 
 #undef VB__DESC_F_USED
 #undef VB__LAP
 #undef VB__PACKED_BUILD
+#undef VB__HINT_BUILD
+#undef VB__REPORTING_BUILD
+#undef VB__QMP_BUILD
 #undef VB__EVENT_ENABLE
 #undef VB__EVENT_DISABLE
 #undef VB__EVENT_DESC

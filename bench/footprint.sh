@@ -2,7 +2,8 @@
 # bench/footprint.sh - size of the implementation and of the device state, per target, and the
 # compile time of a translation unit that includes the implementation.
 #   .text/.rodata/.data+.bss of one object file holding only the implementation, freestanding
-#   (-DVB_NO_STDLIB -ffreestanding), at -Os and -O2, with and without VB_NO_QMP, for x86-64
+#   (-DVB_NO_STDLIB -ffreestanding), at -Os and -O2, with and without VB_NO_QMP, and at -Os with
+#   every VB_NO_* option (the smallest build: $SMALLEST), for x86-64
 #   (the host cc), Cortex-M4 Thumb (arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb) and riscv64
 #   (riscv64-unknown-elf-gcc -march=rv64imac -mabi=lp64). A missing compiler is reported.
 #   "+libgcc" lists the helpers the object needs from libgcc (64-bit division on 32-bit CPUs).
@@ -11,6 +12,7 @@
 #   sh bench/footprint.sh [--tsv]
 TSV=${1:-}
 CC=${CC:-cc}
+SMALLEST="-DVB_NO_QMP -DVB_NO_METRICS -DVB_NO_PACKED -DVB_NO_SNAPSHOT -DVB_NO_FREE_PAGE_HINT -DVB_NO_REPORTING -DVB_NO_PROPS"
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 HERE=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,23 +38,27 @@ target() { # label, cc, size tool, nm tool, flags...
     "$cc" "$@" -ffreestanding -I"$HERE" -c "$tmp/size.c" -o "$tmp/size.o"
     dev=$(( 0x$("$nm" -S "$tmp/size.o" | awk '$4 == "vb_device_size" { print $2 }') ))
     row size "sizeof(vb_device), $label" "$dev bytes" "<= 512 B"
-    for opt in -Os -O2; do
-        for qmp in "" -DVB_NO_QMP; do
-            "$cc" "$@" $opt $qmp -DVB_NO_STDLIB -ffreestanding -I"$HERE" -c "$tmp/impl.c" \
-                -o "$tmp/impl.o" || { row size "$label $opt $qmp" "compile failed" ""; continue; }
-            "$size" -A "$tmp/impl.o" >"$tmp/sz"
-            text=$(sect "$tmp/sz" .text)
-            ro=$(sect "$tmp/sz" .rodata)
-            data=$(( $(sect "$tmp/sz" .data) + $(sect "$tmp/sz" .sdata) ))
-            bss=$(( $(sect "$tmp/sz" .bss) + $(sect "$tmp/sz" .sbss) ))
-            helpers=$("$nm" -u "$tmp/impl.o" | awk '{ printf "%s%s", sep, $2; sep = "," }')
-            goal=""
-            if [ "$opt" = -Os ] && [ -z "$qmp" ]; then
-                case $label in x86-64*) goal="<= 8192 B .text";; cortex-m4*) goal="<= 6144 B .text";; esac
-            fi
-            row size "impl $label $opt ${qmp:-(with QMP)}" \
-                ".text $text .rodata $ro .data $data .bss $bss${helpers:+ +$helpers}" "$goal"
-        done
+    for build in "-Os" "-Os -DVB_NO_QMP" "-O2" "-O2 -DVB_NO_QMP" "-Os smallest"; do
+        opt=${build%% *} flags=${build#"$opt"}
+        what="$opt ${flags# }"
+        case $build in
+            "$opt") what="$opt (with QMP)";;
+            *smallest) flags=$SMALLEST what="-Os smallest (all VB_NO_*)";;
+        esac
+        "$cc" "$@" $opt $flags -DVB_NO_STDLIB -ffreestanding -I"$HERE" -c "$tmp/impl.c" \
+            -o "$tmp/impl.o" || { row size "impl $label $what" "compile failed" ""; continue; }
+        "$size" -A "$tmp/impl.o" >"$tmp/sz"
+        text=$(sect "$tmp/sz" .text)
+        ro=$(sect "$tmp/sz" .rodata)
+        data=$(( $(sect "$tmp/sz" .data) + $(sect "$tmp/sz" .sdata) ))
+        bss=$(( $(sect "$tmp/sz" .bss) + $(sect "$tmp/sz" .sbss) ))
+        helpers=$("$nm" -u "$tmp/impl.o" | awk '{ printf "%s%s", sep, $2; sep = "," }')
+        goal=""
+        if [ "$opt" = -Os ] && [ "$build" != "-Os -DVB_NO_QMP" ]; then
+            case $label in x86-64*) goal="<= 8192 B .text";; cortex-m4*) goal="<= 6144 B .text";; esac
+        fi
+        row size "impl $label $what" \
+            ".text $text .rodata $ro .data $data .bss $bss${helpers:+ +$helpers}" "$goal"
     done
 }
 

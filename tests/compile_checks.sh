@@ -1,7 +1,8 @@
 #!/bin/sh
 # Compile checks of vballoon.h: C99, C11, C++17, gcc and clang, VB_STATIC, VB_NO_QMP, included
-# twice, a freestanding link with no libc, and the documented quick start (header and README)
-# and examples/minimal.c built and run. Prints one line "compile: N passed, M failed".
+# twice, every VB_NO_* option alone and together (the options of left-out features refused, run),
+# a freestanding link with no libc (full and smallest), and the documented quick start (header
+# and README) and examples/minimal.c built and run. Prints one line "compile: N passed, M failed".
 CC=${CC:-cc}
 CLANG=${CLANG:-clang}
 CXX=${CXX:-g++}
@@ -83,12 +84,16 @@ volatile size_t sink;
 void _start(void);
 void _start(void)
 {
-    vb_qmp s;
     vb_init(&dev, 0, &host, 0);
     vb_queue_notify(&dev, 2);
-    vb_qmp_init(&s, &dev, VB_QMP_NO_NEGOTIATION);
-    sink = vb_render_guest_stats(&dev, out, sizeof out, 0) +
-           vb_qmp_execute(&s, "{\"execute\": \"query-balloon\"}", 29, out, sizeof out);
+    sink = vb_render_guest_stats(&dev, out, sizeof out, 0);
+#ifndef VB_NO_QMP
+    {
+        vb_qmp s;
+        vb_qmp_init(&s, &dev, VB_QMP_NO_NEGOTIATION);
+        sink += vb_qmp_execute(&s, "{\"execute\": \"query-balloon\"}", 29, out, sizeof out);
+    }
+#endif
     for (;;) {}
 }
 C
@@ -99,13 +104,29 @@ sed -n '/^       #define VBALLOON_IMPLEMENTATION$/,/^   Feature bits are numbers
     sed -e '$d' -e 's/^       //' > "$tmp/quick_header.inc"
 awk '/^## Embedding it/ {on = 1} on && /^```$/ {exit} on == 2 {print} on && /^```c$/ {on = 2}' README.md \
     > "$tmp/quick_readme.inc"
-# A VB_NO_PACKED build refuses to offer the packed ring it does not have.
-cat > "$tmp/no_packed.c" <<'C'
-#define VB_NO_PACKED
+# A build that leaves features out (VB_NO_PACKED, VB_NO_FREE_PAGE_HINT, VB_NO_REPORTING) refuses
+# their options (vb_init: VB_ERR_ARG), never offers them, takes every other option, leaves the
+# queue of a left-out page feature alone (only VB_OPT_QUEUES_FIXED numbers it) and, with QMP,
+# has no hinting commands.
+cat > "$tmp/left_out.c" <<'C'
 #define VBALLOON_IMPLEMENTATION
 #include "vballoon.h"
-static int rd(void *u, uint64_t g, void *d, size_t n) { (void)u; (void)g; (void)d; (void)n; return -1; }
-static int wr(void *u, uint64_t g, const void *s, size_t n) { (void)u; (void)g; (void)s; (void)n; return -1; }
+#include <string.h>
+static unsigned char ram[4096];
+static int rd(void *u, uint64_t a, void *d, size_t n)
+{
+    (void)u;
+    if (a > sizeof ram || n > sizeof ram - a) return -1;
+    memcpy(d, ram + a, n);
+    return 0;
+}
+static int wr(void *u, uint64_t a, const void *s, size_t n)
+{
+    (void)u;
+    if (a > sizeof ram || n > sizeof ram - a) return -1;
+    memcpy(ram + a, s, n);
+    return 0;
+}
 static void nq(void *u, unsigned q) { (void)u; (void)q; }
 static void nc(void *u) { (void)u; }
 int main(void)
@@ -113,14 +134,66 @@ int main(void)
     static vb_device dev;
     vb_host h;
     vb_config c = vb_config_default();
+    unsigned left_out = 0, one, role;
+    uint64_t bits = 0;
+#ifdef VB_NO_PACKED
+    left_out |= VB_OPT_RING_PACKED;
+    bits |= (uint64_t)1 << VB_F_RING_PACKED;
+#endif
+#ifdef VB_NO_FREE_PAGE_HINT
+    left_out |= VB_OPT_FREE_PAGE_HINT;
+    bits |= (uint64_t)1 << VB_F_FREE_PAGE_HINT;
+#endif
+#ifdef VB_NO_REPORTING
+    left_out |= VB_OPT_REPORTING;
+    bits |= (uint64_t)1 << VB_F_REPORTING;
+#endif
     memset(&h, 0, sizeof h);
     h.read = rd;
     h.write = wr;
     h.notify_queue = nq;
     h.notify_config = nc;
-    if (vb_init(&dev, &c, &h, 0) != VB_OK || (vb_host_features(&dev) >> VB_F_RING_PACKED & 1u)) return 1;
-    c.options = VB_OPT_RING_PACKED;
-    return vb_init(&dev, &c, &h, 0) == VB_ERR_ARG ? 0 : 2;
+    if (!left_out) return 10; /* built without an option to check */
+    for (one = 1; one <= left_out; one <<= 1) /* each left-out option is refused, even alone */
+        if ((left_out & one) && (c.options = one, vb_init(&dev, &c, &h, 0) != VB_ERR_ARG)) return 1;
+    /* every other option is taken (the fixed queue numbering of the two), none left out offered */
+    c.options = 0x7ffu & ~(unsigned)VB_OPT_QUEUES_OFFERED & ~left_out;
+    if (vb_init(&dev, &c, &h, 0) != VB_OK || (vb_host_features(&dev) & bits)) return 2;
+    /* The queue of a left-out page feature is numbered (VB_OPT_QUEUES_FIXED) but left alone: a
+       zero-length descriptor there would break a device that walked it. */
+    vb_set_status(&dev, VB_S_ACKNOWLEDGE | VB_S_DRIVER);
+    vb_set_driver_features(&dev, vb_host_features(&dev) & ~((uint64_t)1 << VB_F_RING_PACKED));
+    vb_set_status(&dev, VB_S_ACKNOWLEDGE | VB_S_DRIVER | VB_S_FEATURES_OK);
+    if (!(vb_status(&dev) & VB_S_FEATURES_OK)) return 3;
+    ram[0x100 + 12] = 2;     /* descriptor 0: address 0, length 0, flags WRITE */
+    ram[0x202] = 1;          /* avail idx 1, ring[0] = 0 */
+    for (role = VB_QUEUE_FREE_PAGE; role <= VB_QUEUE_REPORTING; role++) {
+        if (!(left_out & (role == VB_QUEUE_FREE_PAGE ? VB_OPT_FREE_PAGE_HINT : VB_OPT_REPORTING))) continue;
+        if (vb_queue_index(&dev, role) != (int)role) return 4;
+        if (vb_queue_setup(&dev, role, 4, 0x100, 0x200, 0x300) != VB_OK || vb_queue_set_ready(&dev, role, 1) != VB_OK)
+            return 5;
+    }
+    vb_set_status(&dev, VB_S_ACKNOWLEDGE | VB_S_DRIVER | VB_S_FEATURES_OK | VB_S_DRIVER_OK);
+    for (role = VB_QUEUE_FREE_PAGE; role <= VB_QUEUE_REPORTING; role++) vb_queue_notify(&dev, role);
+    if (vb_is_broken(&dev) || ram[0x302] || vb_more_work(&dev) || vb_get_counters(&dev)->hint_buffers ||
+        vb_get_counters(&dev)->reports)
+        return 6;
+#if !defined(VB_NO_QMP) && defined(VB_NO_FREE_PAGE_HINT)
+    { /* QMP has no hinting commands: not found, not listed */
+        static const char hint[] = "{\"execute\": \"x-balloon-free-page-hint\", \"arguments\": {\"action\": \"done\"}}";
+        static const char list[] = "{\"execute\": \"query-commands\"}";
+        char out[2048];
+        vb_qmp s;
+        vb_qmp_init(&s, &dev, VB_QMP_NO_NEGOTIATION);
+        if (vb_qmp_execute(&s, hint, sizeof hint - 1, out, sizeof out) >= sizeof out ||
+            !strstr(out, "\"CommandNotFound\""))
+            return 7;
+        if (vb_qmp_execute(&s, list, sizeof list - 1, out, sizeof out) >= sizeof out ||
+            !strstr(out, "query-balloon") || strstr(out, "free-page-hint"))
+            return 8;
+    }
+#endif
+    return 0;
 }
 C
 cat > "$tmp/quick_before.inc" <<'C'
@@ -189,7 +262,10 @@ check cxx17-clang++   $CLANG -std=c++17 -Wall -Wextra -Wpedantic -Wshadow -Werro
 check no-qmp          $CC -std=c99 $WARN -DVB_NO_QMP $I -c "$tmp/twice.c" -o "$tmp/o"
 # every option that compiles something out, alone and together, at -Os too (no inlining there:
 # a helper left unused is a warning)
-for opts in "-DVB_NO_METRICS" "-DVB_NO_PACKED" "-DVB_NO_QMP -DVB_NO_METRICS -DVB_NO_PACKED"; do
+SMALLEST="-DVB_NO_QMP -DVB_NO_METRICS -DVB_NO_PACKED -DVB_NO_SNAPSHOT -DVB_NO_FREE_PAGE_HINT -DVB_NO_REPORTING -DVB_NO_PROPS"
+for opts in "-DVB_NO_METRICS" "-DVB_NO_PACKED" "-DVB_NO_QMP -DVB_NO_METRICS -DVB_NO_PACKED" "-DVB_NO_SNAPSHOT" \
+            "-DVB_NO_FREE_PAGE_HINT" "-DVB_NO_REPORTING" "-DVB_NO_FREE_PAGE_HINT -DVB_NO_REPORTING" \
+            "-DVB_NO_QMP -DVB_NO_PROPS" "$SMALLEST"; do
     for c in "$CC -std=c99 $WARN" "$CLANG -std=c99 $WARN" "$CXX -std=c++17 $WARN -x c++"; do
         for o in -O2 -Os; do
             name="options$(echo " $opts" | sed 's/ -DVB_NO_/-no-/g' | tr 'A-Z' 'a-z')-$(echo "$c" | cut -d' ' -f1)$o"
@@ -197,7 +273,14 @@ for opts in "-DVB_NO_METRICS" "-DVB_NO_PACKED" "-DVB_NO_QMP -DVB_NO_METRICS -DVB
         done
     done
 done
-check no-packed-refuses-option sh -c "$CC -std=c99 $WARN $I '$tmp/no_packed.c' -o '$tmp/np' && '$tmp/np'"
+for opts in "-DVB_NO_PACKED" "-DVB_NO_FREE_PAGE_HINT" "-DVB_NO_REPORTING" "$SMALLEST"; do
+    case $opts in -DVB_NO_QMP*) name=smallest-refuses-options;;
+        *) name="$(echo "$opts" | sed 's/-DVB_NO_/no-/' | tr 'A-Z_' 'a-z-')-refuses-option";; esac
+    check "$name" sh -c "$CC -std=c99 $WARN $opts $I '$tmp/left_out.c' -o '$tmp/lo' && '$tmp/lo'"
+done
+# QMP's qom-* commands are the properties: VB_NO_PROPS without VB_NO_QMP is an #error
+check no-props-needs-no-qmp sh -c "$CC -std=c99 $WARN -DVB_NO_PROPS $I -c '$tmp/twice.c' -o '$tmp/o' 2>&1 |
+    grep -q 'VB_NO_PROPS needs VB_NO_QMP'"
 check mmio-c99-gcc    $CC -std=c99 $WARN -DVB_WITH_MMIO $I -c "$tmp/twice.c" -o "$tmp/o"
 check mmio-c99-clang  $CLANG -std=c99 $WARN -DVB_WITH_MMIO $I -c "$tmp/twice.c" -o "$tmp/o"
 check mmio-cxx17-g++  $CXX -std=c++17 -Wall -Wextra -Wpedantic -Wshadow -Werror -x c++ -DVB_WITH_MMIO $I -c "$tmp/twice.c" -o "$tmp/o"
@@ -206,6 +289,8 @@ check static-run      "$tmp/s"
 check freestanding-gcc   $CC -std=c99 $WARN -DVB_WITH_MMIO -O2 -ffreestanding -nostdlib -static -fno-builtin -fno-tree-loop-distribute-patterns $I "$tmp/free.c" -o "$tmp/f"
 check freestanding-clang $CLANG -std=c99 $WARN -O2 -ffreestanding -nostdlib -static -fno-builtin $I "$tmp/free.c" -o "$tmp/f2"
 check freestanding-no-libc-symbols sh -c "! nm '$tmp/f' | grep -q ' U '"
+check freestanding-smallest-gcc $CC -std=c99 $WARN $SMALLEST -Os -ffreestanding -nostdlib -static -fno-builtin -fno-tree-loop-distribute-patterns $I "$tmp/free.c" -o "$tmp/fs"
+check freestanding-smallest-no-libc-symbols sh -c "! nm '$tmp/fs' | grep -q ' U '"
 for q in header readme; do
     check "quick-start-$q-found" grep -q balloon_create "$tmp/quick_$q.inc"
     for c in "$CC -std=c99 $WARN" "$CC -std=c11 $WARN" "$CLANG -std=c99 $WARN" \
