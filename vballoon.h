@@ -4200,7 +4200,7 @@ static int vb__lex_number(unsigned *st, unsigned char c)
 }
 
 /* Past the plain bytes of a string in state st, before `end`: the fast path. */
-static size_t vb__lex_run(const char *s, size_t pos, size_t end, unsigned st)
+VB__INLINE size_t vb__lex_run(const char *s, size_t pos, size_t end, unsigned st)
 {
     const unsigned char quote = st == VB__LX_DQ ? '"' : '\'';
     if (st != VB__LX_DQ && st != VB__LX_SQ) return pos;
@@ -4213,7 +4213,7 @@ static size_t vb__lex_run(const char *s, size_t pos, size_t end, unsigned st)
 }
 
 /* One byte in state *st; the state after a token is the start, after an error the recovery. */
-static int vb__lex(unsigned *st, unsigned char c)
+VB__INLINE int vb__lex(unsigned *st, unsigned char c)
 {
     int r;
     if (*st == VB__LX_START) r = vb__lex_start(st, c);
@@ -4255,7 +4255,7 @@ static void vb__stream_init(vb__stream *m, const char *s, size_t len)
 }
 
 /* The token [tok_at, pos) joins the message (json_message_process_token). */
-static int vb__stream_token(vb__stream *m)
+VB__INLINE int vb__stream_token(vb__stream *m)
 {
     const char c = m->s[m->tok_at];
     const uint64_t n = m->pos - m->tok_at;
@@ -4719,8 +4719,16 @@ static int vb__str_is(const char *s, vb__span sp, const char *lit)
     vb__str c;
     if (s[sp.at] != '"' && s[sp.at] != '\'') return 0;
     vb__str_init(&c, s, sp);
-    while (c.pos < c.end)
-        if (*lit == 0 || vb__str_next(&c) != (unsigned char)*lit++) return 0;
+    while (c.pos < c.end) {
+        const unsigned char b = (unsigned char)s[c.pos];
+        if (*lit == 0) return 0;
+        if (b < 0x80 && b != '\\') { /* ASCII as written: most names differ in the first */
+            if (b != (unsigned char)*lit++) return 0;
+            c.pos++;
+        } else if (vb__str_next(&c) != (unsigned char)*lit++) {
+            return 0;
+        }
+    }
     return *lit == 0;
 }
 
