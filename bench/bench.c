@@ -1374,6 +1374,21 @@ static int instr(const char *name)
         }
         return 0;
     }
+    if (!strcmp(name, "qmp-qom-get")) { /* what a host does per request: frame, then execute */
+        tg *t = round_setup(16, 0, VB_PROFILE_QEMU, 0);
+        size_t (*volatile frame)(vb_qmp *, const char *, size_t, size_t *) = vb_qmp_frame;
+        size_t (*volatile execute)(vb_qmp *, const char *, size_t, char *, size_t) = vb_qmp_execute;
+        vb_qmp s;
+        size_t n = 0, skip = 0;
+        vb_qmp_init(&s, &t->dev, VB_QMP_NO_NEGOTIATION);
+        for (r = 0; r < INSTR_ROUNDS; r++) {
+            CALLGRIND_TOGGLE_COLLECT;
+            n = frame(&s, qom_get, sizeof qom_get - 1, &skip);
+            n = execute(&s, qom_get + skip, n - skip, json_ours, sizeof json_ours);
+            CALLGRIND_TOGGLE_COLLECT;
+        }
+        return n < sizeof json_ours && strstr(json_ours, "\"return\"") ? 0 : 1;
+    }
     if (!strcmp(name, "metrics-prom") || !strcmp(name, "metrics-om")) { /* bench_metrics' device */
         unsigned flags = name[8] == 'o' ? VB_METRICS_OPENMETRICS : 0;
         tg *t = metrics_setup();

@@ -100,6 +100,12 @@ for what in "metrics-prom Prometheus" "metrics-om OpenMetrics"; do
     row instr "render metrics, 1 device, 16 stats, $2" \
         "$per instr  $(awk -v a="$per" -v b="$json" 'BEGIN { printf "%.1f", a / b }')x guest-stats" ""
 done
+# a QMP request as a host serves it: vb_qmp_frame + vb_qmp_execute of qom-get guest-stats (the
+# qemu profile, 16 keys), inclusive: the JSON reader, the dispatch and the render
+run qmp-qom-get || exit 1
+total=$(incl "$tmp/qmp-qom-get.out" 'vb_qmp_frame|vb_qmp_execute')
+row instr "QMP qom-get guest-stats (frame + execute), qemu, 16 keys" \
+    "$(( (total + N / 2) / N )) instr  $(awk -v a="$total" -v b="$json" -v n="$N" 'BEGIN { printf "%.1f", a / (b * n) }')x the render alone" ""
 run cjson || exit 1
 total=$(awk '/^totals:/ { print $2 }' "$tmp/cjson.out")
 run empty || exit 1
