@@ -119,7 +119,8 @@
      log(user, level, item, msg)    Diagnostics: a numeric item (VB_LOG_*) and a static message.
                                     Optional; without it the library is silent.
      stats_stale(user, stale)       The stats became stale (1) or fresh again (0): see
-                                    vb_telemetry. Optional (QMP's stale event hangs here).
+                                    vb_telemetry. Optional (QMP's stale event hangs here);
+                                    never called in a VB_NO_TELEMETRY build.
      map(user, gpa, len, write)     The direct path to guest RAM. Optional: a host pointer to the
                                     `len` bytes at `gpa` if they are RAM contiguous in the host
                                     (and writable, if `write`), else NULL, and the device uses
@@ -200,6 +201,12 @@
                             VB_OPT_FREE_PAGE_HINT, QMP has no x-*balloon-free-page-hint)
      VB_NO_REPORTING        compile out free page reporting (vb_init refuses VB_OPT_REPORTING)
      VB_NO_PROPS            compile out the QOM-style properties (vb_prop_*); needs VB_NO_QMP
+     VB_NO_TELEMETRY        compile out the stats' freshness telemetry (vb_get_telemetry,
+                            vb_stats_age_ms, stats_stale never called, no timer after a poll
+                            but the answer's); needs VB_NO_METRICS and VB_NO_PROPS (which
+                            render it) and VB_NO_QMP
+     VB_NO_GUEST_BIG_ENDIAN compile out legacy big-endian guests (vb_init refuses
+                            VB_OPT_GUEST_BIG_ENDIAN; legacy little-endian guests still work)
      VB_WITH_MMIO           compile in the virtio-mmio transport (vb_mmio_read/vb_mmio_write
                             turn a VMM's MMIO exits into device calls and interrupt bits)
      VB_NO_STDLIB           freestanding: include no libc header and call no libc function
@@ -274,6 +281,9 @@
 
 #if defined(VB_NO_PROPS) && !defined(VB_NO_QMP)
 #error "vballoon.h: VB_NO_PROPS needs VB_NO_QMP (QMP's qom-get, qom-set and qom-list are the properties)"
+#endif
+#if defined(VB_NO_TELEMETRY) && (!defined(VB_NO_METRICS) || !defined(VB_NO_PROPS))
+#error "vballoon.h: VB_NO_TELEMETRY needs VB_NO_METRICS and VB_NO_PROPS, and so VB_NO_QMP (they render the telemetry)"
 #endif
 
 #include <stddef.h>
@@ -471,7 +481,8 @@ typedef enum vb_profile { VB_PROFILE_DOC = 0, VB_PROFILE_QEMU = 1 } vb_profile;
 /* vb_config.options */
 #define VB_OPT_MUST_TELL_HOST 0x01   /* offer VIRTIO_BALLOON_F_MUST_TELL_HOST */
 #define VB_OPT_DEFLATE_ON_OOM 0x02   /* offer VIRTIO_BALLOON_F_DEFLATE_ON_OOM */
-#define VB_OPT_GUEST_BIG_ENDIAN 0x04 /* a legacy (pre-VERSION_1) guest is big-endian */
+#define VB_OPT_GUEST_BIG_ENDIAN 0x04 /* a legacy (pre-VERSION_1) guest is big-endian (refused
+                                        in a VB_NO_GUEST_BIG_ENDIAN build) */
 #define VB_OPT_NO_EVENT_IDX 0x08     /* do not offer VIRTIO_RING_F_EVENT_IDX */
 #define VB_OPT_NO_INDIRECT 0x10      /* do not offer VIRTIO_RING_F_INDIRECT_DESC */
 #define VB_OPT_FREE_PAGE_HINT 0x20   /* offer VIRTIO_BALLOON_F_FREE_PAGE_HINT (vb_hint_start;
@@ -502,7 +513,7 @@ typedef struct vb_config {
                               unknown: both commands fail as QEMU's do without a balloon */
     const char *type_name; /* QOM type in error messages, default "virtio-balloon-pci" */
     unsigned stale_after;  /* polling intervals in a row without stats before the stats count
-                              as stale (vb_telemetry): 0 = 3 */
+                              as stale (vb_telemetry): 0 = 3; unused without telemetry */
 } vb_config;
 
 /* Every field zero: the doc profile, 16 keys, queues of 128, no options, no polling. */
@@ -563,7 +574,8 @@ typedef struct vb_hint_info {
 
 /* Freshness of the stats (vb_get_telemetry), on the VM clock. A polling interval that ends
    without a stats buffer since the one before (no answer to the poll, or no driver to ask) is
-   missed; after `stale_after` missed in a row the stats are stale, until the next buffer. */
+   missed; after `stale_after` missed in a row the stats are stale, until the next buffer. A
+   VB_NO_TELEMETRY build keeps none of it (the type stays: vb_device holds one, all zero). */
 #define VB_LATENCY_BUCKETS 8 /* answers within 1, 4, 16, 64, 256, 1024, 4096 ms, and slower */
 typedef struct vb_telemetry {
     uint32_t answers;      /* stats buffers that answered a poll */
@@ -623,7 +635,8 @@ VB_API const char *vb_result_str(vb_result r);
    by pointer and must outlive the device; `user` (any value, NULL too) is passed back to every
    callback. Returns VB_ERR_ARG for a NULL `dev` or `host`, a host without read/write/notify
    callbacks, or an invalid config (profile, stat_keys, queue_size, unknown options, options
-   this build compiled out: VB_NO_PACKED, VB_NO_FREE_PAGE_HINT, VB_NO_REPORTING). */
+   this build compiled out: VB_NO_PACKED, VB_NO_FREE_PAGE_HINT, VB_NO_REPORTING,
+   VB_NO_GUEST_BIG_ENDIAN). */
 VB_API vb_result vb_init(vb_device *dev, const vb_config *cfg, const vb_host *host, void *user);
 /* Unrealize: cancel the timer. Like QEMU, a held buffer is not returned to the guest. */
 VB_API void vb_destroy(vb_device *dev);
@@ -717,7 +730,8 @@ VB_API uint8_t vb_config_generation(const vb_device *dev);
 VB_API void vb_timer_expired(vb_device *dev);
 /* When vb_timer_expired has work next (VM clock, ms; the timer_arm deadline), or UINT64_MAX
    when the timer is not armed: the polling timer's deadline, or, while a poll waits for its
-   answer, the end of the interval (to count it missed, vb_telemetry; nothing is sent). */
+   answer, the end of the interval (to count it missed, vb_telemetry; nothing is sent; not in a
+   VB_NO_TELEMETRY build, where the timer waits for the answer unarmed). */
 VB_API uint64_t vb_next_deadline(const vb_device *dev);
 /* The polling timer alone (QEMU's): UINT64_MAX while it is not armed, as after a poll until the
    guest answers ("only re-armed when the guest responds"). */
@@ -761,10 +775,12 @@ VB_API const char *vb_stat_name(unsigned tag);
 VB_API int vb_stat(const vb_device *dev, unsigned tag, uint64_t *value);
 VB_API int64_t vb_last_update(const vb_device *dev);
 VB_API const vb_counters *vb_get_counters(const vb_device *dev);
+#ifndef VB_NO_TELEMETRY
 VB_API const vb_telemetry *vb_get_telemetry(const vb_device *dev);
 /* VM-clock ms since the last stats buffer; UINT64_MAX if none came since the machine reset (or
    vb_init, or a snapshot load). Calls now_ms. */
 VB_API uint64_t vb_stats_age_ms(const vb_device *dev);
+#endif
 
 /* Polling interval. Seconds (QOM semantics and errors; `err` may be NULL) or milliseconds (C
    API only). */
@@ -1378,8 +1394,15 @@ VB__INLINE int vb__has(const vb_device *d, unsigned bit)
 #endif
 VB__INLINE int vb__packed(const vb_device *d) { return VB__PACKED_BUILD && vb__has(d, VB_F_RING_PACKED); }
 
-/* Legacy guests use their own byte order for the rings and the stats; VERSION_1 is LE. */
-VB__INLINE int vb__guest_be(const vb_device *d) { return (d->flags & VB__GUEST_BE) != 0; }
+/* Legacy guests use their own byte order for the rings and the stats; VERSION_1 is LE.
+   A build without big-endian guests (VB_NO_GUEST_BIG_ENDIAN) refuses VB_OPT_GUEST_BIG_ENDIAN: the constant lets
+   the compiler drop every byte swap of the rings and the records. */
+#ifdef VB_NO_GUEST_BIG_ENDIAN
+#define VB__GUEST_BE_BUILD 0
+#else
+#define VB__GUEST_BE_BUILD 1
+#endif
+VB__INLINE int vb__guest_be(const vb_device *d) { return VB__GUEST_BE_BUILD && (d->flags & VB__GUEST_BE) != 0; }
 
 /* Every host callback runs between vb__enter and vb__leave: a vb_* call that would change the
    device, made from inside one on the same device, is refused before it does anything (see
@@ -2425,6 +2448,14 @@ static uint64_t vb__now(vb_device *d)
 
 /* ---- freshness telemetry: polls, answers, missed intervals, stale ---- */
 
+/* A build without it (VB_NO_TELEMETRY) keeps d->tele zero and never calls stats_stale; nor does
+   it arm the timer after a poll only to count the interval missed (the guest's answer re-arms
+   it, as always). The constant lets the compiler drop what only telemetry does. */
+#ifdef VB_NO_TELEMETRY
+#define VB__TELEMETRY_BUILD 0
+#else
+#define VB__TELEMETRY_BUILD 1
+
 VB_API const vb_telemetry *vb_get_telemetry(const vb_device *d) { return &d->tele; }
 
 VB_API uint64_t vb_stats_age_ms(const vb_device *d)
@@ -2434,6 +2465,7 @@ VB_API uint64_t vb_stats_age_ms(const vb_device *d)
     now = d->host->now_ms(d->user); /* a clock read: no guard needed, nothing can change */
     return now > d->tele.last_stats_ms ? now - d->tele.last_stats_ms : 0;
 }
+#endif
 
 static void vb__tell_stale(vb_device *d, int stale)
 {
@@ -2445,7 +2477,7 @@ static void vb__tell_stale(vb_device *d, int stale)
 
 static void vb__set_stale(vb_device *d, int stale)
 {
-    if (d->tele.stale == stale) return;
+    if (!VB__TELEMETRY_BUILD || d->tele.stale == stale) return;
     d->tele.stale = (uint8_t)stale;
     if (stale) d->tele.stale_count++;
     vb__tell_stale(d, stale);
@@ -2454,6 +2486,7 @@ static void vb__set_stale(vb_device *d, int stale)
 /* A polling interval ended without a stats buffer. */
 static void vb__missed(vb_device *d)
 {
+    if (!VB__TELEMETRY_BUILD) return;
     if (d->tele.missed < UINT32_MAX) d->tele.missed++;
     if (d->tele.missed == d->stale_after) vb__set_stale(d, 1);
 }
@@ -2463,6 +2496,7 @@ static void vb__answered(vb_device *d, uint64_t now, uint32_t records, uint32_t 
 {
     static const uint32_t bound[VB_LATENCY_BUCKETS - 1] = {1, 4, 16, 64, 256, 1024, 4096};
     vb_telemetry *t = &d->tele;
+    if (!VB__TELEMETRY_BUILD) return;
     if (d->flags & VB__POLLED) {
         uint64_t wait = now > t->last_poll_ms ? now - t->last_poll_ms : 0;
         uint32_t ms = wait > UINT32_MAX ? UINT32_MAX : (uint32_t)wait;
@@ -2488,6 +2522,7 @@ static void vb__answered(vb_device *d, uint64_t now, uint32_t records, uint32_t 
 static void vb__telemetry_clear(vb_device *d)
 {
     int was_stale = d->tele.stale;
+    if (!VB__TELEMETRY_BUILD) return;
     VB_MEMSET(&d->tele, 0, sizeof d->tele);
     d->flags &= (uint16_t)~VB__POLLED;
     if (was_stale) vb__tell_stale(d, 0);
@@ -2540,6 +2575,7 @@ static void vb__rearm(vb_device *d)
 /* The timer set only to end an interval (VB__WATCH). */
 static void vb__watch_from(vb_device *d, uint64_t now)
 {
+    if (!VB__TELEMETRY_BUILD) return;
     vb__rearm_from(d, now);
     if (d->interval_ms) d->flags |= VB__WATCH;
 }
@@ -2698,7 +2734,7 @@ VB__FLATTEN VB_API void vb_timer_expired(vb_device *d)
     uint16_t kind, watch;
     if (vb__reentered(d) || !(d->flags & VB__ARMED)) return; /* cancelled, or already handled */
     now = vb__now(d);
-    kind = d->flags & (VB__WATCH | VB__START);
+    kind = d->flags & ((VB__TELEMETRY_BUILD ? VB__WATCH : 0u) | VB__START);
     watch = kind & VB__WATCH;
     if (now < d->deadline_ms) { /* early: keep waiting (the host's timer is spent: arm it) */
         d->flags &= (uint16_t)~VB__ARMED;
@@ -2718,10 +2754,10 @@ VB__FLATTEN VB_API void vb_timer_expired(vb_device *d)
     }
     d->flags = (uint16_t)((d->flags & ~VB__HELD) | VB__POLLED);
     d->counters.polls++;
-    d->tele.last_poll_ms = now;
+    if (VB__TELEMETRY_BUILD) d->tele.last_poll_ms = now;
     vb__stats_return(d);
     /* The polling timer is re-armed by the guest's answer only (QEMU); until then the timer
-       just ends each interval, to count it missed. */
+       just ends each interval, to count it missed (with telemetry: else it stays unarmed). */
     vb__watch_from(d, now);
     /* A packed ring's driver did not kick while the buffer was held: a buffer it made available
        meanwhile is looked for now that kicks are on again. */
@@ -2771,7 +2807,7 @@ VB_API vb_result vb_set_poll_interval_ms(vb_device *d, uint64_t ms)
     if (ms == 0) { /* no polls: no interval can be missed, so no stats can be stale */
         d->interval_ms = 0;
         vb__disarm(d);
-        d->tele.missed = 0;
+        if (VB__TELEMETRY_BUILD) d->tele.missed = 0;
         vb__set_stale(d, 0);
         return VB_OK;
     }
@@ -2853,7 +2889,7 @@ static int vb__config_ok(const vb_config *cfg, unsigned qsize)
     if (cfg->profile != VB_PROFILE_DOC && cfg->profile != VB_PROFILE_QEMU) return 0;
     if (qsize > VB_QUEUE_SIZE_MAX || (qsize & (qsize - 1u)) || options > 0x7ffu) return 0;
     if (options & ((VB__PACKED_BUILD ? 0u : VB_OPT_RING_PACKED) | (VB__HINT_BUILD ? 0u : VB_OPT_FREE_PAGE_HINT) |
-                   (VB__REPORTING_BUILD ? 0u : VB_OPT_REPORTING)))
+                   (VB__REPORTING_BUILD ? 0u : VB_OPT_REPORTING) | (VB__GUEST_BE_BUILD ? 0u : VB_OPT_GUEST_BIG_ENDIAN)))
         return 0; /* compiled out */
     if ((options & VB_OPT_QUEUES_OFFERED) && (options & VB_OPT_QUEUES_FIXED)) return 0;
     return !(options & VB_OPT_REPORTING) || qsize >= VB_REPORTING_QUEUE_MIN;
@@ -2929,7 +2965,8 @@ static void vb__features_changed(vb_device *d)
 {
     unsigned roles = vb__roles_of(d), role, n = 0;
     d->flags &= (uint16_t)~VB__GUEST_BE;
-    if ((d->options & VB_OPT_GUEST_BIG_ENDIAN) && !vb__has(d, VB_F_VERSION_1)) d->flags |= VB__GUEST_BE;
+    if (VB__GUEST_BE_BUILD && (d->options & VB_OPT_GUEST_BIG_ENDIAN) && !vb__has(d, VB_F_VERSION_1))
+        d->flags |= VB__GUEST_BE;
     VB_MEMSET(d->role_of, VB__NO_QUEUE, sizeof d->role_of);
     for (role = 0; role < VB_QUEUE_MAX; role++) {
         d->index_of[role] = (uint8_t)(((roles >> role) & 1u) ? n : VB__NO_QUEUE);
@@ -6760,6 +6797,8 @@ VB_API void vb_mmio_write(vb_mmio *m, uint64_t offset, uint32_t value, unsigned 
 #undef VB__HINT_BUILD
 #undef VB__REPORTING_BUILD
 #undef VB__QMP_BUILD
+#undef VB__GUEST_BE_BUILD
+#undef VB__TELEMETRY_BUILD
 #undef VB__EVENT_ENABLE
 #undef VB__EVENT_DISABLE
 #undef VB__EVENT_DESC

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Compile checks of vballoon.h: C99, C11, C++17, gcc and clang, VB_STATIC, VB_NO_QMP, included
-# twice, every VB_NO_* option alone and together (the options of left-out features refused, run),
+# twice, every VB_NO_* option alone and together (the options of left-out features refused, run;
+# a legacy little-endian guest polled, run, with and without telemetry),
 # a freestanding link with no libc (full and smallest), and the documented quick start (header
 # and README) and examples/minimal.c built and run. Prints one line "compile: N passed, M failed".
 CC=${CC:-cc}
@@ -104,7 +105,8 @@ sed -n '/^       #define VBALLOON_IMPLEMENTATION$/,/^   Feature bits are numbers
     sed -e '$d' -e 's/^       //' > "$tmp/quick_header.inc"
 awk '/^## Embedding it/ {on = 1} on && /^```$/ {exit} on == 2 {print} on && /^```c$/ {on = 2}' README.md \
     > "$tmp/quick_readme.inc"
-# A build that leaves features out (VB_NO_PACKED, VB_NO_FREE_PAGE_HINT, VB_NO_REPORTING) refuses
+# A build that leaves features out (VB_NO_PACKED, VB_NO_FREE_PAGE_HINT, VB_NO_REPORTING,
+# VB_NO_GUEST_BIG_ENDIAN) refuses
 # their options (vb_init: VB_ERR_ARG), never offers them, takes every other option, leaves the
 # queue of a left-out page feature alone (only VB_OPT_QUEUES_FIXED numbers it) and, with QMP,
 # has no hinting commands.
@@ -147,6 +149,9 @@ int main(void)
 #ifdef VB_NO_REPORTING
     left_out |= VB_OPT_REPORTING;
     bits |= (uint64_t)1 << VB_F_REPORTING;
+#endif
+#ifdef VB_NO_GUEST_BIG_ENDIAN
+    left_out |= VB_OPT_GUEST_BIG_ENDIAN; /* no feature bit: a legacy guest's byte order */
 #endif
     memset(&h, 0, sizeof h);
     h.read = rd;
@@ -194,6 +199,106 @@ int main(void)
     }
 #endif
     return 0;
+}
+C
+# A legacy little-endian guest's stats round trip, and polling as QEMU polls: a poll, no timer
+# until the guest answers (the answer re-arms it), none while it is silent. Every build: with
+# telemetry the timer also ends the interval after a poll (vb_next_deadline, not the polling
+# timer) and a silent guest's stats go stale; a VB_NO_TELEMETRY build arms nothing for it and
+# never calls stats_stale.
+cat > "$tmp/legacy_poll.c" <<'C'
+#define VBALLOON_IMPLEMENTATION
+#include "vballoon.h"
+#include <string.h>
+static unsigned char ram[4096];
+static uint64_t now, armed_at = UINT64_MAX;
+static unsigned arms, stale_calls;
+static int rd(void *u, uint64_t a, void *d, size_t n)
+{
+    (void)u;
+    if (a > sizeof ram || n > sizeof ram - a) return -1;
+    memcpy(d, ram + a, n);
+    return 0;
+}
+static int wr(void *u, uint64_t a, const void *s, size_t n)
+{
+    (void)u;
+    if (a > sizeof ram || n > sizeof ram - a) return -1;
+    memcpy(ram + a, s, n);
+    return 0;
+}
+static void nq(void *u, unsigned q) { (void)u; (void)q; }
+static void nc(void *u) { (void)u; }
+static uint64_t clock_ms(void *u) { (void)u; return now; }
+static void arm(void *u, uint64_t at) { (void)u; armed_at = at; arms++; }
+static void cancel(void *u) { (void)u; armed_at = UINT64_MAX; }
+static void stale(void *u, int s) { (void)u; (void)s; stale_calls++; }
+static void le(unsigned char *p, uint64_t v, unsigned n)
+{
+    unsigned i;
+    for (i = 0; i < n; i++) p[i] = (unsigned char)(v >> 8 * i);
+}
+/* Descriptor `i` is one record (tag, value) at 0x400 + 16 i, and the guest makes it available. */
+static void guest_stats(unsigned i, uint64_t value)
+{
+    le(ram + 0x100 + 16 * i, 0x400 + 16 * i, 8);
+    le(ram + 0x100 + 16 * i + 8, 10, 4);
+    le(ram + 0x400 + 16 * i, VB_STAT_MEMTOT, 2);
+    le(ram + 0x400 + 16 * i + 2, value, 8);
+    le(ram + 0x204 + 2 * i, i, 2);
+    le(ram + 0x202, i + 1, 2);
+}
+int main(void)
+{
+    static vb_device dev;
+    vb_host h;
+    vb_config c = vb_config_default();
+    uint64_t v = 0;
+    int q;
+    memset(&h, 0, sizeof h);
+    h.read = rd;
+    h.write = wr;
+    h.notify_queue = nq;
+    h.notify_config = nc;
+    h.now_ms = clock_ms;
+    h.timer_arm = arm;
+    h.timer_cancel = cancel;
+    h.stats_stale = stale;
+    c.stale_after = 1;
+    if (vb_init(&dev, &c, &h, 0) != VB_OK) return 1;
+    vb_set_status(&dev, VB_S_ACKNOWLEDGE | VB_S_DRIVER);
+    vb_set_driver_features(&dev, (uint64_t)1 << VB_F_STATS_VQ); /* legacy: no VERSION_1 */
+    q = vb_queue_index(&dev, VB_QUEUE_STATS);
+    if (q < 0 || vb_queue_setup(&dev, (unsigned)q, 4, 0x100, 0x200, 0x300) != VB_OK ||
+        vb_queue_set_ready(&dev, (unsigned)q, 1) != VB_OK)
+        return 2;
+    vb_set_status(&dev, VB_S_ACKNOWLEDGE | VB_S_DRIVER | VB_S_DRIVER_OK);
+    guest_stats(0, 0x1122334455667788u);
+    vb_queue_notify(&dev, (unsigned)q);
+    if (vb_is_broken(&dev) || !vb_stat(&dev, VB_STAT_MEMTOT, &v) || v != 0x1122334455667788u) return 3;
+    if (vb_set_poll_interval_ms(&dev, 1000) != VB_OK || armed_at != 0) return 4; /* polls at once */
+    vb_timer_expired(&dev); /* the poll: the buffer goes back, used idx 1 (little-endian) */
+    if (ram[0x302] != 1 || ram[0x303] != 0 || vb_get_counters(&dev)->polls != 1) return 5;
+    if (vb_poll_deadline(&dev) != UINT64_MAX) return 6; /* only the answer re-arms polling */
+#ifdef VB_NO_TELEMETRY
+    if (vb_next_deadline(&dev) != UINT64_MAX || arms != 1) return 7;
+#else
+    if (vb_next_deadline(&dev) != 1000 || armed_at != 1000) return 7; /* the interval's end */
+#endif
+    for (now = 1000; now <= 5000; now += 1000) vb_timer_expired(&dev); /* a silent guest */
+    if (vb_get_counters(&dev)->polls != 1) return 8;
+#ifdef VB_NO_TELEMETRY
+    if (stale_calls || arms != 1) return 9;
+#else
+    if (stale_calls != 1 || !vb_get_telemetry(&dev)->stale) return 9;
+#endif
+    now = 5500;
+    guest_stats(1, 2); /* the answer re-arms the polling timer */
+    vb_queue_notify(&dev, (unsigned)q);
+    if (!vb_stat(&dev, VB_STAT_MEMTOT, &v) || v != 2 || vb_poll_deadline(&dev) != 6500 || armed_at != 6500) return 10;
+    now = 6500;
+    vb_timer_expired(&dev);
+    return ram[0x302] == 2 && vb_get_counters(&dev)->polls == 2 && !vb_is_broken(&dev) ? 0 : 11;
 }
 C
 cat > "$tmp/quick_before.inc" <<'C'
@@ -263,9 +368,11 @@ check no-qmp          $CC -std=c99 $WARN -DVB_NO_QMP $I -c "$tmp/twice.c" -o "$t
 # every option that compiles something out, alone and together, at -Os too (no inlining there:
 # a helper left unused is a warning)
 SMALLEST="-DVB_NO_QMP -DVB_NO_METRICS -DVB_NO_PACKED -DVB_NO_SNAPSHOT -DVB_NO_FREE_PAGE_HINT -DVB_NO_REPORTING -DVB_NO_PROPS"
+SMALLEST="$SMALLEST -DVB_NO_TELEMETRY -DVB_NO_GUEST_BIG_ENDIAN"
+NO_TELEMETRY="-DVB_NO_QMP -DVB_NO_METRICS -DVB_NO_PROPS -DVB_NO_TELEMETRY" # (the least it needs)
 for opts in "-DVB_NO_METRICS" "-DVB_NO_PACKED" "-DVB_NO_QMP -DVB_NO_METRICS -DVB_NO_PACKED" "-DVB_NO_SNAPSHOT" \
             "-DVB_NO_FREE_PAGE_HINT" "-DVB_NO_REPORTING" "-DVB_NO_FREE_PAGE_HINT -DVB_NO_REPORTING" \
-            "-DVB_NO_QMP -DVB_NO_PROPS" "$SMALLEST"; do
+            "-DVB_NO_QMP -DVB_NO_PROPS" "$NO_TELEMETRY" "-DVB_NO_GUEST_BIG_ENDIAN" "$SMALLEST"; do
     for c in "$CC -std=c99 $WARN" "$CLANG -std=c99 $WARN" "$CXX -std=c++17 $WARN -x c++"; do
         for o in -O2 -Os; do
             name="options$(echo " $opts" | sed 's/ -DVB_NO_/-no-/g' | tr 'A-Z' 'a-z')-$(echo "$c" | cut -d' ' -f1)$o"
@@ -273,7 +380,7 @@ for opts in "-DVB_NO_METRICS" "-DVB_NO_PACKED" "-DVB_NO_QMP -DVB_NO_METRICS -DVB
         done
     done
 done
-for opts in "-DVB_NO_PACKED" "-DVB_NO_FREE_PAGE_HINT" "-DVB_NO_REPORTING" "$SMALLEST"; do
+for opts in "-DVB_NO_PACKED" "-DVB_NO_FREE_PAGE_HINT" "-DVB_NO_REPORTING" "-DVB_NO_GUEST_BIG_ENDIAN" "$SMALLEST"; do
     case $opts in -DVB_NO_QMP*) name=smallest-refuses-options;;
         *) name="$(echo "$opts" | sed 's/-DVB_NO_/no-/' | tr 'A-Z_' 'a-z-')-refuses-option";; esac
     check "$name" sh -c "$CC -std=c99 $WARN $opts $I '$tmp/left_out.c' -o '$tmp/lo' && '$tmp/lo'"
@@ -281,6 +388,17 @@ done
 # QMP's qom-* commands are the properties: VB_NO_PROPS without VB_NO_QMP is an #error
 check no-props-needs-no-qmp sh -c "$CC -std=c99 $WARN -DVB_NO_PROPS $I -c '$tmp/twice.c' -o '$tmp/o' 2>&1 |
     grep -q 'VB_NO_PROPS needs VB_NO_QMP'"
+# the metrics and the properties (QMP's too) render the telemetry: VB_NO_TELEMETRY without them
+# is an #error
+for opts in "-DVB_NO_TELEMETRY" "-DVB_NO_TELEMETRY -DVB_NO_METRICS" "-DVB_NO_TELEMETRY -DVB_NO_QMP -DVB_NO_PROPS"; do
+    check "no-telemetry-needs$(echo " $opts" | sed 's/ -DVB_NO_TELEMETRY//; s/ -DVB_NO_/-no-/g' | tr 'A-Z_' 'a-z-')" \
+        sh -c "$CC -std=c99 $WARN $opts $I -c '$tmp/twice.c' -o '$tmp/o' 2>&1 | grep -q 'VB_NO_TELEMETRY needs'"
+done
+# a legacy little-endian guest and QEMU's polling, in the default build and without each option
+for opts in "" "-DVB_NO_GUEST_BIG_ENDIAN" "$NO_TELEMETRY" "$SMALLEST"; do
+    check "legacy-le-polling$(echo " $opts" | sed 's/ -DVB_NO_/-no-/g' | tr 'A-Z_' 'a-z-')" \
+        sh -c "$CC -std=c99 $WARN $opts $I '$tmp/legacy_poll.c' -o '$tmp/lp' && '$tmp/lp'"
+done
 check mmio-c99-gcc    $CC -std=c99 $WARN -DVB_WITH_MMIO $I -c "$tmp/twice.c" -o "$tmp/o"
 check mmio-c99-clang  $CLANG -std=c99 $WARN -DVB_WITH_MMIO $I -c "$tmp/twice.c" -o "$tmp/o"
 check mmio-cxx17-g++  $CXX -std=c++17 -Wall -Wextra -Wpedantic -Wshadow -Werror -x c++ -DVB_WITH_MMIO $I -c "$tmp/twice.c" -o "$tmp/o"
