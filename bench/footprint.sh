@@ -55,7 +55,7 @@ target() { # label, cc, size tool, nm tool, flags...
         bss=$(( $(sect "$tmp/sz" .bss) + $(sect "$tmp/sz" .sbss) ))
         helpers=$("$nm" -u "$tmp/impl.o" | awk '{ printf "%s%s", sep, $2; sep = "," }')
         goal=""
-        if [ "$opt" = -Os ] && [ "$build" != "-Os -DVB_NO_QMP" ]; then
+        if [ "$opt" = -Os ] && [ "$build" != -Os ]; then # the goal is without QMP
             case $label in x86-64*) goal="<= 8192 B .text";; cortex-m4*) goal="<= 6144 B .text";; esac
         fi
         row size "impl $label $what" \
