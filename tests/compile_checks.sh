@@ -110,7 +110,8 @@ awk '/^## Embedding it/ {on = 1} on && /^```$/ {exit} on == 2 {print} on && /^``
 # their options (vb_init: VB_ERR_ARG), never offers them, takes every other option, leaves the
 # queue of a left-out page feature alone (only VB_OPT_QUEUES_FIXED numbers it) and, with QMP,
 # has no hinting commands.
-cat > "$tmp/left_out.c" <<'C'
+# The implementation and a guest RAM behind bounds-checked copy callbacks, for the run checks.
+cat > "$tmp/ram_host.h" <<'C'
 #define VBALLOON_IMPLEMENTATION
 #include "vballoon.h"
 #include <string.h>
@@ -131,6 +132,9 @@ static int wr(void *u, uint64_t a, const void *s, size_t n)
 }
 static void nq(void *u, unsigned q) { (void)u; (void)q; }
 static void nc(void *u) { (void)u; }
+C
+cat > "$tmp/left_out.c" <<'C'
+#include "ram_host.h"
 int main(void)
 {
     static vb_device dev;
@@ -207,28 +211,9 @@ C
 # timer) and a silent guest's stats go stale; a VB_NO_TELEMETRY build arms nothing for it and
 # never calls stats_stale.
 cat > "$tmp/legacy_poll.c" <<'C'
-#define VBALLOON_IMPLEMENTATION
-#include "vballoon.h"
-#include <string.h>
-static unsigned char ram[4096];
+#include "ram_host.h"
 static uint64_t now, armed_at = UINT64_MAX;
 static unsigned arms, stale_calls;
-static int rd(void *u, uint64_t a, void *d, size_t n)
-{
-    (void)u;
-    if (a > sizeof ram || n > sizeof ram - a) return -1;
-    memcpy(d, ram + a, n);
-    return 0;
-}
-static int wr(void *u, uint64_t a, const void *s, size_t n)
-{
-    (void)u;
-    if (a > sizeof ram || n > sizeof ram - a) return -1;
-    memcpy(ram + a, s, n);
-    return 0;
-}
-static void nq(void *u, unsigned q) { (void)u; (void)q; }
-static void nc(void *u) { (void)u; }
 static uint64_t clock_ms(void *u) { (void)u; return now; }
 static void arm(void *u, uint64_t at) { (void)u; armed_at = at; arms++; }
 static void cancel(void *u) { (void)u; armed_at = UINT64_MAX; }
