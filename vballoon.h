@@ -3307,12 +3307,19 @@ static void vb__puts(vb__out *o, const char *s) { vb__put(o, s, vb__strlen(s)); 
 
 static void vb__put_u64(vb__out *o, uint64_t v)
 {
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                "8081828384858687888990919293949596979899";
     char tmp[20];
     size_t n = sizeof tmp;
-    do {
-        tmp[--n] = (char)('0' + (int)(v % 10u));
-        v /= 10u;
-    } while (v);
+    while (v >= 10u) { /* two digits per division: half the 64-bit divisions */
+        const unsigned r = (unsigned)(v % 100u);
+        v /= 100u;
+        n -= 2;
+        tmp[n] = pairs[2u * r];
+        tmp[n + 1] = pairs[2u * r + 1u];
+    }
+    if (v || n == sizeof tmp) tmp[--n] = (char)('0' + (int)v); /* a single digit left, or 0 */
     vb__put(o, tmp + n, sizeof tmp - n);
 }
 
@@ -3433,6 +3440,23 @@ static void vb__sep(vb__out *o, unsigned flags)
 
 static void vb__member(vb__out *o, unsigned flags, unsigned level, int first, const char *key)
 {
+    char b[64];
+    const size_t k = vb__strlen(key);
+    if (!(flags & VB_JSON_PRETTY) && k <= sizeof b - 6) { /* one put: [", "]"key": */
+        size_t n = 0;
+        if (!first) {
+            b[n++] = ',';
+            b[n++] = ' ';
+        }
+        b[n++] = '"';
+        VB_MEMCPY(b + n, key, k);
+        n += k;
+        b[n++] = '"';
+        b[n++] = ':';
+        b[n++] = ' ';
+        vb__put(o, b, n);
+        return;
+    }
     if (!first) vb__sep(o, flags);
     vb__newline(o, flags, level);
     vb__put(o, "\"", 1);
