@@ -27,6 +27,33 @@ static void observed_primer(void)
     tg_kick(&T, VB_QUEUE_STATS);
 }
 
+/* Every length of a decimal number, at both ends: 10^k - 1 and 10^k, up to UINT64_MAX - 1 (the
+   qemu profile's unset is UINT64_MAX), in the one stat every profile shows (free memory). */
+TEST numbers_of_every_length(void)
+{
+    static const uint16_t tag[1] = {4};
+    uint64_t v[1], p = 1;
+    unsigned k;
+    for (k = 0; k < 21; k++) {
+        uint64_t each[2];
+        unsigned i;
+        each[0] = k < 20 ? p - 1u : UINT64_MAX - 1u;
+        each[1] = k < 20 ? p : UINT64_MAX - 1u;
+        for (i = 0; i < 2; i++) {
+            char want[64];
+            ASSERT_EQ(0, start(VB_PROFILE_QEMU, 10));
+            v[0] = each[i];
+            tg_stats_buffer(&T, 0, tag, v, 1);
+            tg_kick(&T, VB_QUEUE_STATS);
+            snprintf(want, sizeof want, "\"stat-free-memory\": %llu,", (unsigned long long)v[0]);
+            ASSERTm(want, strstr(tg_render(&T, 0), want) != NULL);
+        }
+        if (k < 19) p *= 10u;
+        else p = UINT64_MAX;
+    }
+    PASS();
+}
+
 TEST qemu72_before_the_driver_loaded(void)
 {
     ASSERT_EQ(0, start(VB_PROFILE_QEMU, 10));
@@ -265,6 +292,7 @@ TEST type_name_is_configurable(void)
 
 SUITE(render)
 {
+    RUN_TEST(numbers_of_every_length);
     RUN_TEST(qemu72_before_the_driver_loaded);
     RUN_TEST(qemu72_after_the_driver_primed);
     RUN_TEST(qemu92_linux61_guest_leaves_new_tags_unset);
