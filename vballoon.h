@@ -2294,7 +2294,7 @@ static int vb__page_queue_kick(vb_device *d, unsigned role)
     vb_queue *q = &d->queue[role];
     uint32_t walked = 0;
     /* A queue whose feature the build left out (only VB_OPT_QUEUES_FIXED numbers it) is ignored. */
-    if (role > VB_QUEUE_DEFLATE && !(role == VB_QUEUE_FREE_PAGE ? VB__HINT_BUILD : VB__REPORTING_BUILD))
+    if ((role == VB_QUEUE_FREE_PAGE && !VB__HINT_BUILD) || (role == VB_QUEUE_REPORTING && !VB__REPORTING_BUILD))
         return 0;
     while (walked < q->size) {
         vb__chain c;
@@ -2888,8 +2888,10 @@ static int vb__config_ok(const vb_config *cfg, unsigned qsize)
     unsigned options = cfg->options;
     if (cfg->profile != VB_PROFILE_DOC && cfg->profile != VB_PROFILE_QEMU) return 0;
     if (qsize > VB_QUEUE_SIZE_MAX || (qsize & (qsize - 1u)) || options > 0x7ffu) return 0;
-    if (options & ((VB__PACKED_BUILD ? 0u : VB_OPT_RING_PACKED) | (VB__HINT_BUILD ? 0u : VB_OPT_FREE_PAGE_HINT) |
-                   (VB__REPORTING_BUILD ? 0u : VB_OPT_REPORTING) | (VB__GUEST_BE_BUILD ? 0u : VB_OPT_GUEST_BIG_ENDIAN)))
+    if ((!VB__PACKED_BUILD && (options & VB_OPT_RING_PACKED)) ||
+        (!VB__HINT_BUILD && (options & VB_OPT_FREE_PAGE_HINT)) ||
+        (!VB__REPORTING_BUILD && (options & VB_OPT_REPORTING)) ||
+        (!VB__GUEST_BE_BUILD && (options & VB_OPT_GUEST_BIG_ENDIAN)))
         return 0; /* compiled out */
     if ((options & VB_OPT_QUEUES_OFFERED) && (options & VB_OPT_QUEUES_FIXED)) return 0;
     return !(options & VB_OPT_REPORTING) || qsize >= VB_REPORTING_QUEUE_MIN;
@@ -3313,11 +3315,11 @@ static void vb__put_u64(vb__out *o, uint64_t v)
     char tmp[20];
     size_t n = sizeof tmp;
     while (v >= 10u) { /* two digits per division: half the 64-bit divisions */
-        const unsigned r = (unsigned)(v % 100u);
+        const size_t r = (size_t)(v % 100u);
         v /= 100u;
         n -= 2;
-        tmp[n] = pairs[2u * r];
-        tmp[n + 1] = pairs[2u * r + 1u];
+        tmp[n] = pairs[2 * r];
+        tmp[n + 1] = pairs[2 * r + 1];
     }
     if (v || n == sizeof tmp) tmp[--n] = (char)('0' + (int)v); /* a single digit left, or 0 */
     vb__put(o, tmp + n, sizeof tmp - n);
