@@ -1961,6 +1961,14 @@ static int sim_command(vmm *v, guest *g, monitor *m, vb_qmp_command *c, size_t *
     return 1;
 }
 
+/* The library's command into reply[]: as vb_qmp_parse filled it (no second parse), or from the
+   text, which vb_qmp_execute answers with its error. */
+static size_t library_command(monitor *m, const char *cmd, size_t len, const vb_qmp_command *parsed)
+{
+    return parsed ? vb_qmp_execute_command(&m->qmp, parsed, reply, reply_cap)
+                  : vb_qmp_execute(&m->qmp, cmd, len, reply, reply_cap);
+}
+
 /* One framed command: answer it, then let the machine react (a new interval polls at once, a
    balloon target interrupts the guest). The sim's own commands act first, so that what they
    set off (events, polls) is printed before their reply, as QEMU would. */
@@ -1973,12 +1981,9 @@ static void handle_command(vmm *v, guest *g, monitor *m, const char *cmd, size_t
 
     if (v->quit) return; /* after quit, QEMU answers nothing more */
     parsed = negotiated && vb_qmp_parse(cmd, len, &c);
-    if (!(parsed && sim_command(v, g, m, &c, &n))) { /* the library's: parsed once, not twice */
-        n = parsed ? vb_qmp_execute_command(&m->qmp, &c, reply, reply_cap)
-                   : vb_qmp_execute(&m->qmp, cmd, len, reply, reply_cap);
-        if (n >= reply_cap && reply_fits(n))
-            n = parsed ? vb_qmp_execute_command(&m->qmp, &c, reply, reply_cap)
-                       : vb_qmp_execute(&m->qmp, cmd, len, reply, reply_cap);
+    if (!(parsed && sim_command(v, g, m, &c, &n))) {
+        n = library_command(m, cmd, len, parsed ? &c : NULL);
+        if (n >= reply_cap && reply_fits(n)) n = library_command(m, cmd, len, parsed ? &c : NULL);
         host_after_exit(v); /* e.g. polling turned off: no longer stale; before the reply, as QEMU */
     }
     if (n >= reply_cap) { /* no memory for the reply: the command was not run */

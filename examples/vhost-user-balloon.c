@@ -2124,16 +2124,20 @@ static int reply_grow(qclient *c, size_t n)
     return 1;
 }
 
+/* A header command as vb_qmp_parse filled it (no second parse), or from the text (its error). */
+static size_t qmp_execute_once(qclient *c, const char *cmd, size_t len, const vb_qmp_command *parsed)
+{
+    return parsed ? vb_qmp_execute_command(&c->qmp, parsed, reply, reply_cap)
+                  : vb_qmp_execute(&c->qmp, cmd, len, reply, reply_cap);
+}
+
 /* The reply to a header command, in reply[] (its length returned; 0: none, or the client was
    closed). vb_qmp_execute runs a command only if its reply fits; if it did not, it told how long
    the reply is, and runs again with that much room. */
 static size_t qmp_execute(qclient *c, const char *cmd, size_t len, const vb_qmp_command *parsed)
 {
-    size_t n = parsed ? vb_qmp_execute_command(&c->qmp, parsed, reply, reply_cap)
-                      : vb_qmp_execute(&c->qmp, cmd, len, reply, reply_cap);
-    if (n >= reply_cap && reply_grow(c, n))
-        n = parsed ? vb_qmp_execute_command(&c->qmp, parsed, reply, reply_cap)
-                   : vb_qmp_execute(&c->qmp, cmd, len, reply, reply_cap);
+    size_t n = qmp_execute_once(c, cmd, len, parsed);
+    if (n >= reply_cap && reply_grow(c, n)) n = qmp_execute_once(c, cmd, len, parsed);
     return n < reply_cap ? n : 0;
 }
 
